@@ -1,0 +1,178 @@
+"""Command line: thin wrappers that parse arguments and hand over to the modules below."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import DeepartError, ParamsError
+
+PROG = "deepart-batch"
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t for t in (x.strip() for x in text.split(",")) if t)
+
+
+def _layer_weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER=WEIGHT, got {text!r}") from None
+
+
+def _add_render(sub) -> None:
+    from .engine import RenderParams
+    d = RenderParams()
+    p = sub.add_parser("render", help="restyle one photo (try a style)",
+                       description="Restyle CONTENT with one or more STYLE images and write "
+                                   "OUT plus OUT.json (the loss report).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("content", help="content photo")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s); several are blended")
+    p.add_argument("-o", "--output", required=True, help="output image: .png, .jpg or .webp")
+    p.add_argument("--blend", type=float, nargs="+", metavar="W",
+                   help="blend weight per style image (default: equal)")
+    p.add_argument("--size", type=int, default=d.size, help="output long side in pixels")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimisation steps (loss evaluations)")
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="step size (default 1.0 for lbfgs, 0.02 for adam)")
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--content-layers", type=_csv, default=d.content_layers,
+                   help="comma-separated, e.g. relu4_2 or the tutorial's conv_4")
+    p.add_argument("--style-layers", type=_csv, default=d.style_layers,
+                   help="comma-separated, e.g. relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+    p.add_argument("--layer-weight", type=_layer_weight, action="append", default=[],
+                   metavar="LAYER=W", help="extra weight for one layer (repeatable)")
+    p.add_argument("--style-scale", type=float, default=d.style_scale,
+                   help="style image long side relative to --size")
+    p.add_argument("--init", default="content",
+                   help="content, noise, or the path of an image to start from")
+    p.add_argument("--preserve-color", nargs="?", const="luminance", default="none",
+                   choices=("none", "luminance", "match"),
+                   help="keep the photo's colours: luminance-only transfer, or match the "
+                        "style's colours to the photo first")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (CPU runs repeat exactly)")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="trace/progress interval")
+    p.add_argument("--weights", default="bundled",
+                   help="bundled (offline Caffe VGG19), torchvision, or a state-dict path")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality")
+    p.add_argument("--max-pixels", type=int, default=50_000_000,
+                   help="refuse inputs with more pixels (decompression-bomb guard)")
+    p.set_defaults(func=cmd_render)
+
+
+def _add_weights(sub) -> None:
+    p = sub.add_parser("weights", help="decode and cache VGG19 weights; print their id",
+                       description="Load the weights once (decoding and caching the bundled "
+                                   "file) and print the source, sha256 and cache directory.")
+    p.add_argument("--weights", default="bundled")
+    p.set_defaults(func=cmd_weights)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Gatys neural style transfer "
+                                     "for render boxes: one-off renders and a hot-folder daemon.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_render(sub)
+    _add_weights(sub)
+    return parser
+
+
+def resolve_device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ParamsError(f"--device {name}: no CUDA device is available here; use cpu")
+    return name
+
+
+def cmd_render(args) -> int:
+    from loguru import logger
+
+    from . import images
+    from .engine import RenderParams, StyleTransfer
+    from .paths import atomic_write_bytes, atomic_write_json
+    from .pipeline import RenderRequest, StyleFile, render_request
+    from .progress import progress_reporter
+    from .weights import load_weights
+
+    out = Path(args.output)
+    fmt = images.output_format(out)
+    if args.blend and len(args.blend) != len(args.styles):
+        raise ParamsError(f"--blend gives {len(args.blend)} weights for "
+                          f"{len(args.styles)} style images")
+    init, init_image = args.init, None
+    if init not in ("content", "noise"):
+        init, init_image = "image", args.init
+    params = RenderParams(
+        size=args.size, steps=args.steps, optimizer=args.optimizer,
+        learning_rate=args.learning_rate, content_layers=args.content_layers,
+        style_layers=args.style_layers, layer_weights=dict(args.layer_weight),
+        content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, style_scale=args.style_scale, init=init,
+        preserve_color=args.preserve_color, seed=args.seed, log_every=args.log_every,
+    ).validated()
+    blend = args.blend or [1.0] * len(args.styles)
+    for w in blend:
+        if w < 0:
+            raise ParamsError(f"--blend weights must be >= 0, got {w}")
+    request = RenderRequest(content=args.content,
+                            styles=[StyleFile(s, w) for s, w in zip(args.styles, blend)],
+                            params=params, init_image=init_image,
+                            max_input_pixels=args.max_pixels)
+    for path in [args.content, *args.styles] + ([init_image] if init_image else []):
+        images.probe(path, args.max_pixels)  # fail on bad input before loading weights
+    weights = load_weights(args.weights)
+    device = resolve_device(args.device)
+    engine = StyleTransfer(weights.conv, weights.preprocessing, device)
+    logger.info("rendering {} with {} at {} px, {} steps on {}", args.content,
+                ", ".join(args.styles), params.size, params.steps, device)
+    with progress_reporter(params.steps, label=out.name) as callback:
+        image, report = render_request(engine, weights, request, callback=callback)
+    atomic_write_bytes(out, images.encode_image(image, fmt, args.quality))
+    report.output.update(path=str(out), format=fmt)
+    report_path = out.with_suffix(".json")
+    atomic_write_json(report_path, report.to_dict())
+    logger.info("wrote {} and {} (loss {:.4g} -> {:.4g}, {:.1f} s)", out, report_path,
+                report.trace[0]["total"] if report.trace else report.final["total"],
+                report.final["total"], report.timings["render_seconds"])
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .weights import cache_dir, load_weights
+    w = load_weights(args.weights)
+    print(f"source: {w.source}\nsha256: {w.sha256}\nid: {w.id}\n"
+          f"preprocessing: {w.preprocessing}\ncache: {cache_dir()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from loguru import logger
+    logger.remove()
+    logger.add(sys.stderr, level=args.log_level.upper())
+    try:
+        return args.func(args)
+    except DeepartError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Gatys losses as small functions: Gram matrices, content, style and total variation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Channel correlations, normalised by C*H*W so layers of any size compare (fp32)."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b * c, h * w).float()
+    return (flat @ flat.t()) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(features.float(), target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(gram(features), target_gram)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared neighbour difference on the 0-255 scale, to damp high-frequency noise."""
+    x = image * 255.0
+    dx = x[..., :, 1:] - x[..., :, :-1]
+    dy = x[..., 1:, :] - x[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def blend_grams(targets: list[tuple[float, dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    """Weighted average of several styles' Gram targets (weights are normalised to sum 1)."""
+    total = sum(w for w, _ in targets)
+    if total <= 0:
+        raise ValueError("style blend weights must sum to more than 0")
+    layers = targets[0][1].keys()
+    return {layer: sum(w / total * t[layer] for w, t in targets) for layer in layers}

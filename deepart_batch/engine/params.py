@@ -1,0 +1,105 @@
+"""Render parameters: one dataclass, validated once, recorded verbatim in every report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+
+from ..errors import ParamsError
+from .vgg import canonical_layer
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "image")
+COLOR_MODES = ("none", "luminance", "match")
+POOLINGS = ("max", "avg")
+
+
+@dataclass
+class RenderParams:
+    size: int = 512                      # output long side, pixels
+    steps: int = 300                     # loss evaluations (L-BFGS) or Adam steps
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None   # None: 1.0 for L-BFGS, 0.02 for Adam
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    layer_weights: dict[str, float] = field(default_factory=dict)  # per layer, default 1
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 1e-3
+    style_scale: float = 1.0             # style image long side = size * style_scale
+    init: str = "content"
+    preserve_color: str = "none"
+    seed: int = 0
+    log_every: int = 10
+    pooling: str = "max"
+    lbfgs_history: int = 100
+
+    def __post_init__(self):
+        self.content_layers = tuple(self.content_layers)
+        self.style_layers = tuple(self.style_layers)
+        self.layer_weights = dict(self.layer_weights or {})
+
+    def validated(self) -> "RenderParams":
+        """Return a copy with canonical layer names; raise ParamsError naming the bad field."""
+        p = RenderParams(**asdict(self))
+        p.content_layers = tuple(canonical_layer(n) for n in p.content_layers)
+        p.style_layers = tuple(canonical_layer(n) for n in p.style_layers)
+        p.layer_weights = {canonical_layer(k): float(v) for k, v in p.layer_weights.items()}
+        if not p.content_layers and not p.style_layers:
+            raise ParamsError("no content or style layers: give at least one")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _non_negative(name, getattr(p, name))
+        for layer, weight in p.layer_weights.items():
+            _non_negative(f"layer_weights[{layer}]", weight)
+            if layer not in p.content_layers + p.style_layers:
+                raise ParamsError(f"layer_weights names {layer}, which is neither a content "
+                                  f"nor a style layer")
+        if not isinstance(p.size, int) or p.size < 16:
+            raise ParamsError(f"size must be an integer of at least 16 pixels, got {p.size!r}")
+        if not isinstance(p.steps, int) or p.steps < 0:
+            raise ParamsError(f"steps must be a non-negative integer, got {p.steps!r}")
+        if not (isinstance(p.style_scale, (int, float)) and 0.05 <= p.style_scale <= 4):
+            raise ParamsError(f"style_scale must be between 0.05 and 4, got {p.style_scale!r}")
+        if p.learning_rate is not None:
+            _non_negative("learning_rate", p.learning_rate)
+        _one_of("optimizer", p.optimizer, OPTIMIZERS)
+        _one_of("init", p.init, INITS)
+        _one_of("preserve_color", p.preserve_color, COLOR_MODES)
+        _one_of("pooling", p.pooling, POOLINGS)
+        if p.log_every < 1:
+            raise ParamsError(f"log_every must be at least 1, got {p.log_every}")
+        return p
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["content_layers"] = list(self.content_layers)
+        d["style_layers"] = list(self.style_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RenderParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParamsError(f"unknown render parameter(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+@dataclass
+class StyleInput:
+    """One style image (RGB 0-1, shape 1x3xHxW) and its blend weight."""
+    image: torch.Tensor
+    weight: float = 1.0
+
+
+def _non_negative(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        raise ParamsError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ParamsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")

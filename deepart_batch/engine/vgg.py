@@ -1,0 +1,109 @@
+"""VGG19 feature encoder with canonical layer names, cut after the deepest layer used."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from ..errors import ParamsError
+
+# (block, convs in block, channels)
+_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for block, convs, _ in _BLOCKS:
+        for i in range(1, convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+LAYER_NAMES = _layer_names()
+CONV_NAMES = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+# torchvision's vgg19().features indices of the conv layers, in order.
+TORCHVISION_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+
+# Input conventions of the two weight families.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def canonical_layer(name: str) -> str:
+    """Map `relu4_2` style names, and the PyTorch tutorial's `conv_4` names, to one spelling."""
+    name = name.strip().lower()
+    if name in LAYER_NAMES:
+        return name
+    m = re.fullmatch(r"(conv|relu)_(\d+)", name)  # tutorial: n-th conv counted over the net
+    if m and 1 <= int(m.group(2)) <= len(CONV_NAMES):
+        return m.group(1) + CONV_NAMES[int(m.group(2)) - 1][4:]
+    raise ParamsError(
+        f"unknown layer name {name!r}: use conv/relu names like relu4_2 or conv1_1 "
+        f"(blocks 1-5), pool1..pool5, or the tutorial's conv_N / relu_N (N = 1..16)"
+    )
+
+
+class VGGEncoder(nn.Module):
+    """Frozen VGG19 trunk that returns the activations of the requested layers.
+
+    `preprocessing` is "caffe" (BGR, 0-255, minus the mean pixel; the original weights)
+    or "imagenet" (RGB, 0-1, ImageNet mean/std; torchvision's weights). Input is RGB 0-1.
+    """
+
+    def __init__(self, conv_weights: dict[str, torch.Tensor], preprocessing: str,
+                 layers, pooling: str = "max"):
+        super().__init__()
+        self.layers = tuple(dict.fromkeys(canonical_layer(n) for n in layers))
+        if not self.layers:
+            raise ParamsError("no layers requested from the encoder")
+        self.preprocessing = preprocessing
+        last = max(LAYER_NAMES.index(n) for n in self.layers)
+        modules: list[tuple[str, nn.Module]] = []
+        in_ch = 3
+        for name in LAYER_NAMES[: last + 1]:
+            if name.startswith("conv"):
+                out_ch = conv_weights[f"{name}.weight"].shape[0]
+                conv = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+                conv.weight.data.copy_(conv_weights[f"{name}.weight"])
+                conv.bias.data.copy_(conv_weights[f"{name}.bias"])
+                modules.append((name, conv))
+                in_ch = out_ch
+            elif name.startswith("relu"):
+                modules.append((name, nn.ReLU(inplace=False)))
+            else:
+                pool = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
+                modules.append((name, pool))
+        self.net = nn.Sequential()
+        for name, module in modules:
+            self.net.add_module(name, module)
+        self.net.requires_grad_(False)
+        self.eval()
+        if preprocessing == "caffe":
+            self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
+        elif preprocessing == "imagenet":
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("scale", 1.0 / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        else:
+            raise ParamsError(f"unknown preprocessing {preprocessing!r}: caffe or imagenet")
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        if self.preprocessing == "caffe":
+            return image.flip(1) * self.scale - self.mean
+        return (image - self.mean) * self.scale
+
+    def forward(self, image: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+        wanted = set(self.layers if layers is None else layers)
+        out = {}
+        x = self.preprocess(image)
+        for name, module in self.net.named_children():
+            x = module(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out

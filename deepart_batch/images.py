@@ -1,0 +1,137 @@
+"""All image I/O: decode safely to sRGB RGB, encode PNG/JPEG/WebP tagged sRGB.
+
+Alpha policy: transparent pixels are composited onto white before rendering, and the
+output is opaque. Style transfer repaints every pixel, so restoring a mask onto the
+painting would cut holes in brush strokes; white matches how the photo looks in a viewer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO")
+INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_SRGB_BYTES = _SRGB.tobytes()
+
+
+def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
+    """Read only the header: (width, height, format). Cheap enough for intake checks."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            width, height, fmt = im.width, im.height, im.format or "?"
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a recognised image; supported formats are "
+                         f"{', '.join(INPUT_FORMATS)}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({exc})") from None
+    if fmt not in INPUT_FORMATS:
+        raise ImageError(f"{path}: format {fmt} is not supported; use "
+                         f"{', '.join(INPUT_FORMATS)}")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "
+            f"{max_pixels / 1e6:.1f} MP (a guard against decompression bombs); downscale "
+            "the image or raise limits.max_input_pixels")
+    return width, height, fmt
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_side: int | None = None) -> Image.Image:
+    """Decode to an upright 8-bit sRGB RGB image, optionally shrunk to `max_side`."""
+    path = Path(path)
+    probe(path, max_pixels)
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # probe() already enforced our own limit
+    try:
+        with Image.open(path) as im:
+            if max_side and im.format == "JPEG":
+                im.draft("RGB", (max_side, max_side))  # decode at a reduced scale: faster
+            im.load()
+            icc = im.info.get("icc_profile")
+            im = ImageOps.exif_transpose(im)
+            rgb = _to_srgb(im, icc)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: image data is damaged or truncated ({exc}); "
+                         "export it again and re-drop it") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    if max_side and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return rgb
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "La", "RGBa"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    if icc and im.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            mode = "RGB" if im.mode != "L" else "L"
+            if mode == "L":
+                im = im.convert("RGB")
+            im = ImageCms.profileToProfile(im, src, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unreadable profile: fall back to treating the pixels as sRGB
+    return im.convert("RGB")
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> 1x3xHxW float tensor in [0, 1]."""
+    arr = np.array(image.convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).div_(255.0)
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    arr = tensor.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8), "RGB")
+
+
+def output_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ImageError(f"{path}: output extension {suffix or '(none)'} is not supported; "
+                         "use .png, .jpg or .webp")
+    return FORMATS[suffix]
+
+
+def encode_image(image: Image.Image, fmt: str, quality: int = 92) -> bytes:
+    """Encode with an embedded sRGB profile, so viewers show the colours we rendered."""
+    buf = io.BytesIO()
+    options = {"icc_profile": _SRGB_BYTES}
+    if fmt == "JPEG":
+        options.update(quality=quality, optimize=True, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "WEBP":
+        options.update(quality=quality, method=4)
+    elif fmt == "PNG":
+        options.update(optimize=False, compress_level=6)
+    image.convert("RGB").save(buf, format=fmt, **options)
+    return buf.getvalue()

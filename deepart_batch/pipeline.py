@@ -1,0 +1,88 @@
+"""One render from files: load images, run the engine, build the report.
+
+Shared by the `render` command and the pool's workers, so both produce the same report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from . import images
+from .engine import RenderParams, StyleInput, StyleTransfer
+from .engine.optimize import ProgressCallback, RenderResult
+from .report import FileRef, RenderReport
+from .weights import Weights, sha256_file
+
+
+@dataclass
+class StyleFile:
+    path: str
+    weight: float = 1.0
+    name: str | None = None
+
+
+@dataclass
+class RenderRequest:
+    content: str
+    styles: list[StyleFile]
+    params: RenderParams
+    init_image: str | None = None
+    max_input_pixels: int = images.DEFAULT_MAX_PIXELS
+    meta: dict = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def load_inputs(req: RenderRequest) -> tuple[torch.Tensor, list[StyleInput], torch.Tensor | None]:
+    p = req.params
+    # Decode a little above the target so the engine's antialiased resize has detail to use.
+    content = images.to_tensor(images.load_image(req.content, req.max_input_pixels,
+                                                 max_side=p.size * 2))
+    style_side = max(16, round(p.size * p.style_scale)) * 2
+    styles = [StyleInput(images.to_tensor(images.load_image(s.path, req.max_input_pixels,
+                                                            max_side=style_side)), s.weight)
+              for s in req.styles]
+    init = None
+    if req.init_image:
+        init = images.to_tensor(images.load_image(req.init_image, req.max_input_pixels,
+                                                  max_side=p.size * 2))
+    return content, styles, init
+
+
+def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
+                   callback: ProgressCallback | None = None,
+                   style_grams: list[dict] | None = None) -> tuple[Image.Image, RenderReport]:
+    started_at, t0 = now_iso(), time.perf_counter()
+    params = req.params.validated()
+    content, styles, init = load_inputs(req)
+    t_loaded = time.perf_counter()
+    result: RenderResult = engine.render(content, styles, params, init=init,
+                                         callback=callback, style_grams=style_grams)
+    image = images.to_pil(result.image)
+    report = RenderReport(
+        status="done",
+        input=FileRef(str(req.content), sha256_file(req.content)),
+        styles=[FileRef(s.path, sha256_file(s.path), s.name, s.weight) for s in req.styles],
+        params=params.to_dict(),
+        weights={"source": weights.source, "sha256": weights.sha256, "id": weights.id,
+                 "preprocessing": weights.preprocessing},
+        device=str(engine.device),
+        seed=params.seed,
+        timings={"started": started_at, "finished": now_iso(),
+                 "load_seconds": round(t_loaded - t0, 4),
+                 "render_seconds": round(result.seconds, 4),
+                 "evaluations": result.evaluations,
+                 "seconds_per_evaluation": round(result.seconds / max(1, result.evaluations), 4)},
+        trace=[s.to_dict() for s in result.trace],
+        final=result.final.to_dict(),
+        output={"width": image.width, "height": image.height},
+    )
+    return image, report

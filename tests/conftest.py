@@ -1,0 +1,48 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Decode the bundled weights once per session into a private cache dir."""
+    cache = tmp_path_factory.mktemp("weights-cache")
+    os.environ.setdefault("DEEPART_CACHE_DIR", str(cache))
+    yield
+
+
+@pytest.fixture(scope="session")
+def weights():
+    from deepart_batch.weights import load_weights
+    return load_weights("bundled")
+
+
+@pytest.fixture(scope="session")
+def engine(weights):
+    from deepart_batch.engine import StyleTransfer
+    return StyleTransfer(weights.conv, weights.preprocessing, "cpu")
+
+
+@pytest.fixture(scope="session")
+def photo():
+    from deepart_batch import images
+    return images.to_tensor(images.load_image(DATA / "tubingen.jpg"))
+
+
+@pytest.fixture(scope="session")
+def painting():
+    from deepart_batch import images
+    return images.to_tensor(images.load_image(DATA / "starry_night.jpg"))
+
+
+def run_cli(*args, env=None, timeout=300, cwd=None):
+    import subprocess
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "deepart_batch.cli", *map(str, args)],
+                          capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=cwd)
