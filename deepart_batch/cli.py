@@ -78,12 +78,35 @@ def _add_weights(sub) -> None:
     p.set_defaults(func=cmd_weights)
 
 
+def _add_daemon_commands(sub) -> None:
+    w = sub.add_parser("watch", help="run the hot-folder daemon (systemd service)",
+                       description="Watch the inbox and render every settled file until "
+                                   "SIGTERM/SIGINT; then drain running jobs and exit 0.")
+    w.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
+    w.set_defaults(func=cmd_watch)
+    r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
+                       description="Take every file present in the inbox, render it, print a "
+                                   "summary and exit: 0 if all succeeded, 1 if some failed.")
+    r.add_argument("--config", required=True)
+    r.add_argument("--once", action="store_true", required=True,
+                   help="process what is present and exit (required)")
+    r.set_defaults(func=cmd_run)
+    st = sub.add_parser("status", help="job counts, devices, running jobs, recent failures")
+    st.add_argument("--config", required=True)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+    v = sub.add_parser("validate", help="check the config and the manifest; exit 0 or 2")
+    v.add_argument("--config", required=True)
+    v.set_defaults(func=cmd_validate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Gatys neural style transfer "
                                      "for render boxes: one-off renders and a hot-folder daemon.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(sub)
+    _add_daemon_commands(sub)
     _add_weights(sub)
     return parser
 
@@ -155,6 +178,75 @@ def cmd_weights(args) -> int:
     w = load_weights(args.weights)
     print(f"source: {w.source}\nsha256: {w.sha256}\nid: {w.id}\n"
           f"preprocessing: {w.preprocessing}\ncache: {cache_dir()}")
+    return 0
+
+
+def _daemon_logging(config, cli_level: str | None) -> None:
+    from .ops.logsetup import configure_logging
+    lg = config.logging
+    configure_logging(cli_level or lg.level, json_file=lg.json_file, rotation=lg.rotation,
+                      retention=lg.retention)
+
+
+def _serve(args, once: bool) -> int:
+    from .config import load_config
+    from .daemon.service import AlreadyRunning, Service
+    config = load_config(args.config)
+    _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
+    try:
+        service = Service(config, once=once)
+    except AlreadyRunning as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 75
+    code = service.run()
+    if once:
+        print(_summary(service, config), file=sys.stderr)
+    return code
+
+
+def _summary(service, config) -> str:
+    s = service.summary
+    lines = ["", "deepart-batch run --once: summary",
+             f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
+             f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
+             f"  jobs rendered {s.jobs_done:>5}   -> {config.outbox}",
+             f"  jobs failed   {s.jobs_failed:>5}",
+             f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)"]
+    for message in s.failures[:10]:
+        lines.append(f"  ! {message}")
+    if len(s.failures) > 10:
+        lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
+    return "\n".join(lines)
+
+
+def cmd_watch(args) -> int:
+    return _serve(args, once=False)
+
+
+def cmd_run(args) -> int:
+    return _serve(args, once=True)
+
+
+def cmd_status(args) -> int:
+    import json
+    from .config import load_config
+    from .daemon.status import collect, render_text
+    info = collect(load_config(args.config))
+    print(json.dumps(info, indent=2) if args.json else render_text(info))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .config import check_config
+    from .manifest import check_manifest
+    config, problems = check_config(args.config)
+    if config is not None:
+        problems += check_manifest(config.manifest, config.styles_dir, config)
+    for problem in problems:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{args.config}: OK (manifest {config.manifest} OK)")
     return 0
 
 

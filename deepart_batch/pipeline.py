@@ -15,7 +15,7 @@ from PIL import Image
 
 from . import images
 from .engine import RenderParams, StyleInput, StyleTransfer
-from .engine.optimize import ProgressCallback, RenderResult
+from .engine.optimize import ProgressCallback, RenderResult, resize_long_side
 from .report import FileRef, RenderReport
 from .weights import Weights, sha256_file
 
@@ -57,20 +57,41 @@ def load_inputs(req: RenderRequest) -> tuple[torch.Tensor, list[StyleInput], tor
     return content, styles, init
 
 
+def style_cache_key(style_sha: str, params: RenderParams, weights: Weights,
+                    content_sha: str) -> tuple:
+    """What a style's Gram targets depend on; colour matching ties them to the content too."""
+    return (style_sha, params.size, params.style_scale, tuple(params.style_layers),
+            params.pooling, weights.id, content_sha if params.preserve_color == "match" else "")
+
+
 def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                    callback: ProgressCallback | None = None,
-                   style_grams: list[dict] | None = None) -> tuple[Image.Image, RenderReport]:
+                   gram_cache=None) -> tuple[Image.Image, RenderReport]:
+    """Render one request; `gram_cache` (get/put) lets a long-lived worker reuse targets."""
     started_at, t0 = now_iso(), time.perf_counter()
     params = req.params.validated()
     content, styles, init = load_inputs(req)
+    content_sha = sha256_file(req.content)
+    style_shas = [sha256_file(s.path) for s in req.styles]
+    style_grams = None
+    if gram_cache is not None:
+        sized = resize_long_side(content, params.size)
+        style_grams = []
+        for sha, style in zip(style_shas, styles):
+            key = style_cache_key(sha, params, weights, content_sha)
+            grams = gram_cache.get(key)
+            if grams is None:
+                grams = engine.style_targets(style.image, params, sized)
+                gram_cache.put(key, grams)
+            style_grams.append(grams)
     t_loaded = time.perf_counter()
     result: RenderResult = engine.render(content, styles, params, init=init,
                                          callback=callback, style_grams=style_grams)
     image = images.to_pil(result.image)
     report = RenderReport(
         status="done",
-        input=FileRef(str(req.content), sha256_file(req.content)),
-        styles=[FileRef(s.path, sha256_file(s.path), s.name, s.weight) for s in req.styles],
+        input=FileRef(str(req.content), content_sha),
+        styles=[FileRef(s.path, sha, s.name, s.weight) for s, sha in zip(req.styles, style_shas)],
         params=params.to_dict(),
         weights={"source": weights.source, "sha256": weights.sha256, "id": weights.id,
                  "preprocessing": weights.preprocessing},

@@ -180,3 +180,17 @@ def load_weights(spec: str = "bundled") -> Weights:
     if spec == "torchvision":
         return load_torchvision()
     return load_file(spec)
+
+
+def weights_identity(spec: str = "bundled") -> str:
+    """The weights id without decoding anything: what job keys and reports cite."""
+    if spec == "bundled":
+        return f"bundled:{sha256_file(bundled_path())[:12]}"
+    if spec == "torchvision":
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+        return f"torchvision:{sha256_file(cached)[:12]}" if cached.is_file() \
+            else "torchvision:IMAGENET1K_V1"
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    return f"{path.name}:{sha256_file(path)[:12]}"

@@ -1,0 +1,1 @@
+"""The hot-folder daemon: watch, intake, journal, outbox, and the service loop that joins them."""

@@ -1,0 +1,78 @@
+"""From a claimed input and the manifest rule it matches to job rows in the journal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from loguru import logger
+
+from ..config import Config
+from ..weights import sha256_file
+from . import outbox
+from .journal import Input, Journal
+
+_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def job_key(input_sha: str, styles: list[dict], params: dict, weights_id: str) -> str:
+    """One job per (input, style set and hashes, effective params, weights)."""
+    blob = json.dumps({"input": input_sha, "weights": weights_id, "params": params,
+                       "styles": sorted((s["sha256"], s["weight"]) for s in styles)},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def effective_params(config: Config, output) -> dict:
+    """config defaults < per-style params < the output's overrides (merged by the manifest)."""
+    return config.render_params(output.params).to_dict()
+
+
+def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str,
+         style_shas: dict[str, str]) -> list[int]:
+    """Create the input's jobs; returns ids of jobs that need rendering."""
+    rule = manifest.match(inp.relpath)
+    fmt = config.output.format.lower()
+    queued = []
+    for output in rule.outputs:
+        params = effective_params(config, output)
+        styles = []
+        for name, weight in output.styles.items():
+            image = Path(manifest.styles[name].image)
+            if str(image) not in style_shas:
+                style_shas[str(image)] = sha256_file(image)
+            styles.append({"name": name, "path": str(image), "weight": weight,
+                           "sha256": style_shas[str(image)]})
+        key = job_key(inp.sha256, styles, params, weights_id)
+        out = outbox.output_path(config.outbox, inp.relpath, output.slug, fmt,
+                                 config.output.name_template)
+        spec = {"content": inp.work_path, "styles": styles, "params": params,
+                "output_format": _FORMATS[fmt], "quality": config.output.quality,
+                "max_input_pixels": config.limits.max_input_pixels,
+                "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
+        previous = journal.find_job(key)
+        if previous is not None and previous.state in ("done", "queued", "running"):
+            journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug, spec,
+                            str(out), str(outbox.report_path(out)), state="done",
+                            reason="duplicate", error=f"same as job {previous.id}")
+            logger.info("{} [{}]: identical to job {} ({}): not rendered again", inp.relpath,
+                        output.slug, previous.id, previous.state)
+            if previous.state == "done" and previous.output_path != str(out):
+                _copy_outputs(Path(previous.output_path), out)
+            continue
+        queued.append(journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug,
+                                      spec, str(out), str(outbox.report_path(out))))
+    return queued
+
+
+def _copy_outputs(src: Path, dst: Path) -> None:
+    """A re-drop under another name or campaign still gets its files where people look."""
+    try:
+        report = json.loads(outbox.report_path(src).read_text())
+        report.setdefault("job", {})["copied_from"] = str(src)
+        report["output"] = {**(report.get("output") or {}), "path": str(dst)}
+        outbox.publish(dst, src.read_bytes(), report)
+    except (OSError, ValueError) as exc:
+        logger.warning("could not copy {} to {}: {}", src, dst, exc)
+

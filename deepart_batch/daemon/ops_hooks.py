@@ -1,0 +1,92 @@
+"""What the service loop owes operators each tick: status file, metrics, systemd pings."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from loguru import logger
+
+from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
+from ..ops.sdnotify import watchdog_interval
+from ..paths import atomic_write_json
+
+
+class OpsHooks:
+    def __init__(self, service):
+        self.service = service
+        self.started = time.monotonic()
+        self.watchdog_every = watchdog_interval()
+        self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
+        self.server = None
+        metrics = service.config.metrics
+        if metrics.http_port is not None:
+            try:
+                self.server = MetricsServer(self.prometheus_text, metrics.http_host,
+                                            metrics.http_port).start()
+                logger.info("metrics on http://{}:{}/metrics", metrics.http_host, self.server.port)
+            except (OSError, ValueError) as exc:
+                logger.error("metrics endpoint not started: {}", exc)
+        # Test hook: simulate the observer thread dying, to prove the watchdog notices.
+        self._kill_observer_at = None
+        if os.environ.get("DEEPART_TEST_STOP_OBSERVER_AFTER"):
+            self._kill_observer_at = self.started + float(os.environ["DEEPART_TEST_STOP_OBSERVER_AFTER"])
+
+    def snapshot(self) -> MetricsSnapshot:
+        j = self.service.journal
+        return MetricsSnapshot(jobs_by_state=j.counts(),
+                               queue_depth_by_campaign=j.queue_depth_by_campaign(),
+                               render_seconds=j.render_seconds(),
+                               device_busy_seconds=self.service.pool.busy_seconds(),
+                               uptime_seconds=time.monotonic() - self.service.pool.started_at,
+                               failures_by_reason=j.failures_by_reason())
+
+    def prometheus_text(self) -> str:
+        return render_prometheus(self.snapshot())
+
+    def healthy(self) -> bool:
+        s = self.service
+        observer_ok = s.once or s.watcher.alive()
+        workers_ok = all(w.process is not None for w in s.pool.workers)
+        return observer_ok and workers_ok
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        s = self.service
+        if self._kill_observer_at and now >= self._kill_observer_at and s.watcher.observer:
+            logger.warning("test hook: stopping the observer thread")
+            s.watcher.observer.stop()
+            self._kill_observer_at = None
+        if now - self._last["status"] >= 1.0:
+            self._last["status"] = now
+            counts = s.journal.counts()
+            try:
+                atomic_write_json(s.status_file, {"pid": os.getpid(), "time": time.time(),
+                                                  "mode": "once" if s.once else "watch",
+                                                  "counts": counts, "workers": s.pool.status(),
+                                                  "stopping": s.stopping})
+            except OSError as exc:
+                logger.warning("cannot write {}: {}", s.status_file, exc)
+            s.notifier.status(f"queued {counts['queued']}, running {counts['running']}, "
+                              f"done {counts['done']}, failed {counts['failed']}")
+        if self.watchdog_every and now - self._last["watchdog"] >= self.watchdog_every:
+            if self.healthy():  # a dead observer stops the pings; systemd then restarts us
+                s.notifier.watchdog()
+                self._last["watchdog"] = now
+        textfile = s.config.metrics.textfile
+        if textfile and now - self._last["metrics"] >= s.config.metrics.interval_seconds:
+            self._last["metrics"] = now
+            try:
+                write_textfile(textfile, self.prometheus_text())
+            except OSError as exc:
+                logger.warning("cannot write metrics to {}: {}", textfile, exc)
+
+    def close(self) -> None:
+        s = self.service
+        if s.config.metrics.textfile:
+            try:
+                write_textfile(s.config.metrics.textfile, self.prometheus_text())
+            except OSError:
+                pass
+        if self.server is not None:
+            self.server.stop()

@@ -1,0 +1,61 @@
+"""The outbox: where each job's image and report go, written atomically, mirroring campaigns."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path, PurePosixPath
+
+from ..paths import atomic_write_bytes, atomic_write_json, resolve_inside
+
+EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
+              "webp": ("WEBP", "webp")}
+
+
+def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) -> Path:
+    """outbox/<campaign folders>/<template>; the template cannot climb out of the outbox."""
+    rel = PurePosixPath(relpath)
+    _, ext = EXTENSIONS[fmt.lower()]
+    campaign = rel.parts[0] if len(rel.parts) > 1 else ""
+    name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
+    return resolve_inside(outbox, rel.parent / name)
+
+
+def report_path(image_path: Path) -> Path:
+    return image_path.with_suffix(".json")
+
+
+def error_report_path(outbox: Path, relpath: str) -> Path:
+    rel = PurePosixPath(relpath)
+    return resolve_inside(outbox, rel.parent / f"{rel.name}.error.json")
+
+
+def publish(image_path: Path, image: bytes, report: dict) -> None:
+    """Image first, then its report: a report never points at a missing image."""
+    atomic_write_bytes(image_path, image)
+    atomic_write_json(report_path(image_path), report)
+
+
+def publish_error(outbox: Path, relpath: str, error: dict) -> Path | None:
+    """Tell the people who dropped the file, in the folder they look at, what went wrong."""
+    try:
+        return atomic_write_json(error_report_path(outbox, relpath), error)
+    except OSError:
+        return None
+
+
+def clean_temp_files(outbox: Path, older_than: float = 0.0) -> int:
+    """Remove `.name.XXXX.part` files that an interrupted atomic write left behind."""
+    removed = 0
+    now = time.time()
+    for root, _, files in os.walk(outbox):
+        for name in files:
+            if name.startswith(".") and name.endswith(".part"):
+                path = Path(root) / name
+                try:
+                    if now - path.stat().st_mtime >= older_than:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+    return removed

@@ -1,0 +1,212 @@
+"""Parent side of the pool: spawn, assign, watch for crashes and timeouts, respawn."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+
+from loguru import logger
+
+from .devices import WorkerSpec
+from .worker import worker_main
+
+
+@dataclass
+class PoolJob:
+    job_id: int
+    attempt: int
+    spec: dict
+    style_key: str = ""
+    campaign: str = ""
+    priority: int = 0
+
+
+@dataclass
+class PoolEvent:
+    kind: str            # hello | progress | event | done | failed | crashed | timeout
+    worker: str
+    job_id: int | None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Worker:
+    spec: WorkerSpec
+    process: mp.Process | None = None
+    conn: object = None
+    job: PoolJob | None = None
+    assigned_at: float = 0.0
+    info: dict = field(default_factory=dict)
+    cached_styles: set = field(default_factory=set)
+    busy_seconds: float = 0.0
+    progress: dict | None = None
+    spawned_at: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.info) and self.job is None and self.alive
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+
+@contextmanager
+def _environment(extra: dict):
+    """Spawned children copy os.environ at start(); set the worker's pinning just for that."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class DevicePool:
+    def __init__(self, specs: list[WorkerSpec], weights: str = "bundled",
+                 job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO"):
+        self.ctx = mp.get_context("spawn")
+        self.workers = [_Worker(s) for s in specs]
+        self.weights = weights
+        self.job_timeout = job_timeout
+        self.on_oom = on_oom
+        self.log_level = log_level
+        self.started_at = time.monotonic()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        for w in self.workers:
+            self._spawn(w)
+
+    def _spawn(self, w: _Worker) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=worker_main, name=f"deepart-worker {w.spec.id}",
+                                args=(w.spec, child, self.weights, self.on_oom, self.log_level),
+                                daemon=True)
+        with _environment(w.spec.env):
+            proc.start()
+        child.close()
+        w.process, w.conn, w.info, w.job, w.progress = proc, parent, {}, None, None
+        w.cached_styles = set()
+        w.spawned_at = time.monotonic()
+
+    def _kill(self, w: _Worker) -> None:
+        if w.process is not None and w.process.is_alive():
+            w.process.kill()
+        if w.process is not None:
+            w.process.join(timeout=10)
+        if w.conn is not None:
+            w.conn.close()
+
+    def shutdown(self, grace: float = 10.0) -> None:
+        for w in self.workers:
+            if w.alive:
+                try:
+                    w.conn.send(None)
+                except (OSError, BrokenPipeError):
+                    pass
+        deadline = time.monotonic() + grace
+        for w in self.workers:
+            if w.process is not None:
+                w.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            self._kill(w)
+
+    # -- work ---------------------------------------------------------------------------
+    def idle(self) -> list[_Worker]:
+        return [w for w in self.workers if w.ready]
+
+    def busy(self) -> list[_Worker]:
+        return [w for w in self.workers if w.job is not None]
+
+    def all_ready(self) -> bool:
+        return all(w.info for w in self.workers)
+
+    def capacity_bytes(self) -> int:
+        return max((w.info.get("memory_bytes", 0) for w in self.workers if w.info), default=0)
+
+    def assign(self, w: _Worker, job: PoolJob) -> None:
+        w.job, w.assigned_at, w.progress = job, time.monotonic(), None
+        w.conn.send(job)
+
+    def poll(self, timeout: float = 0.5) -> list[PoolEvent]:
+        events: list[PoolEvent] = []
+        conns = {w.conn: w for w in self.workers if w.conn is not None and not w.conn.closed}
+        for conn in wait(list(conns), timeout=timeout) if conns else []:
+            w = conns[conn]
+            while True:
+                try:
+                    if not conn.poll():
+                        break
+                    kind, job_id, data = conn.recv()
+                except (EOFError, OSError):
+                    break  # the liveness check below reports the crash
+                events.append(self._on_message(w, kind, job_id, data))
+        events.extend(self._check_health())
+        return events
+
+    def _on_message(self, w: _Worker, kind: str, job_id, data: dict) -> PoolEvent:
+        if kind == "hello":
+            w.info = data
+            logger.info("worker {} up (pid {}, device {}, CUDA_VISIBLE_DEVICES={!r})",
+                        w.spec.id, data["pid"], data["torch_device"], data["cuda_visible_devices"])
+        elif kind == "progress":
+            w.progress = data
+        elif kind in ("done", "failed"):
+            w.busy_seconds += time.monotonic() - w.assigned_at
+            if kind == "done" and data.get("style_key"):
+                w.cached_styles.add(data["style_key"])
+            w.job, w.progress = None, None
+        return PoolEvent(kind, w.spec.id, job_id, data)
+
+    def _check_health(self) -> list[PoolEvent]:
+        events = []
+        now = time.monotonic()
+        for w in self.workers:
+            if w.job is not None and now - w.assigned_at > self.job_timeout:
+                logger.warning("job {} on {} passed job_timeout ({} s): killing the worker",
+                               w.job.job_id, w.spec.id, self.job_timeout)
+                events.append(self._restart(w, "timeout",
+                                            f"ran longer than job_timeout ({self.job_timeout} s)"))
+            elif w.process is not None and not w.process.is_alive():
+                code = w.process.exitcode
+                logger.warning("worker {} died (exit code {})", w.spec.id, code)
+                events.append(self._restart(w, "crashed", f"worker process died with exit "
+                                                          f"code {code}"))
+        return [e for e in events if e is not None]
+
+    def _restart(self, w: _Worker, kind: str, message: str) -> PoolEvent | None:
+        job = w.job
+        if job is not None:
+            w.busy_seconds += time.monotonic() - w.assigned_at
+        self._kill(w)
+        self._spawn(w)
+        if job is None:
+            return None
+        return PoolEvent(kind, w.spec.id, job.job_id, {"reason": kind, "error": message})
+
+    # -- observability ------------------------------------------------------------------
+    def status(self) -> list[dict]:
+        out = []
+        for w in self.workers:
+            out.append({"worker": w.spec.id, "device": w.spec.device,
+                        "pid": w.info.get("pid"), "state": "busy" if w.job else
+                        ("idle" if w.info else "starting"),
+                        "job": w.job.job_id if w.job else None, "progress": w.progress,
+                        "busy_seconds": round(w.busy_seconds, 3)})
+        return out
+
+    def busy_seconds(self) -> dict[str, float]:
+        now = time.monotonic()
+        totals: dict[str, float] = {}
+        for w in self.workers:
+            extra = now - w.assigned_at if w.job else 0.0
+            totals[w.spec.device] = totals.get(w.spec.device, 0.0) + w.busy_seconds + extra
+        return totals

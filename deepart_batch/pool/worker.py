@@ -1,0 +1,187 @@
+"""The worker process: loads the weights once, renders jobs, reports back over its pipe.
+
+It is started with the spawn method (never fork after CUDA is initialised) and sees only
+its own GPU through CUDA_VISIBLE_DEVICES, set by the parent before the spawn.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from collections import OrderedDict
+
+from ..errors import DeepartError
+
+
+class GramCache:
+    """LRU of style Gram targets keyed by (style hash, size, layers, weights id, ...)."""
+
+    def __init__(self, capacity: int = 32):
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key):
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key]
+        self.misses += 1
+        return None
+
+    def put(self, key, value) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _memory_capacity(torch_device: str) -> int:
+    import torch
+    if torch_device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
+
+
+class _WorkerState:
+    def __init__(self, spec, weights_spec: str, on_oom: str):
+        self.spec = spec
+        self.weights_spec = weights_spec
+        self.on_oom = on_oom
+        self.weights = None
+        self.engines = {}
+        self.grams = GramCache()
+
+    def engine(self, device: str):
+        from ..engine import StyleTransfer
+        from ..weights import load_weights
+        if self.weights is None:
+            self.weights = load_weights(self.weights_spec)
+        if device not in self.engines:
+            self.engines[device] = StyleTransfer(self.weights.conv, self.weights.preprocessing,
+                                                 device)
+        return self.engines[device]
+
+
+def run_job(state: _WorkerState, job, send, fault) -> None:
+    from .. import images
+    from ..engine import RenderParams
+    from ..pipeline import RenderRequest, StyleFile, render_request
+    from . import faults
+
+    spec = job.spec
+    params = RenderParams.from_dict(dict(spec["params"]))
+    device, events, oom_tries = state.spec.torch_device, [], 0
+    injected_oom = False
+
+    def on_progress(losses, total):
+        nonlocal injected_oom
+        if fault and fault.applies(job.attempt, spec["content"]):
+            if fault.kind != "oom" or not injected_oom:
+                injected_oom = True
+                faults.trigger(fault)
+        send(("progress", job.job_id, {"step": losses.step, "total": total,
+                                       "loss": losses.total}))
+
+    while True:
+        request = RenderRequest(
+            content=spec["content"], params=params, max_input_pixels=spec["max_input_pixels"],
+            styles=[StyleFile(s["path"], s["weight"], s.get("name")) for s in spec["styles"]])
+        try:
+            engine = state.engine(device)
+            cache = state.grams if device == state.spec.torch_device else None
+            image, report = render_request(engine, state.weights, request,
+                                           callback=on_progress, gram_cache=cache)
+            break
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            _free_cuda()
+            event = {"event": "oom", "device": device, "size": params.size,
+                     "time": time.time(), "policy": state.on_oom}
+            if state.on_oom == "smaller" and params.size > 64 and oom_tries < 3:
+                params.size = max(64, int(params.size * 0.75))
+                event["action"] = f"retry at {params.size}px"
+            elif state.on_oom == "cpu" and device != "cpu":
+                device = "cpu"
+                event["action"] = "retry on cpu"
+            else:
+                event["action"] = "fail"
+                events.append(event)
+                raise JobFailed("oom", f"out of memory on {device} at {params.size}px "
+                                f"(on_oom: {state.on_oom}); lower the size or free the device")
+            events.append(event)
+            oom_tries += 1
+            send(("event", job.job_id, event))
+    data = images.encode_image(image, spec["output_format"], spec.get("quality", 92))
+    report.device = device
+    report.events = events
+    report.job = {"id": job.job_id, "attempt": job.attempt, "worker": state.spec.id,
+                  "worker_device": state.spec.device, "pid": os.getpid()}
+    send(("done", job.job_id, {"report": report.to_dict(), "image": data,
+                               "render_seconds": report.timings.get("render_seconds"),
+                               "style_key": job.style_key}))
+
+
+class JobFailed(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _free_cuda() -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
+    from loguru import logger
+    logger.remove()
+    logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss} worker " + spec.id +
+               " | {level} | {message}")
+    import torch
+    from . import faults
+    if spec.torch_device == "cpu":
+        torch.set_num_threads(spec.threads)
+    state = _WorkerState(spec, weights_spec, on_oom)
+    fault = faults.from_env()
+    send = conn.send
+    send(("hello", None, {"pid": os.getpid(), "device": spec.device,
+                          "torch_device": spec.torch_device, "threads": torch.get_num_threads(),
+                          "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                          "memory_bytes": _memory_capacity(spec.torch_device)}))
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            run_job(state, job, send, fault)
+        except JobFailed as exc:
+            send(("failed", job.job_id, {"reason": exc.reason, "error": str(exc)}))
+        except DeepartError as exc:
+            send(("failed", job.job_id, {"reason": "input", "error": str(exc)}))
+        except Exception as exc:
+            logger.error("job {} failed: {}", job.job_id, traceback.format_exc())
+            send(("failed", job.job_id, {"reason": "error",
+                                         "error": f"{type(exc).__name__}: {exc}"}))
