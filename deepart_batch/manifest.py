@@ -10,7 +10,6 @@ the last good manifest when an edit is broken, and explains the problem in
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import threading
@@ -21,12 +20,14 @@ from pathlib import Path, PurePath
 
 from loguru import logger
 
-from .config import Config, check_params, param_names, raise_problems, read_yaml
+from .config import (Config, check_params, is_number, param_names, raise_problems, read_file,
+                     read_yaml)
 from .paths import UnsafePathError, atomic_write_json, resolve_inside
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_manifest",
            "check_manifest", "glob_to_regex", "error_file_for"]
 
+_HINT = "create the manifest (see examples/demo/manifest.yaml)"
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -50,7 +51,7 @@ class StyleDef:
 class OutputSpec:
     styles: dict[str, float]         # style name -> weight; weights sum to 1
     params: dict                     # style params then output overrides (not config.defaults)
-    slug: str                        # filename-safe: explicit name, 'starry' or 'starry-70_scream-30'
+    slug: str                        # `name:`, or 'starry', or 'starry-70_scream-30'
 
 
 @dataclass
@@ -59,9 +60,6 @@ class Rule:
     priority: int
     outputs: list[OutputSpec]
     pattern: re.Pattern = field(repr=False, compare=False, default=None)  # type: ignore
-
-    def matches(self, relpath: str | PurePath) -> bool:
-        return bool(self.pattern.fullmatch(_posix(relpath)))
 
 
 @dataclass
@@ -72,16 +70,8 @@ class Manifest:
 
     def match(self, relpath: str | PurePath) -> Rule | None:
         """The first rule, in file order, whose glob matches this path inside the inbox."""
-        rel = _posix(relpath)
+        rel = PurePath(relpath).as_posix()      # also drops a leading './'
         return next((r for r in self.rules if r.pattern.fullmatch(rel)), None)
-
-
-def _posix(relpath: str | PurePath) -> str:
-    rel = PurePath(relpath).as_posix() if isinstance(relpath, PurePath) else str(relpath)
-    rel = rel.replace("\\", "/")
-    while rel.startswith("./"):
-        rel = rel[2:]
-    return rel
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,6 +140,7 @@ class _Parser:
     def __init__(self, label: str, styles_dir: Path, config: Config):
         self.label, self.styles_dir, self.config = label, Path(styles_dir), config
         self.problems: list[str] = []
+        self.defined: set[str] = set()   # style names given, even ones with a broken entry
 
     def error(self, key: str, message: str) -> None:
         line = f"{self.label}: {key}: {message}" if key else f"{self.label}: {message}"
@@ -185,6 +176,7 @@ class _Parser:
                                  f"{{image: FILE, ...params}}, got {data!r}")
             return {}
         out = {}
+        self.defined = {n for n in data if isinstance(n, str)}
         for name, spec in data.items():
             where = f"styles.{name}"
             if not isinstance(name, str) or not _SLUG.fullmatch(name):
@@ -223,9 +215,7 @@ class _Parser:
 
     def params(self, layers: list[tuple[dict, str]]) -> None:
         """Check config.defaults < each layer; blame the last layer that set a bad key."""
-        merged: dict = {}
-        for values, _ in layers:
-            merged.update(values)
+        merged = {k: v for values, _ in layers for k, v in values.items()}
         _, problems = check_params({**self.config.defaults, **merged}, self.config.limits)
         for key, message in problems:
             owner = next((w for values, w in reversed(layers) if key in values), None)
@@ -287,9 +277,7 @@ class _Parser:
             return None
         layers = [(styles[s].params, f"styles.{s}") for s in weights] + [(overrides, where)]
         self.params(layers)
-        params: dict = {}
-        for values, _ in layers:
-            params.update(values)
+        params = {k: v for values, _ in layers for k, v in values.items()}
         slug = name if isinstance(name, str) else _blend_slug(weights)
         return OutputSpec(styles=weights, params=params, slug=slug)
 
@@ -316,15 +304,16 @@ class _Parser:
         if not names:
             self.error(f"{where}.styles", "empty; name at least one style")
         for n, path in zip(names, paths):
-            if not isinstance(n, str) or n not in styles:
-                known = ", ".join(sorted(styles)) or "none defined"
+            if not isinstance(n, str) or n not in self.defined:
+                known = ", ".join(sorted(self.defined)) or "none defined"
                 self.error(path, f"unknown style {n!r}; defined styles: {known}")
                 ok = False
+            elif n not in styles:
+                ok = False               # its own entry is broken and already reported
             elif names.count(n) > 1:
                 self.error(path, f"style {n!r} is listed twice; list each style once")
                 ok = False
-            elif not (isinstance(raw[n], (int, float)) and not isinstance(raw[n], bool)
-                      and math.isfinite(raw[n]) and raw[n] >= 0):
+            elif not (is_number(raw[n]) and raw[n] >= 0):
                 self.error(path, f"weight {raw[n]!r} is not allowed; use a number >= 0")
                 ok = False
         if not ok:
@@ -343,35 +332,24 @@ def _blend_slug(weights: dict[str, float]) -> str:
     return "_".join(f"{n}-{round(w * 100)}" for n, w in weights.items())
 
 
-def _parse(label: str, source: Path, text: bytes, styles_dir, config: Config
+def _parse(path: Path, text: bytes, styles_dir, config: Config
            ) -> tuple[Manifest | None, list[str]]:
-    data, problems = read_yaml(label, text)
+    data, problems = read_yaml(str(path), text)
     if problems:
         return None, problems
-    parser = _Parser(label, Path(styles_dir), config)
-    manifest = parser.manifest(data, source)
-    return manifest, parser.problems
+    parser = _Parser(str(path), Path(styles_dir), config)
+    return parser.manifest(data, Path(os.path.abspath(path))), parser.problems
 
 
-def _read(path: Path) -> tuple[bytes | None, list[str]]:
-    try:
-        return path.read_bytes(), []
-    except FileNotFoundError:
-        return None, [f"{path}: file not found; create the manifest "
-                      f"(see examples/demo/manifest.yaml)"]
-    except OSError as exc:
-        return None, [f"{path}: cannot read: {exc.strerror or exc}"]
+def _load(path, styles_dir, config: Config) -> tuple[Manifest | None, list[str]]:
+    text, problems = read_file(Path(path), _HINT)
+    return (None, problems) if text is None else _parse(Path(path), text, styles_dir, config)
 
 
 def load_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
                   config: Config) -> Manifest:
     """Parse and validate; ConfigError lists every problem, one per line."""
-    path = Path(path)
-    text, problems = _read(path)
-    manifest = None
-    if text is not None:
-        manifest, problems = _parse(str(path), Path(os.path.abspath(path)), text,
-                                    styles_dir, config)
+    manifest, problems = _load(path, styles_dir, config)
     if manifest is None:
         raise_problems(problems)
     return manifest  # type: ignore[return-value]
@@ -380,10 +358,7 @@ def load_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
 def check_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
                    config: Config) -> list[str]:
     """For `validate`: every problem, or an empty list."""
-    text, problems = _read(Path(path))
-    if text is None:
-        return problems
-    return _parse(str(path), Path(os.path.abspath(path)), text, styles_dir, config)[1]
+    return _load(path, styles_dir, config)[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -441,10 +416,9 @@ class ManifestStore:
             return False
         self._signature = signature
         if text is None:
-            self._fail(_read(self.path)[1])
+            self._fail(read_file(self.path, _HINT)[1])
             return False
-        manifest, problems = _parse(str(self.path), Path(os.path.abspath(self.path)), text,
-                                    self.styles_dir, self.config)
+        manifest, problems = _parse(self.path, text, self.styles_dir, self.config)
         if manifest is None:
             self._fail(problems)
             return False

@@ -241,6 +241,12 @@ class Service:
         self.ops = OpsHooks(self)
         ready_sent = False
         try:
+            if self.once and self.manifests.current is None:
+                message = (f"{self.config.manifest} is not valid (see "
+                           f"{self.config.manifest}.error.json); files stay in the inbox")
+                logger.error(message)
+                self.summary.failures.append(message)
+                return EXIT_FAILURES
             self.pool.start()
             if self.once:
                 self.watcher.scan()

@@ -151,8 +151,18 @@ def _free_cuda() -> None:
         torch.cuda.empty_cache()
 
 
+def _die_with_parent() -> None:
+    """If the daemon is SIGKILLed, its workers must not render on as orphans (Linux only)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
+    _die_with_parent()
     from loguru import logger
     logger.remove()
     logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss} worker " + spec.id +
