@@ -253,9 +253,8 @@ def cmd_validate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from loguru import logger
-    logger.remove()
-    logger.add(sys.stderr, level=args.log_level.upper())
+    from .ops.logsetup import configure_logging
+    configure_logging(args.log_level.upper())
     try:
         return args.func(args)
     except DeepartError as exc:

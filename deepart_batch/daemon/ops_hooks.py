@@ -19,6 +19,7 @@ class OpsHooks:
         self.watchdog_every = watchdog_interval()
         self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
         self.server = None
+        self._status_text = ""
         metrics = service.config.metrics
         if metrics.http_port is not None:
             try:
@@ -67,8 +68,11 @@ class OpsHooks:
                                                   "stopping": s.stopping})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", s.status_file, exc)
-            s.notifier.status(f"queued {counts['queued']}, running {counts['running']}, "
-                              f"done {counts['done']}, failed {counts['failed']}")
+            text = (f"queued {counts['queued']}, running {counts['running']}, "
+                    f"done {counts['done']}, failed {counts['failed']}")
+            if text != self._status_text:
+                s.notifier.status(text)
+                self._status_text = text
         if self.watchdog_every and now - self._last["watchdog"] >= self.watchdog_every:
             if self.healthy():  # a dead observer stops the pings; systemd then restarts us
                 s.notifier.watchdog()

@@ -62,7 +62,7 @@ class Service:
             exclude=(Path(config.manifest), Path(str(config.manifest) + ".error.json")))
         self.pool = DevicePool(plan_workers(config.devices, config.jobs_per_device),
                                config.weights, config.job_timeout, config.on_oom,
-                               config.logging.level)
+                               config.logging.level, parent_logger=logger)
         self.scheduler = FairScheduler()
         self.weights_id = weights_identity(config.weights)
         self.style_shas: dict[str, str] = {}

@@ -7,8 +7,13 @@ import torch.nn.functional as F
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations, normalised by C*H*W so layers of any size compare (fp32)."""
+    """Channel correlations, normalised by C*H*W so layers of any size compare (fp32).
+
+    Channels-last (NHWC) features are flattened as (H*W, C) - a view, not a copy."""
     b, c, h, w = features.shape
+    if b == 1 and c > 1 and features.is_contiguous(memory_format=torch.channels_last):
+        flat = features.permute(0, 2, 3, 1).reshape(h * w, c).float()
+        return (flat.t() @ flat) / (c * h * w)
     flat = features.reshape(b * c, h * w).float()
     return (flat @ flat.t()) / (c * h * w)
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 
 from ..errors import ParamsError
+from .precision import REQUESTED as PRECISIONS
+from .schedule import DEFAULT_SCALES, check_schedule
 from .vgg import canonical_layer
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -35,11 +37,20 @@ class RenderParams:
     log_every: int = 10
     pooling: str = "max"
     lbfgs_history: int = 100
+    # Coarse-to-fine: fractions of `size`, increasing, ending at 1.0; (1.0,) is single-scale.
+    scales: tuple[float, ...] = DEFAULT_SCALES
+    scale_steps: tuple[int, ...] | None = None  # evaluations per scale, summing to `steps`;
+    #                                            None: the default split (schedule.py)
+    precision: str = "auto"              # auto, fp32, bf16 or tf32 (precision.py)
 
     def __post_init__(self):
         self.content_layers = tuple(self.content_layers)
         self.style_layers = tuple(self.style_layers)
         self.layer_weights = dict(self.layer_weights or {})
+        if isinstance(self.scales, (list, tuple)):
+            self.scales = tuple(self.scales)
+        if isinstance(self.scale_steps, list):
+            self.scale_steps = tuple(self.scale_steps)
 
     def validated(self) -> "RenderParams":
         """Return a copy with canonical layer names; raise ParamsError naming the bad field."""
@@ -68,14 +79,20 @@ class RenderParams:
         _one_of("init", p.init, INITS)
         _one_of("preserve_color", p.preserve_color, COLOR_MODES)
         _one_of("pooling", p.pooling, POOLINGS)
+        _one_of("precision", p.precision, PRECISIONS)
         if p.log_every < 1:
             raise ParamsError(f"log_every must be at least 1, got {p.log_every}")
+        if not isinstance(p.lbfgs_history, int) or p.lbfgs_history < 1:
+            raise ParamsError(f"lbfgs_history must be an integer >= 1, got {p.lbfgs_history!r}")
+        p.scales, p.scale_steps = check_schedule(p.scales, p.scale_steps, p.steps)
         return p
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["content_layers"] = list(self.content_layers)
         d["style_layers"] = list(self.style_layers)
+        d["scales"] = list(self.scales)
+        d["scale_steps"] = None if self.scale_steps is None else list(self.scale_steps)
         return d
 
     @classmethod

@@ -55,8 +55,10 @@ class VGGEncoder(nn.Module):
     """
 
     def __init__(self, conv_weights: dict[str, torch.Tensor], preprocessing: str,
-                 layers, pooling: str = "max"):
+                 layers, pooling: str = "max", channels_last: bool = False):
         super().__init__()
+        # NHWC lets oneDNN skip its per-call layout reorders (~5-10% per evaluation on CPU).
+        self.channels_last = channels_last
         self.layers = tuple(dict.fromkeys(canonical_layer(n) for n in layers))
         if not self.layers:
             raise ParamsError("no layers requested from the encoder")
@@ -90,6 +92,8 @@ class VGGEncoder(nn.Module):
             self.register_buffer("scale", 1.0 / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         else:
             raise ParamsError(f"unknown preprocessing {preprocessing!r}: caffe or imagenet")
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
         if self.preprocessing == "caffe":
@@ -100,6 +104,8 @@ class VGGEncoder(nn.Module):
         wanted = set(self.layers if layers is None else layers)
         out = {}
         x = self.preprocess(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         for name, module in self.net.named_children():
             x = module(x)
             if name in wanted:

@@ -79,7 +79,8 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(payload, self.address)
+            # Never block the service loop: a full queue (systemd busy) drops this message.
+            self._sock.sendto(payload, socket.MSG_DONTWAIT, self.address)
         except OSError as exc:
             logger.debug("sdnotify: send to {!r} failed: {}", self.address, exc)
             self.close()

@@ -72,13 +72,15 @@ def _environment(extra: dict):
 
 class DevicePool:
     def __init__(self, specs: list[WorkerSpec], weights: str = "bundled",
-                 job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO"):
+                 job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO",
+                 parent_logger=None):
         self.ctx = mp.get_context("spawn")
         self.workers = [_Worker(s) for s in specs]
         self.weights = weights
         self.job_timeout = job_timeout
         self.on_oom = on_oom
         self.log_level = log_level
+        self.parent_logger = parent_logger  # an enqueued loguru logger workers write through
         self.started_at = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -89,7 +91,8 @@ class DevicePool:
     def _spawn(self, w: _Worker) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(target=worker_main, name=f"deepart-worker {w.spec.id}",
-                                args=(w.spec, child, self.weights, self.on_oom, self.log_level),
+                                args=(w.spec, child, self.weights, self.on_oom, self.log_level,
+                                      self.parent_logger),
                                 daemon=True)
         with _environment(w.spec.env):
             proc.start()

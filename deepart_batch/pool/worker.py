@@ -160,13 +160,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str) -> None:
+def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
+                parent_logger=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
     _die_with_parent()
     from loguru import logger
-    logger.remove()
-    logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss} worker " + spec.id +
-               " | {level} | {message}")
+    if parent_logger is not None:   # one writer for all sinks: the daemon process
+        from ..ops.logsetup import worker_logging
+        worker_logging(parent_logger, log_level)
+    else:
+        logger.remove()
+        logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss} worker " + spec.id +
+                   " | {level} | {message}")
     import torch
     from . import faults
     if spec.torch_device == "cpu":

@@ -1,0 +1,68 @@
+"""The weighted Gatys objective at one scale; targets are fixed tensors computed once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import precision as prec
+from .losses import content_loss, style_loss, tv_loss
+from .params import RenderParams
+
+
+@dataclass
+class StepLosses:
+    step: int                    # evaluation number over the whole render (all scales)
+    total: float
+    content: float
+    style: dict[str, float] = field(default_factory=dict)  # weighted, per layer
+    tv: float = 0.0
+    scale: int = 0               # index into RenderResult.scale_timings
+    size: int = 0                # long side (px) of the image this loss was measured on
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Parts:
+    """Loss tensors of one evaluation; turned into floats only when logged (no syncs)."""
+    total: torch.Tensor
+    content: torch.Tensor
+    style: dict[str, torch.Tensor]
+    tv: torch.Tensor
+
+    def to_losses(self, step: int, scale: int = 0, size: int = 0) -> StepLosses:
+        return StepLosses(step=step, total=float(self.total.detach()),
+                          content=float(self.content.detach()),
+                          style={k: float(v.detach()) for k, v in self.style.items()},
+                          tv=float(self.tv.detach()), scale=scale, size=size)
+
+
+class Objective:
+    """Content + style + TV loss of an image. The encoder runs at `precision` (bf16 under
+    autocast); Gram matrices and losses are computed outside autocast, in fp32."""
+
+    def __init__(self, encoder, content_targets: dict, target_grams: dict, p: RenderParams,
+                 precision: str = "fp32"):
+        self.encoder = encoder
+        self.content_targets = content_targets
+        self.target_grams = target_grams
+        self.p = p
+        self.precision = precision
+        self.layers = tuple(dict.fromkeys(p.content_layers + p.style_layers))
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        p = self.p
+        lw = p.layer_weights
+        with prec.forward_autocast(self.precision, x.device):
+            feats = self.encoder(x, self.layers)
+        zero = x.new_zeros((), dtype=torch.float32)
+        content = sum((lw.get(k, 1.0) * content_loss(feats[k], t)
+                       for k, t in self.content_targets.items()), zero) * p.content_weight
+        style = {k: lw.get(k, 1.0) * p.style_weight * style_loss(feats[k], t)
+                 for k, t in self.target_grams.items()}
+        tv = tv_loss(x) * p.tv_weight if p.tv_weight else zero
+        total = content + sum(style.values(), zero) + tv
+        return total, Parts(total, content, style, tv)
