@@ -1,25 +1,32 @@
-"""Restyle the example photos with two paintings through the `render` command."""
+"""`make demo`: build an example inbox from the bundled photos and run one bulk pass over it."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-OUT = ROOT.parent / "demo-run"
+RUN = ROOT.parent / "demo-run"
 
 
 def main() -> int:
-    OUT.mkdir(exist_ok=True)
-    jobs = [("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_scream.jpg")]
-    for photo, style in jobs:
-        out = OUT / f"{Path(photo).stem}.{Path(style).stem}.jpg"
-        cmd = [sys.executable, "-m", "deepart_batch.cli", "render",
-               str(ROOT / "photos" / photo), str(ROOT / "styles" / style),
-               "-o", str(out), "--size", "256", "--steps", "120"]
-        print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
-    print(f"\nOutputs and JSON reports are in {OUT}")
-    return 0
+    inbox = RUN / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "city").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "photos" / "tubingen.jpg", inbox / "city" / "tubingen.jpg")
+    shutil.copy(ROOT / "photos" / "golden_gate.jpg", inbox / "golden_gate.jpg")
+    cmd = [sys.executable, "-m", "deepart_batch.cli", "run", "--once",
+           "--config", str(ROOT / "demo" / "config.yaml")]
+    print("$", " ".join(cmd), flush=True)
+    code = subprocess.run(cmd).returncode
+    outbox = RUN / "outbox"
+    print(f"\nOutputs (image + JSON loss report each) are in {outbox}:")
+    for path in sorted(outbox.rglob("*")):
+        if path.is_file():
+            print("  ", path.relative_to(outbox))
+    print(f"Inputs were archived under {RUN / 'state' / 'done'}.")
+    print("Drop the photos again and re-run: identical drops are not rendered twice.")
+    return code
 
 
 if __name__ == "__main__":
