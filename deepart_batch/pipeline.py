@@ -73,7 +73,8 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
     content, styles, init = load_inputs(req)
     content_sha = sha256_file(req.content)
     style_shas = [sha256_file(s.path) for s in req.styles]
-    style_grams = None
+    style_grams, cache_hits = None, 0
+    t_targets = time.perf_counter()
     if gram_cache is not None:
         sized = resize_long_side(content, params.size)
         style_grams = []
@@ -83,6 +84,8 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
             if grams is None:
                 grams = engine.style_targets(style.image, params, sized)
                 gram_cache.put(key, grams)
+            else:
+                cache_hits += 1
             style_grams.append(grams)
     t_loaded = time.perf_counter()
     result: RenderResult = engine.render(content, styles, params, init=init,
@@ -98,7 +101,9 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
         device=str(engine.device),
         seed=params.seed,
         timings={"started": started_at, "finished": now_iso(),
-                 "load_seconds": round(t_loaded - t0, 4),
+                 "load_seconds": round(t_targets - t0, 4),
+                 "style_targets_seconds": round(t_loaded - t_targets, 4),
+                 "style_cache_hits": cache_hits,
                  "render_seconds": round(result.seconds, 4),
                  "evaluations": result.evaluations,
                  "seconds_per_evaluation": round(result.seconds / max(1, result.evaluations), 4)},
