@@ -117,3 +117,15 @@ def test_priority_beats_fairness_and_affinity_breaks_ties():
     assert sched.pick(queue).job_id == 2
     queue = [Candidate(1, "a", 0, "x"), Candidate(2, "a", 0, "y")]
     assert FairScheduler().pick(queue, cached_styles={"y"}).job_id == 2
+
+
+def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
+    from deepart_batch.daemon.jobs import too_large
+    from deepart_batch.engine import RenderParams
+    spec = {"params": RenderParams(size=2048).to_dict(), "content_size": [4000, 3000]}
+    message = too_large(spec, capacity_bytes=2 * 2**30)
+    assert message and "size 2048 needs about" in message and "would fit" in message
+    fit = int(message.split("; size ")[1].split()[0])
+    assert 256 < fit < 2048
+    assert too_large({**spec, "params": RenderParams(size=fit).to_dict()}, 2 * 2**30) is None
+    assert too_large(spec, capacity_bytes=64 * 2**30) is None

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from loguru import logger
 
+from .. import images
 from ..config import Config
+from ..engine.memory import estimate_memory, largest_fitting_size, long_side_shape
 from ..weights import sha256_file
 from . import outbox
 from .journal import Input, Journal
@@ -34,6 +36,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
     """Create the input's jobs; returns ids of jobs that need rendering."""
     rule = manifest.match(inp.relpath)
     fmt = config.output.format.lower()
+    width, height, _ = images.probe(inp.work_path, config.limits.max_input_pixels)
     queued = []
     for output in rule.outputs:
         params = effective_params(config, output)
@@ -50,6 +53,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         spec = {"content": inp.work_path, "styles": styles, "params": params,
                 "output_format": _FORMATS[fmt], "quality": config.output.quality,
                 "max_input_pixels": config.limits.max_input_pixels,
+                "content_size": [width, height],
                 "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
         previous = journal.find_job(key)
         if previous is not None and previous.state in ("done", "queued", "running"):
@@ -76,3 +80,21 @@ def _copy_outputs(src: Path, dst: Path) -> None:
     except (OSError, ValueError) as exc:
         logger.warning("could not copy {} to {}: {}", src, dst, exc)
 
+
+
+def too_large(spec: dict, capacity_bytes: int) -> str | None:
+    """Why a job cannot fit on any device of this pool, or None (estimated at fp32, high)."""
+    if capacity_bytes <= 0 or "content_size" not in spec:
+        return None
+    p = spec["params"]
+    width, height = spec["content_size"]
+    h, w = long_side_shape(height, width, p["size"])
+    kw = dict(layers=list(p["content_layers"]) + list(p["style_layers"]), precision="fp32",
+              optimizer=p["optimizer"], history=p.get("lbfgs_history", 100),
+              style_layers=p["style_layers"])
+    need = estimate_memory(h, w, **kw)
+    if need <= capacity_bytes:
+        return None
+    fit = largest_fitting_size(height, width, capacity_bytes, **kw)
+    return (f"size {p['size']} needs about {need / 2**30:.1f} GiB but the largest device has "
+            f"{capacity_bytes / 2**30:.1f} GiB; size {fit} would fit - lower it in the manifest")

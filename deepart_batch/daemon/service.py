@@ -179,6 +179,13 @@ class Service:
                                                   j.spec.get("style_key", ""))
                                         for j in by_id.values()], worker.cached_styles)
             job = by_id.pop(cand.job_id)
+            refusal = jobs.too_large(job.spec, self.pool.capacity_bytes())
+            if refusal:
+                self.journal.mark_failed(job.id, "too_large", refusal)
+                self.summary.jobs_failed += 1
+                logger.error("job {} refused: {}", job.id, refusal)
+                self._maybe_archive(job.input_id)
+                continue
             affine = [w for w in idle if cand.style_key in w.cached_styles]
             worker = affine[0] if affine else worker
             idle.remove(worker)
