@@ -18,7 +18,7 @@ from ..config import Config
 from ..manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..pipeline import now_iso
-from ..pool import DevicePool, FairScheduler, PoolJob, plan_workers
+from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
 from . import intake, jobs, outbox
@@ -206,18 +206,24 @@ class Service:
             return
         job = self.journal.job(event.job_id)
         if event.kind == "done":
-            self._publish(job, event)
-        elif event.kind == "failed" or job.attempts >= self.config.max_attempts:
-            reason, error = event.data.get("reason", "error"), event.data.get("error", "")
-            if event.kind in ("crashed", "timeout"):
-                error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
-            self.journal.mark_failed(job.id, reason, error)
-            self.summary.jobs_failed += 1
-            logger.error("job {} failed ({}): {}", job.id, reason, error)
-        else:  # crashed or timed out, attempts left
+            try:
+                self._publish(job, event)
+                self._maybe_archive(job.input_id)
+                return
+            except OSError as exc:  # outbox unwritable or full: render again later
+                event = PoolEvent("outbox", event.worker, job.id,
+                                  {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+        retryable = event.kind in ("crashed", "timeout", "outbox")
+        if retryable and job.attempts < self.config.max_attempts:
             self.journal.requeue(job.id, event.kind, event.data.get("error"))
             logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
             return
+        reason, error = event.data.get("reason", "error"), event.data.get("error", "")
+        if retryable:
+            error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
+        self.journal.mark_failed(job.id, reason, error)
+        self.summary.jobs_failed += 1
+        logger.error("job {} failed ({}): {}", job.id, reason, error)
         self._maybe_archive(job.input_id)
 
     def _publish(self, job, event) -> None:
@@ -286,7 +292,11 @@ class Service:
         for path in self.watcher.settled():
             if self.stopping:
                 break
-            self.take(path)
+            try:
+                self.take(path)
+            except OSError as exc:  # e.g. no permission to move it off the share
+                logger.error("{}: cannot take it ({}); it stays in the inbox and is retried "
+                             "at the next rescan", path, exc)
         if self.manifests.current is None and self._held:
             for rel in list(self._held):   # keep held files in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
