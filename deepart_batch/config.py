@@ -7,24 +7,23 @@ file's directory, so the same config works whatever the daemon's working directo
 
 Loading checks shape and values only; it does not require inbox, outbox or state_dir to
 exist (a network share may be mounted later). `check_config` (the `validate` command) also
-checks that styles_dir, the manifest and a weights file exist.
+checks that styles_dir, the manifest and a weights file exist. The generic strict-YAML
+reading and value parsers live in `yamlcheck`; this module says what a valid config is.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
 import string
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import Any
 
 from .engine.params import RenderParams
-from .errors import ConfigError
+from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, integer,
+                        is_number, nonempty, optional, raise_problems, read_file, read_yaml,
+                        rule, seconds, setting, suggest)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
@@ -43,139 +42,32 @@ TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+# --- config value parsers: (value, config folder) -> parsed value, or BadValue
 
 
-# --- YAML reading shared with the manifest
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (the second would silently win)."""
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (str, int, float)) and seen.setdefault(key, key_node) is not key_node:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line "
-                f"{seen[key].start_mark.line + 1})", key_node.start_mark)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
-    """Parse YAML text; syntax errors become one message with the line number."""
-    try:
-        return yaml.load(text, Loader=_Loader), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        detail = f"{context}; {problem}" if context and problem != context else problem
-        if "alias" in detail:        # `match: **` unquoted reads as a YAML alias
-            detail += "; quote values that start with '*', as in match: \"**\""
-        return None, [f"{label}: {where}invalid YAML: {detail}"]
-
-
-def raise_problems(problems: list[str]) -> None:
-    """One ConfigError for all problems; `.errors` keeps them as a list."""
-    err = ConfigError("\n".join(problems))
-    err.errors = list(problems)  # type: ignore[attr-defined]
-    raise err
-
-
-def _suggest(key: str, allowed) -> str:
-    close = difflib.get_close_matches(str(key), list(allowed), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _choices(options) -> str:
-    options = list(options)
-    return options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"
-
-
-# --- value parsers: (value, config folder) -> parsed value, or _Bad("what is wrong; allowed")
-
-
-class _Bad(Exception):
-    pass
-
-
-def _rule(test: Callable, want: str, convert: Callable = lambda v, base: v) -> Callable:
-    def parse(v, base):
-        if not test(v):
-            raise _Bad(f"{v!r} is not allowed; use {want}")
-        return convert(v, base)
-    return parse
-
-
-def _int(lo: int, hi: int | None = None) -> Callable:
-    return _rule(lambda v: isinstance(v, int) and is_number(v) and lo <= v <= (hi or math.inf),
-                 f"an integer between {lo} and {hi}" if hi else f"an integer >= {lo}")
-
-
-def _seconds(positive: bool = True) -> Callable:
-    return _rule(lambda v: is_number(v) and (v > 0 if positive else v >= 0),
-                 f"a number of seconds {'> 0' if positive else '>= 0'}", lambda v, _: float(v))
-
-
-def _choice(options) -> Callable:
-    return _rule(lambda v: v in options, _choices(options))
-
-
-def _nonempty(v) -> bool:
-    return isinstance(v, str) and bool(v.strip())
-
-
-def _abspath(v: str, base: Path) -> Path:
-    return Path(os.path.abspath(base / os.path.expanduser(v)))
-
-
-def _optional(parse: Callable) -> Callable:
-    return lambda v, base: None if v is None else parse(v, base)
-
-
-_path = _rule(_nonempty, "a path (relative paths start at the config file's folder)", _abspath)
-_text = _rule(_nonempty, "a non-empty string")
-_str_or_int = _rule(lambda v: _nonempty(v) or isinstance(v, int) and is_number(v),
-                    "a string like '50 MB' or an integer")
-_globs = _rule(lambda v: isinstance(v, list) and all(map(_nonempty, v)),
-               "a list of file-name patterns like '*.part'", lambda v, _: list(v))
-_level = _rule(lambda v: isinstance(v, str) and v.upper() in LOG_LEVELS, _choices(LOG_LEVELS),
-               lambda v, _: v.upper())
-_weights = _rule(_nonempty, "bundled, torchvision or the path of a VGG19 state dict",
-                 lambda v, base: v if v in ("bundled", "torchvision") else str(_abspath(v, base)))
-
-
-def _bytes(v, _base) -> int:
-    m = _SIZE.fullmatch(v) if isinstance(v, str) else None
-    if isinstance(v, int) and is_number(v) and v > 0:
-        return v
-    if not m or float(m.group(1)) <= 0:
-        raise _Bad(f"{v!r} is not allowed; use a byte count or a size like '200 MB' "
-                   f"(B, kB, MB, GB, KiB, MiB, GiB)")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+_path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
+_text = rule(nonempty, "a non-empty string")
+_str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
+                   "a string like '50 MB' or an integer")
+_globs = rule(lambda v: isinstance(v, list) and all(map(nonempty, v)),
+              "a list of file-name patterns like '*.part'", lambda v, _: list(v))
+_level = rule(lambda v: isinstance(v, str) and v.upper() in LOG_LEVELS, choices(LOG_LEVELS),
+              lambda v, _: v.upper())
+_weights = rule(nonempty, "bundled, torchvision or the path of a VGG19 state dict",
+                lambda v, base: v if v in ("bundled", "torchvision") else str(abspath(v, base)))
 
 
 def _formats(v, _base) -> list[str]:
     if not isinstance(v, list) or not v:
-        raise _Bad(f"{v!r} is not allowed; use a non-empty list of {_choices(INPUT_FORMATS)}")
+        raise BadValue(f"{v!r} is not allowed; use a non-empty list of "
+                       f"{choices(INPUT_FORMATS)}")
     out = []
     for item in v:
         name = FORMAT_ALIASES.get(str(item).lower(), str(item).lower())
         if name not in INPUT_FORMATS:
-            raise _Bad(f"format {item!r} is not allowed; use {_choices(INPUT_FORMATS)}")
+            raise BadValue(f"format {item!r} is not allowed; use {choices(INPUT_FORMATS)}")
         out += [name] if name not in out else []
     return out
 
@@ -185,94 +77,90 @@ def _devices(v, _base):
         return "auto"
     items = [v] if isinstance(v, str) else v
     if not isinstance(items, list) or not items:
-        raise _Bad(f"{v!r} is not allowed; use auto or a list like [cuda:0, cuda:1, cpu]")
+        raise BadValue(f"{v!r} is not allowed; use auto or a list like [cuda:0, cuda:1, cpu]")
     for item in items:
         if not isinstance(item, str) or not _DEVICE.fullmatch(item):
-            raise _Bad(f"device {item!r} is not allowed; use cpu, cuda or cuda:N")
+            raise BadValue(f"device {item!r} is not allowed; use cpu, cuda or cuda:N")
     return list(items)  # a device listed twice gets two workers, like jobs_per_device: 2
 
 
 def _template(v, _base) -> str:
-    allowed = _choices("{" + n + "}" for n in TEMPLATE_FIELDS)
+    allowed = choices("{" + n + "}" for n in TEMPLATE_FIELDS)
     try:
         names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
         bad = [n for n in names if n not in TEMPLATE_FIELDS]
         if bad:
-            raise _Bad(f"field {{{bad[0]}}} is not allowed; use {allowed}")
+            raise BadValue(f"field {{{bad[0]}}} is not allowed; use {allowed}")
         sample = v.format(stem="a", style="b", ext="jpg", campaign="c")
     except (ValueError, TypeError, AttributeError) as exc:
-        raise _Bad(f"{v!r} is not a valid template ({exc}); use fields {allowed}") from None
+        raise BadValue(f"{v!r} is not a valid template ({exc}); use fields {allowed}") from None
     if "stem" not in names or "style" not in names:
-        raise _Bad(f"{v!r} lacks {{stem}} or {{style}}; it needs both, or outputs would "
-                   f"overwrite each other")
+        raise BadValue(f"{v!r} lacks {{stem}} or {{style}}; it needs both, or outputs would "
+                       f"overwrite each other")
     if sample.startswith("/") or ".." in sample.split("/") or "\\" in sample:
-        raise _Bad(f"{v!r} must stay inside the outbox: no leading '/', '..' or '\\'")
+        raise BadValue(f"{v!r} must stay inside the outbox: no leading '/', '..' or '\\'")
     return v
 
 
 # --- the config: each field carries its YAML parser; one without a default is required
 
 
-def _key(parse: Callable, default: Any = MISSING, factory: Any = MISSING) -> Any:
-    return field(default=default, default_factory=factory, metadata={"parse": parse})
-
-
 @dataclass
 class WatchConfig:
-    polling: str = _key(_choice(POLLING), "auto")    # auto: poll on network filesystems
-    settle_seconds: float = _key(_seconds(positive=False), 5.0)  # unchanged this long first
-    rescan_seconds: float = _key(_seconds(), 60.0)   # full rescan: shares drop events
-    poll_interval: float = _key(_seconds(), 2.0)
-    ignore: list[str] = _key(_globs, factory=lambda: list(DEFAULT_IGNORE))
+    polling: str = setting(choice(POLLING), "auto")  # auto: poll on network filesystems
+    settle_seconds: float = setting(seconds(positive=False), 5.0)  # unchanged this long first
+    rescan_seconds: float = setting(seconds(), 60.0)  # full rescan: shares drop events
+    poll_interval: float = setting(seconds(), 2.0)
+    ignore: list[str] = setting(_globs, factory=lambda: list(DEFAULT_IGNORE))
 
 
 @dataclass
 class LimitsConfig:
-    max_size: int = _key(_int(16), 2048)
-    max_steps: int = _key(_int(1), 2000)
-    max_input_pixels: int = _key(_int(1), 50_000_000)
-    formats: list[str] = _key(_formats, factory=lambda: ["jpeg", "png", "webp", "tiff"])
-    max_file_bytes: int = _key(_bytes, 200 * 10**6)
+    max_size: int = setting(integer(16), 2048)
+    max_steps: int = setting(integer(1), 2000)
+    max_input_pixels: int = setting(integer(1), 50_000_000)
+    formats: list[str] = setting(_formats, factory=lambda: ["jpeg", "png", "webp", "tiff"])
+    max_file_bytes: int = setting(byte_size, 200 * 10**6)
 
 
 @dataclass
 class OutputConfig:
-    format: str = _key(_choice(OUTPUT_FORMATS), "jpg")
-    quality: int = _key(_int(1, 100), 92)
-    name_template: str = _key(_template, "{stem}.{style}.{ext}")
+    format: str = setting(choice(OUTPUT_FORMATS), "jpg")
+    quality: int = setting(integer(1, 100), 92)
+    name_template: str = setting(_template, "{stem}.{style}.{ext}")
 
 
 @dataclass
 class LoggingConfig:
-    level: str = _key(_level, "INFO")
-    json_file: Path | None = _key(_optional(_path), None)
-    rotation: str | int = _key(_str_or_int, "50 MB")
-    retention: str | int = _key(_str_or_int, 5)
+    level: str = setting(_level, "INFO")
+    json_file: Path | None = setting(optional(_path), None)
+    rotation: str | int = setting(_str_or_int, "50 MB")
+    retention: str | int = setting(_str_or_int, 5)
 
 
 @dataclass
 class MetricsConfig:
-    textfile: Path | None = _key(_optional(_path), None)
-    http_port: int | None = _key(_optional(_int(0, 65535)), None)
-    http_host: str = _key(_text, "127.0.0.1")
-    interval_seconds: float = _key(_seconds(), 15.0)
+    textfile: Path | None = setting(optional(_path), None)
+    http_port: int | None = setting(optional(integer(0, 65535)), None)
+    http_host: str = setting(_text, "127.0.0.1")
+    interval_seconds: float = setting(seconds(), 15.0)
 
 
 @dataclass
 class Config:
     source: Path                     # the config file, absolute
-    inbox: Path = _key(_path)
-    outbox: Path = _key(_path)
-    state_dir: Path = _key(_path)
-    styles_dir: Path = _key(_path)
-    manifest: Path = _key(_path)
-    weights: str = _key(_weights, "bundled")           # or the absolute path of a state dict
-    devices: str | list[str] = _key(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
-    jobs_per_device: int = _key(_int(1), 1)
-    job_timeout: float = _key(_seconds(), 3600.0)
-    max_attempts: int = _key(_int(1), 3)
-    on_oom: str = _key(_choice(ON_OOM), "smaller")
-    drain_seconds: float = _key(_seconds(positive=False), 300.0)
+    inbox: Path = setting(_path)
+    outbox: Path = setting(_path)
+    state_dir: Path = setting(_path)
+    styles_dir: Path = setting(_path)
+    manifest: Path = setting(_path)
+    weights: str = setting(_weights, "bundled")   # or the absolute path of a state dict
+    devices: str | list[str] = setting(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
+    jobs_per_device: int = setting(integer(1), 1)
+    job_timeout: float = setting(seconds(), 3600.0)
+    max_attempts: int = setting(integer(1), 3)
+    on_oom: str = setting(choice(ON_OOM), "smaller")
+    drain_seconds: float = setting(seconds(positive=False), 300.0)
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
@@ -338,7 +226,7 @@ def check_params(merged: dict, limits: LimitsConfig | None = None
     values: dict[str, Any] = {}
     for key, value in merged.items():
         if key not in specs:
-            problems.append((key, f"unknown render parameter{_suggest(key, specs)}; "
+            problems.append((key, f"unknown render parameter{suggest(key, specs)}; "
                                   f"allowed: {', '.join(specs)}"))
             continue
         default = _param_default(specs[key])
@@ -374,46 +262,8 @@ def _blame(message: str, values: dict) -> str | None:
                 None)
 
 
-# --- reading
-
-
-class _Reader:
-    """Collects problems as `file: key.path: message` instead of stopping at the first."""
-
-    def __init__(self, label: str, base: Path):
-        self.label, self.base, self.problems = label, base, []
-
-    def error(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.label}: {key}: {message}" if key else
-                             f"{self.label}: {message}")
-
-    def section(self, data: Any, cls: type, name: str = "", extra: tuple = ()) -> dict:
-        """Parse one mapping into `cls` keyword arguments; record unknown and bad keys."""
-        specs = {f.name: f for f in fields(cls) if "parse" in f.metadata}
-        if data is not None and not isinstance(data, dict):
-            self.error(name, f"expected a mapping of {', '.join(specs)}, got {data!r}")
-        data = data if isinstance(data, dict) else {}
-        allowed = [*specs, *extra]
-        for key in data:
-            if key not in allowed:
-                self.error(f"{name}.{key}" if name else str(key),
-                           f"unknown key{_suggest(key, allowed)}; allowed: {', '.join(allowed)}")
-        out = {}
-        for key, f in specs.items():
-            path = f"{name}.{key}" if name else key
-            if data.get(key) is None:
-                if f.default is MISSING and f.default_factory is MISSING:
-                    self.error(path, "is required; give a path")
-                continue
-            try:
-                out[key] = f.metadata["parse"](data[key], self.base)
-            except _Bad as exc:
-                self.error(path, str(exc))
-        return out
-
-
 def _parse(label: str, source: Path, data: Any) -> tuple[Config | None, list[str]]:
-    reader = _Reader(label, source.parent)
+    reader = Reader(label, source.parent)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         reader.error("", f"expected a mapping with inbox, outbox, state_dir, styles_dir and "
@@ -434,7 +284,7 @@ def _parse(label: str, source: Path, data: Any) -> tuple[Config | None, list[str
     return Config(source=source, defaults=dict(defaults), **top, **parts), []
 
 
-def _check_overlaps(reader: _Reader, top: dict) -> None:
+def _check_overlaps(reader: Reader, top: dict) -> None:
     """Outputs or state inside the inbox would be picked up and restyled again, forever."""
     inbox = Path(os.path.realpath(top.get("inbox") or "/"))
     for key in ("outbox", "state_dir"):
@@ -443,16 +293,6 @@ def _check_overlaps(reader: _Reader, top: dict) -> None:
         if real is not None and (real == inbox or inbox in real.parents):
             reader.error(key, f"{other} is inside the inbox {top['inbox']}; use a folder outside "
                               f"it, or the daemon would pick up its own files")
-
-
-def read_file(path: Path, hint: str) -> tuple[bytes | None, list[str]]:
-    """The file's bytes, or None and one problem saying what to do."""
-    try:
-        return path.read_bytes(), []
-    except FileNotFoundError:
-        return None, [f"{path}: file not found; {hint}"]
-    except OSError as exc:
-        return None, [f"{path}: cannot read: {exc.strerror or exc}"]
 
 
 def _load(path: Path) -> tuple[Config | None, list[str]]:

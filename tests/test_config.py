@@ -108,7 +108,6 @@ def test_error_names_file_key_and_allowed_values(tmp_path):
 
 @pytest.mark.parametrize("extra, key, allowed", [
     ("devices: [cuda:0, gpu1]", "devices", "cpu, cuda or cuda:N"),
-    ("devices: [cuda:0, cuda:0]", "devices", "jobs_per_device"),
     ("devices: []", "devices", "auto or a list"),
     ("jobs_per_device: 0", "jobs_per_device", "an integer >= 1"),
     ("job_timeout: -5", "job_timeout", "> 0"),
@@ -249,3 +248,9 @@ def test_check_config_reports_missing_styles_dir_and_manifest(tmp_path):
     (tmp_path / "manifest.yaml").write_text("styles: {}\n")
     assert check_config(write(tmp_path, BASE))[1] == []
     assert check_config(write(tmp_path, BASE + "bogus: 1\n"))[0] is None
+
+
+def test_a_device_listed_twice_gets_two_workers(tmp_path):
+    # Issue 4 asks for `devices: [cpu, cpu]`; duplicates are slots, like jobs_per_device.
+    config = load_config(write(tmp_path, BASE + "devices: [cpu, cpu]\n"))
+    assert config.devices == ["cpu", "cpu"]
