@@ -15,6 +15,20 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(t for t in (x.strip() for x in text.split(",")) if t)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.25,0.5,1, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 200,80,20, got {text!r}") from None
+
+
 def _layer_weight(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     try:
@@ -59,6 +73,13 @@ def _add_render(sub) -> None:
                    choices=("none", "luminance", "match"),
                    help="keep the photo's colours: luminance-only transfer, or match the "
                         "style's colours to the photo first")
+    p.add_argument("--scales", type=_floats, default=d.scales,
+                   help="coarse-to-fine schedule: fractions of --size ending at 1 "
+                        "(1 = single scale)")
+    p.add_argument("--scale-steps", type=_ints, default=None,
+                   help="evaluations per scale, summing to --steps (default: the engine's split)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "tf32"), default=d.precision,
+                   help="auto: bf16 where the device runs it fast, TF32 on CUDA, else fp32")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (CPU runs repeat exactly)")
     p.add_argument("--log-every", type=int, default=d.log_every, help="trace/progress interval")
     p.add_argument("--weights", default="bundled",
@@ -145,6 +166,7 @@ def cmd_render(args) -> int:
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, style_scale=args.style_scale, init=init,
         preserve_color=args.preserve_color, seed=args.seed, log_every=args.log_every,
+        scales=args.scales, scale_steps=args.scale_steps, precision=args.precision,
     ).validated()
     blend = args.blend or [1.0] * len(args.styles)
     for w in blend:
