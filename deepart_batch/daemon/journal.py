@@ -191,7 +191,7 @@ class Journal:
 
     def mark_running(self, job_id: int, worker: str, device: str) -> None:
         self._transition(job_id, "queued", "running", worker=worker, device=device,
-                         started_at=time.time(), attempts_inc=True)
+                         started_at=time.time(), attempts_delta=1)
 
     def mark_done(self, job_id: int, render_seconds: float | None) -> None:
         self._transition(job_id, "running", "done", finished_at=time.time(),
@@ -202,10 +202,11 @@ class Journal:
                          reason=reason, error=error)
 
     def requeue(self, job_id: int, reason: str | None = None, error: str | None = None,
-                from_states=("running",)) -> None:
-        self._transition(job_id, from_states, "queued", queued_at=time.time(), worker=None,
+                refund_attempt: bool = False) -> None:
+        """Back to the queue; a graceful shutdown refunds the attempt it interrupted."""
+        self._transition(job_id, "running", "queued", queued_at=time.time(), worker=None,
                          device=None, progress=None, started_at=None, reason=reason,
-                         error=error)
+                         error=error, attempts_delta=-1 if refund_attempt else 0)
 
     def set_progress(self, job_id: int, progress: dict) -> None:
         self.db.execute("UPDATE jobs SET progress=? WHERE id=? AND state='running'",
@@ -217,14 +218,14 @@ class Journal:
                               "progress=NULL, queued_at=? WHERE state='running'", (time.time(),))
         return cur.rowcount
 
-    def _transition(self, job_id: int, from_state, to_state: str, attempts_inc=False,
+    def _transition(self, job_id: int, from_state, to_state: str, attempts_delta: int = 0,
                     **fields) -> None:
         allowed = (from_state,) if isinstance(from_state, str) else tuple(from_state)
         sets = ["state=?"] + [f"{k}=?" for k in fields]
         values = [to_state] + [json.dumps(v) if k == "progress" and v is not None else v
                                for k, v in fields.items()]
-        if attempts_inc:
-            sets.append("attempts=attempts+1")
+        if attempts_delta:
+            sets.append(f"attempts=MAX(0, attempts{attempts_delta:+d})")
         marks = ",".join("?" * len(allowed))
         cur = self.db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=? AND state IN "
                               f"({marks})", (*values, job_id, *allowed))

@@ -179,11 +179,11 @@ class Service:
                                                   j.spec.get("style_key", ""))
                                         for j in by_id.values()], worker.cached_styles)
             job = by_id.pop(cand.job_id)
-            refusal = jobs.too_large(job.spec, self.pool.capacity_bytes())
+            refusal = self._refusal(job)
             if refusal:
-                self.journal.mark_failed(job.id, "too_large", refusal)
+                self.journal.mark_failed(job.id, *refusal)
                 self.summary.jobs_failed += 1
-                logger.error("job {} refused: {}", job.id, refusal)
+                logger.error("job {} refused: {}", job.id, refusal[1])
                 self._maybe_archive(job.input_id)
                 continue
             affine = [w for w in idle if cand.style_key in w.cached_styles]
@@ -194,6 +194,14 @@ class Service:
                                              job.campaign, job.priority))
             logger.info("job {} ({} [{}]) -> {} (attempt {})", job.id, Path(job.spec["content"]).name,
                         job.slug, worker.spec.id, job.attempts + 1)
+
+    def _refusal(self, job) -> tuple[str, str] | None:
+        if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
+            return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
+                                   f"(max_attempts {self.config.max_attempts}); last: "
+                                   f"{job.error or job.reason}")
+        too_large = jobs.too_large(job.spec, self.pool.capacity_bytes())
+        return ("too_large", too_large) if too_large else None
 
     def handle(self, event) -> None:
         if event.job_id is None:
@@ -319,7 +327,8 @@ class Service:
             for event in self.pool.poll(timeout=0.5):
                 self.handle(event)
         for w in self.pool.busy():
-            self.journal.requeue(w.job.job_id, "shutdown", "daemon stopped before it finished")
+            self.journal.requeue(w.job.job_id, "shutdown", "daemon stopped before it finished",
+                                 refund_attempt=True)
             logger.warning("job {} did not finish within drain_seconds: queued again", w.job.job_id)
         return EXIT_OK
 
