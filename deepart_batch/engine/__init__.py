@@ -5,9 +5,12 @@ Nothing here touches paths, processes or logging set-up; callers own those.
 
 from .params import RenderParams, StyleInput
 from .optimize import RenderResult, StepLosses, StyleTransfer
+from .memory import MemoryLimitError, estimate_memory
+from .precision import resolve_precision
 from .vgg import VGGEncoder, canonical_layer
 
 __all__ = [
     "RenderParams", "StyleInput", "RenderResult", "StepLosses", "StyleTransfer",
-    "VGGEncoder", "canonical_layer",
+    "VGGEncoder", "canonical_layer", "MemoryLimitError", "estimate_memory",
+    "resolve_precision",
 ]

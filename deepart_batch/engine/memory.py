@@ -90,6 +90,14 @@ def estimate_memory(height: int, width: int, layers, precision: str = "fp32",
     return int(total * _SAFETY)
 
 
+def estimate_forward_memory(height: int, width: int, layers, precision: str = "fp32") -> int:
+    """Bytes of one no-grad forward pass (a style image's targets): a few of the largest
+    activations alive at once, plus the requested outputs."""
+    _, largest = activation_bytes(height, width, layers, precision)
+    outputs = sum(_layer_numel(height, width, n) * 4 for n in layers)
+    return int((3 * largest + outputs + _OVERHEAD) * _SAFETY)
+
+
 def _layer_numel(height: int, width: int, layer: str) -> int:
     layer = canonical_layer(layer)
     *_, (_, channels, h, w) = _walk(height, width, layer)

@@ -1,187 +1,242 @@
-"""The optimisation loop: a pure engine class in the style of style-transfer-pytorch."""
+"""The render loop: a pure engine class in the style of style-transfer-pytorch.
+
+A render optimises coarse-to-fine over the stages schedule.py plans; each stage builds its
+targets once, starts from the previous stage's result upsampled, and spends exactly its
+share of the evaluation budget.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
 
-from . import color
-from .losses import blend_grams, content_loss, gram, style_loss, tv_loss
+from . import color, memory, solver
+from . import precision as prec
+from .losses import blend_grams, gram
+from .objective import Objective, Parts, StepLosses
 from .params import RenderParams, StyleInput
+from .schedule import Stage, plan_stages
 from .vgg import VGGEncoder
 
-
-@dataclass
-class StepLosses:
-    step: int
-    total: float
-    content: float
-    style: dict[str, float] = field(default_factory=dict)  # weighted, per layer
-    tv: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["RenderResult", "StepLosses", "StyleTransfer", "ProgressCallback",
+           "resize_long_side"]
 
 
 @dataclass
 class RenderResult:
     image: torch.Tensor          # 1x3xHxW, RGB in [0, 1], on the CPU
     trace: list[StepLosses]
-    final: StepLosses            # losses of the returned image itself
+    final: StepLosses            # losses of the returned image, at full size, in fp32
     evaluations: int
     seconds: float
+    # Per stage, coarsest first: scale, fraction, height, width, evaluations, optimizer,
+    # seconds (targets + optimisation), seconds_per_evaluation.
+    scale_timings: list[dict] = field(default_factory=list)
+    precision: str = "fp32"      # the precision actually used (after resolving "auto")
+    peak_memory_bytes: int = 0   # see peak_memory_method for what this counts
+    peak_memory_method: str = "none"  # "cuda_max_allocated" or "rss_growth_sampled"
+    memory_estimate_bytes: int = 0    # memory.estimate_memory() for the full-size stage
 
 
 ProgressCallback = Callable[[StepLosses, int], None]
+# Style Gram targets from the caller: for the FINAL size, or a function of the stage's
+# RenderParams (size set to the stage's size) returning one dict per style image.
+StyleGrams = Union[list[dict], Callable[[RenderParams], list[dict]], None]
 
 
 def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
     h, w = image.shape[-2:]
-    scale = size / max(h, w)
-    if scale == 1:
+    new = memory.long_side_shape(h, w, size)
+    if new == (h, w):
         return image
-    new = (max(1, round(h * scale)), max(1, round(w * scale)))
     return F.interpolate(image, size=new, mode="bicubic", antialias=True,
                          align_corners=False).clamp(0, 1)
 
 
 class StyleTransfer:
-    """Holds decoded VGG19 weights on one device; renders any number of jobs."""
+    """Holds decoded VGG19 weights on one device; renders any number of jobs.
 
-    def __init__(self, conv_weights: dict, preprocessing: str, device: str | torch.device = "cpu"):
+    memory_limit_bytes: what a render may use; None probes the free memory at each render.
+    channels_last: NHWC activations; None picks them where measured faster (not CUDA fp32).
+    """
+
+    def __init__(self, conv_weights: dict, preprocessing: str, device: str | torch.device = "cpu",
+                 memory_limit_bytes: int | None = None, channels_last: bool | None = None):
         self.conv_weights = conv_weights
         self.preprocessing = preprocessing
         self.device = torch.device(device)
+        self.memory_limit_bytes = memory_limit_bytes
+        self.channels_last = channels_last
         self._encoders: dict[tuple, VGGEncoder] = {}
 
-    def encoder(self, layers, pooling: str = "max") -> VGGEncoder:
+    def encoder(self, layers, pooling: str = "max", channels_last: bool = False) -> VGGEncoder:
         """The trunk cut after the deepest requested layer, built once per layer set."""
-        key = (tuple(sorted(set(layers))), pooling)
+        key = (tuple(sorted(set(layers))), pooling, channels_last)
         if key not in self._encoders:
-            enc = VGGEncoder(self.conv_weights, self.preprocessing, key[0], pooling)
+            enc = VGGEncoder(self.conv_weights, self.preprocessing, key[0], pooling,
+                             channels_last=channels_last)
             self._encoders[key] = enc.to(self.device)
         return self._encoders[key]
 
+    def _use_channels_last(self, precision: str) -> bool:
+        if self.channels_last is not None:
+            return self.channels_last
+        return not (self.device.type == "cuda" and precision == "fp32")
+
     def style_targets(self, style: torch.Tensor, params: RenderParams,
                       content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Gram targets of one style image. Pure in its inputs, so callers may cache it by
-        (style hash, size, layers, weights id) - plus the content hash with colour matching."""
+        """Gram targets (fp32) of one style image at params.size. Pure in its inputs, so
+        callers may cache it by (style hash, size, layers, weights id) - plus the content
+        hash with colour matching. Precision-independent: always computed in fp32."""
         p = params.validated()
         style = resize_long_side(style.to(self.device), max(16, round(p.size * p.style_scale)))
         if p.preserve_color == "match" and content is not None:
             style = color.match_color(style, content.to(self.device))
-        enc = self.encoder(p.style_layers, p.pooling)
-        with torch.no_grad():
+        enc = self.encoder(p.style_layers, p.pooling, self._use_channels_last("fp32"))
+        with torch.no_grad(), prec.backend_flags("fp32", self.device):
             return {k: gram(v) for k, v in enc(style, p.style_layers).items()}
+
+    def check_memory(self, content_shape, styles: list[StyleInput], p: RenderParams,
+                     precision: str) -> int:
+        """Refuse, before any allocation, a render whose full-size stage would not fit in
+        memory_limit_bytes (or the memory free now); return the estimate."""
+        limit = self.memory_limit_bytes
+        if limit is None:
+            limit = memory.available_memory(self.device)
+        h, w = memory.long_side_shape(*content_shape[-2:], p.size)
+        layers = p.content_layers + p.style_layers
+        kw = dict(layers=layers, precision=precision, optimizer=p.optimizer,
+                  history=p.lbfgs_history, pooling=p.pooling, style_layers=p.style_layers)
+        need = memory.check_fits(h, w, limit, **kw)
+        side = max(16, round(p.size * p.style_scale))
+        for s in styles:  # a style larger than the content (style_scale > 1) is one forward
+            hs, ws = memory.long_side_shape(*s.image.shape[-2:], side)
+            fwd = memory.estimate_forward_memory(hs, ws, p.style_layers or layers)
+            if fwd > limit:
+                raise memory.MemoryLimitError(
+                    f"style_scale {p.style_scale}: the style image at {ws}x{hs} px needs "
+                    f"about {fwd / 2**30:.1f} GiB but only {limit / 2**30:.1f} GiB is "
+                    f"available; lower style_scale or size")
+        return need
 
     def render(self, content: torch.Tensor, styles: list[StyleInput], params: RenderParams,
                init: torch.Tensor | None = None, callback: ProgressCallback | None = None,
-               style_grams: list[dict] | None = None) -> RenderResult:
+               style_grams: StyleGrams = None) -> RenderResult:
+        """Restyle `content`. `style_grams`, when given as a list, holds the targets for the
+        final size (as style_targets() makes them); coarser stages compute their own, or
+        call it when it is a function of the stage's RenderParams."""
         started = time.perf_counter()
         p = params.validated()
         if not styles and p.style_layers:
             raise ValueError("at least one style image is needed")
-        torch.manual_seed(p.seed)
-        content = resize_long_side(content.to(self.device), p.size)
-        if style_grams is None:
-            style_grams = [self.style_targets(s.image, p, content) for s in styles]
-        enc = self.encoder(p.content_layers + p.style_layers, p.pooling)
+        precision = prec.device_precision(p.precision, self.device)
+        estimate = self.check_memory(content.shape, styles, p, precision)
+        stages = plan_stages(p.size, p.scales, p.scale_steps, p.steps)
+        run = _Run(p, callback)
+        with prec.backend_flags(precision, self.device), \
+                memory.PeakMemory(self.device) as peak:
+            torch.manual_seed(p.seed)
+            content = content.to(self.device)
+            x, objective, timings = None, None, []
+            for stage in stages:
+                if stage.steps == 0 and stage is not stages[-1]:
+                    timings.append(_timing(stage, content, 0, 0.0, p))
+                    continue
+                t0 = time.perf_counter()
+                x, objective, c = self._stage(stage, content, styles, p, precision, init,
+                                              x, style_grams, run)
+                timings.append(_timing(stage, content, stage.steps,
+                                       time.perf_counter() - t0, p))
+            with torch.no_grad(), prec.backend_flags("fp32", self.device):
+                out = x.detach().clamp(0, 1)
+                if p.preserve_color == "luminance":
+                    out = color.luminance_transfer(out, c)
+                objective.precision = "fp32"
+                _, parts = objective(out)
+                final = parts.to_losses(run.count, stages[-1].index, stages[-1].size)
+        return RenderResult(out.cpu(), run.trace, final, run.count,
+                            time.perf_counter() - started, timings, precision,
+                            peak.bytes, peak.method, estimate)
+
+    def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
+               previous, style_grams: StyleGrams, run: "_Run"):
+        """Targets, start image and optimisation of one scale."""
+        sp = replace(p, size=stage.size)
+        c = resize_long_side(content, stage.size)
+        last = stage.fraction == 1.0
+        if callable(style_grams):
+            grams = style_grams(sp)
+        elif style_grams is not None and last:
+            grams = style_grams
+        else:
+            grams = [self.style_targets(s.image, sp, c) for s in styles]
+        cl = self._use_channels_last(precision)
+        enc = self.encoder(p.content_layers + p.style_layers, p.pooling, cl)
         with torch.no_grad():
-            content_targets = {k: v.float() for k, v in enc(content, p.content_layers).items()}
-        target_grams = blend_grams([(s.weight, g) for s, g in zip(styles, style_grams)]) \
-            if styles else {}
-        x = self._initial_image(content, p, init).contiguous().requires_grad_(True)
-        objective = _Objective(enc, content_targets, target_grams, p)
-
-        trace: list[StepLosses] = []
-        evaluations = 0
-
-        def closure():
-            nonlocal evaluations
-            if torch.is_grad_enabled():
-                x.grad = None
-            total, parts = objective(x)
-            total.backward()
-            evaluations += 1
-            if evaluations % p.log_every == 0 or evaluations == p.steps:
-                losses = parts.to_losses(evaluations)
-                trace.append(losses)
-                if callback is not None:
-                    callback(losses, p.steps)
-            return total
-
-        if p.steps > 0:
+            content_targets = {k: v.float() for k, v in enc(c, p.content_layers).items()}
+        targets = blend_grams([(s.weight, g) for s, g in zip(styles, grams)]) if styles else {}
+        objective = Objective(enc, content_targets, targets, p, precision)
+        x = self._start(c, p, init, previous).requires_grad_(True)
+        evaluate = run.evaluator(objective, stage)
+        if stage.steps > 0:
             if p.optimizer == "lbfgs":
-                opt = torch.optim.LBFGS([x], lr=p.learning_rate or 1.0, max_iter=p.steps,
-                                        max_eval=p.steps, tolerance_grad=-1,
-                                        tolerance_change=-1, history_size=p.lbfgs_history,
-                                        line_search_fn="strong_wolfe")
-                opt.step(closure)
+                solver.lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0,
+                             history=p.lbfgs_history)
             else:
-                opt = torch.optim.Adam([x], lr=p.learning_rate or 0.02)
-                for _ in range(p.steps):
-                    opt.step(closure)
-                    with torch.no_grad():
-                        x.clamp_(0, 1)
+                solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)
+        return x.detach(), objective, c
 
-        with torch.no_grad():
-            out = x.detach().clamp(0, 1)
-            if p.preserve_color == "luminance":
-                out = color.luminance_transfer(out, content)
-            total, parts = objective(out)
-            final = parts.to_losses(evaluations)
-        return RenderResult(out.cpu(), trace, final, evaluations,
-                            time.perf_counter() - started)
-
-    def _initial_image(self, content, p: RenderParams, init):
+    def _start(self, content: torch.Tensor, p: RenderParams, init, previous) -> torch.Tensor:
+        """The first stage starts from the chosen init; later ones from the previous
+        stage's result, upsampled."""
+        size = content.shape[-2:]
+        if previous is not None:
+            return F.interpolate(previous, size=size, mode="bicubic",
+                                 align_corners=False).clamp(0, 1).contiguous()
         if p.init == "content":
             return content.clone(memory_format=torch.contiguous_format)
         if p.init == "noise":
             gen = torch.Generator(device="cpu").manual_seed(p.seed)
-            noise = torch.rand(content.shape, generator=gen).to(self.device)
-            return noise
+            return torch.rand(content.shape, generator=gen).to(self.device)
         if init is None:
             raise ValueError("init='image' needs an init image")
-        return F.interpolate(init.to(self.device), size=content.shape[-2:], mode="bicubic",
-                             antialias=True, align_corners=False).clamp(0, 1)
+        return F.interpolate(init.to(self.device), size=size, mode="bicubic",
+                             antialias=True, align_corners=False).clamp(0, 1).contiguous()
 
 
-@dataclass
-class _Parts:
-    total: torch.Tensor
-    content: torch.Tensor
-    style: dict[str, torch.Tensor]
-    tv: torch.Tensor
+class _Run:
+    """Counts evaluations over all stages and logs every log_every-th one (only then are
+    the losses turned into floats)."""
 
-    def to_losses(self, step: int) -> StepLosses:
-        return StepLosses(step=step, total=float(self.total.detach()), content=float(self.content.detach()),
-                          style={k: float(v.detach()) for k, v in self.style.items()},
-                          tv=float(self.tv.detach()))
+    def __init__(self, p: RenderParams, callback: ProgressCallback | None):
+        self.p, self.callback = p, callback
+        self.count = 0
+        self.trace: list[StepLosses] = []
+
+    def evaluator(self, objective: Objective, stage: Stage):
+        def evaluate(x: torch.Tensor) -> torch.Tensor:
+            total, parts = objective(x)
+            total.backward()
+            self.count += 1
+            if self.count % self.p.log_every == 0 or self.count == self.p.steps:
+                self._log(parts, stage)
+            return total.detach()
+        return evaluate
+
+    def _log(self, parts: Parts, stage: Stage) -> None:
+        losses = parts.to_losses(self.count, stage.index, stage.size)
+        self.trace.append(losses)
+        if self.callback is not None:
+            self.callback(losses, self.p.steps)
 
 
-class _Objective:
-    """Weighted Gatys objective; targets are fixed tensors computed once, outside the loop."""
-
-    def __init__(self, encoder, content_targets, target_grams, p: RenderParams):
-        self.encoder = encoder
-        self.content_targets = content_targets
-        self.target_grams = target_grams
-        self.p = p
-        self.layers = tuple(dict.fromkeys(p.content_layers + p.style_layers))
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, _Parts]:
-        p = self.p
-        lw = p.layer_weights
-        feats = self.encoder(x, self.layers)
-        zero = x.new_zeros(())
-        content = sum((lw.get(k, 1.0) * content_loss(feats[k], t)
-                       for k, t in self.content_targets.items()), zero) * p.content_weight
-        style = {k: lw.get(k, 1.0) * p.style_weight * style_loss(feats[k], t)
-                 for k, t in self.target_grams.items()}
-        tv = tv_loss(x) * p.tv_weight if p.tv_weight else zero
-        total = content + sum(style.values(), zero) + tv
-        return total, _Parts(total, content, style, tv)
+def _timing(stage: Stage, content, evaluations: int, seconds: float, p: RenderParams) -> dict:
+    h, w = memory.long_side_shape(*content.shape[-2:], stage.size)
+    return {"scale": stage.index, "fraction": stage.fraction, "size": stage.size,
+            "height": int(h), "width": int(w), "evaluations": evaluations,
+            "optimizer": p.optimizer, "seconds": round(seconds, 4),
+            "seconds_per_evaluation": round(seconds / evaluations, 4) if evaluations else None}

