@@ -107,7 +107,7 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL RGB -> 1x3xHxW float tensor in [0, 1]."""
     arr = np.array(image.convert("RGB"), dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).div_(255.0)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().div_(255.0)
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
