@@ -6,6 +6,7 @@ import torch
 from deepart_batch.engine import (MemoryLimitError, RenderParams, StyleInput, StyleTransfer,
                                   estimate_memory, resolve_precision)
 from deepart_batch.engine import memory
+from deepart_batch.engine.precision import device_precision
 from deepart_batch.engine.schedule import default_split, plan_stages
 from deepart_batch.engine.vgg import VGGEncoder
 from deepart_batch.errors import ParamsError
@@ -77,7 +78,8 @@ def test_too_large_is_refused_before_any_allocation(weights, photo, painting, mo
     monkeypatch.setattr(VGGEncoder, "forward",
                         lambda self, *a, **k: forwards.append(1) or pytest.fail("forward ran"))
     with pytest.raises(MemoryLimitError) as err:
-        engine.render(photo, [StyleInput(painting)], RenderParams(size=2048, steps=5))
+        engine.render(photo, [StyleInput(painting)], RenderParams(size=2048, steps=5,
+                                                                 precision="fp32"))
     message = str(err.value)
     assert "size 2048" in message and "size 100 would fit" in message, message
     assert isinstance(err.value, ParamsError)
@@ -121,7 +123,9 @@ def test_explicit_schedule_counts_and_reports(engine, photo, painting):
                            callback=lambda losses, total: seen.append((losses.step, losses.scale)))
     assert seen == [(4, 0), (8, 0), (12, 1)]
     assert [t["evaluations"] for t in result.scale_timings] == [8, 4]
-    assert result.evaluations == 12 and result.precision == "fp32"
+    # "auto" resolves from this machine's CPU flags (bf16 where AVX512-BF16/AMX exist).
+    assert result.evaluations == 12
+    assert result.precision == device_precision("auto", torch.device("cpu"))
     assert result.peak_memory_method == "rss_growth_sampled"
     assert result.memory_estimate_bytes > 0
 
