@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deepart_batch import images  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
+from deepart_batch.engine.precision import cpu_flags, resolve_precision  # noqa: E402
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
@@ -106,19 +107,24 @@ def time_engine(weights, photo, style, size, mode: str, steps: int) -> dict:
     return {"min": gaps[0], "median": gaps[len(gaps) // 2]}
 
 
+def fast_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (else bf16 is timed small only)."""
+    return resolve_precision("auto", "cpu", cpu_flags=cpu_flags()) == "bf16"
+
+
 def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int) -> list[dict]:
     rows = []
     for size in sorted(set(sizes) | {bf16_size}):
         photo, style = load_inputs(size)
         content = resize_long_side(photo, size)
-        modes = MODES if size == bf16_size else MODES[:2]
+        modes = MODES if size == bf16_size or fast_bf16() else MODES[:2]
         row = {"size": size, "shape": list(content.shape[-2:]), "loadavg": loadavg()}
         if size in sizes:
             row["tutorial"] = time_tutorial(weights, content, style, reps, steps)
         for mode in modes:
-            r = 1 if mode == "bf16" else reps  # bf16 without fast kernels is very slow
-            row[f"floor_{mode}"] = time_floor(weights, content, mode, r)
-            eng = time_engine(weights, photo, style, size, mode, 3 if mode == "bf16" else steps)
+            slow = mode == "bf16" and not fast_bf16()  # no native bf16: ~100x slower
+            row[f"floor_{mode}"] = time_floor(weights, content, mode, 1 if slow else reps)
+            eng = time_engine(weights, photo, style, size, mode, 3 if slow else steps)
             row[f"engine_{mode}"], row[f"engine_{mode}_median"] = eng["min"], eng["median"]
         print("evals", json.dumps(row), flush=True)
         rows.append(row)
@@ -141,6 +147,34 @@ def run_traced(engine, photo, style, params) -> dict:
     return {"result": result, "rows": rows, "loadavg": [load0, loadavg()]}
 
 
+class _Reached(Exception):
+    pass
+
+
+def run_until(engine, photo, style, params, target: float) -> dict:
+    """Run `params` until its trace loss is at or below `target` (trace losses are at the
+    run's precision); stop there and return the wall time, or the end if never reached."""
+    t0 = time.perf_counter()
+    hit = {}
+
+    def on_step(losses, total):
+        if losses.total <= target:
+            hit.update(seconds=time.perf_counter() - t0, evaluations=losses.step,
+                       loss=losses.total)
+            raise _Reached
+
+    load0 = loadavg()
+    try:
+        res = engine.render(photo, [StyleInput(style)], params, callback=on_step)
+        out = {"reached": False, "seconds": res.seconds, "evaluations": res.evaluations,
+               "final_fp32_loss": res.final.total, "precision": res.precision}
+    except _Reached:
+        out = {"reached": True, **hit,
+               "precision": resolve_precision(params.precision, "cpu", cpu_flags=cpu_flags())}
+    out["loadavg"] = [load0, loadavg()]
+    return out
+
+
 def full_size_equivalent(timings, upto_step: int, full_pixels: int) -> float:
     """Evaluations up to `upto_step`, each weighted by its stage's pixels / full pixels."""
     total, done = 0.0, 0
@@ -152,7 +186,8 @@ def full_size_equivalent(timings, upto_step: int, full_pixels: int) -> float:
 
 
 def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
-                   out_dir: Path, tag: str) -> dict:
+                   out_dir: Path, tag: str, with_single: bool = True) -> dict:
+    """with_single: also time single-scale auto precision to the target (stops there)."""
     photo, style = load_inputs(size)
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
     ref_params = RenderParams(size=size, steps=ref_steps, scales=(1.0,), precision="fp32",
@@ -161,6 +196,9 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
     target = ref["result"].final.total
     print(f"converge {tag}: reference {ref_steps} evals, {ref['result'].seconds:.1f} s, "
           f"target loss {target:.6g}", flush=True)
+    single = run_until(engine, photo, style, RenderParams(
+        size=size, steps=ref_steps, scales=(1.0,), log_every=1), target) if with_single else {}
+    print(f"converge {tag}: single-scale auto precision: {json.dumps(single)}", flush=True)
     dflt_params = RenderParams(size=size, steps=default_steps, log_every=1)
     dflt = run_traced(engine, photo, style, dflt_params)
     res = dflt["result"]
@@ -188,6 +226,13 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
         "full_size_equivalent_evaluations_to_target":
             full_size_equivalent(res.scale_timings, reach[1], full_px) if reach else None,
         "reference_evaluations_to_default_final": ref_reach,
+        "reference_seconds_to_default_final": next(
+            (t for t, _, _, _, loss in ref["rows"] if loss <= res.final.total), None),
+        "default_final_over_target": res.final.total / target,
+        "default_seconds_over_reference": res.seconds / ref["result"].seconds,
+        "single_scale_auto": single,
+        "single_scale_auto_ratio": (single["seconds"] / ref["result"].seconds
+                                    if single.get("reached") else None),
     }
     summary["equivalent_ratio"] = (summary["full_size_equivalent_evaluations_to_target"]
                                    / ref_steps if reach else None)
@@ -286,7 +331,7 @@ def main(argv=None) -> int:
                                              f"{name}-{size}")
     if "converge1024" in sections and full:
         results["converge_1024"] = bench_converge(weights, 1024, args.ref1024_steps, 300,
-                                                  out_dir, f"{name}-1024")
+                                                  out_dir, f"{name}-1024", with_single=False)
     if "memory" in sections:
         results["memory"] = bench_memory((512, 1024, 2048) if full else (256, 512),
                                          final_steps=4 if full else 3)

@@ -68,11 +68,29 @@ def _converge(c: dict, title: str) -> list[str]:
             f"| full-size-equivalent evaluations until then / reference evaluations "
             f"(load-independent) | {_s(c['equivalent_ratio'])} |",
             f"| reference evaluations to reach the default's final loss | "
-            f"{c['reference_evaluations_to_default_final']} |", "",
+            f"{c['reference_evaluations_to_default_final']} |",
+            f"| reference seconds to reach the default's final loss | "
+            f"{_s(c.get('reference_seconds_to_default_final'), 1)} |",
+            f"| default final loss / target | {_s(c.get('default_final_over_target'))} |",
+            f"| default wall time / reference wall time | "
+            f"{_s(c.get('default_seconds_over_reference'))} |",
+            f"| single scale, auto precision: seconds to target ({_single(c)}) | "
+            f"{_s((c.get('single_scale_auto') or {}).get('seconds'), 1)} |",
+            f"| single scale, auto precision: ratio to reference wall time | "
+            f"{_s(c.get('single_scale_auto_ratio'))} |", "",
             "Per scale: " + ", ".join(f"{t['width']}x{t['height']}: {t['evaluations']} evals "
                                       f"in {t['seconds']} s"
                                       for t in c["default_scale_timings"]), "",
             f"Side by side (reference left, default right): `{c['image']}`", ""]
+
+
+def _single(c: dict) -> str:
+    single = c.get("single_scale_auto") or {}
+    if not single:
+        return "not run"
+    if single.get("reached"):
+        return f"{single.get('precision')}, reached after {single.get('evaluations')} evals"
+    return f"{single.get('precision')}, not reached in {single.get('evaluations')} evals"
 
 
 def _memory(rows) -> list[str]:

@@ -20,10 +20,12 @@ def test_multiscale_gives_requested_size_and_no_worse_loss(engine, photo, painti
                                                       log_every=5))
     assert multi.image.shape[-2:] == single.image.shape[-2:] == (96, 128)
     assert multi.evaluations == single.evaluations == 60
-    # Measured at 128 px: the 64 px coarse stage is too small for relu5_1, so at equal
-    # evaluations multi-scale ends ~17% above single-scale (5.95e6 vs 5.07e6) while taking
-    # ~40% less time. Issue 5 stays open on this; the bound keeps regressions visible.
-    assert multi.final.total <= 1.3 * single.final.total, (multi.final.total, single.final.total)
+    # Measured: a coarse stage does not lower the full-size loss per evaluation, because the
+    # deep Gram losses punish the blur of any upsampled image (benchmarks/results). At equal
+    # evaluations multi-scale ends ~12% above single-scale at 128 px (5.73e6 vs 5.10e6 in
+    # fp32 and bf16; 17% before detail_transfer) in ~40% less time. The bound keeps
+    # regressions visible; issue 5's note explains why "at or below" does not hold.
+    assert multi.final.total <= 1.2 * single.final.total, (multi.final.total, single.final.total)
     # The trace says which scale each entry belongs to; timings are per scale.
     assert {s.scale for s in multi.trace} == {0, 1}
     assert [s.size for s in multi.trace if s.scale == 1][-1] == 128
@@ -144,3 +146,31 @@ def test_style_grams_for_the_final_size_or_per_stage(engine, photo, painting):
     c = engine.render(photo, [StyleInput(painting)], params)
     assert asked == [64, 128]
     assert torch.allclose(a.image, c.image) and torch.allclose(b.image, c.image)
+
+
+def test_detail_transfer_restores_content_detail_and_starts_lower(engine, photo, painting):
+    import torch.nn.functional as F
+    from deepart_batch.engine.losses import blend_grams
+    from deepart_batch.engine.objective import Objective
+    from deepart_batch.engine.optimize import detail_transfer, resize_long_side
+
+    content = resize_long_side(photo, 128)
+    coarse = F.interpolate(content, size=(48, 64), mode="bicubic", antialias=True,
+                           align_corners=False)
+    # A coarse stage that changed nothing hands the fine stage the content itself, detail
+    # included, where plain upsampling would hand it a blurred photo.
+    assert torch.allclose(detail_transfer(coarse, content), content.clamp(0, 1), atol=1e-5)
+    # From a real coarse render, the fine stage starts at a lower full-size loss.
+    p = RenderParams(size=128, precision="fp32").validated()
+    small = engine.render(photo, [StyleInput(painting)],
+                          RenderParams(size=64, steps=15, scales=(1.0,), precision="fp32"))
+    enc = engine.encoder(p.content_layers + p.style_layers, p.pooling, True)
+    with torch.no_grad():
+        targets = {k: v.float() for k, v in enc(content, p.content_layers).items()}
+        objective = Objective(enc, targets, blend_grams([(1.0, engine.style_targets(
+            painting, p))]), p)
+        plain = F.interpolate(small.image, size=content.shape[-2:], mode="bicubic",
+                              align_corners=False).clamp(0, 1)
+        with_detail, _ = objective(detail_transfer(small.image, content))
+        without, _ = objective(plain)
+    assert float(with_detail) < 0.9 * float(without), (float(with_detail), float(without))

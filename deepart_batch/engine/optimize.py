@@ -23,7 +23,7 @@ from .schedule import Stage, plan_stages
 from .vgg import VGGEncoder
 
 __all__ = ["RenderResult", "StepLosses", "StyleTransfer", "ProgressCallback",
-           "resize_long_side"]
+           "resize_long_side", "detail_transfer"]
 
 
 @dataclass
@@ -192,11 +192,11 @@ class StyleTransfer:
 
     def _start(self, content: torch.Tensor, p: RenderParams, init, previous) -> torch.Tensor:
         """The first stage starts from the chosen init; later ones from the previous
-        stage's result, upsampled."""
+        stage's result, upsampled, plus the content's detail band that the coarser stage
+        could not hold (see detail_transfer)."""
         size = content.shape[-2:]
         if previous is not None:
-            return F.interpolate(previous, size=size, mode="bicubic",
-                                 align_corners=False).clamp(0, 1).contiguous()
+            return detail_transfer(previous, content)
         if p.init == "content":
             return content.clone(memory_format=torch.contiguous_format)
         if p.init == "noise":
@@ -206,6 +206,22 @@ class StyleTransfer:
             raise ValueError("init='image' needs an init image")
         return F.interpolate(init.to(self.device), size=size, mode="bicubic",
                              antialias=True, align_corners=False).clamp(0, 1).contiguous()
+
+
+def detail_transfer(previous: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Upsample a coarse stage's result to the content's size and add back the content's
+    high-frequency band (content minus content taken down to the coarse size and up again).
+
+    The Gram losses of the deep layers punish blur hard: a converged 512 px render taken
+    down to 256 px and up again goes from 1.8e6 to 7.5e7 total loss. With the content's
+    detail band the fine stage starts at 5.5e7 instead of 8.5e7 and ends 3% lower after the
+    same evaluations (tubingen x starry_night, 512 px, default split; benchmarks/results)."""
+    size = content.shape[-2:]
+    up = F.interpolate(previous, size=size, mode="bicubic", align_corners=False)
+    low = F.interpolate(F.interpolate(content, size=previous.shape[-2:], mode="bicubic",
+                                      antialias=True, align_corners=False),
+                        size=size, mode="bicubic", align_corners=False)
+    return (up + content - low).clamp(0, 1).contiguous()
 
 
 class _Run:
