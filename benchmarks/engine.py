@@ -241,7 +241,7 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
                         (f"reference: 1 scale, fp32, {ref_steps} evals",
                          f"default: {len(res.scale_timings)} scales, {res.precision}, "
                          f"{res.evaluations} evals"))
-    summary["image"] = str(png.relative_to(ROOT))
+    summary["image"] = str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
     print(f"converge {tag}:", json.dumps({k: v for k, v in summary.items()
                                           if k != "default_scale_timings"}), flush=True)
     return summary
