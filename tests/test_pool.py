@@ -74,6 +74,7 @@ def test_hung_job_times_out_then_fails_after_max_attempts(tmp_path):
 
 def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
     monkeypatch.setenv("DEEPART_FAKE_CUDA_COUNT", "4")   # only the count is stubbed
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     specs = plan_workers("auto", jobs_per_device=1)
     assert [(s.device, s.torch_device, s.env["CUDA_VISIBLE_DEVICES"]) for s in specs] == \
         [(f"cuda:{i}", "cuda:0", str(i)) for i in range(4)]
@@ -89,7 +90,23 @@ def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
         pool.shutdown(grace=5)
 
 
-def test_cpu_workers_split_the_cores():
+def test_gpu_share_from_the_environment_is_respected(monkeypatch):
+    # A box that gives this service GPUs 2 and 3 (CUDA_VISIBLE_DEVICES=2,3 in the unit):
+    # torch sees 2 devices, and cuda:0 / cuda:1 must pin physical GPUs 2 / 3.
+    specs = plan_workers("auto", cuda_count=2, visible="2,3")
+    assert [(s.device, s.env["CUDA_VISIBLE_DEVICES"]) for s in specs] == \
+        [("cuda:0", "2"), ("cuda:1", "3")]
+    mig = plan_workers(["cuda:1"], cuda_count=2, visible="MIG-a, MIG-b")
+    assert mig[0].env["CUDA_VISIBLE_DEVICES"] == "MIG-b"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")   # read from the daemon's environment
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_workers("auto", cuda_count=2)] == \
+        ["5", "7"]
+    assert plan_workers(["cuda:1"], cuda_count=2, visible="")[0].env[
+        "CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_cpu_workers_split_the_cores(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     specs = plan_workers(["cpu", "cpu"], jobs_per_device=2, cpu_count=16)
     assert [s.threads for s in specs] == [4, 4, 4, 4]
     assert plan_workers("auto", cuda_count=0, cpu_count=2)[0].threads == 2

@@ -30,10 +30,25 @@ def cuda_device_count() -> int:
         return 0
 
 
+def _visible_devices(visible: str | None) -> list[str] | None:
+    """The daemon's own CUDA_VISIBLE_DEVICES as a list (indices, GPU-/MIG- UUIDs), or None
+    when it is unset and cuda:N means physical GPU N."""
+    if visible is None or not visible.strip():
+        return None
+    return [v.strip() for v in visible.split(",") if v.strip()]
+
+
 def plan_workers(devices="auto", jobs_per_device: int = 1, cuda_count: int | None = None,
-                 cpu_count: int | None = None) -> list[WorkerSpec]:
+                 cpu_count: int | None = None, visible: str | None = None) -> list[WorkerSpec]:
     """`auto` means every CUDA device, or else the CPU. Each CUDA worker sees only its own
-    GPU through CUDA_VISIBLE_DEVICES; CPU workers split the cores between them."""
+    GPU through CUDA_VISIBLE_DEVICES; CPU workers split the cores between them.
+
+    cuda:N counts the GPUs the daemon itself sees: where a box hands the service a share of
+    its GPUs (CUDA_VISIBLE_DEVICES=2,3 in the unit), cuda:0 is GPU 2 and its worker gets
+    CUDA_VISIBLE_DEVICES=2, not 0. `visible` defaults to the daemon's environment."""
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    inherited = _visible_devices(visible)
     cuda_count = cuda_device_count() if cuda_count is None else cuda_count
     cpu_count = cpu_count or os.cpu_count() or 1
     if devices == "auto":
@@ -57,6 +72,7 @@ def plan_workers(devices="auto", jobs_per_device: int = 1, cuda_count: int | Non
         if index >= cuda_count:
             raise ConfigError(f"devices: {name} does not exist; this box has {cuda_count} "
                               "CUDA device(s)")
+        pinned = inherited[index] if inherited and index < len(inherited) else str(index)
         specs.append(WorkerSpec(f"cuda:{index}#{n}", f"cuda:{index}", "cuda:0", 1,
-                                {"CUDA_VISIBLE_DEVICES": str(index)}))
+                                {"CUDA_VISIBLE_DEVICES": pinned}))
     return specs
