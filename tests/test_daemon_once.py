@@ -106,3 +106,28 @@ def test_journal_is_wal_sqlite(tmp_path):
     assert db.execute("SELECT state, attempts FROM jobs").fetchall() == [("done", 1)]
     status = box.status()
     assert status["counts"]["done"] == 1 and status["daemon"]["alive"] is False
+
+
+def test_outputs_that_would_collide_get_their_own_names(tmp_path):
+    # photo.jpg and photo.png in one folder, then a changed photo under an old name: each
+    # render keeps its own file; nothing a person may already have used is overwritten.
+    from PIL import Image
+    box = Box(tmp_path)
+    box.drop("tubingen.jpg", "misc/photo.jpg")
+    Image.open(DATA / "golden_gate.jpg").save(box.inbox / "misc" / "photo.png")
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert box.outputs() == ["misc/photo.scream.2.jpg", "misc/photo.scream.jpg"]
+    first = {_report(box, f"misc/{n}.json")["input"]["path"]
+             for n in ("photo.scream", "photo.scream.2")}
+    assert first == {"misc/photo.jpg", "misc/photo.png"}
+    kept = (box.outbox / "misc/photo.scream.jpg").read_bytes()
+    box.drop("the_scream.jpg", "misc/photo.jpg")          # new content, old name
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "is taken by an earlier render" in res.stderr
+    assert box.outputs() == ["misc/photo.scream.2.jpg", "misc/photo.scream.3.jpg",
+                             "misc/photo.scream.jpg"]
+    assert (box.outbox / "misc/photo.scream.jpg").read_bytes() == kept
+    assert _report(box, "misc/photo.scream.3.json")["output"]["path"].endswith(
+        "photo.scream.3.jpg")

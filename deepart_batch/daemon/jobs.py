@@ -56,7 +56,10 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
                 "content_size": [width, height],
                 "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
         previous = journal.find_job(key)
-        if previous is not None and previous.state in ("done", "queued", "running"):
+        duplicate = previous is not None and previous.state in ("done", "queued", "running")
+        if not (duplicate and previous.output_path == str(out)):
+            out = free_output_path(journal, out)
+        if duplicate:
             journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug, spec,
                             str(out), str(outbox.report_path(out)), state="done",
                             reason="duplicate", error=f"same as job {previous.id}")
@@ -68,6 +71,21 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         queued.append(journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug,
                                       spec, str(out), str(outbox.report_path(out))))
     return queued
+
+
+def free_output_path(journal: Journal, out: Path) -> Path:
+    """`out`, or `stem.2.ext`, `stem.3.ext`, ... when another job already writes there or a
+    file is already there: photo.jpg and photo.png in one folder, or a changed photo
+    dropped again under its old name, must not overwrite a render someone may have used."""
+    candidate, n = out, 1
+    while journal.output_claimed(str(candidate)) or candidate.exists() or \
+            outbox.report_path(candidate).exists():
+        n += 1
+        candidate = out.with_name(f"{out.stem}.{n}{out.suffix}")
+    if candidate != out:
+        logger.warning("{} is taken by an earlier render: writing {} instead", out,
+                       candidate.name)
+    return candidate
 
 
 def _copy_outputs(src: Path, dst: Path) -> None:

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority, id);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key, state);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs(input_id);
+CREATE INDEX IF NOT EXISTS jobs_output ON jobs(output_path);
 CREATE INDEX IF NOT EXISTS inputs_state ON inputs(state);
 """
 
@@ -175,6 +176,11 @@ class Journal:
              output_path, report_path, reason, error, now, now,
              now if state in ("done", "failed") else None))
         return cur.lastrowid
+
+    def output_claimed(self, output_path: str) -> bool:
+        """Whether a job that is not failed writes, or has written, this output path."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE output_path=? AND state!='failed' "
+                               "LIMIT 1", (output_path,)).fetchone() is not None
 
     def job(self, job_id: int) -> Job:
         return Job.from_row(self.db.execute("SELECT * FROM jobs WHERE id=?",
