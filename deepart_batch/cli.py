@@ -222,6 +222,7 @@ def _serve(args, once: bool) -> int:
         return 75
     code = service.run()
     if once:
+        _flush_logs()
         print(_summary(service, config), file=sys.stderr)
     return code
 
@@ -280,11 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DeepartError as exc:
+        _flush_logs()
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _flush_logs()
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _flush_logs() -> None:
+    """Log sinks are enqueued (written by a background thread): let them drain first, so
+    the error is the last line a person or a script reads."""
+    from loguru import logger
+    logger.complete()
 
 
 if __name__ == "__main__":
