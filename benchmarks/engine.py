@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deepart_batch import images  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.engine.precision import cpu_flags, resolve_precision  # noqa: E402
+from deepart_batch.engine.precision import device_precision  # noqa: E402
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
@@ -107,22 +107,19 @@ def time_engine(weights, photo, style, size, mode: str, steps: int) -> dict:
     return {"min": gaps[0], "median": gaps[len(gaps) // 2]}
 
 
-def fast_bf16() -> bool:
-    """Whether this CPU runs bf16 convolutions natively (else bf16 is timed small only)."""
-    return resolve_precision("auto", "cpu", cpu_flags=cpu_flags()) == "bf16"
-
-
 def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int) -> list[dict]:
+    # Without native bf16 (no AVX512-BF16/AMX) bf16 runs ~100x slower: time it small only.
+    fast_bf16 = device_precision("auto", torch.device("cpu")) == "bf16"
     rows = []
     for size in sorted(set(sizes) | {bf16_size}):
         photo, style = load_inputs(size)
         content = resize_long_side(photo, size)
-        modes = MODES if size == bf16_size or fast_bf16() else MODES[:2]
+        modes = MODES if size == bf16_size or fast_bf16 else MODES[:2]
         row = {"size": size, "shape": list(content.shape[-2:]), "loadavg": loadavg()}
         if size in sizes:
             row["tutorial"] = time_tutorial(weights, content, style, reps, steps)
         for mode in modes:
-            slow = mode == "bf16" and not fast_bf16()  # no native bf16: ~100x slower
+            slow = mode == "bf16" and not fast_bf16
             row[f"floor_{mode}"] = time_floor(weights, content, mode, 1 if slow else reps)
             eng = time_engine(weights, photo, style, size, mode, 3 if slow else steps)
             row[f"engine_{mode}"], row[f"engine_{mode}_median"] = eng["min"], eng["median"]
@@ -170,7 +167,7 @@ def run_until(engine, photo, style, params, target: float) -> dict:
                "final_fp32_loss": res.final.total, "precision": res.precision}
     except _Reached:
         out = {"reached": True, **hit,
-               "precision": resolve_precision(params.precision, "cpu", cpu_flags=cpu_flags())}
+               "precision": device_precision(params.precision, engine.device)}
     out["loadavg"] = [load0, loadavg()]
     return out
 
