@@ -59,5 +59,6 @@ def test_dedup_lookup_prefers_finished_work(journal):
     journal.mark_running(second, "cpu#0", "cpu")
     journal.mark_done(second, 1.0)
     assert journal.find_job("same").id == second and journal.find_job("other") is None
-    assert journal.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 1}
+    assert journal.counts() == {"queued": 0, "running": 0, "waiting": 0, "done": 1,
+                              "failed": 1}
     assert journal.queue_depth_by_campaign() == {}

@@ -72,6 +72,7 @@ def test_values_match_snapshot():
     assert m["deepart_jobs"] == {
         (("state", "queued"),): 4,
         (("state", "running"),): 1,
+        (("state", "waiting"),): 0,
         (("state", "done"),): 12,
         (("state", "failed"),): 2,
     }
@@ -117,7 +118,7 @@ def test_busy_ratio_clamped_and_zero_uptime_safe():
 def test_empty_snapshot_still_reports_all_states_and_empty_histogram():
     m = parse(render_prometheus(MetricsSnapshot()))
     assert {dict(k)["state"]: v for k, v in m["deepart_jobs"].items()} == {
-        "queued": 0, "running": 0, "done": 0, "failed": 0,
+        "queued": 0, "running": 0, "waiting": 0, "done": 0, "failed": 0,
     }
     assert m["deepart_render_duration_seconds_count"] == {(): 0}
     assert all(v == 0 for v in m["deepart_render_duration_seconds_bucket"].values())

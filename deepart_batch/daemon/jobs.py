@@ -59,18 +59,58 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)
-        if duplicate:
-            journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug, spec,
-                            str(out), str(outbox.report_path(out)), state="done",
-                            reason="duplicate", error=f"same as job {previous.id}")
-            logger.info("{} [{}]: identical to job {} ({}): not rendered again", inp.relpath,
-                        output.slug, previous.id, previous.state)
-            if previous.state == "done" and previous.output_path != str(out):
-                _copy_outputs(Path(previous.output_path), out)
+        args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec, str(out),
+                str(outbox.report_path(out)))
+        if duplicate and previous.state != "done":
+            # Its render does not exist yet: wait for it, so this input is neither archived
+            # without its outputs nor kept in done/ if that render fails.
+            journal.add_job(*args, state="waiting", reason="duplicate",
+                            error=f"same as job {previous.id}", duplicate_of=previous.id)
+            logger.info("{} [{}]: identical to job {} ({}): waiting for its render",
+                        inp.relpath, output.slug, previous.id, previous.state)
             continue
-        queued.append(journal.add_job(inp.id, key, inp.campaign, rule.priority, output.slug,
-                                      spec, str(out), str(outbox.report_path(out))))
+        if duplicate and _reuse(previous, out):  # else (its files are gone): render again
+            journal.add_job(*args, state="done", reason="duplicate",
+                            error=f"same as job {previous.id}", duplicate_of=previous.id)
+            logger.info("{} [{}]: identical to job {} (done): not rendered again", inp.relpath,
+                        output.slug, previous.id)
+            continue
+        queued.append(journal.add_job(*args))
     return queued
+
+
+def settle_duplicates(journal: Journal, original_id: int | None = None) -> list[int]:
+    """Give duplicates waiting on a finished job (on any finished job when None, as at
+    start-up) that job's outcome; returns their input ids, for the caller to archive.
+
+    done: its files are copied under the duplicate's own name (if that copy fails, the
+    duplicate is queued to render itself, its input still being in work/); failed: the
+    duplicate fails too, naming the original, so its input goes to failed/."""
+    inputs = []
+    for dup in journal.waiting_on(original_id):
+        original = journal.job(dup.duplicate_of)
+        if original.state == "done":
+            if _reuse(original, Path(dup.output_path)):
+                journal.settle_waiting(dup.id, "done", error=dup.error)
+                logger.info("job {}: outputs of job {} copied to {}", dup.id, original.id,
+                            dup.output_path)
+            else:
+                journal.settle_waiting(dup.id, "queued", "copy",
+                                       f"outputs of job {original.id} could not be copied")
+                logger.warning("job {}: rendering it itself", dup.id)
+        elif original.state == "failed":
+            error = f"same as job {original.id}, which failed: {original.error}"
+            journal.settle_waiting(dup.id, "failed", original.reason or "error", error)
+            logger.error("job {} failed: {}", dup.id, error)
+        else:
+            continue  # still queued or running: keeps waiting
+        inputs.append(dup.input_id)
+    return inputs
+
+
+def _reuse(original, out: Path) -> bool:
+    """Whether `out` holds `original`'s render, copying it there when it is another name."""
+    return original.output_path == str(out) or _copy_outputs(Path(original.output_path), out)
 
 
 def free_output_path(journal: Journal, out: Path) -> Path:
@@ -88,16 +128,17 @@ def free_output_path(journal: Journal, out: Path) -> Path:
     return candidate
 
 
-def _copy_outputs(src: Path, dst: Path) -> None:
+def _copy_outputs(src: Path, dst: Path) -> bool:
     """A re-drop under another name or campaign still gets its files where people look."""
     try:
         report = json.loads(outbox.report_path(src).read_text())
         report.setdefault("job", {})["copied_from"] = str(src)
         report["output"] = {**(report.get("output") or {}), "path": str(dst)}
         outbox.publish(dst, src.read_bytes(), report)
+        return True
     except (OSError, ValueError) as exc:
         logger.warning("could not copy {} to {}: {}", src, dst, exc)
-
+        return False
 
 
 def too_large(spec: dict, capacity_bytes: int) -> str | None:

@@ -1,6 +1,9 @@
 """SQLite journal: the single source of truth for inputs and jobs, with explicit transitions.
 
 Job states:   queued -> running -> done | failed      (running -> queued on restart/retry)
+              waiting -> done | failed | queued       (a duplicate of a queued/running job:
+                                                       settled when that job, `duplicate_of`,
+                                                       finishes; queued if its copy fails)
 Input states: claiming -> claimed -> done | failed    (archived once all its jobs finish)
 """
 
@@ -32,7 +35,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     campaign    TEXT NOT NULL,
     priority    INTEGER NOT NULL DEFAULT 0,
     slug        TEXT NOT NULL,
-    state       TEXT NOT NULL,            -- queued | running | done | failed
+    state       TEXT NOT NULL,            -- queued | running | waiting | done | failed
     attempts    INTEGER NOT NULL DEFAULT 0,
     spec        TEXT NOT NULL,            -- JSON: everything a worker needs
     output_path TEXT NOT NULL,
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at  REAL NOT NULL,
     queued_at   REAL NOT NULL,
     started_at  REAL,
-    finished_at REAL
+    finished_at REAL,
+    duplicate_of INTEGER REFERENCES jobs(id)  -- the job whose render this one reuses
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority, id);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key, state);
@@ -55,7 +59,7 @@ CREATE INDEX IF NOT EXISTS jobs_output ON jobs(output_path);
 CREATE INDEX IF NOT EXISTS inputs_state ON inputs(state);
 """
 
-JOB_STATES = ("queued", "running", "done", "failed")
+JOB_STATES = ("queued", "running", "waiting", "done", "failed")
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Job:
     queued_at: float
     started_at: float | None
     finished_at: float | None
+    duplicate_of: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -116,6 +121,14 @@ class Journal:
         self.db.execute("PRAGMA synchronous=FULL")  # a claimed file must survive power loss
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Journals written before a column existed get it, so an upgrade keeps its queue."""
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        if "duplicate_of" not in columns:
+            self.db.execute("ALTER TABLE jobs ADD COLUMN duplicate_of INTEGER REFERENCES jobs(id)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS jobs_duplicate_of ON jobs(duplicate_of, state)")
 
     def close(self) -> None:
         self.db.close()
@@ -158,7 +171,8 @@ class Journal:
 
     # -- jobs ---------------------------------------------------------------------------
     def find_job(self, job_key: str) -> Job | None:
-        row = self.db.execute("SELECT * FROM jobs WHERE job_key=? ORDER BY "
+        """The job whose render an identical new job can reuse; never a waiting duplicate."""
+        row = self.db.execute("SELECT * FROM jobs WHERE job_key=? AND state!='waiting' ORDER BY "
                               "CASE state WHEN 'done' THEN 0 WHEN 'running' THEN 1 "
                               "WHEN 'queued' THEN 2 ELSE 3 END, id DESC LIMIT 1",
                               (job_key,)).fetchone()
@@ -166,15 +180,17 @@ class Journal:
 
     def add_job(self, input_id: int, job_key: str, campaign: str, priority: int, slug: str,
                 spec: dict, output_path: str, report_path: str, state: str = "queued",
-                reason: str | None = None, error: str | None = None) -> int:
+                reason: str | None = None, error: str | None = None,
+                duplicate_of: int | None = None) -> int:
+        assert state in JOB_STATES and (state != "waiting" or duplicate_of is not None)
         now = time.time()
         cur = self.db.execute(
             "INSERT INTO jobs (input_id, job_key, campaign, priority, slug, state, spec, "
-            "output_path, report_path, reason, error, created_at, queued_at, finished_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "output_path, report_path, reason, error, created_at, queued_at, finished_at, "
+            "duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (input_id, job_key, campaign, priority, slug, state, json.dumps(spec),
              output_path, report_path, reason, error, now, now,
-             now if state in ("done", "failed") else None))
+             now if state in ("done", "failed") else None, duplicate_of))
         return cur.lastrowid
 
     def output_claimed(self, output_path: str) -> bool:
@@ -213,6 +229,22 @@ class Journal:
         self._transition(job_id, "running", "queued", queued_at=time.time(), worker=None,
                          device=None, progress=None, started_at=None, reason=reason,
                          error=error, attempts_delta=-1 if refund_attempt else 0)
+
+    def waiting_on(self, original_id: int | None = None) -> list[Job]:
+        """Duplicates still waiting for `original_id`'s render (for any job when None)."""
+        sql, args = "SELECT * FROM jobs WHERE state='waiting'", ()
+        if original_id is not None:
+            sql, args = sql + " AND duplicate_of=?", (original_id,)
+        return [Job.from_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def settle_waiting(self, job_id: int, state: str, reason: str | None = "duplicate",
+                       error: str | None = None) -> None:
+        """A waiting duplicate is done (outputs copied), failed with its original, or queued
+        to render itself when the copy could not be made."""
+        assert state in ("done", "failed", "queued")
+        self._transition(job_id, "waiting", state, reason=reason, error=error,
+                         finished_at=None if state == "queued" else time.time(),
+                         **({"queued_at": time.time()} if state == "queued" else {}))
 
     def set_progress(self, job_id: int, progress: dict) -> None:
         self.db.execute("UPDATE jobs SET progress=? WHERE id=? AND state='running'",

@@ -68,8 +68,7 @@ class OpsHooks:
                                                   "stopping": s.stopping})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", s.status_file, exc)
-            text = (f"queued {counts['queued']}, running {counts['running']}, "
-                    f"done {counts['done']}, failed {counts['failed']}")
+            text = ", ".join(f"{state} {n}" for state, n in counts.items())
             if text != self._status_text:
                 s.notifier.status(text)
                 self._status_text = text

@@ -77,6 +77,7 @@ class Service:
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
+        self._settle_duplicates(None)  # ones whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
                 self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
@@ -151,7 +152,7 @@ class Service:
         if inp.state != "claimed":
             return
         all_jobs = self.journal.jobs_for_input(input_id)
-        if not all_jobs or any(j.state in ("queued", "running") for j in all_jobs):
+        if not all_jobs or any(j.state in ("queued", "running", "waiting") for j in all_jobs):
             return
         failed = [j for j in all_jobs if j.state == "failed"]
         if failed:
@@ -165,6 +166,11 @@ class Service:
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+
+    def _settle_duplicates(self, job_id: int | None) -> None:
+        """Identical drops that waited for this job's render get its outcome, then archive."""
+        for input_id in jobs.settle_duplicates(self.journal, job_id):
+            self._maybe_archive(input_id)
 
     # -- dispatch and results -----------------------------------------------------------
     def dispatch(self) -> None:
@@ -185,6 +191,7 @@ class Service:
                 self.summary.jobs_failed += 1
                 logger.error("job {} refused: {}", job.id, refusal[1])
                 self._maybe_archive(job.input_id)
+                self._settle_duplicates(job.id)
                 continue
             affine = [w for w in idle if cand.style_key in w.cached_styles]
             worker = affine[0] if affine else worker
@@ -216,11 +223,13 @@ class Service:
         if event.kind == "done":
             try:
                 self._publish(job, event)
-                self._maybe_archive(job.input_id)
-                return
             except OSError as exc:  # outbox unwritable or full: render again later
                 event = PoolEvent("outbox", event.worker, job.id,
                                   {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+            else:  # archiving errors are not the render's: it stays done
+                self._maybe_archive(job.input_id)
+                self._settle_duplicates(job.id)
+                return
         retryable = event.kind in ("crashed", "timeout", "outbox")
         if retryable and job.attempts < self.config.max_attempts:
             self.journal.requeue(job.id, event.kind, event.data.get("error"))
@@ -233,6 +242,7 @@ class Service:
         self.summary.jobs_failed += 1
         logger.error("job {} failed ({}): {}", job.id, reason, error)
         self._maybe_archive(job.input_id)
+        self._settle_duplicates(job.id)
 
     def _publish(self, job, event) -> None:
         inp = self.journal.input(job.input_id)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..config import Config
+from .journal import JOB_STATES
 
 
 def _daemon_alive(pid: int | None) -> bool:
@@ -32,7 +33,7 @@ def collect(config: Config) -> dict:
         db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         try:
-            out["counts"] = {s: 0 for s in ("queued", "running", "done", "failed")}
+            out["counts"] = dict.fromkeys(JOB_STATES, 0)
             out["counts"].update(dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")))
             out["running"] = [
                 {"job": r["id"], "input": r["relpath"], "style": r["slug"], "worker": r["worker"],
