@@ -131,45 +131,40 @@ def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int) -> list[d
 # --- convergence: time to the reference's loss ------------------------------------------
 
 
-def run_traced(engine, photo, style, params) -> dict:
-    t0 = time.perf_counter()
-    rows = []
-
-    def on_step(losses, total):
-        rows.append((time.perf_counter() - t0, losses.step, losses.scale, losses.size,
-                     losses.total))
-
-    load0 = loadavg()
-    result = engine.render(photo, [StyleInput(style)], params, callback=on_step)
-    return {"result": result, "rows": rows, "loadavg": [load0, loadavg()]}
+# Loss levels, as multiples of the target, at which every configuration's time is reported.
+TOLERANCES = (2.0, 1.5, 1.2, 1.1, 1.05, 1.02, 1.0)
 
 
 class _Reached(Exception):
     pass
 
 
-def run_until(engine, photo, style, params, target: float) -> dict:
-    """Run `params` until its trace loss is at or below `target` (trace losses are at the
-    run's precision); stop there and return the wall time, or the end if never reached."""
+def run_traced(engine, photo, style, params, stop_below: float | None = None) -> dict:
+    """Render with a (seconds, step, scale, size, loss) row per evaluation; with stop_below,
+    stop at the first full-size loss at or below it (result is then None)."""
     t0 = time.perf_counter()
-    hit = {}
+    rows = []
 
     def on_step(losses, total):
-        if losses.total <= target:
-            hit.update(seconds=time.perf_counter() - t0, evaluations=losses.step,
-                       loss=losses.total)
+        rows.append((time.perf_counter() - t0, losses.step, losses.scale, losses.size,
+                     losses.total))
+        if stop_below is not None and losses.size == params.size and \
+                losses.total <= stop_below:
             raise _Reached
 
     load0 = loadavg()
     try:
-        res = engine.render(photo, [StyleInput(style)], params, callback=on_step)
-        out = {"reached": False, "seconds": res.seconds, "evaluations": res.evaluations,
-               "final_fp32_loss": res.final.total, "precision": res.precision}
+        result = engine.render(photo, [StyleInput(style)], params, callback=on_step)
     except _Reached:
-        out = {"reached": True, **hit,
-               "precision": device_precision(params.precision, engine.device)}
-    out["loadavg"] = [load0, loadavg()]
-    return out
+        result = None
+    return {"result": result, "rows": rows, "loadavg": [load0, loadavg()],
+            "precision": device_precision(params.precision, engine.device)}
+
+
+def first_at(rows, level: float, size: int):
+    """(seconds, evaluations) of the first full-size evaluation with loss <= level."""
+    return next(((t, step) for t, step, _, s, loss in rows if s == size and loss <= level),
+                None)
 
 
 def full_size_equivalent(timings, upto_step: int, full_pixels: int) -> float:
@@ -182,31 +177,54 @@ def full_size_equivalent(timings, upto_step: int, full_pixels: int) -> float:
     return total
 
 
+def tolerance_table(runs: dict, target: float, size: int, ref_seconds: float) -> list[dict]:
+    """For each loss level (x target): each run's seconds to reach it, / reference time."""
+    table = []
+    for tol in TOLERANCES:
+        row = {"tolerance": tol}
+        for name, run in runs.items():
+            hit = first_at(run["rows"], tol * target, size)
+            row[name] = None if hit is None else {
+                "seconds": round(hit[0], 2), "evaluations": hit[1],
+                "ratio": round(hit[0] / ref_seconds, 4)}
+        table.append(row)
+    return table
+
+
 def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
                    out_dir: Path, tag: str, with_single: bool = True) -> dict:
-    """with_single: also time single-scale auto precision to the target (stops there)."""
+    """Reference, the shipped default, the default's coarse stages followed by a full-size
+    stage as long as the reference (stopped at the target), and single-scale auto precision
+    (stopped at the target): each traced per evaluation."""
     photo, style = load_inputs(size)
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
     ref_params = RenderParams(size=size, steps=ref_steps, scales=(1.0,), precision="fp32",
                               optimizer="lbfgs", log_every=1)
     ref = run_traced(engine, photo, style, ref_params)
     target = ref["result"].final.total
-    print(f"converge {tag}: reference {ref_steps} evals, {ref['result'].seconds:.1f} s, "
+    ref_seconds = ref["result"].seconds
+    print(f"converge {tag}: reference {ref_steps} evals, {ref_seconds:.1f} s, "
           f"target loss {target:.6g}", flush=True)
-    single = run_until(engine, photo, style, RenderParams(
-        size=size, steps=ref_steps, scales=(1.0,), log_every=1), target) if with_single else {}
-    print(f"converge {tag}: single-scale auto precision: {json.dumps(single)}", flush=True)
     dflt_params = RenderParams(size=size, steps=default_steps, log_every=1)
     dflt = run_traced(engine, photo, style, dflt_params)
     res = dflt["result"]
+    coarse = [t["evaluations"] for t in res.scale_timings[:-1]]
+    longer_params = RenderParams(size=size, steps=sum(coarse) + ref_steps, log_every=1,
+                                 scale_steps=(*coarse, ref_steps))
+    longer = run_traced(engine, photo, style, longer_params, stop_below=target)
+    print(f"converge {tag}: default continued: {len(longer['rows'])} evals, "
+          f"{longer['rows'][-1][0]:.1f} s, last loss {longer['rows'][-1][4]:.6g}", flush=True)
+    runs = {"reference": ref, "default": dflt, "default_continued": longer}
+    if with_single:
+        runs["single_scale_auto"] = run_traced(engine, photo, style, RenderParams(
+            size=size, steps=ref_steps, scales=(1.0,), log_every=1), stop_below=target)
     full_px = res.image.shape[-2] * res.image.shape[-1]
-    reach = next(((t, step) for t, step, _, s, loss in dflt["rows"]
-                  if s == size and loss <= target), None)
-    ref_reach = next((step for _, step, _, _, loss in ref["rows"]
-                      if loss <= res.final.total), None)
+    reach = first_at(longer["rows"], target, size)
+    longer_timings = [dict(t, evaluations=n) for t, n in
+                      zip(res.scale_timings, (*coarse, ref_steps))]
     summary = {
         "size": size, "reference_evaluations": ref_steps,
-        "reference_seconds": ref["result"].seconds, "target_loss": target,
+        "reference_seconds": ref_seconds, "target_loss": target,
         "reference_loadavg": ref["loadavg"],
         "default_params": {k: v for k, v in dflt_params.validated().to_dict().items()
                            if k in ("steps", "scales", "scale_steps", "precision",
@@ -214,23 +232,31 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
         "default_precision": res.precision, "default_seconds": res.seconds,
         "default_final_loss": res.final.total, "default_loadavg": dflt["loadavg"],
         "default_scale_timings": res.scale_timings,
+        "default_continued_scale_steps": [*coarse, ref_steps],
+        "default_continued_loadavg": longer["loadavg"],
         "trace_precision_note": ("trace losses are fp32 full-size losses" if
                                  res.precision == "fp32" else
                                  "trace losses at the full size are at " + res.precision),
         "seconds_to_target": reach[0] if reach else None,
         "evaluations_to_target": reach[1] if reach else None,
-        "ratio": reach[0] / ref["result"].seconds if reach else None,
+        "ratio": reach[0] / ref_seconds if reach else None,
         "full_size_equivalent_evaluations_to_target":
-            full_size_equivalent(res.scale_timings, reach[1], full_px) if reach else None,
-        "reference_evaluations_to_default_final": ref_reach,
-        "reference_seconds_to_default_final": next(
-            (t for t, _, _, _, loss in ref["rows"] if loss <= res.final.total), None),
+            full_size_equivalent(longer_timings, reach[1], full_px) if reach else None,
+        "reference_evaluations_to_default_final":
+            (first_at(ref["rows"], res.final.total, size) or (None, None))[1],
+        "reference_seconds_to_default_final":
+            (first_at(ref["rows"], res.final.total, size) or (None, None))[0],
         "default_final_over_target": res.final.total / target,
-        "default_seconds_over_reference": res.seconds / ref["result"].seconds,
-        "single_scale_auto": single,
-        "single_scale_auto_ratio": (single["seconds"] / ref["result"].seconds
-                                    if single.get("reached") else None),
+        "default_seconds_over_reference": res.seconds / ref_seconds,
+        "tolerances": tolerance_table(runs, target, size, ref_seconds),
+        "runs": {name: {"precision": run["precision"], "evaluations": len(run["rows"]),
+                        "seconds": round(run["rows"][-1][0], 2), "loadavg": run["loadavg"],
+                        "last_loss": run["rows"][-1][4]}
+                 for name, run in runs.items()},
     }
+    single = runs.get("single_scale_auto")
+    single_hit = first_at(single["rows"], target, size) if single else None
+    summary["single_scale_auto_ratio"] = single_hit[0] / ref_seconds if single_hit else None
     summary["equivalent_ratio"] = (summary["full_size_equivalent_evaluations_to_target"]
                                    / ref_steps if reach else None)
     png = out_dir / f"{tag}-reference-vs-default.png"
@@ -240,7 +266,8 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
                          f"{res.evaluations} evals"))
     summary["image"] = str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
     print(f"converge {tag}:", json.dumps({k: v for k, v in summary.items()
-                                          if k != "default_scale_timings"}), flush=True)
+                                          if k not in ("default_scale_timings", "tolerances")}),
+          flush=True)
     return summary
 
 
@@ -297,6 +324,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ref-steps", type=int, help="reference evaluations (full: 500)")
     ap.add_argument("--ref1024-steps", type=int, default=100,
                     help="reference evaluations at 1024 px (full run only)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sections of an existing results file")
     ap.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -317,6 +346,11 @@ def main(argv=None) -> int:
                                           str(STYLE.relative_to(ROOT))],
         "seed_baseline": seed_tutorial.WEIGHTS_NOTE}}
     name = "engine" if full else "engine-quick"
+    previous = out_dir / f"{name}.json"
+    if args.merge and previous.exists():  # re-run some sections, keep the rest
+        kept = json.loads(previous.read_text())
+        results = {**kept, "meta": {**results["meta"],
+                                    "earlier_sections_from": kept["meta"].get("started")}}
     if "evals" in sections:
         results["evals"] = bench_evals(weights, (256, 512) if full else (256,),
                                        128 if full else 64, reps=3 if full else 2,

@@ -52,45 +52,58 @@ def _evals(rows) -> list[str]:
     return out
 
 
+_RUN_LABELS = {"reference": "reference (1 scale, fp32)",
+               "default": "default (shipped budget)",
+               "default_continued": "default scales, full size continued",
+               "single_scale_auto": "1 scale, auto precision"}
+
+
 def _converge(c: dict, title: str) -> list[str]:
-    return [f"## {title}", "",
-            f"Reference: this engine, single scale, fp32, L-BFGS, "
-            f"{c['reference_evaluations']} evaluations at {c['size']} px: "
-            f"{_s(c['reference_seconds'], 1)} s, final full-size fp32 loss (target) "
-            f"{c['target_loss']:.6g} (load avg {c['reference_loadavg']}).", "",
-            f"Default configuration {c['default_params']}, resolved precision "
-            f"{c['default_precision']}: {_s(c['default_seconds'], 1)} s in all, final loss "
-            f"{c['default_final_loss']:.6g} (load avg {c['default_loadavg']}).", "",
-            "| metric | value |", "|---|---|",
-            f"| wall seconds until full-size loss <= target | {_s(c['seconds_to_target'], 1)} |",
-            f"| evaluations until then (all scales) | {c['evaluations_to_target']} |",
-            f"| **ratio to reference wall time (goal <= 0.25)** | **{_s(c['ratio'])}** |",
-            f"| full-size-equivalent evaluations until then / reference evaluations "
-            f"(load-independent) | {_s(c['equivalent_ratio'])} |",
-            f"| reference evaluations to reach the default's final loss | "
-            f"{c['reference_evaluations_to_default_final']} |",
-            f"| reference seconds to reach the default's final loss | "
-            f"{_s(c.get('reference_seconds_to_default_final'), 1)} |",
-            f"| default final loss / target | {_s(c.get('default_final_over_target'))} |",
-            f"| default wall time / reference wall time | "
-            f"{_s(c.get('default_seconds_over_reference'))} |",
-            f"| single scale, auto precision: seconds to target ({_single(c)}) | "
-            f"{_s((c.get('single_scale_auto') or {}).get('seconds'), 1)} |",
-            f"| single scale, auto precision: ratio to reference wall time | "
-            f"{_s(c.get('single_scale_auto_ratio'))} |", "",
-            "Per scale: " + ", ".join(f"{t['width']}x{t['height']}: {t['evaluations']} evals "
+    runs = c.get("runs", {})
+    out = [f"## {title}", "",
+           f"Reference: this engine, single scale, fp32, L-BFGS, "
+           f"{c['reference_evaluations']} evaluations at {c['size']} px: "
+           f"{_s(c['reference_seconds'], 1)} s, final full-size fp32 loss (target) "
+           f"{c['target_loss']:.6g} (load avg {c['reference_loadavg']}).", "",
+           f"Default configuration {c['default_params']}, resolved precision "
+           f"{c['default_precision']}: {_s(c['default_seconds'], 1)} s in all, final loss "
+           f"{c['default_final_loss']:.6g} (load avg {c['default_loadavg']}).", "",
+           "| metric | value |", "|---|---|",
+           f"| wall seconds until full-size loss <= target (default scales, full size "
+           f"continued) | {_s(c['seconds_to_target'], 1)} |",
+           f"| evaluations until then (all scales) | {c['evaluations_to_target']} |",
+           f"| **ratio to reference wall time (goal <= 0.25)** | **{_s(c['ratio'])}** |",
+           f"| full-size-equivalent evaluations until then / reference evaluations "
+           f"(load-independent) | {_s(c['equivalent_ratio'])} |",
+           f"| reference evaluations to reach the default's final loss | "
+           f"{c['reference_evaluations_to_default_final']} |",
+           f"| reference seconds to reach the default's final loss | "
+           f"{_s(c.get('reference_seconds_to_default_final'), 1)} |",
+           f"| default final loss / target | {_s(c.get('default_final_over_target'))} |",
+           f"| default wall time / reference wall time | "
+           f"{_s(c.get('default_seconds_over_reference'))} |",
+           f"| single scale, auto precision: ratio to reference wall time | "
+           f"{_s(c.get('single_scale_auto_ratio'))} |", ""]
+    if c.get("tolerances"):
+        names = [n for n in _RUN_LABELS if n in runs]
+        out += ["Seconds to reach a loss level (x target), and / reference wall time; "
+                "'-' = not reached. Runs after the reference stop at the target.", "",
+                "| loss <= | " + " | ".join(_RUN_LABELS[n] for n in names) + " |",
+                "|---|" + "---|" * len(names)]
+        for row in c["tolerances"]:
+            cells = [("-" if row.get(n) is None else
+                      f"{row[n]['seconds']:.1f} s ({row[n]['ratio']:.3f}), "
+                      f"{row[n]['evaluations']} ev") for n in names]
+            out.append(f"| {row['tolerance']:g}x | " + " | ".join(cells) + " |")
+        out += ["", "Runs: " + "; ".join(
+            f"{_RUN_LABELS[n]}: {r['precision']}, {r['evaluations']} evals, "
+            f"{r['seconds']:.1f} s, last loss {r['last_loss']:.4g}, load {r['loadavg']}"
+            for n, r in runs.items()), ""]
+    out += ["Per scale: " + ", ".join(f"{t['width']}x{t['height']}: {t['evaluations']} evals "
                                       f"in {t['seconds']} s"
                                       for t in c["default_scale_timings"]), "",
             f"Side by side (reference left, default right): `{c['image']}`", ""]
-
-
-def _single(c: dict) -> str:
-    single = c.get("single_scale_auto") or {}
-    if not single:
-        return "not run"
-    if single.get("reached"):
-        return f"{single.get('precision')}, reached after {single.get('evaluations')} evals"
-    return f"{single.get('precision')}, not reached in {single.get('evaluations')} evals"
+    return out
 
 
 def _memory(rows) -> list[str]:
