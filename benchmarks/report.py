@@ -136,6 +136,9 @@ def markdown(results: dict) -> str:
            f"weights {m['weights']}; inputs {' x '.join(m['inputs'])}.", "",
            f"Note: {m['seed_baseline']}. The CPU is shared with other work: timings are "
            "minima over repeats and the load average is given next to wall times.", ""]
+    if m.get("earlier_sections_from"):
+        out += [f"Sections not re-run (--merge) are from the run started "
+                f"{m['earlier_sections_from']}.", ""]
     if "evals" in results:
         out += _evals(results["evals"])
     if "converge" in results:
