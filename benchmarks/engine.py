@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deepart_batch import images  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.engine.precision import device_precision  # noqa: E402
+from deepart_batch.engine.precision import backend_flags, device_precision  # noqa: E402
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
@@ -47,6 +47,7 @@ import seed_tutorial  # noqa: E402
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
 MODES = ("fp32", "channels_last", "bf16")
+CPU = torch.device("cpu")
 
 
 def load_inputs(size: int):
@@ -62,28 +63,39 @@ def loadavg() -> float:
 # --- per-evaluation timings ------------------------------------------------------------
 
 
-def time_floor(weights, content: torch.Tensor, mode: str, reps: int) -> float:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_floor(weights, content: torch.Tensor, mode: str, reps: int,
+               device: torch.device = CPU) -> float:
     """(b) torchvision VGG19 features to relu5_1: forward + input-gradient backward."""
-    net = seed_tutorial.vgg19_features(weights.conv)[:30].requires_grad_(False)
-    x = content.clone()
+    net = seed_tutorial.vgg19_features(weights.conv)[:30].requires_grad_(False).to(device)
+    x = content.clone().to(device)
     if mode == "channels_last":
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
     best = float("inf")
-    for _ in range(reps + 1):  # the first call builds oneDNN primitives
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16"):
-            out = net(x)
-        out.float().sum().backward()
-        best = min(best, time.perf_counter() - t0)
-        x.grad = None
+    with backend_flags("tf32" if mode == "tf32" else "fp32", device):
+        for _ in range(reps + 1):  # the first call builds oneDNN / cuDNN plans
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16"):
+                out = net(x)
+            out.float().sum().backward()
+            _sync(device)
+            best = min(best, time.perf_counter() - t0)
+            x.grad = None
     return best
 
 
-def time_tutorial(weights, content, style, reps: int, steps: int) -> float:
+def time_tutorial(weights, content, style, reps: int, steps: int,
+                  device: torch.device = CPU) -> float:
     """(a) the seed algorithm: seconds per closure evaluation."""
-    cnn = seed_tutorial.vgg19_features(weights.conv)
+    cnn = seed_tutorial.vgg19_features(weights.conv).to(device)
+    content, style = content.to(device), style.to(device)
     style = torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bicubic",
                                             antialias=True).clamp(0, 1)
     best = float("inf")
@@ -94,34 +106,42 @@ def time_tutorial(weights, content, style, reps: int, steps: int) -> float:
     return best
 
 
-def time_engine(weights, photo, style, size, mode: str, steps: int) -> dict:
-    """(c) this engine, single scale: per-evaluation gaps between callbacks (min, median)."""
-    engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu",
-                           channels_last=mode != "fp32")
+def time_engine(weights, photo, style, size, mode: str, steps: int,
+                device: torch.device = CPU) -> dict:
+    """(c) this engine, single scale: per-evaluation gaps between callbacks (min, median;
+    each callback reads the loss as a float, which waits for the device)."""
+    # CPU: NHWC for every mode but plain fp32 (as the engine picks); CUDA: NHWC only when
+    # asked for, else the engine's own choice for the precision
+    layout = mode != "fp32" if device.type == "cpu" else \
+        {"channels_last": True, "fp32": False}.get(mode)
+    engine = StyleTransfer(weights.conv, weights.preprocessing, device, channels_last=layout)
     stamps = []
     params = RenderParams(size=size, steps=steps, scales=(1.0,), log_every=1,
-                          precision="bf16" if mode == "bf16" else "fp32")
+                          precision=mode if mode in ("bf16", "tf32") else "fp32")
     engine.render(photo, [StyleInput(style)], params,
                   callback=lambda losses, total: stamps.append(time.perf_counter()))
     gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
     return {"min": gaps[0], "median": gaps[len(gaps) // 2]}
 
 
-def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int) -> list[dict]:
+def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int,
+                device: torch.device = CPU) -> list[dict]:
     # Without native bf16 (no AVX512-BF16/AMX) bf16 runs ~100x slower: time it small only.
-    fast_bf16 = device_precision("auto", torch.device("cpu")) == "bf16"
+    fast_bf16 = device_precision("auto", device) == "bf16"
+    modes = MODES + (("tf32",) if device.type == "cuda" else ())
     rows = []
     for size in sorted(set(sizes) | {bf16_size}):
         photo, style = load_inputs(size)
         content = resize_long_side(photo, size)
-        modes = MODES if size == bf16_size or fast_bf16 else MODES[:2]
-        row = {"size": size, "shape": list(content.shape[-2:]), "loadavg": loadavg()}
+        row = {"size": size, "shape": list(content.shape[-2:]), "loadavg": loadavg(),
+               "device": str(device)}
         if size in sizes:
-            row["tutorial"] = time_tutorial(weights, content, style, reps, steps)
-        for mode in modes:
+            row["tutorial"] = time_tutorial(weights, content, style, reps, steps, device)
+        for mode in modes if size == bf16_size or fast_bf16 else MODES[:2]:
             slow = mode == "bf16" and not fast_bf16
-            row[f"floor_{mode}"] = time_floor(weights, content, mode, 1 if slow else reps)
-            eng = time_engine(weights, photo, style, size, mode, 3 if slow else steps)
+            row[f"floor_{mode}"] = time_floor(weights, content, mode, 1 if slow else reps,
+                                              device)
+            eng = time_engine(weights, photo, style, size, mode, 3 if slow else steps, device)
             row[f"engine_{mode}"], row[f"engine_{mode}_median"] = eng["min"], eng["median"]
         print("evals", json.dumps(row), flush=True)
         rows.append(row)
@@ -192,12 +212,13 @@ def tolerance_table(runs: dict, target: float, size: int, ref_seconds: float) ->
 
 
 def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
-                   out_dir: Path, tag: str, with_single: bool = True) -> dict:
+                   out_dir: Path, tag: str, with_single: bool = True,
+                   device: torch.device = CPU) -> dict:
     """Reference, the shipped default, the default's coarse stages followed by a full-size
     stage as long as the reference (stopped at the target), and single-scale auto precision
     (stopped at the target): each traced per evaluation."""
     photo, style = load_inputs(size)
-    engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
+    engine = StyleTransfer(weights.conv, weights.preprocessing, device)
     ref_params = RenderParams(size=size, steps=ref_steps, scales=(1.0,), precision="fp32",
                               optimizer="lbfgs", log_every=1)
     ref = run_traced(engine, photo, style, ref_params)
@@ -223,7 +244,7 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
     longer_timings = [dict(t, evaluations=n) for t, n in
                       zip(res.scale_timings, (*coarse, ref_steps))]
     summary = {
-        "size": size, "reference_evaluations": ref_steps,
+        "size": size, "device": str(device), "reference_evaluations": ref_steps,
         "reference_seconds": ref_seconds, "target_loss": target,
         "reference_loadavg": ref["loadavg"],
         "default_params": {k: v for k, v in dflt_params.validated().to_dict().items()
@@ -274,10 +295,10 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
 # --- memory: one fresh process per size --------------------------------------------------
 
 
-def memory_child(size: int, final_steps: int) -> dict:
+def memory_child(size: int, final_steps: int, device: str = "cpu") -> dict:
     weights = load_weights("bundled")
     photo, style = load_inputs(size)
-    engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
+    engine = StyleTransfer(weights.conv, weights.preprocessing, device)
     params = RenderParams(size=size, steps=2 + final_steps, scale_steps=(1, 1, final_steps))
     res = engine.render(photo, [StyleInput(style)], params)
     p = params.validated()
@@ -296,11 +317,12 @@ def memory_child(size: int, final_steps: int) -> dict:
             "seconds": res.seconds, "scale_timings": res.scale_timings}
 
 
-def bench_memory(sizes, final_steps: int) -> list[dict]:
+def bench_memory(sizes, final_steps: int, device: torch.device = CPU) -> list[dict]:
     rows = []
     for size in sizes:
         proc = subprocess.run([sys.executable, __file__, "--memory-child", str(size),
-                               str(final_steps)], capture_output=True, text=True)
+                               str(final_steps), "--device", str(device)],
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             rows.append({"size": size, "error": proc.stderr.strip().splitlines()[-1]})
         else:
@@ -326,12 +348,14 @@ def main(argv=None) -> int:
                     help="reference evaluations at 1024 px (full run only)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other sections of an existing results file")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
-        print(json.dumps(memory_child(*args.memory_child)))
+        print(json.dumps(memory_child(*args.memory_child, device=args.device)))
         return 0
     torch.set_num_threads(os.cpu_count() or 1)
+    device = torch.device(args.device)
     full = args.full
     sections = set(args.sections.split(","))
     out_dir = Path(args.out)
@@ -340,32 +364,39 @@ def main(argv=None) -> int:
     results = {"meta": {
         "mode": "full" if full else "quick", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        platform.processor() or platform.machine(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "weights": weights.id, "inputs": [str(PHOTO.relative_to(ROOT)),
                                           str(STYLE.relative_to(ROOT))],
         "seed_baseline": seed_tutorial.WEIGHTS_NOTE}}
-    name = "engine" if full else "engine-quick"
+    name = ("engine" if full else "engine-quick") + ("-cuda" if device.type == "cuda" else "")
     previous = out_dir / f"{name}.json"
     if args.merge and previous.exists():  # re-run some sections, keep the rest
         kept = json.loads(previous.read_text())
         results = {**kept, "meta": {**results["meta"],
                                     "earlier_sections_from": kept["meta"].get("started")}}
     if "evals" in sections:
-        results["evals"] = bench_evals(weights, (256, 512) if full else (256,),
-                                       128 if full else 64, reps=3 if full else 2,
-                                       steps=12 if full else 6)
+        gpu = device.type == "cuda"
+        results["evals"] = bench_evals(weights, ((512, 1024) if gpu else (256, 512)) if full
+                                       else (256,), 128 if full else 64,
+                                       reps=(10 if gpu else 3) if full else 2,
+                                       steps=(40 if gpu else 12) if full else 6,
+                                       device=device)
     if "converge" in sections:
         size = 512 if full else 256
         results["converge"] = bench_converge(weights, size, args.ref_steps or
                                              (500 if full else 150), 300, out_dir,
-                                             f"{name}-{size}")
+                                             f"{name}-{size}", device=device)
     if "converge1024" in sections and full:
         results["converge_1024"] = bench_converge(weights, 1024, args.ref1024_steps, 300,
-                                                  out_dir, f"{name}-1024", with_single=False)
+                                                  out_dir, f"{name}-1024",
+                                                  with_single=device.type == "cuda",
+                                                  device=device)
     if "memory" in sections:
         results["memory"] = bench_memory((512, 1024, 2048) if full else (256, 512),
-                                         final_steps=4 if full else 3)
+                                         final_steps=4 if full else 3, device=device)
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
     (out_dir / f"{name}.md").write_text(report.markdown(results))

@@ -35,16 +35,18 @@ def _gib(n):
 
 
 def _evals(rows) -> list[str]:
+    modes = ["fp32", "channels_last", "bf16"] + \
+        (["tf32"] if any("floor_tf32" in r for r in rows) else [])
+    head = ["(a) seed tutorial"] + [f"({k}) {w} {m}" for m in modes
+                                    for k, w in (("b", "floor"), ("c", "engine"))]
     out = ["## Seconds per evaluation (min over repeats)", "",
-           "| size (HxW) | (a) seed tutorial | (b) floor fp32 | (c) engine fp32 | "
-           "(b) floor channels_last | (c) engine channels_last | (b) floor bf16 | "
-           "(c) engine bf16 | load avg |", "|" + "---|" * 9]
+           "| size (HxW) | " + " | ".join(head) + " | load avg |",
+           "|" + "---|" * (len(head) + 2)]
     for r in rows:
-        out.append(f"| {r['size']} ({r['shape'][0]}x{r['shape'][1]}) | {_s(r.get('tutorial'))} "
-                   f"| {_s(r.get('floor_fp32'))} | {_s(r.get('engine_fp32'))} "
-                   f"| {_s(r.get('floor_channels_last'))} | {_s(r.get('engine_channels_last'))} "
-                   f"| {_s(r.get('floor_bf16'))} | {_s(r.get('engine_bf16'))} "
-                   f"| {r['loadavg']} |")
+        cells = [_s(r.get("tutorial"), 4)] + [_s(r.get(f"{w}_{m}"), 4) for m in modes
+                                              for w in ("floor", "engine")]
+        out.append(f"| {r['size']} ({r['shape'][0]}x{r['shape'][1]}) | " + " | ".join(cells)
+                   + f" | {r['loadavg']} |")
     out += ["", "(a) is the seed tutorial (net cut after conv_5 = conv3_1, so it is cheaper "
             "than a relu5_1 trunk); (b) torchvision VGG19 features to relu5_1, forward + "
             "input-gradient backward; (c) one engine evaluation inside L-BFGS (default "
@@ -131,7 +133,8 @@ def _memory(rows) -> list[str]:
 def markdown(results: dict) -> str:
     m = results["meta"]
     out = [f"# Engine benchmark ({m['mode']})", "",
-           f"{m['started']} - {m['finished']}; {m['machine']}, {m['cpus']} CPUs, torch "
+           f"{m['started']} - {m['finished']}; {m.get('device_name', m['machine'])} "
+           f"({m.get('device', 'cpu')}), {m['cpus']} CPUs, torch "
            f"{m['torch']} ({m['threads']} threads, CPU capability {m['cpu_capability']}); "
            f"weights {m['weights']}; inputs {' x '.join(m['inputs'])}.", "",
            f"Note: {m['seed_baseline']}. The CPU is shared with other work: timings are "

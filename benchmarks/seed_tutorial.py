@@ -64,8 +64,9 @@ class StyleLoss(nn.Module):
 class Normalization(nn.Module):
     def __init__(self, mean, std):
         super().__init__()
-        self.mean = torch.tensor(mean).view(-1, 1, 1)
-        self.std = torch.tensor(std).view(-1, 1, 1)
+        # buffers, so that .to(device) moves them (the tutorial uses a global device)
+        self.register_buffer("mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(-1, 1, 1))
 
     def forward(self, img):
         return (img - self.mean) / self.std
@@ -77,7 +78,7 @@ STYLE_LAYERS = ["conv_1", "conv_2", "conv_3", "conv_4", "conv_5"]
 
 
 def get_style_model_and_losses(cnn, style_img, content_img):
-    normalization = Normalization(MEAN, STD)
+    normalization = Normalization(MEAN, STD).to(content_img.device)
     content_losses, style_losses = [], []
     model = nn.Sequential(normalization)
     i = 0
