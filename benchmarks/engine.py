@@ -148,6 +148,74 @@ def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int,
     return rows
 
 
+# --- solver: this L-BFGS against torch.optim.LBFGS, per evaluation --------------------
+
+
+def torch_lbfgs(x, evaluate, steps, lr=1.0, history=100, line_search="strong_wolfe"):
+    """The engine's former solver: torch.optim.LBFGS, with the same budget and best-point
+    rules as solver.lbfgs (the baseline of the solver section)."""
+    best, best_loss, count = x.detach().clone(), float("inf"), 0
+
+    class Spent(Exception):
+        pass
+
+    def closure():
+        nonlocal best_loss, count
+        if count >= steps:
+            raise Spent
+        x.grad = None
+        loss = evaluate(x)
+        count += 1
+        if float(loss) < best_loss:
+            best_loss = float(loss)
+            best.copy_(x.detach())
+        return loss
+
+    opt = torch.optim.LBFGS([x], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=-1,
+                            tolerance_change=-1, history_size=history,
+                            line_search_fn=line_search)
+    try:
+        while count < steps:
+            opt.step(closure)
+    except Spent:
+        pass
+    with torch.no_grad():
+        x.copy_(best)
+
+
+def bench_solver(weights, sizes, steps: int, device: torch.device = CPU) -> list[dict]:
+    """Seconds per engine evaluation (min and median of callback gaps, single scale, auto
+    precision) with solver.lbfgs and with torch.optim.LBFGS, alternating, same inputs."""
+    from deepart_batch.engine import solver
+    ours = solver.lbfgs
+    rows = []
+    for size in sizes:
+        photo, style = load_inputs(size)
+        row = {"size": size, "device": str(device),
+               "precision": device_precision("auto", device), "steps": steps}
+        for name, fn in (("torch", torch_lbfgs), ("ours", ours),
+                         ("torch_again", torch_lbfgs), ("ours_again", ours)):
+            solver.lbfgs = fn
+            try:
+                engine = StyleTransfer(weights.conv, weights.preprocessing, device)
+                stamps, losses = [], []
+                res = engine.render(photo, [StyleInput(style)], RenderParams(
+                    size=size, steps=steps, scales=(1.0,), log_every=1),
+                    callback=lambda l, total: (stamps.append(time.perf_counter()),
+                                               losses.append(l.total)))
+            finally:
+                solver.lbfgs = ours
+            gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+            row[name] = {"min": gaps[0], "median": gaps[len(gaps) // 2],
+                         "final_loss": res.final.total}
+        row["median_ratio_torch_over_ours"] = (
+            min(row["torch"]["median"], row["torch_again"]["median"]) /
+            min(row["ours"]["median"], row["ours_again"]["median"]))
+        print("solver", json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 # --- convergence: time to the reference's loss ------------------------------------------
 
 
@@ -239,6 +307,10 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
     if with_single:
         runs["single_scale_auto"] = run_traced(engine, photo, style, RenderParams(
             size=size, steps=ref_steps, scales=(1.0,), log_every=1), stop_below=target)
+    if device.type == "cuda":  # TF32 keeps 10 mantissa bits to bf16's 7
+        runs["single_scale_tf32"] = run_traced(engine, photo, style, RenderParams(
+            size=size, steps=ref_steps, scales=(1.0,), log_every=1, precision="tf32"),
+            stop_below=target)
     full_px = res.image.shape[-2] * res.image.shape[-1]
     reach = first_at(longer["rows"], target, size)
     longer_timings = [dict(t, evaluations=n) for t, n in
@@ -275,9 +347,9 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
                         "last_loss": run["rows"][-1][4]}
                  for name, run in runs.items()},
     }
-    single = runs.get("single_scale_auto")
-    single_hit = first_at(single["rows"], target, size) if single else None
-    summary["single_scale_auto_ratio"] = single_hit[0] / ref_seconds if single_hit else None
+    for name in ("single_scale_auto", "single_scale_tf32"):
+        hit = first_at(runs[name]["rows"], target, size) if name in runs else None
+        summary[f"{name}_ratio"] = hit[0] / ref_seconds if hit else None
     summary["equivalent_ratio"] = (summary["full_size_equivalent_evaluations_to_target"]
                                    / ref_steps if reach else None)
     png = out_dir / f"{tag}-reference-vs-default.png"
@@ -341,7 +413,7 @@ def main(argv=None) -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small sizes, short runs (default)")
     mode.add_argument("--full", action="store_true", help="everything the issues ask for")
-    ap.add_argument("--sections", default="evals,converge,converge1024,memory")
+    ap.add_argument("--sections", default="evals,solver,converge,converge1024,memory")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--ref-steps", type=int, help="reference evaluations (full: 500)")
     ap.add_argument("--ref1024-steps", type=int, default=100,
@@ -384,6 +456,9 @@ def main(argv=None) -> int:
                                        reps=(10 if gpu else 3) if full else 2,
                                        steps=(40 if gpu else 12) if full else 6,
                                        device=device)
+    if "solver" in sections:
+        results["solver"] = bench_solver(weights, (128, 512, 1024) if full else (64, 128),
+                                         100 if full else 20, device)
     if "converge" in sections:
         size = 512 if full else 256
         results["converge"] = bench_converge(weights, size, args.ref_steps or

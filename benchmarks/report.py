@@ -57,7 +57,8 @@ def _evals(rows) -> list[str]:
 _RUN_LABELS = {"reference": "reference (1 scale, fp32)",
                "default": "default (shipped budget)",
                "default_continued": "default scales, full size continued",
-               "single_scale_auto": "1 scale, auto precision"}
+               "single_scale_auto": "1 scale, auto precision",
+               "single_scale_tf32": "1 scale, tf32"}
 
 
 def _converge(c: dict, title: str) -> list[str]:
@@ -85,7 +86,10 @@ def _converge(c: dict, title: str) -> list[str]:
            f"| default wall time / reference wall time | "
            f"{_s(c.get('default_seconds_over_reference'))} |",
            f"| single scale, auto precision: ratio to reference wall time | "
-           f"{_s(c.get('single_scale_auto_ratio'))} |", ""]
+           f"{_s(c.get('single_scale_auto_ratio'))} |"] + \
+        ([f"| single scale, tf32: ratio to reference wall time | "
+          f"{_s(c.get('single_scale_tf32_ratio'))} |"] if "single_scale_tf32" in runs else []) \
+        + [""]
     if c.get("tolerances"):
         names = [n for n in _RUN_LABELS if n in runs]
         out += ["Seconds to reach a loss level (x target), and / reference wall time; "
@@ -105,6 +109,24 @@ def _converge(c: dict, title: str) -> list[str]:
                                       f"in {t['seconds']} s"
                                       for t in c["default_scale_timings"]), "",
             f"Side by side (reference left, default right): `{c['image']}`", ""]
+    return out
+
+
+def _solver(rows) -> list[str]:
+    out = ["## Solver: this L-BFGS against torch.optim.LBFGS (seconds per evaluation)", "",
+           "| size | device | precision | evaluations | torch min / median | ours min / "
+           "median | torch (again) median | ours (again) median | torch / ours (median) | "
+           "final loss torch / ours |", "|" + "---|" * 10]
+    for r in rows:
+        t, o = r["torch"], r["ours"]
+        out.append(f"| {r['size']} | {r['device']} | {r['precision']} | {r['steps']} | "
+                   f"{t['min']:.4f} / {t['median']:.4f} | {o['min']:.4f} / {o['median']:.4f} | "
+                   f"{r['torch_again']['median']:.4f} | {r['ours_again']['median']:.4f} | "
+                   f"{r['median_ratio_torch_over_ours']:.2f} | "
+                   f"{t['final_loss']:.4g} / {o['final_loss']:.4g} |")
+    out += ["", "Same algorithm (torch's direction, first step and strong Wolfe line search); "
+            "ours keeps the two-loop coefficients on the device instead of reading each one "
+            "back as a Python number. Runs alternate torch, ours, torch, ours.", ""]
     return out
 
 
@@ -144,6 +166,8 @@ def markdown(results: dict) -> str:
                 f"{m['earlier_sections_from']}.", ""]
     if "evals" in results:
         out += _evals(results["evals"])
+    if "solver" in results:
+        out += _solver(results["solver"])
     if "converge" in results:
         out += _converge(results["converge"], f"Time to the reference's loss at "
                                               f"{results['converge']['size']} px")
