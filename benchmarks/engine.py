@@ -41,6 +41,7 @@ from deepart_batch.engine.precision import backend_flags, device_precision  # no
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
+import lbfgs_ab  # noqa: E402
 import report  # noqa: E402
 import seed_tutorial  # noqa: E402
 
@@ -144,74 +145,6 @@ def bench_evals(weights, sizes, bf16_size: int, reps: int, steps: int,
             eng = time_engine(weights, photo, style, size, mode, 3 if slow else steps, device)
             row[f"engine_{mode}"], row[f"engine_{mode}_median"] = eng["min"], eng["median"]
         print("evals", json.dumps(row), flush=True)
-        rows.append(row)
-    return rows
-
-
-# --- solver: this L-BFGS against torch.optim.LBFGS, per evaluation --------------------
-
-
-def torch_lbfgs(x, evaluate, steps, lr=1.0, history=100, line_search="strong_wolfe"):
-    """The engine's former solver: torch.optim.LBFGS, with the same budget and best-point
-    rules as solver.lbfgs (the baseline of the solver section)."""
-    best, best_loss, count = x.detach().clone(), float("inf"), 0
-
-    class Spent(Exception):
-        pass
-
-    def closure():
-        nonlocal best_loss, count
-        if count >= steps:
-            raise Spent
-        x.grad = None
-        loss = evaluate(x)
-        count += 1
-        if float(loss) < best_loss:
-            best_loss = float(loss)
-            best.copy_(x.detach())
-        return loss
-
-    opt = torch.optim.LBFGS([x], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=-1,
-                            tolerance_change=-1, history_size=history,
-                            line_search_fn=line_search)
-    try:
-        while count < steps:
-            opt.step(closure)
-    except Spent:
-        pass
-    with torch.no_grad():
-        x.copy_(best)
-
-
-def bench_solver(weights, sizes, steps: int, device: torch.device = CPU) -> list[dict]:
-    """Seconds per engine evaluation (min and median of callback gaps, single scale, auto
-    precision) with solver.lbfgs and with torch.optim.LBFGS, alternating, same inputs."""
-    from deepart_batch.engine import solver
-    ours = solver.lbfgs
-    rows = []
-    for size in sizes:
-        photo, style = load_inputs(size)
-        row = {"size": size, "device": str(device),
-               "precision": device_precision("auto", device), "steps": steps}
-        for name, fn in (("torch", torch_lbfgs), ("ours", ours),
-                         ("torch_again", torch_lbfgs), ("ours_again", ours)):
-            solver.lbfgs = fn
-            try:
-                engine = StyleTransfer(weights.conv, weights.preprocessing, device)
-                stamps, losses = [], []
-                res = engine.render(photo, [StyleInput(style)], RenderParams(
-                    size=size, steps=steps, scales=(1.0,), log_every=1),
-                    callback=lambda l, total: (stamps.append(time.perf_counter()),
-                                               losses.append(l.total)))
-            finally:
-                solver.lbfgs = ours
-            gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
-            row[name] = {"min": gaps[0], "median": gaps[len(gaps) // 2],
-                         "final_loss": res.final.total}
-        row["median_ratio_torch_over_ours"] = (
-            min(row["torch"]["median"], row["torch_again"]["median"]) /
-            min(row["ours"]["median"], row["ours_again"]["median"]))
-        print("solver", json.dumps(row), flush=True)
         rows.append(row)
     return rows
 
@@ -457,8 +390,9 @@ def main(argv=None) -> int:
                                        steps=(40 if gpu else 12) if full else 6,
                                        device=device)
     if "solver" in sections:
-        results["solver"] = bench_solver(weights, (128, 512, 1024) if full else (64, 128),
-                                         100 if full else 20, device)
+        results["solver"] = lbfgs_ab.bench_solver(
+            weights, load_inputs, (128, 512, 1024) if full else (64, 128),
+            100 if full else 20, device)
     if "converge" in sections:
         size = 512 if full else 256
         results["converge"] = bench_converge(weights, size, args.ref_steps or
