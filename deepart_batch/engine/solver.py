@@ -21,7 +21,8 @@ class _BudgetSpent(Exception):
 
 def lbfgs(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
           history: int = 100, line_search: str | None = "strong_wolfe") -> None:
-    """L-BFGS for exactly `steps` evaluations, leaving the best iterate in x.
+    """L-BFGS for `steps` evaluations (fewer only at a zero gradient), leaving the best
+    iterate in x.
 
     The algorithm of torch.optim.LBFGS (same direction, same first step, torch's own strong
     Wolfe line search), written for one tensor so that it never waits for the device

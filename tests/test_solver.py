@@ -1,0 +1,72 @@
+"""The engine's L-BFGS: torch.optim.LBFGS's algorithm, exactly `steps` evaluations, best point."""
+
+import torch
+
+from deepart_batch.engine import solver
+
+
+def rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def torch_trace(n, history=100):
+    x = torch.full((50,), -1.0, dtype=torch.float64).requires_grad_(True)
+    trace = []
+
+    def closure():
+        if len(trace) >= n:
+            raise StopIteration
+        x.grad = None
+        loss = rosenbrock(x)
+        loss.backward()
+        trace.append(loss.item())
+        return loss
+
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=n, max_eval=n, tolerance_grad=-1,
+                            tolerance_change=-1, history_size=history,
+                            line_search_fn="strong_wolfe")
+    try:
+        while len(trace) < n:
+            opt.step(closure)
+    except StopIteration:
+        pass
+    return trace
+
+
+def ours(n, history=100, line_search="strong_wolfe"):
+    x = torch.full((50,), -1.0, dtype=torch.float64).requires_grad_(True)
+    trace = []
+
+    def evaluate(x):
+        loss = rosenbrock(x)
+        loss.backward()
+        trace.append(loss.item())
+        return loss.detach()
+
+    solver.lbfgs(x, evaluate, n, history=history, line_search=line_search)
+    return trace, rosenbrock(x.detach()).item()
+
+
+def test_same_path_as_torch_lbfgs_and_exact_budget():
+    for history in (100, 3):
+        reference = torch_trace(40, history)
+        trace, final = ours(40, history)
+        assert len(trace) == 40  # the budget is spent exactly, never overrun
+        for a, b in zip(reference, trace):
+            assert abs(a - b) <= 1e-9 * abs(a)
+        assert final == min(trace)  # the best point seen is returned
+        assert final < trace[0] / 100
+
+
+def test_budget_ends_inside_a_line_search_keeps_the_best_point():
+    for n in (1, 2, 7, 13):
+        trace, final = ours(n)
+        assert len(trace) == n and final == min(trace)
+
+
+def test_fixed_step_variant_and_zero_budget():
+    trace, final = ours(30, line_search=None)
+    assert len(trace) == 30 and final == min(trace)
+    x = torch.ones(3, requires_grad=True)
+    solver.lbfgs(x, lambda x: (_ for _ in ()).throw(AssertionError("evaluated")), 0)
+    assert torch.equal(x.detach(), torch.ones(3))
