@@ -36,7 +36,9 @@ class RenderReport:
     weights: dict                            # {"source":..., "sha256":..., "id":...}
     device: str
     seed: int
-    timings: dict = field(default_factory=dict)   # ISO times and seconds per phase
+    precision: str = "fp32"                  # what params.precision resolved to here
+    memory: dict = field(default_factory=dict)    # peak_bytes, method, estimate_bytes
+    timings: dict = field(default_factory=dict)   # ISO times, seconds per phase and scale
     trace: list[dict] = field(default_factory=list)
     final: dict | None = None
     output: dict | None = None               # {"path", "width", "height", "format"}

@@ -1,7 +1,10 @@
 import json
 
 import pytest
+import torch
 from PIL import Image
+
+from deepart_batch.engine.precision import device_precision
 
 from conftest import DATA, run_cli
 
@@ -21,6 +24,9 @@ def test_render_end_to_end(tmp_path):
     assert [t["step"] for t in report["trace"]] == [4, 8, 12]
     assert report["trace"][-1]["total"] < report["trace"][0]["total"]
     assert report["timings"]["evaluations"] == 12
+    assert report["precision"] == device_precision("auto", torch.device("cpu"))
+    assert report["memory"]["peak_bytes"] > 0 and report["memory"]["estimate_bytes"] > 0
+    assert sum(s["evaluations"] for s in report["timings"]["scales"]) == 12
     assert "step 12/12" in res.stderr  # plain progress lines when not on a terminal
     assert not list(out.parent.glob(".*part"))
 
