@@ -1,0 +1,45 @@
+"""Real CUDA out-of-memory through the pool worker's job loop (on_oom smaller, then fail).
+
+Caps this process's CUDA allocator with set_per_process_memory_fraction so that a 2048 px
+render runs out of memory for real (the pre-start estimate does not see the cap), then
+checks what the worker does. Needs a GPU:
+
+    python benchmarks/cuda_oom_check.py 0.05     # fraction of the GPU's memory
+"""
+import sys, time, json
+from pathlib import Path
+from types import SimpleNamespace as NS
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deepart_batch.pool.worker import _WorkerState, run_job, JobFailed
+from deepart_batch.engine import RenderParams
+
+fraction = float(sys.argv[1])
+torch.cuda.set_per_process_memory_fraction(fraction)
+print("allowed GiB", round(fraction * torch.cuda.get_device_properties(0).total_memory / 2**30, 2))
+spec = NS(torch_device="cuda:0", id="cuda:0#0", device="cuda:0")
+for policy in ("smaller", "fail"):
+    t0 = time.time()
+    state = _WorkerState(spec, "bundled", policy)
+    params = RenderParams(size=2048, steps=12, scale_steps=(4, 4, 4)).to_dict()
+    job = NS(job_id=1, attempt=1, style_key="k", spec={
+        "content": "examples/photos/tubingen.jpg", "params": params,
+        "max_input_pixels": 50_000_000, "output_format": "JPEG", "quality": 90,
+        "styles": [{"path": "examples/styles/starry_night.jpg", "weight": 1.0, "name": "s"}]})
+    sent = []
+    try:
+        run_job(state, job, sent.append, None)
+    except JobFailed as exc:
+        sent.append(("failed", exc.reason, str(exc)))
+    for m in sent:
+        if m[0] == "event":
+            print(policy, "event", json.dumps(m[2]))
+        elif m[0] == "done":
+            r = m[2]["report"]
+            print(policy, "done: output", r["output"], "final size", r["final"]["size"],
+                  "events", len(r["events"]), "precision", r.get("precision"), "memory", r.get("memory"))
+        elif m[0] == "failed":
+            print(policy, "failed:", m[1], m[2])
+    print(policy, "seconds", round(time.time() - t0, 1), "allocated now GiB",
+          round(torch.cuda.memory_allocated() / 2**30, 2))
