@@ -6,14 +6,18 @@ checks what the worker does. Needs a GPU:
 
     python benchmarks/cuda_oom_check.py 0.05     # fraction of the GPU's memory
 """
-import sys, time, json
+
+import json
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace as NS
+
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepart_batch.pool.worker import _WorkerState, run_job, JobFailed
-from deepart_batch.engine import RenderParams
+from deepart_batch.engine import RenderParams  # noqa: E402
+from deepart_batch.pool.worker import JobFailed, _WorkerState, run_job  # noqa: E402
 
 fraction = float(sys.argv[1])
 torch.cuda.set_per_process_memory_fraction(fraction)
