@@ -26,10 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deepart_batch.engine import RenderParams, StyleTransfer, solver  # noqa: E402
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, solver  # noqa: E402
 from deepart_batch.engine import precision as prec  # noqa: E402
-from deepart_batch.engine.losses import blend_grams  # noqa: E402
-from deepart_batch.engine.objective import Objective  # noqa: E402
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
@@ -45,12 +43,8 @@ def build_objective(size: int, precision: str = "fp32"):
     p = RenderParams(size=size, steps=1, scales=(1.0,), precision=precision).validated()
     content = resize_long_side(photo, size)
     grams = engine.style_targets(style, p, content)
-    enc = engine.encoder(p.content_layers + p.style_layers, p.pooling,
-                         engine._use_channels_last(precision))
-    with torch.no_grad():
-        content_targets = {k: v.float() for k, v in enc(content, p.content_layers).items()}
-    return content, Objective(enc, content_targets, blend_grams([(1.0, grams)]), p, precision)
-
+    styles = [StyleInput(style)]
+    return content, engine.objective(content, styles, [grams], p, precision)
 
 class Tracker:
     """The evaluation function handed to an optimizer: counts, keeps the best loss so far."""

@@ -174,12 +174,7 @@ class StyleTransfer:
             grams = style_grams
         else:
             grams = [self.style_targets(s.image, sp, c) for s in styles]
-        cl = self._use_channels_last(precision)
-        enc = self.encoder(p.content_layers + p.style_layers, p.pooling, cl)
-        with torch.no_grad():
-            content_targets = {k: v.float() for k, v in enc(c, p.content_layers).items()}
-        targets = blend_grams([(s.weight, g) for s, g in zip(styles, grams)]) if styles else {}
-        objective = Objective(enc, content_targets, targets, p, precision)
+        objective = self.objective(c, styles, grams, p, precision)
         x = self._start(c, p, init, previous).requires_grad_(True)
         evaluate = run.evaluator(objective, stage)
         if stage.steps > 0:
@@ -189,6 +184,17 @@ class StyleTransfer:
             else:
                 solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)
         return x.detach(), objective, c
+
+    def objective(self, content: torch.Tensor, styles: list[StyleInput], grams: list[dict],
+                  p: RenderParams, precision: str) -> Objective:
+        """The weighted loss at `content`'s size: content targets computed once here, style
+        targets `grams` (one dict per style, as style_targets() makes them) blended."""
+        enc = self.encoder(p.content_layers + p.style_layers, p.pooling,
+                           self._use_channels_last(precision))
+        with torch.no_grad():
+            content_targets = {k: v.float() for k, v in enc(content, p.content_layers).items()}
+        targets = blend_grams([(s.weight, g) for s, g in zip(styles, grams)]) if styles else {}
+        return Objective(enc, content_targets, targets, p, precision)
 
     def _start(self, content: torch.Tensor, p: RenderParams, init, previous) -> torch.Tensor:
         """The first stage starts from the chosen init; later ones from the previous
