@@ -246,6 +246,7 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
             stop_below=target)
     full_px = res.image.shape[-2] * res.image.shape[-1]
     reach = first_at(longer["rows"], target, size)
+    ref_to_default = first_at(ref["rows"], res.final.total, size) or (None, None)
     longer_timings = [dict(t, evaluations=n) for t, n in
                       zip(res.scale_timings, (*coarse, ref_steps))]
     summary = {
@@ -268,10 +269,8 @@ def bench_converge(weights, size: int, ref_steps: int, default_steps: int,
         "ratio": reach[0] / ref_seconds if reach else None,
         "full_size_equivalent_evaluations_to_target":
             full_size_equivalent(longer_timings, reach[1], full_px) if reach else None,
-        "reference_evaluations_to_default_final":
-            (first_at(ref["rows"], res.final.total, size) or (None, None))[1],
-        "reference_seconds_to_default_final":
-            (first_at(ref["rows"], res.final.total, size) or (None, None))[0],
+        "reference_evaluations_to_default_final": ref_to_default[1],
+        "reference_seconds_to_default_final": ref_to_default[0],
         "default_final_over_target": res.final.total / target,
         "default_seconds_over_reference": res.seconds / ref_seconds,
         "tolerances": tolerance_table(runs, target, size, ref_seconds),
