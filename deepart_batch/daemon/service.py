@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +19,20 @@ from loguru import logger
 from ..config import Config
 from ..manifest import ManifestStore
 from ..ops.sdnotify import Notifier
+from ..paths import UnsafePathError, is_disk_full, safe_text
 from ..pipeline import now_iso
 from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
-from . import intake, jobs, outbox
-from .journal import Journal
+from . import intake, jobs, outbox, recovery
+from .earlystop import early_stop_requested
+from .faultpoints import crash_point
+from .journal import Journal, JournalDamaged
 from .ops_hooks import OpsHooks
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
+HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
 
 
 class AlreadyRunning(RuntimeError):
@@ -53,7 +59,9 @@ class Service:
         for d in (self.work_dir, self.done_dir, self.failed_dir, Path(config.outbox)):
             d.mkdir(parents=True, exist_ok=True)
         self._lock_fh = _take_lock(state / "daemon.lock")
-        self.journal = Journal(state / "journal.sqlite")
+        self.claims_dir = state / "claims"
+        self.claims_dir.mkdir(exist_ok=True)
+        self.journal = self._open_journal(state / "journal.sqlite")
         self.status_file = state / "status.json"
         self.manifests = ManifestStore(config.manifest, config.styles_dir, config)
         self.watcher = InboxWatcher(
@@ -69,32 +77,96 @@ class Service:
         self.summary = RunSummary()
         self.stopping = False
         self._held: set[str] = set()
+        self._holds: dict[int, int] = {}        # job id -> times held for a full disk
+        self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
+        self._reconcile = False                 # after a full state_dir: check the journal
         self._last_rescan = time.monotonic()
 
     # -- start-up -----------------------------------------------------------------------
+    def _open_journal(self, path: Path) -> Journal:
+        try:
+            return Journal(path)
+        except JournalDamaged as exc:
+            journal, message = recovery.rebuild(path, self.work_dir, self.done_dir,
+                                                self.failed_dir, self.claims_dir, str(exc))
+            logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
+                         "hand)", message)
+            return journal
+
     def recover(self) -> None:
-        """Make the journal and the disk agree after a crash, before taking new files."""
+        """Make the journal and the disk agree after a crash, before taking new files.
+        Idempotent: each step looks at what is on disk, so a crash in recovery is fine."""
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
+        self.journal.release_holds()  # a new start retries held jobs at once
+        for job in self.journal.jobs_in("queued"):  # an image whose report never came
+            image = Path(job.output_path)
+            if image.exists() and not outbox.report_path(image).exists():
+                image.unlink()
+                logger.warning("removed {}: written without its report before a crash; "
+                               "job {} renders it again", image, job.id)
+        removed = recovery.clean_work(self.work_dir, self.claims_dir, self.journal.work_paths())
+        if removed:
+            logger.info("removed {} half-copied file(s) from {}", removed, self.work_dir)
+        recovery.adopt_orphans(self.journal, self.work_dir, self.claims_dir)
+        self._reconcile_inputs()
+        removed = outbox.clean_temp_files(Path(self.config.outbox))
+        if removed:
+            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+
+    def _reconcile_inputs(self) -> None:
+        """Claims, archives and duplicates that a crash (or a full disk) left half done."""
         self._settle_duplicates(None)  # ones whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
                 self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
+                recovery.remove_claim_note(self.claims_dir, inp.work_path)
         manifest = self.manifests.current
         for inp in self.journal.inputs_in("claimed"):
-            if not self.journal.jobs_for_input(inp.id) and manifest is not None:
-                self._plan(self.journal.input(inp.id))
-            self._maybe_archive(inp.id)
-        removed = outbox.clean_temp_files(Path(self.config.outbox))
-        if removed:
-            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+            if inp.archived_to:  # it was being archived when the daemon stopped
+                self._finish_archive(inp)
+            elif not Path(inp.work_path).exists():
+                self._fail_missing(inp)
+            else:
+                if not self.journal.jobs_for_input(inp.id) and manifest is not None:
+                    self._plan(self.journal.input(inp.id))
+                self._maybe_archive(inp.id)
+
+    def _fail_missing(self, inp) -> None:
+        message = (f"{inp.relpath}: its claimed copy {inp.work_path} is gone from work/ "
+                   "(removed by hand?), so it cannot be rendered; drop the photo again")
+        logger.error(message)
+        for job in self.journal.jobs_for_input(inp.id):
+            if job.state == "queued":
+                self.journal.mark_failed(job.id, "missing", message)
+            elif job.state == "waiting":
+                self.journal.settle_waiting(job.id, "failed", "missing", message)
+        self._fail_input(inp.id, "missing", message)
+
+    def _finish_archive(self, inp) -> None:
+        target = Path(inp.archived_to)
+        if self.failed_dir in target.parents:
+            note = target.with_name(target.name + intake.ERROR_SUFFIX)
+            try:
+                error = json.loads(note.read_text())
+            except (OSError, ValueError):
+                error = None
+            reason = (error or {}).get("reason", "error")
+            self._fail_input(inp.id, reason, inp.error or "failed (recovered after a crash)",
+                             (error or {}).get("failed_jobs", ()))
+        else:
+            self._archive_done(inp.id)
 
     # -- intake -------------------------------------------------------------------------
     def take(self, path: Path) -> None:
-        rel = self.watcher.relpath(path)
+        raw_rel = self.watcher.relpath(path)
+        rel = safe_text(raw_rel)  # any name the filesystem allows; the journal holds UTF-8
+        if rel != raw_rel:
+            logger.warning("{}: the name is not valid UTF-8; it is recorded and archived as "
+                           "{!r}", raw_rel.encode("utf-8", "surrogateescape"), rel)
         manifest = self.manifests.current
         if manifest is None:
             if rel not in self._held:
@@ -108,19 +180,24 @@ class Service:
             refusal = intake.Refusal("no_rule", f"{rel}: no manifest rule matches this path; "
                                                 f"add a rule to {self.config.manifest}")
         campaign = intake.campaign_of(rel)
-        work = self.work_dir / f"{time.time_ns()}-{path.name}"
+        work = self.work_dir / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign, str(work))
         try:
+            recovery.write_claim_note(self.claims_dir, work, rel)
             intake.move_file(path, work)
-        except FileNotFoundError:
+        except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
-            return
+            recovery.remove_claim_note(self.claims_dir, work)
+            if isinstance(exc, FileNotFoundError):
+                return
+            raise
         if refusal is not None:
             logger.warning("refused {}", refusal.message)
             self.journal.finish_claim(input_id, "")
             self._fail_input(input_id, refusal.reason, refusal.message)
             return
         self.journal.finish_claim(input_id, intake.sha256_of(work))
+        crash_point("after_claim_move")
         self._held.discard(rel)
         queued = self._plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
@@ -130,20 +207,32 @@ class Service:
         try:
             return jobs.plan(self.journal, self.config, self.manifests.current, inp,
                              self.weights_id, self.style_shas)
+        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
+            message = (f"{inp.relpath}: its output would be written outside the outbox "
+                       f"({exc}); replace that link with a real folder and drop it again")
+            logger.error(message)
+            self._fail_input(inp.id, "unsafe_path", message)
+            return []
         except Exception as exc:  # e.g. a style image deleted since the manifest loaded
             logger.error("{}: cannot plan jobs: {}", inp.relpath, exc)
             self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
             return []
 
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
+        """failed/ with an error report beside it and one in the outbox. The target is
+        recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
-                 "failed_jobs": list(jobs_failed)}
-        target = intake.archive(Path(inp.work_path), self.failed_dir, inp.relpath,
-                                str(input_id), error)
-        error["archived_to"] = str(target)
-        outbox.publish_error(Path(self.config.outbox), inp.relpath, error)
+                 "failed_jobs": list(jobs_failed), "archived_to": str(target)}
+        self.journal.archive_intent(input_id, str(target), message)
+        intake.archive(Path(inp.work_path), target, error)
+        if outbox.publish_error(Path(self.config.outbox), inp.relpath, error) is None:
+            logger.warning("{}: could not write its error report into the outbox; it is in "
+                           "{}", inp.relpath, target.with_name(target.name + intake.ERROR_SUFFIX))
         self.journal.archive_input(input_id, "failed", str(target), message)
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message)
 
@@ -161,8 +250,17 @@ class Service:
                              [{"job": j.id, "style": j.slug, "reason": j.reason,
                                "error": j.error} for j in failed])
             return
-        target = intake.archive(Path(inp.work_path), self.done_dir, inp.relpath, str(input_id))
+        self._archive_done(input_id)
+
+    def _archive_done(self, input_id: int) -> None:
+        inp = self.journal.input(input_id)
+        all_jobs = self.journal.jobs_for_input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.done_dir, inp.relpath, str(input_id))
+        self.journal.archive_intent(input_id, str(target), None)
+        intake.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, "done", str(target))
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
@@ -177,7 +275,7 @@ class Service:
         idle = self.pool.idle()
         if not idle or self.stopping:
             return
-        queued = self.journal.jobs_in("queued")
+        queued = self.journal.jobs_ready()
         by_id = {j.id: j for j in queued}
         while idle and by_id:
             worker = idle[0]
@@ -223,7 +321,15 @@ class Service:
         if event.kind == "done":
             try:
                 self._publish(job, event)
-            except OSError as exc:  # outbox unwritable or full: render again later
+            except UnsafePathError as exc:  # a link inside the outbox points elsewhere
+                event = PoolEvent("unsafe", event.worker, job.id, {
+                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
+                    "replace that link with a real folder"})
+            except OSError as exc:
+                if is_disk_full(exc):  # not the photo's fault: hold it, keep its attempts
+                    self._hold(job, exc)
+                    return
+                # outbox unwritable: render again later
                 event = PoolEvent("outbox", event.worker, job.id,
                                   {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
@@ -253,10 +359,21 @@ class Service:
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": _iso(job.queued_at), "started": _iso(job.started_at),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report)
+        outbox.publish(Path(job.output_path), event.data["image"], report,
+                       outbox=Path(self.config.outbox))
+        self._holds.pop(job.id, None)
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
+
+    def _hold(self, job, exc: OSError) -> None:
+        held = self._holds[job.id] = self._holds.get(job.id, 0) + 1
+        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
+        message = (f"the outbox is full ({exc}); nothing was published; held and retried in "
+                   f"{delay:.0f} s (the photo is not failed for this)")
+        self.journal.hold(job.id, "outbox_full", message, time.time() + delay)
+        logger.warning("job {} ({} [{}]): {}", job.id, Path(job.spec["content"]).name,
+                       job.slug, message)
 
     # -- the loop -----------------------------------------------------------------------
     def request_stop(self, *_):
@@ -267,6 +384,8 @@ class Service:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if early_stop_requested():
+            self.request_stop()
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
@@ -290,7 +409,12 @@ class Service:
                 if not ready_sent and self.pool.all_ready():
                     self.notifier.ready()
                     ready_sent = True
-                self.tick()
+                try:
+                    self.tick()
+                except (sqlite3.OperationalError, OSError) as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    self._state_full(exc)
                 if self.once and self._finished():
                     break
             return self._drain() if self.stopping else self._finish_once()
@@ -300,7 +424,33 @@ class Service:
             self.ops.close()
             self.journal.close()
 
+    def _state_full(self, exc: BaseException) -> None:
+        """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""
+        held = self._holds[-1] = self._holds.get(-1, 0) + 1
+        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
+        logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
+                     self.config.state_dir, exc, delay)
+        self._reconcile = True
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            time.sleep(0.2)
+
+    def _reconcile_after_full(self) -> None:
+        """Redo what a full state_dir interrupted: lost results (running in the journal
+        but not on a worker), half claims and half archives."""
+        busy = {w.job.job_id for w in self.pool.busy()}
+        for job in self.journal.jobs_in("running"):
+            if job.id not in busy:
+                self.journal.requeue(job.id, "interrupted", "its result was lost while "
+                                     "the state_dir was full", refund_attempt=True)
+        self._reconcile_inputs()
+        self._reconcile = False
+        self._holds.pop(-1, None)
+        logger.info("{} has room again", self.config.state_dir)
+
     def tick(self) -> None:
+        if self._reconcile:
+            self._reconcile_after_full()
         if self.manifests.reload_if_changed():
             self._held.clear()
         now = time.monotonic()
@@ -312,9 +462,14 @@ class Service:
                 break
             try:
                 self.take(path)
+                self._take_errors.pop(str(path), None)
             except OSError as exc:  # e.g. no permission to move it off the share
-                logger.error("{}: cannot take it ({}); it stays in the inbox and is retried "
-                             "at the next rescan", path, exc)
+                if is_disk_full(exc):
+                    raise
+                if self._take_errors.get(str(path)) != str(exc):  # once, not every rescan
+                    logger.error("{}: cannot take it ({}); it stays in the inbox and is "
+                                 "retried at each rescan", safe_text(str(path)), exc)
+                self._take_errors[str(path)] = str(exc)
         if self.manifests.current is None and self._held:
             for rel in list(self._held):   # keep held files in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
@@ -326,7 +481,7 @@ class Service:
     def _finished(self) -> bool:
         counts = self.journal.counts()
         held = self.manifests.current is None and self._held
-        return (self.watcher.pending() == 0 and counts["queued"] == 0
+        return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:
@@ -343,6 +498,13 @@ class Service:
         return EXIT_OK
 
     def _finish_once(self) -> int:
+        held = self.journal.held()
+        if held:
+            message = (f"{len(held)} job(s) held: {held[0].error}; their photos wait in "
+                       f"{self.work_dir} and are rendered by the next run or the daemon")
+            logger.warning(message)
+            self.summary.failures.append(message)
+            return EXIT_FAILURES
         return EXIT_FAILURES if self.summary.jobs_failed or self.summary.inputs_failed else EXIT_OK
 
 

@@ -47,6 +47,14 @@ def collect(config: Config) -> dict:
                 for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
                                     "i.id=j.input_id WHERE j.state='failed' "
                                     "ORDER BY j.finished_at DESC LIMIT 10")]
+            columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            out["held"] = [
+                {"job": r["id"], "input": r["relpath"], "style": r["slug"], "reason": r["reason"],
+                 "error": r["error"], "retry_in_seconds": round(max(0.0, r["retry_at"] - time.time()), 1)}
+                for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
+                                    "i.id=j.input_id WHERE j.state='queued' AND "
+                                    "j.retry_at IS NOT NULL ORDER BY j.retry_at")
+            ] if "retry_at" in columns else []
             out["refused"] = [
                 {"input": r["relpath"], "error": r["error"]}
                 for r in db.execute("SELECT relpath, error FROM inputs WHERE state='failed' AND "
@@ -94,6 +102,11 @@ def render_text(info: dict) -> str:
         lines.append("last failures:")
         for f in info["failures"]:
             lines.append(f"  job {f['job']}: {f['input']} [{f['style']}] {f['reason']}: {f['error']}")
+    if info.get("held"):
+        lines.append("held (not the photos' fault; retried by themselves):")
+        for h in info["held"]:
+            lines.append(f"  job {h['job']}: {h['input']} [{h['style']}] {h['reason']}: "
+                         f"{h['error']} (next try in {h['retry_in_seconds']} s)")
     if info.get("refused"):
         lines.append("refused files:")
         for f in info["refused"]:
