@@ -117,7 +117,11 @@ def main() -> int:
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump({
         "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
-        "manifest": "manifest.yaml", "defaults": {"size": 16, "steps": 1, "scales": [1.0]},
+        "manifest": "manifest.yaml", "defaults": {"size": 16, "steps": 1, "scales": [1.0],
+                                                       # a real render, but shallow: the soak
+                                                       # tests the daemon, not VGG's depth
+                                                       "content_layers": ["relu1_1"],
+                                                       "style_layers": ["relu1_1", "relu2_1"]},
         "watch": {"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
         "drain_seconds": 30}))
     files = plan_files(args.files, rng)
