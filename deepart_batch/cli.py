@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import DeepartError, ParamsError
 
 PROG = "deepart-batch"
@@ -124,6 +125,7 @@ def _add_daemon_commands(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Gatys neural style transfer "
                                      "for render boxes: one-off renders and a hot-folder daemon.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(sub)
@@ -211,7 +213,7 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
-    from .config import load_config
+    from .settings.config import load_config
     from .daemon.service import AlreadyRunning, Service
     config = load_config(args.config)
     _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
@@ -252,7 +254,7 @@ def cmd_run(args) -> int:
 
 def cmd_status(args) -> int:
     import json
-    from .config import load_config
+    from .settings.config import load_config
     from .daemon.status import collect, render_text
     info = collect(load_config(args.config))
     print(json.dumps(info, indent=2) if args.json else render_text(info))
@@ -260,8 +262,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .config import check_config
-    from .manifest import check_manifest
+    from .settings.config import check_config
+    from .settings.manifest import check_manifest
     config, problems = check_config(args.config)
     if config is not None:
         problems += check_manifest(config.manifest, config.styles_dir, config)
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .ops.logsetup import configure_logging
-    configure_logging(args.log_level.upper())
+    configure_logging(args.log_level.upper(), enqueue=False)  # daemons reconfigure
     try:
         return args.func(args)
     except DeepartError as exc:

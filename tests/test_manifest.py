@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.config import load_config
+from deepart_batch.settings.config import load_config
 from deepart_batch.errors import ConfigError
-from deepart_batch.manifest import (ManifestStore, check_manifest, error_file_for,
+from deepart_batch.settings.manifest import (ManifestStore, check_manifest, error_file_for,
                                     glob_to_regex, load_manifest)
 
 DATA = Path(__file__).parent / "data"
@@ -332,11 +332,11 @@ def test_store_survives_unwritable_error_file(env, monkeypatch):
     def refuse(*_a, **_k):
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr("deepart_batch.manifest.atomic_write_json", refuse)
+    monkeypatch.setattr("deepart_batch.settings.manifest.atomic_write_json", refuse)
     write(env, BROKEN)
     assert store.reload_if_changed() is False
     assert store.current is not None and store.errors
-    monkeypatch.setattr("deepart_batch.manifest._parse", lambda *a: 1 / 0)
+    monkeypatch.setattr("deepart_batch.settings.manifest._parse", lambda *a: 1 / 0)
     write(env, GOOD + "\n")
     assert store.reload_if_changed() is False  # even an unexpected crash stays inside
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..config import Config
-from ..manifest import ManifestStore
+from ..settings.config import Config
+from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..pipeline import now_iso
 from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers

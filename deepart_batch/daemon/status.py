@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..config import Config
+from ..settings.config import Config
 from .journal import JOB_STATES
 
 

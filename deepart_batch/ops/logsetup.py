@@ -99,15 +99,20 @@ def configure_logging(
     rotation: str | int | None = "50 MB",
     retention: str | int | None = 5,
     journald: bool | None = None,
+    enqueue: bool = True,
 ) -> None:
     """(Re)configure the process-wide loguru logger; safe to call repeatedly.
 
     ``journald=None`` auto-detects via ``stderr_is_journal``; True/False
     force the choice. ``rotation``/``retention`` are passed to loguru as is
-    ("50 MB", "1 day"; an int retention keeps that many old files).
+    ("50 MB", "1 day"; an int retention keeps that many old files). ``enqueue=False``
+    writes directly: short commands skip the queue's lock, whose resource-tracker
+    process costs a quick command more than half its start-up time.
     """
     logger.remove()
-    common = {"level": level, "enqueue": True, "context": _MP_CONTEXT, **_TRACEBACKS}
+    common = {"level": level, "enqueue": enqueue, **_TRACEBACKS}
+    if enqueue:
+        common["context"] = _MP_CONTEXT
     if journald is None:
         journald = stderr_is_journal()
     if journald:

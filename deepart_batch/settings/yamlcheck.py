@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "is_number", "read_yaml", "read_file", "raise_problems", "suggest", "choices", "BadValue",

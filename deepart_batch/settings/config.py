@@ -20,7 +20,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.params import RenderParams
+from ..engine.params import RenderParams
 from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, integer,
                         is_number, nonempty, optional, raise_problems, read_file, read_yaml,
                         rule, seconds, setting, suggest)

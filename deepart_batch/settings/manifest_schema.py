@@ -17,7 +17,7 @@ from pathlib import Path, PurePath
 
 from .config import Config, check_params, param_names
 from .globs import glob_to_regex
-from .paths import UnsafePathError, resolve_inside
+from ..paths import UnsafePathError, resolve_inside
 from .yamlcheck import is_number
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestParser"]

@@ -19,7 +19,7 @@ from loguru import logger
 from .config import Config
 from .globs import glob_to_regex
 from .manifest_schema import Manifest, ManifestParser, OutputSpec, Rule, StyleDef
-from .paths import atomic_write_json
+from ..paths import atomic_write_json
 from .yamlcheck import raise_problems, read_file, read_yaml
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_manifest",
