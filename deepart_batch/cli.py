@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -179,6 +180,7 @@ def cmd_render(args) -> int:
                             params=params, init_image=init_image,
                             max_input_pixels=args.max_pixels)
     for path in [args.content, *args.styles] + ([init_image] if init_image else []):
+        _require_regular_file(path)          # a FIFO or device would block the read forever
         images.probe(path, args.max_pixels)  # fail on bad input before loading weights
     weights = load_weights(args.weights)
     device = resolve_device(args.device)
@@ -195,6 +197,22 @@ def cmd_render(args) -> int:
                 report.trace[0]["total"] if report.trace else report.final["total"],
                 report.final["total"], report.timings["render_seconds"])
     return 0
+
+
+def _require_regular_file(path: str) -> None:
+    """Refuse FIFOs, devices and folders before anything opens them."""
+    import stat
+    from .errors import ImageError
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return                               # images.probe says "not found" with the hint
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+                if stat.S_ISFIFO(mode) else "a device or socket")
+        raise ImageError(f"{path}: not a regular file ({kind}); give a photo file")
 
 
 def cmd_weights(args) -> int:

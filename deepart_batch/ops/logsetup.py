@@ -35,6 +35,9 @@ HUMAN_FORMAT = (
 # secrets and would flood the journal.
 _TRACEBACKS = {"backtrace": False, "diagnose": False}
 
+# One log record's message at most (a pasted document must not become a 50 MB line).
+MAX_MESSAGE_CHARS = 16_000
+
 # Queues must come from the spawn context: a fork-context lock refuses to be
 # pickled into a spawned child, and a spawn-context one also works after fork.
 _MP_CONTEXT = "spawn"
@@ -67,6 +70,14 @@ def stderr_is_journal() -> bool:
     except (ValueError, OSError, AttributeError):
         return False
     return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+def _clip_message(record) -> None:
+    text = record["message"]
+    if len(text) > MAX_MESSAGE_CHARS:
+        keep = MAX_MESSAGE_CHARS // 2
+        record["message"] = (f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... "
+                             f"{text[-keep:]}")
 
 
 def _journal_sink(message: Message) -> None:
@@ -110,6 +121,7 @@ def configure_logging(
     process costs a quick command more than half its start-up time.
     """
     logger.remove()
+    logger.configure(patcher=_clip_message)
     common = {"level": level, "enqueue": enqueue, **_TRACEBACKS}
     if enqueue:
         common["context"] = _MP_CONTEXT
@@ -143,6 +155,7 @@ def worker_logging(parent_logger: Logger, level: str | int = "DEBUG") -> None:
     sinks and need no call at all.
     """
     logger.remove()
+    logger.configure(patcher=_clip_message)
     logger.add(_Forward(parent_logger), level=level, format="{message}", colorize=False)
     _intercept_stdlib(level)
 

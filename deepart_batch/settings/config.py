@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.params import RenderParams
-from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, integer,
-                        is_number, nonempty, optional, raise_problems, read_file, read_yaml,
-                        rule, seconds, setting, suggest)
+from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
+                        integer, is_number, nonempty, optional, raise_problems, read_file,
+                        read_yaml, rule, seconds, setting, suggest)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
@@ -99,6 +99,18 @@ def _template(v, _base) -> str:
                        f"overwrite each other")
     if sample.startswith("/") or ".." in sample.split("/") or "\\" in sample:
         raise BadValue(f"{v!r} must stay inside the outbox: no leading '/', '..' or '\\'")
+    # Photos at the inbox's top level have the empty campaign: the name must still be a
+    # plain relative path then, with no empty, '.' or '..' segment.
+    for campaign in ("c", ""):
+        name = v.format(stem="a", style="b", ext="jpg", campaign=campaign)
+        bad = [s for s in name.split("/") if s in ("", ".", "..")]
+        if bad:
+            shown = "'' (the empty campaign of photos at the inbox's top level)" \
+                if campaign == "" else f"{campaign!r}"
+            raise BadValue(f"{v!r} gives {name!r} for campaign {shown}, which is not a path "
+                           f"inside the outbox; outputs already go under their campaign's "
+                           f"folder, so use {{campaign}} inside a name, as in "
+                           f"'{{campaign}}-{{stem}}.{{style}}.{{ext}}'")
     return v
 
 
@@ -300,7 +312,10 @@ def _load(path: Path) -> tuple[Config | None, list[str]]:
     if text is None:
         return None, problems
     data, problems = read_yaml(str(path), text)
-    return (None, problems) if problems else _parse(str(path), Path(os.path.abspath(path)), data)
+    if problems:
+        return None, problems
+    config, problems = _parse(str(path), Path(os.path.abspath(path)), data)
+    return config, bounded(problems)
 
 
 def check_config(path: str | os.PathLike) -> tuple[Config | None, list[str]]:

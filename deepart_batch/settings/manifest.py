@@ -20,7 +20,7 @@ from .config import Config
 from .globs import glob_to_regex
 from .manifest_schema import Manifest, ManifestParser, OutputSpec, Rule, StyleDef
 from ..paths import atomic_write_json
-from .yamlcheck import raise_problems, read_file, read_yaml
+from .yamlcheck import bounded, raise_problems, read_file, read_yaml
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_manifest",
            "check_manifest", "glob_to_regex", "error_file_for"]
@@ -34,7 +34,7 @@ def _parse(path: Path, text: bytes, styles_dir, config: Config
     if problems:
         return None, problems
     parser = ManifestParser(str(path), Path(styles_dir), config)
-    return parser.manifest(data, Path(os.path.abspath(path))), parser.problems
+    return parser.manifest(data, Path(os.path.abspath(path))), bounded(parser.problems)
 
 
 def _load(path, styles_dir, config: Config) -> tuple[Manifest | None, list[str]]:

@@ -18,7 +18,7 @@ from pathlib import Path, PurePath
 from .config import Config, check_params, param_names
 from .globs import glob_to_regex
 from ..paths import UnsafePathError, resolve_inside
-from .yamlcheck import is_number
+from .yamlcheck import clip, is_number
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestParser"]
 
@@ -77,7 +77,7 @@ class ManifestParser:
         self.defined: set[str] = set()   # style names given, even ones with a broken entry
 
     def error(self, key: str, message: str) -> None:
-        line = f"{self.label}: {key}: {message}" if key else f"{self.label}: {message}"
+        line = clip(f"{self.label}: {key}: {message}" if key else f"{self.label}: {message}")
         if line not in self.problems:
             self.problems.append(line)
 
@@ -142,7 +142,13 @@ class ManifestParser:
             self.error(where, f"{value!r} resolves outside styles_dir {self.styles_dir}; use "
                               f"a file inside it (symlinks must point inside too)")
             return None
-        if not path.is_file():
+        try:
+            exists = path.is_file()
+        except OSError as exc:           # e.g. a name longer than the filesystem allows
+            self.error(where, f"{value!r} cannot be read in styles_dir {self.styles_dir}: "
+                              f"{exc.strerror or exc}")
+            return None
+        if not exists:
             self.error(where, f"{value!r} does not exist in styles_dir {self.styles_dir}")
             return None
         return path
