@@ -232,13 +232,19 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 def _serve(args, once: bool) -> int:
     from .settings.config import load_config
-    from .daemon.service import AlreadyRunning, Service
+    from .daemon.service import DAEMON, AlreadyRunning, Service
     config = load_config(args.config)
     _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
     try:
         service = Service(config, once=once)
     except AlreadyRunning as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        _flush_logs()
+        if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon
+            print(f"{PROG}: {exc}; the daemon handles the inbox, so this bulk pass has "
+                  f"nothing to do", file=sys.stderr)
+            return 0
+        print(f"{PROG}: {exc}; it is still going, so this one does not start",
+              file=sys.stderr)
         return 75
     code = service.run()
     if once:
@@ -281,10 +287,12 @@ def cmd_status(args) -> int:
 
 def cmd_validate(args) -> int:
     from .settings.config import check_config
+    from .settings.folders import folder_problems
     from .settings.manifest import check_manifest
     config, problems = check_config(args.config)
     if config is not None:
         problems += check_manifest(config.manifest, config.styles_dir, config)
+        problems += [f"{args.config}: {p}" for p in folder_problems(config)]
     for problem in problems:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:

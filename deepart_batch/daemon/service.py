@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -22,15 +20,13 @@ from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
 from . import intake, jobs, outbox
+from .folders import require_folders, wait_for_folders
 from .journal import Journal
+from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
-
-
-class AlreadyRunning(RuntimeError):
-    pass
 
 
 @dataclass
@@ -50,9 +46,10 @@ class Service:
         self.notifier = notifier or Notifier()
         state = Path(config.state_dir)
         self.work_dir, self.done_dir, self.failed_dir = state / "work", state / "done", state / "failed"
-        for d in (self.work_dir, self.done_dir, self.failed_dir, Path(config.outbox)):
+        for d in (self.work_dir, self.done_dir, self.failed_dir):  # not the outbox: see folders
             d.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = _take_lock(state / "daemon.lock")
+        self._lock_fh = take_lock(state / "daemon.lock", BULK if once else DAEMON,
+                                  None if once else self._wait_for_lock)
         self.journal = Journal(state / "journal.sqlite")
         self.status_file = state / "status.json"
         self.manifests = ManifestStore(config.manifest, config.styles_dir, config)
@@ -264,9 +261,21 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def _wait_for_lock(self, message: str) -> bool:
+        self.notifier.status(message)
+        self.notifier.watchdog()
+        return True
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if self.once:
+            require_folders(self.config)
+        else:
+            wait_for_folders(self.config, self.notifier, self.status_file, lambda: self.stopping)
+            if self.stopping:
+                self.journal.close()
+                return EXIT_OK
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
@@ -349,21 +358,3 @@ class Service:
 def _iso(ts: float | None) -> str | None:
     from datetime import datetime, timezone
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
-
-
-def _take_lock(path: Path):
-    """One process per state_dir: a bulk run never overlaps the daemon or another bulk run."""
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise AlreadyRunning(f"{path.parent} is in use by deepart-batch pid {holder}; "
-                             "a run is still going, so this one does not start") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
