@@ -121,6 +121,21 @@ def _add_daemon_commands(sub) -> None:
     v = sub.add_parser("validate", help="check the config and the manifest; exit 0 or 2")
     v.add_argument("--config", required=True)
     v.set_defaults(func=cmd_validate)
+    pr = sub.add_parser("prune", help="remove archived originals and journal rows of old, "
+                                      "finished inputs",
+                        description="Remove, for every input that finished (done or failed) "
+                                    "more than --older-than ago, its archived original in "
+                                    "state_dir/done or failed and its journal rows. Unfinished "
+                                    "inputs and the outbox are never touched. The daemon does "
+                                    "the same by itself when the config sets "
+                                    "retention.older_than.")
+    pr.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
+    pr.add_argument("--older-than", metavar="AGE",
+                    help="age like 30d, 12h or '2 weeks' (default: retention.older_than "
+                         "from the config)")
+    pr.add_argument("--dry-run", action="store_true",
+                    help="say what would be removed, remove nothing")
+    pr.set_defaults(func=cmd_prune)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +297,36 @@ def cmd_status(args) -> int:
     from .daemon.status import collect, render_text
     info = collect(load_config(args.config))
     print(json.dumps(info, indent=2) if args.json else render_text(info))
+    return 0
+
+
+def cmd_prune(args) -> int:
+    from .daemon.journal import Journal
+    from .daemon.retention import prune
+    from .settings.config import load_config
+    from .settings.yamlcheck import parse_duration
+    config = load_config(args.config)
+    try:
+        older_than = parse_duration(args.older_than) if args.older_than else \
+            config.retention.older_than
+    except ValueError as exc:
+        raise ParamsError(f"--older-than: {exc}") from None
+    if older_than is None:
+        raise ParamsError(f"give --older-than (like 30d), or set retention.older_than in "
+                          f"{args.config}")
+    db = Path(config.state_dir) / "journal.sqlite"
+    if not db.exists():
+        print(f"{db} does not exist yet; nothing to prune")
+        return 0
+    journal = Journal(db)
+    try:
+        result = prune(journal, Path(config.state_dir), older_than, dry_run=args.dry_run)
+    finally:
+        journal.close()
+    for line in result.skipped:
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    print(("dry run, nothing removed: would have " if args.dry_run else "") +
+          result.describe(older_than))
     return 0
 
 

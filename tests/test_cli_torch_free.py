@@ -25,7 +25,7 @@ def test_stub_really_blocks_torch(no_torch):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["render", "--help"], ["run", "--help"],
-                                  ["--version"]])
+                                  ["prune", "--help"], ["--version"]])
 def test_help_without_torch(no_torch, argv):
     res = run_cli(*argv, env=no_torch)
     assert res.returncode == 0, res.stderr

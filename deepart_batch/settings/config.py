@@ -22,11 +22,12 @@ from typing import Any
 
 from ..engine.params import RenderParams
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
-                        integer, is_number, nonempty, optional, raise_problems, read_file,
-                        read_yaml, rule, seconds, setting, suggest)
+                        duration, integer, is_number, nonempty, optional, raise_problems,
+                        read_file, read_yaml, rule, seconds, setting, suggest)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
+    "RetentionConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
@@ -159,6 +160,14 @@ class MetricsConfig:
 
 
 @dataclass
+class RetentionConfig:
+    # Archived originals (state_dir/done, failed) and journal rows of inputs finished longer
+    # ago than this are removed by the daemon; None keeps everything. Never the outbox.
+    older_than: float | None = setting(optional(duration), None)   # seconds; YAML: 30d
+    interval_seconds: float = setting(seconds(), 3600.0)           # how often it checks
+
+
+@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -179,6 +188,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
