@@ -41,13 +41,26 @@ def _layer_weight(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected LAYER=WEIGHT, got {text!r}") from None
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not already say the default and there is
+    one to say: no "(default: equal) (default: None)"."""
+
+    def _get_help_string(self, action):
+        text, default = action.help or "", action.default
+        if "default" in text or default is None or default is False or \
+                default is argparse.SUPPRESS or default == [] or not action.option_strings:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
 def _add_render(sub) -> None:
     from .engine import RenderParams
     d = RenderParams()
     p = sub.add_parser("render", help="restyle one photo (try a style)",
                        description="Restyle CONTENT with one or more STYLE images and write "
                                    "OUT plus OUT.json (the loss report).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_HelpFormatter)
     p.add_argument("content", help="content photo")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s); several are blended")
     p.add_argument("-o", "--output", required=True, help="output image: .png, .jpg or .webp")
@@ -55,12 +68,17 @@ def _add_render(sub) -> None:
                    help="blend weight per style image (default: equal)")
     p.add_argument("--size", type=int, default=d.size, help="output long side in pixels")
     p.add_argument("--steps", type=int, default=d.steps, help="optimisation steps (loss evaluations)")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
+                   help="lbfgs (Gatys; converges in few evaluations) or adam (cheaper steps, "
+                        "needs more of them)")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="step size (default 1.0 for lbfgs, 0.02 for adam)")
-    p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
-    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--content-weight", type=float, default=d.content_weight,
+                   help="weight of the photo's content loss (>= 0): higher keeps more of it")
+    p.add_argument("--style-weight", type=float, default=d.style_weight,
+                   help="weight of the paintings' style (Gram) loss (>= 0): higher paints more")
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight,
+                   help="total-variation weight (>= 0): higher smooths away speckle")
     p.add_argument("--content-layers", type=_csv, default=d.content_layers,
                    help="comma-separated, e.g. relu4_2 or the tutorial's conv_4")
     p.add_argument("--style-layers", type=_csv, default=d.style_layers,
@@ -81,7 +99,9 @@ def _add_render(sub) -> None:
     p.add_argument("--scale-steps", type=_ints, default=None,
                    help="evaluations per scale, summing to --steps (default: the engine's split)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "tf32"), default=d.precision,
-                   help="auto: bf16 where the device runs it fast, TF32 on CUDA, else fp32")
+                   help="auto: bf16 convolutions where the device runs them natively (CPUs "
+                        "with AVX512-BF16 or AMX, CUDA compute capability 8.0+), else fp32; "
+                        "tf32: TF32 convolutions on CUDA 8.0+ (fp32 elsewhere)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (CPU runs repeat exactly)")
     p.add_argument("--log-every", type=int, default=d.log_every, help="trace/progress interval")
     p.add_argument("--weights", default="bundled",
@@ -97,7 +117,9 @@ def _add_weights(sub) -> None:
     p = sub.add_parser("weights", help="decode and cache VGG19 weights; print their id",
                        description="Load the weights once (decoding and caching the bundled "
                                    "file) and print the source, sha256 and cache directory.")
-    p.add_argument("--weights", default="bundled")
+    p.add_argument("--weights", default="bundled",
+                   help="bundled (offline Caffe VGG19), torchvision, or a state-dict path "
+                        "(default: bundled)")
     p.set_defaults(func=cmd_weights)
 
 
@@ -110,16 +132,16 @@ def _add_daemon_commands(sub) -> None:
     r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
                        description="Take every file present in the inbox, render it, print a "
                                    "summary and exit: 0 if all succeeded, 1 if some failed.")
-    r.add_argument("--config", required=True)
+    r.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     r.add_argument("--once", action="store_true", required=True,
                    help="process what is present and exit (required)")
     r.set_defaults(func=cmd_run)
     st = sub.add_parser("status", help="job counts, devices, running jobs, recent failures")
-    st.add_argument("--config", required=True)
+    st.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=cmd_status)
     v = sub.add_parser("validate", help="check the config and the manifest; exit 0 or 2")
-    v.add_argument("--config", required=True)
+    v.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     v.set_defaults(func=cmd_validate)
     pr = sub.add_parser("prune", help="remove archived originals and journal rows of old, "
                                       "finished inputs",
@@ -142,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Gatys neural style transfer "
                                      "for render boxes: one-off renders and a hot-folder daemon.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", default="INFO",
+                        help="DEBUG, INFO, WARNING or ERROR (default: INFO; the daemon "
+                             "commands use logging.level from the config unless given)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(sub)
     _add_daemon_commands(sub)
@@ -208,9 +232,15 @@ def cmd_render(args) -> int:
     report.output.update(path=str(out), format=fmt)
     report_path = out.with_suffix(".json")
     atomic_write_json(report_path, report.to_dict())
-    logger.info("wrote {} and {} (loss {:.4g} -> {:.4g}, {:.1f} s)", out, report_path,
-                report.trace[0]["total"] if report.trace else report.final["total"],
-                report.final["total"], report.timings["render_seconds"])
+    first = report.trace[0]["total"] if report.trace else report.final["total"]
+    last = report.trace[-1]["total"] if report.trace else report.final["total"]
+    if params.preserve_color == "luminance":
+        losses = (f"loss of the optimised image {first:.4g} -> {last:.4g}; of the output "
+                  f"after restoring the photo's colours {report.final['total']:.4g}")
+    else:
+        losses = f"loss {first:.4g} -> {report.final['total']:.4g}"
+    logger.info("wrote {} and {} ({}, {:.1f} s)", out, report_path, losses,
+                report.timings["render_seconds"])
     return 0
 
 
@@ -347,6 +377,18 @@ def cmd_validate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The entry point; a reader that stops early (`status | head`) ends it quietly."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()                   # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail
+        return 141                           # 128 + SIGPIPE, as `yes | head` reports
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .ops.logsetup import configure_logging

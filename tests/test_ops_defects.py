@@ -113,3 +113,17 @@ def test_log_records_are_bounded(tmp_path):
     record = json.loads(log.read_text().splitlines()[-1])["record"]
     assert len(record["message"]) < MAX_MESSAGE_CHARS + 100
     assert "characters cut" in record["message"]
+
+
+def test_render_with_colour_preservation_says_which_image_each_loss_is_of(tmp_path):
+    out = tmp_path / "o.png"
+    res = subprocess.run([sys.executable, "-m", "deepart_batch.cli", "render",
+                          str(DATA / "tubingen.jpg"), str(DATA / "starry_night.jpg"), "-o",
+                          str(out), "--size", "32", "--steps", "4", "--scales", "1",
+                          "--preserve-color", "luminance"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "loss of the optimised image" in res.stderr
+    assert "after restoring the photo's colours" in res.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert "luminance" in report["final_measured_on"]

@@ -142,7 +142,8 @@ class Service:
         outbox.publish_error(Path(self.config.outbox), inp.relpath, error)
         self.journal.archive_input(input_id, "failed", str(target), message)
         self.summary.inputs_failed += 1
-        self.summary.failures.append(message)
+        self.summary.failures.append(message if message.startswith(inp.relpath) else
+                                     f"{inp.relpath}: {message}")   # name the photo
 
     def _maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
