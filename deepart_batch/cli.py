@@ -214,6 +214,11 @@ def cmd_render(args) -> int:
     for w in blend:
         if w < 0:
             raise ParamsError(f"--blend weights must be >= 0, got {w}")
+    if args.blend and sum(blend) <= 0:
+        raise ParamsError("--blend weights are all zero; give at least one style a weight > 0")
+    if args.blend and abs(sum(blend) - 1) > 1e-6:
+        logger.warning("--blend weights sum to {:g}, not 1; they are scaled to {}", sum(blend),
+                       ", ".join(f"{w / sum(blend):.3g}" for w in blend))
     request = RenderRequest(content=args.content,
                             styles=[StyleFile(s, w) for s, w in zip(args.styles, blend)],
                             params=params, init_image=init_image,
@@ -366,8 +371,11 @@ def cmd_validate(args) -> int:
     from .settings.manifest import check_manifest
     config, problems = check_config(args.config)
     if config is not None:
-        problems += check_manifest(config.manifest, config.styles_dir, config)
+        notes: list[str] = []
+        problems += check_manifest(config.manifest, config.styles_dir, config, notes)
         problems += [f"{args.config}: {p}" for p in folder_problems(config)]
+        for note in notes:
+            print(f"{PROG}: note: {note}", file=sys.stderr)
     for problem in problems:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:

@@ -213,7 +213,7 @@ def test_param_keys_come_from_renderparams_fields(monkeypatch):
     params, problems = check_params({"precision": "bf16", "scales": [0.5, 1.0]})
     assert problems == [] and params.precision == "bf16" and params.scales == (0.5, 1.0)
     assert check_params({"precision": 16})[1] == [
-        ("precision", "16 is not allowed; use a string")]
+        ("precision", "16 is not allowed; use auto, fp32, bf16 or tf32")]
 
 
 def test_output_or_state_inside_inbox_refused(tmp_path):

@@ -212,7 +212,7 @@ def test_style_params_checked_against_limits_and_blamed_on_the_style(env):
     text = "\n".join(found)
     assert "styles.big.steps: 1000 exceeds limits.max_steps; use at most 400" in text
     assert "styles.odd.style_scale: style_scale must be between 0.05 and 4" in text
-    assert "styles.odd.sise: unknown key; allowed: image, size" in text
+    assert "styles.odd.sise: unknown key (did you mean size?); allowed: image, size" in text
     assert len(found) == 3, found  # the output using `big` does not repeat the complaint
 
 
@@ -232,7 +232,7 @@ def test_structure_problems_all_reported(env):
     text = "\n".join(found)
     assert "styles.starry.image: 'nope.jpg' does not exist in styles_dir" in text
     assert "styles.Bad Name: style names may use only a-z" in text
-    assert ": rulez: unknown key; allowed: styles, rules" in text
+    assert ": rulez: unknown key (did you mean rules?); allowed: styles, rules" in text
     assert ": rules: expected a non-empty list of rules" in text
     assert len(found) == 4
 

@@ -127,3 +127,20 @@ def test_render_with_colour_preservation_says_which_image_each_loss_is_of(tmp_pa
     assert "after restoring the photo's colours" in res.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     assert "luminance" in report["final_measured_on"]
+
+
+def test_validate_gaps_blend_note_did_you_mean_and_enum_choices(tmp_path):
+    box = Box(tmp_path)
+    box.manifest.write_text(
+        "styles:\n  starry: {image: starry_night.jpg}\n  scream: {image: the_scream.jpg}\n"
+        "rules:\n  - match: '**'\n    outptus: []\n"
+        "  - match: 'x/**'\n    outputs: [{styles: {starry: 0.7, scream: 0.5}}]\n")
+    err = box.cli("validate", "--config", box.config, timeout=60).stderr
+    assert "rules[0].outptus: unknown key (did you mean outputs?)" in err, err
+    assert "note: " in err and "sum to 1.2, not 1; they are scaled to {starry: 0.583, " \
+        "scream: 0.417}" in err, err
+    box = Box(tmp_path / "b", defaults={"size": 64, "steps": 4, "preserve_color": True})
+    res = box.cli("validate", "--config", box.config, timeout=60)
+    assert res.returncode == 2
+    assert "defaults.preserve_color: True is not allowed; use none, luminance or match" \
+        in res.stderr and "yes/no" in res.stderr

@@ -20,7 +20,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.params import RenderParams
+from ..engine.params import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, PRECISIONS, RenderParams
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
                         duration, integer, is_number, nonempty, optional, raise_problems,
                         read_file, read_yaml, rule, seconds, setting, suggest)
@@ -224,6 +224,20 @@ _KINDS = ((bool, lambda v: isinstance(v, bool), "true or false"),
           (dict, lambda v: isinstance(v, dict), "a mapping"))
 
 
+# Render parameters that take one of a few words: a wrong value names them all.
+PARAM_CHOICES = {"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": COLOR_MODES,
+                 "pooling": POOLINGS, "precision": PRECISIONS}
+
+
+def _choice_problem(key: str, value: Any) -> str | None:
+    allowed = PARAM_CHOICES.get(key)
+    if allowed is None or isinstance(value, str):   # a wrong word: RenderParams says so
+        return None
+    hint = (" (YAML reads unquoted yes/no/on/off as true/false: write the word you mean, "
+            "quoted if needed)" if isinstance(value, bool) else "")
+    return f"{value!r} is not allowed; use {choices(allowed)}{hint}"
+
+
 def _type_problem(value: Any, default: Any) -> str | None:
     """Check a value against the kind of its field's default (annotations are strings)."""
     if default is None:
@@ -252,7 +266,7 @@ def check_params(merged: dict, limits: LimitsConfig | None = None
                                   f"allowed: {', '.join(specs)}"))
             continue
         default = _param_default(specs[key])
-        problem = _type_problem(value, default)
+        problem = _choice_problem(key, value) or _type_problem(value, default)
         if problem:
             problems.append((key, problem))
         elif isinstance(default, tuple) and isinstance(value, list):

@@ -18,7 +18,7 @@ from pathlib import Path, PurePath
 from .config import Config, check_params, param_names
 from .globs import glob_to_regex
 from ..paths import UnsafePathError, resolve_inside
-from .yamlcheck import clip, is_number
+from .yamlcheck import clip, is_number, suggest
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestParser"]
 
@@ -74,6 +74,7 @@ class ManifestParser:
     def __init__(self, label: str, styles_dir: Path, config: Config):
         self.label, self.styles_dir, self.config = label, Path(styles_dir), config
         self.problems: list[str] = []
+        self.notes: list[str] = []       # not errors, but worth saying (validate prints them)
         self.defined: set[str] = set()   # style names given, even ones with a broken entry
 
     def error(self, key: str, message: str) -> None:
@@ -85,7 +86,7 @@ class ManifestParser:
         for key in data:
             if key not in allowed:
                 self.error(f"{where}.{key}" if where else str(key),
-                           f"unknown key; allowed: {', '.join(allowed)}")
+                           f"unknown key{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
 
     def manifest(self, data, source: Path) -> Manifest | None:
         if not isinstance(data, dict):
@@ -263,7 +264,12 @@ class ManifestParser:
             self.error(f"{where}.styles", "all blend weights are zero; give at least one "
                                           "style a weight > 0")
             return None
-        return {n: w / total for n, w in raw.items() if w > 0}
+        weights = {n: w / total for n, w in raw.items() if w > 0}
+        if isinstance(value, dict) and abs(total - 1) > 1e-6:
+            scaled = ", ".join(f"{n}: {w:.3g}" for n, w in weights.items())
+            self.notes.append(f"{self.label}: {where}.styles: blend weights sum to {total:g}, "
+                              f"not 1; they are scaled to {{{scaled}}}")
+        return weights
 
 
 def _blend_slug(weights: dict[str, float]) -> str:
