@@ -1,4 +1,5 @@
-"""What the service loop owes operators each tick: status file, metrics, systemd pings."""
+"""What the service loop owes operators each tick: status file, metrics, systemd pings,
+retention."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from loguru import logger
 from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
 from ..ops.sdnotify import watchdog_interval
 from ..paths import atomic_write_json
+from .retention import RetentionTimer
 
 
 class OpsHooks:
@@ -20,6 +22,7 @@ class OpsHooks:
         self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
         self.server = None
         self._status_text = ""
+        self.retention = RetentionTimer(service.config, service.journal)
         metrics = service.config.metrics
         if metrics.http_port is not None:
             try:
@@ -54,6 +57,7 @@ class OpsHooks:
     def tick(self) -> None:
         now = time.monotonic()
         s = self.service
+        self.retention.tick()
         if self._kill_observer_at and now >= self._kill_observer_at and s.watcher.observer:
             logger.warning("test hook: stopping the observer thread")
             s.watcher.observer.stop()

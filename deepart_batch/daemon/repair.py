@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-from ..config import Config
+from ..settings.config import Config
 from . import recovery
 from .journal import Journal, JournalDamaged
 

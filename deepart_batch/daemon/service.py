@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import signal
 import sqlite3
 import time
@@ -16,8 +14,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..config import Config
-from ..manifest import ManifestStore
+from ..settings.config import Config
+from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..paths import UnsafePathError, is_disk_full, safe_text
 from ..pipeline import now_iso
@@ -27,16 +25,14 @@ from ..weights import weights_identity
 from . import intake, jobs, outbox, recovery
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
+from .folders import require_folders, wait_for_folders
 from .journal import Journal, JournalDamaged
+from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
 HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
-
-
-class AlreadyRunning(RuntimeError):
-    pass
 
 
 @dataclass
@@ -56,9 +52,10 @@ class Service:
         self.notifier = notifier or Notifier()
         state = Path(config.state_dir)
         self.work_dir, self.done_dir, self.failed_dir = state / "work", state / "done", state / "failed"
-        for d in (self.work_dir, self.done_dir, self.failed_dir, Path(config.outbox)):
+        for d in (self.work_dir, self.done_dir, self.failed_dir):  # not the outbox: see folders
             d.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = _take_lock(state / "daemon.lock")
+        self._lock_fh = take_lock(state / "daemon.lock", BULK if once else DAEMON,
+                                  None if once else self._wait_for_lock)
         self.claims_dir = state / "claims"
         self.claims_dir.mkdir(exist_ok=True)
         self.journal = self._open_journal(state / "journal.sqlite")
@@ -234,7 +231,8 @@ class Service:
         self.journal.archive_input(input_id, "failed", str(target), message)
         recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_failed += 1
-        self.summary.failures.append(message)
+        self.summary.failures.append(message if message.startswith(inp.relpath) else
+                                     f"{inp.relpath}: {message}")   # name the photo
 
     def _maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
@@ -381,11 +379,23 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def _wait_for_lock(self, message: str) -> bool:
+        self.notifier.status(message)
+        self.notifier.watchdog()
+        return True
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         if early_stop_requested():
             self.request_stop()
+        if self.once:
+            require_folders(self.config)
+        else:
+            wait_for_folders(self.config, self.notifier, self.status_file, lambda: self.stopping)
+            if self.stopping:
+                self.journal.close()
+                return EXIT_OK
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
@@ -511,21 +521,3 @@ class Service:
 def _iso(ts: float | None) -> str | None:
     from datetime import datetime, timezone
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
-
-
-def _take_lock(path: Path):
-    """One process per state_dir: a bulk run never overlaps the daemon or another bulk run."""
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise AlreadyRunning(f"{path.parent} is in use by deepart-batch pid {holder}; "
-                             "a run is still going, so this one does not start") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh

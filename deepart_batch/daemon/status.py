@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..config import Config
+from ..settings.config import Config
 from .journal import JOB_STATES
 
 
@@ -70,7 +70,8 @@ def collect(config: Config) -> dict:
             live = {}
         alive = _daemon_alive(live.get("pid"))
         out["daemon"] = {"pid": live.get("pid"), "mode": live.get("mode"), "alive": alive,
-                         "updated_seconds_ago": round(time.time() - live.get("time", 0), 1)}
+                         "updated_seconds_ago": round(time.time() - live.get("time", 0), 1),
+                         "waiting": live.get("waiting") or [] if alive else []}
         if alive:
             out["devices"] = live.get("workers", [])
     return out
@@ -83,6 +84,7 @@ def render_text(info: dict) -> str:
     d = info["daemon"]
     if d and d["alive"]:
         lines.append(f"daemon: pid {d['pid']} ({d['mode']}), updated {d['updated_seconds_ago']} s ago")
+        lines += [f"  WAITING: {problem}" for problem in d.get("waiting", [])]
     else:
         lines.append("daemon: not running")
     if info["devices"]:
