@@ -27,12 +27,14 @@ from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, i
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
+    "ExecutorConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
 
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
+EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
 OUTPUT_FORMATS = ("jpg", "png", "webp")
 # Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
 INPUT_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif")
@@ -49,6 +51,7 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 _path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
 _text = rule(nonempty, "a non-empty string")
+_positive = rule(lambda v: is_number(v) and v > 0, "a number > 0", lambda v, _: float(v))
 _str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
                    "a string like '50 MB' or an integer")
 _globs = rule(lambda v: isinstance(v, list) and all(map(nonempty, v)),
@@ -147,6 +150,18 @@ class MetricsConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
+    kind: str = setting(choice(EXECUTORS), "local")
+    address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
+    namespace: str = setting(_text, "deepart-batch")
+    cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
+    cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
+    discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
+    drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+
+
+@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -167,6 +182,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""

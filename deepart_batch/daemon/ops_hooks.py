@@ -48,8 +48,7 @@ class OpsHooks:
     def healthy(self) -> bool:
         s = self.service
         observer_ok = s.once or s.watcher.alive()
-        workers_ok = all(w.process is not None for w in s.pool.workers)
-        return observer_ok and workers_ok
+        return observer_ok and s.pool.healthy()
 
     def tick(self) -> None:
         now = time.monotonic()
