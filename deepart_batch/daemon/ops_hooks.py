@@ -40,7 +40,8 @@ class OpsHooks:
                                render_seconds=j.render_seconds(),
                                device_busy_seconds=self.service.pool.busy_seconds(),
                                uptime_seconds=time.monotonic() - self.service.pool.started_at,
-                               failures_by_reason=j.failures_by_reason())
+                               failures_by_reason=j.failures_by_reason(),
+                               workers=self.service.pool.status())
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())

@@ -13,6 +13,7 @@ dropped, and nodes listed in the drain file finish their job and take no new one
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +92,14 @@ class RayExecutor:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
+        # ray.init installs its own SIGTERM handler, which aborts the process; the daemon's
+        # (drain, then stop) must stay in charge of its signals.
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         ray.init(address=self.address, namespace=self.namespace, ignore_reinit_error=True,
                  logging_level="WARNING", configure_logging=False)
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
         self._connected = True
         logger.info("ray: connected to the cluster at {}", self.address)
         self._discover()
@@ -157,13 +164,14 @@ class RayExecutor:
     def _drop_node(self, node_id: str) -> list[ExecutorEvent]:
         name = self._nodes.pop(node_id)
         events = []
-        for slot in [s for s in self._slots.values() if s.node_id == node_id]:
+        gone = [s for s in self._slots.values() if s.node_id == node_id]
+        for slot in gone:
             event = self._lose_job(slot, EventKind.LOST, f"node {name} left the Ray cluster")
             events += [event] if event else []
             self._kill(slot)
             del self._slots[slot.spec.id]
-        logger.warning("ray: node {} left the cluster; its {} job(s) go back to the queue",
-                       name, len(events))
+        logger.warning("ray: node {} left the cluster: dropped its {} actor(s); {} running "
+                       "job(s) go back to the queue", name, len(gone), len(events))
         return events
 
     def _spawn(self, slot: _Slot) -> None:
