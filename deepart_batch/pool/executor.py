@@ -9,7 +9,7 @@ implements `Executor` and a `from_config` constructor, plus its name in `BACKEND
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -96,8 +96,7 @@ class SlotView:
 
     def to_dict(self) -> dict:
         """status.json's `workers` entries (the keys `status` has always printed)."""
-        d = asdict(self)
-        return {"worker": d["id"], "device": self.device, "node": self.node, "pid": self.pid,
+        return {"worker": self.id, "device": self.device, "node": self.node, "pid": self.pid,
                 "state": self.state.value, "job": self.job_id, "progress": self.progress,
                 "memory_bytes": self.memory_bytes, "busy_seconds": round(self.busy_seconds, 3)}
 

@@ -22,6 +22,7 @@ import ray
 from loguru import logger
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from ..errors import ConfigError
 from .devices import WorkerSpec
 from .executor import EventKind, ExecutorEvent, PoolJob, SlotState, SlotView, WorkerMessage
 from .ray_actor import RenderActor
@@ -95,11 +96,18 @@ class RayExecutor:
         # ray.init installs its own SIGTERM handler, which aborts the process; the daemon's
         # (drain, then stop) must stay in charge of its signals.
         saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        ray.init(address=self.address, namespace=self.namespace, ignore_reinit_error=True,
-                 logging_level="WARNING", configure_logging=False)
-        for sig, handler in saved.items():
-            if handler is not None:
-                signal.signal(sig, handler)
+        try:
+            ray.init(address=self.address, namespace=self.namespace, ignore_reinit_error=True,
+                     logging_level="WARNING", configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"executor.address: cannot join the Ray cluster at {self.address!r} "
+                f"({_first_line(exc)}); start its head with `ray start --head` on this box, "
+                f"or set executor.address to the head's host:port") from None
+        finally:
+            for sig, handler in saved.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
         self._connected = True
         logger.info("ray: connected to the cluster at {}", self.address)
         self._discover()
@@ -147,7 +155,7 @@ class RayExecutor:
         resources = node.get("Resources", {})
         gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 0)
         cpu_actors = min(self.cpu_actors_per_node, int(cpus // self.cpus_per_actor))
-        if cpu_actors < self.cpu_actors_per_node:
+        if 0 < cpus and cpu_actors < self.cpu_actors_per_node:
             logger.warning("ray: node {} has {} CPU(s): {} CPU actor(s) of {} CPU(s), not {}",
                            name, cpus, cpu_actors, self.cpus_per_actor, self.cpu_actors_per_node)
         threads = max(1, int(self.cpus_per_actor))
