@@ -43,7 +43,8 @@ class OpsHooks:
                                render_seconds=j.render_seconds(),
                                device_busy_seconds=self.service.pool.busy_seconds(),
                                uptime_seconds=time.monotonic() - self.service.pool.started_at,
-                               failures_by_reason=j.failures_by_reason())
+                               failures_by_reason=j.failures_by_reason(),
+                               workers=self.service.pool.status())
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())
@@ -51,8 +52,7 @@ class OpsHooks:
     def healthy(self) -> bool:
         s = self.service
         observer_ok = s.once or s.watcher.alive()
-        workers_ok = all(w.process is not None for w in s.pool.workers)
-        return observer_ok and workers_ok
+        return observer_ok and s.pool.healthy()
 
     def tick(self) -> None:
         now = time.monotonic()

@@ -19,7 +19,7 @@ from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..paths import UnsafePathError, is_disk_full, safe_text
 from ..pipeline import now_iso
-from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
+from ..pool import EventKind, Executor, ExecutorEvent, FairScheduler, PoolJob, make_executor
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
 from . import intake, jobs, outbox, recovery
@@ -65,9 +65,7 @@ class Service:
             config.inbox, config.watch.settle_seconds, config.watch.ignore,
             config.watch.polling, config.watch.poll_interval,
             exclude=(Path(config.manifest), Path(str(config.manifest) + ".error.json")))
-        self.pool = DevicePool(plan_workers(config.devices, config.jobs_per_device),
-                               config.weights, config.job_timeout, config.on_oom,
-                               config.logging.level, parent_logger=logger)
+        self.pool: Executor = make_executor(config, parent_logger=logger)
         self.scheduler = FairScheduler()
         self.weights_id = weights_identity(config.weights)
         self.style_shas: dict[str, str] = {}
@@ -270,18 +268,19 @@ class Service:
 
     # -- dispatch and results -----------------------------------------------------------
     def dispatch(self) -> None:
-        idle = self.pool.idle()
+        slots = self.pool.slots()
+        idle = [s for s in slots if s.idle]
         if not idle or self.stopping:
             return
+        largest = max((s.memory_bytes for s in slots), default=0)
         queued = self.journal.jobs_ready()
         by_id = {j.id: j for j in queued}
         while idle and by_id:
-            worker = idle[0]
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.get("style_key", ""))
-                                        for j in by_id.values()], worker.cached_styles)
+                                        for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
-            refusal = self._refusal(job)
+            refusal = self._refusal(job, largest)
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
                 self.summary.jobs_failed += 1
@@ -289,38 +288,41 @@ class Service:
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 continue
-            affine = [w for w in idle if cand.style_key in w.cached_styles]
-            worker = affine[0] if affine else worker
-            idle.remove(worker)
-            self.journal.mark_running(job.id, worker.spec.id, worker.spec.device)
-            self.pool.assign(worker, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
-                                             job.campaign, job.priority))
-            logger.info("job {} ({} [{}]) -> {} (attempt {})", job.id, Path(job.spec["content"]).name,
-                        job.slug, worker.spec.id, job.attempts + 1)
+            fits = [s for s in idle if not jobs.too_large(job.spec, s.memory_bytes)]
+            if not fits:
+                continue  # fits a busy slot with more memory: it waits for that one
+            slot = next((s for s in fits if cand.style_key in s.cached_styles), fits[0])
+            idle.remove(slot)
+            self.journal.mark_running(job.id, slot.id, slot.device)
+            self.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
+                                              job.campaign, job.priority))
+            logger.info("job {} ({} [{}]) -> {} on {} (attempt {})", job.id,
+                        Path(job.spec["content"]).name, job.slug, slot.id, slot.node,
+                        job.attempts + 1)
 
-    def _refusal(self, job) -> tuple[str, str] | None:
+    def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
             return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
                                    f"(max_attempts {self.config.max_attempts}); last: "
                                    f"{job.error or job.reason}")
-        too_large = jobs.too_large(job.spec, self.pool.capacity_bytes())
+        too_large = jobs.too_large(job.spec, capacity_bytes)
         return ("too_large", too_large) if too_large else None
 
-    def handle(self, event) -> None:
+    def handle(self, event: ExecutorEvent) -> None:
         if event.job_id is None:
             return
-        if event.kind == "progress":
+        if event.kind is EventKind.PROGRESS:
             self.journal.set_progress(event.job_id, event.data)
             return
-        if event.kind == "event":
+        if event.kind is EventKind.EVENT:
             logger.warning("job {}: {}", event.job_id, event.data)
             return
         job = self.journal.job(event.job_id)
-        if event.kind == "done":
+        if event.kind is EventKind.DONE:
             try:
                 self._publish(job, event)
             except UnsafePathError as exc:  # a link inside the outbox points elsewhere
-                event = PoolEvent("unsafe", event.worker, job.id, {
+                event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
                     "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
                     "replace that link with a real folder"})
             except OSError as exc:
@@ -328,15 +330,15 @@ class Service:
                     self._hold(job, exc)
                     return
                 # outbox unwritable: render again later
-                event = PoolEvent("outbox", event.worker, job.id,
-                                  {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id,
+                                      {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 return
-        retryable = event.kind in ("crashed", "timeout", "outbox")
+        retryable = event.kind.retryable
         if retryable and job.attempts < self.config.max_attempts:
-            self.journal.requeue(job.id, event.kind, event.data.get("error"))
+            self.journal.requeue(job.id, event.kind.value, event.data.get("error"))
             logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
             return
         reason, error = event.data.get("reason", "error"), event.data.get("error", "")
@@ -448,7 +450,7 @@ class Service:
     def _reconcile_after_full(self) -> None:
         """Redo what a full state_dir interrupted: lost results (running in the journal
         but not on a worker), half claims and half archives."""
-        busy = {w.job.job_id for w in self.pool.busy()}
+        busy = set(self.pool.running_jobs())
         for job in self.journal.jobs_in("running"):
             if job.id not in busy:
                 self.journal.requeue(job.id, "interrupted", "its result was lost while "
@@ -497,14 +499,14 @@ class Service:
     def _drain(self) -> int:
         deadline = time.monotonic() + self.config.drain_seconds
         self.notifier.stopping()
-        while self.pool.busy() and time.monotonic() < deadline:
+        while self.pool.running_jobs() and time.monotonic() < deadline:
             self.notifier.extend_timeout(min(30, deadline - time.monotonic()) + 5)
             for event in self.pool.poll(timeout=0.5):
                 self.handle(event)
-        for w in self.pool.busy():
-            self.journal.requeue(w.job.job_id, "shutdown", "daemon stopped before it finished",
+        for job_id in self.pool.running_jobs():
+            self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)
-            logger.warning("job {} did not finish within drain_seconds: queued again", w.job.job_id)
+            logger.warning("job {} did not finish within drain_seconds: queued again", job_id)
         return EXIT_OK
 
     def _finish_once(self) -> int:

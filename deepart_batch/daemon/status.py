@@ -93,7 +93,8 @@ def render_text(info: dict) -> str:
             p = w.get("progress") or {}
             busy = f"busy: job {w['job']} step {p.get('step', 0)}/{p.get('total', '?')}" \
                 if w["state"] == "busy" else w["state"]
-            lines.append(f"  {w['worker']:<12} {busy}")
+            node = f" on {w['node']}" if w.get("node") else ""
+            lines.append(f"  {w['worker']:<12} {busy}{node}")
     if info["running"]:
         lines.append("running:")
         for r in info["running"]:

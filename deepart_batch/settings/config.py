@@ -28,12 +28,14 @@ from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, c
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
     "RetentionConfig",
+    "ExecutorConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
 
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
+EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
 OUTPUT_FORMATS = ("jpg", "png", "webp")
 # Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
 INPUT_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif")
@@ -50,6 +52,7 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 _path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
 _text = rule(nonempty, "a non-empty string")
+_positive = rule(lambda v: is_number(v) and v > 0, "a number > 0", lambda v, _: float(v))
 _str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
                    "a string like '50 MB' or an integer")
 _globs = rule(lambda v: isinstance(v, list) and all(map(nonempty, v)),
@@ -165,6 +168,15 @@ class RetentionConfig:
     # ago than this are removed by the daemon; None keeps everything. Never the outbox.
     older_than: float | None = setting(optional(duration), None)   # seconds; YAML: 30d
     interval_seconds: float = setting(seconds(), 3600.0)           # how often it checks
+class ExecutorConfig:
+    """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
+    kind: str = setting(choice(EXECUTORS), "local")
+    address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
+    namespace: str = setting(_text, "deepart-batch")
+    cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
+    cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
+    discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
+    drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
 
 
 @dataclass
@@ -189,6 +201,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
