@@ -7,7 +7,9 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ..paths import atomic_write_bytes, atomic_write_json, resolve_inside
+from ..report import summarize
 
+REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
 EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
               "webp": ("WEBP", "webp")}
 
@@ -21,25 +23,37 @@ def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) 
     return resolve_inside(outbox, rel.parent / name)
 
 
-def report_path(image_path: Path) -> Path:
+def report_path(image_path: Path, subfolder: bool = False) -> Path:
+    """photo.style.json beside the image, or in _reports/ (config output.reports)."""
+    image_path = Path(image_path)
+    if subfolder:
+        return image_path.parent / REPORTS_FOLDER / f"{image_path.stem}.json"
     return image_path.with_suffix(".json")
 
 
-def error_report_path(outbox: Path, relpath: str) -> Path:
+def report_exists(image_path: Path) -> bool:
+    """Whether either layout holds a report for this image (layouts can change over time)."""
+    return any(report_path(image_path, sub).exists() for sub in (False, True))
+
+
+def error_report_path(outbox: Path, relpath: str, subfolder: bool = False) -> Path:
     rel = PurePosixPath(relpath)
-    return resolve_inside(outbox, rel.parent / f"{rel.name}.error.json")
+    folder = rel.parent / REPORTS_FOLDER if subfolder else rel.parent
+    return resolve_inside(outbox, folder / f"{rel.name}.error.json")
 
 
-def publish(image_path: Path, image: bytes, report: dict) -> None:
+def publish(image_path: Path, image: bytes, report: dict, report_file: Path | None = None) -> None:
     """Image first, then its report: a report never points at a missing image."""
     atomic_write_bytes(image_path, image)
-    atomic_write_json(report_path(image_path), report)
+    report["summary"] = summarize(report)
+    atomic_write_json(report_file or report_path(image_path), report)
 
 
-def publish_error(outbox: Path, relpath: str, error: dict) -> Path | None:
+def publish_error(outbox: Path, relpath: str, error: dict, subfolder: bool = False
+                  ) -> Path | None:
     """Tell the people who dropped the file, in the folder they look at, what went wrong."""
     try:
-        return atomic_write_json(error_report_path(outbox, relpath), error)
+        return atomic_write_json(error_report_path(outbox, relpath, subfolder), error)
     except OSError:
         return None
 

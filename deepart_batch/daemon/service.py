@@ -15,6 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from ..config import Config
+from ..gallery.writer import GalleryWriter
 from ..manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..pipeline import now_iso
@@ -142,7 +143,8 @@ class Service:
         target = intake.archive(Path(inp.work_path), self.failed_dir, inp.relpath,
                                 str(input_id), error)
         error["archived_to"] = str(target)
-        outbox.publish_error(Path(self.config.outbox), inp.relpath, error)
+        outbox.publish_error(Path(self.config.outbox), inp.relpath, error,
+                             self.config.output.reports == "subfolder")
         self.journal.archive_input(input_id, "failed", str(target), message)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message)
@@ -253,7 +255,7 @@ class Service:
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": _iso(job.queued_at), "started": _iso(job.started_at),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report)
+        outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
@@ -270,6 +272,9 @@ class Service:
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
+        self.gallery = GalleryWriter(self.config, held=lambda: dict.fromkeys(
+            self._held, f"waiting in the inbox until {self.config.manifest.name} is valid"))
+        self.gallery.start()   # rewrites the pages now and after every journal change
         ready_sent = False
         try:
             if self.once and self.manifests.current is None:
@@ -298,6 +303,7 @@ class Service:
             self.watcher.stop()
             self.pool.shutdown(grace=5)
             self.ops.close()
+            self.gallery.close()
             self.journal.close()
 
     def tick(self) -> None:
