@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_daemon_commands(sub)
     _add_weights(sub)
+    from .gallery.commands import add_commands as add_gallery_commands
+    add_gallery_commands(sub)
     return parser
 
 

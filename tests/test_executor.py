@@ -3,7 +3,7 @@
 import pytest
 
 from daemon_helpers import Box
-from deepart_batch.config import EXECUTORS, load_config
+from deepart_batch.settings.config import EXECUTORS, load_config
 from deepart_batch.errors import ConfigError
 from deepart_batch.pool import (BACKENDS, DevicePool, EventKind, Executor, PoolJob,
                                 SlotState, SlotView, make_executor)

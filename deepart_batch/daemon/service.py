@@ -15,6 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from ..settings.config import Config
+from ..gallery.writer import GalleryWriter
 from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..paths import UnsafePathError, is_disk_full, safe_text
@@ -223,7 +224,8 @@ class Service:
                  "failed_jobs": list(jobs_failed), "archived_to": str(target)}
         self.journal.archive_intent(input_id, str(target), message)
         intake.archive(Path(inp.work_path), target, error)
-        if outbox.publish_error(Path(self.config.outbox), inp.relpath, error) is None:
+        if outbox.publish_error(Path(self.config.outbox), inp.relpath, error,
+                                self.config.output.reports == "subfolder") is None:
             logger.warning("{}: could not write its error report into the outbox; it is in "
                            "{}", inp.relpath, target.with_name(target.name + intake.ERROR_SUFFIX))
         self.journal.archive_input(input_id, "failed", str(target), message)
@@ -359,7 +361,7 @@ class Service:
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": _iso(job.queued_at), "started": _iso(job.started_at),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report,
+        outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path),
                        outbox=Path(self.config.outbox))
         self._holds.pop(job.id, None)
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
@@ -401,6 +403,9 @@ class Service:
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
+        self.gallery = GalleryWriter(self.config, held=lambda: dict.fromkeys(
+            self._held, f"waiting in the inbox until {self.config.manifest.name} is valid"))
+        self.gallery.start()   # rewrites the pages now and after every journal change
         ready_sent = False
         try:
             if self.once and self.manifests.current is None:
@@ -434,6 +439,7 @@ class Service:
             self.watcher.stop()
             self.pool.shutdown(grace=5)
             self.ops.close()
+            self.gallery.close()
             self.journal.close()
 
     def _state_full(self, exc: BaseException) -> None:

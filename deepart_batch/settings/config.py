@@ -37,6 +37,7 @@ POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
 EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
 OUTPUT_FORMATS = ("jpg", "png", "webp")
+REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
 # Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
 INPUT_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif")
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
@@ -53,6 +54,7 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 _path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
 _text = rule(nonempty, "a non-empty string")
 _positive = rule(lambda v: is_number(v) and v > 0, "a number > 0", lambda v, _: float(v))
+_flag = rule(lambda v: isinstance(v, bool), "true or false")
 _str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
                    "a string like '50 MB' or an integer")
 _globs = rule(lambda v: isinstance(v, list) and all(map(nonempty, v)),
@@ -144,6 +146,7 @@ class OutputConfig:
     format: str = setting(choice(OUTPUT_FORMATS), "jpg")
     quality: int = setting(integer(1, 100), 92)
     name_template: str = setting(_template, "{stem}.{style}.{ext}")
+    reports: str = setting(choice(REPORT_LAYOUTS), "beside")
 
 
 @dataclass
@@ -194,6 +197,7 @@ class Config:
     max_attempts: int = setting(integer(1), 3)
     on_oom: str = setting(choice(ON_OOM), "smaller")
     drain_seconds: float = setting(seconds(positive=False), 300.0)
+    gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
