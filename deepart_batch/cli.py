@@ -146,7 +146,7 @@ def _add_daemon_commands(sub) -> None:
                                     "lost (the daemon also does this by itself at start-up). "
                                     "Photos in work/ are claimed again; done/ and failed/ "
                                     "become the history. Refuses while a daemon runs.")
-    rj.add_argument("--config", required=True)
+    rj.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     rj.add_argument("--force", action="store_true",
                     help="rebuild even when the journal opens fine")
     rj.set_defaults(func=cmd_repair_journal)

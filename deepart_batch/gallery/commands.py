@@ -13,7 +13,7 @@ def add_commands(sub) -> None:
                        description="Rewrite outbox/index.html and every campaign page from "
                                    "the JSON reports (and the journal, for what is still on "
                                    "its way), e.g. after an upgrade. Prints the index's path.")
-    g.add_argument("--config", required=True)
+    g.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     g.set_defaults(func=cmd_gallery)
     c = sub.add_parser("contact-sheet", help="one PNG grid: photos as rows, styles as columns",
                        description="From the outbox (--config, optionally --campaign), or "
@@ -27,7 +27,8 @@ def add_commands(sub) -> None:
     c.add_argument("--size", type=int, default=128, help="long side of each trial render")
     c.add_argument("--steps", type=int, default=60, help="steps of each trial render")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    c.add_argument("--weights", default="bundled")
+    c.add_argument("--weights", default="bundled",
+                   help="bundled (offline Caffe VGG19), torchvision, or a state-dict path")
     c.add_argument("--cell", type=int, default=256, help="picture size in the sheet, pixels")
     c.set_defaults(func=cmd_contact_sheet)
 
