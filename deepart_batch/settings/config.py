@@ -171,6 +171,9 @@ class RetentionConfig:
     # ago than this are removed by the daemon; None keeps everything. Never the outbox.
     older_than: float | None = setting(optional(duration), None)   # seconds; YAML: 30d
     interval_seconds: float = setting(seconds(), 3600.0)           # how often it checks
+
+
+@dataclass
 class ExecutorConfig:
     """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
     kind: str = setting(choice(EXECUTORS), "local")
