@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import time
@@ -27,13 +26,12 @@ from . import intake, jobs, outbox, recovery
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
 from .folders import require_folders, wait_for_folders
-from .journal import Journal, JournalDamaged
 from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
+from .restart import RecoveryMixin
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
-HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
 
 
 @dataclass
@@ -46,7 +44,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
 
 
-class Service:
+class Service(RecoveryMixin):
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -76,85 +74,8 @@ class Service:
         self._holds: dict[int, int] = {}        # job id -> times held for a full disk
         self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._reconcile = False                 # after a full state_dir: check the journal
+        self._state_full_count = 0              # times in a row the state_dir was full
         self._last_rescan = time.monotonic()
-
-    # -- start-up -----------------------------------------------------------------------
-    def _open_journal(self, path: Path) -> Journal:
-        try:
-            return Journal(path)
-        except JournalDamaged as exc:
-            journal, message = recovery.rebuild(path, self.work_dir, self.done_dir,
-                                                self.failed_dir, self.claims_dir, str(exc))
-            logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
-                         "hand)", message)
-            return journal
-
-    def recover(self) -> None:
-        """Make the journal and the disk agree after a crash, before taking new files.
-        Idempotent: each step looks at what is on disk, so a crash in recovery is fine."""
-        requeued = self.journal.recover_running()
-        if requeued:
-            logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
-        self.journal.release_holds()  # a new start retries held jobs at once
-        for job in self.journal.jobs_in("queued"):  # an image whose report never came
-            image = Path(job.output_path)
-            if image.exists() and not outbox.report_path(image).exists():
-                image.unlink()
-                logger.warning("removed {}: written without its report before a crash; "
-                               "job {} renders it again", image, job.id)
-        removed = recovery.clean_work(self.work_dir, self.claims_dir, self.journal.work_paths())
-        if removed:
-            logger.info("removed {} half-copied file(s) from {}", removed, self.work_dir)
-        recovery.adopt_orphans(self.journal, self.work_dir, self.claims_dir)
-        self._reconcile_inputs()
-        removed = outbox.clean_temp_files(Path(self.config.outbox))
-        if removed:
-            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
-
-    def _reconcile_inputs(self) -> None:
-        """Claims, archives and duplicates that a crash (or a full disk) left half done."""
-        self._settle_duplicates(None)  # ones whose original finished just before a crash
-        for inp in self.journal.inputs_in("claiming"):
-            if Path(inp.work_path).exists():
-                self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
-            else:
-                self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
-                recovery.remove_claim_note(self.claims_dir, inp.work_path)
-        manifest = self.manifests.current
-        for inp in self.journal.inputs_in("claimed"):
-            if inp.archived_to:  # it was being archived when the daemon stopped
-                self._finish_archive(inp)
-            elif not Path(inp.work_path).exists():
-                self._fail_missing(inp)
-            else:
-                if not self.journal.jobs_for_input(inp.id) and manifest is not None:
-                    self._plan(self.journal.input(inp.id))
-                self._maybe_archive(inp.id)
-
-    def _fail_missing(self, inp) -> None:
-        message = (f"{inp.relpath}: its claimed copy {inp.work_path} is gone from work/ "
-                   "(removed by hand?), so it cannot be rendered; drop the photo again")
-        logger.error(message)
-        for job in self.journal.jobs_for_input(inp.id):
-            if job.state == "queued":
-                self.journal.mark_failed(job.id, "missing", message)
-            elif job.state == "waiting":
-                self.journal.settle_waiting(job.id, "failed", "missing", message)
-        self._fail_input(inp.id, "missing", message)
-
-    def _finish_archive(self, inp) -> None:
-        target = Path(inp.archived_to)
-        if self.failed_dir in target.parents:
-            note = target.with_name(target.name + intake.ERROR_SUFFIX)
-            try:
-                error = json.loads(note.read_text())
-            except (OSError, ValueError):
-                error = None
-            reason = (error or {}).get("reason", "error")
-            self._fail_input(inp.id, reason, inp.error or "failed (recovered after a crash)",
-                             (error or {}).get("failed_jobs", ()))
-        else:
-            self._archive_done(inp.id)
 
     # -- intake -------------------------------------------------------------------------
     def take(self, path: Path) -> None:
@@ -218,6 +139,7 @@ class Service:
         """failed/ with an error report beside it and one in the outbox. The target is
         recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
+        message = message.replace(inp.work_path, inp.relpath)  # the name people know
         target = Path(inp.archived_to) if inp.archived_to else \
             intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
@@ -368,15 +290,6 @@ class Service:
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
 
-    def _hold(self, job, exc: OSError) -> None:
-        held = self._holds[job.id] = self._holds.get(job.id, 0) + 1
-        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
-        message = (f"the outbox is full ({exc}); nothing was published; held and retried in "
-                   f"{delay:.0f} s (the photo is not failed for this)")
-        self.journal.hold(job.id, "outbox_full", message, time.time() + delay)
-        logger.warning("job {} ({} [{}]): {}", job.id, Path(job.spec["content"]).name,
-                       job.slug, message)
-
     # -- the loop -----------------------------------------------------------------------
     def request_stop(self, *_):
         if not self.stopping:
@@ -414,6 +327,9 @@ class Service:
                 logger.error(message)
                 self.summary.failures.append(message)
                 return EXIT_FAILURES
+            if self.stopping:  # SIGTERM during start-up: nothing is running yet
+                logger.info("stop requested during start-up: exiting")
+                return EXIT_OK
             self.pool.start()
             if self.once:
                 self.watcher.scan()
@@ -441,30 +357,6 @@ class Service:
             self.ops.close()
             self.gallery.close()
             self.journal.close()
-
-    def _state_full(self, exc: BaseException) -> None:
-        """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""
-        held = self._holds[-1] = self._holds.get(-1, 0) + 1
-        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
-        logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
-                     self.config.state_dir, exc, delay)
-        self._reconcile = True
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and not self.stopping:
-            time.sleep(0.2)
-
-    def _reconcile_after_full(self) -> None:
-        """Redo what a full state_dir interrupted: lost results (running in the journal
-        but not on a worker), half claims and half archives."""
-        busy = set(self.pool.running_jobs())
-        for job in self.journal.jobs_in("running"):
-            if job.id not in busy:
-                self.journal.requeue(job.id, "interrupted", "its result was lost while "
-                                     "the state_dir was full", refund_attempt=True)
-        self._reconcile_inputs()
-        self._reconcile = False
-        self._holds.pop(-1, None)
-        logger.info("{} has room again", self.config.state_dir)
 
     def tick(self) -> None:
         if self._reconcile:
