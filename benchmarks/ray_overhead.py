@@ -1,7 +1,7 @@
 """What the Ray path costs over the local pool, in one run on this box (loopback only).
 
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 .venv/bin/python benchmarks/ray_overhead.py \
-        [--repeats 5 --jobs 8 --size 128 --steps 20]
+        [--repeats 3 --jobs 8 --size 128 --steps 10]
 
 1. Per-job overhead (dispatch + transfer): one job at a time, warm slots (weights loaded,
    style targets cached), 1 step at one scale so the render itself is short. Overhead =
@@ -80,6 +80,9 @@ def overhead(executor, size: int, repeats: int, ids) -> dict:
         ((wall, report),) = _run(executor, [PoolJob(next(ids), 1,
                                                     _spec(PHOTOS[i % 2], params), "starry")])
         rows.append((wall - _worker_seconds(report)) * 1000)
+        print(f"  {executor.kind} {size} px job {i + 1}: assign->done {wall * 1000:.0f} ms, "
+              f"worker {_worker_seconds(report) * 1000:.0f} ms, overhead {rows[-1]:.1f} ms",
+              flush=True)
     return {"median_ms": statistics.median(rows), "min_ms": min(rows), "max_ms": max(rows)}
 
 
@@ -90,16 +93,17 @@ def throughput(executor, n_jobs: int, params: RenderParams, ids) -> dict:
     done = _run(executor, [PoolJob(next(ids), 1, _spec(PHOTOS[i % 2], params), "starry")
                            for i in range(n_jobs)])
     wall = time.perf_counter() - t0
+    print(f"  {executor.kind} throughput: {n_jobs} jobs in {wall:.1f} s", flush=True)
     return {"wall_s": wall, "jobs_per_hour": n_jobs / wall * 3600,
             "nodes": sorted({r["job"]["node"] for _, r in done})}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
     ids = iter(range(1, 10**6))
     params = RenderParams(size=args.size, steps=args.steps)
