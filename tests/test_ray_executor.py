@@ -208,5 +208,3 @@ def test_job_over_job_timeout_is_cancelled_its_actor_replaced_and_retried(tmp_pa
     timeouts = res.stderr.count("passed job_timeout (30.0 s): cancelling it and killing the actor")
     assert timeouts == attempt - 1
     assert res.stderr.count("timeout on attempt") == attempt - 1
-    # the killed actor's slot got a new actor: three hellos in all, at least
-    assert res.stderr.count("ray: actor ") >= 3
