@@ -104,6 +104,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="skip the overhead part; run the Ray half first (to pair with a "
+                         "full run, which runs the local half first, on a box whose load drifts)")
     args = ap.parse_args()
     ids = iter(range(1, 10**6))
     params = RenderParams(size=args.size, steps=args.steps)
@@ -116,16 +119,15 @@ def main() -> int:
                          discover_seconds=3600)
     local = DevicePool(plan_workers(["cpu"], cpu_count=2))   # 1 worker, 2 threads
     results = {}
+    sizes = () if args.throughput_only else (256, 1024)
+    halves = [("local", local), ("ray", ray_ex)]
     try:
-        _ready(local)
-        for size in (256, 1024):
-            results[("local", size)] = overhead(local, size, args.repeats, ids)
-        results[("local", "tp")] = throughput(local, args.jobs, params, ids)
-        local.shutdown()
-        _ready(ray_ex)
-        for size in (256, 1024):
-            results[("ray", size)] = overhead(ray_ex, size, args.repeats, ids)
-        results[("ray", "tp")] = throughput(ray_ex, args.jobs, params, ids)
+        for name, executor in (halves[::-1] if args.throughput_only else halves):
+            _ready(executor)
+            for size in sizes:
+                results[(name, size)] = overhead(executor, size, args.repeats, ids)
+            results[(name, "tp")] = throughput(executor, args.jobs, params, ids)
+            executor.shutdown()
     finally:
         local.shutdown()
         ray_ex.shutdown()
@@ -133,7 +135,7 @@ def main() -> int:
 
     print(f"per-job overhead (assign -> DONE minus the worker's render span), "
           f"median of {args.repeats}, 1 step:")
-    for size in (256, 1024):
+    for size in sizes:
         lo, ra = results[("local", size)], results[("ray", size)]
         print(f"  {size:>4} px: local {lo['median_ms']:7.1f} ms (min {lo['min_ms']:.1f}, max "
               f"{lo['max_ms']:.1f}); ray {ra['median_ms']:7.1f} ms (min {ra['min_ms']:.1f}, "
