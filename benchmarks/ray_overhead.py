@@ -1,7 +1,7 @@
 """What the Ray path costs over the local pool, in one run on this box (loopback only).
 
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 .venv/bin/python benchmarks/ray_overhead.py \
-        [--repeats 5 --jobs 8 --size 128 --steps 20]
+        [--repeats 3 --jobs 8 --size 128 --steps 10]
 
 1. Per-job overhead (dispatch + transfer): one job at a time, warm slots (weights loaded,
    style targets cached), 1 step at one scale so the render itself is short. Overhead =
@@ -80,6 +80,9 @@ def overhead(executor, size: int, repeats: int, ids) -> dict:
         ((wall, report),) = _run(executor, [PoolJob(next(ids), 1,
                                                     _spec(PHOTOS[i % 2], params), "starry")])
         rows.append((wall - _worker_seconds(report)) * 1000)
+        print(f"  {executor.kind} {size} px job {i + 1}: assign->done {wall * 1000:.0f} ms, "
+              f"worker {_worker_seconds(report) * 1000:.0f} ms, overhead {rows[-1]:.1f} ms",
+              flush=True)
     return {"median_ms": statistics.median(rows), "min_ms": min(rows), "max_ms": max(rows)}
 
 
@@ -90,16 +93,20 @@ def throughput(executor, n_jobs: int, params: RenderParams, ids) -> dict:
     done = _run(executor, [PoolJob(next(ids), 1, _spec(PHOTOS[i % 2], params), "starry")
                            for i in range(n_jobs)])
     wall = time.perf_counter() - t0
+    print(f"  {executor.kind} throughput: {n_jobs} jobs in {wall:.1f} s", flush=True)
     return {"wall_s": wall, "jobs_per_hour": n_jobs / wall * 3600,
             "nodes": sorted({r["job"]["node"] for _, r in done})}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="skip the overhead part; run the Ray half first (to pair with a "
+                         "full run, which runs the local half first, on a box whose load drifts)")
     args = ap.parse_args()
     ids = iter(range(1, 10**6))
     params = RenderParams(size=args.size, steps=args.steps)
@@ -112,16 +119,15 @@ def main() -> int:
                          discover_seconds=3600)
     local = DevicePool(plan_workers(["cpu"], cpu_count=2))   # 1 worker, 2 threads
     results = {}
+    sizes = () if args.throughput_only else (256, 1024)
+    halves = [("local", local), ("ray", ray_ex)]
     try:
-        _ready(local)
-        for size in (256, 1024):
-            results[("local", size)] = overhead(local, size, args.repeats, ids)
-        results[("local", "tp")] = throughput(local, args.jobs, params, ids)
-        local.shutdown()
-        _ready(ray_ex)
-        for size in (256, 1024):
-            results[("ray", size)] = overhead(ray_ex, size, args.repeats, ids)
-        results[("ray", "tp")] = throughput(ray_ex, args.jobs, params, ids)
+        for name, executor in (halves[::-1] if args.throughput_only else halves):
+            _ready(executor)
+            for size in sizes:
+                results[(name, size)] = overhead(executor, size, args.repeats, ids)
+            results[(name, "tp")] = throughput(executor, args.jobs, params, ids)
+            executor.shutdown()
     finally:
         local.shutdown()
         ray_ex.shutdown()
@@ -129,7 +135,7 @@ def main() -> int:
 
     print(f"per-job overhead (assign -> DONE minus the worker's render span), "
           f"median of {args.repeats}, 1 step:")
-    for size in (256, 1024):
+    for size in sizes:
         lo, ra = results[("local", size)], results[("ray", size)]
         print(f"  {size:>4} px: local {lo['median_ms']:7.1f} ms (min {lo['min_ms']:.1f}, max "
               f"{lo['max_ms']:.1f}); ray {ra['median_ms']:7.1f} ms (min {ra['min_ms']:.1f}, "

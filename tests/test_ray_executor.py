@@ -194,3 +194,17 @@ def test_drained_node_takes_no_new_jobs(tmp_path, two_nodes):
     assert all(not r["job"]["node"].endswith(drained[:8]) for r in _reports(box).values())
     states = {w["node"].split("/")[1]: w["state"] for w in _live_status(box)["workers"]}
     assert states[drained[:8]] == "draining"
+
+
+def test_job_over_job_timeout_is_cancelled_its_actor_replaced_and_retried(tmp_path, two_nodes):
+    # max_attempts 4: on a box this loaded, a retry may pass 30 s as well; it still counts
+    box = _box(tmp_path, two_nodes, job_timeout=30, max_attempts=4)
+    box.drop("tubingen.jpg", "slow.jpg")
+    res = box.run_once(timeout=400, env={"DEEPART_INJECT_FAULT": "hang@1:slow"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert box.outputs() == ["slow.scream.jpg"]   # published once
+    attempt = _reports(box)["slow.scream.json"]["job"]["attempt"]
+    assert attempt >= 2
+    timeouts = res.stderr.count("passed job_timeout (30.0 s): cancelling it and killing the actor")
+    assert timeouts == attempt - 1
+    assert res.stderr.count("timeout on attempt") == attempt - 1

@@ -40,7 +40,10 @@ class RenderActor:
         self._events: list[dict] = []
 
     def hello(self) -> dict:
+        """Loads the weights first: a slot is idle only when it can render at once, so
+        job_timeout never counts a fresh actor's start (a box may join mid-batch)."""
         from .worker import hello
+        self.state.engine(self.spec.torch_device)
         return hello(self.spec)
 
     def progress(self) -> dict:
