@@ -22,6 +22,7 @@ from ..weights import weights_identity
 from . import intake, jobs, outbox
 from .folders import require_folders, wait_for_folders
 from .journal import Journal
+from .logcontext import about_event, about_input, about_path, for_job, for_people
 from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
 from .watch import InboxWatcher
@@ -90,6 +91,7 @@ class Service:
             logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
 
     # -- intake -------------------------------------------------------------------------
+    @about_path
     def take(self, path: Path) -> None:
         rel = self.watcher.relpath(path)
         manifest = self.manifests.current
@@ -123,6 +125,7 @@ class Service:
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self._maybe_archive(input_id)
 
+    @about_input
     def _plan(self, inp) -> list[int]:
         try:
             return jobs.plan(self.journal, self.config, self.manifests.current, inp,
@@ -132,6 +135,7 @@ class Service:
             self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
             return []
 
+    @about_input
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
         inp = self.journal.input(input_id)
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
@@ -145,6 +149,7 @@ class Service:
         self.summary.failures.append(message if message.startswith(inp.relpath) else
                                      f"{inp.relpath}: {message}")   # name the photo
 
+    @about_input
     def _maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
         if inp.state != "claimed":
@@ -187,7 +192,7 @@ class Service:
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
                 self.summary.jobs_failed += 1
-                logger.error("job {} refused: {}", job.id, refusal[1])
+                for_job(self.journal, job).error("job {} refused: {}", job.id, refusal[1])
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 continue
@@ -197,8 +202,10 @@ class Service:
             self.journal.mark_running(job.id, worker.spec.id, worker.spec.device)
             self.pool.assign(worker, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
                                              job.campaign, job.priority))
-            logger.info("job {} ({} [{}]) -> {} (attempt {})", job.id, Path(job.spec["content"]).name,
-                        job.slug, worker.spec.id, job.attempts + 1)
+            for_job(self.journal, job).info(
+                "job {} ({} [{}]) -> {} (attempt {})", job.id,
+                self.journal.input(job.input_id).relpath, job.slug, worker.spec.id,
+                job.attempts + 1)
 
     def _refusal(self, job) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
@@ -208,6 +215,7 @@ class Service:
         too_large = jobs.too_large(job.spec, self.pool.capacity_bytes())
         return ("too_large", too_large) if too_large else None
 
+    @about_event
     def handle(self, event) -> None:
         if event.job_id is None:
             return
@@ -234,6 +242,8 @@ class Service:
             logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
             return
         reason, error = event.data.get("reason", "error"), event.data.get("error", "")
+        inp = self.journal.input(job.input_id)
+        error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
         if retryable:
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
         self.journal.mark_failed(job.id, reason, error)
