@@ -294,7 +294,7 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 def _serve(args, once: bool) -> int:
     from .settings.config import load_config
-    from .daemon.service import DAEMON, AlreadyRunning, Service
+    from .daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
     config = load_config(args.config)
     _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
     try:
@@ -307,7 +307,7 @@ def _serve(args, once: bool) -> int:
             return 0
         print(f"{PROG}: {exc}; it is still going, so this one does not start",
               file=sys.stderr)
-        return 75
+        return EXIT_LOCKED
     code = service.run()
     if once:
         _flush_logs()
@@ -356,8 +356,7 @@ def cmd_repair_journal(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    from .daemon.journal import Journal
-    from .daemon.retention import prune
+    from .daemon.retention import prune_state_dir
     from .settings.config import load_config
     from .settings.yamlcheck import parse_duration
     config = load_config(args.config)
@@ -369,15 +368,7 @@ def cmd_prune(args) -> int:
     if older_than is None:
         raise ParamsError(f"give --older-than (like 30d), or set retention.older_than in "
                           f"{args.config}")
-    db = Path(config.state_dir) / "journal.sqlite"
-    if not db.exists():
-        print(f"{db} does not exist yet; nothing to prune")
-        return 0
-    journal = Journal(db)
-    try:
-        result = prune(journal, Path(config.state_dir), older_than, dry_run=args.dry_run)
-    finally:
-        journal.close()
+    result = prune_state_dir(Path(config.state_dir), older_than, dry_run=args.dry_run)
     for line in result.skipped:
         print(f"{PROG}: warning: {line}", file=sys.stderr)
     print(("dry run, nothing removed: would have " if args.dry_run else "") +

@@ -13,6 +13,7 @@ def main() -> int:
     inbox = RUN / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / "city").mkdir(exist_ok=True)
+    (RUN / "outbox").mkdir(exist_ok=True)   # a missing outbox is an error, never created
     shutil.copy(ROOT / "photos" / "tubingen.jpg", inbox / "city" / "tubingen.jpg")
     shutil.copy(ROOT / "photos" / "golden_gate.jpg", inbox / "golden_gate.jpg")
     cmd = [sys.executable, "-m", "deepart_batch.cli", "run", "--once",

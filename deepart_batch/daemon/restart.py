@@ -12,6 +12,7 @@ from loguru import logger
 
 from . import intake, outbox, recovery
 from .journal import Journal, JournalDamaged
+from .logcontext import for_job
 
 HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
 
@@ -104,8 +105,9 @@ class RecoveryMixin:
         message = (f"the outbox is full ({exc}); nothing was published; held and retried in "
                    f"{delay:.0f} s (the photo is not failed for this)")
         self.journal.hold(job.id, "outbox_full", message, time.time() + delay)
-        logger.warning("job {} ({} [{}]): {}", job.id, Path(job.spec["content"]).name,
-                       job.slug, message)
+        for_job(self.journal, job).warning("job {} ({} [{}]): {}", job.id,
+                                           self.journal.input(job.input_id).relpath,
+                                           job.slug, message)
 
     def _state_full(self, exc: BaseException) -> None:
         """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""

@@ -87,6 +87,19 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
     return result
 
 
+def prune_state_dir(state_dir: Path, older_than: float, dry_run: bool = False) -> PruneResult:
+    """`prune` on a state_dir's journal (none yet: nothing to do), from another process than
+    the daemon's: SQLite's locking lets both write."""
+    db = state_dir / "journal.sqlite"
+    if not db.exists():
+        return PruneResult()
+    journal = Journal(db)
+    try:
+        return prune(journal, state_dir, older_than, dry_run=dry_run)
+    finally:
+        journal.close()
+
+
 def _referenced(db, input_id: int) -> bool:
     """A waiting or queued duplicate still points at one of this input's jobs: keep it."""
     return db.execute("SELECT 1 FROM jobs d JOIN jobs j ON d.duplicate_of = j.id WHERE "

@@ -26,6 +26,7 @@ from . import intake, jobs, outbox, recovery
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
 from .folders import require_folders, wait_for_folders
+from .logcontext import about_event, about_input, about_path, for_job, for_people
 from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
 from .restart import RecoveryMixin
@@ -78,6 +79,7 @@ class Service(RecoveryMixin):
         self._last_rescan = time.monotonic()
 
     # -- intake -------------------------------------------------------------------------
+    @about_path
     def take(self, path: Path) -> None:
         raw_rel = self.watcher.relpath(path)
         rel = safe_text(raw_rel)  # any name the filesystem allows; the journal holds UTF-8
@@ -120,6 +122,7 @@ class Service(RecoveryMixin):
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self._maybe_archive(input_id)
 
+    @about_input
     def _plan(self, inp) -> list[int]:
         try:
             return jobs.plan(self.journal, self.config, self.manifests.current, inp,
@@ -135,6 +138,7 @@ class Service(RecoveryMixin):
             self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
             return []
 
+    @about_input
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
         """failed/ with an error report beside it and one in the outbox. The target is
         recorded before the move, so a crash anywhere here is finished at the next start."""
@@ -156,6 +160,7 @@ class Service(RecoveryMixin):
         self.summary.failures.append(message if message.startswith(inp.relpath) else
                                      f"{inp.relpath}: {message}")   # name the photo
 
+    @about_input
     def _maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
         if inp.state != "claimed":
@@ -208,7 +213,7 @@ class Service(RecoveryMixin):
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
                 self.summary.jobs_failed += 1
-                logger.error("job {} refused: {}", job.id, refusal[1])
+                for_job(self.journal, job).error("job {} refused: {}", job.id, refusal[1])
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 continue
@@ -220,9 +225,10 @@ class Service(RecoveryMixin):
             self.journal.mark_running(job.id, slot.id, slot.device)
             self.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
                                               job.campaign, job.priority))
-            logger.info("job {} ({} [{}]) -> {} on {} (attempt {})", job.id,
-                        Path(job.spec["content"]).name, job.slug, slot.id, slot.node,
-                        job.attempts + 1)
+            for_job(self.journal, job).info(
+                "job {} ({} [{}]) -> {} on {} (attempt {})", job.id,
+                self.journal.input(job.input_id).relpath, job.slug, slot.id, slot.node,
+                job.attempts + 1)
 
     def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
@@ -232,6 +238,7 @@ class Service(RecoveryMixin):
         too_large = jobs.too_large(job.spec, capacity_bytes)
         return ("too_large", too_large) if too_large else None
 
+    @about_event
     def handle(self, event: ExecutorEvent) -> None:
         if event.job_id is None:
             return
@@ -266,6 +273,8 @@ class Service(RecoveryMixin):
             logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
             return
         reason, error = event.data.get("reason", "error"), event.data.get("error", "")
+        inp = self.journal.input(job.input_id)
+        error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
         if retryable:
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
         self.journal.mark_failed(job.id, reason, error)

@@ -71,7 +71,7 @@ def collect(config: Config) -> dict:
         alive = _daemon_alive(live.get("pid"))
         out["daemon"] = {"pid": live.get("pid"), "mode": live.get("mode"), "alive": alive,
                          "updated_seconds_ago": round(time.time() - live.get("time", 0), 1),
-                         "waiting": live.get("waiting") or [] if alive else []}
+                         "waiting": (live.get("waiting") or []) if alive else []}
         if alive:
             out["devices"] = live.get("workers", [])
     return out

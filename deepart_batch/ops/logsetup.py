@@ -28,7 +28,8 @@ __all__ = ["configure_logging", "worker_logging", "journal_priority", "stderr_is
 
 HUMAN_FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <8}</level> | "
-    "{process.name} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - <level>{message}</level>"
+    "{process.name} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - "
+    "<level>{about}{message}</level>"
 )
 
 # Tracebacks without local variable values: they can hold file contents or
@@ -73,7 +74,17 @@ def stderr_is_journal() -> bool:
 
 
 def _clip_message(record) -> None:
+    """Bound the message, and put the photo and job it is about (daemon.logcontext) into
+    record["about"] for the text formats, unless the message already names them. (Not in
+    `extra`: the JSON log has photo and job there already.)"""
     text = record["message"]
+    extra = record["extra"]
+    about = []
+    if extra.get("photo") and str(extra["photo"]) not in text:
+        about.append(str(extra["photo"]))
+    if extra.get("job") is not None and f"job {extra['job']}" not in text:
+        about.append(f"job {extra['job']}")
+    record["about"] = f"[{', '.join(about)}] " if about else ""
     if len(text) > MAX_MESSAGE_CHARS:
         keep = MAX_MESSAGE_CHARS // 2
         record["message"] = (f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... "
@@ -128,7 +139,7 @@ def configure_logging(
     if journald is None:
         journald = stderr_is_journal()
     if journald:
-        logger.add(_journal_sink, format="{message}", colorize=False, **common)
+        logger.add(_journal_sink, format="{about}{message}", colorize=False, **common)
     else:
         logger.add(sys.stderr, format=HUMAN_FORMAT, **common)
     if json_file:
