@@ -55,11 +55,11 @@ class GalleryBuild:
     def run(self, held: dict[str, str] | None = None, force: bool = False) -> list[Path]:
         """Rebuild every page; returns the pages written (unchanged ones are skipped)."""
         campaigns = collect(self.outbox, self.state_dir, self.reports, held)
-        written, rows, top_photos = [], [], []
+        written, rows, top_photos, folders = [], [], [], []
         for campaign in campaigns:
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
+            folders.append(thumbs)
             photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
-            thumbs.prune()
             if not campaign.name:   # dropped at the top of the inbox: shown on the index
                 top_photos = photos
                 continue
@@ -73,6 +73,8 @@ class GalleryBuild:
         if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
                        pending=any(c.pending for c in campaigns)):
             written.append(index)
+        for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
+            thumbs.prune()
         return written
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
