@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 
 from ..paths import atomic_write_bytes
+from ..report import duration
 from .curve import loss_curve
 from .model import GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, ReportCache, collect
 from .thumbs import PREVIEW_SIDE, Thumbnails
@@ -29,8 +30,10 @@ _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is n
 
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)   # loaded once: templates match this code
     env.filters["loss"] = lambda v: f"{v:.3g}"
+    env.filters["duration"] = duration
     return env
 
 
