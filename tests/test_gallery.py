@@ -295,9 +295,12 @@ def test_gallery_false_writes_nothing(tmp_path):
     ({"output": {"reports": "aside"}}, "output.reports: 'aside' is not allowed"),
 ])
 def test_config_checks_gallery_settings(tmp_path, override, message):
+    from deepart_batch.config import load_config
+    from deepart_batch.errors import ConfigError
     b = Box(tmp_path, **override)
-    res = b.cli("validate", "--config", b.config, timeout=60)
-    assert res.returncode == 2 and message in res.stderr, res.stderr
+    with pytest.raises(ConfigError) as err:
+        load_config(b.config)
+    assert f"{b.config}: {message}" in str(err.value)
 
 
 def test_gallery_modules_do_not_import_torch():
