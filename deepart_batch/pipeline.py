@@ -113,6 +113,16 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                  "scales": result.scale_timings},
         trace=[s.to_dict() for s in result.trace],
         final=result.final.to_dict(),
+        final_measured_on=_final_measured_on(params),
         output={"width": image.width, "height": image.height},
     )
     return image, report
+
+
+def _final_measured_on(params: RenderParams) -> str:
+    """Which image `final` describes; with luminance transfer it is not the traced one."""
+    if params.preserve_color == "luminance":
+        return ("the output image, after the photo's colours were restored (luminance "
+                "transfer); the trace's losses are of the optimised image before that, so "
+                "`final` can be higher than the trace's last loss")
+    return "the output image"

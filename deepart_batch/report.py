@@ -42,6 +42,8 @@ class RenderReport:
     timings: dict = field(default_factory=dict)   # ISO times, seconds per phase and scale
     trace: list[dict] = field(default_factory=list)
     final: dict | None = None
+    final_measured_on: str = "the output image"   # differs from the trace's image with
+    #                                               preserve_color: luminance (pipeline.py)
     output: dict | None = None               # {"path", "width", "height", "format"}
     error: str | None = None
     job: dict = field(default_factory=dict)  # job id, attempt, worker: filled by the daemon

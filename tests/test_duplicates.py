@@ -177,7 +177,7 @@ def test_metrics_know_every_journal_state():
 # -- the service's start-up recovery, in-process (no workers are started) -----------------
 
 def _service(box):
-    from deepart_batch.config import load_config
+    from deepart_batch.settings.config import load_config
     from deepart_batch.daemon.service import Service
     service = Service(load_config(box.config), once=True)
     service.manifests.reload_if_changed()

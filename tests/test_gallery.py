@@ -267,7 +267,7 @@ def test_gallery_never_half_written_while_rendering(tmp_path):
 
 
 def test_writer_failure_is_logged_never_raised(tmp_path):
-    from deepart_batch.config import load_config
+    from deepart_batch.settings.config import load_config
     from deepart_batch.gallery.writer import GalleryWriter
     b = Box(tmp_path)
     (b.outbox / "index.html").mkdir()           # the page cannot be written there
@@ -279,7 +279,7 @@ def test_writer_failure_is_logged_never_raised(tmp_path):
 
 
 def test_gallery_false_writes_nothing(tmp_path):
-    from deepart_batch.config import load_config
+    from deepart_batch.settings.config import load_config
     from deepart_batch.gallery.writer import GalleryWriter
     b = Box(tmp_path, gallery=False)
     config = load_config(b.config)

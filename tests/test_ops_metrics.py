@@ -50,6 +50,8 @@ def test_types_and_prefix():
         "deepart_job_failures": "counter",  # parser strips _total from the family
         "deepart_device_busy_seconds": "counter",
         "deepart_device_busy_ratio": "gauge",
+        "deepart_workers": "gauge",
+        "deepart_worker_progress_ratio": "gauge",
         "deepart_uptime_seconds": "gauge",
     }
 
@@ -63,7 +65,7 @@ def test_every_family_has_help_and_type_before_samples():
         elif not line.startswith("#"):
             name = line.split("{")[0].split(" ")[0]
             assert any(name.startswith(f) for f in seen_type), line
-    assert text.count("# HELP ") == text.count("# TYPE ") == 7
+    assert text.count("# HELP ") == text.count("# TYPE ") == 9
     assert text.endswith("\n")
 
 
@@ -199,3 +201,22 @@ def test_server_allows_remote_when_asked():
 
 def test_localhost_name_is_loopback():
     MetricsServer(lambda: "", host="localhost", port=0)  # must not raise
+
+
+def test_workers_per_node_with_state_and_progress():
+    workers = [
+        {"worker": "a1/cuda#0", "node": "10.0.0.2/a1", "state": "busy", "job": 7,
+         "progress": {"step": 30, "total": 120}},
+        {"worker": "a1/cuda#1", "node": "10.0.0.2/a1", "state": "idle", "job": None,
+         "progress": None},
+        {"worker": "b2/cuda#0", "node": "10.0.0.3/b2", "state": "busy", "job": 8,
+         "progress": None},
+    ]
+    m = parse(render_prometheus(MetricsSnapshot(workers=workers)))
+    assert m["deepart_workers"] == {
+        (("node", "10.0.0.2/a1"), ("state", "busy")): 1,
+        (("node", "10.0.0.2/a1"), ("state", "idle")): 1,
+        (("node", "10.0.0.3/b2"), ("state", "busy")): 1,
+    }
+    assert m["deepart_worker_progress_ratio"] == {
+        (("job", "7"), ("node", "10.0.0.2/a1"), ("worker", "a1/cuda#0")): 0.25}

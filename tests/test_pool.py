@@ -83,9 +83,12 @@ def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
     try:
         wait_for(lambda: [pool.poll(0.2)] and pool.all_ready(), timeout=120, what="4 workers")
         seen = sorted((w.spec.device, w.info["cuda_visible_devices"], w.info["torch_device"])
-                      for w in pool.workers)
+                      for w in pool._workers)   # what each process said in its hello
         assert seen == [(f"cuda:{i}", str(i), "cuda:0") for i in range(4)]
-        assert len({w.info["pid"] for w in pool.workers}) == 4
+        slots = pool.slots()                     # the public view the daemon gets
+        assert [s.device for s in slots] == [f"cuda:{i}" for i in range(4)]
+        assert all(s.idle and s.memory_bytes > 0 for s in slots)
+        assert len({s.pid for s in slots}) == 4
     finally:
         pool.shutdown(grace=5)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from loguru import logger
 
 from .. import images
-from ..config import Config
+from ..settings.config import Config
 from ..engine.memory import estimate_memory, largest_fitting_size, long_side_shape
 from ..weights import sha256_file
 from . import outbox

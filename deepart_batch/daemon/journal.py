@@ -4,7 +4,11 @@ Job states:   queued -> running -> done | failed      (running -> queued on rest
               waiting -> done | failed | queued       (a duplicate of a queued/running job:
                                                        settled when that job, `duplicate_of`,
                                                        finishes; queued if its copy fails)
-Input states: claiming -> claimed -> done | failed    (archived once all its jobs finish)
+Input states: claiming -> claimed -> done | failed    (archived once all its jobs finish;
+                                                       archived_to is set before the move,
+                                                       so a crash after it is recoverable)
+A queued job with retry_at in the future is held (e.g. the outbox is full): it waits
+without using an attempt, and `status` shows why.
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ CREATE INDEX IF NOT EXISTS inputs_state ON inputs(state);
 JOB_STATES = ("queued", "running", "waiting", "done", "failed")
 
 
+class JournalDamaged(RuntimeError):
+    """The journal file is not a readable SQLite database (truncated, overwritten)."""
+
+
 @dataclass
 class Job:
     id: int
@@ -86,6 +94,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     duplicate_of: int | None = None
+    retry_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -117,11 +126,21 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a claimed file must survive power loss
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self._migrate()
+        try:
+            check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a claimed file must survive power loss
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.OperationalError:
+            self.db.close()
+            raise  # locked, disk full, no permission: not damage
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalDamaged(f"{self.path} is damaged ({exc})") from None
 
     def _migrate(self) -> None:
         """Journals written before a column existed get it, so an upgrade keeps its queue."""
@@ -129,6 +148,8 @@ class Journal:
         if "duplicate_of" not in columns:
             self.db.execute("ALTER TABLE jobs ADD COLUMN duplicate_of INTEGER REFERENCES jobs(id)")
         self.db.execute("CREATE INDEX IF NOT EXISTS jobs_duplicate_of ON jobs(duplicate_of, state)")
+        if "retry_at" not in columns:
+            self.db.execute("ALTER TABLE jobs ADD COLUMN retry_at REAL")
 
     def close(self) -> None:
         self.db.close()
@@ -147,6 +168,28 @@ class Journal:
     def finish_claim(self, input_id: int, sha256: str) -> None:
         self.db.execute("UPDATE inputs SET state='claimed', sha256=? WHERE id=?",
                         (sha256, input_id))
+
+    def adopt_input(self, relpath: str, campaign: str, work_path: str) -> int:
+        """A file found in work/ without a row (journal lost): claimed again from here."""
+        return self.begin_claim(relpath, campaign, work_path)
+
+    def add_archived(self, relpath: str, campaign: str, state: str, archived_to: str,
+                     error: str | None, finished_at: float) -> None:
+        """History rebuilt from done/ and failed/ after the journal was lost."""
+        assert state in ("done", "failed")
+        self.db.execute("INSERT INTO inputs (relpath, campaign, work_path, state, archived_to, "
+                        "error, received_at, finished_at) VALUES (?, ?, '', ?, ?, ?, ?, ?)",
+                        (relpath, campaign, state, archived_to, error, finished_at,
+                         finished_at))
+
+    def work_paths(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT work_path FROM inputs WHERE state IN "
+                                              "('claiming', 'claimed')")}
+
+    def archive_intent(self, input_id: int, archived_to: str, error: str | None) -> None:
+        """Where the input is about to be moved, recorded first: see archive_input."""
+        self.db.execute("UPDATE inputs SET archived_to=?, error=? WHERE id=? AND "
+                        "state='claimed'", (archived_to, error, input_id))
 
     def drop_input(self, input_id: int) -> None:
         with self._tx():
@@ -206,6 +249,26 @@ class Journal:
         rows = self.db.execute("SELECT * FROM jobs WHERE input_id=? ORDER BY id", (input_id,))
         return [Job.from_row(r) for r in rows]
 
+    def jobs_ready(self, now: float | None = None) -> list[Job]:
+        """Queued jobs that may start now (held ones wait for their retry_at)."""
+        now = time.time() if now is None else now
+        rows = self.db.execute("SELECT * FROM jobs WHERE state='queued' AND "
+                               "(retry_at IS NULL OR retry_at <= ?) ORDER BY priority DESC, id",
+                               (now,))
+        return [Job.from_row(r) for r in rows]
+
+    def held(self) -> list[Job]:
+        rows = self.db.execute("SELECT * FROM jobs WHERE state='queued' AND retry_at IS NOT "
+                               "NULL ORDER BY retry_at")
+        return [Job.from_row(r) for r in rows]
+
+    def hold(self, job_id: int, reason: str, error: str, retry_at: float) -> None:
+        """Not the photo's fault (e.g. the outbox is full): back to the queue until
+        retry_at, and the attempt it used is given back."""
+        self._transition(job_id, "running", "queued", queued_at=time.time(), worker=None,
+                         device=None, progress=None, started_at=None, reason=reason,
+                         error=error, retry_at=retry_at, attempts_delta=-1)
+
     def jobs_in(self, state: str) -> list[Job]:
         rows = self.db.execute("SELECT * FROM jobs WHERE state=? ORDER BY priority DESC, id",
                                (state,))
@@ -213,7 +276,7 @@ class Journal:
 
     def mark_running(self, job_id: int, worker: str, device: str) -> None:
         self._transition(job_id, "queued", "running", worker=worker, device=device,
-                         started_at=time.time(), attempts_delta=1)
+                         started_at=time.time(), retry_at=None, attempts_delta=1)
 
     def mark_done(self, job_id: int, render_seconds: float | None) -> None:
         self._transition(job_id, "running", "done", finished_at=time.time(),
@@ -255,6 +318,12 @@ class Journal:
         cur = self.db.execute("UPDATE jobs SET state='queued', worker=NULL, device=NULL, "
                               "progress=NULL, queued_at=? WHERE state='running'", (time.time(),))
         return cur.rowcount
+
+    def release_holds(self) -> int:
+        """A new start retries held jobs now (the cause may be gone); the reason stays."""
+        now = time.time()
+        return self.db.execute("UPDATE jobs SET retry_at=? WHERE state='queued' AND "
+                               "retry_at > ?", (now, now)).rowcount
 
     def _transition(self, job_id: int, from_state, to_state: str, attempts_delta: int = 0,
                     **fields) -> None:

@@ -6,8 +6,11 @@ import os
 import time
 from pathlib import Path, PurePosixPath
 
-from ..paths import atomic_write_bytes, atomic_write_json, resolve_inside
+from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, resolve_inside
 from ..report import summarize
+from .faultpoints import crash_point
+
+ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` (its report)
 
 REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
 EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
@@ -20,6 +23,7 @@ def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) 
     _, ext = EXTENSIONS[fmt.lower()]
     campaign = rel.parts[0] if len(rel.parts) > 1 else ""
     name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
+    name = "/".join(fit_name(part, NAME_MAX - ROOM) for part in name.split("/"))
     return resolve_inside(outbox, rel.parent / name)
 
 
@@ -38,23 +42,38 @@ def report_exists(image_path: Path) -> bool:
 
 def error_report_path(outbox: Path, relpath: str, subfolder: bool = False) -> Path:
     rel = PurePosixPath(relpath)
+    name = fit_name(rel.name, NAME_MAX - len(".error.json"))
     folder = rel.parent / REPORTS_FOLDER if subfolder else rel.parent
-    return resolve_inside(outbox, folder / f"{rel.name}.error.json")
+    return resolve_inside(outbox, folder / f"{name}.error.json")
 
 
-def publish(image_path: Path, image: bytes, report: dict, report_file: Path | None = None) -> None:
-    """Image first, then its report: a report never points at a missing image."""
+def publish(image_path: Path, image: bytes, report: dict, report_file: Path | None = None,
+            outbox: Path | None = None) -> None:
+    """Image and report as a unit: image first, then its report; when the report cannot
+    be written the image is removed again (and a crash in between is cleaned up by the
+    next start). With `outbox`, the path is checked again now, as a folder may have been
+    replaced by a link since the job was planned."""
+    if outbox is not None:
+        root, real = os.path.realpath(outbox), os.path.realpath(image_path)
+        if real != os.path.abspath(image_path) or not real.startswith(root + os.sep):
+            raise UnsafePathError(f"{image_path} resolves to {real}, outside {root}")
     atomic_write_bytes(image_path, image)
+    crash_point("after_publish_image")
     report["summary"] = summarize(report)
-    atomic_write_json(report_file or report_path(image_path), report)
+    try:
+        atomic_write_json(report_file or report_path(image_path), report)
+    except BaseException:
+        Path(image_path).unlink(missing_ok=True)
+        raise
 
 
 def publish_error(outbox: Path, relpath: str, error: dict, subfolder: bool = False
                   ) -> Path | None:
-    """Tell the people who dropped the file, in the folder they look at, what went wrong."""
+    """Tell the people who dropped the file, in the folder they look at, what went wrong.
+    None when it cannot be written (full, unwritable, or a link leading out of the outbox)."""
     try:
         return atomic_write_json(error_report_path(outbox, relpath, subfolder), error)
-    except OSError:
+    except (OSError, UnsafePathError):
         return None
 
 

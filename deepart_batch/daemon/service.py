@@ -5,33 +5,35 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
+import json
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loguru import logger
 
-from ..config import Config
+from ..settings.config import Config
 from ..gallery.writer import GalleryWriter
-from ..manifest import ManifestStore
+from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
+from ..paths import UnsafePathError, is_disk_full, safe_text
 from ..pipeline import now_iso
-from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
+from ..pool import EventKind, Executor, ExecutorEvent, FairScheduler, PoolJob, make_executor
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
-from . import intake, jobs, outbox
-from .journal import Journal
+from . import intake, jobs, outbox, recovery
+from .earlystop import early_stop_requested
+from .faultpoints import crash_point
+from .folders import require_folders, wait_for_folders
+from .journal import Journal, JournalDamaged
+from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
-
-
-class AlreadyRunning(RuntimeError):
-    pass
+HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
 
 
 @dataclass
@@ -51,51 +53,116 @@ class Service:
         self.notifier = notifier or Notifier()
         state = Path(config.state_dir)
         self.work_dir, self.done_dir, self.failed_dir = state / "work", state / "done", state / "failed"
-        for d in (self.work_dir, self.done_dir, self.failed_dir, Path(config.outbox)):
+        for d in (self.work_dir, self.done_dir, self.failed_dir):  # not the outbox: see folders
             d.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = _take_lock(state / "daemon.lock")
-        self.journal = Journal(state / "journal.sqlite")
+        self._lock_fh = take_lock(state / "daemon.lock", BULK if once else DAEMON,
+                                  None if once else self._wait_for_lock)
+        self.claims_dir = state / "claims"
+        self.claims_dir.mkdir(exist_ok=True)
+        self.journal = self._open_journal(state / "journal.sqlite")
         self.status_file = state / "status.json"
         self.manifests = ManifestStore(config.manifest, config.styles_dir, config)
         self.watcher = InboxWatcher(
             config.inbox, config.watch.settle_seconds, config.watch.ignore,
             config.watch.polling, config.watch.poll_interval,
             exclude=(Path(config.manifest), Path(str(config.manifest) + ".error.json")))
-        self.pool = DevicePool(plan_workers(config.devices, config.jobs_per_device),
-                               config.weights, config.job_timeout, config.on_oom,
-                               config.logging.level, parent_logger=logger)
+        self.pool: Executor = make_executor(config, parent_logger=logger)
         self.scheduler = FairScheduler()
         self.weights_id = weights_identity(config.weights)
         self.style_shas: dict[str, str] = {}
         self.summary = RunSummary()
         self.stopping = False
         self._held: set[str] = set()
+        self._holds: dict[int, int] = {}        # job id -> times held for a full disk
+        self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
+        self._reconcile = False                 # after a full state_dir: check the journal
         self._last_rescan = time.monotonic()
 
     # -- start-up -----------------------------------------------------------------------
+    def _open_journal(self, path: Path) -> Journal:
+        try:
+            return Journal(path)
+        except JournalDamaged as exc:
+            journal, message = recovery.rebuild(path, self.work_dir, self.done_dir,
+                                                self.failed_dir, self.claims_dir, str(exc))
+            logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
+                         "hand)", message)
+            return journal
+
     def recover(self) -> None:
-        """Make the journal and the disk agree after a crash, before taking new files."""
+        """Make the journal and the disk agree after a crash, before taking new files.
+        Idempotent: each step looks at what is on disk, so a crash in recovery is fine."""
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
+        self.journal.release_holds()  # a new start retries held jobs at once
+        for job in self.journal.jobs_in("queued"):  # an image whose report never came
+            image = Path(job.output_path)
+            if image.exists() and not outbox.report_path(image).exists():
+                image.unlink()
+                logger.warning("removed {}: written without its report before a crash; "
+                               "job {} renders it again", image, job.id)
+        removed = recovery.clean_work(self.work_dir, self.claims_dir, self.journal.work_paths())
+        if removed:
+            logger.info("removed {} half-copied file(s) from {}", removed, self.work_dir)
+        recovery.adopt_orphans(self.journal, self.work_dir, self.claims_dir)
+        self._reconcile_inputs()
+        removed = outbox.clean_temp_files(Path(self.config.outbox))
+        if removed:
+            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+
+    def _reconcile_inputs(self) -> None:
+        """Claims, archives and duplicates that a crash (or a full disk) left half done."""
         self._settle_duplicates(None)  # ones whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
                 self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
+                recovery.remove_claim_note(self.claims_dir, inp.work_path)
         manifest = self.manifests.current
         for inp in self.journal.inputs_in("claimed"):
-            if not self.journal.jobs_for_input(inp.id) and manifest is not None:
-                self._plan(self.journal.input(inp.id))
-            self._maybe_archive(inp.id)
-        removed = outbox.clean_temp_files(Path(self.config.outbox))
-        if removed:
-            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+            if inp.archived_to:  # it was being archived when the daemon stopped
+                self._finish_archive(inp)
+            elif not Path(inp.work_path).exists():
+                self._fail_missing(inp)
+            else:
+                if not self.journal.jobs_for_input(inp.id) and manifest is not None:
+                    self._plan(self.journal.input(inp.id))
+                self._maybe_archive(inp.id)
+
+    def _fail_missing(self, inp) -> None:
+        message = (f"{inp.relpath}: its claimed copy {inp.work_path} is gone from work/ "
+                   "(removed by hand?), so it cannot be rendered; drop the photo again")
+        logger.error(message)
+        for job in self.journal.jobs_for_input(inp.id):
+            if job.state == "queued":
+                self.journal.mark_failed(job.id, "missing", message)
+            elif job.state == "waiting":
+                self.journal.settle_waiting(job.id, "failed", "missing", message)
+        self._fail_input(inp.id, "missing", message)
+
+    def _finish_archive(self, inp) -> None:
+        target = Path(inp.archived_to)
+        if self.failed_dir in target.parents:
+            note = target.with_name(target.name + intake.ERROR_SUFFIX)
+            try:
+                error = json.loads(note.read_text())
+            except (OSError, ValueError):
+                error = None
+            reason = (error or {}).get("reason", "error")
+            self._fail_input(inp.id, reason, inp.error or "failed (recovered after a crash)",
+                             (error or {}).get("failed_jobs", ()))
+        else:
+            self._archive_done(inp.id)
 
     # -- intake -------------------------------------------------------------------------
     def take(self, path: Path) -> None:
-        rel = self.watcher.relpath(path)
+        raw_rel = self.watcher.relpath(path)
+        rel = safe_text(raw_rel)  # any name the filesystem allows; the journal holds UTF-8
+        if rel != raw_rel:
+            logger.warning("{}: the name is not valid UTF-8; it is recorded and archived as "
+                           "{!r}", raw_rel.encode("utf-8", "surrogateescape"), rel)
         manifest = self.manifests.current
         if manifest is None:
             if rel not in self._held:
@@ -109,19 +176,24 @@ class Service:
             refusal = intake.Refusal("no_rule", f"{rel}: no manifest rule matches this path; "
                                                 f"add a rule to {self.config.manifest}")
         campaign = intake.campaign_of(rel)
-        work = self.work_dir / f"{time.time_ns()}-{path.name}"
+        work = self.work_dir / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign, str(work))
         try:
+            recovery.write_claim_note(self.claims_dir, work, rel)
             intake.move_file(path, work)
-        except FileNotFoundError:
+        except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
-            return
+            recovery.remove_claim_note(self.claims_dir, work)
+            if isinstance(exc, FileNotFoundError):
+                return
+            raise
         if refusal is not None:
             logger.warning("refused {}", refusal.message)
             self.journal.finish_claim(input_id, "")
             self._fail_input(input_id, refusal.reason, refusal.message)
             return
         self.journal.finish_claim(input_id, intake.sha256_of(work))
+        crash_point("after_claim_move")
         self._held.discard(rel)
         queued = self._plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
@@ -131,23 +203,36 @@ class Service:
         try:
             return jobs.plan(self.journal, self.config, self.manifests.current, inp,
                              self.weights_id, self.style_shas)
+        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
+            message = (f"{inp.relpath}: its output would be written outside the outbox "
+                       f"({exc}); replace that link with a real folder and drop it again")
+            logger.error(message)
+            self._fail_input(inp.id, "unsafe_path", message)
+            return []
         except Exception as exc:  # e.g. a style image deleted since the manifest loaded
             logger.error("{}: cannot plan jobs: {}", inp.relpath, exc)
             self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
             return []
 
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
+        """failed/ with an error report beside it and one in the outbox. The target is
+        recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
-                 "failed_jobs": list(jobs_failed)}
-        target = intake.archive(Path(inp.work_path), self.failed_dir, inp.relpath,
-                                str(input_id), error)
-        error["archived_to"] = str(target)
-        outbox.publish_error(Path(self.config.outbox), inp.relpath, error,
-                             self.config.output.reports == "subfolder")
+                 "failed_jobs": list(jobs_failed), "archived_to": str(target)}
+        self.journal.archive_intent(input_id, str(target), message)
+        intake.archive(Path(inp.work_path), target, error)
+        if outbox.publish_error(Path(self.config.outbox), inp.relpath, error,
+                                self.config.output.reports == "subfolder") is None:
+            logger.warning("{}: could not write its error report into the outbox; it is in "
+                           "{}", inp.relpath, target.with_name(target.name + intake.ERROR_SUFFIX))
         self.journal.archive_input(input_id, "failed", str(target), message)
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_failed += 1
-        self.summary.failures.append(message)
+        self.summary.failures.append(message if message.startswith(inp.relpath) else
+                                     f"{inp.relpath}: {message}")   # name the photo
 
     def _maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
@@ -163,8 +248,17 @@ class Service:
                              [{"job": j.id, "style": j.slug, "reason": j.reason,
                                "error": j.error} for j in failed])
             return
-        target = intake.archive(Path(inp.work_path), self.done_dir, inp.relpath, str(input_id))
+        self._archive_done(input_id)
+
+    def _archive_done(self, input_id: int) -> None:
+        inp = self.journal.input(input_id)
+        all_jobs = self.journal.jobs_for_input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.done_dir, inp.relpath, str(input_id))
+        self.journal.archive_intent(input_id, str(target), None)
+        intake.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, "done", str(target))
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
@@ -176,18 +270,19 @@ class Service:
 
     # -- dispatch and results -----------------------------------------------------------
     def dispatch(self) -> None:
-        idle = self.pool.idle()
+        slots = self.pool.slots()
+        idle = [s for s in slots if s.idle]
         if not idle or self.stopping:
             return
-        queued = self.journal.jobs_in("queued")
+        largest = max((s.memory_bytes for s in slots), default=0)
+        queued = self.journal.jobs_ready()
         by_id = {j.id: j for j in queued}
         while idle and by_id:
-            worker = idle[0]
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.get("style_key", ""))
-                                        for j in by_id.values()], worker.cached_styles)
+                                        for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
-            refusal = self._refusal(job)
+            refusal = self._refusal(job, largest)
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
                 self.summary.jobs_failed += 1
@@ -195,46 +290,57 @@ class Service:
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 continue
-            affine = [w for w in idle if cand.style_key in w.cached_styles]
-            worker = affine[0] if affine else worker
-            idle.remove(worker)
-            self.journal.mark_running(job.id, worker.spec.id, worker.spec.device)
-            self.pool.assign(worker, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
-                                             job.campaign, job.priority))
-            logger.info("job {} ({} [{}]) -> {} (attempt {})", job.id, Path(job.spec["content"]).name,
-                        job.slug, worker.spec.id, job.attempts + 1)
+            fits = [s for s in idle if not jobs.too_large(job.spec, s.memory_bytes)]
+            if not fits:
+                continue  # fits a busy slot with more memory: it waits for that one
+            slot = next((s for s in fits if cand.style_key in s.cached_styles), fits[0])
+            idle.remove(slot)
+            self.journal.mark_running(job.id, slot.id, slot.device)
+            self.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
+                                              job.campaign, job.priority))
+            logger.info("job {} ({} [{}]) -> {} on {} (attempt {})", job.id,
+                        Path(job.spec["content"]).name, job.slug, slot.id, slot.node,
+                        job.attempts + 1)
 
-    def _refusal(self, job) -> tuple[str, str] | None:
+    def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
             return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
                                    f"(max_attempts {self.config.max_attempts}); last: "
                                    f"{job.error or job.reason}")
-        too_large = jobs.too_large(job.spec, self.pool.capacity_bytes())
+        too_large = jobs.too_large(job.spec, capacity_bytes)
         return ("too_large", too_large) if too_large else None
 
-    def handle(self, event) -> None:
+    def handle(self, event: ExecutorEvent) -> None:
         if event.job_id is None:
             return
-        if event.kind == "progress":
+        if event.kind is EventKind.PROGRESS:
             self.journal.set_progress(event.job_id, event.data)
             return
-        if event.kind == "event":
+        if event.kind is EventKind.EVENT:
             logger.warning("job {}: {}", event.job_id, event.data)
             return
         job = self.journal.job(event.job_id)
-        if event.kind == "done":
+        if event.kind is EventKind.DONE:
             try:
                 self._publish(job, event)
-            except OSError as exc:  # outbox unwritable or full: render again later
-                event = PoolEvent("outbox", event.worker, job.id,
-                                  {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+            except UnsafePathError as exc:  # a link inside the outbox points elsewhere
+                event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
+                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
+                    "replace that link with a real folder"})
+            except OSError as exc:
+                if is_disk_full(exc):  # not the photo's fault: hold it, keep its attempts
+                    self._hold(job, exc)
+                    return
+                # outbox unwritable: render again later
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id,
+                                      {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 return
-        retryable = event.kind in ("crashed", "timeout", "outbox")
+        retryable = event.kind.retryable
         if retryable and job.attempts < self.config.max_attempts:
-            self.journal.requeue(job.id, event.kind, event.data.get("error"))
+            self.journal.requeue(job.id, event.kind.value, event.data.get("error"))
             logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
             return
         reason, error = event.data.get("reason", "error"), event.data.get("error", "")
@@ -255,10 +361,21 @@ class Service:
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": _iso(job.queued_at), "started": _iso(job.started_at),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path))
+        outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path),
+                       outbox=Path(self.config.outbox))
+        self._holds.pop(job.id, None)
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
+
+    def _hold(self, job, exc: OSError) -> None:
+        held = self._holds[job.id] = self._holds.get(job.id, 0) + 1
+        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
+        message = (f"the outbox is full ({exc}); nothing was published; held and retried in "
+                   f"{delay:.0f} s (the photo is not failed for this)")
+        self.journal.hold(job.id, "outbox_full", message, time.time() + delay)
+        logger.warning("job {} ({} [{}]): {}", job.id, Path(job.spec["content"]).name,
+                       job.slug, message)
 
     # -- the loop -----------------------------------------------------------------------
     def request_stop(self, *_):
@@ -266,9 +383,23 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def _wait_for_lock(self, message: str) -> bool:
+        self.notifier.status(message)
+        self.notifier.watchdog()
+        return True
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if early_stop_requested():
+            self.request_stop()
+        if self.once:
+            require_folders(self.config)
+        else:
+            wait_for_folders(self.config, self.notifier, self.status_file, lambda: self.stopping)
+            if self.stopping:
+                self.journal.close()
+                return EXIT_OK
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
@@ -295,7 +426,12 @@ class Service:
                 if not ready_sent and self.pool.all_ready():
                     self.notifier.ready()
                     ready_sent = True
-                self.tick()
+                try:
+                    self.tick()
+                except (sqlite3.OperationalError, OSError) as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    self._state_full(exc)
                 if self.once and self._finished():
                     break
             return self._drain() if self.stopping else self._finish_once()
@@ -306,7 +442,33 @@ class Service:
             self.gallery.close()
             self.journal.close()
 
+    def _state_full(self, exc: BaseException) -> None:
+        """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""
+        held = self._holds[-1] = self._holds.get(-1, 0) + 1
+        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
+        logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
+                     self.config.state_dir, exc, delay)
+        self._reconcile = True
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            time.sleep(0.2)
+
+    def _reconcile_after_full(self) -> None:
+        """Redo what a full state_dir interrupted: lost results (running in the journal
+        but not on a worker), half claims and half archives."""
+        busy = set(self.pool.running_jobs())
+        for job in self.journal.jobs_in("running"):
+            if job.id not in busy:
+                self.journal.requeue(job.id, "interrupted", "its result was lost while "
+                                     "the state_dir was full", refund_attempt=True)
+        self._reconcile_inputs()
+        self._reconcile = False
+        self._holds.pop(-1, None)
+        logger.info("{} has room again", self.config.state_dir)
+
     def tick(self) -> None:
+        if self._reconcile:
+            self._reconcile_after_full()
         if self.manifests.reload_if_changed():
             self._held.clear()
         now = time.monotonic()
@@ -318,9 +480,14 @@ class Service:
                 break
             try:
                 self.take(path)
+                self._take_errors.pop(str(path), None)
             except OSError as exc:  # e.g. no permission to move it off the share
-                logger.error("{}: cannot take it ({}); it stays in the inbox and is retried "
-                             "at the next rescan", path, exc)
+                if is_disk_full(exc):
+                    raise
+                if self._take_errors.get(str(path)) != str(exc):  # once, not every rescan
+                    logger.error("{}: cannot take it ({}); it stays in the inbox and is "
+                                 "retried at each rescan", safe_text(str(path)), exc)
+                self._take_errors[str(path)] = str(exc)
         if self.manifests.current is None and self._held:
             for rel in list(self._held):   # keep held files in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
@@ -332,44 +499,33 @@ class Service:
     def _finished(self) -> bool:
         counts = self.journal.counts()
         held = self.manifests.current is None and self._held
-        return (self.watcher.pending() == 0 and counts["queued"] == 0
+        return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:
         deadline = time.monotonic() + self.config.drain_seconds
         self.notifier.stopping()
-        while self.pool.busy() and time.monotonic() < deadline:
+        while self.pool.running_jobs() and time.monotonic() < deadline:
             self.notifier.extend_timeout(min(30, deadline - time.monotonic()) + 5)
             for event in self.pool.poll(timeout=0.5):
                 self.handle(event)
-        for w in self.pool.busy():
-            self.journal.requeue(w.job.job_id, "shutdown", "daemon stopped before it finished",
+        for job_id in self.pool.running_jobs():
+            self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)
-            logger.warning("job {} did not finish within drain_seconds: queued again", w.job.job_id)
+            logger.warning("job {} did not finish within drain_seconds: queued again", job_id)
         return EXIT_OK
 
     def _finish_once(self) -> int:
+        held = self.journal.held()
+        if held:
+            message = (f"{len(held)} job(s) held: {held[0].error}; their photos wait in "
+                       f"{self.work_dir} and are rendered by the next run or the daemon")
+            logger.warning(message)
+            self.summary.failures.append(message)
+            return EXIT_FAILURES
         return EXIT_FAILURES if self.summary.jobs_failed or self.summary.inputs_failed else EXIT_OK
 
 
 def _iso(ts: float | None) -> str | None:
     from datetime import datetime, timezone
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
-
-
-def _take_lock(path: Path):
-    """One process per state_dir: a bulk run never overlaps the daemon or another bulk run."""
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise AlreadyRunning(f"{path.parent} is in use by deepart-batch pid {holder}; "
-                             "a run is still going, so this one does not start") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh

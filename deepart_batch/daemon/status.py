@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..config import Config
+from ..settings.config import Config
 from .journal import JOB_STATES
 
 
@@ -47,6 +47,14 @@ def collect(config: Config) -> dict:
                 for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
                                     "i.id=j.input_id WHERE j.state='failed' "
                                     "ORDER BY j.finished_at DESC LIMIT 10")]
+            columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            out["held"] = [
+                {"job": r["id"], "input": r["relpath"], "style": r["slug"], "reason": r["reason"],
+                 "error": r["error"], "retry_in_seconds": round(max(0.0, r["retry_at"] - time.time()), 1)}
+                for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
+                                    "i.id=j.input_id WHERE j.state='queued' AND "
+                                    "j.retry_at IS NOT NULL ORDER BY j.retry_at")
+            ] if "retry_at" in columns else []
             out["refused"] = [
                 {"input": r["relpath"], "error": r["error"]}
                 for r in db.execute("SELECT relpath, error FROM inputs WHERE state='failed' AND "
@@ -62,7 +70,8 @@ def collect(config: Config) -> dict:
             live = {}
         alive = _daemon_alive(live.get("pid"))
         out["daemon"] = {"pid": live.get("pid"), "mode": live.get("mode"), "alive": alive,
-                         "updated_seconds_ago": round(time.time() - live.get("time", 0), 1)}
+                         "updated_seconds_ago": round(time.time() - live.get("time", 0), 1),
+                         "waiting": live.get("waiting") or [] if alive else []}
         if alive:
             out["devices"] = live.get("workers", [])
     return out
@@ -75,6 +84,7 @@ def render_text(info: dict) -> str:
     d = info["daemon"]
     if d and d["alive"]:
         lines.append(f"daemon: pid {d['pid']} ({d['mode']}), updated {d['updated_seconds_ago']} s ago")
+        lines += [f"  WAITING: {problem}" for problem in d.get("waiting", [])]
     else:
         lines.append("daemon: not running")
     if info["devices"]:
@@ -83,7 +93,8 @@ def render_text(info: dict) -> str:
             p = w.get("progress") or {}
             busy = f"busy: job {w['job']} step {p.get('step', 0)}/{p.get('total', '?')}" \
                 if w["state"] == "busy" else w["state"]
-            lines.append(f"  {w['worker']:<12} {busy}")
+            node = f" on {w['node']}" if w.get("node") else ""
+            lines.append(f"  {w['worker']:<12} {busy}{node}")
     if info["running"]:
         lines.append("running:")
         for r in info["running"]:
@@ -94,6 +105,11 @@ def render_text(info: dict) -> str:
         lines.append("last failures:")
         for f in info["failures"]:
             lines.append(f"  job {f['job']}: {f['input']} [{f['style']}] {f['reason']}: {f['error']}")
+    if info.get("held"):
+        lines.append("held (not the photos' fault; retried by themselves):")
+        for h in info["held"]:
+            lines.append(f"  job {h['job']}: {h['input']} [{h['style']}] {h['reason']}: "
+                         f"{h['error']} (next try in {h['retry_in_seconds']} s)")
     if info.get("refused"):
         lines.append("refused files:")
         for f in info["refused"]:

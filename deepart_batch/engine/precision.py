@@ -12,8 +12,8 @@ from typing import Iterable, Iterator
 import torch
 
 from ..errors import ParamsError
+from .params import PRECISIONS as REQUESTED
 
-REQUESTED = ("auto", "fp32", "bf16", "tf32")
 # CPU flags (as /proc/cpuinfo spells them) that make bf16 convolutions fast in oneDNN.
 # Without them oneDNN has no bf16 kernels and PyTorch falls back to a reference
 # convolution that measured ~100x slower than fp32 on an AVX2-only EPYC.

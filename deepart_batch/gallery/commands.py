@@ -13,7 +13,7 @@ def add_commands(sub) -> None:
                        description="Rewrite outbox/index.html and every campaign page from "
                                    "the JSON reports (and the journal, for what is still on "
                                    "its way), e.g. after an upgrade. Prints the index's path.")
-    g.add_argument("--config", required=True)
+    g.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     g.set_defaults(func=cmd_gallery)
     c = sub.add_parser("contact-sheet", help="one PNG grid: photos as rows, styles as columns",
                        description="From the outbox (--config, optionally --campaign), or "
@@ -27,13 +27,14 @@ def add_commands(sub) -> None:
     c.add_argument("--size", type=int, default=128, help="long side of each trial render")
     c.add_argument("--steps", type=int, default=60, help="steps of each trial render")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    c.add_argument("--weights", default="bundled")
+    c.add_argument("--weights", default="bundled",
+                   help="bundled (offline Caffe VGG19), torchvision, or a state-dict path")
     c.add_argument("--cell", type=int, default=256, help="picture size in the sheet, pixels")
     c.set_defaults(func=cmd_contact_sheet)
 
 
 def cmd_gallery(args) -> int:
-    from ..config import load_config
+    from ..settings.config import load_config
     from .pages import build_gallery
     config = load_config(args.config)
     index = build_gallery(Path(config.outbox), Path(config.state_dir),
@@ -54,7 +55,7 @@ def cmd_contact_sheet(args) -> int:
         if args.photo or args.style:
             raise ParamsError("give either --config (finished renders) or --photo and "
                               "--style (try styles), not both")
-        from ..config import load_config
+        from ..settings.config import load_config
         config = load_config(args.config)
         grid = grid_from_outbox(Path(config.outbox), Path(config.state_dir), args.campaign)
         title = args.campaign or ""

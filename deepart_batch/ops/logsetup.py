@@ -35,6 +35,9 @@ HUMAN_FORMAT = (
 # secrets and would flood the journal.
 _TRACEBACKS = {"backtrace": False, "diagnose": False}
 
+# One log record's message at most (a pasted document must not become a 50 MB line).
+MAX_MESSAGE_CHARS = 16_000
+
 # Queues must come from the spawn context: a fork-context lock refuses to be
 # pickled into a spawned child, and a spawn-context one also works after fork.
 _MP_CONTEXT = "spawn"
@@ -69,6 +72,14 @@ def stderr_is_journal() -> bool:
     return (st.st_dev, st.st_ino) == (dev, ino)
 
 
+def _clip_message(record) -> None:
+    text = record["message"]
+    if len(text) > MAX_MESSAGE_CHARS:
+        keep = MAX_MESSAGE_CHARS // 2
+        record["message"] = (f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... "
+                             f"{text[-keep:]}")
+
+
 def _journal_sink(message: Message) -> None:
     # Prefix every line, so traceback lines keep the record's priority too.
     prio = journal_priority(message.record["level"].no)
@@ -99,15 +110,21 @@ def configure_logging(
     rotation: str | int | None = "50 MB",
     retention: str | int | None = 5,
     journald: bool | None = None,
+    enqueue: bool = True,
 ) -> None:
     """(Re)configure the process-wide loguru logger; safe to call repeatedly.
 
     ``journald=None`` auto-detects via ``stderr_is_journal``; True/False
     force the choice. ``rotation``/``retention`` are passed to loguru as is
-    ("50 MB", "1 day"; an int retention keeps that many old files).
+    ("50 MB", "1 day"; an int retention keeps that many old files). ``enqueue=False``
+    writes directly: short commands skip the queue's lock, whose resource-tracker
+    process costs a quick command more than half its start-up time.
     """
     logger.remove()
-    common = {"level": level, "enqueue": True, "context": _MP_CONTEXT, **_TRACEBACKS}
+    logger.configure(patcher=_clip_message)
+    common = {"level": level, "enqueue": enqueue, **_TRACEBACKS}
+    if enqueue:
+        common["context"] = _MP_CONTEXT
     if journald is None:
         journald = stderr_is_journal()
     if journald:
@@ -138,6 +155,7 @@ def worker_logging(parent_logger: Logger, level: str | int = "DEBUG") -> None:
     sinks and need no call at all.
     """
     logger.remove()
+    logger.configure(patcher=_clip_message)
     logger.add(_Forward(parent_logger), level=level, format="{message}", colorize=False)
     _intercept_stdlib(level)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -16,6 +17,8 @@ class WorkerSpec:
     torch_device: str        # inside the worker: "cuda:0" (pinned) or "cpu"
     threads: int             # torch.set_num_threads for CPU workers
     env: dict = field(default_factory=dict)
+    node: str = field(default_factory=socket.gethostname)  # named in reports and status
+    executor: str = "local"  # the backend that runs it (pool.executor.BACKENDS)
 
 
 def cuda_device_count() -> int:

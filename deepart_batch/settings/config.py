@@ -20,19 +20,22 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.params import RenderParams
-from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, integer,
-                        is_number, nonempty, optional, raise_problems, read_file, read_yaml,
-                        rule, seconds, setting, suggest)
+from ..engine.params import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, PRECISIONS, RenderParams
+from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
+                        duration, integer, is_number, nonempty, optional, raise_problems,
+                        read_file, read_yaml, rule, seconds, setting, suggest)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
+    "RetentionConfig",
+    "ExecutorConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
 
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
+EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
 OUTPUT_FORMATS = ("jpg", "png", "webp")
 REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
 # Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
@@ -50,6 +53,7 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 _path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
 _text = rule(nonempty, "a non-empty string")
+_positive = rule(lambda v: is_number(v) and v > 0, "a number > 0", lambda v, _: float(v))
 _flag = rule(lambda v: isinstance(v, bool), "true or false")
 _str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
                    "a string like '50 MB' or an integer")
@@ -101,6 +105,18 @@ def _template(v, _base) -> str:
                        f"overwrite each other")
     if sample.startswith("/") or ".." in sample.split("/") or "\\" in sample:
         raise BadValue(f"{v!r} must stay inside the outbox: no leading '/', '..' or '\\'")
+    # Photos at the inbox's top level have the empty campaign: the name must still be a
+    # plain relative path then, with no empty, '.' or '..' segment.
+    for campaign in ("c", ""):
+        name = v.format(stem="a", style="b", ext="jpg", campaign=campaign)
+        bad = [s for s in name.split("/") if s in ("", ".", "..")]
+        if bad:
+            shown = "'' (the empty campaign of photos at the inbox's top level)" \
+                if campaign == "" else f"{campaign!r}"
+            raise BadValue(f"{v!r} gives {name!r} for campaign {shown}, which is not a path "
+                           f"inside the outbox; outputs already go under their campaign's "
+                           f"folder, so use {{campaign}} inside a name, as in "
+                           f"'{{campaign}}-{{stem}}.{{style}}.{{ext}}'")
     return v
 
 
@@ -150,6 +166,26 @@ class MetricsConfig:
 
 
 @dataclass
+class RetentionConfig:
+    # Archived originals (state_dir/done, failed) and journal rows of inputs finished longer
+    # ago than this are removed by the daemon; None keeps everything. Never the outbox.
+    older_than: float | None = setting(optional(duration), None)   # seconds; YAML: 30d
+    interval_seconds: float = setting(seconds(), 3600.0)           # how often it checks
+
+
+@dataclass
+class ExecutorConfig:
+    """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
+    kind: str = setting(choice(EXECUTORS), "local")
+    address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
+    namespace: str = setting(_text, "deepart-batch")
+    cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
+    cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
+    discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
+    drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+
+
+@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -171,6 +207,8 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
@@ -206,6 +244,20 @@ _KINDS = ((bool, lambda v: isinstance(v, bool), "true or false"),
           (dict, lambda v: isinstance(v, dict), "a mapping"))
 
 
+# Render parameters that take one of a few words: a wrong value names them all.
+PARAM_CHOICES = {"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": COLOR_MODES,
+                 "pooling": POOLINGS, "precision": PRECISIONS}
+
+
+def _choice_problem(key: str, value: Any) -> str | None:
+    allowed = PARAM_CHOICES.get(key)
+    if allowed is None or isinstance(value, str):   # a wrong word: RenderParams says so
+        return None
+    hint = (" (YAML reads unquoted yes/no/on/off as true/false: write the word you mean, "
+            "quoted if needed)" if isinstance(value, bool) else "")
+    return f"{value!r} is not allowed; use {choices(allowed)}{hint}"
+
+
 def _type_problem(value: Any, default: Any) -> str | None:
     """Check a value against the kind of its field's default (annotations are strings)."""
     if default is None:
@@ -234,7 +286,7 @@ def check_params(merged: dict, limits: LimitsConfig | None = None
                                   f"allowed: {', '.join(specs)}"))
             continue
         default = _param_default(specs[key])
-        problem = _type_problem(value, default)
+        problem = _choice_problem(key, value) or _type_problem(value, default)
         if problem:
             problems.append((key, problem))
         elif isinstance(default, tuple) and isinstance(value, list):
@@ -304,7 +356,10 @@ def _load(path: Path) -> tuple[Config | None, list[str]]:
     if text is None:
         return None, problems
     data, problems = read_yaml(str(path), text)
-    return (None, problems) if problems else _parse(str(path), Path(os.path.abspath(path)), data)
+    if problems:
+        return None, problems
+    config, problems = _parse(str(path), Path(os.path.abspath(path)), data)
+    return config, bounded(problems)
 
 
 def check_config(path: str | os.PathLike) -> tuple[Config | None, list[str]]:
