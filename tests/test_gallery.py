@@ -295,7 +295,7 @@ def test_gallery_false_writes_nothing(tmp_path):
     ({"output": {"reports": "aside"}}, "output.reports: 'aside' is not allowed"),
 ])
 def test_config_checks_gallery_settings(tmp_path, override, message):
-    from deepart_batch.config import load_config
+    from deepart_batch.settings.config import load_config
     from deepart_batch.errors import ConfigError
     b = Box(tmp_path, **override)
     with pytest.raises(ConfigError) as err:
