@@ -75,6 +75,14 @@ def plain_settings(params: dict) -> str:
     return f"{params.get('size', '?')} px, {params.get('steps', '?')} steps, {colour}"
 
 
+def duration(seconds: float) -> str:
+    """12.3 s, 15 min 31 s, 2 h 05 min: render times people read at a glance."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def summarize(report: dict) -> str:
     """One plain sentence about a render report (a dict, as written to JSON)."""
     photo = PurePath((report.get("input") or {}).get("path") or "the photo").name
@@ -86,6 +94,6 @@ def summarize(report: dict) -> str:
     if report.get("status") != "done":
         return f"{photo} was not restyled with {look}: {report.get('error') or 'it failed'}."
     seconds = (report.get("timings") or {}).get("render_seconds")
-    took = f" in {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
+    took = f" in {duration(seconds)}" if isinstance(seconds, (int, float)) else ""
     device = report.get("device") or "an unknown device"
     return f"{photo} restyled with {look} at {settings}{took} on {device}."

@@ -153,9 +153,7 @@ def _open(picture, side: int) -> Image.Image | None:
                 image = ImageOps.exif_transpose(im).convert("RGB")
     except Exception:
         return None
-    image = image.convert("RGB")
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return image
+    return ImageOps.contain(image.convert("RGB"), (side, side), Image.Resampling.LANCZOS)
 
 
 def _font(size: int):

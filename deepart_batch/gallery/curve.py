@@ -1,7 +1,7 @@
 """A loss curve from a report's trace, as numbers an inline SVG template draws.
 
-Total loss on a log scale against the step; a thin line marks where a coarse-to-fine
-schedule moved to the next size. Numbers only: no user text reaches the SVG.
+Total loss on a log scale against the step; a coarse-to-fine schedule's sizes are drawn as
+separate pieces (the loss of a larger image is not comparable), split by a thin line. Numbers only: no user text reaches the SVG.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ WIDTH, HEIGHT, PAD = 240, 64, 4
 
 @dataclass
 class Curve:
-    points: str                 # "x,y x,y ..." for <polyline points=...>
+    segments: list[str]         # one "x,y x,y ..." <polyline> per scale: sizes differ
     scale_marks: list[float]    # x positions where the next scale starts
     first: float
     last: float
@@ -42,6 +42,8 @@ def loss_curve(trace: list[dict]) -> Curve | None:
     def y(value: float) -> float:
         return PAD + (hi - value) / (hi - lo) * (HEIGHT - 2 * PAD)
 
-    marks = [round(x(pts[i][0]), 1) for i in range(1, len(pts)) if pts[i][2] != pts[i - 1][2]]
-    return Curve(points=" ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps, logs)),
-                 scale_marks=marks, first=pts[0][1], last=pts[-1][1], steps=x1)
+    starts = [0] + [i for i in range(1, len(pts)) if pts[i][2] != pts[i - 1][2]]
+    segments = [" ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps[a:b], logs[a:b]))
+                for a, b in zip(starts, starts[1:] + [len(pts)])]
+    return Curve(segments=segments, scale_marks=[round(x(steps[i]), 1) for i in starts[1:]],
+                 first=pts[0][1], last=pts[-1][1], steps=x1)

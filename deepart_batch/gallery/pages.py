@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 
 from ..paths import atomic_write_bytes
+from ..report import duration
 from .curve import loss_curve
 from .model import GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, ReportCache, collect
 from .thumbs import PREVIEW_SIDE, Thumbnails
@@ -29,8 +30,10 @@ _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is n
 
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)   # loaded once: templates match this code
     env.filters["loss"] = lambda v: f"{v:.3g}"
+    env.filters["duration"] = duration
     return env
 
 
@@ -55,11 +58,11 @@ class GalleryBuild:
     def run(self, held: dict[str, str] | None = None, force: bool = False) -> list[Path]:
         """Rebuild every page; returns the pages written (unchanged ones are skipped)."""
         campaigns = collect(self.outbox, self.state_dir, self.reports, held)
-        written, rows, top_photos = [], [], []
+        written, rows, top_photos, folders = [], [], [], []
         for campaign in campaigns:
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
+            folders.append(thumbs)
             photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
-            thumbs.prune()
             if not campaign.name:   # dropped at the top of the inbox: shown on the index
                 top_photos = photos
                 continue
@@ -73,6 +76,8 @@ class GalleryBuild:
         if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
                        pending=any(c.pending for c in campaigns)):
             written.append(index)
+        for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
+            thumbs.prune()
         return written
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
