@@ -60,7 +60,8 @@ class Service:
             config.inbox, config.watch.settle_seconds, config.watch.ignore,
             config.watch.polling, config.watch.poll_interval,
             exclude=(Path(config.manifest), Path(str(config.manifest) + ".error.json")))
-        self.pool = DevicePool(plan_workers(config.devices, config.jobs_per_device),
+        self.pool = DevicePool(plan_workers(config.devices, config.jobs_per_device,
+                                            job_bytes=_auto_job_bytes(config)),
                                config.weights, config.job_timeout, config.on_oom,
                                config.logging.level, parent_logger=logger)
         self.scheduler = FairScheduler()
@@ -349,6 +350,14 @@ class Service:
 def _iso(ts: float | None) -> str | None:
     from datetime import datetime, timezone
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
+
+
+def _auto_job_bytes(config: Config) -> int | None:
+    """What `jobs_per_device: auto` plans per worker: the default job's memory estimate."""
+    if config.jobs_per_device != "auto":
+        return None
+    from ..pool.devices import job_memory_bytes
+    return job_memory_bytes(config.render_params())
 
 
 def _take_lock(path: Path):

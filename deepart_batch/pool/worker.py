@@ -78,6 +78,15 @@ class _WorkerState:
                                                  device)
         return self.engines[device]
 
+    def warm_up(self) -> None:
+        """Weights, the CUDA context and the default trunk on the device before the first
+        job arrives, so that start-up is not on a job's path. Errors are left for the first
+        job to report in its own words."""
+        try:
+            self.engine(self.spec.torch_device).warm_up()
+        except Exception:
+            pass
+
 
 def run_job(state: _WorkerState, job, send, fault) -> None:
     from .. import images
@@ -183,6 +192,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
                           "torch_device": spec.torch_device, "threads": torch.get_num_threads(),
                           "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                           "memory_bytes": _memory_capacity(spec.torch_device)}))
+    state.warm_up()
     while True:
         try:
             job = conn.recv()
