@@ -42,7 +42,7 @@ def always(options, device):
 def make_engine(weights, loop, graph_runtime=None, unavailable=None):
     e = StyleTransfer(weights.conv, weights.preprocessing, loop=loop)
     if graph_runtime is not None:
-        e.steps = StepCache(loop, graph_runtime, unavailable)
+        e.step_cache = StepCache(loop, graph_runtime, unavailable)
     return e
 
 

@@ -65,7 +65,8 @@ class StyleTransfer:
     memory_limit_bytes: what a render may use; None probes the free memory at each render.
     channels_last: NHWC activations; None picks them where measured faster (not CUDA fp32).
     loop: CUDA graphs, cudnn.benchmark and the solver (graphs.LoopOptions); None reads
-    DEEPART_RENDER_LOOP (default: every option on where the device has it).
+    DEEPART_RENDER_LOOP (default: CUDA graphs where the device replays them, the compact
+    solver, cudnn.benchmark off).
     """
 
     def __init__(self, conv_weights: dict, preprocessing: str, device: str | torch.device = "cpu",
@@ -78,7 +79,7 @@ class StyleTransfer:
         self.channels_last = channels_last
         self._encoders: dict[tuple, VGGEncoder] = {}
         self.loop = loop if loop is not None else graphs.LoopOptions.from_env()
-        self.steps = graphs.StepCache(self.loop)
+        self.step_cache = graphs.StepCache(self.loop)
 
     def encoder(self, layers, pooling: str = "max", channels_last: bool = False) -> VGGEncoder:
         """The trunk cut after the deepest requested layer, built once per layer set."""
@@ -188,7 +189,7 @@ class StyleTransfer:
         try:
             yield
         except BaseException:
-            self.steps.clear()
+            self.step_cache.clear()
             raise
 
     def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
@@ -207,7 +208,7 @@ class StyleTransfer:
         x = self._start(c, p, init, previous).requires_grad_(True)
         info: dict = {}
         if stage.steps > 0:
-            step, info = self.steps.step(objective, x.shape, self.device)
+            step, info = self.step_cache.step(objective, x.shape, self.device)
             evaluate = run.evaluator(step, stage)
             if p.optimizer == "lbfgs":
                 lbfgs = solver.lbfgs_compact if self.loop.solver == "compact" else solver.lbfgs
