@@ -39,6 +39,7 @@ class RenderReport:
     seed: int
     precision: str = "fp32"                  # what params.precision resolved to here
     memory: dict = field(default_factory=dict)    # peak_bytes, method, estimate_bytes
+    loop: dict = field(default_factory=dict)  # render-loop options that ran (engine/graphs.py)
     timings: dict = field(default_factory=dict)   # ISO times, seconds per phase and scale
     trace: list[dict] = field(default_factory=list)
     final: dict | None = None

@@ -254,3 +254,8 @@ def test_a_device_listed_twice_gets_two_workers(tmp_path):
     # Issue 4 asks for `devices: [cpu, cpu]`; duplicates are slots, like jobs_per_device.
     config = load_config(write(tmp_path, BASE + "devices: [cpu, cpu]\n"))
     assert config.devices == ["cpu", "cpu"]
+
+
+def test_jobs_per_device_takes_auto(tmp_path):
+    assert load_config(write(tmp_path, BASE + "jobs_per_device: auto\n")).jobs_per_device == "auto"
+    assert "auto or an integer >= 1" in one_error(tmp_path, "jobs_per_device: many\n")

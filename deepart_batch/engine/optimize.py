@@ -7,6 +7,7 @@ share of the evaluation budget.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Union
@@ -14,7 +15,7 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import color, memory, solver
+from . import color, graphs, memory, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
@@ -40,6 +41,7 @@ class RenderResult:
     peak_memory_bytes: int = 0   # see peak_memory_method for what this counts
     peak_memory_method: str = "none"  # "cuda_max_allocated" or "rss_growth_sampled"
     memory_estimate_bytes: int = 0    # memory.estimate_memory() for the full-size stage
+    loop: dict = field(default_factory=dict)  # which render-loop options ran (graphs.py)
 
 
 ProgressCallback = Callable[[StepLosses, int], None]
@@ -62,16 +64,22 @@ class StyleTransfer:
 
     memory_limit_bytes: what a render may use; None probes the free memory at each render.
     channels_last: NHWC activations; None picks them where measured faster (not CUDA fp32).
+    loop: CUDA graphs, cudnn.benchmark and the solver (graphs.LoopOptions); None reads
+    DEEPART_RENDER_LOOP (default: CUDA graphs where the device replays them, the compact
+    solver, cudnn.benchmark off).
     """
 
     def __init__(self, conv_weights: dict, preprocessing: str, device: str | torch.device = "cpu",
-                 memory_limit_bytes: int | None = None, channels_last: bool | None = None):
+                 memory_limit_bytes: int | None = None, channels_last: bool | None = None,
+                 loop: graphs.LoopOptions | None = None):
         self.conv_weights = conv_weights
         self.preprocessing = preprocessing
         self.device = torch.device(device)
         self.memory_limit_bytes = memory_limit_bytes
         self.channels_last = channels_last
         self._encoders: dict[tuple, VGGEncoder] = {}
+        self.loop = loop if loop is not None else graphs.LoopOptions.from_env()
+        self.step_cache = graphs.StepCache(self.loop)
 
     def encoder(self, layers, pooling: str = "max", channels_last: bool = False) -> VGGEncoder:
         """The trunk cut after the deepest requested layer, built once per layer set."""
@@ -86,6 +94,15 @@ class StyleTransfer:
         if self.channels_last is not None:
             return self.channels_last
         return not (self.device.type == "cuda" and precision == "fp32")
+
+    def warm_up(self, params: RenderParams | None = None) -> None:
+        """Build, on the device, the trunks a render with `params` uses (and with them the
+        CUDA context), so that a worker pays for this before its first job, not during it."""
+        p = (params or RenderParams()).validated()
+        precision = prec.device_precision(p.precision, self.device)
+        self.encoder(p.content_layers + p.style_layers, p.pooling,
+                     self._use_channels_last(precision))
+        self.encoder(p.style_layers, p.pooling, self._use_channels_last("fp32"))
 
     def style_targets(self, style: torch.Tensor, params: RenderParams,
                       content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -143,7 +160,8 @@ class StyleTransfer:
         estimate = self.check_memory(content.shape, styles, p, precision)
         run = _Run(p, callback)
         with prec.backend_flags(precision, self.device), \
-                memory.PeakMemory(self.device) as peak:
+                graphs.loop_flags(self.loop, self.device) as benchmark, \
+                memory.PeakMemory(self.device) as peak, self._graphs_dropped_on_error():
             torch.manual_seed(p.seed)
             content = content.to(self.device)
             x, objective, timings = None, None, []
@@ -152,10 +170,10 @@ class StyleTransfer:
                     timings.append(_timing(stage, content, 0, 0.0, p))
                     continue
                 t0 = time.perf_counter()
-                x, objective, c = self._stage(stage, content, styles, p, precision, init,
-                                              x, style_grams, run)
-                timings.append(_timing(stage, content, stage.steps,
-                                       time.perf_counter() - t0, p))
+                x, objective, c, info = self._stage(stage, content, styles, p, precision,
+                                                    init, x, style_grams, run)
+                timings.append({**_timing(stage, content, stage.steps,
+                                          time.perf_counter() - t0, p), **info})
             with torch.no_grad(), prec.backend_flags("fp32", self.device):
                 out = x.detach().clamp(0, 1)
                 if p.preserve_color == "luminance":
@@ -164,9 +182,21 @@ class StyleTransfer:
                 _, parts = objective(out)
                 final = parts.to_losses(run.count, stages[-1].index, stages[-1].size)
                 out = crop_back(out, crop, final_shape)
+        loop = {"solver": self.loop.solver if p.optimizer == "lbfgs" else p.optimizer,
+                "cudnn_benchmark": benchmark,
+                "steps": [t.get("step") for t in timings if t.get("step")]}
         return RenderResult(out.cpu(), run.trace, final, run.count,
                             time.perf_counter() - started, timings, precision,
-                            peak.bytes, peak.method, estimate)
+                            peak.bytes, peak.method, estimate, loop)
+
+    @contextlib.contextmanager
+    def _graphs_dropped_on_error(self):
+        """A failed render (an OOM above all) frees the captured graphs' memory pools."""
+        try:
+            yield
+        except BaseException:
+            self.step_cache.clear()
+            raise
 
     def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
                previous, style_grams: StyleGrams, run: "_Run"):
@@ -182,14 +212,17 @@ class StyleTransfer:
             grams = [self.style_targets(s.image, sp, c) for s in styles]
         objective = self.objective(c, styles, grams, p, precision)
         x = self._start(c, p, init, previous).requires_grad_(True)
-        evaluate = run.evaluator(objective, stage)
+        info: dict = {}
         if stage.steps > 0:
+            step, info = self.step_cache.step(objective, x.shape, self.device)
+            evaluate = run.evaluator(step, stage)
             if p.optimizer == "lbfgs":
-                solver.lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0,
-                             history=p.lbfgs_history)
+                lbfgs = solver.lbfgs_compact if self.loop.solver == "compact" else solver.lbfgs
+                lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0,
+                      history=p.lbfgs_history)
             else:
                 solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)
-        return x.detach(), objective, c
+        return x.detach(), objective, c, info
 
     def objective(self, content: torch.Tensor, styles: list[StyleInput], grams: list[dict],
                   p: RenderParams, precision: str) -> Objective:
@@ -274,14 +307,16 @@ class _Run:
         self.count = 0
         self.trace: list[StepLosses] = []
 
-    def evaluator(self, objective: Objective, stage: Stage):
+    def evaluator(self, step, stage: Stage):
+        """evaluate(x) for the solvers: one call of `step` (graphs.EagerStep or GraphStep),
+        its gradient left in x.grad."""
         def evaluate(x: torch.Tensor) -> torch.Tensor:
-            total, parts = objective(x)
-            total.backward()
+            total, grad, parts = step(x)
+            x.grad = grad
             self.count += 1
             if self.count % self.p.log_every == 0 or self.count == self.p.steps:
                 self._log(parts, stage)
-            return total.detach()
+            return total
         return evaluate
 
     def _log(self, parts: Parts, stage: Stage) -> None:

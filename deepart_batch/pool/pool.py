@@ -81,7 +81,8 @@ class DevicePool:
 
     @classmethod
     def from_config(cls, config, parent_logger=None) -> "DevicePool":
-        return cls(plan_workers(config.devices, config.jobs_per_device), config.weights,
+        return cls(plan_workers(config.devices, config.jobs_per_device,
+                                job_bytes=_auto_job_bytes(config)), config.weights,
                    config.job_timeout, config.on_oom, config.logging.level,
                    parent_logger=parent_logger)
 
@@ -212,3 +213,11 @@ class DevicePool:
             extra = now - w.assigned_at if w.job else 0.0
             totals[w.spec.device] = totals.get(w.spec.device, 0.0) + w.busy_seconds + extra
         return totals
+
+
+def _auto_job_bytes(config) -> int | None:
+    """What `jobs_per_device: auto` plans per worker: the default job's memory estimate."""
+    if config.jobs_per_device != "auto":
+        return None
+    from .devices import job_memory_bytes
+    return job_memory_bytes(config.render_params())

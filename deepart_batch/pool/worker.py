@@ -79,6 +79,15 @@ class _WorkerState:
                                                  device)
         return self.engines[device]
 
+    def warm_up(self) -> None:
+        """Weights, the CUDA context and the default trunk on the device before the first
+        job arrives, so that start-up is not on a job's path. Errors are left for the first
+        job to report in its own words."""
+        try:
+            self.engine(self.spec.torch_device).warm_up()
+        except Exception:
+            pass
+
 
 def run_job(state: _WorkerState, job, send, fault) -> None:
     from .. import images
@@ -182,6 +191,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     fault = faults.from_env()
     send = conn.send
     send(WorkerMessage(EventKind.HELLO, None, hello(spec)))
+    state.warm_up()
     while True:
         try:
             job = conn.recv()

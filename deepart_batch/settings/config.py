@@ -90,6 +90,12 @@ def _devices(v, _base):
     return list(items)  # a device listed twice gets two workers, like jobs_per_device: 2
 
 
+def _jobs_per_device(v, _base):
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        return v
+    raise BadValue(f"{v!r} is not allowed; use auto or an integer >= 1")
+
+
 def _template(v, _base) -> str:
     allowed = choices("{" + n + "}" for n in TEMPLATE_FIELDS)
     try:
@@ -195,7 +201,7 @@ class Config:
     manifest: Path = setting(_path)
     weights: str = setting(_weights, "bundled")   # or the absolute path of a state dict
     devices: str | list[str] = setting(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
-    jobs_per_device: int = setting(integer(1), 1)
+    jobs_per_device: int | str = setting(_jobs_per_device, 1)  # or "auto" (pool/devices.py)
     job_timeout: float = setting(seconds(), 3600.0)
     max_attempts: int = setting(integer(1), 3)
     on_oom: str = setting(choice(ON_OOM), "smaller")
