@@ -27,6 +27,7 @@ from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, i
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
+    "ProblemsConfig", "NotifyConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
@@ -41,6 +42,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.EventKind
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -82,6 +84,37 @@ def _devices(v, _base):
         if not isinstance(item, str) or not _DEVICE.fullmatch(item):
             raise BadValue(f"device {item!r} is not allowed; use cpu, cuda or cuda:N")
     return list(items)  # a device listed twice gets two workers, like jobs_per_device: 2
+
+
+def _folder_name(v, _base) -> str:
+    if not nonempty(v) or "/" in v or "\\" in v or v in (".", "..") or v.startswith("."):
+        raise BadValue(f"{v!r} is not allowed; use one folder name like _problems (no '/', "
+                       f"not hidden)")
+    return v
+
+
+def _webhook(v, _base) -> str:
+    if not nonempty(v) or not re.match(r"https?://[^\s/]+", v):
+        raise BadValue(f"{v!r} is not allowed; use an http:// or https:// URL")
+    return v
+
+
+def _command(v, _base) -> list[str]:
+    import shlex
+    try:
+        argv = shlex.split(v) if isinstance(v, str) else v
+    except ValueError as exc:
+        raise BadValue(f"{v!r} is not a valid command ({exc})") from None
+    if not isinstance(argv, list) or not argv or not all(map(nonempty, argv)):
+        raise BadValue(f"{v!r} is not allowed; use a program and its arguments, as a string "
+                       f"or a list (the event JSON comes on its stdin)")
+    return list(argv)
+
+
+def _events(v, _base) -> list[str]:
+    if not isinstance(v, list) or not v or any(e not in NOTIFY_EVENTS for e in v):
+        raise BadValue(f"{v!r} is not allowed; use a list of {choices(NOTIFY_EVENTS)}")
+    return list(v)
 
 
 def _template(v, _base) -> str:
@@ -147,6 +180,24 @@ class MetricsConfig:
 
 
 @dataclass
+class ProblemsConfig:
+    folder: str = setting(_folder_name, "_problems")  # outbox/<folder>/<campaign>/photo.jpg(.txt)
+    hold_seconds: float = setting(seconds(), 30.0)    # a held photo's first wait, then doubling
+    hold_max_seconds: float = setting(seconds(), 900.0)
+
+
+@dataclass
+class NotifyConfig:
+    webhook: str | None = setting(optional(_webhook), None)   # POST each event as JSON
+    command: list[str] | None = setting(optional(_command), None)  # event JSON on stdin
+    events: list[str] = setting(_events, factory=lambda: list(NOTIFY_EVENTS))
+    timeout_seconds: float = setting(seconds(), 10.0)
+    retries: int = setting(integer(0, 20), 3)
+    retry_seconds: float = setting(seconds(), 2.0)    # first backoff, then doubling
+    log_every_seconds: float = setting(seconds(), 300.0)  # a broken endpoint: one log line per
+
+
+@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -167,6 +218,8 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    problems: ProblemsConfig = field(default_factory=ProblemsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
