@@ -78,7 +78,9 @@ class Box:
                                 env={**self.env, **(env or {})}, start_new_session=True)
 
     def outputs(self, pattern="**/*.jpg"):
-        return sorted(p.relative_to(self.outbox).as_posix() for p in self.outbox.glob(pattern))
+        """Renders in the outbox (not the copies of problem photos in _problems/)."""
+        return sorted(rel for p in self.outbox.glob(pattern)
+                      if not (rel := p.relative_to(self.outbox).as_posix()).startswith("_problems/"))
 
     def status(self):
         res = self.cli("status", "--config", self.config, "--json", timeout=60)

@@ -184,3 +184,23 @@ def test_event_filter_and_disabled_notifier(hook):
     n.close(wait=10)
     assert [e["event"] for _, e in hook.events] == ["failed"]
     TeamNotifier().emit(build_event("done", photo="a.jpg", campaign=""))  # no target: no-op
+
+
+def test_problems_and_notify_config_are_checked(tmp_path):
+    from deepart_batch.config import load_config
+    from deepart_batch.errors import ConfigError
+    base = "inbox: in\noutbox: out\nstate_dir: state\nstyles_dir: styles\nmanifest: m.yaml\n"
+    path = tmp_path / "c.yaml"
+    path.write_text(base + "problems: {folder: Problems}\nnotify:\n  webhook: http://127.0.0.1:9/x\n"
+                    "  command: \"/bin/mailer --to 'a b'\"\n  events: [failed, held]\n")
+    config = load_config(path)
+    assert config.problems.folder == "Problems" and config.problems.hold_seconds == 30
+    assert config.notify.command == ["/bin/mailer", "--to", "a b"]
+    assert config.notify.events == ["failed", "held"]
+    path.write_text(base + "problems: {folder: ../x}\nnotify: {webhook: 'ftp://x', "
+                    "events: [sent], retries: -1}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    for key in ("problems.folder", "notify.webhook", "notify.events", "notify.retries"):
+        assert key in text, text

@@ -166,6 +166,10 @@ class Journal:
     def _tx(self):
         return _Transaction(self.db)
 
+    def transaction(self):
+        """All the writes inside, or none of them (not nestable)."""
+        return _Transaction(self.db)
+
     # -- inputs -------------------------------------------------------------------------
     def begin_claim(self, relpath: str, campaign: str, work_path: str) -> int:
         """Record the intent before the move, so a crash between the two is recoverable."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -24,6 +25,9 @@ from ..weights import weights_identity
 from . import intake, jobs, outbox
 from .journal import Journal
 from .ops_hooks import OpsHooks
+from .policy import Action, PolicySettings, decide
+from .states import ACTIVE_JOB_STATES, FailureReason
+from .team import TeamDesk
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
@@ -40,6 +44,7 @@ class RunSummary:
     jobs_done: int = 0
     jobs_failed: int = 0
     duplicates: int = 0
+    held: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -70,6 +75,9 @@ class Service:
         self.stopping = False
         self._held: set[str] = set()
         self._last_rescan = time.monotonic()
+        self.policy = PolicySettings(config.max_attempts, config.problems.hold_seconds,
+                                     config.problems.hold_max_seconds)
+        self.team = TeamDesk(config)
 
     # -- start-up -----------------------------------------------------------------------
     def recover(self) -> None:
@@ -77,6 +85,7 @@ class Service:
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
+        self.journal.release_holds()  # a new start tries held photos at once
         self._settle_duplicates(None)  # ones whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
@@ -104,9 +113,6 @@ class Service:
         limits = self.config.limits
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
-        if refusal is None and manifest.match(rel) is None:
-            refusal = intake.Refusal("no_rule", f"{rel}: no manifest rule matches this path; "
-                                                f"add a rule to {self.config.manifest}")
         campaign = intake.campaign_of(rel)
         work = self.work_dir / f"{time.time_ns()}-{path.name}"
         input_id = self.journal.begin_claim(rel, campaign, str(work))
@@ -127,23 +133,64 @@ class Service:
         self._maybe_archive(input_id)
 
     def _plan(self, inp) -> list[int]:
-        try:
-            return jobs.plan(self.journal, self.config, self.manifests.current, inp,
-                             self.weights_id, self.style_shas)
-        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
-            logger.error("{}: cannot plan jobs: {}", inp.relpath, exc)
-            self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
+        """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
+        manifest = self.manifests.current
+        rule = manifest.match(inp.relpath)
+        if rule is None:
+            self._hold_input(inp, FailureReason.NO_RULE, f"no manifest rule matches "
+                                                         f"{inp.relpath}")
             return []
+        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
+                          for name in output.styles
+                          if not Path(manifest.styles[name].image).is_file()})
+        if missing:
+            self._hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
+            return []
+        try:
+            with self.journal.transaction():  # all of its jobs or none
+                return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
+                                 self.style_shas)
+        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
+            reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \
+                FailureReason.MANIFEST_INVALID
+            self._hold_input(inp, reason, str(exc))
+            return []
+
+    def _hold_input(self, inp, reason: FailureReason, detail: str) -> None:
+        outcome = decide(reason, 0, inp.holds, self.policy)
+        first = self.journal.hold_input(inp.id, reason, detail,
+                                        time.time() + outcome.delay) == 0
+        log = logger.warning if first else logger.info
+        log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
+            inp.relpath, reason.value, detail, outcome.delay)
+        self.team.held(inp.relpath, inp.campaign, reason, detail, Path(inp.work_path), first)
+
+    def _retry_held(self) -> None:
+        """Held jobs whose wait is over are queued; held photos are planned again."""
+        for job_id in self.journal.release_due():
+            logger.info("job {}: trying again after a hold", job_id)
+        if self.manifests.current is None or self.stopping:
+            return
+        for inp in self.journal.inputs_due():
+            self.journal.unhold_input(inp.id)
+            queued = self._plan(self.journal.input(inp.id))
+            if queued:
+                logger.info("{}: no longer held ({} job(s) queued)", inp.relpath, len(queued))
+            self._maybe_archive(inp.id)
 
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
         inp = self.journal.input(input_id)
+        reason = FailureReason.parse(reason).value
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
                  "failed_jobs": list(jobs_failed)}
         target = intake.archive(Path(inp.work_path), self.failed_dir, inp.relpath,
                                 str(input_id), error)
         error["archived_to"] = str(target)
-        outbox.publish_error(Path(self.config.outbox), inp.relpath, error)
-        self.journal.archive_input(input_id, "failed", str(target), message)
+        plain = self.team.failed(inp.relpath, inp.campaign, reason, message, target,
+                                 [j["job"] for j in jobs_failed])
+        outbox.publish_error(Path(self.config.outbox), inp.relpath,
+                             {"input": inp.relpath, "time": error["time"], **plain})
+        self.journal.archive_input(input_id, "failed", str(target), message, reason)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message)
 
@@ -152,7 +199,7 @@ class Service:
         if inp.state != "claimed":
             return
         all_jobs = self.journal.jobs_for_input(input_id)
-        if not all_jobs or any(j.state in ("queued", "running", "waiting") for j in all_jobs):
+        if not all_jobs or any(j.state in ACTIVE_JOB_STATES for j in all_jobs):
             return
         failed = [j for j in all_jobs if j.state == "failed"]
         if failed:
@@ -166,6 +213,8 @@ class Service:
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+        self.team.done(inp.relpath, inp.campaign, [j.output_path for j in all_jobs],
+                       [j.id for j in all_jobs])
 
     def _settle_duplicates(self, job_id: int | None) -> None:
         """Identical drops that waited for this job's render get its outcome, then archive."""
@@ -185,6 +234,12 @@ class Service:
                                                   j.spec.get("style_key", ""))
                                         for j in by_id.values()], worker.cached_styles)
             job = by_id.pop(cand.job_id)
+            gone = [Path(s["path"]).name for s in job.spec.get("styles", ())
+                    if not Path(s["path"]).is_file()]
+            if gone:
+                self._hold_job(job, decide(FailureReason.STYLE_MISSING, job.attempts, job.holds,
+                                           self.policy), ", ".join(gone))
+                continue
             refusal = self._refusal(job)
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
@@ -223,26 +278,55 @@ class Service:
         if event.kind == "done":
             try:
                 self._publish(job, event)
-            except OSError as exc:  # outbox unwritable or full: render again later
-                event = PoolEvent("outbox", event.worker, job.id,
-                                  {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+            except OSError as exc:  # outbox unwritable or full: not the photo's fault
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                event = PoolEvent("outbox", event.worker, job.id, {
+                    "reason": "disk_full" if full else "outbox_unwritable",
+                    "error": f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 return
-        retryable = event.kind in ("crashed", "timeout", "outbox")
-        if retryable and job.attempts < self.config.max_attempts:
-            self.journal.requeue(job.id, event.kind, event.data.get("error"))
-            logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
+        reason, error = self._reason_of(job, event), event.data.get("error", "")
+        outcome = decide(reason, job.attempts, job.holds, self.policy)
+        if outcome.action is Action.HOLD:
+            self._hold_job(job, outcome, error)
             return
-        reason, error = event.data.get("reason", "error"), event.data.get("error", "")
-        if retryable:
+        if outcome.action is Action.RETRY:
+            self.journal.requeue(job.id, reason.value, error)
+            logger.warning("job {} {} on attempt {}: queued again", job.id, reason, job.attempts)
+            return
+        reason = reason.value
+        if FailureReason(reason) in (FailureReason.CRASHED, FailureReason.TIMEOUT):
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
         self.journal.mark_failed(job.id, reason, error)
         self.summary.jobs_failed += 1
         logger.error("job {} failed ({}): {}", job.id, reason, error)
         self._maybe_archive(job.input_id)
         self._settle_duplicates(job.id)
+
+    def _reason_of(self, job, event) -> FailureReason:
+        """The event's reason as a member; a style file that is gone or unreadable is the
+        setup's trouble, even when the worker reports it as a bad input."""
+        reason = FailureReason.parse(event.data.get("reason") or event.kind)
+        if reason is FailureReason.IMAGE:
+            error = event.data.get("error", "")
+            if any(not Path(s["path"]).is_file() or s["path"] in error
+                   for s in job.spec.get("styles", ())):
+                return FailureReason.STYLE_MISSING
+        return reason
+
+    def _hold_job(self, job, outcome, detail: str) -> None:
+        first_for_job = self.journal.hold(job.id, outcome.reason, detail,
+                                          time.time() + outcome.delay) == 0
+        inp = self.journal.input(job.input_id)
+        first = first_for_job and not any(j.holds for j in self.journal.jobs_for_input(inp.id)
+                                          if j.id != job.id) and not inp.holds
+        (logger.warning if first_for_job else logger.info)(
+            "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
+            outcome.reason.value, detail, outcome.delay)
+        self.team.held(inp.relpath, inp.campaign, outcome.reason, detail, Path(inp.work_path),
+                       first, [job.id])
 
     def _publish(self, job, event) -> None:
         inp = self.journal.input(job.input_id)
@@ -298,11 +382,21 @@ class Service:
             self.watcher.stop()
             self.pool.shutdown(grace=5)
             self.ops.close()
+            if self.once:
+                self.summary.held = sum(self.journal.held_by_reason().values())
+                self.team.pass_finished({"photos_done": self.summary.inputs_done,
+                                         "photos_failed": self.summary.inputs_failed,
+                                         "photos_held": self.summary.held,
+                                         "renders": self.summary.jobs_done})
             self.journal.close()
+            self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
         if self.manifests.reload_if_changed():
             self._held.clear()
+            if self.journal.release_holds():
+                logger.info("manifest reloaded: trying held photos again now")
+        self._retry_held()
         now = time.monotonic()
         if not self.once and now - self._last_rescan >= self.config.watch.rescan_seconds:
             self.watcher.scan()
@@ -343,7 +437,12 @@ class Service:
         return EXIT_OK
 
     def _finish_once(self) -> int:
-        return EXIT_FAILURES if self.summary.jobs_failed or self.summary.inputs_failed else EXIT_OK
+        held = self.journal.held_by_reason()
+        for reason, n in held.items():
+            self.summary.failures.append(f"{n} held ({reason}): see deepart-batch status and "
+                                         f"{self.config.problems.folder}/ in the outbox")
+        failed = self.summary.jobs_failed or self.summary.inputs_failed or held
+        return EXIT_FAILURES if failed else EXIT_OK
 
 
 def _iso(ts: float | None) -> str | None:
