@@ -187,7 +187,7 @@ def test_retry_brings_back_a_failed_photo_and_force_renders_again(tmp_path, hook
                  what="forced render")
     finally:
         assert stop(proc) == 0
-    assert box.outputs() == [first, second] and (box.outbox / first).read_bytes() == before
+    assert box.outputs() == sorted([first, second]) and (box.outbox / first).read_bytes() == before
     assert json.loads((box.outbox / second.replace(".jpg", ".json")).read_text())["status"] == "done"
     assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
     (box.root / "problem-note.txt").write_text(text)
@@ -205,3 +205,23 @@ def test_retry_needs_a_target_and_imports_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=box.env, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_status_shows_elapsed_eta_and_draining(tmp_path):
+    box = Box(tmp_path, manifest=ONE_RULE, drain_seconds=4,
+              defaults={"size": 64, "steps": 2000, "log_every": 1, "scales": [1.0]})
+    box.drop("tubingen.jpg", "city/slow.jpg")
+    proc = box.start_watch()
+    try:
+        run = wait_for(lambda: (r := box.status()["running"]) and r[0]["progress"] and
+                       r[0]["progress"]["step"] >= 2 and r[0], what="a running job with progress")
+        assert run["elapsed_seconds"] > 0 and run["started"] and run["eta_seconds"] > 0
+        assert "left" in box.cli("status", "--config", box.config).stdout
+        proc.send_signal(15)
+        info = wait_for(lambda: (i := box.status())["daemon"]["state"] == "draining" and i,
+                        what="draining")
+        assert info["daemon"]["alive"]
+        assert "draining" in box.cli("status", "--config", box.config).stdout
+    finally:
+        assert stop(proc) == 0
+    assert box.status()["daemon"]["state"] == "stopped"

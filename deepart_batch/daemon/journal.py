@@ -264,9 +264,9 @@ class Journal:
         return cur.lastrowid
 
     def output_claimed(self, output_path: str) -> bool:
-        """Whether a job that is not failed writes, or has written, this output path."""
-        return self.db.execute("SELECT 1 FROM jobs WHERE output_path=? AND state!='failed' "
-                               "LIMIT 1", (output_path,)).fetchone() is not None
+        """Whether a job that is not failed (or retried) writes, or has written, this path."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE output_path=? AND state NOT IN "
+                               "('failed', 'retried') LIMIT 1", (output_path,)).fetchone() is not None
 
     def job(self, job_id: int) -> Job:
         return Job.from_row(self.db.execute("SELECT * FROM jobs WHERE id=?",

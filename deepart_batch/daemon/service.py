@@ -430,6 +430,7 @@ class Service:
             self.notifier.extend_timeout(min(30, deadline - time.monotonic()) + 5)
             for event in self.pool.poll(timeout=0.5):
                 self.handle(event)
+            self.ops.tick()  # status says "draining" meanwhile
         for w in self.pool.busy():
             self.journal.requeue(w.job.job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)

@@ -207,7 +207,8 @@ del R, C
 # Reasons written by earlier versions (journal rows, worker events) and their members.
 LEGACY = {"pixels": FailureReason.TOO_MANY_PIXELS, "input": FailureReason.IMAGE,
           "manifest": FailureReason.MANIFEST_INVALID, "outbox": FailureReason.OUTBOX_UNWRITABLE,
-          "crash": FailureReason.CRASHED, "enospc": FailureReason.DISK_FULL}
+          "crash": FailureReason.CRASHED, "enospc": FailureReason.DISK_FULL,
+          "outbox_full": FailureReason.DISK_FULL, "missing": FailureReason.INPUT_LOST}
 
 
 class EventKind(str, Enum):
