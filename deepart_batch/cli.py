@@ -130,6 +130,16 @@ def _add_daemon_commands(sub) -> None:
                                                     "TIME: 2026-11-27T09:00, or 30m, 2h, 1d")
     rt.add_argument("--force", action="store_true", help="also render done photos again")
     rt.set_defaults(func=cmd_retry)
+    rj = sub.add_parser("repair-journal", help="move a damaged journal aside and rebuild it "
+                        "from state_dir/work, done and failed",
+                        description="For a journal.sqlite that is truncated, overwritten or "
+                                    "lost (the daemon also does this by itself at start-up). "
+                                    "Photos in work/ are claimed again; done/ and failed/ "
+                                    "become the history. Refuses while a daemon runs.")
+    rj.add_argument("--config", required=True)
+    rj.add_argument("--force", action="store_true",
+                    help="rebuild even when the journal opens fine")
+    rj.set_defaults(func=cmd_repair_journal)
     v = sub.add_parser("validate", help="check the config and the manifest; exit 0 or 2")
     v.add_argument("--config", required=True)
     v.set_defaults(func=cmd_validate)
@@ -225,6 +235,8 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
+    from .daemon.earlystop import catch_early_stop
+    catch_early_stop()
     from .config import load_config
     from .daemon.service import AlreadyRunning, Service
     config = load_config(args.config)
@@ -287,6 +299,14 @@ def cmd_retry(args) -> int:
         print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_repair_journal(args) -> int:
+    from .config import load_config
+    from .daemon.repair import repair_journal
+    message, code = repair_journal(load_config(args.config), args.force)
+    print(message)
+    return code
 
 
 def cmd_validate(args) -> int:

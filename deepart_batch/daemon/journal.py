@@ -11,6 +11,7 @@ held:         setup trouble, not the photo's: it waits until retry_at (backoff),
 retried:      failed, then put back by `deepart-batch retry`: history, no longer counted
 The states and the allowed transitions are in `states`; every change goes through
 `_transition` / `_input_transition`, which refuse anything else.
+              (archived_to is set before the move, so a crash after it is recoverable)
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ CREATE INDEX IF NOT EXISTS inputs_state ON inputs(state);
 JOB_STATES = tuple(s.value for s in JobState)
 
 
+class JournalDamaged(RuntimeError):
+    """The journal file is not a readable SQLite database (truncated, overwritten)."""
+
+
 @dataclass
 class Job:
     id: int
@@ -140,11 +145,21 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a claimed file must survive power loss
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self._migrate()
+        try:
+            check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a claimed file must survive power loss
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.OperationalError:
+            self.db.close()
+            raise  # locked, disk full, no permission: not damage
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalDamaged(f"{self.path} is damaged ({exc})") from None
 
     def _migrate(self) -> None:
         """Journals written before a column existed get it, so an upgrade keeps its queue."""
@@ -181,6 +196,28 @@ class Journal:
 
     def finish_claim(self, input_id: int, sha256: str) -> None:
         self._input_transition(input_id, InputState.CLAIMED, sha256=sha256)
+
+    def adopt_input(self, relpath: str, campaign: str, work_path: str) -> int:
+        """A file found in work/ without a row (journal lost): claimed again from here."""
+        return self.begin_claim(relpath, campaign, work_path)
+
+    def add_archived(self, relpath: str, campaign: str, state: str, archived_to: str,
+                     error: str | None, finished_at: float) -> None:
+        """History rebuilt from done/ and failed/ after the journal was lost."""
+        assert state in ("done", "failed")
+        self.db.execute("INSERT INTO inputs (relpath, campaign, work_path, state, archived_to, "
+                        "error, received_at, finished_at) VALUES (?, ?, '', ?, ?, ?, ?, ?)",
+                        (relpath, campaign, state, archived_to, error, finished_at,
+                         finished_at))
+
+    def work_paths(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT work_path FROM inputs WHERE state IN "
+                                              "('claiming', 'claimed', 'held')")}
+
+    def archive_intent(self, input_id: int, archived_to: str, error: str | None) -> None:
+        """Where the input is about to be moved, recorded first: see archive_input."""
+        self.db.execute("UPDATE inputs SET archived_to=?, error=? WHERE id=? AND "
+                        "state IN ('claimed', 'held')", (archived_to, error, input_id))
 
     def drop_input(self, input_id: int) -> None:
         with self._tx():
@@ -276,6 +313,10 @@ class Journal:
         rows = self.db.execute("SELECT * FROM jobs WHERE input_id=? ORDER BY id", (input_id,))
         return [Job.from_row(r) for r in rows]
 
+    def jobs_ready(self) -> list[Job]:
+        """Queued jobs, which may start now (held ones are in state held until release_due)."""
+        return self.jobs_in(JobState.QUEUED.value)
+
     def jobs_in(self, state: str) -> list[Job]:
         rows = self.db.execute("SELECT * FROM jobs WHERE state=? ORDER BY priority DESC, id",
                                (state,))
@@ -283,14 +324,14 @@ class Journal:
 
     def mark_running(self, job_id: int, worker: str, device: str) -> None:
         self._transition(job_id, "queued", "running", worker=worker, device=device,
-                         started_at=time.time(), attempts_delta=1)
+                         started_at=time.time(), retry_at=None, attempts_delta=1)
 
     def mark_done(self, job_id: int, render_seconds: float | None) -> None:
         self._transition(job_id, "running", "done", finished_at=time.time(),
                          render_seconds=render_seconds, reason=None, error=None)
 
     def mark_failed(self, job_id: int, reason: str, error: str) -> None:
-        self._transition(job_id, ("running", "queued"), "failed", finished_at=time.time(),
+        self._transition(job_id, ("running", "queued", "held"), "failed", finished_at=time.time(),
                          reason=reason, error=error)
 
     def requeue(self, job_id: int, reason: str | None = None, error: str | None = None,

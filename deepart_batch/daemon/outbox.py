@@ -6,7 +6,10 @@ import os
 import time
 from pathlib import Path, PurePosixPath
 
-from ..paths import atomic_write_bytes, atomic_write_json, resolve_inside
+from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, resolve_inside
+from .faultpoints import crash_point
+
+ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` (its report)
 
 EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
               "webp": ("WEBP", "webp")}
@@ -18,6 +21,7 @@ def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) 
     _, ext = EXTENSIONS[fmt.lower()]
     campaign = rel.parts[0] if len(rel.parts) > 1 else ""
     name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
+    name = "/".join(fit_name(part, NAME_MAX - ROOM) for part in name.split("/"))
     return resolve_inside(outbox, rel.parent / name)
 
 
@@ -27,20 +31,34 @@ def report_path(image_path: Path) -> Path:
 
 def error_report_path(outbox: Path, relpath: str) -> Path:
     rel = PurePosixPath(relpath)
-    return resolve_inside(outbox, rel.parent / f"{rel.name}.error.json")
+    name = fit_name(rel.name, NAME_MAX - len(".error.json"))
+    return resolve_inside(outbox, rel.parent / f"{name}.error.json")
 
 
-def publish(image_path: Path, image: bytes, report: dict) -> None:
-    """Image first, then its report: a report never points at a missing image."""
+def publish(image_path: Path, image: bytes, report: dict, outbox: Path | None = None) -> None:
+    """Image and report as a unit: image first, then its report; when the report cannot
+    be written the image is removed again (and a crash in between is cleaned up by the
+    next start). With `outbox`, the path is checked again now, as a folder may have been
+    replaced by a link since the job was planned."""
+    if outbox is not None:
+        root, real = os.path.realpath(outbox), os.path.realpath(image_path)
+        if real != os.path.abspath(image_path) or not real.startswith(root + os.sep):
+            raise UnsafePathError(f"{image_path} resolves to {real}, outside {root}")
     atomic_write_bytes(image_path, image)
-    atomic_write_json(report_path(image_path), report)
+    crash_point("after_publish_image")
+    try:
+        atomic_write_json(report_path(image_path), report)
+    except BaseException:
+        Path(image_path).unlink(missing_ok=True)
+        raise
 
 
 def publish_error(outbox: Path, relpath: str, error: dict) -> Path | None:
-    """Tell the people who dropped the file, in the folder they look at, what went wrong."""
+    """Tell the people who dropped the file, in the folder they look at, what went wrong.
+    None when it cannot be written (full, unwritable, or a link leading out of the outbox)."""
     try:
         return atomic_write_json(error_report_path(outbox, relpath), error)
-    except OSError:
+    except (OSError, UnsafePathError):
         return None
 
 

@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
+import json
 import os
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +19,24 @@ from loguru import logger
 from ..config import Config
 from ..manifest import ManifestStore
 from ..ops.sdnotify import Notifier
+from ..paths import UnsafePathError, is_disk_full, safe_text
 from ..pipeline import now_iso
 from ..pool import DevicePool, FairScheduler, PoolEvent, PoolJob, plan_workers
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
-from . import intake, jobs, outbox
-from .journal import Journal
+from . import intake, jobs, outbox, recovery
+from .earlystop import early_stop_requested
+from .faultpoints import crash_point
+from .journal import Journal, JournalDamaged
 from .ops_hooks import OpsHooks
 from .policy import Action, PolicySettings, decide
 from .states import ACTIVE_JOB_STATES, FailureReason
+from .states import plain as plain_text
 from .team import TeamDesk
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
+HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the state_dir is full
 
 
 class AlreadyRunning(RuntimeError):
@@ -58,7 +64,9 @@ class Service:
         for d in (self.work_dir, self.done_dir, self.failed_dir, Path(config.outbox)):
             d.mkdir(parents=True, exist_ok=True)
         self._lock_fh = _take_lock(state / "daemon.lock")
-        self.journal = Journal(state / "journal.sqlite")
+        self.claims_dir = state / "claims"
+        self.claims_dir.mkdir(exist_ok=True)
+        self.journal = self._open_journal(state / "journal.sqlite")
         self.status_file = state / "status.json"
         self.manifests = ManifestStore(config.manifest, config.styles_dir, config)
         self.watcher = InboxWatcher(
@@ -74,36 +82,99 @@ class Service:
         self.summary = RunSummary()
         self.stopping = False
         self._held: set[str] = set()
+        self._holds: dict[int, int] = {}        # -1 -> times the state_dir was full
+        self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
+        self._reconcile = False                 # after a full state_dir: check the journal
         self._last_rescan = time.monotonic()
         self.policy = PolicySettings(config.max_attempts, config.problems.hold_seconds,
                                      config.problems.hold_max_seconds)
         self.team = TeamDesk(config)
 
     # -- start-up -----------------------------------------------------------------------
+    def _open_journal(self, path: Path) -> Journal:
+        try:
+            return Journal(path)
+        except JournalDamaged as exc:
+            journal, message = recovery.rebuild(path, self.work_dir, self.done_dir,
+                                                self.failed_dir, self.claims_dir, str(exc))
+            logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
+                         "hand)", message)
+            return journal
+
     def recover(self) -> None:
-        """Make the journal and the disk agree after a crash, before taking new files."""
+        """Make the journal and the disk agree after a crash, before taking new files.
+        Idempotent: each step looks at what is on disk, so a crash in recovery is fine."""
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
-        self.journal.release_holds()  # a new start tries held photos at once
+        self.journal.release_holds()  # a new start retries held jobs at once
+        for job in self.journal.jobs_in("queued"):  # an image whose report never came
+            image = Path(job.output_path)
+            if image.exists() and not outbox.report_path(image).exists():
+                image.unlink()
+                logger.warning("removed {}: written without its report before a crash; "
+                               "job {} renders it again", image, job.id)
+        removed = recovery.clean_work(self.work_dir, self.claims_dir, self.journal.work_paths())
+        if removed:
+            logger.info("removed {} half-copied file(s) from {}", removed, self.work_dir)
+        recovery.adopt_orphans(self.journal, self.work_dir, self.claims_dir)
+        self._reconcile_inputs()
+        removed = outbox.clean_temp_files(Path(self.config.outbox))
+        if removed:
+            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+
+    def _reconcile_inputs(self) -> None:
+        """Claims, archives and duplicates that a crash (or a full disk) left half done."""
         self._settle_duplicates(None)  # ones whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
                 self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
+                recovery.remove_claim_note(self.claims_dir, inp.work_path)
         manifest = self.manifests.current
-        for inp in self.journal.inputs_in("claimed"):
-            if not self.journal.jobs_for_input(inp.id) and manifest is not None:
-                self._plan(self.journal.input(inp.id))
-            self._maybe_archive(inp.id)
-        removed = outbox.clean_temp_files(Path(self.config.outbox))
-        if removed:
-            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+        for inp in self.journal.inputs_in("claimed", "held"):
+            if inp.archived_to:  # it was being archived when the daemon stopped
+                self._finish_archive(inp)
+            elif not Path(inp.work_path).exists():
+                self._fail_missing(inp)
+            elif inp.state == "claimed":  # held ones are tried again by _retry_held
+                if not self.journal.jobs_for_input(inp.id) and manifest is not None:
+                    self._plan(self.journal.input(inp.id))
+                self._maybe_archive(inp.id)
+
+    def _fail_missing(self, inp) -> None:
+        message = (f"{inp.relpath}: its claimed copy {inp.work_path} is gone from work/ "
+                   "(removed by hand?), so it cannot be rendered; drop the photo again")
+        logger.error(message)
+        for job in self.journal.jobs_for_input(inp.id):
+            if job.state in ("queued", "held"):
+                self.journal.mark_failed(job.id, "input_lost", message)
+            elif job.state == "waiting":
+                self.journal.settle_waiting(job.id, "failed", "input_lost", message)
+        self._fail_input(inp.id, "input_lost", message)
+
+    def _finish_archive(self, inp) -> None:
+        target = Path(inp.archived_to)
+        if self.failed_dir in target.parents:
+            note = target.with_name(target.name + intake.ERROR_SUFFIX)
+            try:
+                error = json.loads(note.read_text())
+            except (OSError, ValueError):
+                error = None
+            reason = (error or {}).get("reason", "error")
+            self._fail_input(inp.id, reason, inp.error or "failed (recovered after a crash)",
+                             (error or {}).get("failed_jobs", ()))
+        else:
+            self._archive_done(inp.id)
 
     # -- intake -------------------------------------------------------------------------
     def take(self, path: Path) -> None:
-        rel = self.watcher.relpath(path)
+        raw_rel = self.watcher.relpath(path)
+        rel = safe_text(raw_rel)  # any name the filesystem allows; the journal holds UTF-8
+        if rel != raw_rel:
+            logger.warning("{}: the name is not valid UTF-8; it is recorded and archived as "
+                           "{!r}", raw_rel.encode("utf-8", "surrogateescape"), rel)
         manifest = self.manifests.current
         if manifest is None:
             if rel not in self._held:
@@ -114,19 +185,24 @@ class Service:
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
         campaign = intake.campaign_of(rel)
-        work = self.work_dir / f"{time.time_ns()}-{path.name}"
+        work = self.work_dir / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign, str(work))
         try:
+            recovery.write_claim_note(self.claims_dir, work, rel)
             intake.move_file(path, work)
-        except FileNotFoundError:
+        except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
-            return
+            recovery.remove_claim_note(self.claims_dir, work)
+            if isinstance(exc, FileNotFoundError):
+                return
+            raise
         if refusal is not None:
             logger.warning("refused {}", refusal.message)
             self.journal.finish_claim(input_id, "")
             self._fail_input(input_id, refusal.reason, refusal.message)
             return
         self.journal.finish_claim(input_id, intake.sha256_of(work))
+        crash_point("after_claim_move")
         self._held.discard(rel)
         queued = self._plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
@@ -150,6 +226,12 @@ class Service:
             with self.journal.transaction():  # all of its jobs or none
                 return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
                                  self.style_shas)
+        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
+            message = (f"{inp.relpath}: its output would be written outside the outbox "
+                       f"({exc}); replace that link with a real folder and drop it again")
+            logger.error(message)
+            self._fail_input(inp.id, "unsafe_path", message)
+            return []
         except Exception as exc:  # e.g. a style image deleted since the manifest loaded
             reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \
                 FailureReason.MANIFEST_INVALID
@@ -179,18 +261,25 @@ class Service:
             self._maybe_archive(inp.id)
 
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
+        """failed/ with an error report beside it and one in the outbox. The target is
+        recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
         reason = FailureReason.parse(reason).value
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
-                 "failed_jobs": list(jobs_failed)}
-        target = intake.archive(Path(inp.work_path), self.failed_dir, inp.relpath,
-                                str(input_id), error)
-        error["archived_to"] = str(target)
+                 "failed_jobs": list(jobs_failed), "archived_to": str(target)}
+        self.journal.archive_intent(input_id, str(target), message)
+        intake.archive(Path(inp.work_path), target, error)
         plain = self.team.failed(inp.relpath, inp.campaign, reason, message, target,
                                  [j["job"] for j in jobs_failed])
-        outbox.publish_error(Path(self.config.outbox), inp.relpath,
-                             {"input": inp.relpath, "time": error["time"], **plain})
+        team_error = {"input": inp.relpath, "time": error["time"], **plain,
+                      "error": plain_text(message)}  # no server paths in the team's folder
+        if outbox.publish_error(Path(self.config.outbox), inp.relpath, team_error) is None:
+            logger.warning("{}: could not write its error report into the outbox; it is in "
+                           "{}", inp.relpath, target.with_name(target.name + intake.ERROR_SUFFIX))
         self.journal.archive_input(input_id, "failed", str(target), message, reason)
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message)
 
@@ -208,8 +297,17 @@ class Service:
                              [{"job": j.id, "style": j.slug, "reason": j.reason,
                                "error": j.error} for j in failed])
             return
-        target = intake.archive(Path(inp.work_path), self.done_dir, inp.relpath, str(input_id))
+        self._archive_done(input_id)
+
+    def _archive_done(self, input_id: int) -> None:
+        inp = self.journal.input(input_id)
+        all_jobs = self.journal.jobs_for_input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            intake.archive_target(self.done_dir, inp.relpath, str(input_id))
+        self.journal.archive_intent(input_id, str(target), None)
+        intake.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, "done", str(target))
+        recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
@@ -226,7 +324,7 @@ class Service:
         idle = self.pool.idle()
         if not idle or self.stopping:
             return
-        queued = self.journal.jobs_in("queued")
+        queued = self.journal.jobs_ready()
         by_id = {j.id: j for j in queued}
         while idle and by_id:
             worker = idle[0]
@@ -278,11 +376,17 @@ class Service:
         if event.kind == "done":
             try:
                 self._publish(job, event)
-            except OSError as exc:  # outbox unwritable or full: not the photo's fault
-                full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            except UnsafePathError as exc:  # a link inside the outbox points elsewhere
+                event = PoolEvent("unsafe", event.worker, job.id, {
+                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
+                    "replace that link with a real folder"})
+            except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
+                full = is_disk_full(exc)
                 event = PoolEvent("outbox", event.worker, job.id, {
                     "reason": "disk_full" if full else "outbox_unwritable",
-                    "error": f"cannot write outputs: {exc}"})
+                    "error": f"the outbox is full ({exc}); nothing was published; held and "
+                             f"retried (the photo is not failed for this)" if full else
+                             f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
@@ -337,7 +441,8 @@ class Service:
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": _iso(job.queued_at), "started": _iso(job.started_at),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report)
+        outbox.publish(Path(job.output_path), event.data["image"], report,
+                       outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
@@ -351,6 +456,8 @@ class Service:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if early_stop_requested():
+            self.request_stop()
         self.manifests.reload_if_changed()
         self.recover()
         self.ops = OpsHooks(self)
@@ -374,7 +481,12 @@ class Service:
                 if not ready_sent and self.pool.all_ready():
                     self.notifier.ready()
                     ready_sent = True
-                self.tick()
+                try:
+                    self.tick()
+                except (sqlite3.OperationalError, OSError) as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    self._state_full(exc)
                 if self.once and self._finished():
                     break
             return self._drain() if self.stopping else self._finish_once()
@@ -391,7 +503,33 @@ class Service:
             self.journal.close()
             self.team.close(wait=10 if self.once else 5)
 
+    def _state_full(self, exc: BaseException) -> None:
+        """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""
+        held = self._holds[-1] = self._holds.get(-1, 0) + 1
+        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
+        logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
+                     self.config.state_dir, exc, delay)
+        self._reconcile = True
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            time.sleep(0.2)
+
+    def _reconcile_after_full(self) -> None:
+        """Redo what a full state_dir interrupted: lost results (running in the journal
+        but not on a worker), half claims and half archives."""
+        busy = {w.job.job_id for w in self.pool.busy()}
+        for job in self.journal.jobs_in("running"):
+            if job.id not in busy:
+                self.journal.requeue(job.id, "interrupted", "its result was lost while "
+                                     "the state_dir was full", refund_attempt=True)
+        self._reconcile_inputs()
+        self._reconcile = False
+        self._holds.pop(-1, None)
+        logger.info("{} has room again", self.config.state_dir)
+
     def tick(self) -> None:
+        if self._reconcile:
+            self._reconcile_after_full()
         if self.manifests.reload_if_changed():
             self._held.clear()
             if self.journal.release_holds():
@@ -406,9 +544,14 @@ class Service:
                 break
             try:
                 self.take(path)
+                self._take_errors.pop(str(path), None)
             except OSError as exc:  # e.g. no permission to move it off the share
-                logger.error("{}: cannot take it ({}); it stays in the inbox and is retried "
-                             "at the next rescan", path, exc)
+                if is_disk_full(exc):
+                    raise
+                if self._take_errors.get(str(path)) != str(exc):  # once, not every rescan
+                    logger.error("{}: cannot take it ({}); it stays in the inbox and is "
+                                 "retried at each rescan", safe_text(str(path)), exc)
+                self._take_errors[str(path)] = str(exc)
         if self.manifests.current is None and self._held:
             for rel in list(self._held):   # keep held files in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
@@ -420,7 +563,7 @@ class Service:
     def _finished(self) -> bool:
         counts = self.journal.counts()
         held = self.manifests.current is None and self._held
-        return (self.watcher.pending() == 0 and counts["queued"] == 0
+        return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:
@@ -438,12 +581,21 @@ class Service:
         return EXIT_OK
 
     def _finish_once(self) -> int:
-        held = self.journal.held_by_reason()
-        for reason, n in held.items():
-            self.summary.failures.append(f"{n} held ({reason}): see deepart-batch status and "
-                                         f"{self.config.problems.folder}/ in the outbox")
-        failed = self.summary.jobs_failed or self.summary.inputs_failed or held
-        return EXIT_FAILURES if failed else EXIT_OK
+        held_jobs = self.journal.held()
+        if held_jobs:
+            message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
+                       f"in {self.work_dir} and are rendered by the next run or the daemon")
+            logger.warning(message)
+            self.summary.failures.append(message)
+        held_photos = self.journal.inputs_in("held")
+        if held_photos:
+            message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
+                       f"{held_photos[0].error}); see deepart-batch status and "
+                       f"{self.config.problems.folder}/ in the outbox")
+            logger.warning(message)
+            self.summary.failures.append(message)
+        failed = self.summary.jobs_failed or self.summary.inputs_failed
+        return EXIT_FAILURES if failed or held_jobs or held_photos else EXIT_OK
 
 
 def _iso(ts: float | None) -> str | None:

@@ -116,6 +116,7 @@ class FailureReason(str, Enum):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     TOO_LARGE = "too_large"
+    UNSAFE_PATH = "unsafe_path"
     INPUT_LOST = "input_lost"
     ERROR = "error"
 
@@ -197,6 +198,10 @@ TEXTS: dict[FailureReason, _Text] = {
                          "Retry the photo; if it fails again, tell the administrator."),
     R.TOO_LARGE: _Text(C.RENDER, "{photo} is set to render larger than this box can ({detail}).",
                        "Lower the size for this folder in the manifest, then retry the photo."),
+    R.UNSAFE_PATH: _Text(C.RENDER, "The result for {photo} would have been written outside "
+                                   "the outbox, through a linked folder ({detail}).",
+                         "Replace the linked folder in the outbox with a real folder, then "
+                         "retry the photo."),
     R.INPUT_LOST: _Text(C.RENDER, "The copy of {photo} on the render box was lost.",
                         "Drop the photo into the inbox again."),
     R.ERROR: _Text(C.RENDER, "Something went wrong while rendering {photo} ({detail}).",

@@ -52,12 +52,12 @@ def _eta(row, now: float) -> tuple[float | None, float | None]:
 
 def _held(db) -> dict:
     photos = [{"input": r["relpath"], "job": None, "reason": FailureReason.parse(r["reason"]).value,
-               "message": _plain(r["reason"], r["relpath"], r["error"]),
+               "message": _plain(r["reason"], r["relpath"], r["error"]), "error": r["error"],
                "retry_at": _iso(r["retry_at"]), "holds": r["holds"]}
               for r in db.execute("SELECT * FROM inputs WHERE state='held' ORDER BY id")]
     photos += [{"input": r["relpath"], "job": r["id"], "style": r["slug"],
                 "reason": FailureReason.parse(r["reason"]).value,
-                "message": _plain(r["reason"], r["relpath"], r["error"]),
+                "message": _plain(r["reason"], r["relpath"], r["error"]), "error": r["error"],
                 "retry_at": _iso(r["retry_at"]), "holds": r["holds"]}
                for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
                                    "i.id=j.input_id WHERE j.state='held' ORDER BY j.id")]

@@ -20,7 +20,7 @@ from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
 from .params import RenderParams, StyleInput
 from .schedule import Stage, plan_stages
-from .vgg import VGGEncoder
+from .vgg import VGGEncoder, min_side
 
 __all__ = ["RenderResult", "StepLosses", "StyleTransfer", "ProgressCallback",
            "resize_long_side", "detail_transfer"]
@@ -93,7 +93,9 @@ class StyleTransfer:
         callers may cache it by (style hash, size, layers, weights id) - plus the content
         hash with colour matching. Precision-independent: always computed in fp32."""
         p = params.validated()
-        style = resize_long_side(style.to(self.device), max(16, round(p.size * p.style_scale)))
+        side = max(16, round(p.size * p.style_scale))
+        style, _ = pad_thin(style, side, min_side(p.style_layers or p.content_layers))
+        style = resize_long_side(style.to(self.device), side)
         if p.preserve_color == "match" and content is not None:
             style = color.match_color(style, content.to(self.device))
         enc = self.encoder(p.style_layers, p.pooling, self._use_channels_last("fp32"))
@@ -134,8 +136,11 @@ class StyleTransfer:
         if not styles and p.style_layers:
             raise ValueError("at least one style image is needed")
         precision = prec.device_precision(p.precision, self.device)
-        estimate = self.check_memory(content.shape, styles, p, precision)
         stages = plan_stages(p.size, p.scales, p.scale_steps, p.steps)
+        final_shape = memory.long_side_shape(*content.shape[-2:], p.size)
+        content, crop = pad_thin(content, min(s.size for s in stages),
+                                 min_side(p.content_layers + p.style_layers))
+        estimate = self.check_memory(content.shape, styles, p, precision)
         run = _Run(p, callback)
         with prec.backend_flags(precision, self.device), \
                 memory.PeakMemory(self.device) as peak:
@@ -158,6 +163,7 @@ class StyleTransfer:
                 objective.precision = "fp32"
                 _, parts = objective(out)
                 final = parts.to_losses(run.count, stages[-1].index, stages[-1].size)
+                out = crop_back(out, crop, final_shape)
         return RenderResult(out.cpu(), run.trace, final, run.count,
                             time.perf_counter() - started, timings, precision,
                             peak.bytes, peak.method, estimate)
@@ -212,6 +218,35 @@ class StyleTransfer:
             raise ValueError("init='image' needs an init image")
         return F.interpolate(init.to(self.device), size=size, mode="bicubic",
                              antialias=True, align_corners=False).clamp(0, 1).contiguous()
+
+
+def pad_thin(image: torch.Tensor, size: int, minimum: int) -> tuple[torch.Tensor, tuple]:
+    """A long thin image (1024x40 at size 512, 20000x2) shrinks below VGG's minimum on its
+    short side once its long side is `size`: pad that side with its edge pixels so it keeps
+    `minimum` px; crop_back() cuts the render to the photo again. Returns the image and
+    (top, left) of the photo in it with the padded (height, width)."""
+    h, w = image.shape[-2:]
+    if size < minimum:
+        raise ValueError(f"size {size} is below VGG's minimum of {minimum} px for these layers")
+    need = -(-minimum * max(h, w) // size) + 1  # short side that resizes to >= minimum
+    pad_h, pad_w = max(0, need - h), max(0, need - w)
+    if not pad_h and not pad_w:
+        return image, (0, 0, h, w)
+    top, left = pad_h // 2, pad_w // 2
+    padded = F.pad(image, (left, pad_w - left, top, pad_h - top), mode="replicate")
+    return padded, (top, left, h + pad_h, w + pad_w)
+
+
+def crop_back(image: torch.Tensor, crop: tuple, shape: tuple[int, int]) -> torch.Tensor:
+    """The render of a pad_thin()'ed image, cut back to the photo at its output `shape`."""
+    top, left, padded_h, padded_w = crop
+    ph, pw = image.shape[-2:]
+    oh, ow = shape
+    if (ph, pw) == (oh, ow):
+        return image
+    y = min(max(0, round(top * ph / padded_h)), ph - oh)
+    x = min(max(0, round(left * pw / padded_w)), pw - ow)
+    return image[..., y:y + oh, x:x + ow].contiguous()
 
 
 def detail_transfer(previous: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def min_side(layers) -> int:
+    """The smallest height and width VGG's 2x2 pooling keeps above zero up to the deepest
+    of `layers` (16 px for relu5_1): 2 to the number of pools before it."""
+    deepest = max(LAYER_NAMES.index(canonical_layer(n)) for n in layers)
+    pools = sum(1 for n in LAYER_NAMES[:deepest + 1] if n.startswith("pool"))
+    return 2 ** pools
+
+
 def canonical_layer(name: str) -> str:
     """Map `relu4_2` style names, and the PyTorch tutorial's `conv_4` names, to one spelling."""
     name = name.strip().lower()
