@@ -89,3 +89,25 @@ def test_retry_by_job_id_and_force_on_done(setup):
     assert journal.take_forced("key-d")
     with pytest.raises(DeepartError, match="no job 999"):
         retry(config, RetryRequest(job_id=999))
+
+
+def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
+    import sqlite3
+    from deepart_batch.daemon.status import collect
+    tmp_path, config, journal = setup
+    journal.close()
+    path = tmp_path / "state/journal.sqlite"
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT, campaign TEXT, "
+                     "sha256 TEXT, work_path TEXT, state TEXT, archived_to TEXT, error TEXT, "
+                     "received_at REAL, finished_at REAL);"
+                     "CREATE TABLE jobs (id INTEGER PRIMARY KEY, input_id INTEGER, slug TEXT, "
+                     "state TEXT, attempts INTEGER, worker TEXT, device TEXT, progress TEXT, "
+                     "reason TEXT, error TEXT, started_at REAL, finished_at REAL);"
+                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', '', '/w', 'failed', '/f', "
+                     "'a.jpg: bad', 1, 2);")
+    db.close()
+    info = collect(config)
+    assert info["held"]["total"] == 0 and info["refused"][0]["reason"] == "error"
+    assert info["schema"] == 1 and info["manifest"]["valid"]

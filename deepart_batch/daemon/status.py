@@ -79,7 +79,9 @@ def _journal(db, now: float) -> dict:
             "device": r["device"], "attempt": r["attempts"],
             "progress": json.loads(r["progress"]) if r["progress"] else None,
             "started": _iso(r["started_at"]), "elapsed_seconds": elapsed, "eta_seconds": eta})
-    out["held"] = _held(db)
+    columns = {r[1] for r in db.execute("PRAGMA table_info(inputs)")}
+    out["held"] = _held(db) if "holds" in columns else {"total": 0, "by_reason": {},
+                                                         "photos": []}  # not yet migrated
     out["failures"] = [
         {"job": r["id"], "input": r["relpath"], "style": r["slug"],
          "reason": FailureReason.parse(r["reason"]).value, "error": r["error"],
@@ -88,10 +90,11 @@ def _journal(db, now: float) -> dict:
         for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
                             "i.id=j.input_id WHERE j.state='failed' "
                             "ORDER BY j.finished_at DESC LIMIT 10")]
+    old = "reason" not in columns   # a journal not yet migrated by a newer daemon
     out["refused"] = [
-        {"input": r["relpath"], "reason": FailureReason.parse(r["reason"]).value,
-         "error": r["error"], "message": _plain(r["reason"], r["relpath"], r["error"]),
-         "time": _iso(r["finished_at"])}
+        {"input": r["relpath"], "reason": FailureReason.parse(None if old else r["reason"]).value,
+         "error": r["error"], "time": _iso(r["finished_at"]),
+         "message": _plain(None if old else r["reason"], r["relpath"], r["error"])}
         for r in db.execute("SELECT * FROM inputs WHERE state='failed' AND "
                             "id NOT IN (SELECT input_id FROM jobs) "
                             "ORDER BY finished_at DESC LIMIT 10")]
