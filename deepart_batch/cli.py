@@ -235,8 +235,6 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
-    from .daemon.earlystop import catch_early_stop
-    catch_early_stop()
     from .config import load_config
     from .daemon.service import AlreadyRunning, Service
     config = load_config(args.config)
@@ -323,7 +321,20 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _subcommand(argv: list[str]) -> str | None:
+    args = iter(argv)
+    for arg in args:
+        if arg == "--log-level":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    if _subcommand(sys.argv[1:] if argv is None else argv) in ("watch", "run"):
+        from .daemon.earlystop import catch_early_stop
+        catch_early_stop()  # before the parser imports torch: SIGTERM now exits cleanly
     parser = build_parser()
     args = parser.parse_args(argv)
     from .ops.logsetup import configure_logging

@@ -3,9 +3,10 @@ processes and directories; every scenario ends with the same promise (fault_help
 
 import json
 import os
+import signal
 import sqlite3
 
-from daemon_helpers import DATA
+from daemon_helpers import DATA, wait_for
 from fault_helpers import CRASH, CRASH_EXIT, archived, assert_promise, assert_restarts, fault_box
 
 
@@ -185,4 +186,34 @@ def test_repair_journal_command(tmp_path):
     assert _rows(box, "SELECT relpath, state FROM inputs") == [("keep/photo.jpg", "claiming")]
     assert box.run_once().returncode == 0
     assert box.outputs() == ["keep/photo.scream.jpg"]
+    assert_promise(box, dropped=1)
+
+
+def _catches_sigterm(pid) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            caught = next(ln for ln in fh if ln.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_sigterm_in_the_first_moments_of_start_up_exits_0(tmp_path):
+    box = fault_box(tmp_path)
+    box.drop("tubingen.jpg", "photo.jpg")
+    proc = box.start_watch()
+    try:
+        wait_for(lambda: _catches_sigterm(proc.pid) or proc.poll() is not None, timeout=60,
+                 interval=0.005, what="a SIGTERM handler")
+        started = (box.state / "journal.sqlite").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, box.log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not started       # it really was early: before the journal was even opened
+    assert "Traceback" not in box.log.read_text()
+    assert (box.inbox / "photo.jpg").exists()      # untouched, taken by the next start
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-3000:]
     assert_promise(box, dropped=1)

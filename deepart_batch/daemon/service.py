@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import sqlite3
@@ -27,16 +26,16 @@ from ..weights import weights_identity
 from . import intake, jobs, outbox, recovery
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
-from .journal import Journal, JournalDamaged
 from .ops_hooks import OpsHooks
 from .policy import Action, PolicySettings, decide
+from .holding import HoldingMixin
+from .restart import RecoveryMixin
 from .states import ACTIVE_JOB_STATES, FailureReason
 from .states import plain as plain_text
 from .team import TeamDesk
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
-HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the state_dir is full
 
 
 class AlreadyRunning(RuntimeError):
@@ -54,7 +53,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
 
 
-class Service:
+class Service(HoldingMixin, RecoveryMixin):
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -82,91 +81,13 @@ class Service:
         self.summary = RunSummary()
         self.stopping = False
         self._held: set[str] = set()
-        self._holds: dict[int, int] = {}        # -1 -> times the state_dir was full
         self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._reconcile = False                 # after a full state_dir: check the journal
+        self._state_full_count = 0              # times in a row the state_dir was full
         self._last_rescan = time.monotonic()
         self.policy = PolicySettings(config.max_attempts, config.problems.hold_seconds,
                                      config.problems.hold_max_seconds)
         self.team = TeamDesk(config)
-
-    # -- start-up -----------------------------------------------------------------------
-    def _open_journal(self, path: Path) -> Journal:
-        try:
-            return Journal(path)
-        except JournalDamaged as exc:
-            journal, message = recovery.rebuild(path, self.work_dir, self.done_dir,
-                                                self.failed_dir, self.claims_dir, str(exc))
-            logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
-                         "hand)", message)
-            return journal
-
-    def recover(self) -> None:
-        """Make the journal and the disk agree after a crash, before taking new files.
-        Idempotent: each step looks at what is on disk, so a crash in recovery is fine."""
-        requeued = self.journal.recover_running()
-        if requeued:
-            logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
-        self.journal.release_holds()  # a new start retries held jobs at once
-        for job in self.journal.jobs_in("queued"):  # an image whose report never came
-            image = Path(job.output_path)
-            if image.exists() and not outbox.report_path(image).exists():
-                image.unlink()
-                logger.warning("removed {}: written without its report before a crash; "
-                               "job {} renders it again", image, job.id)
-        removed = recovery.clean_work(self.work_dir, self.claims_dir, self.journal.work_paths())
-        if removed:
-            logger.info("removed {} half-copied file(s) from {}", removed, self.work_dir)
-        recovery.adopt_orphans(self.journal, self.work_dir, self.claims_dir)
-        self._reconcile_inputs()
-        removed = outbox.clean_temp_files(Path(self.config.outbox))
-        if removed:
-            logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
-
-    def _reconcile_inputs(self) -> None:
-        """Claims, archives and duplicates that a crash (or a full disk) left half done."""
-        self._settle_duplicates(None)  # ones whose original finished just before a crash
-        for inp in self.journal.inputs_in("claiming"):
-            if Path(inp.work_path).exists():
-                self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
-            else:
-                self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
-                recovery.remove_claim_note(self.claims_dir, inp.work_path)
-        manifest = self.manifests.current
-        for inp in self.journal.inputs_in("claimed", "held"):
-            if inp.archived_to:  # it was being archived when the daemon stopped
-                self._finish_archive(inp)
-            elif not Path(inp.work_path).exists():
-                self._fail_missing(inp)
-            elif inp.state == "claimed":  # held ones are tried again by _retry_held
-                if not self.journal.jobs_for_input(inp.id) and manifest is not None:
-                    self._plan(self.journal.input(inp.id))
-                self._maybe_archive(inp.id)
-
-    def _fail_missing(self, inp) -> None:
-        message = (f"{inp.relpath}: its claimed copy {inp.work_path} is gone from work/ "
-                   "(removed by hand?), so it cannot be rendered; drop the photo again")
-        logger.error(message)
-        for job in self.journal.jobs_for_input(inp.id):
-            if job.state in ("queued", "held"):
-                self.journal.mark_failed(job.id, "input_lost", message)
-            elif job.state == "waiting":
-                self.journal.settle_waiting(job.id, "failed", "input_lost", message)
-        self._fail_input(inp.id, "input_lost", message)
-
-    def _finish_archive(self, inp) -> None:
-        target = Path(inp.archived_to)
-        if self.failed_dir in target.parents:
-            note = target.with_name(target.name + intake.ERROR_SUFFIX)
-            try:
-                error = json.loads(note.read_text())
-            except (OSError, ValueError):
-                error = None
-            reason = (error or {}).get("reason", "error")
-            self._fail_input(inp.id, reason, inp.error or "failed (recovered after a crash)",
-                             (error or {}).get("failed_jobs", ()))
-        else:
-            self._archive_done(inp.id)
 
     # -- intake -------------------------------------------------------------------------
     def take(self, path: Path) -> None:
@@ -207,58 +128,6 @@ class Service:
         queued = self._plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self._maybe_archive(input_id)
-
-    def _plan(self, inp) -> list[int]:
-        """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
-        manifest = self.manifests.current
-        rule = manifest.match(inp.relpath)
-        if rule is None:
-            self._hold_input(inp, FailureReason.NO_RULE, f"no manifest rule matches "
-                                                         f"{inp.relpath}")
-            return []
-        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
-                          for name in output.styles
-                          if not Path(manifest.styles[name].image).is_file()})
-        if missing:
-            self._hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
-            return []
-        try:
-            with self.journal.transaction():  # all of its jobs or none
-                return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
-                                 self.style_shas)
-        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
-            message = (f"{inp.relpath}: its output would be written outside the outbox "
-                       f"({exc}); replace that link with a real folder and drop it again")
-            logger.error(message)
-            self._fail_input(inp.id, "unsafe_path", message)
-            return []
-        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
-            reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \
-                FailureReason.MANIFEST_INVALID
-            self._hold_input(inp, reason, str(exc))
-            return []
-
-    def _hold_input(self, inp, reason: FailureReason, detail: str) -> None:
-        outcome = decide(reason, 0, inp.holds, self.policy)
-        first = self.journal.hold_input(inp.id, reason, detail,
-                                        time.time() + outcome.delay) == 0
-        log = logger.warning if first else logger.info
-        log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
-            inp.relpath, reason.value, detail, outcome.delay)
-        self.team.held(inp.relpath, inp.campaign, reason, detail, Path(inp.work_path), first)
-
-    def _retry_held(self) -> None:
-        """Held jobs whose wait is over are queued; held photos are planned again."""
-        for job_id in self.journal.release_due():
-            logger.info("job {}: trying again after a hold", job_id)
-        if self.manifests.current is None or self.stopping:
-            return
-        for inp in self.journal.inputs_due():
-            self.journal.unhold_input(inp.id)
-            queued = self._plan(self.journal.input(inp.id))
-            if queued:
-                logger.info("{}: no longer held ({} job(s) queued)", inp.relpath, len(queued))
-            self._maybe_archive(inp.id)
 
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
         """failed/ with an error report beside it and one in the outbox. The target is
@@ -409,29 +278,6 @@ class Service:
         self._maybe_archive(job.input_id)
         self._settle_duplicates(job.id)
 
-    def _reason_of(self, job, event) -> FailureReason:
-        """The event's reason as a member; a style file that is gone or unreadable is the
-        setup's trouble, even when the worker reports it as a bad input."""
-        reason = FailureReason.parse(event.data.get("reason") or event.kind)
-        if reason is FailureReason.IMAGE:
-            error = event.data.get("error", "")
-            if any(not Path(s["path"]).is_file() or s["path"] in error
-                   for s in job.spec.get("styles", ())):
-                return FailureReason.STYLE_MISSING
-        return reason
-
-    def _hold_job(self, job, outcome, detail: str) -> None:
-        first_for_job = self.journal.hold(job.id, outcome.reason, detail,
-                                          time.time() + outcome.delay) == 0
-        inp = self.journal.input(job.input_id)
-        first = first_for_job and not any(j.holds for j in self.journal.jobs_for_input(inp.id)
-                                          if j.id != job.id) and not inp.holds
-        (logger.warning if first_for_job else logger.info)(
-            "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
-            outcome.reason.value, detail, outcome.delay)
-        self.team.held(inp.relpath, inp.campaign, outcome.reason, detail, Path(inp.work_path),
-                       first, [job.id])
-
     def _publish(self, job, event) -> None:
         inp = self.journal.input(job.input_id)
         report = event.data["report"]
@@ -469,6 +315,9 @@ class Service:
                 logger.error(message)
                 self.summary.failures.append(message)
                 return EXIT_FAILURES
+            if self.stopping:  # SIGTERM during start-up: nothing is running yet
+                logger.info("stop requested during start-up: exiting")
+                return EXIT_OK
             self.pool.start()
             if self.once:
                 self.watcher.scan()
@@ -502,30 +351,6 @@ class Service:
                                          "renders": self.summary.jobs_done})
             self.journal.close()
             self.team.close(wait=10 if self.once else 5)
-
-    def _state_full(self, exc: BaseException) -> None:
-        """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""
-        held = self._holds[-1] = self._holds.get(-1, 0) + 1
-        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
-        logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
-                     self.config.state_dir, exc, delay)
-        self._reconcile = True
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and not self.stopping:
-            time.sleep(0.2)
-
-    def _reconcile_after_full(self) -> None:
-        """Redo what a full state_dir interrupted: lost results (running in the journal
-        but not on a worker), half claims and half archives."""
-        busy = {w.job.job_id for w in self.pool.busy()}
-        for job in self.journal.jobs_in("running"):
-            if job.id not in busy:
-                self.journal.requeue(job.id, "interrupted", "its result was lost while "
-                                     "the state_dir was full", refund_attempt=True)
-        self._reconcile_inputs()
-        self._reconcile = False
-        self._holds.pop(-1, None)
-        logger.info("{} has room again", self.config.state_dir)
 
     def tick(self) -> None:
         if self._reconcile:
