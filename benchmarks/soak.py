@@ -214,7 +214,9 @@ def main() -> int:
     print(f"failed restarts  {failed_restarts}")
     print(f"images without a report {len(orphans)}; temp files {len(temps)}")
     print(f"elapsed          {elapsed:.0f} s; journal and logs in {root}")
-    if not args.keep and not (lost or duplicated or failed_restarts):
+    for p in orphans + temps:
+        print(f"  left: {p}")
+    if not args.keep and not (lost or duplicated or failed_restarts or orphans or temps):
         shutil.rmtree(root, ignore_errors=True)
     return 1 if (lost or duplicated or failed_restarts or orphans or temps) else 0
 

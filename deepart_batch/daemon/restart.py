@@ -48,6 +48,10 @@ class RecoveryMixin:
         removed = outbox.clean_temp_files(Path(self.config.outbox))
         if removed:
             logger.info("removed {} temp file(s) left in the outbox by an interrupted write", removed)
+        removed = outbox.clean_temp_files(Path(self.config.state_dir))  # status, notes, errors
+        if removed:
+            logger.info("removed {} temp file(s) left in {} by an interrupted write", removed,
+                        self.config.state_dir)
 
     def _reconcile_inputs(self) -> None:
         """Claims, archives and duplicates that a crash (or a full disk) left half done."""

@@ -134,6 +134,7 @@ class Service(HoldingMixin, RecoveryMixin):
         recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
         reason = FailureReason.parse(reason).value
+        message = message.replace(inp.work_path, inp.relpath)  # the name people know
         target = Path(inp.archived_to) if inp.archived_to else \
             intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
