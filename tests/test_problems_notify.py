@@ -204,3 +204,9 @@ def test_problems_and_notify_config_are_checked(tmp_path):
     text = str(info.value)
     for key in ("problems.folder", "notify.webhook", "notify.events", "notify.retries"):
         assert key in text, text
+
+
+def test_pass_finished_reads_as_a_sentence():
+    event = build_event("pass_finished", counts={"photos_done": 3, "photos_failed": 1})
+    assert event["message"] == "Bulk pass finished: 3 photos done, 1 photos failed."
+    assert event["counts"] == {"photos_done": 3, "photos_failed": 1} and event["photo"] is None

@@ -52,8 +52,8 @@ def build_event(kind: EventKind | str, *, photo: str | None = None, campaign: st
     else:
         counts = dict(counts or {})
         event["counts"] = counts
-        event["message"] = ("Bulk pass finished: " + ", ".join(f"{n} {k}" for k, n in
-                                                               counts.items()) + ".")
+        event["message"] = "Bulk pass finished: " + ", ".join(
+            f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) + "."
     return event
 
 
