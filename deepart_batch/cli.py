@@ -140,6 +140,20 @@ def _add_daemon_commands(sub) -> None:
     st.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=cmd_status)
+    rt = sub.add_parser("retry", help="put failed photos back; re-render done ones (--force)",
+                        description="Put failed photos back into the inbox (from failed/), so "
+                                    "the running daemon or the next run --once renders them; "
+                                    "their problem notes and .error.json go. Held photos are "
+                                    "tried at once. --force renders done ones again, next to "
+                                    "the old outputs. Works while watch runs.")
+    rt.add_argument("job", nargs="?", type=int, metavar="JOB_ID", help="a job id from status")
+    rt.add_argument("--config", required=True)
+    rt.add_argument("--photo", metavar="NAME", help="name, inbox path or pattern (city/*.jpg)")
+    rt.add_argument("--all-failed", action="store_true", help="every failed photo")
+    rt.add_argument("--since", metavar="TIME", help="failed (or with --force, done) since "
+                                                    "TIME: 2026-11-27T09:00, or 30m, 2h, 1d")
+    rt.add_argument("--force", action="store_true", help="also render done photos again")
+    rt.set_defaults(func=cmd_retry)
     rj = sub.add_parser("repair-journal", help="move a damaged journal aside and rebuild it "
                         "from state_dir/work, done and failed",
                         description="For a journal.sqlite that is truncated, overwritten or "
@@ -322,6 +336,8 @@ def _summary(service, config) -> str:
              f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
              f"  jobs rendered {s.jobs_done:>5}   -> {config.outbox}",
              f"  jobs failed   {s.jobs_failed:>5}",
+             f"  photos held   {s.held:>5}   (waiting for the setup; see "
+             f"{config.problems.folder}/ in the outbox)",
              f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)"]
     for message in s.failures[:10]:
         lines.append(f"  ! {message}")
@@ -344,6 +360,20 @@ def cmd_status(args) -> int:
     from .daemon.status import collect, render_text
     info = collect(load_config(args.config))
     print(json.dumps(info, indent=2) if args.json else render_text(info))
+    return 0
+
+
+def cmd_retry(args) -> int:
+    from .settings.config import load_config
+    from .daemon.retry import RetryRequest, parse_since, retry
+    request = RetryRequest(args.job, args.photo, args.all_failed,
+                           parse_since(args.since) if args.since else None, args.force)
+    lines = retry(load_config(args.config), request)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -20,6 +20,7 @@ CRASH_EXIT = 86
 
 def fault_box(root: Path, **overrides) -> Box:
     overrides.setdefault("defaults", {"size": 32, "steps": 2, "log_every": 1})
+    overrides.setdefault("problems", {"hold_seconds": 2, "hold_max_seconds": 8})
     return Box(root, ONE_STYLE, **overrides)
 
 
@@ -38,7 +39,9 @@ def assert_promise(box: Box, dropped: int, held: int = 0) -> None:
     report, no temp files anywhere, nothing stranded in work/."""
     a = archived(box)
     assert len(a["done"]) + len(a["failed"]) + held == dropped, a
-    images = [p for p in box.outbox.rglob("*") if p.is_file() and p.suffix == ".jpg"]
+    problems = box.outbox / "_problems"   # copies of problem photos with notes, not renders
+    images = [p for p in box.outbox.rglob("*") if p.is_file() and p.suffix == ".jpg"
+              and problems not in p.parents]
     for image in images:
         assert image.with_suffix(".json").exists(), f"{image} has no report"
     for report in box.outbox.rglob("*.json"):

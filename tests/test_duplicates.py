@@ -51,8 +51,8 @@ def test_same_photo_in_two_campaigns_while_the_first_renders(tmp_path):
     assert report["job"]["copied_from"].endswith(original["relpath"].replace(".jpg", ".scream.jpg"))
     assert _archived(box, "done") == ["campaign-a/photo.jpg", "campaign-b/photo.jpg"]
     assert not any((box.state / "work").iterdir())
-    assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0, "done": 2,
-                                      "failed": 0}
+    assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0, "held": 0,
+                                      "done": 2, "failed": 0, "retried": 0}
 
 
 def test_duplicate_fails_with_its_original_and_goes_to_failed(tmp_path):

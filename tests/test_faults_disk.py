@@ -50,15 +50,16 @@ def test_full_outbox_holds_the_job_and_publishes_when_there_is_room(tmp_path):
         proc = box.start_watch(env=env)
         try:
             box.drop("tubingen.jpg", "photo.jpg")
-            held = wait_for(lambda: box.status().get("held"), timeout=180, what="a held job")
-            assert held[0]["reason"] == "outbox_full" and "not failed" in held[0]["error"]
+            held = wait_for(lambda: box.status()["held"]["photos"], timeout=180,
+                            what="a held job")
+            assert held[0]["reason"] == "disk_full" and "not failed" in held[0]["error"]
             wait_for(lambda: "held and retried" in box.log.read_text(), what="the log line")
             assert not archived(box)["failed"] and not box.outputs()
             assert box.status()["counts"]["failed"] == 0
             make_room()
             wait_for(lambda: archived(box)["done"], timeout=180, what="the photo done")
             assert box.outputs() == ["photo.scream.jpg"]
-            assert box.status()["held"] == []
+            assert box.status()["held"]["total"] == 0
             assert stop(proc) == 0
         finally:
             if proc.poll() is None:

@@ -60,7 +60,7 @@ def test_thin_empty_and_huge_files_in_the_daemon(tmp_path):
     errors = {p.name: json.loads(p.read_text()) for p in box.outbox.glob("*.error.json")}
     assert errors["empty.jpg.error.json"]["reason"] == "empty"
     assert "empty file" in errors["empty.jpg.error.json"]["error"]
-    assert errors["huge.png.error.json"]["reason"] == "pixels"
+    assert errors["huge.png.error.json"]["reason"] == "too_many_pixels"
     assert "limits.max_input_pixels" in errors["huge.png.error.json"]["error"]
     assert archived(box) == {"done": ["banner.png"], "failed": ["empty.jpg", "huge.png"]}
     assert_promise(box, dropped=3)

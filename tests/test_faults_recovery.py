@@ -61,7 +61,7 @@ def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert "gone from work/" in res.stderr
     error = json.loads((box.outbox / "photo.jpg.error.json").read_text())
-    assert error["reason"] == "missing"
+    assert error["reason"] == "input_lost"
     assert _rows(box, "SELECT state FROM inputs") == [("failed",)]
     assert_restarts(box)
 

@@ -15,7 +15,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import images
 from ..errors import ImageError
 from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
 from .faultpoints import crash_point
@@ -59,6 +58,7 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     if st.st_size > max_file_bytes:
         return Refusal("too_big", f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
                                   f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
+    from .. import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {FORMAT_ALIASES.get(f.lower(), f.upper()) for f in formats}
     try:
         _, _, fmt = images.probe(path, max_pixels)

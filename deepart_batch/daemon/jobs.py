@@ -55,7 +55,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
                 "max_input_pixels": config.limits.max_input_pixels,
                 "content_size": [width, height],
                 "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
-        previous = journal.find_job(key)
+        previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)

@@ -69,7 +69,9 @@ class OpsHooks:
                 atomic_write_json(s.status_file, {"pid": os.getpid(), "time": time.time(),
                                                   "mode": "once" if s.once else "watch",
                                                   "counts": counts, "workers": s.pool.status(),
-                                                  "stopping": s.stopping})
+                                                  "stopping": s.stopping,
+                                                  "held_in_inbox": sorted(s._held),
+                                                  "manifest_errors": s.manifests.errors[:20]})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", s.status_file, exc)
             text = ", ".join(f"{state} {n}" for state, n in counts.items())

@@ -14,7 +14,7 @@ from . import intake, outbox, recovery
 from .journal import Journal, JournalDamaged
 from .logcontext import for_job
 
-HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the disk is full
+HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the state_dir is full
 
 
 class RecoveryMixin:
@@ -34,7 +34,7 @@ class RecoveryMixin:
         requeued = self.journal.recover_running()
         if requeued:
             logger.warning("{} job(s) were running when the daemon stopped: queued again", requeued)
-        self.journal.release_holds()  # a new start retries held jobs at once
+        self.journal.release_holds()  # a new start tries held jobs and photos at once
         for job in self.journal.jobs_in("queued"):  # an image whose report never came
             image = Path(job.output_path)
             if image.exists() and not outbox.report_path(image).exists():
@@ -64,12 +64,12 @@ class RecoveryMixin:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
                 recovery.remove_claim_note(self.claims_dir, inp.work_path)
         manifest = self.manifests.current
-        for inp in self.journal.inputs_in("claimed"):
+        for inp in self.journal.inputs_in("claimed", "held"):
             if inp.archived_to:  # it was being archived when the daemon stopped
                 self._finish_archive(inp)
             elif not Path(inp.work_path).exists():
                 self._fail_missing(inp)
-            else:
+            elif inp.state == "claimed":  # held ones are tried again by _retry_held
                 if not self.journal.jobs_for_input(inp.id) and manifest is not None:
                     self._plan(self.journal.input(inp.id))
                 self._maybe_archive(inp.id)
@@ -79,11 +79,11 @@ class RecoveryMixin:
                    "(removed by hand?), so it cannot be rendered; drop the photo again")
         logger.error(message)
         for job in self.journal.jobs_for_input(inp.id):
-            if job.state == "queued":
-                self.journal.mark_failed(job.id, "missing", message)
+            if job.state in ("queued", "held"):
+                self.journal.mark_failed(job.id, "input_lost", message)
             elif job.state == "waiting":
-                self.journal.settle_waiting(job.id, "failed", "missing", message)
-        self._fail_input(inp.id, "missing", message)
+                self.journal.settle_waiting(job.id, "failed", "input_lost", message)
+        self._fail_input(inp.id, "input_lost", message)
 
     def _finish_archive(self, inp) -> None:
         target = Path(inp.archived_to)
@@ -98,16 +98,6 @@ class RecoveryMixin:
                              (error or {}).get("failed_jobs", ()))
         else:
             self._archive_done(inp.id)
-
-    def _hold(self, job, exc: OSError) -> None:
-        held = self._holds[job.id] = self._holds.get(job.id, 0) + 1
-        delay = min(HOLD_MAX_SECONDS, HOLD_FIRST_SECONDS * 2 ** (held - 1))
-        message = (f"the outbox is full ({exc}); nothing was published; held and retried in "
-                   f"{delay:.0f} s (the photo is not failed for this)")
-        self.journal.hold(job.id, "outbox_full", message, time.time() + delay)
-        for_job(self.journal, job).warning("job {} ({} [{}]): {}", job.id,
-                                           self.journal.input(job.input_id).relpath,
-                                           job.slug, message)
 
     def _state_full(self, exc: BaseException) -> None:
         """state_dir (or failed/, done/) is full: keep files where they are, wait, retry."""

@@ -29,7 +29,12 @@ from .folders import require_folders, wait_for_folders
 from .logcontext import about_event, about_input, about_path, for_job, for_people
 from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .ops_hooks import OpsHooks
+from .policy import Action, PolicySettings, decide
+from .holding import HoldingMixin
 from .restart import RecoveryMixin
+from .states import ACTIVE_JOB_STATES, FailureReason
+from .states import plain as plain_text
+from .team import TeamDesk
 from .watch import InboxWatcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
@@ -42,10 +47,11 @@ class RunSummary:
     jobs_done: int = 0
     jobs_failed: int = 0
     duplicates: int = 0
+    held: int = 0
     failures: list[str] = field(default_factory=list)
 
 
-class Service(RecoveryMixin):
+class Service(HoldingMixin, RecoveryMixin):
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -72,11 +78,13 @@ class Service(RecoveryMixin):
         self.summary = RunSummary()
         self.stopping = False
         self._held: set[str] = set()
-        self._holds: dict[int, int] = {}        # job id -> times held for a full disk
         self._take_errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._reconcile = False                 # after a full state_dir: check the journal
         self._state_full_count = 0              # times in a row the state_dir was full
         self._last_rescan = time.monotonic()
+        self.policy = PolicySettings(config.max_attempts, config.problems.hold_seconds,
+                                     config.problems.hold_max_seconds)
+        self.team = TeamDesk(config)
 
     # -- intake -------------------------------------------------------------------------
     @about_path
@@ -95,9 +103,6 @@ class Service(RecoveryMixin):
         limits = self.config.limits
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
-        if refusal is None and manifest.match(rel) is None:
-            refusal = intake.Refusal("no_rule", f"{rel}: no manifest rule matches this path; "
-                                                f"add a rule to {self.config.manifest}")
         campaign = intake.campaign_of(rel)
         work = self.work_dir / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign, str(work))
@@ -123,26 +128,11 @@ class Service(RecoveryMixin):
         self._maybe_archive(input_id)
 
     @about_input
-    def _plan(self, inp) -> list[int]:
-        try:
-            return jobs.plan(self.journal, self.config, self.manifests.current, inp,
-                             self.weights_id, self.style_shas)
-        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
-            message = (f"{inp.relpath}: its output would be written outside the outbox "
-                       f"({exc}); replace that link with a real folder and drop it again")
-            logger.error(message)
-            self._fail_input(inp.id, "unsafe_path", message)
-            return []
-        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
-            logger.error("{}: cannot plan jobs: {}", inp.relpath, exc)
-            self._fail_input(inp.id, "manifest", f"{inp.relpath}: cannot plan jobs: {exc}")
-            return []
-
-    @about_input
     def _fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
         """failed/ with an error report beside it and one in the outbox. The target is
         recorded before the move, so a crash anywhere here is finished at the next start."""
         inp = self.journal.input(input_id)
+        reason = FailureReason.parse(reason).value
         message = message.replace(inp.work_path, inp.relpath)  # the name people know
         target = Path(inp.archived_to) if inp.archived_to else \
             intake.archive_target(self.failed_dir, inp.relpath, str(input_id))
@@ -150,11 +140,15 @@ class Service(RecoveryMixin):
                  "failed_jobs": list(jobs_failed), "archived_to": str(target)}
         self.journal.archive_intent(input_id, str(target), message)
         intake.archive(Path(inp.work_path), target, error)
-        if outbox.publish_error(Path(self.config.outbox), inp.relpath, error,
+        plain = self.team.failed(inp.relpath, inp.campaign, reason, message, target,
+                                 [j["job"] for j in jobs_failed])
+        team_error = {"input": inp.relpath, "time": error["time"], **plain,
+                      "error": plain_text(message)}  # no server paths in the team's folder
+        if outbox.publish_error(Path(self.config.outbox), inp.relpath, team_error,
                                 self.config.output.reports == "subfolder") is None:
             logger.warning("{}: could not write its error report into the outbox; it is in "
                            "{}", inp.relpath, target.with_name(target.name + intake.ERROR_SUFFIX))
-        self.journal.archive_input(input_id, "failed", str(target), message)
+        self.journal.archive_input(input_id, "failed", str(target), message, reason)
         recovery.remove_claim_note(self.claims_dir, inp.work_path)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message if message.startswith(inp.relpath) else
@@ -166,7 +160,7 @@ class Service(RecoveryMixin):
         if inp.state != "claimed":
             return
         all_jobs = self.journal.jobs_for_input(input_id)
-        if not all_jobs or any(j.state in ("queued", "running", "waiting") for j in all_jobs):
+        if not all_jobs or any(j.state in ACTIVE_JOB_STATES for j in all_jobs):
             return
         failed = [j for j in all_jobs if j.state == "failed"]
         if failed:
@@ -189,6 +183,8 @@ class Service(RecoveryMixin):
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+        self.team.done(inp.relpath, inp.campaign, [j.output_path for j in all_jobs],
+                       [j.id for j in all_jobs])
 
     def _settle_duplicates(self, job_id: int | None) -> None:
         """Identical drops that waited for this job's render get its outcome, then archive."""
@@ -209,6 +205,12 @@ class Service(RecoveryMixin):
                                                   j.spec.get("style_key", ""))
                                         for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
+            gone = [Path(s["path"]).name for s in job.spec.get("styles", ())
+                    if not Path(s["path"]).is_file()]
+            if gone:
+                self._hold_job(job, decide(FailureReason.STYLE_MISSING, job.attempts, job.holds,
+                                           self.policy), ", ".join(gone))
+                continue
             refusal = self._refusal(job, largest)
             if refusal:
                 self.journal.mark_failed(job.id, *refusal)
@@ -256,26 +258,30 @@ class Service(RecoveryMixin):
                 event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
                     "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
                     "replace that link with a real folder"})
-            except OSError as exc:
-                if is_disk_full(exc):  # not the photo's fault: hold it, keep its attempts
-                    self._hold(job, exc)
-                    return
-                # outbox unwritable: render again later
-                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id,
-                                      {"reason": "outbox", "error": f"cannot write outputs: {exc}"})
+            except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
+                full = is_disk_full(exc)
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
+                    "reason": "disk_full" if full else "outbox_unwritable",
+                    "error": f"the outbox is full ({exc}); nothing was published; held and "
+                             f"retried (the photo is not failed for this)" if full else
+                             f"cannot write outputs: {exc}"})
             else:  # archiving errors are not the render's: it stays done
                 self._maybe_archive(job.input_id)
                 self._settle_duplicates(job.id)
                 return
-        retryable = event.kind.retryable
-        if retryable and job.attempts < self.config.max_attempts:
-            self.journal.requeue(job.id, event.kind.value, event.data.get("error"))
-            logger.warning("job {} {} on attempt {}: queued again", job.id, event.kind, job.attempts)
-            return
-        reason, error = event.data.get("reason", "error"), event.data.get("error", "")
+        reason, error = self._reason_of(job, event), event.data.get("error", "")
         inp = self.journal.input(job.input_id)
         error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
-        if retryable:
+        outcome = decide(reason, job.attempts, job.holds, self.policy)
+        if outcome.action is Action.HOLD:
+            self._hold_job(job, outcome, error)
+            return
+        if outcome.action is Action.RETRY:
+            self.journal.requeue(job.id, reason.value, error)
+            logger.warning("job {} {} on attempt {}: queued again", job.id, reason, job.attempts)
+            return
+        reason = reason.value
+        if FailureReason(reason) in (FailureReason.CRASHED, FailureReason.TIMEOUT):
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
         self.journal.mark_failed(job.id, reason, error)
         self.summary.jobs_failed += 1
@@ -294,7 +300,6 @@ class Service(RecoveryMixin):
                                   "finished": now_iso()})
         outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path),
                        outbox=Path(self.config.outbox))
-        self._holds.pop(job.id, None)
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
@@ -365,13 +370,23 @@ class Service(RecoveryMixin):
             self.pool.shutdown(grace=5)
             self.ops.close()
             self.gallery.close()
+            if self.once:
+                self.summary.held = sum(self.journal.held_by_reason().values())
+                self.team.pass_finished({"photos_done": self.summary.inputs_done,
+                                         "photos_failed": self.summary.inputs_failed,
+                                         "photos_held": self.summary.held,
+                                         "renders": self.summary.jobs_done})
             self.journal.close()
+            self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
         if self._reconcile:
             self._reconcile_after_full()
         if self.manifests.reload_if_changed():
             self._held.clear()
+            if self.journal.release_holds():
+                logger.info("manifest reloaded: trying held photos again now")
+        self._retry_held()
         now = time.monotonic()
         if not self.once and now - self._last_rescan >= self.config.watch.rescan_seconds:
             self.watcher.scan()
@@ -410,6 +425,7 @@ class Service(RecoveryMixin):
             self.notifier.extend_timeout(min(30, deadline - time.monotonic()) + 5)
             for event in self.pool.poll(timeout=0.5):
                 self.handle(event)
+            self.ops.tick()  # status says "draining" meanwhile
         for job_id in self.pool.running_jobs():
             self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)
@@ -417,14 +433,21 @@ class Service(RecoveryMixin):
         return EXIT_OK
 
     def _finish_once(self) -> int:
-        held = self.journal.held()
-        if held:
-            message = (f"{len(held)} job(s) held: {held[0].error}; their photos wait in "
-                       f"{self.work_dir} and are rendered by the next run or the daemon")
+        held_jobs = self.journal.held()
+        if held_jobs:
+            message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
+                       f"in {self.work_dir} and are rendered by the next run or the daemon")
             logger.warning(message)
             self.summary.failures.append(message)
-            return EXIT_FAILURES
-        return EXIT_FAILURES if self.summary.jobs_failed or self.summary.inputs_failed else EXIT_OK
+        held_photos = self.journal.inputs_in("held")
+        if held_photos:
+            message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
+                       f"{held_photos[0].error}); see deepart-batch status and "
+                       f"{self.config.problems.folder}/ in the outbox")
+            logger.warning(message)
+            self.summary.failures.append(message)
+        failed = self.summary.jobs_failed or self.summary.inputs_failed
+        return EXIT_FAILURES if failed or held_jobs or held_photos else EXIT_OK
 
 
 def _iso(ts: float | None) -> str | None:

@@ -29,6 +29,7 @@ __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
     "RetentionConfig",
     "ExecutorConfig",
+    "ProblemsConfig", "NotifyConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
@@ -45,6 +46,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.EventKind
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -94,6 +96,35 @@ def _jobs_per_device(v, _base):
     if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
         return v
     raise BadValue(f"{v!r} is not allowed; use auto or an integer >= 1")
+def _folder_name(v, _base) -> str:
+    if not nonempty(v) or "/" in v or "\\" in v or v in (".", "..") or v.startswith("."):
+        raise BadValue(f"{v!r} is not allowed; use one folder name like _problems (no '/', "
+                       f"not hidden)")
+    return v
+
+
+def _webhook(v, _base) -> str:
+    if not nonempty(v) or not re.match(r"https?://[^\s/]+", v):
+        raise BadValue(f"{v!r} is not allowed; use an http:// or https:// URL")
+    return v
+
+
+def _command(v, _base) -> list[str]:
+    import shlex
+    try:
+        argv = shlex.split(v) if isinstance(v, str) else v
+    except ValueError as exc:
+        raise BadValue(f"{v!r} is not a valid command ({exc})") from None
+    if not isinstance(argv, list) or not argv or not all(map(nonempty, argv)):
+        raise BadValue(f"{v!r} is not allowed; use a program and its arguments, as a string "
+                       f"or a list (the event JSON comes on its stdin)")
+    return list(argv)
+
+
+def _events(v, _base) -> list[str]:
+    if not isinstance(v, list) or not v or any(e not in NOTIFY_EVENTS for e in v):
+        raise BadValue(f"{v!r} is not allowed; use a list of {choices(NOTIFY_EVENTS)}")
+    return list(v)
 
 
 def _template(v, _base) -> str:
@@ -189,6 +220,21 @@ class ExecutorConfig:
     cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
     discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
     drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+class ProblemsConfig:
+    folder: str = setting(_folder_name, "_problems")  # outbox/<folder>/<campaign>/photo.jpg(.txt)
+    hold_seconds: float = setting(seconds(), 30.0)    # a held photo's first wait, then doubling
+    hold_max_seconds: float = setting(seconds(), 900.0)
+
+
+@dataclass
+class NotifyConfig:
+    webhook: str | None = setting(optional(_webhook), None)   # POST each event as JSON
+    command: list[str] | None = setting(optional(_command), None)  # event JSON on stdin
+    events: list[str] = setting(_events, factory=lambda: list(NOTIFY_EVENTS))
+    timeout_seconds: float = setting(seconds(), 10.0)
+    retries: int = setting(integer(0, 20), 3)
+    retry_seconds: float = setting(seconds(), 2.0)    # first backoff, then doubling
+    log_every_seconds: float = setting(seconds(), 300.0)  # a broken endpoint: one log line per
 
 
 @dataclass
@@ -215,6 +261,8 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    problems: ProblemsConfig = field(default_factory=ProblemsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
