@@ -147,7 +147,7 @@ def _add_daemon_commands(sub) -> None:
                                     "tried at once. --force renders done ones again, next to "
                                     "the old outputs. Works while watch runs.")
     rt.add_argument("job", nargs="?", type=int, metavar="JOB_ID", help="a job id from status")
-    rt.add_argument("--config", required=True)
+    rt.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
     rt.add_argument("--photo", metavar="NAME", help="name, inbox path or pattern (city/*.jpg)")
     rt.add_argument("--all-failed", action="store_true", help="every failed photo")
     rt.add_argument("--since", metavar="TIME", help="failed (or with --force, done) since "
