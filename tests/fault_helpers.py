@@ -41,7 +41,8 @@ def assert_promise(box: Box, dropped: int, held: int = 0) -> None:
     assert len(a["done"]) + len(a["failed"]) + held == dropped, a
     problems = box.outbox / "_problems"   # copies of problem photos with notes, not renders
     images = [p for p in box.outbox.rglob("*") if p.is_file() and p.suffix == ".jpg"
-              and problems not in p.parents]
+              and problems not in p.parents    # nor the gallery's hidden thumbnails
+              and not any(x.startswith(".") for x in p.relative_to(box.outbox).parts)]
     for image in images:
         assert image.with_suffix(".json").exists(), f"{image} has no report"
     for report in box.outbox.rglob("*.json"):
