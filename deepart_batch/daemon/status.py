@@ -130,6 +130,11 @@ def collect(config) -> dict:
         db.row_factory = sqlite3.Row
         try:
             out.update(_journal(db, now))
+        except sqlite3.OperationalError as exc:  # created a moment ago, not yet set up
+            out["journal_error"] = f"{db_path}: {exc} (a daemon may be creating it)"
+        except sqlite3.DatabaseError as exc:     # damaged: the daemon rebuilds it at start
+            out["journal_error"] = (f"{db_path}: {exc}; `deepart-batch repair-journal "
+                                    f"--config FILE` rebuilds it")
         finally:
             db.close()
     status_file = state / "status.json"
@@ -162,6 +167,8 @@ def render_text(info: dict) -> str:
     c = info["counts"]
     lines = [f"state: {info['state_dir']}",
              "jobs: " + (", ".join(f"{k} {v}" for k, v in c.items()) if c else "none yet")]
+    if info.get("journal_error"):
+        lines.append(f"journal: {info['journal_error']}")
     d = info["daemon"]
     if d and d["alive"]:
         lines.append(f"daemon: pid {d['pid']} ({d['mode']}) {d['state']}, updated "

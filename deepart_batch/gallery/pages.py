@@ -59,7 +59,11 @@ class GalleryBuild:
         """Rebuild every page; returns the pages written (unchanged ones are skipped)."""
         campaigns = collect(self.outbox, self.state_dir, self.reports, held)
         written, rows, top_photos, folders = [], [], [], []
+        root = os.path.realpath(self.outbox)
         for campaign in campaigns:
+            real = os.path.realpath(campaign.folder)
+            if real != root and not real.startswith(root + os.sep):
+                continue   # a link inside the outbox leads elsewhere: never write through it
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
             photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]

@@ -61,8 +61,9 @@ class GalleryWriter:
         except Exception as exc:   # a full disk or an odd file must not stop the daemon
             message = f"{type(exc).__name__}: {exc}"
             if message != self._last_error:
-                logger.opt(exception=exc).warning("gallery {} not updated: {}", self.index,
-                                                  message)
+                log = logger if isinstance(exc, OSError) else logger.opt(exception=exc)
+                log.warning("gallery {} not updated: {} (the renders are not affected; it "
+                            "is rewritten at the next change)", self.index, message)
                 self._last_error = message
             return False
 
