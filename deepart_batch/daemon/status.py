@@ -14,8 +14,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from ..settings.config import Config
-from .journal import JOB_STATES
 from .states import FailureReason, JobState, message
 
 SCHEMA_VERSION = 1
