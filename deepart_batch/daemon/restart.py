@@ -12,7 +12,6 @@ from loguru import logger
 
 from . import intake, outbox, recovery
 from .journal import Journal, JournalDamaged
-from .logcontext import for_job
 
 HOLD_FIRST_SECONDS, HOLD_MAX_SECONDS = 2.0, 300.0  # backoff while the state_dir is full
 

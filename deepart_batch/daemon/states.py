@@ -217,7 +217,7 @@ LEGACY = {"pixels": FailureReason.TOO_MANY_PIXELS, "input": FailureReason.IMAGE,
           "lost": FailureReason.CRASHED}   # a Ray node left mid-job: render it again
 
 
-class EventKind(str, Enum):
+class NoticeKind(str, Enum):
     """What notifications announce."""
     DONE = "done"                  # a photo's renders are all in the outbox
     FAILED = "failed"              # a photo went to failed/

@@ -15,7 +15,7 @@ from loguru import logger
 from ..paths import UnsafePathError
 from . import outbox, problems
 from .notify import TeamNotifier, build_event
-from .states import EventKind, FailureReason, message, plain
+from .states import NoticeKind, FailureReason, message, plain
 
 
 class TeamDesk:
@@ -40,7 +40,7 @@ class TeamDesk:
         if problems.clear_problem(self.outbox, self.folder, relpath, self._error_json(relpath)):
             logger.info("{}: rendered now; its problem note and error report are removed",
                         relpath)
-        self.notifier.emit(build_event(EventKind.DONE, photo=relpath, campaign=campaign,
+        self.notifier.emit(build_event(NoticeKind.DONE, photo=relpath, campaign=campaign,
                                        outputs=[self.outbox_relative(o) for o in outputs],
                                        jobs=job_ids))
 
@@ -52,7 +52,7 @@ class TeamDesk:
         text = problems.problem_text(relpath, reason, detail, held=False, when=when,
                                      reference=_jobs_ref(job_ids))
         problems.write_problem(self.outbox, self.folder, relpath, photo, text)
-        self.notifier.emit(build_event(EventKind.FAILED, photo=relpath, campaign=campaign,
+        self.notifier.emit(build_event(NoticeKind.FAILED, photo=relpath, campaign=campaign,
                                        reason=reason, detail=detail, jobs=job_ids))
         what, todo = message(reason, PurePosixPath(relpath).name, detail)
         return {"reason": reason.value, "category": reason.category.value, "message": what,
@@ -66,14 +66,14 @@ class TeamDesk:
                                      reference=_jobs_ref(job_ids))
         problems.write_problem(self.outbox, self.folder, relpath, photo, text)
         if first:
-            self.notifier.emit(build_event(EventKind.HELD, photo=relpath, campaign=campaign,
+            self.notifier.emit(build_event(NoticeKind.HELD, photo=relpath, campaign=campaign,
                                            reason=reason, detail=detail, jobs=list(job_ids)))
 
     def retried(self, relpath: str) -> None:
         problems.clear_problem(self.outbox, self.folder, relpath, self._error_json(relpath))
 
     def pass_finished(self, counts: dict) -> None:
-        self.notifier.emit(build_event(EventKind.PASS_FINISHED, counts=counts))
+        self.notifier.emit(build_event(NoticeKind.PASS_FINISHED, counts=counts))
 
     def close(self, wait: float) -> None:
         self.notifier.close(wait)

@@ -46,7 +46,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.EventKind
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.NoticeKind
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
