@@ -220,6 +220,9 @@ class ExecutorConfig:
     cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
     discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
     drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+
+
+@dataclass
 class ProblemsConfig:
     folder: str = setting(_folder_name, "_problems")  # outbox/<folder>/<campaign>/photo.jpg(.txt)
     hold_seconds: float = setting(seconds(), 30.0)    # a held photo's first wait, then doubling
