@@ -20,6 +20,7 @@ class StepLosses:
     tv: float = 0.0
     scale: int = 0               # index into RenderResult.scale_timings
     size: int = 0                # long side (px) of the image this loss was measured on
+    look: float = 0.0            # look term above the look size (look.py), weighted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,12 +33,14 @@ class Parts:
     content: torch.Tensor
     style: dict[str, torch.Tensor]
     tv: torch.Tensor
+    look: torch.Tensor | None = None
 
     def to_losses(self, step: int, scale: int = 0, size: int = 0) -> StepLosses:
         return StepLosses(step=step, total=float(self.total.detach()),
                           content=float(self.content.detach()),
                           style={k: float(v.detach()) for k, v in self.style.items()},
-                          tv=float(self.tv.detach()), scale=scale, size=size)
+                          tv=float(self.tv.detach()), scale=scale, size=size,
+                          look=0.0 if self.look is None else float(self.look.detach()))
 
 
 class Objective:
@@ -72,3 +75,9 @@ class Objective:
         tv = tv_loss(x) * p.tv_weight if p.tv_weight else zero
         total = content + sum(style.values(), zero) + tv
         return total, Parts(total, content, style, tv)
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """The loss, with its gradient accumulated into x.grad (tiling.py does it by tiles)."""
+        total, parts = self(x)
+        total.backward()
+        return total, parts
