@@ -17,12 +17,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deepart_batch.engine import RenderParams  # noqa: E402
+from deepart_batch.pool.executor import EventKind, WorkerMessage  # noqa: E402
 from deepart_batch.pool.worker import JobFailed, _WorkerState, run_job  # noqa: E402
 
 fraction = float(sys.argv[1])
 torch.cuda.set_per_process_memory_fraction(fraction)
 print("allowed GiB", round(fraction * torch.cuda.get_device_properties(0).total_memory / 2**30, 2))
-spec = NS(torch_device="cuda:0", id="cuda:0#0", device="cuda:0")
+spec = NS(torch_device="cuda:0", id="cuda:0#0", device="cuda:0", node="gpu-box", executor="local")
 for policy in ("smaller", "fail"):
     t0 = time.time()
     state = _WorkerState(spec, "bundled", policy)
@@ -35,15 +36,15 @@ for policy in ("smaller", "fail"):
     try:
         run_job(state, job, sent.append, None)
     except JobFailed as exc:
-        sent.append(("failed", exc.reason, str(exc)))
+        sent.append(WorkerMessage(EventKind.FAILED, None, {"reason": exc.reason, "error": str(exc)}))
     for m in sent:
-        if m[0] == "event":
-            print(policy, "event", json.dumps(m[2]))
-        elif m[0] == "done":
-            r = m[2]["report"]
+        if m.kind is EventKind.EVENT:
+            print(policy, "event", json.dumps(m.data))
+        elif m.kind is EventKind.DONE:
+            r = m.data["report"]
             print(policy, "done: output", r["output"], "final size", r["final"]["size"],
                   "events", len(r["events"]), "precision", r.get("precision"), "memory", r.get("memory"))
-        elif m[0] == "failed":
-            print(policy, "failed:", m[1], m[2])
+        elif m.kind is EventKind.FAILED:
+            print(policy, "failed:", m.data["reason"], m.data["error"])
     print(policy, "seconds", round(time.time() - t0, 1), "allocated now GiB",
           round(torch.cuda.memory_allocated() / 2**30, 2))

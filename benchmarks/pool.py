@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepart_batch.engine import RenderParams  # noqa: E402
-from deepart_batch.pool import DevicePool, PoolJob, plan_workers  # noqa: E402
+from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers  # noqa: E402
 
 PHOTOS = [ROOT / "examples" / "photos" / n for n in ("tubingen.jpg", "golden_gate.jpg")]
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -36,13 +36,13 @@ def run(devices: list[str], n_jobs: int, params: RenderParams) -> dict:
     queue = [PoolJob(i, 1, {**spec, "content": str(PHOTOS[i % 2])}, "starry") for i in range(n_jobs)]
     done, t0 = [], time.perf_counter()
     while len(done) < n_jobs:
-        for w in pool.idle():
-            if queue:
-                pool.assign(w, queue.pop(0))
+        for slot in pool.slots():
+            if slot.idle and queue:
+                pool.assign(slot.id, queue.pop(0))
         for ev in pool.poll(0.1):
-            if ev.kind == "done":
+            if ev.kind is EventKind.DONE:
                 done.append(ev.data["report"])
-            elif ev.kind in ("failed", "crashed", "timeout"):
+            elif ev.kind in (EventKind.FAILED, EventKind.CRASHED, EventKind.TIMEOUT):
                 raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev.data}")
     wall = time.perf_counter() - t0
     pool.shutdown()

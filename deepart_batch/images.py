@@ -30,6 +30,8 @@ _SRGB_BYTES = _SRGB.tobytes()
 def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
     """Read only the header: (width, height, format). Cheap enough for intake checks."""
     path = Path(path)
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below names limits.max_input_pixels
     try:
         with Image.open(path) as im:
             width, height, fmt = im.width, im.height, im.format or "?"
@@ -42,6 +44,8 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
         raise ImageError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot be read ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
     if fmt not in INPUT_FORMATS:
         raise ImageError(f"{path}: format {fmt} is not supported; use "
                          f"{', '.join(INPUT_FORMATS)}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+NAME_MAX = 255  # bytes in one file name on Linux filesystems
 
 
 class UnsafePathError(ValueError):
@@ -19,6 +23,34 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike) -> Path
     if candidate != root_real and root_real not in candidate.parents:
         raise UnsafePathError(f"{relative!s} resolves to {candidate}, outside {root_real}")
     return candidate
+
+
+def safe_text(name: str) -> str:
+    """`name` as valid UTF-8 text: bytes that are not UTF-8 (surrogate escapes from the
+    filesystem) become U+FFFD, so the journal, reports and logs can hold any name."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
+def fit_name(name: str, max_bytes: int = NAME_MAX) -> str:
+    """`name` if it fits in `max_bytes` of UTF-8; else its stem cut short plus a hash of the
+    whole name (so two long names stay distinct), keeping the extension."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= max_bytes:
+        return name
+    suffix = PurePosixPath(name).suffix
+    if len(suffix.encode("utf-8", "surrogateescape")) > 16:
+        suffix = ""
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:8]
+    room = max(1, max_bytes - len(suffix.encode("utf-8", "surrogateescape")) - len(tag))
+    stem = raw[:room].decode("utf-8", "ignore")
+    return f"{stem}{tag}{suffix}"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Out of space or quota: the setup's trouble, never the photo's."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "database or disk is full" in str(exc)
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -38,9 +70,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o664) 
     """Temp file in the same directory, fsync, os.replace: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{fit_name(path.name, 64)}.",
+                               suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
+            _inject_disk_full(path)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -51,6 +85,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o664) 
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _inject_disk_full(path: Path) -> None:
+    """Test hook for filesystems that cannot be made full (no tmpfs mount): while the file
+    named by DEEPART_TEST_DISK_FULL exists, writes under its folder fail with ENOSPC."""
+    flag = os.environ.get("DEEPART_TEST_DISK_FULL")
+    if flag and os.path.exists(flag) and \
+            str(path).startswith(os.path.dirname(os.path.realpath(flag)) + os.sep):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:

@@ -119,6 +119,7 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
         precision=result.precision,
         memory={"peak_bytes": result.peak_memory_bytes, "method": result.peak_memory_method,
                 "estimate_bytes": result.memory_estimate_bytes},
+        loop=result.loop,
         timings={"started": started_at, "finished": now_iso(),
                  "load_seconds": round(t_targets - t0, 4),
                  "style_targets_seconds": round(t_loaded - t_targets, 4),
@@ -129,6 +130,7 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                  "scales": result.scale_timings},
         trace=[s.to_dict() for s in result.trace],
         final=result.final.to_dict(),
+        final_measured_on=_final_measured_on(params),
         output={"width": image.width, "height": image.height,
                 # Print sizes: the look size used (None: rendered at the output size), and
                 # how many times the photo was enlarged (None: not at all).
@@ -138,3 +140,12 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                                                        str(req.content))},
     )
     return image, report
+
+
+def _final_measured_on(params: RenderParams) -> str:
+    """Which image `final` describes; with luminance transfer it is not the traced one."""
+    if params.preserve_color == "luminance":
+        return ("the output image, after the photo's colours were restored (luminance "
+                "transfer); the trace's losses are of the optimised image before that, so "
+                "`final` can be higher than the trace's last loss")
+    return "the output image"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from pathlib import PurePath
 from dataclasses import asdict, dataclass, field
 
 SCHEMA = "deepart-batch/report/v1"
@@ -38,15 +39,62 @@ class RenderReport:
     seed: int
     precision: str = "fp32"                  # what params.precision resolved to here
     memory: dict = field(default_factory=dict)    # peak_bytes, method, estimate_bytes
+    loop: dict = field(default_factory=dict)  # render-loop options that ran (engine/graphs.py)
     timings: dict = field(default_factory=dict)   # ISO times, seconds per phase and scale
     trace: list[dict] = field(default_factory=list)
     final: dict | None = None
+    final_measured_on: str = "the output image"   # differs from the trace's image with
+    #                                               preserve_color: luminance (pipeline.py)
     output: dict | None = None               # {"path", "width", "height", "format"}
     error: str | None = None
     job: dict = field(default_factory=dict)  # job id, attempt, worker: filled by the daemon
     events: list[dict] = field(default_factory=list)  # e.g. OOM retries
     versions: dict = field(default_factory=versions)
     schema: str = SCHEMA
+    summary: str | None = None               # one sentence for people: see summarize()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["summary"] = d["summary"] or summarize(d)
+        return d
+
+
+_COLOUR = {"none": "colours from the painting", "luminance": "the photo's colours kept",
+           "match": "the painting's colours matched to the photo"}
+
+
+def style_label(style: dict) -> str:
+    """A style as people name it: its manifest name, else its file name without extension."""
+    name = style.get("name") or PurePath(style.get("path") or "style").stem
+    weight = style.get("weight")
+    return name if weight is None else f"{name} ({weight * 100:.0f}%)"
+
+
+def plain_settings(params: dict) -> str:
+    """The settings a non-engineer cares about, in words: size, steps, colour."""
+    colour = _COLOUR.get(params.get("preserve_color", "none"), str(params.get("preserve_color")))
+    return f"{params.get('size', '?')} px, {params.get('steps', '?')} steps, {colour}"
+
+
+def duration(seconds: float) -> str:
+    """12.3 s, 15 min 31 s, 2 h 05 min: render times people read at a glance."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def summarize(report: dict) -> str:
+    """One plain sentence about a render report (a dict, as written to JSON)."""
+    photo = PurePath((report.get("input") or {}).get("path") or "the photo").name
+    styles = report.get("styles") or []
+    labels = [style_label({**s, "weight": None}) + (f" {s['weight'] * 100:.0f}%"
+              if len(styles) > 1 and s.get("weight") is not None else "") for s in styles]
+    look = " and ".join(labels) or "no style"
+    settings = plain_settings(report.get("params") or {})
+    if report.get("status") != "done":
+        return f"{photo} was not restyled with {look}: {report.get('error') or 'it failed'}."
+    seconds = (report.get("timings") or {}).get("render_seconds")
+    took = f" in {duration(seconds)}" if isinstance(seconds, (int, float)) else ""
+    device = report.get("device") or "an unknown device"
+    return f"{photo} restyled with {look} at {settings}{took} on {device}."

@@ -78,7 +78,11 @@ class Box:
                                 env={**self.env, **(env or {})}, start_new_session=True)
 
     def outputs(self, pattern="**/*.jpg"):
-        return sorted(p.relative_to(self.outbox).as_posix() for p in self.outbox.glob(pattern))
+        """Renders in the outbox: not the gallery's thumbnails (hidden .gallery/ folders) nor
+        the copies of problem photos in _problems/."""
+        rels = (p.relative_to(self.outbox) for p in self.outbox.glob(pattern))
+        return sorted(r.as_posix() for r in rels
+                      if not any(x.startswith(".") for x in r.parts) and r.parts[0] != "_problems")
 
     def status(self):
         res = self.cli("status", "--config", self.config, "--json", timeout=60)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.config import (DEFAULT_IGNORE, INPUT_FORMATS, check_config, check_params,
-                                  load_config)
+from deepart_batch.settings.config import (DEFAULT_IGNORE, INPUT_FORMATS, check_config,
+                                           check_params, load_config)
 from deepart_batch.engine.params import RenderParams
 from deepart_batch.errors import ConfigError
 
@@ -209,11 +209,11 @@ def test_param_keys_come_from_renderparams_fields(monkeypatch):
         def validated(self):  # the base class's builds a plain RenderParams
             return self
 
-    monkeypatch.setattr("deepart_batch.config.RenderParams", Extended)
+    monkeypatch.setattr("deepart_batch.settings.config.RenderParams", Extended)
     params, problems = check_params({"precision": "bf16", "scales": [0.5, 1.0]})
     assert problems == [] and params.precision == "bf16" and params.scales == (0.5, 1.0)
     assert check_params({"precision": 16})[1] == [
-        ("precision", "16 is not allowed; use a string")]
+        ("precision", "16 is not allowed; use auto, fp32, bf16 or tf32")]
 
 
 def test_output_or_state_inside_inbox_refused(tmp_path):
@@ -254,3 +254,8 @@ def test_a_device_listed_twice_gets_two_workers(tmp_path):
     # Issue 4 asks for `devices: [cpu, cpu]`; duplicates are slots, like jobs_per_device.
     config = load_config(write(tmp_path, BASE + "devices: [cpu, cpu]\n"))
     assert config.devices == ["cpu", "cpu"]
+
+
+def test_jobs_per_device_takes_auto(tmp_path):
+    assert load_config(write(tmp_path, BASE + "jobs_per_device: auto\n")).jobs_per_device == "auto"
+    assert "auto or an integer >= 1" in one_error(tmp_path, "jobs_per_device: many\n")

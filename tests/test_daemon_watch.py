@@ -25,8 +25,8 @@ def test_half_written_file_is_rendered_once_after_it_is_complete(tmp_path):
         assert report["input"]["sha256"] == hashlib.sha256(data).hexdigest()
         wait_for(lambda: (box.state / "done/slow.jpg").exists(), what="archive")
         assert not (box.state / "failed").exists() or not any((box.state / "failed").iterdir())
-        assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0,
-                                          "done": 1, "failed": 0}
+        assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0, "held": 0,
+                                          "done": 1, "failed": 0, "retried": 0}
     finally:
         assert stop(proc) == 0
 
@@ -80,8 +80,8 @@ def test_kill_9_mid_job_then_restart_finishes_without_duplicates(tmp_path):
     assert box.outputs() == ["city/photo.starry-70_scream-30.jpg", "city/photo.starry.jpg"]
     assert box.temp_files() == []
     info = box.status()
-    assert info["counts"] == {"queued": 0, "running": 0, "waiting": 0, "done": 2,
-                              "failed": 0}
+    assert info["counts"] == {"queued": 0, "running": 0, "waiting": 0, "held": 0,
+                              "done": 2, "failed": 0, "retried": 0}
     assert "queued again" in box.log.with_name("watch2.log").read_text()
 
 

@@ -51,8 +51,8 @@ def test_same_photo_in_two_campaigns_while_the_first_renders(tmp_path):
     assert report["job"]["copied_from"].endswith(original["relpath"].replace(".jpg", ".scream.jpg"))
     assert _archived(box, "done") == ["campaign-a/photo.jpg", "campaign-b/photo.jpg"]
     assert not any((box.state / "work").iterdir())
-    assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0, "done": 2,
-                                      "failed": 0}
+    assert box.status()["counts"] == {"queued": 0, "running": 0, "waiting": 0, "held": 0,
+                                      "done": 2, "failed": 0, "retried": 0}
 
 
 def test_duplicate_fails_with_its_original_and_goes_to_failed(tmp_path):
@@ -177,7 +177,7 @@ def test_metrics_know_every_journal_state():
 # -- the service's start-up recovery, in-process (no workers are started) -----------------
 
 def _service(box):
-    from deepart_batch.config import load_config
+    from deepart_batch.settings.config import load_config
     from deepart_batch.daemon.service import Service
     service = Service(load_config(box.config), once=True)
     service.manifests.reload_if_changed()

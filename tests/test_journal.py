@@ -45,7 +45,8 @@ def test_crash_recovery_and_attempt_accounting(tmp_path, journal):
     assert reopened.job(job).attempts == 1     # a graceful stop is not a failed attempt
     reopened.mark_running(job, "cpu#0", "cpu")
     reopened.mark_failed(job, "timeout", "too slow")
-    assert reopened.failures_by_reason() == {"timeout": 1}
+    by_reason = reopened.failures_by_reason()
+    assert by_reason["timeout"] == 1 and sum(by_reason.values()) == 1
     assert reopened.recent_failures()[0]["relpath"] == "a/x.jpg"
     reopened.close()
 
@@ -59,6 +60,69 @@ def test_dedup_lookup_prefers_finished_work(journal):
     journal.mark_running(second, "cpu#0", "cpu")
     journal.mark_done(second, 1.0)
     assert journal.find_job("same").id == second and journal.find_job("other") is None
-    assert journal.counts() == {"queued": 0, "running": 0, "waiting": 0, "done": 1,
-                              "failed": 1}
+    assert journal.counts() == {"queued": 0, "running": 0, "waiting": 0, "held": 0,
+                                "done": 1, "failed": 1, "retried": 0}
     assert journal.queue_depth_by_campaign() == {}
+
+
+def test_held_jobs_wait_without_using_attempts_then_queue_again(journal):
+    job = _job(journal)
+    journal.mark_running(job, "cpu#0", "cpu")
+    assert journal.hold(job, "disk_full", "No space left", retry_at=2e9) == 0
+    j = journal.job(job)
+    assert (j.state, j.attempts, j.reason, j.holds) == ("held", 0, "disk_full", 1)
+    assert journal.held_by_reason() == {"disk_full": 1}
+    assert journal.release_due(now=1e9) == []            # not yet
+    assert journal.release_holds() == 1                  # manifest reloaded: due now
+    assert journal.release_due() == [job]
+    assert journal.job(job).state == "queued" and journal.held_by_reason() == {}
+    journal.mark_running(job, "cpu#0", "cpu")
+    assert journal.hold(job, "outbox", "read-only", retry_at=0) == 1  # legacy name mapped
+    assert journal.job(job).reason == "outbox_unwritable"
+    with pytest.raises(InvalidTransition, match="held -> running"):
+        journal.mark_running(job, "cpu#0", "cpu")
+
+
+def test_held_inputs_and_retry_history(journal):
+    input_id = journal.begin_claim("c/p.jpg", "c", "/work/p.jpg")
+    journal.finish_claim(input_id, "sha")
+    assert journal.hold_input(input_id, "no_rule", "no rule", retry_at=0) == 0
+    assert journal.hold_input(input_id, "no_rule", "still none", retry_at=0) == 1
+    assert [i.id for i in journal.inputs_due()] == [input_id]
+    assert journal.held_by_reason() == {"no_rule": 1}
+    journal.unhold_input(input_id)
+    job = journal.add_job(input_id, "k", "c", 0, "s", {}, "/o/p.jpg", "/o/p.json")
+    journal.mark_running(job, "cpu#0", "cpu")
+    journal.mark_failed(job, "crashed", "boom")
+    journal.archive_input(input_id, "failed", "/failed/p.jpg", "boom", "crashed")
+    assert journal.failures_by_reason()["crashed"] == 1
+    journal.retire_failed(input_id)
+    assert journal.input(input_id).state == "retried" and journal.job(job).state == "retried"
+    assert sum(journal.failures_by_reason().values()) == 0
+    with pytest.raises(InvalidTransition):
+        journal.retire_failed(input_id)                 # only once
+    with pytest.raises(InvalidTransition):
+        journal.archive_input(input_id, "done", "/done/p.jpg")
+
+
+def test_forced_keys_are_taken_once(journal):
+    journal.force("key")
+    assert journal.take_forced("key") and not journal.take_forced("key")
+
+
+def test_an_older_journal_gains_the_new_columns(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, "
+                     "campaign TEXT NOT NULL, sha256 TEXT, work_path TEXT NOT NULL, state TEXT "
+                     "NOT NULL, archived_to TEXT, error TEXT, received_at REAL NOT NULL, "
+                     "finished_at REAL);"
+                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', 's', '/w/a.jpg', 'claimed', "
+                     "NULL, NULL, 1.0, NULL);")
+    db.close()
+    j = Journal(path)
+    assert j.input(1).holds == 0 and j.input(1).reason is None
+    j.hold_input(1, "style_missing", "gone", retry_at=5)
+    assert j.input(1).state == "held"
+    j.close()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.config import load_config
+from deepart_batch.settings.config import load_config
 from deepart_batch.errors import ConfigError
-from deepart_batch.manifest import (ManifestStore, check_manifest, error_file_for,
+from deepart_batch.settings.manifest import (ManifestStore, check_manifest, error_file_for,
                                     glob_to_regex, load_manifest)
 
 DATA = Path(__file__).parent / "data"
@@ -212,7 +212,7 @@ def test_style_params_checked_against_limits_and_blamed_on_the_style(env):
     text = "\n".join(found)
     assert "styles.big.steps: 1000 exceeds limits.max_steps; use at most 400" in text
     assert "styles.odd.style_scale: style_scale must be between 0.05 and 4" in text
-    assert "styles.odd.sise: unknown key; allowed: image, size" in text
+    assert "styles.odd.sise: unknown key (did you mean size?); allowed: image, size" in text
     assert len(found) == 3, found  # the output using `big` does not repeat the complaint
 
 
@@ -232,7 +232,7 @@ def test_structure_problems_all_reported(env):
     text = "\n".join(found)
     assert "styles.starry.image: 'nope.jpg' does not exist in styles_dir" in text
     assert "styles.Bad Name: style names may use only a-z" in text
-    assert ": rulez: unknown key; allowed: styles, rules" in text
+    assert ": rulez: unknown key (did you mean rules?); allowed: styles, rules" in text
     assert ": rules: expected a non-empty list of rules" in text
     assert len(found) == 4
 
@@ -332,11 +332,11 @@ def test_store_survives_unwritable_error_file(env, monkeypatch):
     def refuse(*_a, **_k):
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr("deepart_batch.manifest.atomic_write_json", refuse)
+    monkeypatch.setattr("deepart_batch.settings.manifest.atomic_write_json", refuse)
     write(env, BROKEN)
     assert store.reload_if_changed() is False
     assert store.current is not None and store.errors
-    monkeypatch.setattr("deepart_batch.manifest._parse", lambda *a: 1 / 0)
+    monkeypatch.setattr("deepart_batch.settings.manifest._parse", lambda *a: 1 / 0)
     write(env, GOOD + "\n")
     assert store.reload_if_changed() is False  # even an unexpected crash stays inside
 

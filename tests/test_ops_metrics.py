@@ -50,6 +50,8 @@ def test_types_and_prefix():
         "deepart_job_failures": "counter",  # parser strips _total from the family
         "deepart_device_busy_seconds": "counter",
         "deepart_device_busy_ratio": "gauge",
+        "deepart_workers": "gauge",
+        "deepart_worker_progress_ratio": "gauge",
         "deepart_uptime_seconds": "gauge",
     }
 
@@ -63,7 +65,7 @@ def test_every_family_has_help_and_type_before_samples():
         elif not line.startswith("#"):
             name = line.split("{")[0].split(" ")[0]
             assert any(name.startswith(f) for f in seen_type), line
-    assert text.count("# HELP ") == text.count("# TYPE ") == 7
+    assert text.count("# HELP ") == text.count("# TYPE ") == 9
     assert text.endswith("\n")
 
 
@@ -73,6 +75,8 @@ def test_values_match_snapshot():
         (("state", "queued"),): 4,
         (("state", "running"),): 1,
         (("state", "waiting"),): 0,
+        (("state", "held"),): 0,
+        (("state", "retried"),): 0,
         (("state", "done"),): 12,
         (("state", "failed"),): 2,
     }
@@ -118,7 +122,7 @@ def test_busy_ratio_clamped_and_zero_uptime_safe():
 def test_empty_snapshot_still_reports_all_states_and_empty_histogram():
     m = parse(render_prometheus(MetricsSnapshot()))
     assert {dict(k)["state"]: v for k, v in m["deepart_jobs"].items()} == {
-        "queued": 0, "running": 0, "waiting": 0, "done": 0, "failed": 0,
+        "queued": 0, "running": 0, "waiting": 0, "held": 0, "done": 0, "failed": 0, "retried": 0,
     }
     assert m["deepart_render_duration_seconds_count"] == {(): 0}
     assert all(v == 0 for v in m["deepart_render_duration_seconds_bucket"].values())
@@ -199,3 +203,38 @@ def test_server_allows_remote_when_asked():
 
 def test_localhost_name_is_loopback():
     MetricsServer(lambda: "", host="localhost", port=0)  # must not raise
+
+
+def test_workers_per_node_with_state_and_progress():
+    workers = [
+        {"worker": "a1/cuda#0", "node": "10.0.0.2/a1", "state": "busy", "job": 7,
+         "progress": {"step": 30, "total": 120}},
+        {"worker": "a1/cuda#1", "node": "10.0.0.2/a1", "state": "idle", "job": None,
+         "progress": None},
+        {"worker": "b2/cuda#0", "node": "10.0.0.3/b2", "state": "busy", "job": 8,
+         "progress": None},
+    ]
+    m = parse(render_prometheus(MetricsSnapshot(workers=workers)))
+    assert m["deepart_workers"] == {
+        (("node", "10.0.0.2/a1"), ("state", "busy")): 1,
+        (("node", "10.0.0.2/a1"), ("state", "idle")): 1,
+        (("node", "10.0.0.3/b2"), ("state", "busy")): 1,
+    }
+    assert m["deepart_worker_progress_ratio"] == {
+        (("job", "7"), ("node", "10.0.0.2/a1"), ("worker", "a1/cuda#0")): 0.25}
+
+
+def test_failure_labels_are_exactly_the_failure_reason_enum(tmp_path):
+    from deepart_batch.daemon.journal import Journal
+    from deepart_batch.daemon.states import FailureReason
+    j = Journal(tmp_path / "journal.sqlite")
+    for n, reason in enumerate(("oom", "pixels", "something older")):
+        input_id = j.begin_claim(f"p{n}.jpg", "", f"/w/p{n}.jpg")
+        j.finish_claim(input_id, "sha")
+        job = j.add_job(input_id, f"k{n}", "", 0, "s", {}, f"/o/{n}.jpg", f"/o/{n}.json")
+        j.mark_failed(job, reason, "x")
+    m = parse(render_prometheus(MetricsSnapshot(failures_by_reason=j.failures_by_reason())))
+    j.close()
+    labels = {dict(k)["reason"]: v for k, v in m["deepart_job_failures_total"].items()}
+    assert set(labels) == {r.value for r in FailureReason}
+    assert (labels["oom"], labels["too_many_pixels"], labels["error"]) == (1, 1, 1)

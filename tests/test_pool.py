@@ -83,9 +83,12 @@ def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
     try:
         wait_for(lambda: [pool.poll(0.2)] and pool.all_ready(), timeout=120, what="4 workers")
         seen = sorted((w.spec.device, w.info["cuda_visible_devices"], w.info["torch_device"])
-                      for w in pool.workers)
+                      for w in pool._workers)   # what each process said in its hello
         assert seen == [(f"cuda:{i}", str(i), "cuda:0") for i in range(4)]
-        assert len({w.info["pid"] for w in pool.workers}) == 4
+        slots = pool.slots()                     # the public view the daemon gets
+        assert [s.device for s in slots] == [f"cuda:{i}" for i in range(4)]
+        assert all(s.idle and s.memory_bytes > 0 for s in slots)
+        assert len({s.pid for s in slots}) == 4
     finally:
         pool.shutdown(grace=5)
 
@@ -146,3 +149,17 @@ def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
     assert 256 < fit < 2048
     assert too_large({**spec, "params": RenderParams(size=fit).to_dict()}, 2 * 2**30) is None
     assert too_large(spec, capacity_bytes=64 * 2**30) is None
+
+
+def test_jobs_per_device_auto_is_two_per_gpu_within_memory_one_on_the_cpu():
+    from deepart_batch.pool.devices import AUTO_CUDA_JOBS, auto_jobs_per_device, job_memory_bytes
+    from deepart_batch.engine import RenderParams
+    need = job_memory_bytes(RenderParams(size=1024))
+    assert auto_jobs_per_device("cpu", 64 << 30, need) == 1
+    assert auto_jobs_per_device("cuda:0", 80 << 30, need) == AUTO_CUDA_JOBS == 2
+    assert auto_jobs_per_device("cuda:0", int(need * 1.5), need) == 1   # two would not fit
+    assert auto_jobs_per_device("cuda:0", need // 2, need) == 1         # never fewer than one
+    specs = plan_workers(["cuda:0", "cuda:1", "cpu"], "auto", cuda_count=2, cpu_count=8,
+                         job_bytes=need, cuda_memory=lambda i: (80 << 30) if i == 0 else need)
+    assert [s.id for s in specs] == ["cuda:0#0", "cuda:0#1", "cuda:1#0", "cpu#0"]
+    assert specs[-1].threads == 8

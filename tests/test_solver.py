@@ -70,3 +70,36 @@ def test_fixed_step_variant_and_zero_budget():
     x = torch.ones(3, requires_grad=True)
     solver.lbfgs(x, lambda x: (_ for _ in ()).throw(AssertionError("evaluated")), 0)
     assert torch.equal(x.detach(), torch.ones(3))
+
+
+def compact(n, history=100, line_search="strong_wolfe"):
+    x = torch.full((50,), -1.0, dtype=torch.float64).requires_grad_(True)
+    trace = []
+
+    def evaluate(x):
+        loss = rosenbrock(x)
+        loss.backward()
+        trace.append(loss.item())
+        return loss.detach()
+
+    solver.lbfgs_compact(x, evaluate, n, history=history, line_search=line_search)
+    return trace, rosenbrock(x.detach()).item()
+
+
+def test_compact_solver_follows_the_two_loop_path():
+    """The low-sync solver (compact L-BFGS form, host-float line search) takes the same
+    iterates as the two-loop one, also once the ring buffer has wrapped (history 3)."""
+    for history in (100, 3):
+        reference, _ = ours(60, history)
+        trace, final = compact(60, history)
+        assert len(trace) == 60
+        for a, b in zip(reference, trace):
+            assert abs(a - b) <= 1e-7 * abs(a)
+        assert final == min(trace)
+    for n in (1, 2, 7, 13):  # budget ends inside a line search: best point kept
+        trace, final = compact(n)
+        assert len(trace) == n and final == min(trace)
+    reference, _ = ours(30, line_search=None)
+    trace, final = compact(30, line_search=None)
+    assert len(trace) == 30 and final == min(trace)
+    assert all(abs(a - b) <= 1e-7 * abs(a) for a, b in zip(reference, trace))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,18 +76,28 @@ def analyze() -> str:
     return path
 
 
+INSTALLED = "/opt/deepart-batch/.venv/bin/deepart-batch"
+
+
+def venv_script() -> Path:
+    """The deepart-batch console script of the venv running these tests."""
+    return Path(sys.executable).parent / "deepart-batch"
+
+
 def verifiable_copies(dest: Path, edit=lambda name, text: text) -> list[Path]:
-    """Copies whose ExecStart= points at a binary that exists on this machine.
+    """Copies whose ExecStart= runs this test venv's deepart-batch, arguments unchanged.
 
     verify fails on a missing executable, and /opt/deepart-batch is only
     there on an installed host. User=/Group= need no rewrite: verify does not
     resolve them.
     """
-    true = shutil.which("true") or "/bin/true"
+    script = venv_script()
+    if not script.exists():
+        pytest.skip(f"{script} not found: install the package into the test venv (pip install -e .)")
     out = []
     for name in UNITS:
         text = (UNIT_DIR / name).read_text()
-        text = re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={true}", text)
+        text = re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={script}", text)
         (dest / name).write_text(edit(name, text))
         out.append(dest / name)
     return out
@@ -126,6 +138,26 @@ def test_verify_catches_missing_executable(analyze, tmp_path):
     daemon.write_text(text)
     code, complaints = verify(analyze, paths)
     assert code != 0
+
+
+@pytest.mark.parametrize("name", [DAEMON, BULK])
+def test_execstart_runs_a_command_this_cli_has(units, name, tmp_path):
+    """The unit's command line, run from the test venv with the config swapped for a real one
+    and `--help` added: the script starts, and the command and its options exist."""
+    args = shlex.split(one(units[name], "Service", "ExecStart"))
+    assert args[0] == INSTALLED
+    script = venv_script()
+    if not script.exists():
+        pytest.skip(f"{script} not found")
+    config = args.index("--config") + 1
+    args[config] = str(tmp_path / "config.yaml")
+    res = subprocess.run([str(script), *args[1:], "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert f"usage: deepart-batch {args[1]}" in res.stdout
+    from deepart_batch.cli import build_parser
+    parsed = build_parser().parse_args(args[1:])
+    assert parsed.config == args[config]
 
 
 # --- directives the app and docs depend on --------------------------------------

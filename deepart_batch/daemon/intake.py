@@ -15,9 +15,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import images
 from ..errors import ImageError
-from ..paths import atomic_write_json, fsync_dir
+from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
+from .faultpoints import crash_point
+
+ERROR_SUFFIX = ".error.json"
 
 FORMAT_ALIASES = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tiff": "TIFF",
                   "tif": "TIFF", "bmp": "BMP", "gif": "GIF", "mpo": "MPO"}
@@ -47,12 +49,16 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
                                   "into the inbox")
     if not stat.S_ISREG(st.st_mode):
         return Refusal("not_regular", f"{relpath}: is not a regular file")
+    if st.st_size == 0:
+        return Refusal("empty", f"{relpath}: is an empty file (0 bytes); the upload did "
+                                "not finish - copy the photo again")
     if st.st_nlink > 1:
         return Refusal("hardlink", f"{relpath}: has {st.st_nlink} hard links; copy the file "
                                    "into the inbox instead of linking it")
     if st.st_size > max_file_bytes:
         return Refusal("too_big", f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
                                   f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
+    from .. import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {FORMAT_ALIASES.get(f.lower(), f.upper()) for f in formats}
     try:
         _, _, fmt = images.probe(path, max_pixels)
@@ -84,13 +90,33 @@ def move_file(src: Path, dst: Path) -> None:
         if src.is_symlink():
             os.symlink(os.readlink(src), dst)
         else:
-            tmp = dst.with_name(f".{dst.name}.part")
-            shutil.copy2(src, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, dst)
+            tmp = dst.with_name(f".{fit_name(dst.name, 64)}.part")
+            try:
+                shutil.copy2(src, tmp)
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, dst)
+            except BaseException:  # e.g. state_dir full: no half copy stays in work/
+                tmp.unlink(missing_ok=True)
+                raise
         os.unlink(src)
     fsync_dir(dst.parent)
+
+
+def work_name(relpath: str, token: str) -> str:
+    """The internal name in work/: a token plus a short, plain extension; never the user's
+    name, so its length or bytes cannot break the claim."""
+    suffix = PurePosixPath(relpath).suffix.lower()
+    ok = 1 < len(suffix) <= 6 and suffix[1:].isascii() and suffix[1:].isalnum()
+    return token + (suffix if ok else "")
+
+
+def archive_target(archive_root: Path, relpath: str, tag: str) -> Path:
+    """Where archive() would put this input now: its inbox folder and name, shortened to
+    leave room for the tag and the error report beside it."""
+    rel = PurePosixPath(relpath)
+    name = fit_name(rel.name, NAME_MAX - len(ERROR_SUFFIX) - len(tag) - 1)
+    return free_name(archive_root / rel.parent, name, tag)
 
 
 def free_name(directory: Path, name: str, tag: str) -> Path:
@@ -102,12 +128,15 @@ def free_name(directory: Path, name: str, tag: str) -> Path:
     return directory / f"{p.stem}.{tag}{p.suffix}"
 
 
-def archive(work_file: Path, archive_root: Path, relpath: str, tag: str,
-            error: dict | None = None) -> Path:
-    """Move a claimed (or refused) file to done/ or failed/, mirroring its inbox folder."""
-    rel = PurePosixPath(relpath)
-    target = free_name(archive_root / rel.parent, rel.name, tag)
-    move_file(work_file, target)
-    if error is not None:
-        atomic_write_json(target.with_name(target.name + ".error.json"), error)
+def archive(work_file: Path, target: Path, error: dict | None = None) -> Path:
+    """Move a claimed (or refused) file to its place in done/ or failed/ (archive_target);
+    when the file is already there (a crash after the move), only the error report is
+    written. Idempotent, so recovery can call it again. When the work file is gone and
+    was never archived (removed by hand), only the error report is written."""
+    if error is not None:  # first: a crash after the move finds the reason beside it
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), error)
+    if os.path.lexists(work_file):  # else: moved before a crash, or gone
+        move_file(work_file, target)
+        crash_point("after_archive_rename")
     return target

@@ -9,7 +9,7 @@ from pathlib import Path
 from loguru import logger
 
 from .. import images
-from ..config import Config
+from ..settings.config import Config
 from ..engine.fit import largest_fitting_size, minimum_need
 from ..engine.memory import long_side_shape
 from ..weights import sha256_file
@@ -56,12 +56,13 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
                 "max_input_pixels": config.limits.max_input_pixels,
                 "content_size": [width, height],
                 "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
-        previous = journal.find_job(key)
+        previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)
+        report = outbox.report_path(out, config.output.reports == "subfolder")
         args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec, str(out),
-                str(outbox.report_path(out)))
+                str(report))
         if duplicate and previous.state != "done":
             # Its render does not exist yet: wait for it, so this input is neither archived
             # without its outputs nor kept in done/ if that render fails.
@@ -70,7 +71,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
             logger.info("{} [{}]: identical to job {} ({}): waiting for its render",
                         inp.relpath, output.slug, previous.id, previous.state)
             continue
-        if duplicate and _reuse(previous, out):  # else (its files are gone): render again
+        if duplicate and _reuse(previous, out, report):  # else (its files are gone): render again
             journal.add_job(*args, state="done", reason="duplicate",
                             error=f"same as job {previous.id}", duplicate_of=previous.id)
             logger.info("{} [{}]: identical to job {} (done): not rendered again", inp.relpath,
@@ -91,7 +92,7 @@ def settle_duplicates(journal: Journal, original_id: int | None = None) -> list[
     for dup in journal.waiting_on(original_id):
         original = journal.job(dup.duplicate_of)
         if original.state == "done":
-            if _reuse(original, Path(dup.output_path)):
+            if _reuse(original, Path(dup.output_path), Path(dup.report_path)):
                 journal.settle_waiting(dup.id, "done", error=dup.error)
                 logger.info("job {}: outputs of job {} copied to {}", dup.id, original.id,
                             dup.output_path)
@@ -109,9 +110,10 @@ def settle_duplicates(journal: Journal, original_id: int | None = None) -> list[
     return inputs
 
 
-def _reuse(original, out: Path) -> bool:
+def _reuse(original, out: Path, report: Path) -> bool:
     """Whether `out` holds `original`'s render, copying it there when it is another name."""
-    return original.output_path == str(out) or _copy_outputs(Path(original.output_path), out)
+    return original.output_path == str(out) or _copy_outputs(
+        Path(original.output_path), Path(original.report_path), out, report)
 
 
 def free_output_path(journal: Journal, out: Path) -> Path:
@@ -120,7 +122,7 @@ def free_output_path(journal: Journal, out: Path) -> Path:
     dropped again under its old name, must not overwrite a render someone may have used."""
     candidate, n = out, 1
     while journal.output_claimed(str(candidate)) or candidate.exists() or \
-            outbox.report_path(candidate).exists():
+            outbox.report_exists(candidate):
         n += 1
         candidate = out.with_name(f"{out.stem}.{n}{out.suffix}")
     if candidate != out:
@@ -129,13 +131,13 @@ def free_output_path(journal: Journal, out: Path) -> Path:
     return candidate
 
 
-def _copy_outputs(src: Path, dst: Path) -> bool:
+def _copy_outputs(src: Path, src_report: Path, dst: Path, dst_report: Path) -> bool:
     """A re-drop under another name or campaign still gets its files where people look."""
     try:
-        report = json.loads(outbox.report_path(src).read_text())
+        report = json.loads(src_report.read_text())
         report.setdefault("job", {})["copied_from"] = str(src)
         report["output"] = {**(report.get("output") or {}), "path": str(dst)}
-        outbox.publish(dst, src.read_bytes(), report)
+        outbox.publish(dst, src.read_bytes(), report, dst_report)
         return True
     except (OSError, ValueError) as exc:
         logger.warning("could not copy {} to {}: {}", src, dst, exc)

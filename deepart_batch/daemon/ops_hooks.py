@@ -1,4 +1,5 @@
-"""What the service loop owes operators each tick: status file, metrics, systemd pings."""
+"""What the service loop owes operators each tick: status file, metrics, systemd pings,
+retention."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from loguru import logger
 from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
 from ..ops.sdnotify import watchdog_interval
 from ..paths import atomic_write_json
+from .retention import RetentionTimer
 
 
 class OpsHooks:
@@ -20,6 +22,7 @@ class OpsHooks:
         self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
         self.server = None
         self._status_text = ""
+        self.retention = RetentionTimer(service.config, service.journal)
         metrics = service.config.metrics
         if metrics.http_port is not None:
             try:
@@ -40,7 +43,8 @@ class OpsHooks:
                                render_seconds=j.render_seconds(),
                                device_busy_seconds=self.service.pool.busy_seconds(),
                                uptime_seconds=time.monotonic() - self.service.pool.started_at,
-                               failures_by_reason=j.failures_by_reason())
+                               failures_by_reason=j.failures_by_reason(),
+                               workers=self.service.pool.status())
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())
@@ -48,12 +52,12 @@ class OpsHooks:
     def healthy(self) -> bool:
         s = self.service
         observer_ok = s.once or s.watcher.alive()
-        workers_ok = all(w.process is not None for w in s.pool.workers)
-        return observer_ok and workers_ok
+        return observer_ok and s.pool.healthy()
 
     def tick(self) -> None:
         now = time.monotonic()
         s = self.service
+        self.retention.tick()
         if self._kill_observer_at and now >= self._kill_observer_at and s.watcher.observer:
             logger.warning("test hook: stopping the observer thread")
             s.watcher.observer.stop()
@@ -65,7 +69,9 @@ class OpsHooks:
                 atomic_write_json(s.status_file, {"pid": os.getpid(), "time": time.time(),
                                                   "mode": "once" if s.once else "watch",
                                                   "counts": counts, "workers": s.pool.status(),
-                                                  "stopping": s.stopping})
+                                                  "stopping": s.stopping,
+                                                  "held_in_inbox": sorted(s._held),
+                                                  "manifest_errors": s.manifests.errors[:20]})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", s.status_file, exc)
             text = ", ".join(f"{state} {n}" for state, n in counts.items())

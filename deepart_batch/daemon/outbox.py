@@ -6,8 +6,13 @@ import os
 import time
 from pathlib import Path, PurePosixPath
 
-from ..paths import atomic_write_bytes, atomic_write_json, resolve_inside
+from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, resolve_inside
+from ..report import summarize
+from .faultpoints import crash_point
 
+ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` (its report)
+
+REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
 EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
               "webp": ("WEBP", "webp")}
 
@@ -18,29 +23,57 @@ def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) 
     _, ext = EXTENSIONS[fmt.lower()]
     campaign = rel.parts[0] if len(rel.parts) > 1 else ""
     name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
+    name = "/".join(fit_name(part, NAME_MAX - ROOM) for part in name.split("/"))
     return resolve_inside(outbox, rel.parent / name)
 
 
-def report_path(image_path: Path) -> Path:
+def report_path(image_path: Path, subfolder: bool = False) -> Path:
+    """photo.style.json beside the image, or in _reports/ (config output.reports)."""
+    image_path = Path(image_path)
+    if subfolder:
+        return image_path.parent / REPORTS_FOLDER / f"{image_path.stem}.json"
     return image_path.with_suffix(".json")
 
 
-def error_report_path(outbox: Path, relpath: str) -> Path:
+def report_exists(image_path: Path) -> bool:
+    """Whether either layout holds a report for this image (layouts can change over time)."""
+    return any(report_path(image_path, sub).exists() for sub in (False, True))
+
+
+def error_report_path(outbox: Path, relpath: str, subfolder: bool = False) -> Path:
     rel = PurePosixPath(relpath)
-    return resolve_inside(outbox, rel.parent / f"{rel.name}.error.json")
+    name = fit_name(rel.name, NAME_MAX - len(".error.json"))
+    folder = rel.parent / REPORTS_FOLDER if subfolder else rel.parent
+    return resolve_inside(outbox, folder / f"{name}.error.json")
 
 
-def publish(image_path: Path, image: bytes, report: dict) -> None:
-    """Image first, then its report: a report never points at a missing image."""
+def publish(image_path: Path, image: bytes, report: dict, report_file: Path | None = None,
+            outbox: Path | None = None) -> None:
+    """Image and report as a unit: image first, then its report; when the report cannot
+    be written the image is removed again (and a crash in between is cleaned up by the
+    next start). With `outbox`, the path is checked again now, as a folder may have been
+    replaced by a link since the job was planned."""
+    if outbox is not None:
+        root, real = os.path.realpath(outbox), os.path.realpath(image_path)
+        if real != os.path.abspath(image_path) or not real.startswith(root + os.sep):
+            raise UnsafePathError(f"{image_path} resolves to {real}, outside {root}")
     atomic_write_bytes(image_path, image)
-    atomic_write_json(report_path(image_path), report)
-
-
-def publish_error(outbox: Path, relpath: str, error: dict) -> Path | None:
-    """Tell the people who dropped the file, in the folder they look at, what went wrong."""
+    crash_point("after_publish_image")
+    report["summary"] = summarize(report)
     try:
-        return atomic_write_json(error_report_path(outbox, relpath), error)
-    except OSError:
+        atomic_write_json(report_file or report_path(image_path), report)
+    except BaseException:
+        Path(image_path).unlink(missing_ok=True)
+        raise
+
+
+def publish_error(outbox: Path, relpath: str, error: dict, subfolder: bool = False
+                  ) -> Path | None:
+    """Tell the people who dropped the file, in the folder they look at, what went wrong.
+    None when it cannot be written (full, unwritable, or a link leading out of the outbox)."""
+    try:
+        return atomic_write_json(error_report_path(outbox, relpath, subfolder), error)
+    except (OSError, UnsafePathError):
         return None
 
 

@@ -8,6 +8,7 @@ the same candidate table, so overlap with observer events de-duplicates itself.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from loguru import logger
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
+
+# During bursts watchdog re-adds the watch of a folder it already watches and warns
+# "Callback with id ... already exists ... will be Overwritten": harmless (the same
+# callback replaces itself), and noise in the journal; drop just that record.
+logging.getLogger("watchdog.observers.inotify_c").addFilter(
+    lambda record: "already exists for watch" not in record.getMessage())
 
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
               "lustre", "gpfs", "davfs", "sshfs", "virtiofs"}

@@ -1,16 +1,25 @@
 """The Gatys engine: tensors and RenderParams in, an image tensor and a loss trace out.
 
-Nothing here touches paths, processes or logging set-up; callers own those.
+Nothing here touches paths, processes or logging set-up; callers own those. Names are
+loaded on first use (PEP 562), so `from deepart_batch.engine.params import RenderParams`
+does not import torch: the config checks and `validate` need only the parameters.
 """
 
-from .params import RenderParams, StyleInput
-from .optimize import RenderResult, StepLosses, StyleTransfer
-from .memory import MemoryLimitError, estimate_memory
-from .precision import resolve_precision
-from .vgg import VGGEncoder, canonical_layer
+from importlib import import_module
 
-__all__ = [
-    "RenderParams", "StyleInput", "RenderResult", "StepLosses", "StyleTransfer",
-    "VGGEncoder", "canonical_layer", "MemoryLimitError", "estimate_memory",
-    "resolve_precision",
-]
+_EXPORTS = {
+    "RenderParams": "params", "StyleInput": "params",
+    "RenderResult": "optimize", "StepLosses": "optimize", "StyleTransfer": "optimize",
+    "MemoryLimitError": "memory", "estimate_memory": "memory",
+    "resolve_precision": "precision",
+    "VGGEncoder": "vgg", "canonical_layer": "layers",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -36,11 +36,16 @@ class Parts:
     look: torch.Tensor | None = None
 
     def to_losses(self, step: int, scale: int = 0, size: int = 0) -> StepLosses:
-        return StepLosses(step=step, total=float(self.total.detach()),
-                          content=float(self.content.detach()),
-                          style={k: float(v.detach()) for k, v in self.style.items()},
-                          tv=float(self.tv.detach()), scale=scale, size=size,
-                          look=0.0 if self.look is None else float(self.look.detach()))
+        """Floats of every part, read from the device in one go (one sync, not eight)."""
+        tensors = [self.total, self.content, self.tv, *self.style.values()]
+        if self.look is not None:
+            tensors.append(self.look)
+        values = torch.stack([t.detach().float().reshape(()) for t in tensors]).tolist()
+        n = len(self.style)
+        return StepLosses(step=step, total=values[0], content=values[1],
+                          style=dict(zip(self.style, values[3:3 + n])), tv=values[2],
+                          scale=scale, size=size,
+                          look=values[3 + n] if self.look is not None else 0.0)
 
 
 class Objective:
@@ -59,13 +64,14 @@ class Objective:
         self.target_grams = target_grams
         self.p = p
         self.precision = precision
+        self.autocast_cache = True  # off when captured in a CUDA graph (graphs.py)
         self.layers = tuple(dict.fromkeys(p.content_layers + p.style_layers))
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
         p = self.p
         lw = p.layer_weights
         x = x.clamp(0, 1)
-        with prec.forward_autocast(self.precision, x.device):
+        with prec.forward_autocast(self.precision, x.device, self.autocast_cache):
             feats = self.encoder(x, self.layers)
         zero = x.new_zeros((), dtype=torch.float32)
         content = sum((lw.get(k, 1.0) * content_loss(feats[k], t)

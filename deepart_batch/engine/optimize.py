@@ -7,6 +7,7 @@ share of the evaluation budget.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Union
@@ -14,13 +15,13 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import color, fit, look, memory, solver
+from . import color, fit, graphs, look, memory, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
 from .params import RenderParams, StyleInput
 from .schedule import Stage, plan_stages
-from .vgg import VGGEncoder
+from .vgg import VGGEncoder, min_side
 
 __all__ = ["RenderResult", "StepLosses", "StyleTransfer", "ProgressCallback",
            "resize_long_side", "detail_transfer"]
@@ -40,6 +41,7 @@ class RenderResult:
     peak_memory_bytes: int = 0   # see peak_memory_method for what this counts
     peak_memory_method: str = "none"  # "cuda_max_allocated" or "rss_growth_sampled"
     memory_estimate_bytes: int = 0    # memory.estimate_memory() for the full-size stage
+    loop: dict = field(default_factory=dict)  # which render-loop options ran (graphs.py)
 
 
 ProgressCallback = Callable[[StepLosses, int], None]
@@ -62,16 +64,22 @@ class StyleTransfer:
 
     memory_limit_bytes: what a render may use; None probes the free memory at each render.
     channels_last: NHWC activations; None picks them where measured faster (not CUDA fp32).
+    loop: CUDA graphs, cudnn.benchmark and the solver (graphs.LoopOptions); None reads
+    DEEPART_RENDER_LOOP (default: CUDA graphs where the device replays them, the compact
+    solver, cudnn.benchmark off).
     """
 
     def __init__(self, conv_weights: dict, preprocessing: str, device: str | torch.device = "cpu",
-                 memory_limit_bytes: int | None = None, channels_last: bool | None = None):
+                 memory_limit_bytes: int | None = None, channels_last: bool | None = None,
+                 loop: graphs.LoopOptions | None = None):
         self.conv_weights = conv_weights
         self.preprocessing = preprocessing
         self.device = torch.device(device)
         self.memory_limit_bytes = memory_limit_bytes
         self.channels_last = channels_last
         self._encoders: dict[tuple, VGGEncoder] = {}
+        self.loop = loop if loop is not None else graphs.LoopOptions.from_env()
+        self.step_cache = graphs.StepCache(self.loop)
 
     def encoder(self, layers, pooling: str = "max", channels_last: bool = False) -> VGGEncoder:
         """The trunk cut after the deepest requested layer, built once per layer set."""
@@ -87,6 +95,15 @@ class StyleTransfer:
             return self.channels_last
         return not (self.device.type == "cuda" and precision == "fp32")
 
+    def warm_up(self, params: RenderParams | None = None) -> None:
+        """Build, on the device, the trunks a render with `params` uses (and with them the
+        CUDA context), so that a worker pays for this before its first job, not during it."""
+        p = (params or RenderParams()).validated()
+        precision = prec.device_precision(p.precision, self.device)
+        self.encoder(p.content_layers + p.style_layers, p.pooling,
+                     self._use_channels_last(precision))
+        self.encoder(p.style_layers, p.pooling, self._use_channels_last("fp32"))
+
     def style_targets(self, style: torch.Tensor, params: RenderParams,
                       content: torch.Tensor | None = None,
                       side: int | None = None) -> dict[str, torch.Tensor]:
@@ -96,6 +113,7 @@ class StyleTransfer:
         `side`: the style's long side, when not size * style_scale (look.py)."""
         p = params.validated()
         side = side or max(16, round(p.size * p.style_scale))
+        style, _ = pad_thin(style, side, min_side(p.style_layers or p.content_layers))
         style = resize_long_side(style.to(self.device), side)
         if p.preserve_color == "match" and content is not None:
             style = color.match_color(style, content.to(self.device))
@@ -152,11 +170,15 @@ class StyleTransfer:
         look_side = look.effective_look_size(p.look_size, p.size, max(content.shape[-2:]))
         stages = (look.plan_print_stages(p.size, look_side, p.scales, p.scale_steps, p.steps)
                   if look_side else plan_stages(p.size, p.scales, p.scale_steps, p.steps))
+        final_shape = memory.long_side_shape(*content.shape[-2:], p.size)
+        content, crop = pad_thin(content, min(s.size for s in stages),
+                                 min_side(p.content_layers + p.style_layers))
         plans = self.check_memory(content.shape, styles, p, precision, stages)
         estimate = max(plan.estimate for plan in plans.values())
         run = _Run(replace(p, steps=sum(s.steps for s in stages)), callback)
         with prec.backend_flags(precision, self.device), \
-                memory.PeakMemory(self.device) as peak:
+                graphs.loop_flags(self.loop, self.device) as benchmark, \
+                memory.PeakMemory(self.device) as peak, self._graphs_dropped_on_error():
             torch.manual_seed(p.seed)
             content = content.to(self.device)
             x, objective, timings = None, None, []
@@ -165,10 +187,11 @@ class StyleTransfer:
                     timings.append(_timing(stage, content, 0, 0.0, p))
                     continue
                 t0 = time.perf_counter()
-                x, objective, c = self._stage(stage, content, styles, p, precision, init,
-                                              x, style_grams, run, plans[stage.index])
-                timings.append(_timing(stage, content, stage.steps,
-                                       time.perf_counter() - t0, p))
+                x, objective, c, info = self._stage(stage, content, styles, p, precision,
+                                                    init, x, style_grams, run,
+                                                    plans[stage.index])
+                timings.append({**_timing(stage, content, stage.steps,
+                                          time.perf_counter() - t0, p), **info})
                 timings[-1]["evaluation"] = plans[stage.index].describe()
                 if not stage.above_look:
                     run.look_image = x
@@ -179,9 +202,22 @@ class StyleTransfer:
                 objective.precision = "fp32"
                 _, parts = objective(out)
                 final = parts.to_losses(run.count, stages[-1].index, stages[-1].size)
+                out = crop_back(out, crop, final_shape)
+        loop = {"solver": self.loop.solver if p.optimizer == "lbfgs" else p.optimizer,
+                "cudnn_benchmark": benchmark,
+                "steps": [t.get("step") for t in timings if t.get("step")]}
         return RenderResult(out.cpu(), run.trace, final, run.count,
                             time.perf_counter() - started, timings, precision,
-                            peak.bytes, peak.method, estimate)
+                            peak.bytes, peak.method, estimate, loop)
+
+    @contextlib.contextmanager
+    def _graphs_dropped_on_error(self):
+        """A failed render (an OOM above all) frees the captured graphs' memory pools."""
+        try:
+            yield
+        except BaseException:
+            self.step_cache.clear()
+            raise
 
     def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
                previous, style_grams: StyleGrams, run: "_Run", plan=None):
@@ -199,21 +235,23 @@ class StyleTransfer:
             grams = style_grams
         else:
             grams = [self.style_targets(s.image, sp, c) for s in styles]
+        info: dict = {}
         if grams is not None:
             objective = self.objective(c, styles, grams, p, precision, plan)
         x = self._start(c, p, init, previous, stage).requires_grad_(True)
-        evaluate = run.evaluator(objective, stage)
         if stage.steps > 0:
+            step, info = self.step_cache.step(objective, x.shape, self.device)
+            evaluate = run.evaluator(step, stage)
             if p.optimizer == "lbfgs":
                 # a stage of n evaluations never holds more than n pairs: same path, less memory
                 history = min(p.lbfgs_history, stage.steps)
                 if plan is not None and plan.history is not None:
                     history = plan.history  # cut to fit (fit.py)
-                solver.lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0,
-                             history=history)
+                lbfgs = solver.lbfgs_compact if self.loop.solver == "compact" else solver.lbfgs
+                lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0, history=history)
             else:
                 solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)
-        return x.detach(), objective, c
+        return x.detach(), objective, c, info
 
     def objective(self, content: torch.Tensor, styles: list[StyleInput], grams: list[dict],
                   p: RenderParams, precision: str, plan: "fit.EvalPlan | None" = None
@@ -248,6 +286,35 @@ class StyleTransfer:
                              antialias=True, align_corners=False).clamp(0, 1).contiguous()
 
 
+def pad_thin(image: torch.Tensor, size: int, minimum: int) -> tuple[torch.Tensor, tuple]:
+    """A long thin image (1024x40 at size 512, 20000x2) shrinks below VGG's minimum on its
+    short side once its long side is `size`: pad that side with its edge pixels so it keeps
+    `minimum` px; crop_back() cuts the render to the photo again. Returns the image and
+    (top, left) of the photo in it with the padded (height, width)."""
+    h, w = image.shape[-2:]
+    if size < minimum:
+        raise ValueError(f"size {size} is below VGG's minimum of {minimum} px for these layers")
+    need = -(-minimum * max(h, w) // size) + 1  # short side that resizes to >= minimum
+    pad_h, pad_w = max(0, need - h), max(0, need - w)
+    if not pad_h and not pad_w:
+        return image, (0, 0, h, w)
+    top, left = pad_h // 2, pad_w // 2
+    padded = F.pad(image, (left, pad_w - left, top, pad_h - top), mode="replicate")
+    return padded, (top, left, h + pad_h, w + pad_w)
+
+
+def crop_back(image: torch.Tensor, crop: tuple, shape: tuple[int, int]) -> torch.Tensor:
+    """The render of a pad_thin()'ed image, cut back to the photo at its output `shape`."""
+    top, left, padded_h, padded_w = crop
+    ph, pw = image.shape[-2:]
+    oh, ow = shape
+    if (ph, pw) == (oh, ow):
+        return image
+    y = min(max(0, round(top * ph / padded_h)), ph - oh)
+    x = min(max(0, round(left * pw / padded_w)), pw - ow)
+    return image[..., y:y + oh, x:x + ow].contiguous()
+
+
 def detail_transfer(previous: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Upsample a coarse stage's result to the content's size and add back the content's
     high-frequency band (content minus content taken down to the coarse size and up again).
@@ -274,13 +341,16 @@ class _Run:
         self.trace: list[StepLosses] = []
         self.look_image: torch.Tensor | None = None  # the look size's result (look.py)
 
-    def evaluator(self, objective: Objective, stage: Stage):
+    def evaluator(self, step, stage: Stage):
+        """evaluate(x) for the solvers: one call of `step` (graphs.EagerStep or GraphStep),
+        its gradient left in x.grad."""
         def evaluate(x: torch.Tensor) -> torch.Tensor:
-            total, parts = objective.value_and_grad(x)
+            total, grad, parts = step(x)
+            x.grad = grad
             self.count += 1
             if self.count % self.p.log_every == 0 or self.count == self.p.steps:
                 self._log(parts, stage)
-            return total.detach()
+            return total
         return evaluate
 
     def _log(self, parts: Parts, stage: Stage) -> None:

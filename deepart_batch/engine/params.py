@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ParamsError
-from .precision import REQUESTED as PRECISIONS
+from .layers import canonical_layer
 from .schedule import DEFAULT_SCALES, check_schedule
-from .vgg import canonical_layer
+
+if TYPE_CHECKING:  # torch-free at run time: the config and `validate` import this module
+    import torch
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "image")
 COLOR_MODES = ("none", "luminance", "match")
 POOLINGS = ("max", "avg")
+PRECISIONS = ("auto", "fp32", "bf16", "tf32")  # see precision.py
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Iterable, Iterator
 import torch
 
 from ..errors import ParamsError
+from .params import PRECISIONS as REQUESTED
 
-REQUESTED = ("auto", "fp32", "bf16", "tf32")
 # CPU flags (as /proc/cpuinfo spells them) that make bf16 convolutions fast in oneDNN.
 # Without them oneDNN has no bf16 kernels and PyTorch falls back to a reference
 # convolution that measured ~100x slower than fp32 on an AVX2-only EPYC.
@@ -88,10 +88,11 @@ def backend_flags(precision: str, device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = old
 
 
-def forward_autocast(precision: str, device: torch.device):
+def forward_autocast(precision: str, device: torch.device, cache: bool = True):
     """Around the network's forward pass only: bf16 autocast runs the convolutions in bf16;
-    the caller computes Grams and losses outside it, in fp32."""
+    the caller computes Grams and losses outside it, in fp32. `cache` False re-casts the
+    weights on every call, as a CUDA graph capture needs."""
     dtype = autocast_dtype(precision)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)

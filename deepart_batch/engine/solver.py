@@ -2,6 +2,12 @@
 
 `evaluate(x)` runs one forward and backward pass (filling x.grad) and returns the loss; one
 call is one evaluation, the unit `steps` counts in.
+
+Two L-BFGS loops compute the same iterates: `lbfgs` (torch's two-loop recursion, 4 kernel
+launches per stored pair, several device syncs per evaluation in torch's line search) and
+`lbfgs_compact` (the compact representation: two matrix products over the stored pairs and
+a few 100x100 solves per iteration, one host read-back per evaluation). The render loop
+uses the compact one; the two-loop one is kept as the reference path (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from typing import Callable
 
 import torch
 from torch.optim.lbfgs import _strong_wolfe  # private, but unchanged since torch 1.4
+
+from . import linesearch
 
 Evaluate = Callable[[torch.Tensor], torch.Tensor]
 
@@ -110,6 +118,143 @@ def _two_loop(g: torch.Tensor, pairs, scale: torch.Tensor) -> torch.Tensor:
         b = y.dot(r) * rho
         r.addcmul_(s, a - b)
     return r
+
+
+class _History:
+    """The last `m` curvature pairs (s, y) for the compact L-BFGS form (Byrd, Nocedal and
+    Schnabel 1994): H = gamma I + [S gamma Y] M [S gamma Y]^T with M built from the small
+    matrices S^T Y and Y^T Y. Pairs live in a ring buffer on the device; the k x k products
+    are updated one row and column per new pair (float64), and the chronological order that
+    the triangular solves need comes from an age vector sorted on the device, so nothing is
+    read back to the host."""
+
+    def __init__(self, m: int, like: torch.Tensor):
+        self.m, self.k, self.head, self.count = m, 0, 0, 0
+        n, dev = like.numel(), like.device
+        self.S = torch.empty(m, n, dtype=like.dtype, device=dev)
+        self.Y = torch.empty(m, n, dtype=like.dtype, device=dev)
+        self.SY = torch.zeros(m, m, dtype=torch.float64, device=dev)  # SY[i, j] = s_i . y_j
+        self.YY = torch.zeros(m, m, dtype=torch.float64, device=dev)
+        self.age = torch.zeros(m, dtype=torch.int64, device=dev)
+
+    def clear(self) -> None:
+        self.k = self.head = 0
+
+    def add(self, s: torch.Tensor, y: torch.Tensor) -> None:
+        slot = self.head
+        self.head = (self.head + 1) % self.m
+        self.k = min(self.k + 1, self.m)
+        self.S[slot].copy_(s)
+        self.Y[slot].copy_(y)
+        k = self.k
+        sy_col = (self.S[:k] @ y).double()   # s_i . y_new
+        sy_row = (self.Y[:k] @ s).double()   # s_new . y_j
+        yy = (self.Y[:k] @ y).double()
+        self.SY[:k, slot] = sy_col
+        self.SY[slot, :k] = sy_row
+        self.YY[:k, slot] = yy
+        self.YY[slot, :k] = yy
+        self.age[slot:slot + 1].fill_(self.count)
+        self.count += 1
+
+    def direction(self, g: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        """-H g; gamma (y.s / y.y of the newest pair) is a device scalar."""
+        k = self.k
+        if k == 0:
+            return g.neg().mul_(gamma)
+        gamma = gamma.double()
+        S, Y = self.S[:k], self.Y[:k]
+        a = (S @ g).double()
+        b = (Y @ g).double()
+        order = torch.argsort(self.age[:k])            # oldest first
+        SY = self.SY[:k, :k].index_select(0, order).index_select(1, order)
+        YY = self.YY[:k, :k].index_select(0, order).index_select(1, order)
+        R = SY.triu()
+        p = torch.linalg.solve_triangular(R, a[order, None], upper=True)
+        w = SY.diagonal()[:, None] * p + gamma * (YY @ p) - gamma * b[order, None]
+        u = torch.linalg.solve_triangular(R.t(), w, upper=False)
+        coef_s = torch.empty(k, dtype=torch.float64, device=g.device).index_copy_(0, order, u[:, 0])
+        coef_y = torch.empty(k, dtype=torch.float64, device=g.device).index_copy_(0, order, p[:, 0])
+        coef_y.mul_(gamma)
+        hg = coef_s.to(g.dtype) @ S
+        hg.sub_(coef_y.to(g.dtype) @ Y).add_(g * gamma.to(g.dtype))
+        return hg.neg_()
+
+
+def lbfgs_compact(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
+                  history: int = 100, line_search: str | None = "strong_wolfe") -> None:
+    """The same iterates as lbfgs() (torch's direction, first step and strong Wolfe line
+    search, to rounding), with the host reading the device once per evaluation (loss and
+    g . d together) plus once per iteration (g . d and max|d| of the new direction), and a
+    constant number of kernel launches per iteration instead of four per stored pair. The
+    curvature test uses y . s = t (g_new . d - g . d), which the host already holds. Spends exactly `steps` evaluations; leaves the best point seen in x."""
+    if steps <= 0:
+        return
+    if line_search not in ("strong_wolfe", None):
+        raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
+    best, best_loss, count = x.detach().clone(), math.inf, 0
+
+    def loss_and_grad(flat: torch.Tensor, d: torch.Tensor | None):
+        """(loss, gradient, g . d) with one read-back (g . d is 0 when d is None)."""
+        nonlocal best_loss, count
+        if count >= steps:
+            raise _BudgetSpent
+        with torch.no_grad():
+            x.copy_(flat.view_as(x))
+        x.grad = None
+        with torch.enable_grad():
+            loss = evaluate(x)
+        count += 1
+        g = x.grad.reshape(-1)
+        slope = g.new_zeros(()) if d is None else g.dot(d)
+        value, slope = torch.stack([loss.detach().reshape(()).to(g.dtype), slope]).tolist()
+        if value < best_loss:
+            best_loss = value
+            best.copy_(x.detach())
+        return value, g, slope
+
+    with torch.no_grad():
+        flat = x.detach().reshape(-1).clone()
+        pairs = _History(min(history, steps), flat)  # never more pairs than iterations
+        try:
+            loss, g, _ = loss_and_grad(flat, None)
+            d, t, g_prev, gamma, first = None, 0.0, None, flat.new_ones(()), True
+            gtd = gtd_new = 0.0
+            while True:
+                if first:
+                    d = g.neg()
+                else:
+                    if t * (gtd_new - gtd) > 1e-10:  # curvature condition, y . s > 0
+                        y, s = g - g_prev, d * t
+                        pairs.add(s, y)
+                        gamma = y.dot(s) / y.dot(y)  # stays on the device
+                    d = pairs.direction(g, gamma)
+                gtd, d_norm, g_sum = torch.stack(
+                    [g.dot(d), d.abs().max(), g.abs().sum() if first else g.new_zeros(())]).tolist()
+                if first:
+                    t = min(1.0, 1.0 / g_sum) * lr
+                else:
+                    t = lr
+                if gtd >= 0:  # not a descent direction
+                    if first:
+                        break  # zero gradient: nothing left to do
+                    pairs.clear()
+                    gamma, first = flat.new_ones(()), True  # drop the memory, restart
+                    continue
+                first = False
+                g_prev = g
+                if line_search == "strong_wolfe":
+                    def phi(step: float, flat=flat, d=d):
+                        return loss_and_grad(flat + step * d, d)
+                    loss, g, t, gtd_new, _ = linesearch.strong_wolfe(
+                        phi, t, loss, g, gtd, d_norm, max_ls=steps - count)
+                    flat.add_(d, alpha=t)
+                else:
+                    flat.add_(d, alpha=t)
+                    loss, g, gtd_new = loss_and_grad(flat, d)
+        except _BudgetSpent:
+            pass
+        x.copy_(best)
 
 
 def adam(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 0.02) -> None:

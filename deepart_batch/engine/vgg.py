@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
 from ..errors import ParamsError
+from .layers import CONV_NAMES, LAYER_NAMES, canonical_layer  # noqa: F401  (importers)
 
-# (block, convs in block, channels)
-_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
-
-
-def _layer_names() -> tuple[str, ...]:
-    names = []
-    for block, convs, _ in _BLOCKS:
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return tuple(names)
-
-
-LAYER_NAMES = _layer_names()
-CONV_NAMES = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
 # torchvision's vgg19().features indices of the conv layers, in order.
 TORCHVISION_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
@@ -33,18 +17,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def canonical_layer(name: str) -> str:
-    """Map `relu4_2` style names, and the PyTorch tutorial's `conv_4` names, to one spelling."""
-    name = name.strip().lower()
-    if name in LAYER_NAMES:
-        return name
-    m = re.fullmatch(r"(conv|relu)_(\d+)", name)  # tutorial: n-th conv counted over the net
-    if m and 1 <= int(m.group(2)) <= len(CONV_NAMES):
-        return m.group(1) + CONV_NAMES[int(m.group(2)) - 1][4:]
-    raise ParamsError(
-        f"unknown layer name {name!r}: use conv/relu names like relu4_2 or conv1_1 "
-        f"(blocks 1-5), pool1..pool5, or the tutorial's conv_N / relu_N (N = 1..16)"
-    )
+def min_side(layers) -> int:
+    """The smallest height and width VGG's 2x2 pooling keeps above zero up to the deepest
+    of `layers` (16 px for relu5_1): 2 to the number of pools before it."""
+    deepest = max(LAYER_NAMES.index(canonical_layer(n)) for n in layers)
+    pools = sum(1 for n in LAYER_NAMES[:deepest + 1] if n.startswith("pool"))
+    return 2 ** pools
 
 
 class VGGEncoder(nn.Module):

@@ -28,12 +28,16 @@ __all__ = ["configure_logging", "worker_logging", "journal_priority", "stderr_is
 
 HUMAN_FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <8}</level> | "
-    "{process.name} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - <level>{message}</level>"
+    "{process.name} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - "
+    "<level>{about}{message}</level>"
 )
 
 # Tracebacks without local variable values: they can hold file contents or
 # secrets and would flood the journal.
 _TRACEBACKS = {"backtrace": False, "diagnose": False}
+
+# One log record's message at most (a pasted document must not become a 50 MB line).
+MAX_MESSAGE_CHARS = 16_000
 
 # Queues must come from the spawn context: a fork-context lock refuses to be
 # pickled into a spawned child, and a spawn-context one also works after fork.
@@ -69,6 +73,24 @@ def stderr_is_journal() -> bool:
     return (st.st_dev, st.st_ino) == (dev, ino)
 
 
+def _clip_message(record) -> None:
+    """Bound the message, and put the photo and job it is about (daemon.logcontext) into
+    record["about"] for the text formats, unless the message already names them. (Not in
+    `extra`: the JSON log has photo and job there already.)"""
+    text = record["message"]
+    extra = record["extra"]
+    about = []
+    if extra.get("photo") and str(extra["photo"]) not in text:
+        about.append(str(extra["photo"]))
+    if extra.get("job") is not None and f"job {extra['job']}" not in text:
+        about.append(f"job {extra['job']}")
+    record["about"] = f"[{', '.join(about)}] " if about else ""
+    if len(text) > MAX_MESSAGE_CHARS:
+        keep = MAX_MESSAGE_CHARS // 2
+        record["message"] = (f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... "
+                             f"{text[-keep:]}")
+
+
 def _journal_sink(message: Message) -> None:
     # Prefix every line, so traceback lines keep the record's priority too.
     prio = journal_priority(message.record["level"].no)
@@ -99,19 +121,25 @@ def configure_logging(
     rotation: str | int | None = "50 MB",
     retention: str | int | None = 5,
     journald: bool | None = None,
+    enqueue: bool = True,
 ) -> None:
     """(Re)configure the process-wide loguru logger; safe to call repeatedly.
 
     ``journald=None`` auto-detects via ``stderr_is_journal``; True/False
     force the choice. ``rotation``/``retention`` are passed to loguru as is
-    ("50 MB", "1 day"; an int retention keeps that many old files).
+    ("50 MB", "1 day"; an int retention keeps that many old files). ``enqueue=False``
+    writes directly: short commands skip the queue's lock, whose resource-tracker
+    process costs a quick command more than half its start-up time.
     """
     logger.remove()
-    common = {"level": level, "enqueue": True, "context": _MP_CONTEXT, **_TRACEBACKS}
+    logger.configure(patcher=_clip_message)
+    common = {"level": level, "enqueue": enqueue, **_TRACEBACKS}
+    if enqueue:
+        common["context"] = _MP_CONTEXT
     if journald is None:
         journald = stderr_is_journal()
     if journald:
-        logger.add(_journal_sink, format="{message}", colorize=False, **common)
+        logger.add(_journal_sink, format="{about}{message}", colorize=False, **common)
     else:
         logger.add(sys.stderr, format=HUMAN_FORMAT, **common)
     if json_file:
@@ -138,6 +166,7 @@ def worker_logging(parent_logger: Logger, level: str | int = "DEBUG") -> None:
     sinks and need no call at all.
     """
     logger.remove()
+    logger.configure(patcher=_clip_message)
     logger.add(_Forward(parent_logger), level=level, format="{message}", colorize=False)
     _intercept_stdlib(level)
 

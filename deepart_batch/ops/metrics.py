@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-JOB_STATES = ("queued", "running", "waiting", "done", "failed")  # as in daemon/journal.py
+JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")  # daemon.states.JobState
 # A Gatys render is seconds on a GPU at preview size and tens of minutes on a
 # CPU at print size; buckets span both so either shows up as a shape.
 RENDER_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -43,6 +43,7 @@ class MetricsSnapshot:
     device_busy_seconds: dict[str, float] = field(default_factory=dict)
     uptime_seconds: float = 0.0
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    workers: list[dict] = field(default_factory=list)  # executor slots: node, worker, state
 
 
 def _escape_label(value: object) -> str:
@@ -134,6 +135,21 @@ def render_prometheus(snapshot: MetricsSnapshot) -> str:
         for dev, busy in s.device_busy_seconds.items()
     }
     w.labelled("deepart_device_busy_ratio", "device", ratios)
+
+    w.family("deepart_workers", "gauge", "Render slots (workers, Ray actors) by node and state.")
+    by_node_state: dict[tuple, int] = {}
+    for slot in s.workers:
+        key = (slot.get("node") or "", slot["state"])
+        by_node_state[key] = by_node_state.get(key, 0) + 1
+    for (node, state), n in sorted(by_node_state.items()):
+        w.sample("deepart_workers", n, node=node, state=state)
+
+    w.family("deepart_worker_progress_ratio", "gauge", "Step over total steps of each busy slot.")
+    for slot in s.workers:
+        p = slot.get("progress") or {}
+        if slot["state"] == "busy" and p.get("total"):
+            w.sample("deepart_worker_progress_ratio", min(1.0, p.get("step", 0) / p["total"]),
+                     node=slot.get("node") or "", worker=slot["worker"], job=slot["job"])
 
     w.family("deepart_uptime_seconds", "gauge", "Seconds since the process started.")
     w.sample("deepart_uptime_seconds", float(uptime))

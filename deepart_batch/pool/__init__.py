@@ -1,7 +1,11 @@
-"""The device pool: one spawned worker process per device slot, fed by a fair scheduler."""
+"""Executors: where renders run. The protocol, the local device pool, the scheduler."""
 
 from .devices import WorkerSpec, plan_workers
-from .pool import DevicePool, PoolEvent, PoolJob
+from .executor import (BACKENDS, EventKind, Executor, ExecutorEvent, PoolEvent, PoolJob,
+                       SlotState, SlotView, WorkerMessage, make_executor)
+from .pool import DevicePool
 from .scheduler import FairScheduler
 
-__all__ = ["WorkerSpec", "plan_workers", "DevicePool", "PoolEvent", "PoolJob", "FairScheduler"]
+__all__ = ["WorkerSpec", "plan_workers", "DevicePool", "PoolEvent", "PoolJob", "FairScheduler",
+           "BACKENDS", "EventKind", "Executor", "ExecutorEvent", "SlotState", "SlotView",
+           "WorkerMessage", "make_executor"]

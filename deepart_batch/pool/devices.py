@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import ConfigError
 
@@ -16,6 +18,8 @@ class WorkerSpec:
     torch_device: str        # inside the worker: "cuda:0" (pinned) or "cpu"
     threads: int             # torch.set_num_threads for CPU workers
     env: dict = field(default_factory=dict)
+    node: str = field(default_factory=socket.gethostname)  # named in reports and status
+    executor: str = "local"  # the backend that runs it (pool.executor.BACKENDS)
 
 
 def cuda_device_count() -> int:
@@ -30,6 +34,43 @@ def cuda_device_count() -> int:
         return 0
 
 
+# `jobs_per_device: auto` on a GPU. Measured on one H200, 1024 px default jobs, later jobs of
+# each worker (benchmarks/results/gpu-loop.md): 2 workers 2,630 jobs/hour against 2,265 for
+# one (one worker's host-side work and syncs overlap the other's kernels); 4 workers were
+# slower than 1 over 8 jobs (each pays its own start-up, and kernels only time-slice).
+AUTO_CUDA_JOBS = 2
+AUTO_MEMORY_SHARE = 0.85   # of a GPU's memory that auto's workers may plan to fill
+
+
+def auto_jobs_per_device(device: str, memory_bytes: int | None, job_bytes: int | None) -> int:
+    """Workers for one device under `jobs_per_device: auto`: one on the CPU (a worker uses
+    all its cores already); on a GPU AUTO_CUDA_JOBS, fewer where that many renders' memory
+    estimates would not fit in AUTO_MEMORY_SHARE of its memory (never fewer than one)."""
+    if not device.startswith("cuda"):
+        return 1
+    jobs = AUTO_CUDA_JOBS
+    if memory_bytes and job_bytes:
+        jobs = min(jobs, int(memory_bytes * AUTO_MEMORY_SHARE // job_bytes))
+    return max(1, jobs)
+
+
+def job_memory_bytes(params) -> int:
+    """The memory estimate of one render with `params` on a square photo (the largest a
+    long side of params.size can make) at fp32: what auto plans each worker to need."""
+    from ..engine import memory
+    p = params.validated()
+    return memory.estimate_memory(p.size, p.size, p.content_layers + p.style_layers, "fp32",
+                                  p.optimizer, p.lbfgs_history, p.pooling, p.style_layers)
+
+
+def cuda_memory_bytes(index: int) -> int | None:
+    try:
+        import torch
+        return torch.cuda.get_device_properties(index).total_memory
+    except Exception:
+        return None
+
+
 def _visible_devices(visible: str | None) -> list[str] | None:
     """The daemon's own CUDA_VISIBLE_DEVICES as a list (indices, GPU-/MIG- UUIDs), or None
     when it is unset and cuda:N means physical GPU N."""
@@ -38,14 +79,18 @@ def _visible_devices(visible: str | None) -> list[str] | None:
     return [v.strip() for v in visible.split(",") if v.strip()]
 
 
-def plan_workers(devices="auto", jobs_per_device: int = 1, cuda_count: int | None = None,
-                 cpu_count: int | None = None, visible: str | None = None) -> list[WorkerSpec]:
+def plan_workers(devices="auto", jobs_per_device: int | str = 1, cuda_count: int | None = None,
+                 cpu_count: int | None = None, visible: str | None = None,
+                 job_bytes: int | None = None,
+                 cuda_memory: Callable[[int], int | None] = cuda_memory_bytes
+                 ) -> list[WorkerSpec]:
     """`auto` means every CUDA device, or else the CPU. Each CUDA worker sees only its own
     GPU through CUDA_VISIBLE_DEVICES; CPU workers split the cores between them.
 
     cuda:N counts the GPUs the daemon itself sees: where a box hands the service a share of
     its GPUs (CUDA_VISIBLE_DEVICES=2,3 in the unit), cuda:0 is GPU 2 and its worker gets
-    CUDA_VISIBLE_DEVICES=2, not 0. `visible` defaults to the daemon's environment."""
+    CUDA_VISIBLE_DEVICES=2, not 0. `visible` defaults to the daemon's environment.
+    jobs_per_device "auto" picks per device (auto_jobs_per_device) from `job_bytes`."""
     if visible is None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     inherited = _visible_devices(visible)
@@ -55,7 +100,14 @@ def plan_workers(devices="auto", jobs_per_device: int = 1, cuda_count: int | Non
         names = [f"cuda:{i}" for i in range(cuda_count)] or ["cpu"]
     else:
         names = list(devices)
-    slots = [name for name in names for _ in range(max(1, jobs_per_device))]
+    def per_device(name: str) -> int:
+        if jobs_per_device != "auto":
+            return max(1, jobs_per_device)
+        m = re.fullmatch(r"cuda(?::(\d+))?", name)
+        memory = cuda_memory(int(m.group(1) or 0)) if m and cuda_count else None
+        return auto_jobs_per_device(name, memory, job_bytes)
+
+    slots = [name for name in names for _ in range(per_device(name))]
     cpu_slots = sum(1 for n in slots if n == "cpu")
     threads = max(1, cpu_count // cpu_slots) if cpu_slots else 1
     specs, seen = [], {}

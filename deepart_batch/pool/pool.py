@@ -1,4 +1,6 @@
-"""Parent side of the pool: spawn, assign, watch for crashes and timeouts, respawn."""
+"""The local executor: one spawned worker process per device slot of this box.
+
+Parent side: spawn, assign, watch for crashes and timeouts, respawn."""
 
 from __future__ import annotations
 
@@ -11,26 +13,9 @@ from multiprocessing.connection import wait
 
 from loguru import logger
 
-from .devices import WorkerSpec
+from .devices import WorkerSpec, plan_workers
+from .executor import EventKind, ExecutorEvent, PoolJob, SlotState, SlotView, WorkerMessage
 from .worker import worker_main
-
-
-@dataclass
-class PoolJob:
-    job_id: int
-    attempt: int
-    spec: dict
-    style_key: str = ""
-    campaign: str = ""
-    priority: int = 0
-
-
-@dataclass
-class PoolEvent:
-    kind: str            # hello | progress | event | done | failed | crashed | timeout
-    worker: str
-    job_id: int | None
-    data: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +39,14 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
+    def view(self) -> SlotView:
+        state = SlotState.BUSY if self.job else (SlotState.IDLE if self.ready else
+                                                 SlotState.STARTING)
+        return SlotView(self.spec.id, self.spec.device, self.spec.node, state,
+                        self.job.job_id if self.job else None, self.progress,
+                        frozenset(self.cached_styles), self.info.get("memory_bytes", 0),
+                        self.info.get("pid"), self.busy_seconds)
+
 
 @contextmanager
 def _environment(extra: dict):
@@ -71,11 +64,14 @@ def _environment(extra: dict):
 
 
 class DevicePool:
+    """Implements pool.executor.Executor with worker processes on this box."""
+    kind = "local"
+
     def __init__(self, specs: list[WorkerSpec], weights: str = "bundled",
                  job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO",
                  parent_logger=None):
         self.ctx = mp.get_context("spawn")
-        self.workers = [_Worker(s) for s in specs]
+        self._workers = [_Worker(s) for s in specs]
         self.weights = weights
         self.job_timeout = job_timeout
         self.on_oom = on_oom
@@ -83,9 +79,16 @@ class DevicePool:
         self.parent_logger = parent_logger  # an enqueued loguru logger workers write through
         self.started_at = time.monotonic()
 
+    @classmethod
+    def from_config(cls, config, parent_logger=None) -> "DevicePool":
+        return cls(plan_workers(config.devices, config.jobs_per_device,
+                                job_bytes=_auto_job_bytes(config)), config.weights,
+                   config.job_timeout, config.on_oom, config.logging.level,
+                   parent_logger=parent_logger)
+
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        for w in self.workers:
+        for w in self._workers:
             self._spawn(w)
 
     def _spawn(self, w: _Worker) -> None:
@@ -110,82 +113,86 @@ class DevicePool:
             w.conn.close()
 
     def shutdown(self, grace: float = 10.0) -> None:
-        for w in self.workers:
+        for w in self._workers:
             if w.alive:
                 try:
                     w.conn.send(None)
                 except (OSError, BrokenPipeError):
                     pass
         deadline = time.monotonic() + grace
-        for w in self.workers:
+        for w in self._workers:
             if w.process is not None:
                 w.process.join(timeout=max(0.1, deadline - time.monotonic()))
             self._kill(w)
 
     # -- work ---------------------------------------------------------------------------
-    def idle(self) -> list[_Worker]:
-        return [w for w in self.workers if w.ready]
+    def slots(self) -> list[SlotView]:
+        return [w.view() for w in self._workers]
 
-    def busy(self) -> list[_Worker]:
-        return [w for w in self.workers if w.job is not None]
+    def running_jobs(self) -> list[int]:
+        return [w.job.job_id for w in self._workers if w.job is not None]
 
     def all_ready(self) -> bool:
-        return all(w.info for w in self.workers)
+        return all(w.info for w in self._workers)
 
-    def capacity_bytes(self) -> int:
-        return max((w.info.get("memory_bytes", 0) for w in self.workers if w.info), default=0)
+    def healthy(self) -> bool:
+        return all(w.process is not None for w in self._workers)
 
-    def assign(self, w: _Worker, job: PoolJob) -> None:
+    def assign(self, slot_id: str, job: PoolJob) -> None:
+        w = next(w for w in self._workers if w.spec.id == slot_id)
+        if not w.ready:
+            raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
         w.job, w.assigned_at, w.progress = job, time.monotonic(), None
         w.conn.send(job)
 
-    def poll(self, timeout: float = 0.5) -> list[PoolEvent]:
-        events: list[PoolEvent] = []
-        conns = {w.conn: w for w in self.workers if w.conn is not None and not w.conn.closed}
+    def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
+        events: list[ExecutorEvent] = []
+        conns = {w.conn: w for w in self._workers if w.conn is not None and not w.conn.closed}
         for conn in wait(list(conns), timeout=timeout) if conns else []:
             w = conns[conn]
             while True:
                 try:
                     if not conn.poll():
                         break
-                    kind, job_id, data = conn.recv()
+                    message: WorkerMessage = conn.recv()
                 except (EOFError, OSError):
                     break  # the liveness check below reports the crash
-                events.append(self._on_message(w, kind, job_id, data))
+                events.append(self._on_message(w, message))
         events.extend(self._check_health())
         return events
 
-    def _on_message(self, w: _Worker, kind: str, job_id, data: dict) -> PoolEvent:
-        if kind == "hello":
+    def _on_message(self, w: _Worker, message: WorkerMessage) -> ExecutorEvent:
+        kind, job_id, data = message.kind, message.job_id, message.data
+        if kind is EventKind.HELLO:
             w.info = data
             logger.info("worker {} up (pid {}, device {}, CUDA_VISIBLE_DEVICES={!r})",
                         w.spec.id, data["pid"], data["torch_device"], data["cuda_visible_devices"])
-        elif kind == "progress":
+        elif kind is EventKind.PROGRESS:
             w.progress = data
-        elif kind in ("done", "failed"):
+        elif kind in (EventKind.DONE, EventKind.FAILED):
             w.busy_seconds += time.monotonic() - w.assigned_at
-            if kind == "done" and data.get("style_key"):
+            if kind is EventKind.DONE and data.get("style_key"):
                 w.cached_styles.add(data["style_key"])
             w.job, w.progress = None, None
-        return PoolEvent(kind, w.spec.id, job_id, data)
+        return ExecutorEvent(kind, w.spec.id, job_id, data)
 
-    def _check_health(self) -> list[PoolEvent]:
+    def _check_health(self) -> list[ExecutorEvent]:
         events = []
         now = time.monotonic()
-        for w in self.workers:
+        for w in self._workers:
             if w.job is not None and now - w.assigned_at > self.job_timeout:
                 logger.warning("job {} on {} passed job_timeout ({} s): killing the worker",
                                w.job.job_id, w.spec.id, self.job_timeout)
-                events.append(self._restart(w, "timeout",
+                events.append(self._restart(w, EventKind.TIMEOUT,
                                             f"ran longer than job_timeout ({self.job_timeout} s)"))
             elif w.process is not None and not w.process.is_alive():
                 code = w.process.exitcode
                 logger.warning("worker {} died (exit code {})", w.spec.id, code)
-                events.append(self._restart(w, "crashed", f"worker process died with exit "
-                                                          f"code {code}"))
+                events.append(self._restart(w, EventKind.CRASHED,
+                                            f"worker process died with exit code {code}"))
         return [e for e in events if e is not None]
 
-    def _restart(self, w: _Worker, kind: str, message: str) -> PoolEvent | None:
+    def _restart(self, w: _Worker, kind: EventKind, message: str) -> ExecutorEvent | None:
         job = w.job
         if job is not None:
             w.busy_seconds += time.monotonic() - w.assigned_at
@@ -193,23 +200,24 @@ class DevicePool:
         self._spawn(w)
         if job is None:
             return None
-        return PoolEvent(kind, w.spec.id, job.job_id, {"reason": kind, "error": message})
+        return ExecutorEvent(kind, w.spec.id, job.job_id, {"reason": kind.value, "error": message})
 
     # -- observability ------------------------------------------------------------------
     def status(self) -> list[dict]:
-        out = []
-        for w in self.workers:
-            out.append({"worker": w.spec.id, "device": w.spec.device,
-                        "pid": w.info.get("pid"), "state": "busy" if w.job else
-                        ("idle" if w.info else "starting"),
-                        "job": w.job.job_id if w.job else None, "progress": w.progress,
-                        "busy_seconds": round(w.busy_seconds, 3)})
-        return out
+        return [w.view().to_dict() for w in self._workers]
 
     def busy_seconds(self) -> dict[str, float]:
         now = time.monotonic()
         totals: dict[str, float] = {}
-        for w in self.workers:
+        for w in self._workers:
             extra = now - w.assigned_at if w.job else 0.0
             totals[w.spec.device] = totals.get(w.spec.device, 0.0) + w.busy_seconds + extra
         return totals
+
+
+def _auto_job_bytes(config) -> int | None:
+    """What `jobs_per_device: auto` plans per worker: the default job's memory estimate."""
+    if config.jobs_per_device != "auto":
+        return None
+    from .devices import job_memory_bytes
+    return job_memory_bytes(config.render_params())

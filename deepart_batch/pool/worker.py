@@ -14,6 +14,7 @@ import traceback
 from collections import OrderedDict
 
 from ..errors import DeepartError
+from .executor import EventKind, WorkerMessage
 
 
 class GramCache:
@@ -78,6 +79,15 @@ class _WorkerState:
                                                  device)
         return self.engines[device]
 
+    def warm_up(self) -> None:
+        """Weights, the CUDA context and the default trunk on the device before the first
+        job arrives, so that start-up is not on a job's path. Errors are left for the first
+        job to report in its own words."""
+        try:
+            self.engine(self.spec.torch_device).warm_up()
+        except Exception:
+            pass
+
 
 def run_job(state: _WorkerState, job, send, fault) -> None:
     from .. import images
@@ -96,8 +106,8 @@ def run_job(state: _WorkerState, job, send, fault) -> None:
             if fault.kind != "oom" or not injected_oom:
                 injected_oom = True
                 faults.trigger(fault)
-        send(("progress", job.job_id, {"step": losses.step, "total": total,
-                                       "loss": losses.total}))
+        send(WorkerMessage(EventKind.PROGRESS, job.job_id,
+                           {"step": losses.step, "total": total, "loss": losses.total}))
 
     while True:
         request = RenderRequest(
@@ -128,15 +138,16 @@ def run_job(state: _WorkerState, job, send, fault) -> None:
                                 f"(on_oom: {state.on_oom}); lower the size or free the device")
             events.append(event)
             oom_tries += 1
-            send(("event", job.job_id, event))
+            send(WorkerMessage(EventKind.EVENT, job.job_id, event))
     data = images.encode_image(image, spec["output_format"], spec.get("quality", 92))
     report.device = device
     report.events = events
     report.job = {"id": job.job_id, "attempt": job.attempt, "worker": state.spec.id,
-                  "worker_device": state.spec.device, "pid": os.getpid()}
-    send(("done", job.job_id, {"report": report.to_dict(), "image": data,
-                               "render_seconds": report.timings.get("render_seconds"),
-                               "style_key": job.style_key}))
+                  "worker_device": state.spec.device, "node": state.spec.node,
+                  "executor": state.spec.executor, "pid": os.getpid()}
+    send(WorkerMessage(EventKind.DONE, job.job_id, {
+        "report": report.to_dict(), "image": data,
+        "render_seconds": report.timings.get("render_seconds"), "style_key": job.style_key}))
 
 
 class JobFailed(Exception):
@@ -179,10 +190,8 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     state = _WorkerState(spec, weights_spec, on_oom)
     fault = faults.from_env()
     send = conn.send
-    send(("hello", None, {"pid": os.getpid(), "device": spec.device,
-                          "torch_device": spec.torch_device, "threads": torch.get_num_threads(),
-                          "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                          "memory_bytes": _memory_capacity(spec.torch_device)}))
+    send(WorkerMessage(EventKind.HELLO, None, hello(spec)))
+    state.warm_up()
     while True:
         try:
             job = conn.recv()
@@ -190,13 +199,28 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
             return
         if job is None:
             return
-        try:
-            run_job(state, job, send, fault)
-        except JobFailed as exc:
-            send(("failed", job.job_id, {"reason": exc.reason, "error": str(exc)}))
-        except DeepartError as exc:
-            send(("failed", job.job_id, {"reason": "input", "error": str(exc)}))
-        except Exception as exc:
-            logger.error("job {} failed: {}", job.job_id, traceback.format_exc())
-            send(("failed", job.job_id, {"reason": "error",
-                                         "error": f"{type(exc).__name__}: {exc}"}))
+        run_guarded(state, job, send, fault)
+
+
+def hello(spec) -> dict:
+    """What a slot says when it is up: its process, device and the memory it may use."""
+    import torch
+    return {"pid": os.getpid(), "device": spec.device, "torch_device": spec.torch_device,
+            "threads": torch.get_num_threads(), "node": spec.node,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "memory_bytes": _memory_capacity(spec.torch_device)}
+
+
+def run_guarded(state: _WorkerState, job, send, fault) -> None:
+    """run_job, with every failure of the render sent as a FAILED message, not raised."""
+    from loguru import logger
+    try:
+        run_job(state, job, send, fault)
+    except JobFailed as exc:
+        send(WorkerMessage(EventKind.FAILED, job.job_id, {"reason": exc.reason, "error": str(exc)}))
+    except DeepartError as exc:
+        send(WorkerMessage(EventKind.FAILED, job.job_id, {"reason": "input", "error": str(exc)}))
+    except Exception as exc:
+        logger.error("job {} failed: {}", job.job_id, traceback.format_exc())
+        send(WorkerMessage(EventKind.FAILED, job.job_id,
+                           {"reason": "error", "error": f"{type(exc).__name__}: {exc}"}))

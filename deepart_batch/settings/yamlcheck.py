@@ -13,21 +13,30 @@ import difflib
 import math
 import os
 import re
+import stat
 from dataclasses import MISSING, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
+    "MAX_YAML_BYTES", "MAX_YAML_VALUES", "clip", "bounded",
     "is_number", "read_yaml", "read_file", "raise_problems", "suggest", "choices", "BadValue",
     "rule", "integer", "seconds", "choice", "nonempty", "abspath", "optional", "byte_size",
-    "setting", "Reader",
+    "setting", "Reader", "parse_duration", "duration",
 ]
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*", re.IGNORECASE)
+# Hand-written config and manifest files are a few kB; these bounds stop an alias bomb (a
+# 600-byte file whose aliases expand to millions of values) or a huge paste from stalling
+# the daemon or writing megabytes into error files and logs.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000         # scalars, lists and mappings, counting each alias use
+MAX_PROBLEM_CHARS = 600           # one problem line
+MAX_PROBLEMS = 50                 # problems reported per file
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -57,10 +66,55 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dic
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+def clip(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:
+    """One bounded line: long values are cut in the middle, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 40) // 2
+    return f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... {text[-keep:]}"
+
+
+def bounded(problems: list[str]) -> list[str]:
+    """At most MAX_PROBLEMS clipped lines, and a last line saying how many were left out."""
+    out = [clip(p) for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        out.append(f"... and {len(problems) - MAX_PROBLEMS} more problems; fix these first")
+    return out
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """Values the document holds once every alias is expanded (shared nodes count each use)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1                       # a recursive alias counts once
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    memo[id(node)] = 1 + sum(_expanded_size(c, memo) for c in children)
+    return memo[id(node)]
+
+
 def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
-    """Parse YAML text; syntax errors become one message with the line number."""
+    """Parse YAML text; syntax errors become one message with the line number.
+
+    Refuses documents over MAX_YAML_BYTES, and aliases that expand to more than
+    MAX_YAML_VALUES values, before building any Python object from them."""
+    if len(text) > MAX_YAML_BYTES:
+        return None, [f"{label}: the file is too large (over {MAX_YAML_BYTES:,} bytes); "
+                      f"is this the right file?"]
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader), []
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
+            return None, [f"{label}: YAML aliases (*name) expand to more than "
+                          f"{MAX_YAML_VALUES:,} values; write the values out, or use fewer "
+                          f"aliases"]
+        return (None if node is None else loader.construct_document(node)), []
+    except RecursionError:
+        return None, [f"{label}: nested too deeply to read; flatten the lists and mappings"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -69,13 +123,21 @@ def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
         detail = f"{context}; {problem}" if context and problem != context else problem
         if "alias" in detail:        # `match: **` unquoted reads as a YAML alias
             detail += "; quote values that start with '*', as in match: \"**\""
-        return None, [f"{label}: {where}invalid YAML: {detail}"]
+        return None, [clip(f"{label}: {where}invalid YAML: {detail}")]
+    finally:
+        loader.dispose()
 
 
 def read_file(path: Path, hint: str) -> tuple[bytes | None, list[str]]:
-    """The file's bytes, or None and one problem saying what to do."""
+    """The file's bytes, or None and one problem saying what to do.
+
+    Reads at most MAX_YAML_BYTES + 1 bytes (read_yaml refuses more) and never opens a
+    FIFO or device, whose open or read could block forever."""
     try:
-        return path.read_bytes(), []
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None, [f"{path}: not a regular file; {hint}"]
+        with open(path, "rb") as fh:
+            return fh.read(MAX_YAML_BYTES + 1), []
     except FileNotFoundError:
         return None, [f"{path}: file not found; {hint}"]
     except OSError as exc:
@@ -150,6 +212,30 @@ def byte_size(v, _base) -> int:
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
 
 
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
+_DURATION_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+                   "h": 3600, "hour": 3600, "d": 86400, "day": 86400, "w": 604800,
+                   "week": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'30d', '12 h', '2 weeks' -> seconds; ValueError saying what is allowed."""
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    unit = m and m.group(2).lower()
+    unit = unit[:-1] if unit and unit.endswith("s") and unit[:-1] in _DURATION_UNITS else unit
+    if not m or unit not in _DURATION_UNITS or float(m.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration; use a number and a unit, like 30d, "
+                         f"12h, 90m or '2 weeks'")
+    return float(m.group(1)) * _DURATION_UNITS[unit]
+
+
+def duration(v, _base) -> float:
+    try:
+        return parse_duration(v)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
+
+
 # --- mappings into dataclasses
 
 
@@ -165,8 +251,8 @@ class Reader:
         self.label, self.base, self.problems = label, base, []
 
     def error(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.label}: {key}: {message}" if key else
-                             f"{self.label}: {message}")
+        self.problems.append(clip(f"{self.label}: {key}: {message}" if key else
+                                  f"{self.label}: {message}"))
 
     def section(self, data: Any, cls: type, name: str = "", extra: tuple = ()) -> dict:
         """Parse one mapping into `cls` keyword arguments; record unknown and bad keys."""

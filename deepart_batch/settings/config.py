@@ -20,20 +20,25 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.params import RenderParams
-from .yamlcheck import (BadValue, Reader, abspath, byte_size, choice, choices, integer,
-                        is_number, nonempty, optional, raise_problems, read_file, read_yaml,
-                        rule, seconds, setting, suggest)
+from ..engine.params import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, PRECISIONS, RenderParams
+from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
+                        duration, integer, is_number, nonempty, optional, raise_problems,
+                        read_file, read_yaml, rule, seconds, setting, suggest)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
+    "RetentionConfig",
+    "ExecutorConfig",
+    "ProblemsConfig", "NotifyConfig",
     "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
 
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
+EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
 OUTPUT_FORMATS = ("jpg", "png", "webp")
+REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
 # Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
 INPUT_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif")
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
@@ -41,6 +46,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.NoticeKind
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -49,6 +55,8 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 _path = rule(nonempty, "a path (relative paths start at the config file's folder)", abspath)
 _text = rule(nonempty, "a non-empty string")
+_positive = rule(lambda v: is_number(v) and v > 0, "a number > 0", lambda v, _: float(v))
+_flag = rule(lambda v: isinstance(v, bool), "true or false")
 _str_or_int = rule(lambda v: nonempty(v) or isinstance(v, int) and is_number(v),
                    "a string like '50 MB' or an integer")
 _globs = rule(lambda v: isinstance(v, list) and all(map(nonempty, v)),
@@ -84,6 +92,41 @@ def _devices(v, _base):
     return list(items)  # a device listed twice gets two workers, like jobs_per_device: 2
 
 
+def _jobs_per_device(v, _base):
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        return v
+    raise BadValue(f"{v!r} is not allowed; use auto or an integer >= 1")
+def _folder_name(v, _base) -> str:
+    if not nonempty(v) or "/" in v or "\\" in v or v in (".", "..") or v.startswith("."):
+        raise BadValue(f"{v!r} is not allowed; use one folder name like _problems (no '/', "
+                       f"not hidden)")
+    return v
+
+
+def _webhook(v, _base) -> str:
+    if not nonempty(v) or not re.match(r"https?://[^\s/]+", v):
+        raise BadValue(f"{v!r} is not allowed; use an http:// or https:// URL")
+    return v
+
+
+def _command(v, _base) -> list[str]:
+    import shlex
+    try:
+        argv = shlex.split(v) if isinstance(v, str) else v
+    except ValueError as exc:
+        raise BadValue(f"{v!r} is not a valid command ({exc})") from None
+    if not isinstance(argv, list) or not argv or not all(map(nonempty, argv)):
+        raise BadValue(f"{v!r} is not allowed; use a program and its arguments, as a string "
+                       f"or a list (the event JSON comes on its stdin)")
+    return list(argv)
+
+
+def _events(v, _base) -> list[str]:
+    if not isinstance(v, list) or not v or any(e not in NOTIFY_EVENTS for e in v):
+        raise BadValue(f"{v!r} is not allowed; use a list of {choices(NOTIFY_EVENTS)}")
+    return list(v)
+
+
 def _template(v, _base) -> str:
     allowed = choices("{" + n + "}" for n in TEMPLATE_FIELDS)
     try:
@@ -99,6 +142,18 @@ def _template(v, _base) -> str:
                        f"overwrite each other")
     if sample.startswith("/") or ".." in sample.split("/") or "\\" in sample:
         raise BadValue(f"{v!r} must stay inside the outbox: no leading '/', '..' or '\\'")
+    # Photos at the inbox's top level have the empty campaign: the name must still be a
+    # plain relative path then, with no empty, '.' or '..' segment.
+    for campaign in ("c", ""):
+        name = v.format(stem="a", style="b", ext="jpg", campaign=campaign)
+        bad = [s for s in name.split("/") if s in ("", ".", "..")]
+        if bad:
+            shown = "'' (the empty campaign of photos at the inbox's top level)" \
+                if campaign == "" else f"{campaign!r}"
+            raise BadValue(f"{v!r} gives {name!r} for campaign {shown}, which is not a path "
+                           f"inside the outbox; outputs already go under their campaign's "
+                           f"folder, so use {{campaign}} inside a name, as in "
+                           f"'{{campaign}}-{{stem}}.{{style}}.{{ext}}'")
     return v
 
 
@@ -128,6 +183,7 @@ class OutputConfig:
     format: str = setting(choice(OUTPUT_FORMATS), "jpg")
     quality: int = setting(integer(1, 100), 92)
     name_template: str = setting(_template, "{stem}.{style}.{ext}")
+    reports: str = setting(choice(REPORT_LAYOUTS), "beside")
 
 
 @dataclass
@@ -147,6 +203,41 @@ class MetricsConfig:
 
 
 @dataclass
+class RetentionConfig:
+    # Archived originals (state_dir/done, failed) and journal rows of inputs finished longer
+    # ago than this are removed by the daemon; None keeps everything. Never the outbox.
+    older_than: float | None = setting(optional(duration), None)   # seconds; YAML: 30d
+    interval_seconds: float = setting(seconds(), 3600.0)           # how often it checks
+
+
+@dataclass
+class ExecutorConfig:
+    """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
+    kind: str = setting(choice(EXECUTORS), "local")
+    address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
+    namespace: str = setting(_text, "deepart-batch")
+    cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
+    cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
+    discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
+    drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+class ProblemsConfig:
+    folder: str = setting(_folder_name, "_problems")  # outbox/<folder>/<campaign>/photo.jpg(.txt)
+    hold_seconds: float = setting(seconds(), 30.0)    # a held photo's first wait, then doubling
+    hold_max_seconds: float = setting(seconds(), 900.0)
+
+
+@dataclass
+class NotifyConfig:
+    webhook: str | None = setting(optional(_webhook), None)   # POST each event as JSON
+    command: list[str] | None = setting(optional(_command), None)  # event JSON on stdin
+    events: list[str] = setting(_events, factory=lambda: list(NOTIFY_EVENTS))
+    timeout_seconds: float = setting(seconds(), 10.0)
+    retries: int = setting(integer(0, 20), 3)
+    retry_seconds: float = setting(seconds(), 2.0)    # first backoff, then doubling
+    log_every_seconds: float = setting(seconds(), 300.0)  # a broken endpoint: one log line per
+
+
+@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -156,17 +247,22 @@ class Config:
     manifest: Path = setting(_path)
     weights: str = setting(_weights, "bundled")   # or the absolute path of a state dict
     devices: str | list[str] = setting(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
-    jobs_per_device: int = setting(integer(1), 1)
+    jobs_per_device: int | str = setting(_jobs_per_device, 1)  # or "auto" (pool/devices.py)
     job_timeout: float = setting(seconds(), 3600.0)
     max_attempts: int = setting(integer(1), 3)
     on_oom: str = setting(choice(ON_OOM), "smaller")
     drain_seconds: float = setting(seconds(positive=False), 300.0)
+    gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    problems: ProblemsConfig = field(default_factory=ProblemsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
         """defaults + overrides, validated and held to `limits`; ConfigError names the key."""
@@ -202,6 +298,20 @@ _KINDS = ((bool, lambda v: isinstance(v, bool), "true or false"),
           (dict, lambda v: isinstance(v, dict), "a mapping"))
 
 
+# Render parameters that take one of a few words: a wrong value names them all.
+PARAM_CHOICES = {"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": COLOR_MODES,
+                 "pooling": POOLINGS, "precision": PRECISIONS}
+
+
+def _choice_problem(key: str, value: Any) -> str | None:
+    allowed = PARAM_CHOICES.get(key)
+    if allowed is None or isinstance(value, str):   # a wrong word: RenderParams says so
+        return None
+    hint = (" (YAML reads unquoted yes/no/on/off as true/false: write the word you mean, "
+            "quoted if needed)" if isinstance(value, bool) else "")
+    return f"{value!r} is not allowed; use {choices(allowed)}{hint}"
+
+
 def _type_problem(value: Any, default: Any) -> str | None:
     """Check a value against the kind of its field's default (annotations are strings)."""
     if default is None:
@@ -230,7 +340,7 @@ def check_params(merged: dict, limits: LimitsConfig | None = None
                                   f"allowed: {', '.join(specs)}"))
             continue
         default = _param_default(specs[key])
-        problem = _type_problem(value, default)
+        problem = _choice_problem(key, value) or _type_problem(value, default)
         if problem:
             problems.append((key, problem))
         elif isinstance(default, tuple) and isinstance(value, list):
@@ -300,7 +410,10 @@ def _load(path: Path) -> tuple[Config | None, list[str]]:
     if text is None:
         return None, problems
     data, problems = read_yaml(str(path), text)
-    return (None, problems) if problems else _parse(str(path), Path(os.path.abspath(path)), data)
+    if problems:
+        return None, problems
+    config, problems = _parse(str(path), Path(os.path.abspath(path)), data)
+    return config, bounded(problems)
 
 
 def check_config(path: str | os.PathLike) -> tuple[Config | None, list[str]]:

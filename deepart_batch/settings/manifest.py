@@ -19,8 +19,8 @@ from loguru import logger
 from .config import Config
 from .globs import glob_to_regex
 from .manifest_schema import Manifest, ManifestParser, OutputSpec, Rule, StyleDef
-from .paths import atomic_write_json
-from .yamlcheck import raise_problems, read_file, read_yaml
+from ..paths import atomic_write_json
+from .yamlcheck import bounded, raise_problems, read_file, read_yaml
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_manifest",
            "check_manifest", "glob_to_regex", "error_file_for"]
@@ -28,18 +28,23 @@ __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_
 _HINT = "create the manifest (see examples/demo/manifest.yaml)"
 
 
-def _parse(path: Path, text: bytes, styles_dir, config: Config
+def _parse(path: Path, text: bytes, styles_dir, config: Config, notes: list | None = None
            ) -> tuple[Manifest | None, list[str]]:
     data, problems = read_yaml(str(path), text)
     if problems:
         return None, problems
     parser = ManifestParser(str(path), Path(styles_dir), config)
-    return parser.manifest(data, Path(os.path.abspath(path))), parser.problems
+    manifest = parser.manifest(data, Path(os.path.abspath(path)))
+    if notes is not None:
+        notes += bounded(parser.notes)
+    return manifest, bounded(parser.problems)
 
 
-def _load(path, styles_dir, config: Config) -> tuple[Manifest | None, list[str]]:
+def _load(path, styles_dir, config: Config, notes: list | None = None
+          ) -> tuple[Manifest | None, list[str]]:
     text, problems = read_file(Path(path), _HINT)
-    return (None, problems) if text is None else _parse(Path(path), text, styles_dir, config)
+    return (None, problems) if text is None else _parse(Path(path), text, styles_dir, config,
+                                                        notes)
 
 
 def load_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
@@ -52,9 +57,10 @@ def load_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
 
 
 def check_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
-                   config: Config) -> list[str]:
-    """For `validate`: every problem, or an empty list."""
-    return _load(path, styles_dir, config)[1]
+                   config: Config, notes: list | None = None) -> list[str]:
+    """For `validate`: every problem, or an empty list; `notes` collects remarks that are
+    not errors (blend weights scaled to sum to 1)."""
+    return _load(path, styles_dir, config, notes)[1]
 
 
 # ---------------------------------------------------------------------------------------

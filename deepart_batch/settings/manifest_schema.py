@@ -17,8 +17,8 @@ from pathlib import Path, PurePath
 
 from .config import Config, check_params, param_names
 from .globs import glob_to_regex
-from .paths import UnsafePathError, resolve_inside
-from .yamlcheck import is_number
+from ..paths import UnsafePathError, resolve_inside
+from .yamlcheck import clip, is_number, suggest
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestParser"]
 
@@ -74,10 +74,11 @@ class ManifestParser:
     def __init__(self, label: str, styles_dir: Path, config: Config):
         self.label, self.styles_dir, self.config = label, Path(styles_dir), config
         self.problems: list[str] = []
+        self.notes: list[str] = []       # not errors, but worth saying (validate prints them)
         self.defined: set[str] = set()   # style names given, even ones with a broken entry
 
     def error(self, key: str, message: str) -> None:
-        line = f"{self.label}: {key}: {message}" if key else f"{self.label}: {message}"
+        line = clip(f"{self.label}: {key}: {message}" if key else f"{self.label}: {message}")
         if line not in self.problems:
             self.problems.append(line)
 
@@ -85,7 +86,7 @@ class ManifestParser:
         for key in data:
             if key not in allowed:
                 self.error(f"{where}.{key}" if where else str(key),
-                           f"unknown key; allowed: {', '.join(allowed)}")
+                           f"unknown key{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
 
     def manifest(self, data, source: Path) -> Manifest | None:
         if not isinstance(data, dict):
@@ -142,7 +143,13 @@ class ManifestParser:
             self.error(where, f"{value!r} resolves outside styles_dir {self.styles_dir}; use "
                               f"a file inside it (symlinks must point inside too)")
             return None
-        if not path.is_file():
+        try:
+            exists = path.is_file()
+        except OSError as exc:           # e.g. a name longer than the filesystem allows
+            self.error(where, f"{value!r} cannot be read in styles_dir {self.styles_dir}: "
+                              f"{exc.strerror or exc}")
+            return None
+        if not exists:
             self.error(where, f"{value!r} does not exist in styles_dir {self.styles_dir}")
             return None
         return path
@@ -257,7 +264,12 @@ class ManifestParser:
             self.error(f"{where}.styles", "all blend weights are zero; give at least one "
                                           "style a weight > 0")
             return None
-        return {n: w / total for n, w in raw.items() if w > 0}
+        weights = {n: w / total for n, w in raw.items() if w > 0}
+        if isinstance(value, dict) and abs(total - 1) > 1e-6:
+            scaled = ", ".join(f"{n}: {w:.3g}" for n, w in weights.items())
+            self.notes.append(f"{self.label}: {where}.styles: blend weights sum to {total:g}, "
+                              f"not 1; they are scaled to {{{scaled}}}")
+        return weights
 
 
 def _blend_slug(weights: dict[str, float]) -> str:

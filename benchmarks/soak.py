@@ -1,0 +1,225 @@
+"""Soak: >= 1,000 files (valid, corrupt, partial, odd names) dropped into `watch` while it
+is killed with -9 at random moments >= 20 times. Not in CI (about 10-15 minutes on 2 cores).
+
+    nice -n 10 python benchmarks/soak.py [--files 1000] [--kills 20] [--seed 1]
+
+Every dropped file has unique bytes, so its fate is found by content whatever its name
+became (not UTF-8, too long, a collision): lost = in neither done/ nor failed/ nor still
+held in the inbox or work/; duplicated = archived more than once. A failed restart is a
+start that exits by itself with an error instead of running until it is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+MANIFEST = """
+styles:
+  scream: {image: the_scream.jpg}
+rules:
+  - match: "**"
+    outputs: [{style: scream}]
+"""
+
+
+def tiny_image(rng: random.Random, fmt: str) -> bytes:
+    w, h = rng.randint(12, 40), rng.randint(12, 40)
+    im = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
+    im.putpixel((rng.randrange(w), rng.randrange(h)), tuple(rng.randrange(256) for _ in range(3)))
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **({"quality": rng.randint(60, 95)} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def plan_files(n: int, rng: random.Random) -> list[tuple[bytes, bytes, str]]:
+    """(relpath bytes, content, kind) with unique contents."""
+    out, seen = [], set()
+    campaigns = [b"", b"spring/", b"summer sale/", b"caf\xc3\xa9/", b"deep/er/"]
+    i = 0
+    while len(out) < n:
+        i += 1
+        roll = rng.random()
+        camp = rng.choice(campaigns)
+        if roll < 0.6:
+            kind, fmt = "valid", rng.choice(["JPEG", "PNG"])
+            data = tiny_image(rng, fmt)
+            name = f"photo {i}.{'jpg' if fmt == 'JPEG' else 'png'}".encode()
+        elif roll < 0.72:
+            kind, data = "corrupt", os.urandom(rng.randint(1, 3000))
+            name = f"broken-{i}.jpg".encode()
+        elif roll < 0.84:
+            kind = "partial"
+            full = tiny_image(rng, "JPEG")
+            data = full[: rng.randint(20, len(full) - 10)]
+            name = f"cut-{i}.jpg".encode()
+        else:
+            kind = "odd"
+            data = tiny_image(rng, "JPEG")
+            name = rng.choice([b"caf\xe9-%d.jpg" % i, b"x" * 240 + b"%d.jpg" % i,
+                               b"-dash %d .JPG" % i, "日本語-{}.jpg".format(i).encode(),
+                               b"no-extension-%d" % i, b"q'uote\"s %d.jpeg" % i])
+        digest = hashlib.sha256(data).digest()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        out.append((camp + name, data, kind))
+    return out
+
+
+def drop(inbox: bytes, rel: bytes, data: bytes, rng: random.Random) -> None:
+    path = inbox + b"/" + rel
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if rng.random() < 0.3:  # a slow copy: half now, the rest a moment later
+        with open(path, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+            time.sleep(rng.uniform(0.05, 0.6))
+            fh.write(data[len(data) // 2:])
+    else:
+        tmp = os.path.dirname(path) + b"/.up-" + os.urandom(4).hex().encode()
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the soak directory")
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    root = Path(tempfile.mkdtemp(prefix="deepart-soak-"))
+    inbox, outbox, state, styles = (root / d for d in ("inbox", "outbox", "state", "styles"))
+    for d in (inbox, outbox, styles):
+        d.mkdir()
+    shutil.copy(DATA / "the_scream.jpg", styles / "the_scream.jpg")
+    (root / "manifest.yaml").write_text(MANIFEST)
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
+        "manifest": "manifest.yaml", "defaults": {"size": 16, "steps": 1, "scales": [1.0],
+                                                       # a real render, but shallow: the soak
+                                                       # tests the daemon, not VGG's depth
+                                                       "content_layers": ["relu1_1"],
+                                                       "style_layers": ["relu1_1", "relu2_1"]},
+        "watch": {"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
+        "drain_seconds": 30}))
+    files = plan_files(args.files, rng)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONUNBUFFERED": "1"}
+    log = open(root / "watch.log", "ab")
+
+    def start():
+        return subprocess.Popen([sys.executable, "-m", "deepart_batch.cli", "watch",
+                                 "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=root, start_new_session=True)
+
+    dropping = threading.Event()
+
+    def dropper():
+        gap = 0.9 * (args.kills * 9.0) / len(files)  # spread the drops over the kills
+        for rel, data, _ in files:
+            drop(os.fsencode(inbox), rel, data, rng)
+            time.sleep(rng.uniform(0, 2 * gap))
+        dropping.set()
+
+    t0 = time.monotonic()
+    threading.Thread(target=dropper, daemon=True).start()
+    restarts = failed_restarts = kills = 0
+    proc = start()
+    while kills < args.kills:
+        deadline = time.monotonic() + rng.uniform(1.0, 16.0)
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        if proc.poll() is not None:  # it stopped by itself: a failed start or crash
+            failed_restarts += 1
+            print(f"  daemon exited by itself with {proc.returncode}", flush=True)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        proc = start()
+        restarts += 1
+    dropping.wait()
+    print(f"  {kills} kills done after {time.monotonic() - t0:.0f} s; draining", flush=True)
+
+    def settled():
+        left = [p for p in inbox.rglob("*") if p.is_file()]
+        work = list((state / "work").iterdir())
+        return not left and not work
+    deadline = time.monotonic() + 900
+    while not settled() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(1)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        if code != 0:
+            failed_restarts += 1
+    else:
+        failed_restarts += 1
+    elapsed = time.monotonic() - t0
+
+    archived: dict[bytes, list[str]] = {}
+    for where in ("done", "failed"):
+        for p in (state / where).rglob("*"):
+            if p.is_file() and not p.name.endswith(".error.json"):
+                archived.setdefault(hashlib.sha256(p.read_bytes()).digest(), []).append(where)
+    held_hashes = {hashlib.sha256(p.read_bytes()).digest()
+                   for p in list(inbox.rglob("*")) + list((state / "work").iterdir())
+                   if p.is_file()}
+    done = failed = held = lost = duplicated = 0
+    for rel, data, kind in files:
+        fate = archived.get(hashlib.sha256(data).digest(), [])
+        if len(fate) > 1:
+            duplicated += 1
+        if fate:
+            done += fate[0] == "done"
+            failed += fate[0] == "failed"
+        elif hashlib.sha256(data).digest() in held_hashes:
+            held += 1
+        else:
+            lost += 1
+            print(f"  lost: {rel!r} ({kind})", flush=True)
+    orphans = [p for p in outbox.rglob("*.jpg") if not p.with_suffix(".json").exists()]
+    temps = [p for p in list(outbox.rglob(".*")) + list(state.rglob(".*"))
+             if p.is_file() and p.name.endswith(".part")]
+    kinds = {k: sum(1 for f in files if f[2] == k) for k in ("valid", "corrupt", "partial", "odd")}
+    print(f"dropped          {len(files)}  ({', '.join(f'{k} {v}' for k, v in kinds.items())})")
+    print(f"done             {done}")
+    print(f"failed           {failed}")
+    print(f"held             {held}")
+    print(f"lost             {lost}")
+    print(f"duplicated       {duplicated}")
+    print(f"restarts         {restarts}  (after {kills} kill -9s)")
+    print(f"failed restarts  {failed_restarts}")
+    print(f"images without a report {len(orphans)}; temp files {len(temps)}")
+    print(f"elapsed          {elapsed:.0f} s; journal and logs in {root}")
+    for p in orphans + temps:
+        print(f"  left: {p}")
+    if not args.keep and not (lost or duplicated or failed_restarts or orphans or temps):
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if (lost or duplicated or failed_restarts or orphans or temps) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""States, failure reasons and event kinds: the daemon's vocabulary, in one place.
+
+Strings from these enums are what the journal stores, what `status --json` and the
+Prometheus labels show and what webhooks carry, so their values are stable: add members,
+never rename them. Each FailureReason says whose trouble it is (the photo's, the setup's or
+the render's) and carries a plain-language message for the team: what went wrong and what
+to do, with no server paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"    # a duplicate waiting for an identical job's render
+    HELD = "held"          # setup trouble: waits, and is queued again with backoff
+    DONE = "done"
+    FAILED = "failed"
+    RETRIED = "retried"    # a failed job put back by `retry`: history, no longer counted
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InputState(str, Enum):
+    CLAIMING = "claiming"  # the journal knows; the move into work/ may not have happened
+    CLAIMED = "claimed"    # in work/, jobs planned
+    HELD = "held"          # in work/, no jobs yet: the setup (manifest, styles) is not ready
+    DONE = "done"
+    FAILED = "failed"
+    RETRIED = "retried"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Allowed transitions; anything else is a bug and raises InvalidTransition. `None` is the
+# start (a new row).
+JOB_TRANSITIONS: dict[JobState | None, frozenset[JobState]] = {
+    None: frozenset({JobState.QUEUED, JobState.WAITING, JobState.DONE, JobState.FAILED,
+                     JobState.HELD}),
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.HELD}),
+    JobState.RUNNING: frozenset({JobState.DONE, JobState.FAILED, JobState.QUEUED,
+                                 JobState.HELD}),
+    JobState.WAITING: frozenset({JobState.DONE, JobState.FAILED, JobState.QUEUED}),
+    JobState.HELD: frozenset({JobState.QUEUED, JobState.FAILED}),
+    JobState.DONE: frozenset(),
+    JobState.FAILED: frozenset({JobState.RETRIED}),
+    JobState.RETRIED: frozenset(),
+}
+INPUT_TRANSITIONS: dict[InputState | None, frozenset[InputState]] = {
+    None: frozenset({InputState.CLAIMING}),
+    InputState.CLAIMING: frozenset({InputState.CLAIMED, InputState.FAILED}),
+    InputState.CLAIMED: frozenset({InputState.HELD, InputState.DONE, InputState.FAILED}),
+    InputState.HELD: frozenset({InputState.CLAIMED, InputState.HELD, InputState.FAILED}),
+    InputState.DONE: frozenset(),
+    InputState.FAILED: frozenset({InputState.RETRIED}),
+    InputState.RETRIED: frozenset(),
+}
+ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING, JobState.HELD)
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+def check_transition(table: dict, kind: str, ident, current, target) -> None:
+    """Raise unless `current -> target` is in `table` (current None: a new row)."""
+    if target not in table.get(current, frozenset()):
+        raise InvalidTransition(f"{kind} {ident}: {current} -> {target} is not allowed")
+
+
+class Category(str, Enum):
+    PHOTO = "photo"     # the file itself: failed/, fix the photo and drop it again
+    SETUP = "setup"     # the render box or the manifest: held, retried by itself
+    RENDER = "render"   # the render went wrong: retried up to max_attempts, then failed
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class _Text:
+    category: Category
+    what: str   # what went wrong; {photo} and {detail} are filled in
+    todo: str   # what the team can do
+
+
+class FailureReason(str, Enum):
+    # the photo itself
+    UNREADABLE = "unreadable"
+    EMPTY = "empty"
+    TOO_BIG = "too_big"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    FORMAT = "format"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    NOT_REGULAR = "not_regular"
+    BAD_NAME = "bad_name"
+    IMAGE = "image"
+    # the setup
+    STYLE_MISSING = "style_missing"
+    NO_RULE = "no_rule"
+    MANIFEST_INVALID = "manifest_invalid"
+    OUTBOX_UNWRITABLE = "outbox_unwritable"
+    DISK_FULL = "disk_full"
+    NO_DEVICE = "no_device"
+    # the render
+    OOM = "oom"
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    TOO_LARGE = "too_large"
+    UNSAFE_PATH = "unsafe_path"
+    INPUT_LOST = "input_lost"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def category(self) -> Category:
+        return TEXTS[self].category
+
+    @classmethod
+    def parse(cls, value) -> "FailureReason":
+        """Any stored or reported reason (also older free-text ones) as a member; unknown
+        ones are ERROR, so labels and counts stay within the enum."""
+        if isinstance(value, cls):
+            return value
+        text = str(value or "").strip().lower()
+        try:
+            return cls(text)
+        except ValueError:
+            return LEGACY.get(text, cls.ERROR)
+
+
+R, C = FailureReason, Category
+TEXTS: dict[FailureReason, _Text] = {
+    R.UNREADABLE: _Text(C.PHOTO, "{photo} could not be opened as an image ({detail}).",
+                        "Check that the file opens on your computer, export it again as JPEG "
+                        "or PNG and drop the new file into the inbox."),
+    R.EMPTY: _Text(C.PHOTO, "{photo} is an empty file (0 bytes).",
+                   "The copy probably did not finish. Copy the photo into the inbox again."),
+    R.TOO_BIG: _Text(C.PHOTO, "{photo} is too large a file ({detail}).",
+                     "Export a smaller version (for example a high-quality JPEG) and drop it "
+                     "into the inbox."),
+    R.TOO_MANY_PIXELS: _Text(C.PHOTO, "{photo} has too many pixels ({detail}).",
+                             "Scale the photo down and drop it into the inbox again."),
+    R.FORMAT: _Text(C.PHOTO, "{photo} is in a format this box does not accept ({detail}).",
+                    "Save it as JPEG or PNG and drop it into the inbox again."),
+    R.SYMLINK: _Text(C.PHOTO, "{photo} is a shortcut (link) to a file, not the photo itself.",
+                     "Copy the photo itself into the inbox."),
+    R.HARDLINK: _Text(C.PHOTO, "{photo} is linked to another file rather than copied.",
+                      "Copy the photo into the inbox instead of linking it."),
+    R.NOT_REGULAR: _Text(C.PHOTO, "{photo} is not an ordinary file.",
+                         "Copy an ordinary image file into the inbox."),
+    R.BAD_NAME: _Text(C.PHOTO, "The name of {photo} cannot be used ({detail}).",
+                      "Rename the photo (shorter, ordinary letters) and drop it again."),
+    R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
+                   "Export the photo again and drop the new file into the inbox."),
+    R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "
+                                    "on the render box ({detail}).",
+                           "Put the painting back in the styles folder or change the manifest. "
+                           "The photo waits and renders by itself once the painting is there."),
+    R.NO_RULE: _Text(C.SETUP, "No rule in the manifest says which paintings to use for "
+                              "{photo}.",
+                     "Add a rule for this folder to the manifest (or move the photo into a "
+                     "folder that has one). The photo waits and renders by itself after the "
+                     "manifest is saved."),
+    R.MANIFEST_INVALID: _Text(C.SETUP, "The manifest has a mistake, so {photo} cannot be "
+                                       "planned ({detail}).",
+                              "Fix the manifest (its .error.json file says where). The photo "
+                              "waits and renders by itself once the manifest is valid."),
+    R.OUTBOX_UNWRITABLE: _Text(C.SETUP, "The result for {photo} could not be saved to the "
+                                        "outbox ({detail}).",
+                               "Ask the administrator to check that the outbox share is "
+                               "mounted and writable. The photo is retried by itself."),
+    R.DISK_FULL: _Text(C.SETUP, "The disk is full, so {photo} cannot be finished.",
+                       "Free some space (for example move old results out of the outbox). "
+                       "The photo is retried by itself."),
+    R.NO_DEVICE: _Text(C.SETUP, "No graphics card or processor is available to render "
+                                "{photo} ({detail}).",
+                       "Ask the administrator to check the render box. The photo waits and "
+                       "is retried by itself."),
+    R.OOM: _Text(C.RENDER, "Rendering {photo} ran out of memory ({detail}).",
+                 "Use a smaller size for this folder in the manifest, then retry the photo."),
+    R.CRASHED: _Text(C.RENDER, "The renderer stopped unexpectedly while working on {photo}.",
+                     "Retry the photo; if it fails again, tell the administrator."),
+    R.TIMEOUT: _Text(C.RENDER, "Rendering {photo} took longer than allowed ({detail}).",
+                     "Use a smaller size or fewer steps in the manifest, then retry the photo."),
+    R.INTERRUPTED: _Text(C.RENDER, "Rendering {photo} was interrupted too many times.",
+                         "Retry the photo; if it fails again, tell the administrator."),
+    R.TOO_LARGE: _Text(C.RENDER, "{photo} is set to render larger than this box can ({detail}).",
+                       "Lower the size for this folder in the manifest, then retry the photo."),
+    R.UNSAFE_PATH: _Text(C.RENDER, "The result for {photo} would have been written outside "
+                                   "the outbox, through a linked folder ({detail}).",
+                         "Replace the linked folder in the outbox with a real folder, then "
+                         "retry the photo."),
+    R.INPUT_LOST: _Text(C.RENDER, "The copy of {photo} on the render box was lost.",
+                        "Drop the photo into the inbox again."),
+    R.ERROR: _Text(C.RENDER, "Something went wrong while rendering {photo} ({detail}).",
+                   "Retry the photo; if it fails again, tell the administrator."),
+}
+del R, C
+
+# Reasons written by earlier versions (journal rows, worker events) and their members.
+LEGACY = {"pixels": FailureReason.TOO_MANY_PIXELS, "input": FailureReason.IMAGE,
+          "manifest": FailureReason.MANIFEST_INVALID, "outbox": FailureReason.OUTBOX_UNWRITABLE,
+          "crash": FailureReason.CRASHED, "enospc": FailureReason.DISK_FULL,
+          "outbox_full": FailureReason.DISK_FULL, "missing": FailureReason.INPUT_LOST,
+          "lost": FailureReason.CRASHED}   # a Ray node left mid-job: render it again
+
+
+class NoticeKind(str, Enum):
+    """What notifications announce."""
+    DONE = "done"                  # a photo's renders are all in the outbox
+    FAILED = "failed"              # a photo went to failed/
+    HELD = "held"                  # a photo waits for the setup to be fixed
+    PASS_FINISHED = "pass_finished"  # a `run --once` bulk pass ended
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FIELD = re.compile(r"\{(photo|detail)\}")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
+
+
+def plain(detail: str) -> str:
+    """A technical detail without server paths: '/srv/x/styles/starry.jpg' -> 'starry.jpg'."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), str(detail or "")).strip()
+
+
+def message(reason, photo: str, detail: str = "") -> tuple[str, str]:
+    """(what went wrong, what to do) in plain words for `photo` (a name as the team sees it)."""
+    text = TEXTS[FailureReason.parse(reason)]
+    detail = plain(detail) or "no details"
+    values = {"photo": f'"{photo}"', "detail": detail}
+    return _FIELD.sub(lambda m: values[m.group(1)], text.what), text.todo

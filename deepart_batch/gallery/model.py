@@ -1,0 +1,220 @@
+"""What the gallery shows, gathered from the outbox's reports and the daemon's journal.
+
+Reports on disk are the record of finished renders (`deepart-batch gallery` rebuilds from
+them alone); the journal, read-only, adds what is still queued, rendering, held or failed.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..daemon.outbox import REPORTS_FOLDER
+from ..report import plain_settings, style_label, summarize
+
+REPORT_SCHEMA_PREFIX = "deepart-batch/report/"
+GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
+
+
+@dataclass
+class StyleRef:
+    label: str
+    path: Path | None
+    weight: float | None
+
+
+@dataclass
+class OutputItem:
+    """One output of one photo: finished, or on its way, or failed."""
+    slug: str
+    state: str                       # done | rendering | queued | waiting | held | failed
+    styles: list[StyleRef]
+    settings: str
+    image: Path | None = None        # the full restyled image, when done
+    summary: str | None = None
+    seconds: float | None = None
+    device: str | None = None
+    progress: tuple[int, int] | None = None   # (step, total) while rendering
+    message: str | None = None       # why it failed or waits
+    trace: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class PhotoEntry:
+    relpath: str
+    original: Path | None = None     # where the photo is now (state/work, done or failed)
+    message: str | None = None       # the photo itself was refused
+    held: bool = False
+    outputs: list[OutputItem] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.relpath).name
+
+
+@dataclass
+class Campaign:
+    name: str                        # top-level inbox folder; '' for files dropped at the top
+    folder: Path                     # outbox/<name>: where its page and thumbnails live
+    photos: list[PhotoEntry] = field(default_factory=list)
+
+    def count(self, state: str) -> int:
+        return sum(o.state == state for p in self.photos for o in p.outputs)
+
+    @property
+    def pending(self) -> bool:
+        return any(o.state in ("rendering", "queued", "waiting", "held")
+                   for p in self.photos for o in p.outputs) or any(p.held for p in self.photos)
+
+
+class ReportCache:
+    """Parsed reports keyed by (path, mtime, size): a rebuild only parses what changed."""
+
+    def __init__(self):
+        self._cache: dict[str, tuple[tuple, dict | None]] = {}
+
+    def load(self, path: Path) -> dict | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = (st.st_mtime_ns, st.st_size)
+        hit = self._cache.get(str(path))
+        if hit and hit[0] == key:
+            return hit[1]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            data = None
+        if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(
+                REPORT_SCHEMA_PREFIX) and data.get("status") == "done"):
+            data = None
+        self._cache[str(path)] = (key, data)
+        return data
+
+
+def _report_files(outbox: Path):
+    for root, dirs, files in os.walk(outbox):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.endswith(".json") and not name.endswith(".error.json") \
+                    and not name.startswith("."):
+                yield Path(root) / name
+
+
+def _image_of(report_file: Path, report: dict) -> Path | None:
+    """The image a report describes, found by name in the report's own folder (so a moved
+    or re-mounted outbox still works), or in the folder above `_reports/`."""
+    name = PurePosixPath(str((report.get("output") or {}).get("path") or "")).name
+    if not name:
+        return None
+    folder = report_file.parent
+    if folder.name == REPORTS_FOLDER:
+        folder = folder.parent
+    return folder / name
+
+
+def output_from_report(report: dict, image: Path) -> OutputItem:
+    job = report.get("job") or {}
+    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
+                       else None, s.get("weight")) for s in report.get("styles") or []]
+    worker = job.get("worker")
+    device = report.get("device") or ""
+    return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
+                      settings=plain_settings(report.get("params") or {}), image=image,
+                      summary=report.get("summary") or summarize(report),
+                      seconds=(report.get("timings") or {}).get("render_seconds"),
+                      device=f"{device} ({worker})" if worker and worker != device else device,
+                      trace=list(report.get("trace") or []))
+
+
+def _output_from_job(row: sqlite3.Row) -> OutputItem:
+    spec = json.loads(row["spec"] or "{}")
+    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
+                       else None, s.get("weight")) for s in spec.get("styles") or []]
+    state, message, progress = row["state"], row["error"], None
+    if state == "running":
+        state = "rendering"
+        p = json.loads(row["progress"]) if row["progress"] else {}
+        progress = (int(p.get("step", 0)), int(p.get("total") or spec.get("params", {})
+                                                 .get("steps", 0) or 0))
+    elif state == "queued" and row["reason"]:
+        state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
+        message = f"waiting to try again ({row['reason']}): {row['error'] or ''}".rstrip(": ")
+    elif state == "waiting":
+        message = "waiting for an identical photo's render"
+    return OutputItem(slug=row["slug"], state=state, styles=styles,
+                      settings=plain_settings(spec.get("params") or {}),
+                      device=row["device"], progress=progress, message=message)
+
+
+def _journal_rows(db_path: Path):
+    if not db_path.exists():
+        return [], []
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    db.row_factory = sqlite3.Row
+    try:
+        inputs = db.execute("SELECT * FROM inputs WHERE state!='claiming' ORDER BY id").fetchall()
+        jobs = db.execute("SELECT * FROM jobs ORDER BY input_id, id").fetchall()
+    finally:
+        db.close()
+    return inputs, jobs
+
+
+def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
+            held: dict[str, str] | None = None) -> list[Campaign]:
+    """Every campaign with its photos and outputs, in the order photos arrived."""
+    outbox, reports = Path(outbox), reports or ReportCache()
+    by_image: dict[str, tuple[Path, dict]] = {}
+    for path in _report_files(outbox):
+        report = reports.load(path)
+        image = _image_of(path, report) if report else None
+        if image is not None and image.exists():
+            by_image[os.path.realpath(image)] = (image, report)
+    photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
+    inputs, jobs = _journal_rows(Path(state_dir) / "journal.sqlite") if state_dir else ([], [])
+    by_input = {}
+    for row in inputs:
+        entry = PhotoEntry(row["relpath"], _existing(row["archived_to"] or row["work_path"]))
+        if row["state"] == "failed":
+            entry.message = row["error"]
+        by_input[row["id"]] = (row["campaign"], entry)
+        photos[(row["campaign"], row["id"])] = entry
+    for row in jobs:
+        campaign, entry = by_input.get(row["input_id"], (row["campaign"], None))
+        if entry is None:
+            continue
+        found = by_image.pop(os.path.realpath(row["output_path"]), None)
+        if row["state"] == "done" and found is None:
+            continue   # its files were removed from the outbox
+        entry.outputs.append(output_from_report(found[1], found[0]) if found
+                             else _output_from_job(row))
+    for image, report in by_image.values():   # reports the journal does not know
+        job = report.get("job") or {}
+        relpath = str(job.get("input") or (report.get("input") or {}).get("path") or image.name)
+        campaign = job.get("campaign")
+        if campaign is None:
+            parts = PurePosixPath(relpath).parts
+            campaign = parts[0] if len(parts) > 1 else ""
+        entry = photos.setdefault((campaign, relpath), PhotoEntry(
+            relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
+        entry.outputs.append(output_from_report(report, image))
+    for relpath, reason in (held or {}).items():
+        parts = PurePosixPath(relpath).parts
+        photos[(parts[0] if len(parts) > 1 else "", relpath)] = PhotoEntry(
+            relpath, message=reason, held=True)
+    campaigns: dict[str, Campaign] = {}
+    for (name, _), entry in photos.items():
+        if not entry.outputs and not entry.message:
+            continue   # claimed, jobs not planned yet
+        campaigns.setdefault(name, Campaign(name, outbox / name if name else outbox)
+                             ).photos.append(entry)
+    return sorted(campaigns.values(), key=lambda c: (c.name != "", c.name.lower()))
+
+
+def _existing(path) -> Path | None:
+    return Path(path) if path and Path(path).is_file() else None

@@ -1,0 +1,141 @@
+"""Build the gallery pages: outbox/index.html and outbox/<campaign>/index.html.
+
+Plain files that work from file:// and over SMB/NFS: relative links only, CSS inline, no
+scripts, fonts or CDNs. Templates autoescape (file names are user input) and every page is
+written atomically, so a reader never sees half a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader
+
+from ..paths import atomic_write_bytes
+from ..report import duration
+from .curve import loss_curve
+from .model import GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, ReportCache, collect
+from .thumbs import PREVIEW_SIDE, Thumbnails
+
+PAGE = "index.html"
+STATE_LABELS = {"done": "done", "rendering": "rendering", "queued": "queued",
+                "waiting": "waiting", "held": "held", "failed": "failed"}
+_STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
+
+
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)   # loaded once: templates match this code
+    env.filters["loss"] = lambda v: f"{v:.3g}"
+    env.filters["duration"] = duration
+    return env
+
+
+def href(target: Path, page_dir: Path) -> str:
+    """A relative, percent-encoded link: works on file://, shares and any web server."""
+    return quote(Path(os.path.relpath(target, page_dir)).as_posix(), safe="/")
+
+
+@dataclass
+class GalleryBuild:
+    """One pass over the outbox; keeps caches between passes for the daemon's writer."""
+    outbox: Path
+    state_dir: Path | None = None
+    max_pixels: int = 50_000_000
+    reports: ReportCache = field(default_factory=ReportCache)
+    written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
+
+    def __post_init__(self):
+        self.outbox = Path(self.outbox)
+        self.env = environment()
+
+    def run(self, held: dict[str, str] | None = None, force: bool = False) -> list[Path]:
+        """Rebuild every page; returns the pages written (unchanged ones are skipped)."""
+        campaigns = collect(self.outbox, self.state_dir, self.reports, held)
+        written, rows, top_photos, folders = [], [], [], []
+        root = os.path.realpath(self.outbox)
+        for campaign in campaigns:
+            real = os.path.realpath(campaign.folder)
+            if real != root and not real.startswith(root + os.sep):
+                continue   # a link inside the outbox leads elsewhere: never write through it
+            thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
+            folders.append(thumbs)
+            photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
+            if not campaign.name:   # dropped at the top of the inbox: shown on the index
+                top_photos = photos
+                continue
+            page = campaign.folder / PAGE
+            if self._write(page, "campaign.html", force, campaign=campaign, photos=photos,
+                           pending=campaign.pending,
+                           home=href(self.outbox / PAGE, campaign.folder)):
+                written.append(page)
+            rows.append(self._index_row(campaign, photos))
+        index = self.outbox / PAGE
+        if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
+                       pending=any(c.pending for c in campaigns)):
+            written.append(index)
+        for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
+            thumbs.prune()
+        return written
+
+    def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
+        cover = next((o["thumb"] for p in photos for o in p["outputs"] if o.get("thumb")), None)
+        return {"name": campaign.name, "href": href(campaign.folder / PAGE, self.outbox),
+                "cover": cover and f"{quote(campaign.name, safe='')}/{cover}",
+                "photos": len(campaign.photos),
+                "counts": {s: campaign.count(s) for s in STATE_LABELS if campaign.count(s)}}
+
+    def _photo(self, photo: PhotoEntry, folder: Path, thumbs: Thumbnails) -> dict:
+        original = None
+        small = thumbs.get(photo.original)
+        if small is not None:
+            big = thumbs.get(photo.original, PREVIEW_SIDE)
+            original = {"thumb": href(small, folder), "href": href(big or small, folder)}
+        return {"name": photo.name, "relpath": photo.relpath, "original": original,
+                "message": photo.message, "held": photo.held,
+                "outputs": [self._output(o, folder, thumbs) for o in photo.outputs]}
+
+    def _output(self, out: OutputItem, folder: Path, thumbs: Thumbnails) -> dict:
+        view = {"slug": out.slug, "state": out.state, "settings": out.settings,
+                "summary": out.summary, "message": out.message, "device": out.device,
+                "seconds": out.seconds, "curve": loss_curve(out.trace), "thumb": None,
+                "href": None, "progress": None, "file": out.image.name if out.image else None}
+        if out.image is not None:
+            small = thumbs.get(out.image)
+            view["href"] = href(out.image, folder)
+            view["thumb"] = href(small, folder) if small else None
+        if out.progress:
+            step, total = out.progress
+            view["progress"] = {"step": step, "total": total,
+                                "percent": round(100 * step / total) if total else 0}
+        view["styles"] = []
+        for style in out.styles:
+            small = thumbs.get(style.path)
+            view["styles"].append({"label": style.label,
+                                   "weight": None if style.weight is None or len(out.styles) < 2
+                                   else round(style.weight * 100),
+                                   "thumb": href(small, folder) if small else None})
+        return view
+
+    def _write(self, page: Path, template: str, force: bool, **context) -> bool:
+        html = self.env.get_template(template).render(updated=_STAMP, **context)
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        if not force and self.written.get(str(page)) == digest and page.exists():
+            return False
+        html = html.replace(_STAMP, time.strftime("%Y-%m-%d %H:%M:%S"))
+        atomic_write_bytes(page, html.encode("utf-8"))
+        self.written[str(page)] = digest
+        return True
+
+
+def build_gallery(outbox: Path, state_dir: Path | None = None, max_pixels: int = 50_000_000,
+                  held: dict[str, str] | None = None) -> Path:
+    """Rebuild everything once (the `gallery` command); returns outbox/index.html."""
+    GalleryBuild(Path(outbox), state_dir, max_pixels).run(held, force=True)
+    return Path(outbox) / PAGE

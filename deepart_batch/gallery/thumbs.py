@@ -1,0 +1,82 @@
+"""Thumbnails in a campaign's hidden `.gallery/` folder, made once per source version.
+
+The name hashes the source path, size and mtime, so a rebuild finds existing thumbnails
+without opening any image, and a replaced source gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from ..paths import atomic_write_bytes
+
+THUMB_SIDE = 320      # shown at 160 CSS px: sharp on high-density screens
+PREVIEW_SIDE = 1600   # originals are not in the outbox: their thumbnails link to this copy
+
+
+class Thumbnails:
+    def __init__(self, folder: Path, max_pixels: int = 50_000_000):
+        self.folder = Path(folder)
+        self.max_pixels = max_pixels
+        self.used: set[str] = set()
+
+    def get(self, source: Path | None, side: int = THUMB_SIDE) -> Path | None:
+        """The thumbnail of `source` (made now if missing); None if it cannot be read."""
+        if source is None:
+            return None
+        try:
+            st = Path(source).stat()
+        except OSError:
+            return None
+        key = f"{os.path.realpath(source)}|{st.st_size}|{st.st_mtime_ns}|{side}"
+        name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".jpg"
+        target = self.folder / name
+        self.used.add(name)
+        if target.exists():
+            return target
+        try:
+            data = _shrink(Path(source), side, self.max_pixels)
+        except Exception:   # unreadable, too large, not an image: show the name only
+            self.used.discard(name)
+            return None
+        atomic_write_bytes(target, data)
+        return target
+
+    def prune(self) -> int:
+        """Remove thumbnails no page refers to any more (after a full page build)."""
+        removed = 0
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return 0
+        for name in names:
+            if name.endswith(".jpg") and name not in self.used:
+                try:
+                    (self.folder / name).unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
+
+def _shrink(source: Path, side: int, max_pixels: int) -> bytes:
+    with Image.open(source) as im:
+        if im.width * im.height > max_pixels:
+            raise ValueError(f"{source}: {im.width}x{im.height} is over the pixel limit")
+        im.draft("RGB", (side, side))   # JPEG: decode at a fraction of full size
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            flat = Image.new("RGB", im.size, "white")
+            flat.paste(im, mask=im.getchannel("A"))
+            im = flat
+        im = im.convert("RGB")
+        im.thumbnail((side, side), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85, optimize=True)
+        return buf.getvalue()

@@ -1,0 +1,93 @@
+"""The daemon's gallery hook: rebuild the pages in a background thread when anything changed.
+
+The service starts it once and closes it once. The thread polls SQLite's `data_version`
+(it moves whenever the daemon commits: a publish, a failure, a state change, progress) and
+the held set, and rebuilds at most once per `min_interval`, so a busy queue costs one
+rebuild a second and rendering never waits for it. A failed rebuild is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable
+
+from loguru import logger
+
+from .pages import PAGE, GalleryBuild
+
+MIN_INTERVAL = 1.0
+
+
+class GalleryWriter:
+    def __init__(self, config, held: Callable[[], dict[str, str]] | None = None,
+                 min_interval: float = MIN_INTERVAL):
+        self.enabled = bool(getattr(config, "gallery", True))
+        self.index = Path(config.outbox) / PAGE
+        self.build = GalleryBuild(Path(config.outbox), Path(config.state_dir),
+                                  config.limits.max_input_pixels)
+        self.db_path = Path(config.state_dir) / "journal.sqlite"
+        self.held = held or dict
+        self.min_interval = min_interval
+        self.rebuilds = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error = ""
+        self._seen = None
+
+    def start(self) -> None:
+        """Write the pages now (start-up) and keep them current from a background thread."""
+        if not self.enabled or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="gallery", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread and write the final state (e.g. the end of `run --once`)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._thread = None
+        self.rebuild()
+
+    def rebuild(self) -> bool:
+        try:
+            self.build.run(self._held())
+            self.rebuilds += 1
+            self._last_error = ""
+            return True
+        except Exception as exc:   # a full disk or an odd file must not stop the daemon
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._last_error:
+                log = logger if isinstance(exc, OSError) else logger.opt(exception=exc)
+                log.warning("gallery {} not updated: {} (the renders are not affected; it "
+                            "is rewritten at the next change)", self.index, message)
+                self._last_error = message
+            return False
+
+    def _held(self) -> dict[str, str]:
+        try:
+            return dict(self.held())
+        except RuntimeError:   # the set changed while it was copied: next time
+            return {}
+
+    def _loop(self) -> None:
+        db = None
+        while True:
+            try:
+                if db is None and self.db_path.exists():
+                    db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
+                                         check_same_thread=True, timeout=5)
+                version = db.execute("PRAGMA data_version").fetchone()[0] if db else None
+                seen = (version, tuple(sorted(self._held().items())))
+            except sqlite3.Error:
+                db, seen = None, None
+            if seen is None or seen != self._seen:
+                if self.rebuild() and seen is not None:
+                    self._seen = seen
+            if self._stop.wait(self.min_interval):
+                break
+        if db is not None:
+            db.close()

@@ -1,0 +1,134 @@
+"""The executor protocol: what the daemon may know about where renders run.
+
+The daemon owns the watcher, the journal and the outbox; an executor only renders. It
+talks to the daemon through this module alone: jobs in (`assign`), typed events out
+(`poll`), and a read-only view of its slots. A backend is one module with a class that
+implements `Executor` and a `from_config` constructor, plus its name in `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+
+class EventKind(str, Enum):
+    """Every message a worker sends and every event an executor reports, in one place."""
+    HELLO = "hello"          # a slot is up (worker -> executor only)
+    PROGRESS = "progress"    # {"step", "total", "loss"}
+    EVENT = "event"          # something the render survived (an OOM retried smaller)
+    DONE = "done"            # {"report", "image", "render_seconds", "style_key"}
+    FAILED = "failed"        # the render itself failed: {"reason", "error"}
+    CRASHED = "crashed"      # the worker process or actor died mid-job
+    TIMEOUT = "timeout"      # the job passed job_timeout; its worker was killed
+    LOST = "lost"            # the node running the job left the cluster
+    OUTBOX = "outbox"        # the daemon could not publish a finished render
+
+    @property
+    def retryable(self) -> bool:
+        """Not the job's fault: render it again, counting the attempt."""
+        return self in (EventKind.CRASHED, EventKind.TIMEOUT, EventKind.LOST, EventKind.OUTBOX)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SlotState(str, Enum):
+    STARTING = "starting"    # spawned, weights not loaded / not said hello yet
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"    # on a node being drained: finishes its job, takes no new one
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class WorkerMessage:
+    """What a worker sends its executor (over a pipe, or returned from a Ray actor)."""
+    kind: EventKind
+    job_id: int | None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExecutorEvent:
+    """What an executor hands the daemon from `poll`."""
+    kind: EventKind
+    worker: str              # the slot id
+    job_id: int | None
+    data: dict = field(default_factory=dict)
+
+
+PoolEvent = ExecutorEvent   # the name the local pool has always used
+
+
+@dataclass
+class PoolJob:
+    """One render as an executor sees it: the journal's spec plus the attempt number."""
+    job_id: int
+    attempt: int
+    spec: dict
+    style_key: str = ""
+    campaign: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """A read-only picture of one slot (a local worker process or a Ray actor)."""
+    id: str
+    device: str              # what the user named: "cuda:0", "cpu"
+    node: str                # host name (local) or node address/id (Ray)
+    state: SlotState
+    job_id: int | None = None
+    progress: dict | None = None
+    cached_styles: frozenset = frozenset()
+    memory_bytes: int = 0    # this slot's own device memory (0 until it said hello)
+    pid: int | None = None
+    busy_seconds: float = 0.0
+
+    @property
+    def idle(self) -> bool:
+        return self.state is SlotState.IDLE
+
+    def to_dict(self) -> dict:
+        """status.json's `workers` entries (the keys `status` has always printed)."""
+        return {"worker": self.id, "device": self.device, "node": self.node, "pid": self.pid,
+                "state": self.state.value, "job": self.job_id, "progress": self.progress,
+                "memory_bytes": self.memory_bytes, "busy_seconds": round(self.busy_seconds, 3)}
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where jobs render. The daemon calls these from its main thread only."""
+    kind: str                 # "local", "ray": written into reports and status
+    started_at: float         # time.monotonic() at construction, for the uptime metric
+
+    def start(self) -> None: ...
+    def slots(self) -> list[SlotView]: ...
+    def all_ready(self) -> bool: ...
+    def assign(self, slot_id: str, job: PoolJob) -> None: ...
+    def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]: ...
+    def running_jobs(self) -> list[int]: ...
+    def healthy(self) -> bool: ...
+    def status(self) -> list[dict]: ...
+    def busy_seconds(self) -> dict[str, float]: ...
+    def shutdown(self, grace: float = 10.0) -> None: ...
+
+
+# kind -> "module:Class"; the class has from_config(config, parent_logger). Imported lazily,
+# so the local daemon never imports ray.
+BACKENDS = {
+    "local": "deepart_batch.pool.pool:DevicePool",
+    "ray": "deepart_batch.pool.ray_executor:RayExecutor",
+}
+
+
+def make_executor(config, parent_logger=None) -> Executor:
+    """The executor `config.executor.kind` names."""
+    module, _, name = BACKENDS[config.executor.kind].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.from_config(config, parent_logger)

@@ -1,0 +1,96 @@
+"""The Ray actor: a pool worker's render loop, fed through the object store, not a pipe.
+
+Worker boxes share no folder with the head: the daemon sends the photo and style bytes,
+the actor writes them to its own temp folder, renders them with the same code as a local
+worker (`worker.run_guarded`), and returns the image bytes and report. It never touches the
+journal or the outbox. It is a threaded actor (max_concurrency 2) so that `progress` answers
+while `render` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from .executor import EventKind, PoolJob, WorkerMessage
+
+
+class RenderActor:
+    def __init__(self, spec, weights: str, on_oom: str, fault: str = ""):
+        import ray
+        import torch
+
+        from . import faults
+        from .worker import _WorkerState
+        gpus = ray.get_gpu_ids()
+        if gpus:   # Ray set CUDA_VISIBLE_DEVICES to this actor's GPU; name it in reports
+            spec = dataclasses.replace(spec, device=f"cuda:{gpus[0]}", torch_device="cuda:0")
+        else:
+            torch.set_num_threads(spec.threads)
+        self.spec = spec
+        self.state = _WorkerState(spec, weights, on_oom)
+        self.fault = faults.from_env({"DEEPART_INJECT_FAULT": fault})
+        self.tmp = Path(tempfile.mkdtemp(prefix="deepart-actor-"))
+        self._lock = threading.Lock()
+        self._progress: dict | None = None
+        self._events: list[dict] = []
+
+    def hello(self) -> dict:
+        """Loads the weights first: a slot is idle only when it can render at once, so
+        job_timeout never counts a fresh actor's start (a box may join mid-batch)."""
+        from .worker import hello
+        self.state.engine(self.spec.torch_device)
+        return hello(self.spec)
+
+    def progress(self) -> dict:
+        """The latest step and the notices (OOM retries) since the last call."""
+        with self._lock:
+            events, self._events = self._events, []
+            return {"progress": self._progress, "events": events}
+
+    def render(self, job: PoolJob, photo: bytes, *styles: bytes) -> WorkerMessage:
+        """One job; returns its DONE or FAILED message (the render's own errors included)."""
+        folder = self.tmp / f"job-{job.job_id}-{job.attempt}"
+        folder.mkdir()
+        try:
+            spec = dict(job.spec)
+            spec["content"] = _write(folder / Path(spec["content"]).name, photo)
+            spec["styles"] = [{**s, "path": _write(folder / f"style{i}{Path(s['path']).suffix}",
+                                                   data)}
+                              for i, (s, data) in enumerate(zip(job.spec["styles"], styles))]
+            local = dataclasses.replace(job, spec=spec)
+            result: list[WorkerMessage] = []
+            with self._lock:
+                self._progress, self._events = None, []
+            from .worker import run_guarded
+            run_guarded(self.state, local, lambda m: self._send(m, result), self.fault)
+            (message,) = result
+            if message.kind is EventKind.DONE:   # name the daemon's files, not our copies
+                report = message.data["report"]
+                report["input"]["path"] = job.spec["content"]
+                for ref, style in zip(report["styles"], job.spec["styles"]):
+                    ref["path"] = style["path"]
+            return message
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _send(self, message: WorkerMessage, result: list) -> None:
+        with self._lock:
+            if message.kind is EventKind.PROGRESS:
+                self._progress = message.data
+            elif message.kind is EventKind.EVENT:
+                self._events.append(message.data)
+            else:
+                result.append(message)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)

@@ -1,0 +1,6 @@
+"""Settings the daemon reads: the YAML config, the manifest, and their checks.
+
+Nothing here imports torch, so `validate`, `status`, `retry` and `--help` start fast
+(benchmarks/results/cli_startup.md). Render parameters come from engine.params, which is
+torch-free too.
+"""

@@ -1,0 +1,96 @@
+"""The executor protocol: config and factory, and the daemon's dispatch through it alone."""
+
+import pytest
+
+from daemon_helpers import Box
+from deepart_batch.settings.config import EXECUTORS, load_config
+from deepart_batch.errors import ConfigError
+from deepart_batch.pool import (BACKENDS, DevicePool, EventKind, Executor, PoolJob,
+                                SlotState, SlotView, make_executor)
+
+
+def test_config_kinds_are_the_backends_and_the_factory_builds_local(tmp_path):
+    assert EXECUTORS == tuple(BACKENDS)
+    box = Box(tmp_path)
+    config = load_config(box.config)
+    assert config.executor.kind == "local" and config.executor.address == "auto"
+    pool = make_executor(config)
+    assert isinstance(pool, DevicePool) and isinstance(pool, Executor)
+    assert pool.kind == "local"
+    assert [s.state for s in pool.slots()] == [SlotState.STARTING]   # not started: no hello
+
+
+def test_ray_executor_implements_the_protocol_and_reads_its_config(tmp_path):
+    from deepart_batch.pool.ray_executor import RayExecutor
+    box = Box(tmp_path, executor={"kind": "ray", "address": "10.0.0.1:6379",
+                                  "cpu_actors_per_node": 2, "cpus_per_actor": 4})
+    config = load_config(box.config)
+    ex = make_executor(config)
+    assert isinstance(ex, RayExecutor) and isinstance(ex, Executor)
+    assert (ex.address, ex.cpu_actors_per_node, ex.cpus_per_actor) == ("10.0.0.1:6379", 2, 4.0)
+    assert ex.drain_file == config.state_dir / "drain-nodes"
+    assert ex.slots() == [] and not ex.all_ready()   # nothing until start() finds nodes
+
+
+def test_unknown_executor_kind_names_the_key_and_the_choices(tmp_path):
+    box = Box(tmp_path, executor={"kind": "slurm"})
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config)
+    (error,) = info.value.errors
+    assert "executor.kind" in error and "local or ray" in error
+
+
+def test_retryable_kinds_are_the_ones_that_are_not_the_jobs_fault():
+    assert {k for k in EventKind if k.retryable} == {
+        EventKind.CRASHED, EventKind.TIMEOUT, EventKind.LOST, EventKind.OUTBOX}
+
+
+class ScriptedExecutor:
+    """Slots with set memory sizes, recording what the daemon assigns (no renders)."""
+    kind = "scripted"
+    started_at = 0.0
+
+    def __init__(self, slots):
+        self._slots = slots
+        self.assigned = []
+
+    def slots(self):
+        return list(self._slots)
+
+    def assign(self, slot_id, job: PoolJob):
+        self.assigned.append((slot_id, job.job_id))
+
+
+def _slot(id, memory, state=SlotState.IDLE):
+    return SlotView(id, "cuda:0", f"node-{id}", state, memory_bytes=memory)
+
+
+def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
+    from deepart_batch.daemon.service import Service
+    box = Box(tmp_path, defaults={"size": 512})
+    service = Service(load_config(box.config), once=True)
+    service.manifests.reload_if_changed()
+    try:
+        service.take(box.drop("tubingen.jpg", "p.jpg"))
+        (job,) = service.journal.jobs_in("queued")
+        # 64 MiB is far too little for 512 px, 64 GiB is plenty
+        small, large = _slot("small", 64 << 20), _slot("large", 64 << 30)
+        service.pool = ScriptedExecutor([small, _slot("large", 64 << 30, SlotState.BUSY)])
+        service.dispatch()   # fits only the busy slot: it waits, it is not refused
+        assert service.pool.assigned == []
+        assert service.journal.job(job.id).state == "queued"
+        service.pool = ScriptedExecutor([small, large])
+        service.dispatch()   # the small slot comes first, but the job goes where it fits
+        assert service.pool.assigned == [("large", job.id)]
+        assert service.journal.job(job.id).worker == "large"
+
+        service.take(box.drop("golden_gate.jpg", "q.jpg"))
+        (second,) = service.journal.jobs_in("queued")
+        service.pool = ScriptedExecutor([small])   # the largest slot now has 64 MiB
+        service.dispatch()
+        refused = service.journal.job(second.id)
+        assert refused.state == "failed" and refused.reason == "too_large"
+        assert "would fit" in refused.error
+    finally:
+        service.journal.close()
+        service._lock_fh.close()

@@ -1,0 +1,212 @@
+"""The problems folder and team notifications, on real folders, a real local HTTP server
+and a real command."""
+
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from deepart_batch.daemon import problems
+from deepart_batch.daemon.notify import TeamNotifier, build_event
+
+DATA = Path(__file__).parent / "data"
+ODD = "a<b>&'x' \"$(touch PWNED)\"; `id` {detail}.jpg"
+
+
+class Hook:
+    """A real webhook receiver on 127.0.0.1; `fail` first requests answer 500."""
+
+    def __init__(self, fail=0):
+        self.events, self.fail, self.requests = [], fail, 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests += 1
+                if hook.requests <= hook.fail:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                hook.events.append((self.headers["Content-Type"], json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    yield h
+    h.close()
+
+
+def test_problem_entry_is_written_in_plain_words_and_cleared(tmp_path):
+    outbox = tmp_path / "outbox"
+    (outbox / "city").mkdir(parents=True)
+    stale = outbox / "city" / "photo.jpg.error.json"
+    stale.write_text("{}")
+    text = problems.problem_text("city/photo.jpg", "style_missing",
+                                 "/srv/deepart/styles/starry.jpg: No such file", held=True,
+                                 reference="job 7")
+    note = problems.write_problem(outbox, "_problems", "city/photo.jpg", DATA / "tubingen.jpg",
+                                  text)
+    assert note == outbox / "_problems/city/photo.jpg.txt"
+    assert (outbox / "_problems/city/photo.jpg").read_bytes() == (DATA / "tubingen.jpg").read_bytes()
+    body = note.read_text()
+    assert "starry.jpg" in body and "/srv" not in body and "renders by itself" in body
+    assert problems.list_problems(outbox, "_problems") == ["city/photo.jpg"]
+    assert problems.clear_problem(outbox, "_problems", "city/photo.jpg", stale)
+    assert not stale.exists() and not (outbox / "_problems/city").exists()
+    assert problems.list_problems(outbox, "_problems") == []
+    assert not problems.clear_problem(outbox, "_problems", "city/photo.jpg", stale)
+
+
+def test_problem_entry_never_escapes_the_outbox_and_never_raises(tmp_path):
+    outbox, outside = tmp_path / "outbox", tmp_path / "outside"
+    outbox.mkdir()
+    outside.mkdir()
+    os.symlink(outside, outbox / "_problems")
+    assert problems.write_problem(outbox, "_problems", "c/p.jpg", None, "x") is None
+    assert not any(outside.iterdir())
+
+
+def test_unwritable_outbox_is_only_a_warning(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        assert problems.write_problem(ro, "_problems", "p.jpg", None, "x") is None
+    finally:
+        ro.chmod(0o700)
+
+
+def test_odd_names_pass_through_problem_text_unchanged(tmp_path):
+    outbox = tmp_path / "outbox"
+    text = problems.problem_text(f"c/{ODD}", "no_rule", "", held=True)
+    problems.write_problem(outbox, "_problems", f"c/{ODD}", DATA / "tubingen.jpg", text)
+    note = outbox / "_problems" / "c" / (ODD + ".txt")
+    assert f"Photo:   c/{ODD}\n" in note.read_text() and f'"{ODD}"' in note.read_text()
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
+
+
+def test_webhook_gets_each_event_once_with_plain_fields(hook):
+    n = TeamNotifier(webhook=hook.url, timeout=5, retries=2, retry_seconds=0.05)
+    n.emit(build_event("held", photo=f"city/{ODD}", campaign="city", reason="style_missing",
+                       detail="/srv/styles/starry.jpg missing", jobs=[3]))
+    n.emit(build_event("done", photo="city/b.jpg", campaign="city",
+                       outputs=["city/b.starry.jpg"], jobs=[4]))
+    n.close(wait=10)
+    assert [e["event"] for _, e in hook.events] == ["held", "done"]
+    ctype, held = hook.events[0]
+    assert ctype.startswith("application/json")
+    assert held["photo"] == f"city/{ODD}" and held["campaign"] == "city"
+    assert held["reason"] == "style_missing" and held["category"] == "setup"
+    assert "starry.jpg" in held["message"] and "/srv" not in json.dumps(held)
+    assert hook.events[1][1]["outputs"] == ["city/b.starry.jpg"]
+    assert len({e["id"] for _, e in hook.events}) == 2
+
+
+def test_webhook_delivery_is_retried_with_backoff():
+    h = Hook(fail=2)
+    try:
+        n = TeamNotifier(webhook=h.url, timeout=5, retries=3, retry_seconds=0.05)
+        n.emit(build_event("failed", photo="a.jpg", campaign="", reason="unreadable"))
+        n.close(wait=10)
+        assert h.requests == 3 and len(h.events) == 1 and n.delivered == 1
+    finally:
+        h.close()
+
+
+def test_a_dead_endpoint_never_blocks_and_is_logged_once_per_period(tmp_path):
+    from loguru import logger
+    lines = []
+    sink = logger.add(lines.append, level="WARNING", format="{message}")
+    try:
+        # A port that accepts nothing, and a listener that never answers (timeouts).
+        import socket
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(100)
+        n = TeamNotifier(webhook=f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.3,
+                         retries=1, retry_seconds=0.05, log_every=3600)
+        start = time.monotonic()
+        for i in range(20):
+            n.emit(build_event("done", photo=f"p{i}.jpg", campaign=""))
+        assert time.monotonic() - start < 0.1       # emit only queues
+        time.sleep(1.5)
+        n.close(wait=0.2)
+        silent.close()
+        complaints = [l for l in lines if "notify webhook" in l]
+        assert len(complaints) == 1, lines
+    finally:
+        logger.remove(sink)
+
+
+def test_command_gets_the_event_on_stdin_never_in_its_arguments(tmp_path):
+    out = tmp_path / "got.json"
+    script = tmp_path / "receive.py"
+    script.write_text("import sys, pathlib\n"
+                      f"pathlib.Path({str(out)!r}).write_bytes(sys.stdin.buffer.read())\n"
+                      "assert len(sys.argv) == 2\n")
+    n = TeamNotifier(command=[sys.executable, str(script), "fixed-arg"], timeout=30)
+    n.emit(build_event("failed", photo=ODD, campaign="", reason="unreadable",
+                       detail="cannot identify image file"))
+    n.close(wait=30)
+    event = json.loads(out.read_text())
+    assert event["photo"] == ODD and event["reason"] == "unreadable"
+    assert f'"{ODD}"' in event["message"]
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
+
+
+def test_event_filter_and_disabled_notifier(hook):
+    n = TeamNotifier(webhook=hook.url, events=["failed"], retry_seconds=0.05)
+    n.emit(build_event("done", photo="a.jpg", campaign=""))
+    n.emit(build_event("pass_finished", counts={"done": 2, "failed": 1}))
+    n.emit(build_event("failed", photo="a.jpg", campaign="", reason="empty"))
+    n.close(wait=10)
+    assert [e["event"] for _, e in hook.events] == ["failed"]
+    TeamNotifier().emit(build_event("done", photo="a.jpg", campaign=""))  # no target: no-op
+
+
+def test_problems_and_notify_config_are_checked(tmp_path):
+    from deepart_batch.settings.config import load_config
+    from deepart_batch.errors import ConfigError
+    base = "inbox: in\noutbox: out\nstate_dir: state\nstyles_dir: styles\nmanifest: m.yaml\n"
+    path = tmp_path / "c.yaml"
+    path.write_text(base + "problems: {folder: Problems}\nnotify:\n  webhook: http://127.0.0.1:9/x\n"
+                    "  command: \"/bin/mailer --to 'a b'\"\n  events: [failed, held]\n")
+    config = load_config(path)
+    assert config.problems.folder == "Problems" and config.problems.hold_seconds == 30
+    assert config.notify.command == ["/bin/mailer", "--to", "a b"]
+    assert config.notify.events == ["failed", "held"]
+    path.write_text(base + "problems: {folder: ../x}\nnotify: {webhook: 'ftp://x', "
+                    "events: [sent], retries: -1}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    for key in ("problems.folder", "notify.webhook", "notify.events", "notify.retries"):
+        assert key in text, text
+
+
+def test_pass_finished_reads_as_a_sentence():
+    event = build_event("pass_finished", counts={"photos_done": 3, "photos_failed": 1})
+    assert event["message"] == "Bulk pass finished: 3 photos done, 1 photos failed."
+    assert event["counts"] == {"photos_done": 3, "photos_failed": 1} and event["photo"] is None

@@ -1,0 +1,130 @@
+"""Issue 15's render loop: CUDA-graph steps (their plumbing, run on the CPU through an
+injected graph runtime), their fallbacks, and the host reads / launches per evaluation."""
+
+import pytest
+import torch
+
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
+from deepart_batch.engine import graphs
+from deepart_batch.engine.graphs import LoopOptions, StepCache, graph_unavailable
+from deepart_batch.engine.loopcount import LoopCounter
+
+
+class ReplayByCall:
+    """Stands in for torch.cuda.CUDAGraph on the CPU: capture runs the step's body (warm-up
+    and capture, as the real one does) and each replay runs it again into the same static
+    buffers. While a LoopCounter is given, a replay counts as the one launch it is on a GPU."""
+
+    def __init__(self, counter=None):
+        self.counter, self.captures = counter, 0
+
+    def capture(self, body, device, warmup=2):
+        for _ in range(warmup + 1):
+            body()
+        self.captures += 1
+
+        def replay():
+            if self.counter is None:
+                return body()
+            self.counter.paused = True
+            try:
+                body()
+            finally:
+                self.counter.paused = False
+                self.counter.counts["launches"] += 1
+        return replay
+
+
+def always(options, device):
+    return None
+
+
+def make_engine(weights, loop, graph_runtime=None, unavailable=None):
+    e = StyleTransfer(weights.conv, weights.preprocessing, loop=loop)
+    if graph_runtime is not None:
+        e.step_cache = StepCache(loop, graph_runtime, unavailable)
+    return e
+
+
+PARAMS = dict(size=96, steps=12, scales=(0.67, 1.0), scale_steps=(4, 8), precision="fp32")
+
+
+def test_options_fall_back_where_the_device_lacks_them(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda:0")
+    assert graph_unavailable(LoopOptions(), cpu) == "device is cpu"
+    assert graph_unavailable(LoopOptions(), cuda, cuda_available=False) == "CUDA not available"
+    assert graph_unavailable(LoopOptions.legacy(), cuda, cuda_available=True) == "disabled"
+    assert graph_unavailable(LoopOptions(), cuda, cuda_available=True) is None
+    with graphs.loop_flags(LoopOptions(cudnn_benchmark=True), cpu) as on:  # CUDA only
+        assert on is False and torch.backends.cudnn.benchmark is False
+    monkeypatch.setenv(graphs.LOOP_ENV, "legacy")
+    assert LoopOptions.from_env() == LoopOptions.legacy()
+    monkeypatch.setenv(graphs.LOOP_ENV, "fast")
+    assert LoopOptions.from_env() == LoopOptions()
+    monkeypatch.setenv(graphs.LOOP_ENV, "benchmark")
+    assert LoopOptions.from_env().cudnn_benchmark is True
+    monkeypatch.setenv(graphs.LOOP_ENV, "turbo")
+    with pytest.raises(ValueError, match="DEEPART_RENDER_LOOP"):
+        LoopOptions.from_env()
+
+
+def test_graph_steps_give_the_eager_result_and_are_reused_across_renders(weights, photo, painting):
+    other_style = painting.flip(-1)
+    eager = make_engine(weights, LoopOptions())
+    runtime = ReplayByCall()
+    graphed = make_engine(weights, LoopOptions(), runtime, always)
+    p = RenderParams(**PARAMS)
+    a = eager.render(photo, [StyleInput(painting)], p)
+    assert a.loop["steps"] == ["eager", "eager"]
+    assert [t["reason"] for t in a.scale_timings] == ["device is cpu"] * 2
+    b = graphed.render(photo, [StyleInput(painting)], p)
+    assert [t["graph"] for t in b.scale_timings] == ["captured", "captured"]
+    assert b.loop["steps"] == ["cuda_graph", "cuda_graph"]
+    assert torch.allclose(a.image, b.image, atol=1e-6)
+    assert b.final.total == pytest.approx(a.final.total, rel=1e-6)
+    assert [t.total for t in b.trace] == pytest.approx([t.total for t in a.trace], rel=1e-6)
+    # Same shapes, another style: the captured graphs are reused with the new targets.
+    c = eager.render(photo, [StyleInput(other_style)], p)
+    d = graphed.render(photo, [StyleInput(other_style)], p)
+    assert [t["graph"] for t in d.scale_timings] == ["reused", "reused"]
+    assert runtime.captures == 2
+    assert d.final.total == pytest.approx(c.final.total, rel=1e-6)
+    assert abs(d.final.total - b.final.total) > 1e-3 * b.final.total  # the targets did change
+
+
+def test_a_refused_capture_runs_eagerly_and_says_why(weights, photo, painting):
+    class Refuses:
+        def capture(self, body, device, warmup=2):
+            raise RuntimeError("operation not permitted when stream is capturing")
+    p = RenderParams(**PARAMS)
+    a = make_engine(weights, LoopOptions()).render(photo, [StyleInput(painting)], p)
+    b = make_engine(weights, LoopOptions(), Refuses(), always).render(photo, [StyleInput(painting)], p)
+    assert b.loop["steps"] == ["eager", "eager"]
+    assert "capture failed: RuntimeError: operation not permitted" in b.scale_timings[0]["reason"]
+    assert b.final.total == a.final.total
+
+
+def test_compact_solver_keeps_the_render_close_to_the_two_loop_one(weights, photo, painting):
+    p = RenderParams(**{**PARAMS, "steps": 24, "scale_steps": (8, 16)})
+    old = make_engine(weights, LoopOptions.legacy()).render(photo, [StyleInput(painting)], p)
+    new = make_engine(weights, LoopOptions()).render(photo, [StyleInput(painting)], p)
+    assert old.loop["solver"] == "two_loop" and new.loop["solver"] == "compact"
+    # fp32 on a real objective: same path for the first evaluations, close at the end
+    assert new.trace[0].total == pytest.approx(old.trace[0].total, rel=1e-4)
+    assert new.final.total == pytest.approx(old.final.total, rel=0.02)
+
+
+def test_fewer_host_reads_and_launches_per_evaluation(weights, photo, painting):
+    """What the GPU pays for per evaluation, counted on the CPU: every host read is a device
+    sync, every compute op an eager kernel launch (a graph replay is one)."""
+    p = RenderParams(**{**PARAMS, "scales": (1.0,), "scale_steps": None, "steps": 24, "size": 32})
+    counts = {}
+    for name, loop in (("legacy", LoopOptions.legacy()), ("fast", LoopOptions())):
+        counter = LoopCounter()
+        e = make_engine(weights, loop, ReplayByCall(counter) if name == "fast" else None, always)
+        with counter:
+            r = e.render(photo, [StyleInput(painting)], p)
+        counts[name] = {k: v / r.evaluations for k, v in counter.counts.items()}
+    # counts include the render's set-up (targets, final losses), spread over 24 evaluations
+    assert counts["fast"]["host_reads"] <= 2.5 < counts["legacy"]["host_reads"]
+    assert counts["fast"]["launches"] < counts["legacy"]["launches"] / 2.5
