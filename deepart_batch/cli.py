@@ -98,6 +98,12 @@ def _add_render(sub) -> None:
                         "(1 = single scale)")
     p.add_argument("--scale-steps", type=_ints, default=None,
                    help="evaluations per scale, summing to --steps (default: the engine's split)")
+    p.add_argument("--look-size", type=int, default=d.look_size,
+                   help="long side the look (composition, stroke scale) is set at, capped at "
+                        "the photo's; larger --size renders this preview first, then add "
+                        "detail above it without changing the look. Raise it for a finer "
+                        "pattern across the print, lower it for larger strokes; 0 renders "
+                        "straight at --size")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "tf32"), default=d.precision,
                    help="auto: bf16 convolutions where the device runs them natively (CPUs "
                         "with AVX512-BF16 or AMX, CUDA compute capability 8.0+), else fp32; "
@@ -217,6 +223,7 @@ def cmd_render(args) -> int:
     from .paths import atomic_write_bytes, atomic_write_json
     from .pipeline import RenderRequest, StyleFile, render_request
     from .progress import progress_reporter
+    from .resolution import upsample_warning
     from .weights import load_weights
 
     out = Path(args.output)
@@ -235,6 +242,7 @@ def cmd_render(args) -> int:
         tv_weight=args.tv_weight, style_scale=args.style_scale, init=init,
         preserve_color=args.preserve_color, seed=args.seed, log_every=args.log_every,
         scales=args.scales, scale_steps=args.scale_steps, precision=args.precision,
+        look_size=args.look_size,
     ).validated()
     blend = args.blend or [1.0] * len(args.styles)
     for w in blend:
@@ -252,6 +260,9 @@ def cmd_render(args) -> int:
     for path in [args.content, *args.styles] + ([init_image] if init_image else []):
         _require_regular_file(path)          # a FIFO or device would block the read forever
         images.probe(path, args.max_pixels)  # fail on bad input before loading weights
+    width, height, _ = images.probe(args.content, args.max_pixels)
+    if (warning := upsample_warning(params.size, max(width, height), args.content)):
+        logger.warning(warning)
     weights = load_weights(args.weights)
     device = resolve_device(args.device)
     engine = StyleTransfer(weights.conv, weights.preprocessing, device)
@@ -409,7 +420,8 @@ def cmd_prune(args) -> int:
 def cmd_validate(args) -> int:
     from .settings.config import check_config
     from .settings.folders import folder_problems
-    from .settings.manifest import check_manifest
+    from .settings.manifest import check_manifest, load_manifest
+    from .resolution import inbox_warnings
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
@@ -421,6 +433,9 @@ def cmd_validate(args) -> int:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:
         return 2
+    for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
+                                                        config)):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     print(f"{args.config}: OK (manifest {config.manifest} OK)")
     return 0
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MAX_PIXELS = 50_000_000
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -108,13 +111,14 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
+def to_tensor(image: Image.Image) -> "torch.Tensor":
     """PIL RGB -> 1x3xHxW float tensor in [0, 1]."""
+    import torch   # here, not at the top: validate and intake read images without torch
     arr = np.array(image.convert("RGB"), dtype=np.float32)
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().div_(255.0)
 
 
-def to_pil(tensor: torch.Tensor) -> Image.Image:
+def to_pil(tensor: "torch.Tensor") -> Image.Image:
     arr = tensor.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8), "RGB")
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import images
+from . import images, resolution
 from .engine import RenderParams, StyleInput, StyleTransfer
+from .engine.look import effective_look_size
 from .engine.optimize import ProgressCallback, RenderResult, resize_long_side
 from .report import FileRef, RenderReport
 from .weights import Weights, sha256_file
@@ -74,19 +75,34 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
     content_sha = sha256_file(req.content)
     style_shas = [sha256_file(s.path) for s in req.styles]
     style_grams, cache_hits = None, 0
+    photo_side = max(images.probe(req.content, req.max_input_pixels)[:2])
+    look_side = effective_look_size(params.look_size, params.size, photo_side)
     t_targets = time.perf_counter()
-    if gram_cache is not None:
-        sized = resize_long_side(content, params.size)
-        style_grams = []
+
+    def cached_targets(sp: RenderParams) -> list[dict]:
+        nonlocal cache_hits
+        sized = resize_long_side(content, sp.size)
+        out = []
         for sha, style in zip(style_shas, styles):
-            key = style_cache_key(sha, params, weights, content_sha)
+            key = style_cache_key(sha, sp, weights, content_sha)
             grams = gram_cache.get(key)
             if grams is None:
-                grams = engine.style_targets(style.image, params, sized)
+                grams = engine.style_targets(style.image, sp, sized)
                 gram_cache.put(key, grams)
             else:
                 cache_hits += 1
-            style_grams.append(grams)
+            out.append(grams)
+        return out
+
+    if gram_cache is not None and look_side:
+        # A print: the look size's targets are the preview's (cached); the detail stages
+        # take theirs from the style at its own resolution (engine/look.py).
+        style_grams = (lambda sp: cached_targets(sp) if sp.size == look_side
+                       else [engine.style_targets(s.image, sp, resize_long_side(content,
+                                                                                sp.size))
+                             for s in styles])
+    elif gram_cache is not None:
+        style_grams = cached_targets(params)
     t_loaded = time.perf_counter()
     result: RenderResult = engine.render(content, styles, params, init=init,
                                          callback=callback, style_grams=style_grams)
@@ -115,7 +131,13 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
         trace=[s.to_dict() for s in result.trace],
         final=result.final.to_dict(),
         final_measured_on=_final_measured_on(params),
-        output={"width": image.width, "height": image.height},
+        output={"width": image.width, "height": image.height,
+                # Print sizes: the look size used (None: rendered at the output size), and
+                # how many times the photo was enlarged (None: not at all).
+                "look_size": look_side, "photo_long_side": photo_side,
+                "photo_upsampled": resolution.upsample_factor(params.size, photo_side),
+                "warning": resolution.upsample_warning(params.size, photo_side,
+                                                       str(req.content))},
     )
     return image, report
 

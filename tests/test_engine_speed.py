@@ -1,11 +1,13 @@
 """Issue 5: coarse-to-fine schedule, precision, memory refusal. Small sizes, no timings."""
 
+import re
+
 import pytest
 import torch
 
 from deepart_batch.engine import (MemoryLimitError, RenderParams, StyleInput, StyleTransfer,
                                   estimate_memory, resolve_precision)
-from deepart_batch.engine import memory
+from deepart_batch.engine import fit, memory
 from deepart_batch.engine.precision import device_precision
 from deepart_batch.engine.schedule import default_split, plan_stages
 from deepart_batch.engine.vgg import VGGEncoder
@@ -72,18 +74,24 @@ def test_unknown_precision_is_refused():
 
 def test_too_large_is_refused_before_any_allocation(weights, photo, painting, monkeypatch):
     layers = RenderParams().validated()
+    # 5 steps at one scale: L-BFGS never holds more than 5 pairs, and the estimate knows it
     kw = dict(layers=layers.content_layers + layers.style_layers, precision="fp32",
-              optimizer="lbfgs", history=layers.lbfgs_history, style_layers=layers.style_layers)
+              optimizer="lbfgs", history=5, style_layers=layers.style_layers)
     limit = estimate_memory(75, 100, **kw)          # room for a 100 px render (4:3 photo)
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu", memory_limit_bytes=limit)
     forwards = []
     monkeypatch.setattr(VGGEncoder, "forward",
                         lambda self, *a, **k: forwards.append(1) or pytest.fail("forward ran"))
     with pytest.raises(MemoryLimitError) as err:
-        engine.render(photo, [StyleInput(painting)], RenderParams(size=2048, steps=5,
-                                                                 precision="fp32"))
+        engine.render(photo, [StyleInput(painting)], RenderParams(
+            size=2048, steps=5, scales=(1.0,), precision="fp32", look_size=0))
     message = str(err.value)
-    assert "size 2048" in message and "size 100 would fit" in message, message
+    assert "size 2048" in message and "would fit" in message, message
+    # the size named fits some plan (whole, checkpointed or tiled: engine/fit.py), one more not
+    named = int(re.search(r"size (\d+) would fit", message).group(1))
+    assert 100 <= named < 2048
+    assert fit.minimum_need(*memory.long_side_shape(96, 128, named), **kw) <= limit
+    assert fit.minimum_need(*memory.long_side_shape(96, 128, named + 1), **kw) > limit
     assert isinstance(err.value, ParamsError)
     assert forwards == [] and engine._encoders == {}
 

@@ -10,7 +10,8 @@ from loguru import logger
 
 from .. import images
 from ..settings.config import Config
-from ..engine.memory import estimate_memory, largest_fitting_size, long_side_shape
+from ..engine.fit import largest_fitting_size, minimum_need
+from ..engine.memory import long_side_shape
 from ..weights import sha256_file
 from . import outbox
 from .journal import Input, Journal
@@ -153,7 +154,7 @@ def too_large(spec: dict, capacity_bytes: int) -> str | None:
     kw = dict(layers=list(p["content_layers"]) + list(p["style_layers"]), precision="fp32",
               optimizer=p["optimizer"], history=p.get("lbfgs_history", 100),
               style_layers=p["style_layers"])
-    need = estimate_memory(h, w, **kw)
+    need = minimum_need(h, w, **kw)  # whole, checkpointed or tiled (engine/fit.py)
     if need <= capacity_bytes:
         return None
     fit = largest_fitting_size(height, width, capacity_bytes, **kw)

@@ -92,10 +92,16 @@ class EagerStep:
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Parts]:
         x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            total, parts = self.objective(x)
-            grad, = torch.autograd.grad(total, x)
-        return total.detach(), grad, parts
+        with torch.enable_grad():   # value_and_grad: whole, checkpointed or by tiles (fit.py)
+            total, parts = self.objective.value_and_grad(x)
+        return total.detach(), x.grad, parts
+
+
+def _graphable(objective) -> bool:
+    """Only the plain whole-image objective is captured; the print-size plans run eagerly."""
+    from .checkpoint import CheckpointedEncoder
+    return type(objective) is Objective and not isinstance(objective.encoder,
+                                                           CheckpointedEncoder)
 
 
 def _part_names(objective: Objective) -> tuple[str, ...]:
@@ -191,6 +197,8 @@ class StepCache:
     def step(self, objective: Objective, shape, device: torch.device):
         """(step, info) where info names the step kind and, for eager, why."""
         why = self.unavailable(self.options, device)
+        if why is None and not _graphable(objective):
+            why = "the stage is evaluated by tiles, checkpointed or with a look term (fit.py)"
         if why is not None:
             return EagerStep(objective), {"step": "eager", "reason": why}
         key = _key(objective, shape, device)

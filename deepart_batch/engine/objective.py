@@ -20,6 +20,7 @@ class StepLosses:
     tv: float = 0.0
     scale: int = 0               # index into RenderResult.scale_timings
     size: int = 0                # long side (px) of the image this loss was measured on
+    look: float = 0.0            # look term above the look size (look.py), weighted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,14 +33,19 @@ class Parts:
     content: torch.Tensor
     style: dict[str, torch.Tensor]
     tv: torch.Tensor
+    look: torch.Tensor | None = None
 
     def to_losses(self, step: int, scale: int = 0, size: int = 0) -> StepLosses:
         """Floats of every part, read from the device in one go (one sync, not eight)."""
         tensors = [self.total, self.content, self.tv, *self.style.values()]
+        if self.look is not None:
+            tensors.append(self.look)
         values = torch.stack([t.detach().float().reshape(()) for t in tensors]).tolist()
+        n = len(self.style)
         return StepLosses(step=step, total=values[0], content=values[1],
-                          style=dict(zip(self.style, values[3:])), tv=values[2],
-                          scale=scale, size=size)
+                          style=dict(zip(self.style, values[3:3 + n])), tv=values[2],
+                          scale=scale, size=size,
+                          look=values[3 + n] if self.look is not None else 0.0)
 
 
 class Objective:
@@ -75,3 +81,9 @@ class Objective:
         tv = tv_loss(x) * p.tv_weight if p.tv_weight else zero
         total = content + sum(style.values(), zero) + tv
         return total, Parts(total, content, style, tv)
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """The loss, with its gradient accumulated into x.grad (tiling.py does it by tiles)."""
+        total, parts = self(x)
+        total.backward()
+        return total, parts

@@ -15,7 +15,7 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import color, graphs, memory, solver
+from . import color, fit, graphs, look, memory, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
@@ -105,12 +105,14 @@ class StyleTransfer:
         self.encoder(p.style_layers, p.pooling, self._use_channels_last("fp32"))
 
     def style_targets(self, style: torch.Tensor, params: RenderParams,
-                      content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                      content: torch.Tensor | None = None,
+                      side: int | None = None) -> dict[str, torch.Tensor]:
         """Gram targets (fp32) of one style image at params.size. Pure in its inputs, so
         callers may cache it by (style hash, size, layers, weights id) - plus the content
-        hash with colour matching. Precision-independent: always computed in fp32."""
+        hash with colour matching. Precision-independent: always computed in fp32.
+        `side`: the style's long side, when not size * style_scale (look.py)."""
         p = params.validated()
-        side = max(16, round(p.size * p.style_scale))
+        side = side or max(16, round(p.size * p.style_scale))
         style, _ = pad_thin(style, side, min_side(p.style_layers or p.content_layers))
         style = resize_long_side(style.to(self.device), side)
         if p.preserve_color == "match" and content is not None:
@@ -120,18 +122,30 @@ class StyleTransfer:
             return {k: gram(v) for k, v in enc(style, p.style_layers).items()}
 
     def check_memory(self, content_shape, styles: list[StyleInput], p: RenderParams,
-                     precision: str) -> int:
-        """Refuse, before any allocation, a render whose full-size stage would not fit in
-        memory_limit_bytes (or the memory free now); return the estimate."""
+                     precision: str, stages: list[Stage] | None = None
+                     ) -> dict[int, "fit.EvalPlan"]:
+        """Plan, before any allocation, how each stage's evaluation fits in
+        memory_limit_bytes (or the memory free now): whole, checkpointed or tiled
+        (fit.py); refuse a render that fits no way. Returns the plan per stage index."""
         limit = self.memory_limit_bytes
         if limit is None:
             limit = memory.available_memory(self.device)
-        h, w = memory.long_side_shape(*content_shape[-2:], p.size)
+        stages = stages or [Stage(0, 1.0, p.size, p.steps)]
+        look_stages = [s.size for s in stages if not s.above_look]
+        plans = {}
+        for stage in sorted(stages, key=lambda s: -s.size):  # a refusal names the largest
+            sp = look.detail_params(p, stage.size) if stage.above_look else p
+            h, w = memory.long_side_shape(*content_shape[-2:], stage.size)
+            history = min(p.lbfgs_history, stage.steps) if p.optimizer == "lbfgs" else 0
+            extra = look.look_term_bytes(*memory.long_side_shape(
+                *content_shape[-2:], max(look_stages)), precision) if stage.above_look else 0
+            plan = fit.plan_evaluation(
+                h, w, limit - extra, layers=sp.content_layers + sp.style_layers,
+                precision=precision, optimizer=p.optimizer, history=history,
+                pooling=p.pooling, style_layers=sp.style_layers)
+            plans[stage.index] = replace(plan, estimate=plan.estimate + extra)
         layers = p.content_layers + p.style_layers
-        kw = dict(layers=layers, precision=precision, optimizer=p.optimizer,
-                  history=p.lbfgs_history, pooling=p.pooling, style_layers=p.style_layers)
-        need = memory.check_fits(h, w, limit, **kw)
-        side = max(16, round(p.size * p.style_scale))
+        side = max(16, round(max(look_stages or [p.size]) * p.style_scale))
         for s in styles:  # a style larger than the content (style_scale > 1) is one forward
             hs, ws = memory.long_side_shape(*s.image.shape[-2:], side)
             fwd = memory.estimate_forward_memory(hs, ws, p.style_layers or layers)
@@ -140,7 +154,7 @@ class StyleTransfer:
                     f"style_scale {p.style_scale}: the style image at {ws}x{hs} px needs "
                     f"about {fwd / 2**30:.1f} GiB but only {limit / 2**30:.1f} GiB is "
                     f"available; lower style_scale or size")
-        return need
+        return plans
 
     def render(self, content: torch.Tensor, styles: list[StyleInput], params: RenderParams,
                init: torch.Tensor | None = None, callback: ProgressCallback | None = None,
@@ -153,12 +167,15 @@ class StyleTransfer:
         if not styles and p.style_layers:
             raise ValueError("at least one style image is needed")
         precision = prec.device_precision(p.precision, self.device)
-        stages = plan_stages(p.size, p.scales, p.scale_steps, p.steps)
+        look_side = look.effective_look_size(p.look_size, p.size, max(content.shape[-2:]))
+        stages = (look.plan_print_stages(p.size, look_side, p.scales, p.scale_steps, p.steps)
+                  if look_side else plan_stages(p.size, p.scales, p.scale_steps, p.steps))
         final_shape = memory.long_side_shape(*content.shape[-2:], p.size)
         content, crop = pad_thin(content, min(s.size for s in stages),
                                  min_side(p.content_layers + p.style_layers))
-        estimate = self.check_memory(content.shape, styles, p, precision)
-        run = _Run(p, callback)
+        plans = self.check_memory(content.shape, styles, p, precision, stages)
+        estimate = max(plan.estimate for plan in plans.values())
+        run = _Run(replace(p, steps=sum(s.steps for s in stages)), callback)
         with prec.backend_flags(precision, self.device), \
                 graphs.loop_flags(self.loop, self.device) as benchmark, \
                 memory.PeakMemory(self.device) as peak, self._graphs_dropped_on_error():
@@ -171,9 +188,13 @@ class StyleTransfer:
                     continue
                 t0 = time.perf_counter()
                 x, objective, c, info = self._stage(stage, content, styles, p, precision,
-                                                    init, x, style_grams, run)
+                                                    init, x, style_grams, run,
+                                                    plans[stage.index])
                 timings.append({**_timing(stage, content, stage.steps,
                                           time.perf_counter() - t0, p), **info})
+                timings[-1]["evaluation"] = plans[stage.index].describe()
+                if not stage.above_look:
+                    run.look_image = x
             with torch.no_grad(), prec.backend_flags("fp32", self.device):
                 out = x.detach().clamp(0, 1)
                 if p.preserve_color == "luminance":
@@ -199,48 +220,60 @@ class StyleTransfer:
             raise
 
     def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
-               previous, style_grams: StyleGrams, run: "_Run"):
+               previous, style_grams: StyleGrams, run: "_Run", plan=None):
         """Targets, start image and optimisation of one scale."""
         sp = replace(p, size=stage.size)
         c = resize_long_side(content, stage.size)
         last = stage.fraction == 1.0
-        if callable(style_grams):
+        if stage.above_look:
+            objective = look.detail_objective(self, c, styles, p, precision, run.look_image,
+                                              plan)
+            grams = None
+        elif callable(style_grams):
             grams = style_grams(sp)
         elif style_grams is not None and last:
             grams = style_grams
         else:
             grams = [self.style_targets(s.image, sp, c) for s in styles]
-        objective = self.objective(c, styles, grams, p, precision)
-        x = self._start(c, p, init, previous).requires_grad_(True)
         info: dict = {}
+        if grams is not None:
+            objective = self.objective(c, styles, grams, p, precision, plan)
+        x = self._start(c, p, init, previous, stage).requires_grad_(True)
         if stage.steps > 0:
             step, info = self.step_cache.step(objective, x.shape, self.device)
             evaluate = run.evaluator(step, stage)
             if p.optimizer == "lbfgs":
+                # a stage of n evaluations never holds more than n pairs: same path, less memory
+                history = min(p.lbfgs_history, stage.steps)
+                if plan is not None and plan.history is not None:
+                    history = plan.history  # cut to fit (fit.py)
                 lbfgs = solver.lbfgs_compact if self.loop.solver == "compact" else solver.lbfgs
-                lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0,
-                      history=p.lbfgs_history)
+                lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0, history=history)
             else:
                 solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)
         return x.detach(), objective, c, info
 
     def objective(self, content: torch.Tensor, styles: list[StyleInput], grams: list[dict],
-                  p: RenderParams, precision: str) -> Objective:
+                  p: RenderParams, precision: str, plan: "fit.EvalPlan | None" = None
+                  ) -> Objective:
         """The weighted loss at `content`'s size: content targets computed once here, style
-        targets `grams` (one dict per style, as style_targets() makes them) blended."""
+        targets `grams` (one dict per style, as style_targets() makes them) blended;
+        evaluated whole, checkpointed or tiled as `plan` says (fit.py)."""
         enc = self.encoder(p.content_layers + p.style_layers, p.pooling,
                            self._use_channels_last(precision))
-        with torch.no_grad():
-            content_targets = {k: v.float() for k, v in enc(content, p.content_layers).items()}
         targets = blend_grams([(s.weight, g) for s, g in zip(styles, grams)]) if styles else {}
-        return Objective(enc, content_targets, targets, p, precision)
+        return fit.build_objective(plan, enc, content, targets, p, precision)
 
-    def _start(self, content: torch.Tensor, p: RenderParams, init, previous) -> torch.Tensor:
+    def _start(self, content: torch.Tensor, p: RenderParams, init, previous,
+               stage: Stage | None = None) -> torch.Tensor:
         """The first stage starts from the chosen init; later ones from the previous
         stage's result, upsampled, plus the content's detail band that the coarser stage
         could not hold (see detail_transfer)."""
         size = content.shape[-2:]
         if previous is not None:
+            if stage is not None and stage.above_look and not look.DETAIL_REINJECT:
+                return F.interpolate(previous, size=size, mode="bicubic",
+                                     align_corners=False).clamp(0, 1).contiguous()
             return detail_transfer(previous, content)
         if p.init == "content":
             return content.clone(memory_format=torch.contiguous_format)
@@ -306,6 +339,7 @@ class _Run:
         self.p, self.callback = p, callback
         self.count = 0
         self.trace: list[StepLosses] = []
+        self.look_image: torch.Tensor | None = None  # the look size's result (look.py)
 
     def evaluator(self, step, stage: Stage):
         """evaluate(x) for the solvers: one call of `step` (graphs.EagerStep or GraphStep),

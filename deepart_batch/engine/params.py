@@ -44,6 +44,9 @@ class RenderParams:
     scale_steps: tuple[int, ...] | None = None  # evaluations per scale, summing to `steps`;
     #                                            None: the default split (schedule.py)
     precision: str = "auto"              # auto, fp32, bf16 or tf32 (precision.py)
+    # Long side the look (composition, stroke scale) is set at; larger outputs add detail
+    # above it (look.py). Capped at the photo's long side; 0 renders at the output size.
+    look_size: int = 1024
 
     def __post_init__(self):
         self.content_layers = tuple(self.content_layers)
@@ -86,6 +89,10 @@ class RenderParams:
             raise ParamsError(f"log_every must be at least 1, got {p.log_every}")
         if not isinstance(p.lbfgs_history, int) or p.lbfgs_history < 1:
             raise ParamsError(f"lbfgs_history must be an integer >= 1, got {p.lbfgs_history!r}")
+        if not isinstance(p.look_size, int) or isinstance(p.look_size, bool) or \
+                (p.look_size and p.look_size < 64):
+            raise ParamsError(f"look_size must be 0 (off) or an integer of at least 64 "
+                              f"pixels, got {p.look_size!r}")
         p.scales, p.scale_steps = check_schedule(p.scales, p.scale_steps, p.steps)
         return p
 

@@ -31,6 +31,7 @@ class Stage:
     fraction: float  # of the requested size
     size: int        # long side, pixels
     steps: int       # evaluations at this scale
+    above_look: bool = False  # a detail stage above the look size (look.py)
 
 
 def check_schedule(scales, scale_steps, steps: int):
