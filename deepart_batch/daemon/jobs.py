@@ -51,7 +51,8 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         key = job_key(inp.sha256, styles, params, weights_id)
         out = outbox.output_path(config.outbox, inp.relpath, output.slug, fmt,
                                  config.output.name_template)
-        spec = {"content": inp.work_path, "styles": styles, "params": params,
+        spec = {"content": inp.work_path, "input": inp.relpath,  # the name people gave it
+                "styles": styles, "params": params,
                 "output_format": _FORMATS[fmt], "quality": config.output.quality,
                 "max_input_pixels": config.limits.max_input_pixels,
                 "content_size": [width, height],

@@ -21,8 +21,9 @@ class Fault:
     attempts: set[int] | None
     match: str
 
-    def applies(self, attempt: int, content: str) -> bool:
-        return (self.attempts is None or attempt in self.attempts) and self.match in content
+    def applies(self, attempt: int, photo: str) -> bool:
+        """`photo`: the inbox path people gave it (work files have internal names)."""
+        return (self.attempts is None or attempt in self.attempts) and self.match in photo
 
 
 def from_env(env=os.environ) -> Fault | None:

@@ -102,7 +102,7 @@ def run_job(state: _WorkerState, job, send, fault) -> None:
 
     def on_progress(losses, total):
         nonlocal injected_oom
-        if fault and fault.applies(job.attempt, spec["content"]):
+        if fault and fault.applies(job.attempt, spec.get("input") or spec["content"]):
             if fault.kind != "oom" or not injected_oom:
                 injected_oom = True
                 faults.trigger(fault)
