@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 
-from . import memory
+from .optimize import resize_long_side as to_size  # one home for the resize
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -29,16 +28,6 @@ class LookScores:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def to_size(image: torch.Tensor, size: int) -> torch.Tensor:
-    """The image with its long side at `size` (antialiased bicubic, clamped to [0, 1])."""
-    h, w = image.shape[-2:]
-    new = memory.long_side_shape(h, w, size)
-    if new == (h, w):
-        return image
-    return F.interpolate(image, size=new, mode="bicubic", antialias=True,
-                         align_corners=False).clamp(0, 1)
 
 
 def _gram_hw(f: torch.Tensor) -> torch.Tensor:
