@@ -13,6 +13,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import Box  # noqa: E402
+from tooling import need  # noqa: E402
 
 XSS = "<img src=x onerror=alert(1)>.jpg"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -159,9 +160,11 @@ def test_contact_sheet_from_outbox(box, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium; .ci/run does)")
+    import importlib.util
+    need(importlib.util.find_spec("playwright") is not None,
+         "playwright not installed (pip install -e '.[dev]')")
+    need(CHROMIUM.exists(), "no /usr/bin/chromium (apt-get install chromium; .ci/run does)")
+    from playwright import sync_api
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from tooling import need  # noqa: E402
+
 UNIT_DIR = Path(__file__).resolve().parents[1] / "systemd"
 DAEMON = "deepart-batch.service"
 BULK = "deepart-batch-bulk.service"
@@ -71,8 +74,8 @@ def units() -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def analyze() -> str:
     path = shutil.which("systemd-analyze")
-    if path is None:
-        pytest.skip("systemd-analyze not found: `apt-get install systemd` to verify the unit files")
+    need(path is not None,
+         "systemd-analyze not found: `apt-get install systemd` to verify the unit files")
     return path
 
 
@@ -92,8 +95,8 @@ def verifiable_copies(dest: Path, edit=lambda name, text: text) -> list[Path]:
     resolve them.
     """
     script = venv_script()
-    if not script.exists():
-        pytest.skip(f"{script} not found: install the package into the test venv (pip install -e .)")
+    need(script.exists(),
+         f"{script} not found: install the package into the test venv (pip install -e .)")
     out = []
     for name in UNITS:
         text = (UNIT_DIR / name).read_text()
@@ -147,8 +150,7 @@ def test_execstart_runs_a_command_this_cli_has(units, name, tmp_path):
     args = shlex.split(one(units[name], "Service", "ExecStart"))
     assert args[0] == INSTALLED
     script = venv_script()
-    if not script.exists():
-        pytest.skip(f"{script} not found")
+    need(script.exists(), f"{script} not found")
     config = args.index("--config") + 1
     args[config] = str(tmp_path / "config.yaml")
     res = subprocess.run([str(script), *args[1:], "--help"], capture_output=True, text=True,
