@@ -6,8 +6,10 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 NAME_MAX = 255  # bytes in one file name on Linux filesystems
 
@@ -23,6 +25,27 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike) -> Path
     if candidate != root_real and root_real not in candidate.parents:
         raise UnsafePathError(f"{relative!s} resolves to {candidate}, outside {root_real}")
     return candidate
+
+
+def open_own_file(path: str | os.PathLike) -> BinaryIO:
+    """Open `path` for reading only if it is a plain file that is nothing but itself: not a
+    symbolic link (O_NOFOLLOW, no race with a swap), not a hard link to another name, not a
+    FIFO or device. Whatever is copied or shown from the inbox goes through here, so a link
+    never puts the bytes of a file the team may not read into the outbox."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(f"{path}: is a symbolic link") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(st.st_mode) else \
+            f"has {st.st_nlink} hard links"
+        raise UnsafePathError(f"{path}: {what}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def safe_text(name: str) -> str:

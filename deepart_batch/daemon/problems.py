@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, resolve_inside
+from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, open_own_file, resolve_inside
 from .states import FailureReason, message
 
 TEXT_SUFFIX = ".txt"
@@ -55,8 +55,8 @@ def write_problem(outbox: Path, folder: str, relpath: str, photo: Path | None,
     """Put (or refresh) the photo's entry; returns the note's path, or None if it failed."""
     try:
         copy, note = entry_paths(Path(outbox), folder, relpath)
-        if photo is not None and Path(photo).is_file() and not Path(photo).is_symlink():
-            _atomic_copy(Path(photo), copy)
+        if photo is not None:
+            _copy_own_file(Path(photo), copy, relpath)
         atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))
         return note
     except (OSError, UnsafePathError) as exc:
@@ -92,12 +92,25 @@ def list_problems(outbox: Path, folder: str) -> list[str]:
                   for p in root.rglob("*" + TEXT_SUFFIX)) if root.is_dir() else []
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
+def _copy_own_file(src: Path, dst: Path, relpath: str) -> None:
+    """Copy the photo beside its note, unless it is a link (or gone): then the note only."""
+    try:
+        source = open_own_file(src)
+    except FileNotFoundError:
+        return
+    except UnsafePathError as exc:
+        logger.info("{}: its note goes without a copy of the photo ({})", relpath, exc)
+        return
+    with source:
+        _atomic_copy(source, dst)
+
+
+def _atomic_copy(source, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-    os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
         os.chmod(tmp, 0o664 & ~_umask())
         os.replace(tmp, dst)
     except BaseException:

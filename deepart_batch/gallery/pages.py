@@ -116,7 +116,7 @@ class GalleryBuild:
                                 "percent": round(100 * step / total) if total else 0}
         view["styles"] = []
         for style in out.styles:
-            small = thumbs.get(style.path)
+            small = thumbs.get(style.path, checked_links=True)
             view["styles"].append({"label": style.label,
                                    "weight": None if style.weight is None or len(out.styles) < 2
                                    else round(style.weight * 100),

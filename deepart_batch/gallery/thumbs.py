@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from ..paths import atomic_write_bytes
+from ..paths import UnsafePathError, atomic_write_bytes, open_own_file
 
 THUMB_SIDE = 320      # shown at 160 CSS px: sharp on high-density screens
 PREVIEW_SIDE = 1600   # originals are not in the outbox: their thumbnails link to this copy
@@ -25,25 +25,31 @@ class Thumbnails:
         self.max_pixels = max_pixels
         self.used: set[str] = set()
 
-    def get(self, source: Path | None, side: int = THUMB_SIDE) -> Path | None:
-        """The thumbnail of `source` (made now if missing); None if it cannot be read."""
+    def get(self, source: Path | None, side: int = THUMB_SIDE,
+            checked_links: bool = False) -> Path | None:
+        """The thumbnail of `source` (made now if missing); None if it cannot be read, or is
+        a link: nothing a link points at is ever shown in the outbox. `checked_links` is for
+        styles, whose links the manifest has already confined to styles_dir."""
         if source is None:
             return None
         try:
-            st = Path(source).stat()
-        except OSError:
+            fh = open(os.path.realpath(source), "rb") if checked_links \
+                else open_own_file(source)
+        except (OSError, UnsafePathError):
             return None
-        key = f"{os.path.realpath(source)}|{st.st_size}|{st.st_mtime_ns}|{side}"
-        name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".jpg"
-        target = self.folder / name
-        self.used.add(name)
-        if target.exists():
-            return target
-        try:
-            data = _shrink(Path(source), side, self.max_pixels)
-        except Exception:   # unreadable, too large, not an image: show the name only
-            self.used.discard(name)
-            return None
+        with fh:
+            st = os.fstat(fh.fileno())
+            key = f"{os.path.realpath(source)}|{st.st_size}|{st.st_mtime_ns}|{side}"
+            name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".jpg"
+            target = self.folder / name
+            self.used.add(name)
+            if target.exists():
+                return target
+            try:
+                data = _shrink(fh, side, self.max_pixels)
+            except Exception:   # unreadable, too large, not an image: show the name only
+                self.used.discard(name)
+                return None
         atomic_write_bytes(target, data)
         return target
 
@@ -64,10 +70,10 @@ class Thumbnails:
         return removed
 
 
-def _shrink(source: Path, side: int, max_pixels: int) -> bytes:
+def _shrink(source, side: int, max_pixels: int) -> bytes:
     with Image.open(source) as im:
         if im.width * im.height > max_pixels:
-            raise ValueError(f"{source}: {im.width}x{im.height} is over the pixel limit")
+            raise ValueError(f"{im.width}x{im.height} is over the pixel limit")
         im.draft("RGB", (side, side))   # JPEG: decode at a fraction of full size
         im = ImageOps.exif_transpose(im)
         if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
