@@ -399,7 +399,7 @@ def cmd_repair_journal(args) -> int:
 def cmd_prune(args) -> int:
     from .daemon.retention import prune_state_dir
     from .settings.config import load_config
-    from .settings.yamlcheck import parse_duration
+    from .core.timefmt import parse_duration
     config = load_config(args.config)
     try:
         older_than = parse_duration(args.older_than) if args.older_than else \

@@ -226,7 +226,7 @@ def test_workers_per_node_with_state_and_progress():
 
 def test_failure_labels_are_exactly_the_failure_reason_enum(tmp_path):
     from deepart_batch.daemon.journal import Journal
-    from deepart_batch.daemon.states import FailureReason
+    from deepart_batch.core.states import FailureReason
     j = Journal(tmp_path / "journal.sqlite")
     for n, reason in enumerate(("oom", "pixels", "something older")):
         input_id = j.begin_claim(f"p{n}.jpg", "", f"/w/p{n}.jpg")

@@ -17,7 +17,7 @@ from ..paths import UnsafePathError
 from . import jobs
 from .logcontext import about_input
 from .policy import decide
-from .states import FailureReason
+from ..core.states import FailureReason
 
 
 class HoldingMixin:

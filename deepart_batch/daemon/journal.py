@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, FailureReason, InputState,
+from ..core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, FailureReason, InputState,
                      InvalidTransition, JobState, check_transition)
 
 SCHEMA = """

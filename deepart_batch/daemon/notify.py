@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 
 from loguru import logger
 
-from .states import NoticeKind, FailureReason, message
+from ..core.states import NoticeKind, FailureReason, message
 
 SCHEMA_VERSION = 1
 

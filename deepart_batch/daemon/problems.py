@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from loguru import logger
 
 from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, open_own_file, resolve_inside
-from .states import FailureReason, message
+from ..core.states import FailureReason, message
 
 TEXT_SUFFIX = ".txt"
 

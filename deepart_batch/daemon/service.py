@@ -32,8 +32,8 @@ from .ops_hooks import OpsHooks
 from .policy import Action, PolicySettings, decide
 from .holding import HoldingMixin
 from .restart import RecoveryMixin
-from .states import ACTIVE_JOB_STATES, FailureReason
-from .states import plain as plain_text
+from ..core.states import ACTIVE_JOB_STATES, FailureReason
+from ..core.states import plain as plain_text
 from .team import TeamDesk
 from .watch import InboxWatcher
 

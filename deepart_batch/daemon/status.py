@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from .states import FailureReason, JobState, message
+from ..core.states import FailureReason, JobState, message
 
 SCHEMA_VERSION = 1
 

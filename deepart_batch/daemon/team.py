@@ -15,7 +15,7 @@ from loguru import logger
 from ..paths import UnsafePathError
 from . import outbox, problems
 from .notify import TeamNotifier, build_event
-from .states import NoticeKind, FailureReason, message, plain
+from ..core.states import NoticeKind, FailureReason, message, plain
 
 
 class TeamDesk:

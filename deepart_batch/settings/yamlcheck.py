@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import yaml
 
+from ..core.timefmt import parse_duration
 from ..errors import ConfigError
 
 __all__ = [
@@ -210,23 +211,6 @@ def byte_size(v, _base) -> int:
         raise BadValue(f"{v!r} is not allowed; use a byte count or a size like '200 MB' "
                        f"(B, kB, MB, GB, KiB, MiB, GiB)")
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
-
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
-_DURATION_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
-                   "h": 3600, "hour": 3600, "d": 86400, "day": 86400, "w": 604800,
-                   "week": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """'30d', '12 h', '2 weeks' -> seconds; ValueError saying what is allowed."""
-    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
-    unit = m and m.group(2).lower()
-    unit = unit[:-1] if unit and unit.endswith("s") and unit[:-1] in _DURATION_UNITS else unit
-    if not m or unit not in _DURATION_UNITS or float(m.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration; use a number and a unit, like 30d, "
-                         f"12h, 90m or '2 weeks'")
-    return float(m.group(1)) * _DURATION_UNITS[unit]
 
 
 def duration(v, _base) -> float:
