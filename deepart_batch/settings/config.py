@@ -20,7 +20,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.params import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, PRECISIONS, RenderParams
+from ..engine.params import RenderParams, param_choices
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
                         duration, integer, is_number, nonempty, optional, raise_problems,
                         read_file, read_yaml, rule, seconds, setting, suggest)
@@ -173,7 +173,9 @@ class WatchConfig:
 class LimitsConfig:
     max_size: int = setting(integer(16), 2048)
     max_steps: int = setting(integer(1), 2000)
-    max_input_pixels: int = setting(integer(1), 50_000_000)
+    max_input_pixels: int = setting(integer(1), 50_000_000,
+                                    help="refuse inputs with more pixels (decompression-bomb "
+                                         "guard)")
     formats: list[str] = setting(_formats, factory=lambda: ["jpeg", "png", "webp", "tiff"])
     max_file_bytes: int = setting(byte_size, 200 * 10**6)
 
@@ -181,7 +183,7 @@ class LimitsConfig:
 @dataclass
 class OutputConfig:
     format: str = setting(choice(OUTPUT_FORMATS), "jpg")
-    quality: int = setting(integer(1, 100), 92)
+    quality: int = setting(integer(1, 100), 92, help="JPEG/WebP quality")
     name_template: str = setting(_template, "{stem}.{style}.{ext}")
     reports: str = setting(choice(REPORT_LAYOUTS), "beside")
 
@@ -248,7 +250,9 @@ class Config:
     state_dir: Path = setting(_path)
     styles_dir: Path = setting(_path)
     manifest: Path = setting(_path)
-    weights: str = setting(_weights, "bundled")   # or the absolute path of a state dict
+    weights: str = setting(_weights, "bundled",   # or the absolute path of a state dict
+                           help="bundled (offline Caffe VGG19), torchvision, or a state-dict "
+                                "path")
     devices: str | list[str] = setting(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
     jobs_per_device: int | str = setting(_jobs_per_device, 1)  # or "auto" (pool/devices.py)
     job_timeout: float = setting(seconds(), 3600.0)
@@ -302,8 +306,7 @@ _KINDS = ((bool, lambda v: isinstance(v, bool), "true or false"),
 
 
 # Render parameters that take one of a few words: a wrong value names them all.
-PARAM_CHOICES = {"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": COLOR_MODES,
-                 "pooling": POOLINGS, "precision": PRECISIONS}
+PARAM_CHOICES = param_choices()
 
 
 def _choice_problem(key: str, value: Any) -> str | None:
