@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from . import testing
+
 NAME_MAX = 255  # bytes in one file name on Linux filesystems
 
 
@@ -113,7 +115,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o664) 
 def _inject_disk_full(path: Path) -> None:
     """Test hook for filesystems that cannot be made full (no tmpfs mount): while the file
     named by DEEPART_TEST_DISK_FULL exists, writes under its folder fail with ENOSPC."""
-    flag = os.environ.get("DEEPART_TEST_DISK_FULL")
+    flag = testing.disk_full_flag()
     if flag and os.path.exists(flag) and \
             str(path).startswith(os.path.dirname(os.path.realpath(flag)) + os.sep):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

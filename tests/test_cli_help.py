@@ -60,3 +60,18 @@ def test_closed_pipe_ends_quietly(tmp_path, argv):
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert "Exception ignored" not in err, err
     assert proc.returncode in (0, 141)
+
+
+def test_retry_and_gallery_help_need_no_torch(tmp_path):
+    """The commands package imports torch only where a handler renders."""
+    import os
+    stub = tmp_path / "stub" / "torch"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('torch imported by a torch-free command')\n")
+    path = os.pathsep.join([os.environ.get("PYTHONPATH", ""), str(stub.parent)]).strip(os.pathsep)
+    box = Box(tmp_path / "box")
+    res = box.cli("retry", "--config", box.config, "--all-failed", env={"PYTHONPATH": path})
+    assert res.returncode == 1 and "nothing matched" in res.stderr, res.stderr
+    for argv in (["contact-sheet", "--help"], ["weights", "--help"], ["gallery", "--help"]):
+        res = run_cli(*argv, env={"PYTHONPATH": path})
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr

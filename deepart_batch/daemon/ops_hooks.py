@@ -8,6 +8,7 @@ import time
 
 from loguru import logger
 
+from .. import testing
 from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
 from ..ops.sdnotify import watchdog_interval
 from ..paths import atomic_write_json
@@ -32,9 +33,8 @@ class OpsHooks:
             except (OSError, ValueError) as exc:
                 logger.error("metrics endpoint not started: {}", exc)
         # Test hook: simulate the observer thread dying, to prove the watchdog notices.
-        self._kill_observer_at = None
-        if os.environ.get("DEEPART_TEST_STOP_OBSERVER_AFTER"):
-            self._kill_observer_at = self.started + float(os.environ["DEEPART_TEST_STOP_OBSERVER_AFTER"])
+        after = testing.stop_observer_after()
+        self._kill_observer_at = None if after is None else self.started + after
 
     def snapshot(self) -> MetricsSnapshot:
         j = self.service.journal

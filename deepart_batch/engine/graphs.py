@@ -12,17 +12,17 @@ the step runs eagerly and the report says why.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
 
+from ..settings import environment
 from .objective import Objective, Parts
 
 # "legacy" selects the old loop (benchmarks' before/after); "benchmark" adds cudnn.benchmark
-LOOP_ENV = "DEEPART_RENDER_LOOP"
+LOOP_ENV = environment.RENDER_LOOP
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class LoopOptions:
 
     @classmethod
     def from_env(cls) -> "LoopOptions":
-        value = os.environ.get(LOOP_ENV, "").strip().lower()
+        value = environment.render_loop()
         if value in ("", "fast", "default"):
             return cls()
         if value == "legacy":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from ..errors import ParamsError
@@ -20,33 +20,65 @@ POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "fp32", "bf16", "tf32")  # see precision.py
 
 
+def param(default=MISSING, *, help: str, choices: tuple[str, ...] | None = None,
+          factory=MISSING):
+    """A RenderParams field with the words people read about it: the CLI's help and
+    choices, and the config checks' choices, all come from here."""
+    return field(default=default, default_factory=factory,
+                 metadata={"help": help, "choices": choices})
+
+
 @dataclass
 class RenderParams:
-    size: int = 512                      # output long side, pixels
-    steps: int = 300                     # loss evaluations (L-BFGS) or Adam steps
-    optimizer: str = "lbfgs"
-    learning_rate: float | None = None   # None: 1.0 for L-BFGS, 0.02 for Adam
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    layer_weights: dict[str, float] = field(default_factory=dict)  # per layer, default 1
-    content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
-    style_scale: float = 1.0             # style image long side = size * style_scale
-    init: str = "content"
-    preserve_color: str = "none"
-    seed: int = 0
-    log_every: int = 10
-    pooling: str = "max"
-    lbfgs_history: int = 100
+    size: int = param(512, help="output long side in pixels")
+    steps: int = param(300, help="optimisation steps (loss evaluations)")
+    optimizer: str = param("lbfgs", choices=OPTIMIZERS,
+                           help="lbfgs (Gatys; converges in few evaluations) or adam (cheaper "
+                                "steps, needs more of them)")
+    learning_rate: float | None = param(None, help="step size (default 1.0 for lbfgs, 0.02 "
+                                                   "for adam)")
+    content_layers: tuple[str, ...] = param(("relu4_2",), help="comma-separated, e.g. relu4_2 "
+                                                                "or the tutorial's conv_4")
+    style_layers: tuple[str, ...] = param(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        help="comma-separated, e.g. relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+    layer_weights: dict[str, float] = param(factory=dict, help="extra weight for one layer "
+                                                              "(others weigh 1)")
+    content_weight: float = param(5.0, help="weight of the photo's content loss (>= 0): "
+                                            "higher keeps more of it")
+    style_weight: float = param(100.0, help="weight of the paintings' style (Gram) loss "
+                                            "(>= 0): higher paints more")
+    tv_weight: float = param(1e-3, help="total-variation weight (>= 0): higher smooths away "
+                                        "speckle")
+    style_scale: float = param(1.0, help="style image long side relative to --size")
+    init: str = param("content", choices=INITS,
+                      help="content, noise, or the path of an image to start from")
+    preserve_color: str = param("none", choices=COLOR_MODES,
+                                help="keep the photo's colours: luminance-only transfer, or "
+                                     "match the style's colours to the photo first")
+    seed: int = param(0, help="random seed (CPU runs repeat exactly)")
+    log_every: int = param(10, help="trace/progress interval")
+    pooling: str = param("max", choices=POOLINGS, help="VGG's pooling: max or avg")
+    lbfgs_history: int = param(100, help="L-BFGS history: step pairs kept")
     # Coarse-to-fine: fractions of `size`, increasing, ending at 1.0; (1.0,) is single-scale.
-    scales: tuple[float, ...] = DEFAULT_SCALES
-    scale_steps: tuple[int, ...] | None = None  # evaluations per scale, summing to `steps`;
-    #                                            None: the default split (schedule.py)
-    precision: str = "auto"              # auto, fp32, bf16 or tf32 (precision.py)
+    scales: tuple[float, ...] = param(DEFAULT_SCALES,
+                                      help="coarse-to-fine schedule: fractions of --size "
+                                           "ending at 1 (1 = single scale)")
+    scale_steps: tuple[int, ...] | None = param(  # None: the default split (schedule.py)
+        None, help="evaluations per scale, summing to --steps (default: the engine's split)")
+    precision: str = param("auto", choices=PRECISIONS,  # precision.py
+                           help="auto: bf16 convolutions where the device runs them natively "
+                                "(CPUs with AVX512-BF16 or AMX, CUDA compute capability 8.0+), "
+                                "else fp32; tf32: TF32 convolutions on CUDA 8.0+ (fp32 "
+                                "elsewhere)")
     # Long side the look (composition, stroke scale) is set at; larger outputs add detail
     # above it (look.py). Capped at the photo's long side; 0 renders at the output size.
-    look_size: int = 1024
+    look_size: int = param(1024, help="long side the look (composition, stroke scale) is set "
+                                      "at, capped at the photo's; larger --size renders this "
+                                      "preview first, then add detail above it without "
+                                      "changing the look. Raise it for a finer pattern across "
+                                      "the print, lower it for larger strokes; 0 renders "
+                                      "straight at --size")
 
     def __post_init__(self):
         self.content_layers = tuple(self.content_layers)
@@ -80,11 +112,8 @@ class RenderParams:
             raise ParamsError(f"style_scale must be between 0.05 and 4, got {p.style_scale!r}")
         if p.learning_rate is not None:
             _non_negative("learning_rate", p.learning_rate)
-        _one_of("optimizer", p.optimizer, OPTIMIZERS)
-        _one_of("init", p.init, INITS)
-        _one_of("preserve_color", p.preserve_color, COLOR_MODES)
-        _one_of("pooling", p.pooling, POOLINGS)
-        _one_of("precision", p.precision, PRECISIONS)
+        for name, allowed in param_choices().items():
+            _one_of(name, getattr(p, name), allowed)
         if p.log_every < 1:
             raise ParamsError(f"log_every must be at least 1, got {p.log_every}")
         if not isinstance(p.lbfgs_history, int) or p.lbfgs_history < 1:
@@ -112,6 +141,12 @@ class RenderParams:
             raise ParamsError(f"unknown render parameter(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(known))}")
         return cls(**data)
+
+
+def param_choices() -> dict[str, tuple[str, ...]]:
+    """The parameters that take one of a few words, and the words."""
+    return {f.name: f.metadata["choices"] for f in fields(RenderParams)
+            if f.metadata.get("choices")}
 
 
 @dataclass

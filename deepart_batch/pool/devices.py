@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import testing
 from ..errors import ConfigError
 
 
@@ -24,7 +25,7 @@ class WorkerSpec:
 
 def cuda_device_count() -> int:
     """Real count, unless DEEPART_FAKE_CUDA_COUNT stubs it (tests of the planning logic)."""
-    fake = os.environ.get("DEEPART_FAKE_CUDA_COUNT")
+    fake = testing.fake_cuda_count()
     if fake is not None:
         return int(fake)
     try:

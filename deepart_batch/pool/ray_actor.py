@@ -33,7 +33,7 @@ class RenderActor:
             torch.set_num_threads(spec.threads)
         self.spec = spec
         self.state = _WorkerState(spec, weights, on_oom)
-        self.fault = faults.from_env({"DEEPART_INJECT_FAULT": fault})
+        self.fault = faults.from_env(fault)
         self.tmp = Path(tempfile.mkdtemp(prefix="deepart-actor-"))
         self._lock = threading.Lock()
         self._progress: dict | None = None

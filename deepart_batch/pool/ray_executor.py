@@ -22,6 +22,7 @@ import ray
 from loguru import logger
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from .. import testing
 from ..errors import ConfigError
 from .devices import WorkerSpec
 from .executor import EventKind, ExecutorEvent, PoolJob, SlotState, SlotView, WorkerMessage
@@ -76,7 +77,7 @@ class RayExecutor:
         self.weights, self.job_timeout, self.on_oom = weights, job_timeout, on_oom
         self.cpu_actors_per_node, self.cpus_per_actor = cpu_actors_per_node, cpus_per_actor
         self.discover_seconds, self.drain_file = discover_seconds, drain_file
-        self.fault = os.environ.get("DEEPART_INJECT_FAULT", "")   # tests of the failure paths
+        self.fault = testing.injected_fault_text()   # tests of the failure paths
         self.started_at = time.monotonic()
         self._slots: dict[str, _Slot] = {}
         self._nodes: dict[str, str] = {}        # alive node id -> its name in reports

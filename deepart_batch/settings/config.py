@@ -16,32 +16,35 @@ from __future__ import annotations
 import os
 import re
 import string
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.params import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, PRECISIONS, RenderParams
+from ..core import formats
+from ..engine.params import RenderParams
+from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
                         duration, integer, is_number, nonempty, optional, raise_problems,
-                        read_file, read_yaml, rule, seconds, setting, suggest)
+                        read_file, read_yaml, rule, seconds, setting)
 
 __all__ = [
     "Config", "WatchConfig", "LimitsConfig", "OutputConfig", "LoggingConfig", "MetricsConfig",
     "RetentionConfig",
     "ExecutorConfig",
     "ProblemsConfig", "NotifyConfig",
-    "load_config", "check_config", "check_params", "param_names", "read_yaml", "read_file",
+    "load_config", "check_config", "check_params", "param_names", "PARAM_CHOICES",
+    "read_yaml", "read_file",
     "raise_problems", "is_number",
 ]
 
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
 EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
-OUTPUT_FORMATS = ("jpg", "png", "webp")
+OUTPUT_FORMATS = tuple(formats.OUTPUT_FORMATS)
 REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
-# Mirrors images.INPUT_FORMATS (lower case); aliases accepted for convenience.
-INPUT_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif")
-FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+# limits.formats: core.formats' names (aliases like jpg and tif accepted); MPO is how Pillow
+# reads many cameras' JPEGs, so `jpeg` covers it and it is not offered on its own.
+INPUT_FORMATS = tuple(n for n in formats.config_names() if n != "mpo")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
@@ -73,7 +76,8 @@ def _formats(v, _base) -> list[str]:
                        f"{choices(INPUT_FORMATS)}")
     out = []
     for item in v:
-        name = FORMAT_ALIASES.get(str(item).lower(), str(item).lower())
+        pil = formats.pil_format(str(item))
+        name = formats.INPUT_FORMATS[pil][0] if pil else None
         if name not in INPUT_FORMATS:
             raise BadValue(f"format {item!r} is not allowed; use {choices(INPUT_FORMATS)}")
         out += [name] if name not in out else []
@@ -173,7 +177,9 @@ class WatchConfig:
 class LimitsConfig:
     max_size: int = setting(integer(16), 2048)
     max_steps: int = setting(integer(1), 2000)
-    max_input_pixels: int = setting(integer(1), 50_000_000)
+    max_input_pixels: int = setting(integer(1), 50_000_000,
+                                    help="refuse inputs with more pixels (decompression-bomb "
+                                         "guard)")
     formats: list[str] = setting(_formats, factory=lambda: ["jpeg", "png", "webp", "tiff"])
     max_file_bytes: int = setting(byte_size, 200 * 10**6)
 
@@ -181,7 +187,7 @@ class LimitsConfig:
 @dataclass
 class OutputConfig:
     format: str = setting(choice(OUTPUT_FORMATS), "jpg")
-    quality: int = setting(integer(1, 100), 92)
+    quality: int = setting(integer(1, 100), 92, help="JPEG/WebP quality")
     name_template: str = setting(_template, "{stem}.{style}.{ext}")
     reports: str = setting(choice(REPORT_LAYOUTS), "beside")
 
@@ -248,7 +254,9 @@ class Config:
     state_dir: Path = setting(_path)
     styles_dir: Path = setting(_path)
     manifest: Path = setting(_path)
-    weights: str = setting(_weights, "bundled")   # or the absolute path of a state dict
+    weights: str = setting(_weights, "bundled",   # or the absolute path of a state dict
+                           help="bundled (offline Caffe VGG19), torchvision, or a state-dict "
+                                "path")
     devices: str | list[str] = setting(_devices, "auto")  # "auto" or like ["cuda:0", "cpu"]
     jobs_per_device: int | str = setting(_jobs_per_device, 1)  # or "auto" (pool/devices.py)
     job_timeout: float = setting(seconds(), 3600.0)
@@ -277,102 +285,6 @@ class Config:
 
 
 _SECTIONS = {f.name: f.default_factory for f in fields(Config) if is_dataclass(f.default_factory)}
-
-
-# --- render parameters
-
-
-def param_names() -> list[str]:
-    """RenderParams fields, read at call time: the engine may grow new ones."""
-    return [f.name for f in fields(RenderParams)]
-
-
-def _param_default(f) -> Any:
-    return f.default_factory() if f.default_factory is not MISSING else (
-        None if f.default is MISSING else f.default)
-
-
-# (kind of a field's default, test for a given value, what to ask for); bool before int
-_KINDS = ((bool, lambda v: isinstance(v, bool), "true or false"),
-          (int, lambda v: isinstance(v, int) and is_number(v), "an integer"),
-          (float, is_number, "a number"),
-          (str, lambda v: isinstance(v, str), "a string"),
-          ((tuple, list), lambda v: isinstance(v, (tuple, list)), "a list"),
-          (dict, lambda v: isinstance(v, dict), "a mapping"))
-
-
-# Render parameters that take one of a few words: a wrong value names them all.
-PARAM_CHOICES = {"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": COLOR_MODES,
-                 "pooling": POOLINGS, "precision": PRECISIONS}
-
-
-def _choice_problem(key: str, value: Any) -> str | None:
-    allowed = PARAM_CHOICES.get(key)
-    if allowed is None or isinstance(value, str):   # a wrong word: RenderParams says so
-        return None
-    hint = (" (YAML reads unquoted yes/no/on/off as true/false: write the word you mean, "
-            "quoted if needed)" if isinstance(value, bool) else "")
-    return f"{value!r} is not allowed; use {choices(allowed)}{hint}"
-
-
-def _type_problem(value: Any, default: Any) -> str | None:
-    """Check a value against the kind of its field's default (annotations are strings)."""
-    if default is None:
-        return None                  # optional field (learning_rate): RenderParams decides
-    if value is None:
-        return "must not be empty; leave the key out to use the default"
-    for kind, test, want in _KINDS:
-        if isinstance(default, kind):
-            return None if test(value) else f"{value!r} is not allowed; use {want}"
-    return None
-
-
-def check_params(merged: dict, limits: LimitsConfig | None = None
-                 ) -> tuple[RenderParams | None, list[tuple[str | None, str]]]:
-    """Validate merged render params; return (validated params or None, [(key, problem)]).
-
-    The key lets callers point at the layer (config defaults, manifest style, output) the
-    bad value came from; it is None when a problem involves no single key.
-    """
-    specs = {f.name: f for f in fields(RenderParams)}
-    problems: list[tuple[str | None, str]] = []
-    values: dict[str, Any] = {}
-    for key, value in merged.items():
-        if key not in specs:
-            problems.append((key, f"unknown render parameter{suggest(key, specs)}; "
-                                  f"allowed: {', '.join(specs)}"))
-            continue
-        default = _param_default(specs[key])
-        problem = _choice_problem(key, value) or _type_problem(value, default)
-        if problem:
-            problems.append((key, problem))
-        elif isinstance(default, tuple) and isinstance(value, list):
-            values[key] = tuple(value)
-        else:
-            values[key] = value
-    if limits is not None:
-        for key, limit_name in (("size", "max_size"), ("steps", "max_steps")):
-            value, limit = values.get(key), getattr(limits, limit_name)
-            if isinstance(value, int) and value > limit:
-                problems.append((key, f"{value} exceeds limits.{limit_name}; use at most "
-                                      f"{limit}"))
-    if problems:
-        return None, problems
-    try:
-        params = RenderParams(**values).validated()
-    except Exception as exc:  # ParamsError, or TypeError/ValueError from odd element types
-        return None, [(_blame(str(exc), values), str(exc))]
-    return params, []
-
-
-def _blame(message: str, values: dict) -> str | None:
-    """Which key a RenderParams error is about: its leading word, or the layer it names."""
-    head, quoted = re.match(r"\w+", message), re.search(r"'([^']*)'", message)
-    if head and head.group() in values:
-        return head.group()
-    return next((k for k in ("content_layers", "style_layers", "layer_weights") if quoted
-                 and quoted.group(1) in [str(v).strip().lower() for v in values.get(k, ())]),
-                None)
 
 
 def _parse(label: str, source: Path, data: Any) -> tuple[Config | None, list[str]]:

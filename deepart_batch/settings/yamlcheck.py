@@ -223,9 +223,12 @@ def duration(v, _base) -> float:
 # --- mappings into dataclasses
 
 
-def setting(parse: Callable, default: Any = MISSING, factory: Any = MISSING) -> Any:
-    """A dataclass field read from YAML by `parse`; one without a default is required."""
-    return field(default=default, default_factory=factory, metadata={"parse": parse})
+def setting(parse: Callable, default: Any = MISSING, factory: Any = MISSING,
+            help: str | None = None) -> Any:
+    """A dataclass field read from YAML by `parse`; one without a default is required.
+    `help`: what the commands say about the same value when they take it as an option."""
+    return field(default=default, default_factory=factory,
+                 metadata={"parse": parse, "help": help})
 
 
 class Reader:

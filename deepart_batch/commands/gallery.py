@@ -1,4 +1,5 @@
-"""`deepart-batch gallery` and `deepart-batch contact-sheet`: parsers and handlers."""
+"""`deepart-batch gallery` (rebuild the outbox pages) and `deepart-batch contact-sheet`
+(one PNG grid of photos by styles)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ParamsError
+from .options import HelpFormatter, add_config_option, add_device_option, add_weights_option
 
 
 def add_commands(sub) -> None:
@@ -13,29 +15,30 @@ def add_commands(sub) -> None:
                        description="Rewrite outbox/index.html and every campaign page from "
                                    "the JSON reports (and the journal, for what is still on "
                                    "its way), e.g. after an upgrade. Prints the index's path.")
-    g.add_argument("--config", required=True, help="config YAML (see config.example.yaml)")
+    add_config_option(g)
     g.set_defaults(func=cmd_gallery)
     c = sub.add_parser("contact-sheet", help="one PNG grid: photos as rows, styles as columns",
                        description="From the outbox (--config, optionally --campaign), or "
                                    "for trying styles from --photo and --style images, "
-                                   "rendered small here.")
+                                   "rendered small here.",
+                       formatter_class=HelpFormatter)
     c.add_argument("-o", "--output", required=True, help="the PNG to write")
-    c.add_argument("--config", help="take finished renders from this daemon's outbox")
+    add_config_option(c, required=False,
+                      help="take finished renders from this daemon's outbox")
     c.add_argument("--campaign", help="only this campaign (top-level inbox folder)")
     c.add_argument("--photo", nargs="+", default=[], metavar="PHOTO", help="photo(s) to try")
     c.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="style image(s)")
     c.add_argument("--size", type=int, default=128, help="long side of each trial render")
     c.add_argument("--steps", type=int, default=60, help="steps of each trial render")
-    c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    c.add_argument("--weights", default="bundled",
-                   help="bundled (offline Caffe VGG19), torchvision, or a state-dict path")
+    add_device_option(c)
+    add_weights_option(c)
     c.add_argument("--cell", type=int, default=256, help="picture size in the sheet, pixels")
     c.set_defaults(func=cmd_contact_sheet)
 
 
 def cmd_gallery(args) -> int:
     from ..settings.config import load_config
-    from .pages import build_gallery
+    from ..gallery.pages import build_gallery
     config = load_config(args.config)
     index = build_gallery(Path(config.outbox), Path(config.state_dir),
                           config.limits.max_input_pixels)
@@ -44,7 +47,7 @@ def cmd_gallery(args) -> int:
 
 
 def cmd_contact_sheet(args) -> int:
-    from .contact_sheet import (SheetLayout, draw_sheet, grid_from_outbox, grid_from_renders,
+    from ..gallery.contact_sheet import (SheetLayout, draw_sheet, grid_from_outbox, grid_from_renders,
                                 save_sheet)
     out = Path(args.output)
     if out.suffix.lower() != ".png":
@@ -69,7 +72,7 @@ def cmd_contact_sheet(args) -> int:
         from .. import images
         for path in [*args.photo, *args.style]:
             images.probe(path)   # a clear error naming the file before loading weights
-        from ..cli import resolve_device
+        from .device import resolve_device
         grid = grid_from_renders([Path(p) for p in args.photo], [Path(s) for s in args.style],
                                  args.size, args.steps, resolve_device(args.device),
                                  args.weights, log=lambda m: print(m, file=sys.stderr))

@@ -1,0 +1,193 @@
+"""The daemon's commands: watch, run --once, status, retry, repair-journal and prune.
+
+Each reads the config and hands over to deepart_batch.daemon; none imports torch (the
+service's render workers do).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ParamsError
+from .console import PROG, flush_logs
+from .options import add_config_option
+
+
+def add_commands(sub) -> None:
+    w = sub.add_parser("watch", help="run the hot-folder daemon (systemd service)",
+                       description="Watch the inbox and render every settled file until "
+                                   "SIGTERM/SIGINT; then drain running jobs and exit 0.")
+    add_config_option(w)
+    w.set_defaults(func=cmd_watch)
+    r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
+                       description="Take every file present in the inbox, render it, print a "
+                                   "summary and exit: 0 if all succeeded, 1 if some failed.")
+    add_config_option(r)
+    r.add_argument("--once", action="store_true", required=True,
+                   help="process what is present and exit (required)")
+    r.set_defaults(func=cmd_run)
+    st = sub.add_parser("status", help="job counts, devices, running jobs, recent failures")
+    add_config_option(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+    _add_retry(sub)
+    rj = sub.add_parser("repair-journal", help="move a damaged journal aside and rebuild it "
+                        "from state_dir/work, done and failed",
+                        description="For a journal.sqlite that is truncated, overwritten or "
+                                    "lost (the daemon also does this by itself at start-up). "
+                                    "Photos in work/ are claimed again; done/ and failed/ "
+                                    "become the history. Refuses while a daemon runs.")
+    add_config_option(rj)
+    rj.add_argument("--force", action="store_true",
+                    help="rebuild even when the journal opens fine")
+    rj.set_defaults(func=cmd_repair_journal)
+    _add_prune(sub)
+
+
+def _add_retry(sub) -> None:
+    rt = sub.add_parser("retry", help="put failed photos back; re-render done ones (--force)",
+                        description="Put failed photos back into the inbox (from failed/), so "
+                                    "the running daemon or the next run --once renders them; "
+                                    "their problem notes and .error.json go. Held photos are "
+                                    "tried at once. --force renders done ones again, next to "
+                                    "the old outputs. Works while watch runs.")
+    rt.add_argument("job", nargs="?", type=int, metavar="JOB_ID", help="a job id from status")
+    add_config_option(rt)
+    rt.add_argument("--photo", metavar="NAME", help="name, inbox path or pattern (city/*.jpg)")
+    rt.add_argument("--all-failed", action="store_true", help="every failed photo")
+    rt.add_argument("--since", metavar="TIME", help="failed (or with --force, done) since "
+                                                    "TIME: 2026-11-27T09:00, or 30m, 2h, 1d")
+    rt.add_argument("--force", action="store_true", help="also render done photos again")
+    rt.set_defaults(func=cmd_retry)
+
+
+def _add_prune(sub) -> None:
+    pr = sub.add_parser("prune", help="remove archived originals and journal rows of old, "
+                                      "finished inputs",
+                        description="Remove, for every input that finished (done or failed) "
+                                    "more than --older-than ago, its archived original in "
+                                    "state_dir/done or failed and its journal rows. Unfinished "
+                                    "inputs and the outbox are never touched. The daemon does "
+                                    "the same by itself when the config sets "
+                                    "retention.older_than.")
+    add_config_option(pr)
+    pr.add_argument("--older-than", metavar="AGE",
+                    help="age like 30d, 12h or '2 weeks' (default: retention.older_than "
+                         "from the config)")
+    pr.add_argument("--dry-run", action="store_true",
+                    help="say what would be removed, remove nothing")
+    pr.set_defaults(func=cmd_prune)
+
+
+# --- watch and run --once
+
+
+def _daemon_logging(config, cli_level: str | None) -> None:
+    from ..ops.logsetup import configure_logging
+    lg = config.logging
+    configure_logging(cli_level or lg.level, json_file=lg.json_file, rotation=lg.rotation,
+                      retention=lg.retention)
+
+
+def _serve(args, once: bool) -> int:
+    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
+    from ..settings.config import load_config
+    config = load_config(args.config)
+    _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
+    try:
+        service = Service(config, once=once)
+    except AlreadyRunning as exc:
+        flush_logs()
+        if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon
+            print(f"{PROG}: {exc}; the daemon handles the inbox, so this bulk pass has "
+                  f"nothing to do", file=sys.stderr)
+            return 0
+        print(f"{PROG}: {exc}; it is still going, so this one does not start",
+              file=sys.stderr)
+        return EXIT_LOCKED
+    code = service.run()
+    if once:
+        flush_logs()
+        print(run_summary(service.summary, config), file=sys.stderr)
+    return code
+
+
+def run_summary(s, config) -> str:
+    """The lines `run --once` ends with, from the service's summary."""
+    lines = ["", "deepart-batch run --once: summary",
+             f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
+             f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
+             f"  jobs rendered {s.jobs_done:>5}   -> {config.outbox}",
+             f"  jobs failed   {s.jobs_failed:>5}",
+             f"  photos held   {s.held:>5}   (waiting for the setup; see "
+             f"{config.problems.folder}/ in the outbox)",
+             f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)"]
+    for message in s.failures[:10]:
+        lines.append(f"  ! {message}")
+    if len(s.failures) > 10:
+        lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
+    return "\n".join(lines)
+
+
+def cmd_watch(args) -> int:
+    return _serve(args, once=False)
+
+
+def cmd_run(args) -> int:
+    return _serve(args, once=True)
+
+
+# --- status, retry, repair-journal, prune
+
+
+def cmd_status(args) -> int:
+    import json
+    from ..daemon.status import collect, render_text
+    from ..settings.config import load_config
+    info = collect(load_config(args.config))
+    print(json.dumps(info, indent=2) if args.json else render_text(info))
+    return 0
+
+
+def cmd_retry(args) -> int:
+    from ..daemon.retry import RetryRequest, parse_since, retry
+    from ..settings.config import load_config
+    request = RetryRequest(args.job, args.photo, args.all_failed,
+                           parse_since(args.since) if args.since else None, args.force)
+    lines = retry(load_config(args.config), request)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_repair_journal(args) -> int:
+    from ..daemon.repair import repair_journal
+    from ..settings.config import load_config
+    message, code = repair_journal(load_config(args.config), args.force)
+    print(message)
+    return code
+
+
+def cmd_prune(args) -> int:
+    from ..core.timefmt import parse_duration
+    from ..daemon.retention import prune_state_dir
+    from ..settings.config import load_config
+    config = load_config(args.config)
+    try:
+        older_than = parse_duration(args.older_than) if args.older_than else \
+            config.retention.older_than
+    except ValueError as exc:
+        raise ParamsError(f"--older-than: {exc}") from None
+    if older_than is None:
+        raise ParamsError(f"give --older-than (like 30d), or set retention.older_than in "
+                          f"{args.config}")
+    result = prune_state_dir(Path(config.state_dir), older_than, dry_run=args.dry_run)
+    for line in result.skipped:
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    print(("dry run, nothing removed: would have " if args.dry_run else "") +
+          result.describe(older_than))
+    return 0

@@ -1,0 +1,37 @@
+"""`deepart-batch validate`: check the config and the manifest; exit 0 or 2 (torch-free)."""
+
+from __future__ import annotations
+
+import sys
+
+from .console import PROG
+from .options import add_config_option
+
+
+def add_commands(sub) -> None:
+    v = sub.add_parser("validate", help="check the config and the manifest; exit 0 or 2")
+    add_config_option(v)
+    v.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args) -> int:
+    from ..resolution import inbox_warnings
+    from ..settings.config import check_config
+    from ..settings.folders import folder_problems
+    from ..settings.manifest import check_manifest, load_manifest
+    config, problems = check_config(args.config)
+    if config is not None:
+        notes: list[str] = []
+        problems += check_manifest(config.manifest, config.styles_dir, config, notes)
+        problems += [f"{args.config}: {p}" for p in folder_problems(config)]
+        for note in notes:
+            print(f"{PROG}: note: {note}", file=sys.stderr)
+    for problem in problems:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
+                                                        config)):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    print(f"{args.config}: OK (manifest {config.manifest} OK)")
+    return 0

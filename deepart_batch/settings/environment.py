@@ -1,0 +1,35 @@
+"""Environment variables a person may set, read here and nowhere else (test-only switches
+live in deepart_batch.testing).
+
+DEEPART_CACHE_DIR
+    where decoded VGG19 weights are cached; else $XDG_CACHE_HOME/deepart-batch, else
+    ~/.cache/deepart-batch.
+DEEPART_RENDER_LOOP
+    how the render loop runs (engine/graphs.LoopOptions.from_env): fast (default: CUDA
+    graphs where the device replays them), benchmark (also cudnn.benchmark) or legacy (the
+    loop before issue 15, for before/after benchmarks).
+
+Protocol variables (NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM, CUDA_VISIBLE_DEVICES) are
+read where their protocol is implemented (ops/sdnotify.py, ops/logsetup.py, pool/).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_DIR = "DEEPART_CACHE_DIR"
+RENDER_LOOP = "DEEPART_RENDER_LOOP"
+
+
+def weights_cache_dir() -> Path:
+    """DEEPART_CACHE_DIR, else $XDG_CACHE_HOME/deepart-batch, else ~/.cache/deepart-batch."""
+    if os.environ.get(CACHE_DIR):
+        return Path(os.environ[CACHE_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "deepart-batch"
+
+
+def render_loop() -> str:
+    """DEEPART_RENDER_LOOP, lower case; "" when unset."""
+    return os.environ.get(RENDER_LOOP, "").strip().lower()
