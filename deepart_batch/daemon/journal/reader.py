@@ -248,6 +248,9 @@ def open_reader(path: str | Path, timeout: float = 10.0) -> JournalReader:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+    except sqlite3.Error as exc:
+        raise JournalUnavailable(f"{path}: {exc}") from None
     db.row_factory = sqlite3.Row
     return JournalReader(db, path, readonly=True)
