@@ -24,7 +24,6 @@ from ..core.layout import StateLayout
 from .journal import Journal
 
 BATCH = 500        # inputs per transaction: the daemon's loop is not held up for long
-FINISHED = ("done", "failed")
 
 
 @dataclass
@@ -49,7 +48,8 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
           dry_run: bool = False) -> PruneResult:
     """Remove what finished before now - older_than; see the module docstring."""
     cutoff = (time.time() if now is None else now) - older_than
-    roots = [Path(os.path.realpath(state_dir / d)) for d in FINISHED]
+    layout = StateLayout(Path(state_dir))
+    roots = [Path(os.path.realpath(folder)) for folder in (layout.done, layout.failed)]
     result = PruneResult()
     last_id = 0
     while True:

@@ -87,7 +87,8 @@ class Journal(JournalReader):
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:   # SQLite may have rolled back already (disk full)
+                self.db.execute("ROLLBACK")
             raise
         try:
             patiently(self.busy, self.path, "a commit", lambda: self.db.execute("COMMIT"))
