@@ -1,6 +1,13 @@
+import sqlite3
+import threading
+import time
+
 import pytest
 
-from deepart_batch.daemon.journal import InvalidTransition, Journal
+from deepart_batch.daemon.journal import (InvalidTransition, Journal, JournalBusy,
+                                          JournalDamaged, JournalUnavailable, NotInJournal,
+                                          open_reader)
+from deepart_batch.errors import DeepartError
 
 
 @pytest.fixture
@@ -111,7 +118,6 @@ def test_forced_keys_are_taken_once(journal):
 
 
 def test_an_older_journal_gains_the_new_columns(tmp_path):
-    import sqlite3
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
     db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, "
@@ -126,3 +132,113 @@ def test_an_older_journal_gains_the_new_columns(tmp_path):
     j.hold_input(1, "style_missing", "gone", retry_at=5)
     assert j.input(1).state == "held"
     j.close()
+
+
+# -- a journal another program holds (issue 20 item 4) --------------------------------------
+class _Holder:
+    """A second program's connection holding BEGIN EXCLUSIVE, from another thread."""
+
+    def __init__(self, path, seconds: float | None):
+        self.path, self.seconds = path, seconds
+        self.locked, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("INSERT INTO forced (job_key, requested_at) VALUES ('holder', 0)")
+        self.locked.set()
+        self.release.wait(self.seconds)
+        db.execute("COMMIT")
+        db.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.locked.wait(5)
+        return self
+
+    def __exit__(self, *_):
+        self.release.set()
+        self.thread.join(5)
+
+
+def test_a_write_waits_out_a_lock_longer_than_sqlites_own_wait(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path, busy_budget=10, busy_wait=0.1)
+    with _Holder(path, seconds=1.0):
+        started = time.monotonic()
+        input_id = journal.begin_claim("a/x.jpg", "a", "/work/x.jpg")   # locked 1 s
+        assert time.monotonic() - started >= 0.5
+    journal.finish_claim(input_id, "sha")
+    assert journal.input(input_id).state == "claimed"
+    assert journal.take_forced("holder")                               # its write landed too
+    journal.close()
+
+
+def test_a_write_gives_up_with_journal_busy_in_one_line(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path, busy_budget=0.5, busy_wait=0.05)
+    job = _job(journal)
+    with _Holder(path, seconds=None):
+        started = time.monotonic()
+        with pytest.raises(JournalBusy) as info:
+            journal.mark_running(job, "cpu#0", "cpu")
+        assert time.monotonic() - started < 3
+    message = str(info.value)
+    assert "the journal is busy (another program holds it); try again" in message
+    assert "\n" not in message and isinstance(info.value, DeepartError)
+    assert journal.job(job).state == "queued"                # nothing half-written
+    journal.mark_running(job, "cpu#0", "cpu")                # and it works once free
+    journal.close()
+
+
+def test_a_failed_transaction_writes_nothing_and_nests(journal):
+    job = _job(journal)
+    with pytest.raises(InvalidTransition):
+        with journal.transaction():
+            journal.mark_running(job, "cpu#0", "cpu")          # joins the outer one
+            journal.mark_done(job, 1.0)
+            journal.mark_done(job, 1.0)                        # refused: all rolled back
+    assert journal.job(job).state == "queued" and journal.job(job).attempts == 0
+
+
+def test_read_api_answers_what_status_and_retention_ask(tmp_path, journal):
+    done, failed = _job(journal, "k1", "a"), _job(journal, "k2", "b")
+    for job in (done, failed):
+        journal.mark_running(job, "cpu#0", "cpu")
+    journal.mark_done(done, 3.0)
+    journal.mark_failed(failed, "timeout", "slow")
+    inp = journal.job(done).input_id
+    journal.archive_input(inp, "done", "/done/x.jpg")
+    refused = journal.begin_claim("c/bad.jpg", "c", "/w/bad.jpg")
+    journal.finish_claim(refused, "sha")
+    journal.archive_input(refused, "failed", "/failed/bad.jpg", "unreadable", "bad_image")
+    assert journal.job_ids("done") == {done} and journal.job_ids() == {done, failed}
+    assert journal.input_ids("failed") == {refused} and len(journal.input_ids()) == 3
+    assert journal.input_counts() == {"done": 1, "claimed": 1, "failed": 1}
+    assert [(j.id, rel) for j, rel in journal.jobs_with_relpath("failed")] == [(failed, "b/x.jpg")]
+    assert [i.id for i in journal.refused()] == [refused]
+    assert [i.id for i in journal.history("a/x.jpg")] == [inp]
+    assert [i.id for i in journal.finished_before(time.time() + 1)] == [inp, refused]
+    assert journal.render_seconds() == [3.0] and not journal.needed_by_duplicate(inp)
+    assert journal.delete_inputs([inp]) == (1, 1) and journal.job_ids() == {failed}
+    with pytest.raises(NotInJournal):
+        journal.job(done)
+    reader = open_reader(tmp_path / "journal.sqlite")
+    try:
+        assert reader.counts()["failed"] == 1 and reader.input_ids() == journal.input_ids()
+        with pytest.raises(sqlite3.OperationalError):
+            reader.db.execute("DELETE FROM jobs")            # read-only: mode=ro
+    finally:
+        reader.close()
+
+
+def test_a_read_only_reader_of_an_unready_or_damaged_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_reader(tmp_path / "none.sqlite")
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    with pytest.raises(JournalUnavailable):
+        open_reader(tmp_path / "empty.sqlite").counts()
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(JournalDamaged):
+        open_reader(tmp_path / "junk.sqlite").counts()

@@ -111,3 +111,39 @@ def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
     info = collect(config)
     assert info["held"]["total"] == 0 and info["refused"][0]["reason"] == "error"
     assert info["schema"] == 1 and info["manifest"]["valid"]
+
+
+def test_retry_on_a_busy_journal_moves_nothing(setup):
+    """Issue 20 item 4: another program holds the journal; retry says so in one line and
+    the photo stays in failed/ with its one failed row (it was moved first before)."""
+    import sqlite3
+    from deepart_batch.daemon.journal import JournalBusy
+    tmp_path, config, journal = setup
+    a, job_a = _failed(tmp_path, journal, "a.jpg")
+    patient = Journal(tmp_path / "state/journal.sqlite", busy_budget=0.3, busy_wait=0.05)
+    holder = sqlite3.connect(tmp_path / "state/journal.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JournalBusy, match="the journal is busy .*; try again"):
+            retry(config, RetryRequest(all_failed=True), journal=patient)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (tmp_path / "state/failed/c/a.jpg").exists()
+    assert not (tmp_path / "in/c").exists()
+    assert (tmp_path / "state/failed/c/a.jpg.error.json").exists()
+    assert journal.input(a).state == "failed" and journal.job(job_a).state == "failed"
+    lines = retry(config, RetryRequest(all_failed=True), journal=patient)   # free again
+    assert len(lines) == 1 and (tmp_path / f"in/c/a.jpg").exists()
+    assert journal.input(a).state == "retried"
+    patient.close()
+
+
+def test_a_move_that_fails_undoes_the_journal_write(setup):
+    tmp_path, config, journal = setup
+    a, _ = _failed(tmp_path, journal, "a.jpg")
+    (tmp_path / "in/c").write_text("a file where the campaign folder would go")
+    with pytest.raises(OSError):
+        retry(config, RetryRequest(photo="a.jpg"))
+    assert (tmp_path / "state/failed/c/a.jpg").exists()
+    assert journal.input(a).state == "failed"          # not retried: nothing moved

@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, resolve_inside
+from ..core.outbox_names import (REPORTS_FOLDER, error_report_path, output_path,  # noqa: F401
+                                 report_exists, report_path)
+from ..paths import UnsafePathError, atomic_write_bytes, atomic_write_json
 from ..report import summarize
 from .faultpoints import crash_point
 
-ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` (its report)
-
-REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
-EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
-              "webp": ("WEBP", "webp")}
-
-
-def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) -> Path:
-    """outbox/<campaign folders>/<template>; the template cannot climb out of the outbox."""
-    rel = PurePosixPath(relpath)
-    _, ext = EXTENSIONS[fmt.lower()]
-    campaign = rel.parts[0] if len(rel.parts) > 1 else ""
-    name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
-    name = "/".join(fit_name(part, NAME_MAX - ROOM) for part in name.split("/"))
-    return resolve_inside(outbox, rel.parent / name)
-
-
-def report_path(image_path: Path, subfolder: bool = False) -> Path:
-    """photo.style.json beside the image, or in _reports/ (config output.reports)."""
-    image_path = Path(image_path)
-    if subfolder:
-        return image_path.parent / REPORTS_FOLDER / f"{image_path.stem}.json"
-    return image_path.with_suffix(".json")
-
-
-def report_exists(image_path: Path) -> bool:
-    """Whether either layout holds a report for this image (layouts can change over time)."""
-    return any(report_path(image_path, sub).exists() for sub in (False, True))
-
-
-def error_report_path(outbox: Path, relpath: str, subfolder: bool = False) -> Path:
-    rel = PurePosixPath(relpath)
-    name = fit_name(rel.name, NAME_MAX - len(".error.json"))
-    folder = rel.parent / REPORTS_FOLDER if subfolder else rel.parent
-    return resolve_inside(outbox, folder / f"{name}.error.json")
+# The names (output_path, report_path, report_exists, error_report_path, REPORTS_FOLDER)
+# live in core.outbox_names; imported here for the daemon's callers.
 
 
 def publish(image_path: Path, image: bytes, report: dict, report_file: Path | None = None,

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from loguru import logger
 
+from ..core.layout import StateLayout
 from .journal import Journal
 
 BATCH = 500        # inputs per transaction: the daemon's loop is not held up for long
-FINISHED = ("done", "failed")
 
 
 @dataclass
@@ -48,39 +48,26 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
           dry_run: bool = False) -> PruneResult:
     """Remove what finished before now - older_than; see the module docstring."""
     cutoff = (time.time() if now is None else now) - older_than
-    roots = [Path(os.path.realpath(state_dir / d)) for d in FINISHED]
+    layout = StateLayout(Path(state_dir))
+    roots = [Path(os.path.realpath(folder)) for folder in (layout.done, layout.failed)]
     result = PruneResult()
-    db = journal.db
     last_id = 0
     while True:
-        rows = db.execute(
-            "SELECT id, archived_to FROM inputs WHERE state IN ('done', 'failed') AND "
-            "finished_at IS NOT NULL AND finished_at < ? AND id > ? ORDER BY id LIMIT ?",
-            (cutoff, last_id, BATCH)).fetchall()
-        if not rows:
+        batch = journal.finished_before(cutoff, after_id=last_id, limit=BATCH)
+        if not batch:
             break
-        last_id = rows[-1]["id"]
-        ids = [r["id"] for r in rows if not _referenced(db, r["id"])]
-        for r in rows:
-            if r["id"] in ids and r["archived_to"]:
-                _remove_archived(Path(r["archived_to"]), roots, result, dry_run)
-        if ids and not dry_run:
-            marks = ",".join("?" * len(ids))
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                job_ids = f"SELECT id FROM jobs WHERE input_id IN ({marks})"
-                db.execute(f"UPDATE jobs SET duplicate_of=NULL WHERE duplicate_of IN ({job_ids})"
-                           f" AND state IN ('done', 'failed')", ids)
-                result.jobs += db.execute(f"DELETE FROM jobs WHERE input_id IN ({marks})",
-                                          ids).rowcount
-                result.inputs += db.execute(f"DELETE FROM inputs WHERE id IN ({marks})",
-                                            ids).rowcount
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        elif dry_run:
+        last_id = batch[-1].id
+        keep = [i for i in batch if not journal.needed_by_duplicate(i.id)]
+        ids = [i.id for i in keep]
+        if dry_run:
             result.inputs += len(ids)
+        else:   # the rows go first: a file removed after a failed write is not lost track of
+            inputs, jobs = journal.delete_inputs(ids)
+            result.inputs += inputs
+            result.jobs += jobs
+        for inp in keep:
+            if inp.archived_to:
+                _remove_archived(Path(inp.archived_to), roots, result, dry_run)
     for root in roots:
         if not dry_run:
             _remove_empty_folders(root)
@@ -90,21 +77,14 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
 def prune_state_dir(state_dir: Path, older_than: float, dry_run: bool = False) -> PruneResult:
     """`prune` on a state_dir's journal (none yet: nothing to do), from another process than
     the daemon's: SQLite's locking lets both write."""
-    db = state_dir / "journal.sqlite"
-    if not db.exists():
+    path = StateLayout(state_dir).journal
+    if not path.exists():
         return PruneResult()
-    journal = Journal(db)
+    journal = Journal(path)
     try:
         return prune(journal, state_dir, older_than, dry_run=dry_run)
     finally:
         journal.close()
-
-
-def _referenced(db, input_id: int) -> bool:
-    """A waiting or queued duplicate still points at one of this input's jobs: keep it."""
-    return db.execute("SELECT 1 FROM jobs d JOIN jobs j ON d.duplicate_of = j.id WHERE "
-                      "j.input_id = ? AND d.state NOT IN ('done', 'failed') LIMIT 1",
-                      (input_id,)).fetchone() is not None
 
 
 def _remove_archived(path: Path, roots: list[Path], result: PruneResult, dry_run: bool) -> None:

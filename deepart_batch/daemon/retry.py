@@ -7,7 +7,9 @@ done photo back and marks its renders to be made again: the new ones are written
 the old ones (photo.style.2.jpg, ...), never over them. Held photos are tried at once.
 
 Safe while `watch` runs (SQLite serialises the writes; the daemon never touches failed
-rows), and imports no torch.
+rows), and imports no torch. Each photo's file moves inside the journal write it belongs
+to, after the write: a journal another program holds (JournalBusy) moves nothing, and a
+move that fails undoes the write.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from ..core.layout import StateLayout
+from ..core.timefmt import parse_duration
 from ..errors import DeepartError
 from . import intake
-from .journal import Input, Journal
+from .journal import Input, Journal, NotInJournal
 from .team import TeamDesk
 
-_RELATIVE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# `--since 30m` has always meant minutes ago here (a month ago is written 1mo or 30d)
+_MINUTES = re.compile(r"\s*(\d+(?:\.\d+)?)\s*m\s*", re.IGNORECASE)
 
 
 @dataclass
@@ -41,9 +45,13 @@ class RetryRequest:
 def parse_since(text: str, now: float | None = None) -> float:
     """'2h', '30m', '1d' ago, or an ISO date/time (UTC unless it says otherwise)."""
     now = time.time() if now is None else now
-    m = _RELATIVE.fullmatch(text)
+    m = _MINUTES.fullmatch(text)
     if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2).lower()]
+        return now - float(m.group(1)) * 60
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -73,7 +81,7 @@ def select(journal: Journal, req: RetryRequest) -> tuple[list[Input], list[Input
     if req.job_id is not None:
         try:
             chosen = [journal.input(journal.job(req.job_id).input_id)]
-        except TypeError:
+        except NotInJournal:
             raise DeepartError(f"there is no job {req.job_id}; see deepart-batch status") from None
     else:
         chosen = journal.inputs_in(*states)
@@ -106,9 +114,11 @@ def _back_to_inbox(inbox: Path, inp: Input, source: Path, copy: bool) -> Path:
     return target
 
 
-def retry(config, req: RetryRequest) -> list[str]:
-    """Do it; returns one line per photo for the person who asked."""
-    journal = Journal(Path(config.state_dir) / "journal.sqlite")
+def retry(config, req: RetryRequest, journal: Journal | None = None) -> list[str]:
+    """Do it; returns one line per photo for the person who asked. `journal`: an open one
+    to use (and leave open), else the state_dir's is opened and closed here."""
+    own = journal is None
+    journal = Journal(StateLayout(Path(config.state_dir)).journal) if own else journal
     desk = TeamDesk(config)
     inbox = Path(config.inbox)
     lines = []
@@ -124,9 +134,10 @@ def retry(config, req: RetryRequest) -> list[str]:
                 lines.append(f"{inp.relpath}: its file is no longer in failed/; drop the "
                              f"photo into the inbox again")
                 continue
-            target = _back_to_inbox(inbox, inp, source, copy=False)
-            Path(str(source) + intake_error_suffix()).unlink(missing_ok=True)
-            journal.retire_failed(inp.id)
+            with journal.transaction():     # the write first; a failed move undoes it
+                journal.retire_failed(inp.id)
+                target = _back_to_inbox(inbox, inp, source, copy=False)
+            Path(str(source) + intake.ERROR_SUFFIX).unlink(missing_ok=True)
             desk.retried(inp.relpath)
             lines.append(f"{inp.relpath}: back in the inbox as "
                          f"{target.relative_to(inbox).as_posix()} (was failed: {inp.reason})")
@@ -137,9 +148,10 @@ def retry(config, req: RetryRequest) -> list[str]:
                 continue
             jobs = [j for j in journal.jobs_for_input(inp.id) if j.state == "done" and
                     (req.job_id is None or j.id == req.job_id)]
-            for job in jobs:
-                journal.force(job.job_key)
-            target = _back_to_inbox(inbox, inp, source, copy=True)
+            with journal.transaction():
+                for job in jobs:
+                    journal.force(job.job_key)
+                target = _back_to_inbox(inbox, inp, source, copy=True)
             lines.append(f"{inp.relpath}: rendered again ({len(jobs)} output(s), written next "
                          f"to the old ones) from the inbox as "
                          f"{target.relative_to(inbox).as_posix()}")
@@ -147,10 +159,7 @@ def retry(config, req: RetryRequest) -> list[str]:
             journal.release_holds()
             lines += [f"{inp.relpath}: held; tried again now" for inp in held]
     finally:
-        journal.close()
+        if own:
+            journal.close()
     return lines
 
-
-def intake_error_suffix() -> str:
-    """The suffix of the error report written beside an archived failure."""
-    return getattr(intake, "ERROR_SUFFIX", ".error.json")

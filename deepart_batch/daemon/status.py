@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from ..core.states import FailureReason, JobState, message
+from ..core.layout import StateLayout
+from ..core.states import FailureReason, InputState, JobState, message
+from ..core.timefmt import human_duration, iso
+from .journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
 SCHEMA_VERSION = 1
 
@@ -31,73 +32,58 @@ def _daemon_alive(pid: int | None) -> bool:
     return True
 
 
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else None
-
-
 def _plain(reason, relpath: str, detail: str | None) -> str:
     return message(reason, PurePosixPath(relpath).name, detail or "")[0]
 
 
-def _eta(row, now: float) -> tuple[float | None, float | None]:
+def _eta(job: Job, now: float) -> tuple[float | None, float | None]:
     """Elapsed seconds and an estimate of those left, from steps done and their rate."""
-    if not row["started_at"]:
+    if not job.started_at:
         return None, None
-    elapsed = max(0.0, now - row["started_at"])
-    progress = json.loads(row["progress"]) if row["progress"] else {}
+    elapsed = max(0.0, now - job.started_at)
+    progress = job.progress or {}
     step, total = progress.get("step") or 0, progress.get("total") or 0
     eta = (total - step) * elapsed / step if step > 0 and total >= step else None
     return round(elapsed, 1), None if eta is None else round(eta, 1)
 
 
-def _held(db) -> dict:
-    photos = [{"input": r["relpath"], "job": None, "reason": FailureReason.parse(r["reason"]).value,
-               "message": _plain(r["reason"], r["relpath"], r["error"]), "error": r["error"],
-               "retry_at": _iso(r["retry_at"]), "holds": r["holds"]}
-              for r in db.execute("SELECT * FROM inputs WHERE state='held' ORDER BY id")]
-    photos += [{"input": r["relpath"], "job": r["id"], "style": r["slug"],
-                "reason": FailureReason.parse(r["reason"]).value,
-                "message": _plain(r["reason"], r["relpath"], r["error"]), "error": r["error"],
-                "retry_at": _iso(r["retry_at"]), "holds": r["holds"]}
-               for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
-                                   "i.id=j.input_id WHERE j.state='held' ORDER BY j.id")]
+def _held(journal: JournalReader) -> dict:
+    photos = [{"input": i.relpath, "job": None, "reason": FailureReason.parse(i.reason).value,
+               "message": _plain(i.reason, i.relpath, i.error), "error": i.error,
+               "retry_at": iso(i.retry_at), "holds": i.holds}
+              for i in journal.inputs_in(InputState.HELD.value)]
+    photos += [{"input": rel, "job": j.id, "style": j.slug,
+                "reason": FailureReason.parse(j.reason).value,
+                "message": _plain(j.reason, rel, j.error), "error": j.error,
+                "retry_at": iso(j.retry_at), "holds": j.holds}
+               for j, rel in journal.jobs_with_relpath(JobState.HELD.value)]
     by_reason: dict[str, int] = {}
     for p in photos:
         by_reason[p["reason"]] = by_reason.get(p["reason"], 0) + 1
     return {"total": len(photos), "by_reason": by_reason, "photos": photos[:50]}
 
 
-def _journal(db, now: float) -> dict:
-    out: dict = {"counts": dict.fromkeys((s.value for s in JobState), 0)}
-    out["counts"].update(dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")))
-    out["running"] = []
-    for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON i.id=j.input_id "
-                        "WHERE j.state='running' ORDER BY j.id"):
-        elapsed, eta = _eta(r, now)
+def _journal(journal: JournalReader, now: float) -> dict:
+    out: dict = {"counts": journal.counts(), "running": []}
+    for j, rel in journal.jobs_with_relpath(JobState.RUNNING.value):
+        elapsed, eta = _eta(j, now)
         out["running"].append({
-            "job": r["id"], "input": r["relpath"], "style": r["slug"], "worker": r["worker"],
-            "device": r["device"], "attempt": r["attempts"],
-            "progress": json.loads(r["progress"]) if r["progress"] else None,
-            "started": _iso(r["started_at"]), "elapsed_seconds": elapsed, "eta_seconds": eta})
-    columns = {r[1] for r in db.execute("PRAGMA table_info(inputs)")}
-    out["held"] = _held(db) if "holds" in columns else {"total": 0, "by_reason": {},
-                                                         "photos": []}  # not yet migrated
+            "job": j.id, "input": rel, "style": j.slug, "worker": j.worker,
+            "device": j.device, "attempt": j.attempts, "progress": j.progress,
+            "started": iso(j.started_at), "elapsed_seconds": elapsed, "eta_seconds": eta})
+    out["held"] = _held(journal)
     out["failures"] = [
-        {"job": r["id"], "input": r["relpath"], "style": r["slug"],
-         "reason": FailureReason.parse(r["reason"]).value, "error": r["error"],
-         "message": _plain(r["reason"], r["relpath"], r["error"]),
-         "time": _iso(r["finished_at"]), "finished": r["finished_at"]}
-        for r in db.execute("SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON "
-                            "i.id=j.input_id WHERE j.state='failed' "
-                            "ORDER BY j.finished_at DESC LIMIT 10")]
-    old = "reason" not in columns   # a journal not yet migrated by a newer daemon
+        {"job": j.id, "input": rel, "style": j.slug,
+         "reason": FailureReason.parse(j.reason).value, "error": j.error,
+         "message": _plain(j.reason, rel, j.error),
+         "time": iso(j.finished_at), "finished": j.finished_at}
+        for j, rel in journal.jobs_with_relpath(JobState.FAILED.value, newest_first=True,
+                                                limit=10)]
     out["refused"] = [
-        {"input": r["relpath"], "reason": FailureReason.parse(None if old else r["reason"]).value,
-         "error": r["error"], "time": _iso(r["finished_at"]),
-         "message": _plain(None if old else r["reason"], r["relpath"], r["error"])}
-        for r in db.execute("SELECT * FROM inputs WHERE state='failed' AND "
-                            "id NOT IN (SELECT input_id FROM jobs) "
-                            "ORDER BY finished_at DESC LIMIT 10")]
+        {"input": i.relpath, "reason": FailureReason.parse(i.reason).value,
+         "error": i.error, "time": iso(i.finished_at),
+         "message": _plain(i.reason, i.relpath, i.error)}
+        for i in journal.refused(limit=10)]
     return out
 
 
@@ -115,27 +101,26 @@ def _manifest(config) -> dict:
 
 
 def collect(config) -> dict:
-    state = Path(config.state_dir)
-    db_path = state / "journal.sqlite"
+    layout = StateLayout(Path(config.state_dir))
+    state, db_path = layout.root, layout.journal
     now = time.time()
-    out: dict = {"schema": SCHEMA_VERSION, "time": _iso(now), "state_dir": str(state),
+    out: dict = {"schema": SCHEMA_VERSION, "time": iso(now), "state_dir": str(state),
                  "counts": {}, "running": [], "held": {"total": 0, "by_reason": {},
                                                        "photos": []},
                  "failures": [], "refused": [], "manifest": _manifest(config),
                  "daemon": None, "devices": []}
     if db_path.exists():
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-        db.row_factory = sqlite3.Row
+        journal = open_reader(db_path)
         try:
-            out.update(_journal(db, now))
-        except sqlite3.OperationalError as exc:  # created a moment ago, not yet set up
-            out["journal_error"] = f"{db_path}: {exc} (a daemon may be creating it)"
-        except sqlite3.DatabaseError as exc:     # damaged: the daemon rebuilds it at start
-            out["journal_error"] = (f"{db_path}: {exc}; `deepart-batch repair-journal "
-                                    f"--config FILE` rebuilds it")
+            out.update(_journal(journal, now))
+        except JournalUnavailable as exc:  # created a moment ago, not yet set up
+            out["journal_error"] = str(exc)
+        except JournalDamaged as exc:      # damaged: the daemon rebuilds it at start
+            out["journal_error"] = (f"{exc}; `deepart-batch repair-journal --config FILE` "
+                                    f"rebuilds it")
         finally:
-            db.close()
-    status_file = state / "status.json"
+            journal.close()
+    status_file = layout.status_file
     if status_file.exists():
         try:
             live = json.loads(status_file.read_text())
@@ -190,9 +175,10 @@ def render_text(info: dict) -> str:
         lines.append("running:")
         for r in info["running"]:
             p = r["progress"] or {}
-            eta = f", about {_duration(r['eta_seconds'])} left" if r["eta_seconds"] is not None \
-                else ""
-            elapsed = _duration(r["elapsed_seconds"]) if r["elapsed_seconds"] is not None else "?"
+            eta = f", about {human_duration(r['eta_seconds'])} left" \
+                if r["eta_seconds"] is not None else ""
+            elapsed = human_duration(r["elapsed_seconds"]) \
+                if r["elapsed_seconds"] is not None else "?"
             lines.append(f"  job {r['job']}: {r['input']} [{r['style']}] on {r['worker']} "
                          f"step {p.get('step', 0)}/{p.get('total', '?')} (attempt "
                          f"{r['attempt']}), {elapsed} so far{eta}")
@@ -214,7 +200,3 @@ def render_text(info: dict) -> str:
             lines.append(f"  {f['time']} {f['reason']}: {f['error']}")
     return "\n".join(lines)
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

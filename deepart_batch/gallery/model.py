@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..daemon.outbox import REPORTS_FOLDER
+from ..core.layout import StateLayout, campaign_of
+from ..core.outbox_names import REPORTS_FOLDER
+from ..daemon.journal import Input, Job, open_reader
 from ..report import plain_settings, style_label, summarize
 
 REPORT_SCHEMA_PREFIX = "deepart-batch/report/"
@@ -132,37 +133,36 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
                       trace=list(report.get("trace") or []))
 
 
-def _output_from_job(row: sqlite3.Row) -> OutputItem:
-    spec = json.loads(row["spec"] or "{}")
+def _output_from_job(job: Job) -> OutputItem:
+    spec = job.spec or {}
     styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
                        else None, s.get("weight")) for s in spec.get("styles") or []]
-    state, message, progress = row["state"], row["error"], None
+    state, message, progress = job.state, job.error, None
     if state == "running":
         state = "rendering"
-        p = json.loads(row["progress"]) if row["progress"] else {}
+        p = job.progress or {}
         progress = (int(p.get("step", 0)), int(p.get("total") or spec.get("params", {})
                                                  .get("steps", 0) or 0))
-    elif state == "queued" and row["reason"]:
+    elif state == "queued" and job.reason:
         state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
-        message = f"waiting to try again ({row['reason']}): {row['error'] or ''}".rstrip(": ")
+        message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
     elif state == "waiting":
         message = "waiting for an identical photo's render"
-    return OutputItem(slug=row["slug"], state=state, styles=styles,
+    return OutputItem(slug=job.slug, state=state, styles=styles,
                       settings=plain_settings(spec.get("params") or {}),
-                      device=row["device"], progress=progress, message=message)
+                      device=job.device, progress=progress, message=message)
 
 
-def _journal_rows(db_path: Path):
-    if not db_path.exists():
-        return [], []
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    db.row_factory = sqlite3.Row
+def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
+    """Inputs past claiming and every job, read-only; nothing while there is no journal."""
     try:
-        inputs = db.execute("SELECT * FROM inputs WHERE state!='claiming' ORDER BY id").fetchall()
-        jobs = db.execute("SELECT * FROM jobs ORDER BY input_id, id").fetchall()
+        journal = open_reader(db_path, timeout=5)
+    except FileNotFoundError:
+        return [], []
+    try:
+        return journal.inputs_except("claiming"), journal.all_jobs()
     finally:
-        db.close()
-    return inputs, jobs
+        journal.close()
 
 
 def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
@@ -176,37 +176,36 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if image is not None and image.exists():
             by_image[os.path.realpath(image)] = (image, report)
     photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
-    inputs, jobs = _journal_rows(Path(state_dir) / "journal.sqlite") if state_dir else ([], [])
+    inputs, jobs = _journal_rows(StateLayout(Path(state_dir)).journal) if state_dir \
+        else ([], [])
     by_input = {}
-    for row in inputs:
-        entry = PhotoEntry(row["relpath"], _existing(row["archived_to"] or row["work_path"]))
-        if row["state"] == "failed":
-            entry.message = row["error"]
-        by_input[row["id"]] = (row["campaign"], entry)
-        photos[(row["campaign"], row["id"])] = entry
-    for row in jobs:
-        campaign, entry = by_input.get(row["input_id"], (row["campaign"], None))
+    for inp in inputs:
+        entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
+        if inp.state == "failed":
+            entry.message = inp.error
+        by_input[inp.id] = (inp.campaign, entry)
+        photos[(inp.campaign, inp.id)] = entry
+    for job in jobs:
+        campaign, entry = by_input.get(job.input_id, (job.campaign, None))
         if entry is None:
             continue
-        found = by_image.pop(os.path.realpath(row["output_path"]), None)
-        if row["state"] == "done" and found is None:
+        found = by_image.pop(os.path.realpath(job.output_path), None)
+        if job.state == "done" and found is None:
             continue   # its files were removed from the outbox
         entry.outputs.append(output_from_report(found[1], found[0]) if found
-                             else _output_from_job(row))
+                             else _output_from_job(job))
     for image, report in by_image.values():   # reports the journal does not know
         job = report.get("job") or {}
         relpath = str(job.get("input") or (report.get("input") or {}).get("path") or image.name)
         campaign = job.get("campaign")
         if campaign is None:
-            parts = PurePosixPath(relpath).parts
-            campaign = parts[0] if len(parts) > 1 else ""
+            campaign = campaign_of(relpath)
         entry = photos.setdefault((campaign, relpath), PhotoEntry(
             relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
         entry.outputs.append(output_from_report(report, image))
     for relpath, reason in (held or {}).items():
-        parts = PurePosixPath(relpath).parts
-        photos[(parts[0] if len(parts) > 1 else "", relpath)] = PhotoEntry(
-            relpath, message=reason, held=True)
+        photos[(campaign_of(relpath), relpath)] = PhotoEntry(relpath, message=reason,
+                                                             held=True)
     campaigns: dict[str, Campaign] = {}
     for (name, _), entry in photos.items():
         if not entry.outputs and not entry.message:

@@ -8,13 +8,14 @@ rebuild a second and rendering never waits for it. A failed rebuild is logged, n
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Callable
 
 from loguru import logger
 
+from ..core.layout import StateLayout
+from ..daemon.journal import JournalDamaged, JournalUnavailable, open_reader
 from .pages import PAGE, GalleryBuild
 
 MIN_INTERVAL = 1.0
@@ -27,7 +28,7 @@ class GalleryWriter:
         self.index = Path(config.outbox) / PAGE
         self.build = GalleryBuild(Path(config.outbox), Path(config.state_dir),
                                   config.limits.max_input_pixels)
-        self.db_path = Path(config.state_dir) / "journal.sqlite"
+        self.db_path = StateLayout(Path(config.state_dir)).journal
         self.held = held or dict
         self.min_interval = min_interval
         self.rebuilds = 0
@@ -74,20 +75,21 @@ class GalleryWriter:
             return {}
 
     def _loop(self) -> None:
-        db = None
+        journal = None
         while True:
             try:
-                if db is None and self.db_path.exists():
-                    db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
-                                         check_same_thread=True, timeout=5)
-                version = db.execute("PRAGMA data_version").fetchone()[0] if db else None
+                if journal is None and self.db_path.exists():
+                    journal = open_reader(self.db_path, timeout=5)
+                version = journal.data_version() if journal else None
                 seen = (version, tuple(sorted(self._held().items())))
-            except sqlite3.Error:
-                db, seen = None, None
+            except (OSError, JournalUnavailable, JournalDamaged):
+                if journal is not None:
+                    journal.close()
+                journal, seen = None, None
             if seen is None or seen != self._seen:
                 if self.rebuild() and seen is not None:
                     self._seen = seen
             if self._stop.wait(self.min_interval):
                 break
-        if db is not None:
-            db.close()
+        if journal is not None:
+            journal.close()

@@ -1,0 +1,87 @@
+"""What a journal row is once read: an Input (a photo) or a Job (one render of it), and
+the errors the journal raises."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping
+
+from ...errors import DeepartError
+
+
+class JournalDamaged(RuntimeError):
+    """The journal file is not a readable SQLite database (truncated, overwritten)."""
+
+
+class JournalUnavailable(RuntimeError):
+    """A read-only reader could not read the journal now (being created, or locked)."""
+
+
+class NotInJournal(LookupError, TypeError):
+    """No row with that id (a TypeError too, as `journal.job(id)` raised before)."""
+
+
+class JournalBusy(DeepartError):
+    """Another program held the journal for longer than the write's retry budget."""
+
+    def __init__(self, path, waited: float):
+        super().__init__(f"the journal is busy (another program holds it); try again "
+                         f"({path}, waited {waited:.0f} s)")
+        self.path, self.waited = path, waited
+
+
+@dataclass
+class Job:
+    id: int
+    input_id: int
+    job_key: str
+    campaign: str
+    priority: int
+    slug: str
+    state: str
+    attempts: int
+    spec: dict
+    output_path: str
+    report_path: str
+    worker: str | None
+    device: str | None
+    progress: dict | None
+    reason: str | None
+    error: str | None
+    render_seconds: float | None
+    created_at: float
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    duplicate_of: int | None = None
+    retry_at: float | None = None
+    holds: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> "Job":
+        d = dict(row)
+        d["spec"] = json.loads(d["spec"] or "{}")
+        d["progress"] = json.loads(d["progress"]) if d["progress"] else None
+        return cls(**d)
+
+
+@dataclass
+class Input:
+    id: int
+    relpath: str
+    campaign: str
+    sha256: str | None
+    work_path: str
+    state: str
+    archived_to: str | None
+    error: str | None
+    received_at: float
+    finished_at: float | None
+    reason: str | None = None
+    retry_at: float | None = None
+    holds: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> "Input":
+        return cls(**dict(row))

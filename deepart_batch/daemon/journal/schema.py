@@ -1,0 +1,119 @@
+"""The journal's tables, and how an older journal is brought up to them.
+
+The one place that knows the columns: the store creates and migrates with it, and readers
+of a journal no daemon has migrated yet (status opens it read-only) select through
+`select_list`, which fills a missing column with its default, so every row has every field.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    id          INTEGER PRIMARY KEY,
+    relpath     TEXT NOT NULL,            -- path relative to the inbox, POSIX
+    campaign    TEXT NOT NULL,
+    sha256      TEXT,
+    work_path   TEXT NOT NULL,
+    state       TEXT NOT NULL,            -- states.InputState
+    archived_to TEXT,
+    error       TEXT,
+    received_at REAL NOT NULL,
+    finished_at REAL,
+    reason      TEXT,                     -- states.FailureReason while held or failed
+    retry_at    REAL,                     -- held: when to try again
+    holds       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id          INTEGER PRIMARY KEY,
+    input_id    INTEGER NOT NULL REFERENCES inputs(id),
+    job_key     TEXT NOT NULL,
+    campaign    TEXT NOT NULL,
+    priority    INTEGER NOT NULL DEFAULT 0,
+    slug        TEXT NOT NULL,
+    state       TEXT NOT NULL,            -- states.JobState
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    spec        TEXT NOT NULL,            -- JSON: everything a worker needs
+    output_path TEXT NOT NULL,
+    report_path TEXT NOT NULL,
+    worker      TEXT,
+    device      TEXT,
+    progress    TEXT,                     -- JSON: {"step", "total", "loss"}
+    reason      TEXT,                     -- short failure class: oom, crash, timeout, ...
+    error       TEXT,
+    render_seconds REAL,
+    created_at  REAL NOT NULL,
+    queued_at   REAL NOT NULL,
+    started_at  REAL,
+    finished_at REAL,
+    duplicate_of INTEGER REFERENCES jobs(id), -- the job whose render this one reuses
+    retry_at    REAL,                     -- held: when to queue it again
+    holds       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS forced (       -- `retry --force`: render these keys again
+    job_key     TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority, id);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key, state);
+CREATE INDEX IF NOT EXISTS jobs_input ON jobs(input_id);
+CREATE INDEX IF NOT EXISTS jobs_output ON jobs(output_path);
+CREATE INDEX IF NOT EXISTS inputs_state ON inputs(state);
+"""
+
+# Columns added after the first release: (table, column, declaration). A journal written
+# before one existed gets it at the next open by a daemon.
+ADDED_COLUMNS = (
+    ("jobs", "duplicate_of", "INTEGER REFERENCES jobs(id)"),
+    ("jobs", "retry_at", "REAL"),
+    ("jobs", "holds", "INTEGER NOT NULL DEFAULT 0"),
+    ("inputs", "reason", "TEXT"),
+    ("inputs", "retry_at", "REAL"),
+    ("inputs", "holds", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+# Every column of each table with the value a reader sees where an old journal lacks it.
+COLUMNS = {
+    "inputs": (("id", "NULL"), ("relpath", "''"), ("campaign", "''"), ("sha256", "NULL"),
+               ("work_path", "''"), ("state", "NULL"), ("archived_to", "NULL"),
+               ("error", "NULL"), ("received_at", "0"), ("finished_at", "NULL"),
+               ("reason", "NULL"), ("retry_at", "NULL"), ("holds", "0")),
+    "jobs": (("id", "NULL"), ("input_id", "NULL"), ("job_key", "''"), ("campaign", "''"),
+             ("priority", "0"), ("slug", "''"), ("state", "NULL"), ("attempts", "0"),
+             ("spec", "'{}'"), ("output_path", "''"), ("report_path", "''"),
+             ("worker", "NULL"), ("device", "NULL"), ("progress", "NULL"),
+             ("reason", "NULL"), ("error", "NULL"), ("render_seconds", "NULL"),
+             ("created_at", "0"), ("queued_at", "0"), ("started_at", "NULL"),
+             ("finished_at", "NULL"), ("duplicate_of", "NULL"), ("retry_at", "NULL"),
+             ("holds", "0")),
+}
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Tables and indexes, then the columns and indexes later versions added."""
+    db.executescript(SCHEMA)
+    migrate(db)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Journals written before a column existed get it, so an upgrade keeps its queue."""
+    for table, column, kind in ADDED_COLUMNS:
+        if column not in table_columns(db, table):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_duplicate_of ON jobs(duplicate_of, state)")
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def select_list(db: sqlite3.Connection, table: str, alias: str = "") -> str:
+    """`a.id, a.relpath, NULL AS reason, ...`: every column, defaults where this journal's
+    table lacks one. Raises sqlite3.OperationalError when the table does not exist yet."""
+    have = table_columns(db, table)
+    if not have:
+        raise sqlite3.OperationalError(f"no such table: {table}")
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{name}" if name in have else f"{default} AS {name}"
+                     for name, default in COLUMNS[table])

@@ -1,0 +1,59 @@
+"""`status` reads everything it shows through the journal's read API (read-only)."""
+
+import time
+
+import yaml
+
+from deepart_batch.core.layout import StateLayout
+from deepart_batch.daemon.journal import Journal
+from deepart_batch.daemon.status import collect, render_text
+from deepart_batch.settings.config import load_config
+
+
+def test_status_shows_running_held_failed_and_refused(tmp_path):
+    for d in ("in", "out", "state", "styles"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+         "manifest": "m.yaml"}))
+    config = load_config(tmp_path / "config.yaml")
+    journal = Journal(StateLayout(tmp_path / "state").journal)
+    photo = journal.begin_claim("city/a.jpg", "city", "/w/a.jpg")
+    journal.finish_claim(photo, "sha")
+    run, hold, fail = (journal.add_job(photo, f"k{i}", "city", 0, f"s{i}", {}, f"/o/{i}.jpg",
+                                       f"/o/{i}.json") for i in range(3))
+    journal.mark_running(run, "cpu#0", "cpu")
+    journal.set_progress(run, {"step": 50, "total": 100})
+    journal.hold(hold, "disk_full", "No space left", retry_at=time.time() + 60)
+    journal.mark_failed(fail, "oom", "out of memory")
+    waiting = journal.begin_claim("b.jpg", "", "/w/b.jpg")
+    journal.finish_claim(waiting, "sha")
+    journal.hold_input(waiting, "no_rule", "no rule matches", retry_at=0)
+    bad = journal.begin_claim("c.jpg", "", "/w/c.jpg")
+    journal.finish_claim(bad, "sha")
+    journal.archive_input(bad, "failed", "/f/c.jpg", "c.jpg: not an image", "unreadable")
+    info = collect(config)
+    journal.close()
+    assert info["counts"]["running"] == 1 and info["counts"]["held"] == 1
+    (running,) = info["running"]
+    assert (running["job"], running["input"], running["style"], running["attempt"]) == \
+        (run, "city/a.jpg", "s0", 1)
+    assert running["progress"] == {"step": 50, "total": 100}
+    assert running["elapsed_seconds"] is not None and running["started"].endswith("+00:00")
+    assert info["held"]["by_reason"] == {"no_rule": 1, "disk_full": 1}
+    assert [p["job"] for p in info["held"]["photos"]] == [None, hold]
+    assert [(f["job"], f["reason"]) for f in info["failures"]] == [(fail, "oom")]
+    assert [(r["input"], r["reason"]) for r in info["refused"]] == [("c.jpg", "unreadable")]
+    text = render_text(info)
+    assert "job %d: city/a.jpg [s0] on cpu#0 step 50/100" % run in text
+    assert "held: 2 (disk_full 1, no_rule 1)" in text
+
+
+def test_status_on_a_journal_being_created(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "journal.sqlite").write_bytes(b"")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+         "manifest": "m.yaml"}))
+    info = collect(load_config(tmp_path / "config.yaml"))
+    assert "a daemon may be creating it" in info["journal_error"]
