@@ -6,23 +6,23 @@ import os
 import time
 from pathlib import Path, PurePosixPath
 
-from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, resolve_inside
+from ..core.formats import OUTPUT_FORMATS
+from ..core.layout import campaign_of
+from ..paths import NAME_MAX, UnsafePathError, atomic_write_bytes, atomic_write_json, fit_name, \
+    resolve_inside
 from ..report import summarize
 from .faultpoints import crash_point
 
 ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` (its report)
 
 REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
-EXTENSIONS = {"jpg": ("JPEG", "jpg"), "jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"),
-              "webp": ("WEBP", "webp")}
 
 
 def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) -> Path:
     """outbox/<campaign folders>/<template>; the template cannot climb out of the outbox."""
     rel = PurePosixPath(relpath)
-    _, ext = EXTENSIONS[fmt.lower()]
-    campaign = rel.parts[0] if len(rel.parts) > 1 else ""
-    name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign)
+    ext = OUTPUT_FORMATS[fmt.lower()][1].lstrip(".")
+    name = template.format(stem=rel.stem, style=slug, ext=ext, campaign=campaign_of(relpath))
     name = "/".join(fit_name(part, NAME_MAX - ROOM) for part in name.split("/"))
     return resolve_inside(outbox, rel.parent / name)
 

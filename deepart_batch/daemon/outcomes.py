@@ -116,7 +116,8 @@ class Outcomes:
         report["input"]["path"] = inp.relpath
         report["output"] = {**(report.get("output") or {}), "path": job.output_path}
         report["timings"].update({"queued": iso(job.queued_at, "milliseconds"),
-                                  "started": iso(job.started_at, "milliseconds"), "finished": now_iso()})
+                                  "started": iso(job.started_at, "milliseconds"),
+                                  "finished": now_iso()})
         outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path),
                        outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
