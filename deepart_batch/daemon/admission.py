@@ -64,7 +64,9 @@ class Admission:
             logger.warning("{}: the name is not valid UTF-8; it is recorded and archived as "
                            "{!r}", raw_rel.encode("utf-8", "surrogateescape"), rel)
         if self.manifests.current is None:
-            self.holding.hold_in_inbox(rel)
+            errors = self.manifests.errors
+            self.holding.hold_in_inbox(rel, path, errors[0] if errors else
+                                       f"{self.config.manifest.name} is not valid")
             return
         limits = self.config.limits
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,

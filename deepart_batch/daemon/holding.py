@@ -14,6 +14,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from ..core.layout import campaign_of
 from ..core.states import DaemonEvent, FailureReason
 from .events import EventBus
 from .policy import Outcome, PolicySettings, decide
@@ -26,15 +27,25 @@ class Holding:
         self.events = events
         self.manifest_name = manifest_name
         self._in_inbox: set[str] = set()
+        self._told: set[str] = set()      # held in the inbox and announced, until taken
 
     # -- photos waiting in the inbox (no valid manifest) ----------------------------------
-    def hold_in_inbox(self, relpath: str) -> None:
+    def hold_in_inbox(self, relpath: str, path: Path, detail: str) -> None:
+        """No valid manifest: the photo waits in the inbox. Announced once per photo (a
+        note and a `held` event, like any hold), however often it is seen meanwhile."""
         if relpath not in self._in_inbox:
             logger.warning("{}: held in the inbox until the manifest is valid", relpath)
             self._in_inbox.add(relpath)
+        if relpath not in self._told:
+            self._told.add(relpath)
+            self.events.emit(DaemonEvent.PHOTO_HELD, photo=relpath,
+                             campaign=campaign_of(relpath),
+                             reason=FailureReason.MANIFEST_INVALID, detail=detail,
+                             work_copy=path, first=True, jobs=[])
 
     def release_from_inbox(self, relpath: str) -> None:
         self._in_inbox.discard(relpath)
+        self._told.discard(relpath)
 
     def release_inbox(self) -> None:
         """The manifest changed: every photo waiting in the inbox is looked at again."""
