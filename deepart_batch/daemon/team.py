@@ -8,7 +8,9 @@ an outbox or an endpoint in trouble, so telling the team can never stop the daem
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from loguru import logger
 
@@ -18,6 +20,8 @@ from .notify import TeamNotifier, build_event
 from ..core.states import DaemonEvent, FailureReason, message, plain
 from .intake import ERROR_SUFFIX
 
+RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
+
 
 class TeamDesk:
     def __init__(self, config, notifier: TeamNotifier | None = None):
@@ -25,6 +29,9 @@ class TeamDesk:
         self.folder = config.problems.folder
         self.subfolder = config.output.reports == "subfolder"
         self.notifier = notifier or TeamNotifier.from_config(config.notify)
+        self.retry_seconds = RETRY_SECONDS
+        self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
+        self._last_try = time.monotonic()
 
     def outbox_relative(self, path: str) -> str:
         """A path as the team sees it on the share: relative to the outbox."""
@@ -42,11 +49,13 @@ class TeamDesk:
         bus.connect(self.failed, DaemonEvent.PHOTO_FAILED)
         bus.connect(self.held, DaemonEvent.PHOTO_HELD)
         bus.connect(self.pass_finished, DaemonEvent.PASS_FINISHED)
+        bus.connect(self.write_unwritten, DaemonEvent.TICK)
 
     # -- receivers --------------------------------------------------------------------------
     def done(self, photo: str, campaign: str, outputs: list[str], jobs: list[int],
              **_) -> None:
         """All renders are in the outbox: any earlier problem entry and error report go."""
+        self._unwritten.pop(photo, None)
         if problems.clear_problem(self.outbox, self.folder, photo, self._error_json(photo)):
             logger.info("{}: rendered now; its problem note and error report are removed",
                         photo)
@@ -61,18 +70,43 @@ class TeamDesk:
         reason = FailureReason.parse(reason)
         text = problems.problem_text(photo, reason, detail, held=False,
                                      reference=_jobs_ref(jobs))
-        problems.write_problem(self.outbox, self.folder, photo, archived, text)
-        self.notifier.emit(build_event(DaemonEvent.PHOTO_FAILED, photo=photo,
-                                       campaign=campaign, reason=reason, detail=detail,
-                                       jobs=jobs))
         what, todo = message(reason, PurePosixPath(photo).name, detail)
         team_error = {"input": photo, "time": time, "reason": reason.value,
                       "category": reason.category.value, "message": what, "todo": todo,
                       "detail": plain(detail), "error": plain(detail)}  # no server paths
-        if outbox.publish_error(self.outbox, photo, team_error, self.subfolder) is None:
-            beside = f"; it is in {archived}{ERROR_SUFFIX}" if archived else ""
-            logger.warning("{}: could not write its error report into the outbox{}",
-                           photo, beside)
+        wrote = {"note": False, "error": False}
+
+        def write(first: bool) -> bool:
+            if not wrote["note"]:
+                wrote["note"] = problems.write_problem(self.outbox, self.folder, photo,
+                                                       archived, text, quiet=not first) \
+                    is not None
+            if not wrote["error"]:
+                wrote["error"] = outbox.publish_error(self.outbox, photo, team_error,
+                                                      self.subfolder) is not None
+                if not wrote["error"] and first:
+                    beside = f"; it is in {archived}{ERROR_SUFFIX}" if archived else ""
+                    logger.warning("{}: could not write its error report into the outbox{}; "
+                                   "written when the outbox takes it", photo, beside)
+            return wrote["note"] and wrote["error"]
+
+        if not write(True):
+            self._unwritten[photo] = write
+        self.notifier.emit(build_event(DaemonEvent.PHOTO_FAILED, photo=photo,
+                                       campaign=campaign, reason=reason, detail=detail,
+                                       jobs=jobs))
+
+    def write_unwritten(self, **_) -> None:
+        """Each tick (at most every retry_seconds): what the outbox refused before, again.
+        Written once it takes it; nothing is logged again meanwhile."""
+        if not self._unwritten or time.monotonic() - self._last_try < self.retry_seconds:
+            return
+        self._last_try = time.monotonic()
+        for photo, write in list(self._unwritten.items()):
+            if write(False):
+                self._unwritten.pop(photo, None)
+                logger.info("{}: its problem note and error report are in the outbox now",
+                            photo)
 
     def held(self, photo: str, campaign: str, reason, detail: str, work_copy: Path | None,
              first: bool, jobs: list[int] = (), **_) -> None:
@@ -90,6 +124,7 @@ class TeamDesk:
         self.notifier.emit(build_event(DaemonEvent.PASS_FINISHED, counts=counts))
 
     def retried(self, relpath: str) -> None:
+        self._unwritten.pop(relpath, None)
         problems.clear_problem(self.outbox, self.folder, relpath, self._error_json(relpath))
 
     def close(self, wait: float) -> None:
