@@ -224,3 +224,29 @@ def test_status_shows_elapsed_eta_and_draining(tmp_path):
     finally:
         assert stop(proc) == 0
     assert box.status()["daemon"]["state"] == "stopped"
+
+
+def test_no_valid_manifest_holds_with_a_note_and_one_held_event(tmp_path, hook):
+    """Issue 20, item 2: photos waiting in the inbox for a valid manifest reach the team
+    like any other hold: a `_problems` note and one `held` event (manifest_invalid)."""
+    box = _notify_box(tmp_path, hook, manifest="styles: [unclosed\n")
+    note = box.outbox / "_problems/city/a.jpg.txt"
+    proc = box.start_watch()
+    try:
+        wait_for(lambda: (box.status()["daemon"] or {}).get("alive"), what="daemon up")
+        box.drop("tubingen.jpg", "city/a.jpg")
+        wait_for(note.exists, what="problem note for a photo held by the manifest")
+        assert "manifest has a mistake" in note.read_text()
+        assert str(tmp_path) not in note.read_text()
+        wait_for(lambda: hook.kinds("city/a.jpg") == ["held"], what="held event")
+        held = [e for e in hook.events if e["photo"] == "city/a.jpg"][0]
+        assert (held["reason"], held["category"]) == ("manifest_invalid", "setup")
+        assert (box.inbox / "city/a.jpg").exists()         # it waits in the inbox
+
+        box.manifest.write_text(ONE_RULE)
+        wait_for(lambda: (box.outbox / "city/a.starry.jpg").exists(), what="render after fix")
+        wait_for(lambda: not note.exists(), what="problem note removed")
+        wait_for(lambda: hook.kinds("city/a.jpg") == ["held", "done"], what="done event")
+    finally:
+        assert stop(proc) == 0
+    assert hook.kinds("city/a.jpg") == ["held", "done"]    # once, though seen every tick

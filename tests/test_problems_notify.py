@@ -3,6 +3,7 @@ and a real command."""
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -210,3 +211,41 @@ def test_pass_finished_reads_as_a_sentence():
     event = build_event("pass_finished", counts={"photos_done": 3, "photos_failed": 1})
     assert event["message"] == "Bulk pass finished: 3 photos done, 1 photos failed."
     assert event["counts"] == {"photos_done": 3, "photos_failed": 1} and event["photo"] is None
+
+
+def test_a_failed_photos_note_and_error_report_are_written_once_the_outbox_is_writable(
+        tmp_path):
+    """Issue 20, item 5: what could not be written for a failed photo while the outbox
+    refused writes is written at a later tick, once it takes them again."""
+    from deepart_batch.core.states import DaemonEvent
+    from deepart_batch.daemon.events import EventBus
+    from deepart_batch.daemon.team import TeamDesk
+    from deepart_batch.settings.config import load_config
+    from daemon_helpers import Box
+
+    box = Box(tmp_path)
+    desk, bus = TeamDesk(load_config(box.config)), EventBus()
+    desk.connect(bus)
+    desk.retry_seconds = 0.0
+    archived = box.state / "failed/city/a.jpg"
+    archived.parent.mkdir(parents=True)
+    shutil.copy(DATA / "tubingen.jpg", archived)
+    blockers = [box.outbox / "_problems", box.outbox / "city"]   # files where folders go
+    for blocker in blockers:
+        blocker.write_text("")
+    bus.emit(DaemonEvent.PHOTO_FAILED, photo="city/a.jpg", campaign="city",
+             reason="unreadable", detail="cannot identify image file", archived=archived,
+             jobs=[], time="2026-01-01T00:00:00+00:00")
+    note = box.outbox / "_problems/city/a.jpg.txt"
+    error = box.outbox / "city/a.jpg.error.json"
+    bus.emit(DaemonEvent.TICK)                     # still refused: nothing, and no error
+    assert bus.errors == 0
+    for blocker in blockers:
+        blocker.unlink()
+    bus.emit(DaemonEvent.TICK)
+    assert "could not be opened" in note.read_text()
+    assert (box.outbox / "_problems/city/a.jpg").read_bytes() == archived.read_bytes()
+    assert json.loads(error.read_text())["reason"] == "unreadable"
+    note.unlink()
+    bus.emit(DaemonEvent.TICK)                     # written once: not again
+    assert not note.exists()

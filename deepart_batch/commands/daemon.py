@@ -165,7 +165,7 @@ def cmd_retry(args) -> int:
 
 
 def cmd_repair_journal(args) -> int:
-    from ..daemon.repair import repair_journal
+    from ..daemon.recovery import repair_journal
     from ..settings.config import load_config
     message, code = repair_journal(load_config(args.config), args.force)
     print(message)

@@ -217,15 +217,29 @@ LEGACY = {"pixels": FailureReason.TOO_MANY_PIXELS, "input": FailureReason.IMAGE,
           "lost": FailureReason.CRASHED}   # a Ray node left mid-job: render it again
 
 
-class NoticeKind(str, Enum):
-    """What notifications announce."""
-    DONE = "done"                  # a photo's renders are all in the outbox
-    FAILED = "failed"              # a photo went to failed/
-    HELD = "held"                  # a photo waits for the setup to be fixed
+class DaemonEvent(str, Enum):
+    """What the service announces on its event bus (daemon/events.py). The photo events
+    and PASS_FINISHED are also what notifications carry (NOTICES, config notify.events)."""
+    STARTED = "started"            # recovery done, the loop starts
+    READY = "ready"                # every render slot is up
+    TICK = "tick"                  # one pass of the loop (also while draining)
+    PHOTO_TAKEN = "taken"          # claimed from the inbox into work/
+    PHOTO_DONE = "done"            # a photo's renders are all in the outbox
+    PHOTO_FAILED = "failed"        # a photo went to failed/
+    PHOTO_HELD = "held"            # a photo waits for the setup to be fixed
+    JOB_DONE = "job_done"          # one render published
+    JOB_FAILED = "job_failed"      # one render given up
+    JOB_RETRIED = "job_retried"    # one render queued again after a crash or timeout
     PASS_FINISHED = "pass_finished"  # a `run --once` bulk pass ended
+    STOPPING = "stopping"          # a stop was requested: draining
+    STOPPED = "stopped"            # the loop ended; the executor is shut down
 
     def __str__(self) -> str:
         return self.value
+
+
+NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
+                     DaemonEvent.PASS_FINISHED})   # what the team can be notified of
 
 
 _FIELD = re.compile(r"\{(photo|detail)\}")

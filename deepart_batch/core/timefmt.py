@@ -11,11 +11,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def iso(ts: float | None) -> str | None:
-    """A Unix time as ISO 8601 UTC (seconds), or None."""
+def iso(ts: float | None, timespec: str = "seconds") -> str | None:
+    """A Unix time as ISO 8601 UTC (to the second, or `timespec`), or None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec=timespec)
 
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)

@@ -1,9 +1,10 @@
-"""Holding: the setup's trouble (no rule, a style file gone, the outbox full or unwritable)
-holds a photo instead of failing it, and it is tried again with backoff by itself.
+"""Holding: the setup's trouble (no rule, no valid manifest, a style file gone, the outbox
+full or unwritable) holds a photo instead of failing it, and it is tried again with backoff
+by itself.
 
-A mixin of Service, like RecoveryMixin: it uses the service's journal, manifest store,
-policy settings and team desk. What to do is decided by `policy.decide`; this module only
-carries it out and tells the team (a note in the problems folder, one `held` event).
+What to do is decided by `policy.decide`; this module carries it out in the journal and
+announces it (a PHOTO_HELD event: the team desk writes the note and notifies). It also
+keeps the photos that wait in the inbox itself while no manifest is valid.
 """
 
 from __future__ import annotations
@@ -13,79 +14,65 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..paths import UnsafePathError
-from . import jobs
-from .logcontext import about_input
-from .policy import decide
-from ..core.states import FailureReason
+from ..core.layout import campaign_of
+from ..core.states import DaemonEvent, FailureReason
+from .events import EventBus
+from .policy import Outcome, PolicySettings, decide
 
 
-class HoldingMixin:
-    @about_input
-    def _plan(self, inp) -> list[int]:
-        """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
-        manifest = self.manifests.current
-        rule = manifest.match(inp.relpath)
-        if rule is None:
-            self._hold_input(inp, FailureReason.NO_RULE, f"no manifest rule matches "
-                                                         f"{inp.relpath}")
-            return []
-        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
-                          for name in output.styles
-                          if not Path(manifest.styles[name].image).is_file()})
-        if missing:
-            self._hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
-            return []
-        try:
-            with self.journal.transaction():  # all of its jobs or none
-                return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
-                                 self.style_shas)
-        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
-            message = (f"{inp.relpath}: its output would be written outside the outbox "
-                       f"({exc}); replace that link with a real folder and drop it again")
-            logger.error(message)
-            self._fail_input(inp.id, "unsafe_path", message)
-            return []
-        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
-            reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \
-                FailureReason.MANIFEST_INVALID
-            self._hold_input(inp, reason, str(exc))
-            return []
+class Holding:
+    def __init__(self, journal, policy: PolicySettings, events: EventBus, manifest_name: str):
+        self.journal = journal
+        self.policy = policy
+        self.events = events
+        self.manifest_name = manifest_name
+        self._in_inbox: set[str] = set()
+        self._told: set[str] = set()      # held in the inbox and announced, until taken
 
-    def _hold_input(self, inp, reason: FailureReason, detail: str) -> None:
+    # -- photos waiting in the inbox (no valid manifest) ----------------------------------
+    def hold_in_inbox(self, relpath: str, path: Path, detail: str) -> None:
+        """No valid manifest: the photo waits in the inbox. Announced once per photo (a
+        note and a `held` event, like any hold), however often it is seen meanwhile."""
+        if relpath not in self._in_inbox:
+            logger.warning("{}: held in the inbox until the manifest is valid", relpath)
+            self._in_inbox.add(relpath)
+        if relpath not in self._told:
+            self._told.add(relpath)
+            self.events.emit(DaemonEvent.PHOTO_HELD, photo=relpath,
+                             campaign=campaign_of(relpath),
+                             reason=FailureReason.MANIFEST_INVALID, detail=detail,
+                             work_copy=path, first=True, jobs=[])
+
+    def release_from_inbox(self, relpath: str) -> None:
+        self._in_inbox.discard(relpath)
+        self._told.discard(relpath)
+
+    def release_inbox(self) -> None:
+        """The manifest changed: every photo waiting in the inbox is looked at again."""
+        self._in_inbox.clear()
+
+    def in_inbox(self) -> list[str]:
+        """The inbox paths held until the manifest is valid, sorted."""
+        return sorted(self._in_inbox)
+
+    def in_inbox_reasons(self) -> dict[str, str]:
+        """What the gallery shows for them."""
+        return dict.fromkeys(list(self._in_inbox),
+                             f"waiting in the inbox until {self.manifest_name} is valid")
+
+    # -- claimed photos and jobs -------------------------------------------------------------
+    def hold_input(self, inp, reason: FailureReason, detail: str) -> None:
         outcome = decide(reason, 0, inp.holds, self.policy)
         first = self.journal.hold_input(inp.id, reason, detail,
                                         time.time() + outcome.delay) == 0
         log = logger.warning if first else logger.info
         log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
             inp.relpath, reason.value, detail, outcome.delay)
-        self.team.held(inp.relpath, inp.campaign, reason, detail, Path(inp.work_path), first)
+        self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
+                         reason=reason, detail=detail, work_copy=Path(inp.work_path),
+                         first=first, jobs=[])
 
-    def _retry_held(self) -> None:
-        """Held jobs whose wait is over are queued; held photos are planned again."""
-        for job_id in self.journal.release_due():
-            logger.info("job {}: trying again after a hold", job_id)
-        if self.manifests.current is None or self.stopping:
-            return
-        for inp in self.journal.inputs_due():
-            self.journal.unhold_input(inp.id)
-            queued = self._plan(self.journal.input(inp.id))
-            if queued:
-                logger.info("{}: no longer held ({} job(s) queued)", inp.relpath, len(queued))
-            self._maybe_archive(inp.id)
-
-    def _reason_of(self, job, event) -> FailureReason:
-        """The event's reason as a member; a style file that is gone or unreadable is the
-        setup's trouble, even when the worker reports it as a bad input."""
-        reason = FailureReason.parse(event.data.get("reason") or event.kind)
-        if reason is FailureReason.IMAGE:
-            error = event.data.get("error", "")
-            if any(not Path(s["path"]).is_file() or s["path"] in error
-                   for s in job.spec.get("styles", ())):
-                return FailureReason.STYLE_MISSING
-        return reason
-
-    def _hold_job(self, job, outcome, detail: str) -> None:
+    def hold_job(self, job, outcome: Outcome, detail: str) -> None:
         first_for_job = self.journal.hold(job.id, outcome.reason, detail,
                                           time.time() + outcome.delay) == 0
         inp = self.journal.input(job.input_id)
@@ -94,5 +81,27 @@ class HoldingMixin:
         (logger.warning if first_for_job else logger.info)(
             "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
             outcome.reason.value, detail, outcome.delay)
-        self.team.held(inp.relpath, inp.campaign, outcome.reason, detail, Path(inp.work_path),
-                       first, [job.id])
+        self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
+                         reason=outcome.reason, detail=detail, work_copy=Path(inp.work_path),
+                         first=first, jobs=[job.id])
+
+    def hold_job_for(self, job, reason: FailureReason, detail: str) -> None:
+        """Hold a job for a setup reason found before it ran (a style file gone)."""
+        self.hold_job(job, decide(reason, job.attempts, job.holds, self.policy), detail)
+
+    def release_due_jobs(self) -> None:
+        """Held jobs whose wait is over are queued again."""
+        for job_id in self.journal.release_due():
+            logger.info("job {}: trying again after a hold", job_id)
+
+    def unhold_due_photos(self) -> list:
+        """Held photos whose wait is over, taken off hold for the caller to plan again."""
+        due = []
+        for inp in self.journal.inputs_due():
+            self.journal.unhold_input(inp.id)
+            due.append(self.journal.input(inp.id))
+        return due
+
+    def release_all(self) -> int:
+        """The manifest changed: every held job and photo is tried again now."""
+        return self.journal.release_holds()

@@ -12,29 +12,22 @@ import hashlib
 import os
 import shutil
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..core.formats import pil_format
 from ..errors import ImageError
 from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
 from .faultpoints import crash_point
 
 ERROR_SUFFIX = ".error.json"
 
-FORMAT_ALIASES = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tiff": "TIFF",
-                  "tif": "TIFF", "bmp": "BMP", "gif": "GIF", "mpo": "MPO"}
-
 
 @dataclass
 class Refusal:
     reason: str    # short class: symlink, hardlink, not_regular, too_big, format, pixels, unreadable
     message: str   # what is wrong and what to do
-
-
-def campaign_of(relpath: str) -> str:
-    """Top-level inbox folder; files dropped at the top level form the '' campaign."""
-    parts = PurePosixPath(relpath).parts
-    return parts[0] if len(parts) > 1 else ""
 
 
 def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
@@ -59,7 +52,7 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
         return Refusal("too_big", f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
                                   f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
     from .. import images  # here, not at the top: `retry` and `status` need no torch
-    allowed = {FORMAT_ALIASES.get(f.lower(), f.upper()) for f in formats}
+    allowed = {pil_format(f) or f.upper() for f in formats}
     try:
         _, _, fmt = images.probe(path, max_pixels)
     except ImageError as exc:
@@ -140,3 +133,22 @@ def archive(work_file: Path, target: Path, error: dict | None = None) -> Path:
         move_file(work_file, target)
         crash_point("after_archive_rename")
     return target
+
+
+
+def claim_note(claims_dir: Path, work_path: Path) -> Path:
+    """Every claim leaves a note naming the inbox path of the file it moved into work/,
+    so a lost journal can be rebuilt (recovery.rebuild)."""
+    return claims_dir / (work_path.name + ".json")
+
+
+def write_claim_note(claims_dir: Path, work_path: Path, relpath: str) -> None:
+    atomic_write_json(claim_note(claims_dir, work_path),
+                      {"relpath": relpath, "work": work_path.name, "time": time.time()})
+
+
+def remove_claim_note(claims_dir: Path, work_path: str | Path) -> None:
+    try:
+        claim_note(claims_dir, Path(work_path)).unlink()
+    except FileNotFoundError:
+        pass

@@ -1,6 +1,7 @@
 """Which photo a log record is about: job id, campaign and the user's photo name.
 
-The service's methods that handle one input or one job are wrapped by these decorators, so
+The service collaborators' methods that handle one input or one job (they have a
+`journal`; `take` also a `watcher`) are wrapped by these decorators, so
 every record logged inside them - the service's own, the planner's, the outbox's - carries
 `photo` (its path in the inbox, as the team named it), `campaign` and, for a job, `job` in
 its `extra` (the JSON log), and the text line names them too (ops.logsetup adds them when
@@ -37,7 +38,7 @@ def _job_context(journal, job_id: int | None) -> dict:
 
 
 def about_input(method):
-    """For `method(self, input_id, ...)` or `method(self, inp, ...)` on the service."""
+    """For `method(self, input_id, ...)` or `method(self, inp, ...)`."""
     @functools.wraps(method)
     def wrapper(self, first, *args, **kwargs):
         context = ({"photo": first.relpath, "campaign": first.campaign}

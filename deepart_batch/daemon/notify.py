@@ -26,28 +26,31 @@ from pathlib import PurePosixPath
 
 from loguru import logger
 
-from ..core.states import NoticeKind, FailureReason, message
+from ..core.states import NOTICES, DaemonEvent, FailureReason, message
+from .policy import backoff
 
 SCHEMA_VERSION = 1
 
 
-def build_event(kind: NoticeKind | str, *, photo: str | None = None, campaign: str | None = None,
+def build_event(kind: DaemonEvent | str, *, photo: str | None = None, campaign: str | None = None,
                 outputs: list[str] | tuple = (), reason=None, detail: str = "",
                 counts: dict | None = None, jobs: list[int] | tuple = ()) -> dict:
     """One event as the team's tools receive it: names as dropped, outputs relative to the
     outbox, a plain-language message; no server paths."""
-    kind = NoticeKind(kind)
+    kind = DaemonEvent(kind)
+    if kind not in NOTICES:
+        raise ValueError(f"{kind} is not something the team is notified of")
     name = PurePosixPath(photo).name if photo else ""
     event = {"schema": SCHEMA_VERSION, "event": kind.value, "id": uuid.uuid4().hex,
              "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "box": socket.gethostname(), "campaign": campaign, "photo": photo,
              "outputs": list(outputs), "jobs": list(jobs), "reason": None, "category": None,
              "message": "", "todo": ""}
-    if kind in (NoticeKind.FAILED, NoticeKind.HELD):
+    if kind in (DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD):
         reason = FailureReason.parse(reason)
         event["reason"], event["category"] = reason.value, reason.category.value
         event["message"], event["todo"] = message(reason, name, detail)
-    elif kind is NoticeKind.DONE:
+    elif kind is DaemonEvent.PHOTO_DONE:
         event["message"] = f'"{name}" is ready: {len(event["outputs"])} picture(s) in the outbox.'
     else:
         counts = dict(counts or {})
@@ -73,7 +76,7 @@ class TeamNotifier:
         self.webhook = webhook
         self.command = shlex.split(command) if isinstance(command, str) else \
             (list(command) if command else None)
-        self.events = {NoticeKind(e) for e in events} if events else set(NoticeKind)
+        self.events = {DaemonEvent(e) for e in events} & NOTICES if events else set(NOTICES)
         self.timeout, self.retries, self.retry_seconds = timeout, retries, retry_seconds
         self.log_every = log_every
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -94,7 +97,7 @@ class TeamNotifier:
         return bool(self.webhook or self.command)
 
     def emit(self, event: dict) -> None:
-        if not self.enabled or NoticeKind(event["event"]) not in self.events:
+        if not self.enabled or DaemonEvent(event["event"]) not in self.events:
             return
         with self._lock:
             if self._thread is None:
@@ -141,7 +144,7 @@ class TeamNotifier:
                 return True
             except Exception as exc:  # any failure is the endpoint's; rendering goes on
                 error = exc
-            if attempt < self.retries and self._closing.wait(self.retry_seconds * 2 ** attempt):
+            if attempt < self.retries and self._closing.wait(backoff(attempt, self.retry_seconds)):
                 break
         self._complain(target, f"event not delivered after {self.retries + 1} tries: {error}")
         return False

@@ -1,10 +1,12 @@
-"""What the service loop owes operators each tick: status file, metrics, systemd pings,
-retention."""
+"""What the service loop owes operators: status file, metrics, systemd status and watchdog
+pings, retention. A receiver of the service's events (TICK, READY, STOPPING, STOPPED); it
+sees the service only through the public collaborators it is given."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from loguru import logger
 
@@ -12,19 +14,23 @@ from .. import testing
 from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
 from ..ops.sdnotify import watchdog_interval
 from ..paths import atomic_write_json
+from ..core.states import DaemonEvent
 from .retention import RetentionTimer
 
 
 class OpsHooks:
-    def __init__(self, service):
-        self.service = service
+    def __init__(self, config, journal, pool, watcher, manifests, notifier, status_file,
+                 once: bool, held_in_inbox: Callable[[], list[str]]):
+        self.config, self.journal, self.pool, self.watcher = config, journal, pool, watcher
+        self.manifests, self.notifier, self.status_file = manifests, notifier, status_file
+        self.once, self.held_in_inbox = once, held_in_inbox
         self.started = time.monotonic()
         self.watchdog_every = watchdog_interval()
         self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
         self.server = None
         self._status_text = ""
-        self.retention = RetentionTimer(service.config, service.journal)
-        metrics = service.config.metrics
+        self.retention = RetentionTimer(config, journal)
+        metrics = config.metrics
         if metrics.http_port is not None:
             try:
                 self.server = MetricsServer(self.prometheus_text, metrics.http_host,
@@ -36,65 +42,78 @@ class OpsHooks:
         after = testing.stop_observer_after()
         self._kill_observer_at = None if after is None else self.started + after
 
+    def connect(self, bus) -> None:
+        bus.connect(self.tick, DaemonEvent.TICK)
+        bus.connect(self.ready, DaemonEvent.READY)
+        bus.connect(self.stopping, DaemonEvent.STOPPING)
+        bus.connect(self.close, DaemonEvent.STOPPED)
+
     def snapshot(self) -> MetricsSnapshot:
-        j = self.service.journal
+        j = self.journal
         return MetricsSnapshot(jobs_by_state=j.counts(),
                                queue_depth_by_campaign=j.queue_depth_by_campaign(),
                                render_seconds=j.render_seconds(),
-                               device_busy_seconds=self.service.pool.busy_seconds(),
-                               uptime_seconds=time.monotonic() - self.service.pool.started_at,
+                               device_busy_seconds=self.pool.busy_seconds(),
+                               uptime_seconds=time.monotonic() - self.pool.started_at,
                                failures_by_reason=j.failures_by_reason(),
-                               workers=self.service.pool.status())
+                               workers=self.pool.status())
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())
 
     def healthy(self) -> bool:
-        s = self.service
-        observer_ok = s.once or s.watcher.alive()
-        return observer_ok and s.pool.healthy()
+        observer_ok = self.once or self.watcher.alive()
+        return observer_ok and self.pool.healthy()
 
-    def tick(self) -> None:
+    def ready(self, **_) -> None:
+        self.notifier.ready()
+
+    def stopping(self, **_) -> None:
+        self.notifier.stopping()
+
+    def tick(self, stopping: bool = False, drain_left: float | None = None, **_) -> None:
+        """Each pass of the loop; while draining, `drain_left` seconds remain, and systemd
+        is asked to wait that long."""
         now = time.monotonic()
-        s = self.service
+        if drain_left is not None:
+            self.notifier.extend_timeout(min(30, drain_left) + 5)
         self.retention.tick()
-        if self._kill_observer_at and now >= self._kill_observer_at and s.watcher.observer:
+        if self._kill_observer_at and now >= self._kill_observer_at and self.watcher.observer:
             logger.warning("test hook: stopping the observer thread")
-            s.watcher.observer.stop()
+            self.watcher.observer.stop()
             self._kill_observer_at = None
         if now - self._last["status"] >= 1.0:
             self._last["status"] = now
-            counts = s.journal.counts()
+            counts = self.journal.counts()
             try:
-                atomic_write_json(s.status_file, {"pid": os.getpid(), "time": time.time(),
-                                                  "mode": "once" if s.once else "watch",
-                                                  "counts": counts, "workers": s.pool.status(),
-                                                  "stopping": s.stopping,
-                                                  "held_in_inbox": sorted(s._held),
-                                                  "manifest_errors": s.manifests.errors[:20]})
+                atomic_write_json(self.status_file, {
+                    "pid": os.getpid(), "time": time.time(),
+                    "mode": "once" if self.once else "watch", "counts": counts,
+                    "workers": self.pool.status(), "stopping": stopping,
+                    "held_in_inbox": self.held_in_inbox(),
+                    "manifest_errors": self.manifests.errors[:20]})
             except OSError as exc:
-                logger.warning("cannot write {}: {}", s.status_file, exc)
+                logger.warning("cannot write {}: {}", self.status_file, exc)
             text = ", ".join(f"{state} {n}" for state, n in counts.items())
             if text != self._status_text:
-                s.notifier.status(text)
+                self.notifier.status(text)
                 self._status_text = text
         if self.watchdog_every and now - self._last["watchdog"] >= self.watchdog_every:
             if self.healthy():  # a dead observer stops the pings; systemd then restarts us
-                s.notifier.watchdog()
+                self.notifier.watchdog()
                 self._last["watchdog"] = now
-        textfile = s.config.metrics.textfile
-        if textfile and now - self._last["metrics"] >= s.config.metrics.interval_seconds:
+        textfile = self.config.metrics.textfile
+        if textfile and now - self._last["metrics"] >= self.config.metrics.interval_seconds:
             self._last["metrics"] = now
             try:
                 write_textfile(textfile, self.prometheus_text())
             except OSError as exc:
                 logger.warning("cannot write metrics to {}: {}", textfile, exc)
 
-    def close(self) -> None:
-        s = self.service
-        if s.config.metrics.textfile:
+    def close(self, **_) -> None:
+        if self.config.metrics.textfile:
             try:
-                write_textfile(s.config.metrics.textfile, self.prometheus_text())
+                write_textfile(self.config.metrics.textfile, self.prometheus_text())
             except OSError:
                 pass
         if self.server is not None:

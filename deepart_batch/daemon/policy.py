@@ -41,9 +41,22 @@ class Outcome:
 RETRYABLE = frozenset({FailureReason.CRASHED, FailureReason.TIMEOUT})
 
 
+def is_retryable(reason) -> bool:
+    """The one retryability rule: not the job's fault (the worker died, a Ray node left,
+    the job timed out), so rendering it again may help. Executors report what happened;
+    this decides."""
+    return FailureReason.parse(reason) in RETRYABLE
+
+
+def backoff(tries: int, first: float, cap: float = float("inf")) -> float:
+    """The one backoff: `first` seconds before the 2nd try, doubling, capped at `cap`.
+    `tries` counts the waits before this one (0 for the first)."""
+    return min(cap, first * 2 ** max(0, min(int(tries), 30)))
+
+
 def hold_delay(holds: int, settings: PolicySettings) -> float:
     """Backoff for the (holds+1)-th wait: hold_seconds, doubling, capped."""
-    return min(settings.hold_max_seconds, settings.hold_seconds * 2 ** max(0, min(holds, 30)))
+    return backoff(holds, settings.hold_seconds, settings.hold_max_seconds)
 
 
 def decide(reason, attempts: int, holds: int, settings: PolicySettings) -> Outcome:
@@ -53,6 +66,6 @@ def decide(reason, attempts: int, holds: int, settings: PolicySettings) -> Outco
     category = reason.category
     if category is Category.SETUP:
         return Outcome(Action.HOLD, reason, hold_delay(holds, settings))
-    if category is Category.RENDER and reason in RETRYABLE and attempts < settings.max_attempts:
+    if category is Category.RENDER and is_retryable(reason) and attempts < settings.max_attempts:
         return Outcome(Action.RETRY, reason)
     return Outcome(Action.FAIL, reason)

@@ -51,8 +51,9 @@ def entry_paths(outbox: Path, folder: str, relpath: str) -> tuple[Path, Path]:
 
 
 def write_problem(outbox: Path, folder: str, relpath: str, photo: Path | None,
-                  text: str) -> Path | None:
-    """Put (or refresh) the photo's entry; returns the note's path, or None if it failed."""
+                  text: str, quiet: bool = False) -> Path | None:
+    """Put (or refresh) the photo's entry; returns the note's path, or None if it failed
+    (logged unless `quiet`: a write tried again)."""
     try:
         copy, note = entry_paths(Path(outbox), folder, relpath)
         if photo is not None:
@@ -60,7 +61,8 @@ def write_problem(outbox: Path, folder: str, relpath: str, photo: Path | None,
         atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))
         return note
     except (OSError, UnsafePathError) as exc:
-        logger.warning("{}: could not write its problem note: {}", relpath, exc)
+        if not quiet:
+            logger.warning("{}: could not write its problem note: {}", relpath, exc)
         return None
 
 

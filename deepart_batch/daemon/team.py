@@ -1,28 +1,37 @@
 """What the team sees when a photo finishes, fails or waits: the problems folder, the
 outbox `.error.json` and notifications, kept consistent in one place.
 
-The service calls these at its decision points; none of them raises for an outbox or an
-endpoint in trouble, so telling the team can never stop the daemon.
+It receives the service's photo events (daemon/events.py); none of its receivers raises for
+an outbox or an endpoint in trouble, so telling the team can never stop the daemon.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from loguru import logger
 
 from ..paths import UnsafePathError
 from . import outbox, problems
 from .notify import TeamNotifier, build_event
-from ..core.states import NoticeKind, FailureReason, message, plain
+from ..core.states import DaemonEvent, FailureReason, message, plain
+from .intake import ERROR_SUFFIX
+
+RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
 
 
 class TeamDesk:
     def __init__(self, config, notifier: TeamNotifier | None = None):
         self.outbox = Path(config.outbox)
         self.folder = config.problems.folder
+        self.subfolder = config.output.reports == "subfolder"
         self.notifier = notifier or TeamNotifier.from_config(config.notify)
+        self.retry_seconds = RETRY_SECONDS
+        self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
+        self._last_try = time.monotonic()
 
     def outbox_relative(self, path: str) -> str:
         """A path as the team sees it on the share: relative to the outbox."""
@@ -34,46 +43,89 @@ class TeamDesk:
             except ValueError:
                 return Path(path).name
 
-    # -- decision points ------------------------------------------------------------------
-    def done(self, relpath: str, campaign: str, outputs: list[str], job_ids: list[int]) -> None:
+    def connect(self, bus) -> None:
+        """Receive the photo events and the end of a bulk pass from the service's bus."""
+        bus.connect(self.done, DaemonEvent.PHOTO_DONE)
+        bus.connect(self.failed, DaemonEvent.PHOTO_FAILED)
+        bus.connect(self.held, DaemonEvent.PHOTO_HELD)
+        bus.connect(self.pass_finished, DaemonEvent.PASS_FINISHED)
+        bus.connect(self.write_unwritten, DaemonEvent.TICK)
+
+    # -- receivers --------------------------------------------------------------------------
+    def done(self, photo: str, campaign: str, outputs: list[str], jobs: list[int],
+             **_) -> None:
         """All renders are in the outbox: any earlier problem entry and error report go."""
-        if problems.clear_problem(self.outbox, self.folder, relpath, self._error_json(relpath)):
+        self._unwritten.pop(photo, None)
+        if problems.clear_problem(self.outbox, self.folder, photo, self._error_json(photo)):
             logger.info("{}: rendered now; its problem note and error report are removed",
-                        relpath)
-        self.notifier.emit(build_event(NoticeKind.DONE, photo=relpath, campaign=campaign,
+                        photo)
+        self.notifier.emit(build_event(DaemonEvent.PHOTO_DONE, photo=photo, campaign=campaign,
                                        outputs=[self.outbox_relative(o) for o in outputs],
-                                       jobs=job_ids))
+                                       jobs=jobs))
 
-    def failed(self, relpath: str, campaign: str, reason, detail: str, photo: Path | None,
-               job_ids: list[int], when: float | None = None) -> dict:
-        """Went to failed/: a note beside a copy of the photo, and a failed event. Returns
-        the plain fields for the outbox error report."""
+    def failed(self, photo: str, campaign: str, reason, detail: str, archived: Path | None,
+               jobs: list[int], time: str, **_) -> None:
+        """Went to failed/: a note beside a copy of the photo, an error report in the
+        outbox beside where its renders would be, and a failed event."""
         reason = FailureReason.parse(reason)
-        text = problems.problem_text(relpath, reason, detail, held=False, when=when,
-                                     reference=_jobs_ref(job_ids))
-        problems.write_problem(self.outbox, self.folder, relpath, photo, text)
-        self.notifier.emit(build_event(NoticeKind.FAILED, photo=relpath, campaign=campaign,
-                                       reason=reason, detail=detail, jobs=job_ids))
-        what, todo = message(reason, PurePosixPath(relpath).name, detail)
-        return {"reason": reason.value, "category": reason.category.value, "message": what,
-                "todo": todo, "detail": plain(detail)}
+        text = problems.problem_text(photo, reason, detail, held=False,
+                                     reference=_jobs_ref(jobs))
+        what, todo = message(reason, PurePosixPath(photo).name, detail)
+        team_error = {"input": photo, "time": time, "reason": reason.value,
+                      "category": reason.category.value, "message": what, "todo": todo,
+                      "detail": plain(detail), "error": plain(detail)}  # no server paths
+        wrote = {"note": False, "error": False}
 
-    def held(self, relpath: str, campaign: str, reason, detail: str, photo: Path | None,
-             first: bool, job_ids: list[int] = ()) -> None:
+        def write(first: bool) -> bool:
+            if not wrote["note"]:
+                wrote["note"] = problems.write_problem(self.outbox, self.folder, photo,
+                                                       archived, text, quiet=not first) \
+                    is not None
+            if not wrote["error"]:
+                wrote["error"] = outbox.publish_error(self.outbox, photo, team_error,
+                                                      self.subfolder) is not None
+                if not wrote["error"] and first:
+                    beside = f"; it is in {archived}{ERROR_SUFFIX}" if archived else ""
+                    logger.warning("{}: could not write its error report into the outbox{}; "
+                                   "written when the outbox takes it", photo, beside)
+            return wrote["note"] and wrote["error"]
+
+        if not write(True):
+            self._unwritten[photo] = write
+        self.notifier.emit(build_event(DaemonEvent.PHOTO_FAILED, photo=photo,
+                                       campaign=campaign, reason=reason, detail=detail,
+                                       jobs=jobs))
+
+    def write_unwritten(self, **_) -> None:
+        """Each tick (at most every retry_seconds): what the outbox refused before, again.
+        Written once it takes it; nothing is logged again meanwhile."""
+        if not self._unwritten or time.monotonic() - self._last_try < self.retry_seconds:
+            return
+        self._last_try = time.monotonic()
+        for photo, write in list(self._unwritten.items()):
+            if write(False):
+                self._unwritten.pop(photo, None)
+                logger.info("{}: its problem note and error report are in the outbox now",
+                            photo)
+
+    def held(self, photo: str, campaign: str, reason, detail: str, work_copy: Path | None,
+             first: bool, jobs: list[int] = (), **_) -> None:
         """Waiting for the setup: the note says so; one event per photo, when it first waits."""
         reason = FailureReason.parse(reason)
-        text = problems.problem_text(relpath, reason, detail, held=True,
-                                     reference=_jobs_ref(job_ids))
-        problems.write_problem(self.outbox, self.folder, relpath, photo, text)
+        text = problems.problem_text(photo, reason, detail, held=True,
+                                     reference=_jobs_ref(jobs))
+        problems.write_problem(self.outbox, self.folder, photo, work_copy, text)
         if first:
-            self.notifier.emit(build_event(NoticeKind.HELD, photo=relpath, campaign=campaign,
-                                           reason=reason, detail=detail, jobs=list(job_ids)))
+            self.notifier.emit(build_event(DaemonEvent.PHOTO_HELD, photo=photo,
+                                           campaign=campaign, reason=reason, detail=detail,
+                                           jobs=list(jobs)))
+
+    def pass_finished(self, counts: dict, **_) -> None:
+        self.notifier.emit(build_event(DaemonEvent.PASS_FINISHED, counts=counts))
 
     def retried(self, relpath: str) -> None:
+        self._unwritten.pop(relpath, None)
         problems.clear_problem(self.outbox, self.folder, relpath, self._error_json(relpath))
-
-    def pass_finished(self, counts: dict) -> None:
-        self.notifier.emit(build_event(NoticeKind.PASS_FINISHED, counts=counts))
 
     def close(self, wait: float) -> None:
         self.notifier.close(wait)

@@ -1,0 +1,134 @@
+"""Admission: the intake collaborator of the service loop. It takes settled inbox files -
+claims them into work/, refuses them to failed/, or holds them in the inbox while no
+manifest is valid - and plans a claimed photo's jobs, or holds it when the setup is not
+ready for it (no rule, a style missing).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from ..core.layout import StateLayout, campaign_of
+from ..core.states import DaemonEvent, FailureReason
+from ..paths import UnsafePathError, is_disk_full, safe_text
+from . import intake, jobs
+from .events import EventBus
+from .faultpoints import crash_point
+from .holding import Holding
+from .logcontext import about_input, about_path
+from .outcomes import Outcomes
+
+
+class Admission:
+    """Takes settled inbox files: claim into work/, refuse, or hold; then plans them."""
+
+    def __init__(self, config, journal, layout: StateLayout, watcher, manifests,
+                 holding: Holding, outcomes: Outcomes, events: EventBus, weights_id: dict):
+        self.config = config
+        self.journal = journal
+        self.layout = layout
+        self.watcher = watcher
+        self.manifests = manifests
+        self.holding = holding
+        self.outcomes = outcomes
+        self.events = events
+        self.weights_id = weights_id
+        self.style_shas: dict[str, str] = {}
+        self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
+
+    def take_settled(self, stopping) -> None:
+        """Take every settled file (until a stop is requested); a file that cannot be moved
+        stays in the inbox and is tried again at the next rescan, logged once."""
+        for path in self.watcher.settled():
+            if stopping():
+                break
+            try:
+                self.take(path)
+                self._errors.pop(str(path), None)
+            except OSError as exc:  # e.g. no permission to move it off the share
+                if is_disk_full(exc):
+                    raise
+                if self._errors.get(str(path)) != str(exc):  # once, not every rescan
+                    logger.error("{}: cannot take it ({}); it stays in the inbox and is "
+                                 "retried at each rescan", safe_text(str(path)), exc)
+                self._errors[str(path)] = str(exc)
+
+    @about_path
+    def take(self, path: Path) -> None:
+        raw_rel = self.watcher.relpath(path)
+        rel = safe_text(raw_rel)  # any name the filesystem allows; the journal holds UTF-8
+        if rel != raw_rel:
+            logger.warning("{}: the name is not valid UTF-8; it is recorded and archived as "
+                           "{!r}", raw_rel.encode("utf-8", "surrogateescape"), rel)
+        if self.manifests.current is None:
+            errors = self.manifests.errors
+            self.holding.hold_in_inbox(rel, path, errors[0] if errors else
+                                       f"{self.config.manifest.name} is not valid")
+            return
+        limits = self.config.limits
+        refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
+                          limits.formats)
+        work = self.layout.work / intake.work_name(rel, f"{time.time_ns():x}")
+        input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
+        try:
+            intake.write_claim_note(self.layout.claims, work, rel)
+            intake.move_file(path, work)
+        except BaseException as exc:  # it stays in the inbox: no row, no note
+            self.journal.drop_input(input_id)
+            intake.remove_claim_note(self.layout.claims, work)
+            if isinstance(exc, FileNotFoundError):
+                return
+            raise
+        if refusal is not None:
+            logger.warning("refused {}", refusal.message)
+            self.journal.finish_claim(input_id, "")
+            self.outcomes.fail_input(input_id, refusal.reason, refusal.message)
+            return
+        self.journal.finish_claim(input_id, intake.sha256_of(work))
+        crash_point("after_claim_move")
+        self.holding.release_from_inbox(rel)
+        queued = self.plan(self.journal.input(input_id))
+        logger.info("took {} ({} job(s) queued)", rel, len(queued))
+        self.events.emit(DaemonEvent.PHOTO_TAKEN, photo=rel, input=input_id, jobs=queued)
+        self.outcomes.maybe_archive(input_id)
+
+    @about_input
+    def plan(self, inp) -> list[int]:
+        """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
+        manifest = self.manifests.current
+        rule = manifest.match(inp.relpath)
+        if rule is None:
+            self.holding.hold_input(inp, FailureReason.NO_RULE,
+                                    f"no manifest rule matches {inp.relpath}")
+            return []
+        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
+                          for name in output.styles
+                          if not Path(manifest.styles[name].image).is_file()})
+        if missing:
+            self.holding.hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
+            return []
+        try:
+            with self.journal.transaction():  # all of its jobs or none
+                return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
+                                 self.style_shas)
+        except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
+            message = (f"{inp.relpath}: its output would be written outside the outbox "
+                       f"({exc}); replace that link with a real folder and drop it again")
+            logger.error(message)
+            self.outcomes.fail_input(inp.id, "unsafe_path", message)
+            return []
+        except Exception as exc:  # e.g. a style image deleted since the manifest loaded
+            reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \
+                FailureReason.MANIFEST_INVALID
+            self.holding.hold_input(inp, reason, str(exc))
+            return []
+
+    def plan_again(self, inp) -> None:
+        """A photo whose hold is over: plan it again and archive it if that finished it."""
+        queued = self.plan(inp)
+        if queued:
+            logger.info("{}: no longer held ({} job(s) queued)", inp.relpath, len(queued))
+        self.outcomes.maybe_archive(inp.id)
