@@ -20,8 +20,10 @@ def versions() -> dict:
     import torchvision
 
     from . import __version__
-    return {"deepart_batch": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "pillow": PIL.__version__,
+    # str(): torch's version is a TorchVersion, which would import torch where it is read
+    # (the daemon parent unpickles reports and never imports torch).
+    return {"deepart_batch": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "pillow": PIL.__version__,
             "python": platform.python_version()}
 
 
@@ -92,8 +94,8 @@ class RenderReport:
     @classmethod
     def from_dict(cls, d: dict) -> "RenderReport":
         """A report as written (to copy it under another name); unknown keys are dropped."""
-        names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
+        names = {f.name for f in fields(cls)} - {"summary"}   # written again from the rest
+        d = {**_REQUIRED, **{k: v for k, v in d.items() if k in names}}
         d["input"] = _file_ref(d["input"]) if d.get("input") else None
         d["styles"] = [_file_ref(s) for s in d.get("styles") or []]
         d["job"] = JobInfo.from_dict(d.get("job"))
@@ -120,6 +122,10 @@ class RenderReport:
         """This report now describes a copy of `source`'s render at `output_path`."""
         self.job = replace(self.job, copied_from=source)
         self.output = {**(self.output or {}), "path": output_path}
+
+
+_REQUIRED = {"status": "done", "input": None, "styles": [], "params": {}, "weights": {},
+             "device": "", "seed": 0}
 
 
 def _file_ref(d: dict) -> FileRef:

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from daemon_helpers import DATA, Box
-from deepart_batch.daemon import jobs, outbox
+from deepart_batch.daemon import outbox, planner as jobs
 from deepart_batch.daemon.journal import JOB_STATES, InvalidTransition, Journal
 
 ANY = "rules:\n  - match: '**'\n    outputs: [{style: scream}]\n"

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, fit, look, tiling
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, budget, fit, look, tiling
 from deepart_batch.engine.checkpoint import CheckpointedEncoder
 from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
 from deepart_batch.engine.losses import gram
@@ -93,7 +93,7 @@ def test_print_sizes_that_do_not_fit_whole_are_planned_tiled():
     kw = dict(layers=p.content_layers + p.style_layers, precision="bf16", optimizer="lbfgs",
               history=38, style_layers=p.style_layers)
     gpu = 80 * 2**30
-    assert fit.memory.estimate_memory(6144, 8192, **kw) > 2 * gpu
+    assert budget.estimate_memory(6144, 8192, **kw) > 2 * gpu
     plan = fit.plan_evaluation(6144, 8192, gpu, **kw)               # 8192 px on one 80 GB GPU
     assert plan.mode is fit.EvalMode.TILED and plan.estimate <= gpu
     assert plan.history is not None and plan.history < 38     # the optimiser's vectors
@@ -116,8 +116,8 @@ def test_a_render_too_big_to_fit_whole_is_planned_tiled_not_refused(weights, pho
     free = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
     reference = free.render(photo, [StyleInput(painting)], p)
     assert reference.scale_timings[-1]["evaluation"] == "whole"
-    monkeypatch.setattr(fit.memory, "estimate_memory", lambda *a, **k: limit + 1)
-    monkeypatch.setattr(fit, "estimate_checkpointed", lambda *a, **k: limit + 1)
+    monkeypatch.setattr(budget, "estimate_memory", lambda *a, **k: limit + 1)
+    monkeypatch.setattr(budget, "estimate_checkpointed", lambda *a, **k: limit + 1)
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu", memory_limit_bytes=limit)
     result = engine.render(photo, [StyleInput(painting)], p)
     assert result.scale_timings[-1]["evaluation"] == "tiled (64 px tiles)"

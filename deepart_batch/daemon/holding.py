@@ -14,7 +14,7 @@ from pathlib import Path
 from loguru import logger
 
 from ..paths import UnsafePathError
-from . import jobs
+from . import planner as jobs
 from .logcontext import about_input
 from .policy import decide
 from ..core.states import FailureReason

@@ -18,11 +18,11 @@ from ..gallery.writer import GalleryWriter
 from ..settings.manifest import ManifestStore
 from ..ops.sdnotify import Notifier
 from ..paths import UnsafePathError, is_disk_full, safe_text
-from ..pipeline import now_iso
+from ..core.timefmt import now_iso
 from ..pool import EventKind, Executor, ExecutorEvent, FairScheduler, PoolJob, make_executor
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
-from . import intake, jobs, outbox, recovery
+from . import intake, outbox, planner as jobs, recovery  # noqa: I001 (planner: was jobs)
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
 from .folders import require_folders, wait_for_folders

@@ -12,8 +12,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import torch
-
 
 @dataclass
 class Fault:
@@ -40,6 +38,7 @@ def from_env(env=os.environ) -> Fault | None:
 
 def trigger(fault: Fault) -> None:
     if fault.kind == "oom":
+        import torch
         raise torch.OutOfMemoryError("CUDA out of memory (injected by DEEPART_INJECT_FAULT)")
     if fault.kind == "crash":
         os._exit(70)
