@@ -214,3 +214,25 @@ def test_validate_warns_when_a_rule_asks_far_beyond_the_photo(tmp_path):
     assert len(warnings) == 1, res.stderr
     assert "poster.jpg" in warnings[0] and "128 px" in warnings[0] and "1024 px" in warnings[0]
     assert "8.0x" in warnings[0] and "upsampled" in warnings[0]
+
+
+def test_a_job_renders_with_what_its_planner_decided(engine, weights, monkeypatch):
+    """The look size, the photo's size and every hash travel in the JobSpec: the engine
+    uses and the report records the planner's look size, and nothing is hashed again."""
+    from deepart_batch import pipeline
+    from deepart_batch.core.jobspec import JobSpec, StyleRef
+    from conftest import DATA
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path} again")
+    monkeypatch.setattr(pipeline, "sha256_file", no_hashing)
+    params = RenderParams(size=288, steps=4, look_size=64)
+    spec = JobSpec(content=str(DATA / "tubingen.jpg"), input="a/tubingen.jpg",
+                   styles=(StyleRef("starry", str(DATA / "starry_night.jpg"), 1.0, "s" * 64),),
+                   params=params.to_dict(), output_format="PNG", content_size=(128, 96),
+                   content_sha256="c" * 64, look_size=96)   # not what 64 would give: decided
+    _, report = pipeline.render_request(engine, weights,
+                                        pipeline.RenderRequest.from_spec(spec))
+    assert report.output["look_size"] == 96 and report.output["photo_long_side"] == 128
+    assert [s["size"] for s in report.timings["scales"]] == [96, 192, 288]   # engine: 96
+    assert report.input.sha256 == "c" * 64 and report.styles[0].sha256 == "s" * 64
