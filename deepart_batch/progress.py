@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-
 from typing import TYPE_CHECKING
 
 from loguru import logger

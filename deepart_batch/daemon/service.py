@@ -22,7 +22,7 @@ from ..core.timefmt import now_iso
 from ..pool import EventKind, Executor, ExecutorEvent, FairScheduler, PoolJob, make_executor
 from ..pool.scheduler import Candidate
 from ..weights import weights_identity
-from . import intake, outbox, planner as jobs, recovery  # noqa: I001 (planner: was jobs)
+from . import intake, outbox, planner as jobs, recovery
 from .earlystop import early_stop_requested
 from .faultpoints import crash_point
 from .folders import require_folders, wait_for_folders
