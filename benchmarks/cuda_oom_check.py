@@ -16,9 +16,10 @@ from types import SimpleNamespace as NS
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deepart_batch.core.jobspec import JobSpec  # noqa: E402
 from deepart_batch.engine import RenderParams  # noqa: E402
 from deepart_batch.pool.executor import EventKind, WorkerMessage  # noqa: E402
-from deepart_batch.pool.worker import JobFailed, _WorkerState, run_job  # noqa: E402
+from deepart_batch.pool.worker import JobFailed, WorkerState, run_job  # noqa: E402
 
 fraction = float(sys.argv[1])
 torch.cuda.set_per_process_memory_fraction(fraction)
@@ -26,12 +27,12 @@ print("allowed GiB", round(fraction * torch.cuda.get_device_properties(0).total_
 spec = NS(torch_device="cuda:0", id="cuda:0#0", device="cuda:0", node="gpu-box", executor="local")
 for policy in ("smaller", "fail"):
     t0 = time.time()
-    state = _WorkerState(spec, "bundled", policy)
+    state = WorkerState(spec, "bundled", policy)
     params = RenderParams(size=2048, steps=12, scale_steps=(4, 4, 4)).to_dict()
-    job = NS(job_id=1, attempt=1, style_key="k", spec={
+    job = NS(job_id=1, attempt=1, style_key="k", spec=JobSpec.from_dict({
         "content": "examples/photos/tubingen.jpg", "params": params,
         "max_input_pixels": 50_000_000, "output_format": "JPEG", "quality": 90,
-        "styles": [{"path": "examples/styles/starry_night.jpg", "weight": 1.0, "name": "s"}]})
+        "styles": [{"path": "examples/styles/starry_night.jpg", "weight": 1.0, "name": "s"}]}))
     sent = []
     try:
         run_job(state, job, sent.append, None)
@@ -41,7 +42,7 @@ for policy in ("smaller", "fail"):
         if m.kind is EventKind.EVENT:
             print(policy, "event", json.dumps(m.data))
         elif m.kind is EventKind.DONE:
-            r = m.data["report"]
+            r = m.data["report"].to_dict()
             print(policy, "done: output", r["output"], "final size", r["final"]["size"],
                   "events", len(r["events"]), "precision", r.get("precision"), "memory", r.get("memory"))
         elif m.kind is EventKind.FAILED:

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepart_batch import images  # noqa: E402
+from deepart_batch.core.jobspec import JobSpec  # noqa: E402
 from deepart_batch.daemon import intake  # noqa: E402
-from deepart_batch.daemon.journal import Journal  # noqa: E402
+from deepart_batch.journal import Journal  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
 
@@ -55,7 +56,8 @@ def bench_intake(root: Path, n: int) -> list[float]:
 def bench_journal(root: Path, n: int, progress_updates: int) -> list[float]:
     journal = Journal(root / "journal2.sqlite")
     input_id = journal.begin_claim("x.jpg", "", "/tmp/x.jpg")
-    spec = {"content": "/tmp/x.jpg", "params": RenderParams().to_dict(), "styles": []}
+    spec = JobSpec(content="/tmp/x.jpg", input="x.jpg", styles=(),
+                   params=RenderParams().to_dict(), output_format="JPEG")
     times = []
     for i in range(n):
         t = time.perf_counter()

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepart_batch.engine import RenderParams  # noqa: E402
+from deepart_batch.core.jobspec import JobSpec, StyleRef  # noqa: E402
 from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers  # noqa: E402
 
 PHOTOS = [ROOT / "examples" / "photos" / n for n in ("tubingen.jpg", "golden_gate.jpg")]
@@ -30,10 +31,10 @@ def run(devices: list[str], n_jobs: int, params: RenderParams) -> dict:
     pool.start()
     while not pool.all_ready():
         pool.poll(0.2)
-    spec = {"styles": [{"path": str(STYLE), "weight": 1.0, "name": "starry"}],
-            "params": params.to_dict(), "output_format": "JPEG", "quality": 90,
-            "max_input_pixels": 50_000_000}
-    queue = [PoolJob(i, 1, {**spec, "content": str(PHOTOS[i % 2])}, "starry") for i in range(n_jobs)]
+    spec = JobSpec(content="", input="", styles=(StyleRef("starry", str(STYLE), 1.0),),
+                   params=params.to_dict(), output_format="JPEG", quality=90)
+    queue = [PoolJob(i, 1, spec.with_files(str(PHOTOS[i % 2]), [str(STYLE)]), "starry")
+             for i in range(n_jobs)]
     done, t0 = [], time.perf_counter()
     while len(done) < n_jobs:
         for slot in pool.slots():
@@ -46,7 +47,7 @@ def run(devices: list[str], n_jobs: int, params: RenderParams) -> dict:
                 raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev.data}")
     wall = time.perf_counter() - t0
     pool.shutdown()
-    t = [r["timings"] for r in done]
+    t = [r.timings for r in done]   # RenderReport (report.py)
     miss = [x["style_targets_seconds"] for x in t if x["style_cache_hits"] == 0]
     hit = [x["style_targets_seconds"] for x in t if x["style_cache_hits"] > 0]
     return {"workers": len(devices), "wall": wall, "jobs_per_min": n_jobs / wall * 60,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from deepart_batch.engine import RenderParams  # noqa: E402
+from deepart_batch.core.jobspec import JobSpec, StyleRef  # noqa: E402
 from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers  # noqa: E402
 from deepart_batch.pool.ray_executor import RayExecutor  # noqa: E402
 
@@ -37,10 +38,9 @@ PHOTOS = [ROOT / "examples" / "photos" / n for n in ("tubingen.jpg", "golden_gat
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
 
 
-def _spec(photo: Path, params: RenderParams) -> dict:
-    return {"content": str(photo), "params": params.to_dict(), "output_format": "JPEG",
-            "quality": 92, "max_input_pixels": 50_000_000,
-            "styles": [{"path": str(STYLE), "weight": 1.0, "name": "starry"}]}
+def _spec(photo: Path, params: RenderParams) -> JobSpec:
+    return JobSpec(content=str(photo), input=photo.name, params=params.to_dict(),
+                   output_format="JPEG", styles=(StyleRef("starry", str(STYLE), 1.0),))
 
 
 def _ready(executor) -> None:
@@ -49,7 +49,7 @@ def _ready(executor) -> None:
         executor.poll(0.2)
 
 
-def _run(executor, jobs: list[PoolJob]) -> list[tuple[float, dict]]:
+def _run(executor, jobs: list[PoolJob]) -> list[tuple[float, object]]:
     """Feed idle slots until every job is done; (seconds from assign to DONE, report)."""
     queue, started, out = list(jobs), {}, []
     while len(out) < len(jobs):
@@ -66,8 +66,8 @@ def _run(executor, jobs: list[PoolJob]) -> list[tuple[float, dict]]:
     return out
 
 
-def _worker_seconds(report: dict) -> float:
-    t = report["timings"]
+def _worker_seconds(report) -> float:
+    t = report.timings   # a RenderReport (report.py)
     return (datetime.fromisoformat(t["finished"]) - datetime.fromisoformat(t["started"])
             ).total_seconds()
 

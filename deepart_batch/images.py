@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+from .core import formats
 from .errors import ImageError
 
 if TYPE_CHECKING:
     import torch
 
 DEFAULT_MAX_PIXELS = 50_000_000
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO")
-INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+INPUT_FORMATS = tuple(formats.INPUT_FORMATS)   # Pillow's names, from the one table (core/formats.py)
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -125,10 +124,10 @@ def to_pil(tensor: "torch.Tensor") -> Image.Image:
 
 def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in formats.SUFFIX_FORMATS:
         raise ImageError(f"{path}: output extension {suffix or '(none)'} is not supported; "
                          "use .png, .jpg or .webp")
-    return FORMATS[suffix]
+    return formats.SUFFIX_FORMATS[suffix]
 
 
 def encode_image(image: Image.Image, fmt: str, quality: int = 92) -> bytes:

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 from PIL import Image
 
 from . import images, resolution
+from .core.jobspec import UNDECIDED, JobSpec
+from .core.timefmt import now_iso
 from .engine import RenderParams, StyleInput, StyleTransfer
-from .engine.look import effective_look_size
+from .engine.budget import effective_look_size
 from .engine.optimize import ProgressCallback, RenderResult, resize_long_side
 from .report import FileRef, RenderReport
 from .weights import Weights, sha256_file
@@ -26,20 +26,33 @@ class StyleFile:
     path: str
     weight: float = 1.0
     name: str | None = None
+    sha256: str = ""            # known (a job's spec), else hashed here
 
 
 @dataclass
 class RenderRequest:
+    """One render. A job's request carries what its planner decided (the photo's hash and
+    size, the look size); the `render` command's leaves them to be worked out here."""
     content: str
     styles: list[StyleFile]
     params: RenderParams
     init_image: str | None = None
     max_input_pixels: int = images.DEFAULT_MAX_PIXELS
     meta: dict = field(default_factory=dict)
+    content_sha256: str = ""
+    photo_size: tuple[int, int] | None = None       # (width, height) of the file
+    look_size: int | None | str = UNDECIDED       # the print's look size, when decided
 
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    @classmethod
+    def from_spec(cls, spec: JobSpec, params: RenderParams | None = None) -> "RenderRequest":
+        """A job's request; `params` replaces the spec's (a smaller retry after an OOM, whose
+        look size is decided again)."""
+        retry = params is not None
+        params = params or RenderParams.from_dict(dict(spec.params))
+        return cls(content=spec.content, params=params, max_input_pixels=spec.max_input_pixels,
+                   styles=[StyleFile(s.path, s.weight, s.name, s.sha256) for s in spec.styles],
+                   content_sha256=spec.content_sha256, photo_size=spec.content_size,
+                   look_size=UNDECIDED if retry else spec.look_size)
 
 
 def load_inputs(req: RenderRequest) -> tuple[torch.Tensor, list[StyleInput], torch.Tensor | None]:
@@ -72,11 +85,13 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
     started_at, t0 = now_iso(), time.perf_counter()
     params = req.params.validated()
     content, styles, init = load_inputs(req)
-    content_sha = sha256_file(req.content)
-    style_shas = [sha256_file(s.path) for s in req.styles]
+    # What the planner decided travels in the request; only a bare request works it out.
+    content_sha = req.content_sha256 or sha256_file(req.content)
+    style_shas = [s.sha256 or sha256_file(s.path) for s in req.styles]
     style_grams, cache_hits = None, 0
-    photo_side = max(images.probe(req.content, req.max_input_pixels)[:2])
-    look_side = effective_look_size(params.look_size, params.size, photo_side)
+    photo_side = max(req.photo_size or images.probe(req.content, req.max_input_pixels)[:2])
+    look_side = req.look_size if req.look_size != UNDECIDED else \
+        effective_look_size(params.look_size, params.size, photo_side)
     t_targets = time.perf_counter()
 
     def cached_targets(sp: RenderParams) -> list[dict]:
@@ -105,7 +120,8 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
         style_grams = cached_targets(params)
     t_loaded = time.perf_counter()
     result: RenderResult = engine.render(content, styles, params, init=init,
-                                         callback=callback, style_grams=style_grams)
+                                         callback=callback, style_grams=style_grams,
+                                         look_side=look_side)
     image = images.to_pil(result.image)
     report = RenderReport(
         status="done",

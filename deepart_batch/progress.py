@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from .engine import StepLosses
+if TYPE_CHECKING:   # a type only: importing this module needs no torch
+    from .engine import StepLosses
 
 
 def _style_sum(losses: StepLosses) -> float:

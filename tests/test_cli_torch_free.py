@@ -1,6 +1,9 @@
 """Commands that need no torch never import it: a stub `torch` that raises proves it."""
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -47,3 +50,62 @@ def test_validate_reports_errors_without_torch(tmp_path, no_torch):
     res = box.cli("validate", "--config", box.config, env=no_torch)
     assert res.returncode == 2
     assert "styles.a.size" in res.stderr and "Traceback" not in res.stderr
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                kids |= {int(k) for k in fh.read().split()}
+        except OSError:
+            pass
+    return kids
+
+
+def _has_libtorch(pid: int) -> bool | None:
+    """Whether the process has libtorch mapped; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            return "libtorch" in fh.read()
+    except OSError:
+        return None
+
+
+def test_imports_of_the_daemon_parent_load_no_torch():
+    code = ("import sys, deepart_batch.daemon.planner, deepart_batch.pool, "
+            "deepart_batch.pool.pool, deepart_batch.daemon.service, deepart_batch.weights; "
+            "from deepart_batch.weights import weights_identity; weights_identity('bundled'); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_run_once_parent_has_no_libtorch_mapped_but_its_worker_does(tmp_path):
+    """The done-when of issue 19: watched from outside while it renders, the daemon parent
+    (local executor, CPU) never maps libtorch; its render worker does."""
+    box = Box(tmp_path, defaults={"size": 48, "steps": 3, "log_every": 1})
+    box.drop("tubingen.jpg", "a.jpg")
+    box.drop("golden_gate.jpg", "b.jpg")
+    proc = subprocess.Popen([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
+                             "--config", str(box.config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=box.env)
+    parent_torch, worker_torch, samples = False, False, 0
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        mapped = _has_libtorch(proc.pid)
+        if mapped is not None:
+            parent_torch |= mapped
+            samples += 1
+        for kid in _children(proc.pid):
+            worker_torch |= bool(_has_libtorch(kid))
+        time.sleep(0.05)
+    out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:]
+    assert samples > 10
+    assert worker_torch, "no worker with libtorch was seen: the test watched nothing"
+    assert not parent_torch, "the daemon parent mapped libtorch"
+    assert len(box.outputs()) == 2

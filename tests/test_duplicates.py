@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from daemon_helpers import DATA, Box
-from deepart_batch.daemon import jobs, outbox
-from deepart_batch.daemon.journal import JOB_STATES, InvalidTransition, Journal
+from deepart_batch.daemon import outbox, planner
+from deepart_batch.journal import JOB_STATES, InvalidTransition, Journal
+from support.jobs import toy_spec
 
 ANY = "rules:\n  - match: '**'\n    outputs: [{style: scream}]\n"
 MANIFEST = "styles:\n  scream: {image: the_scream.jpg}\n" + ANY
@@ -85,7 +86,7 @@ def _input(journal, rel):
 
 def _add(journal, rel, out, **kw):
     return journal.add_job(_input(journal, rel), "same", rel.split("/")[0], 0, "scream",
-                           {"content": f"/work/{rel}"}, str(out),
+                           toy_spec(f"/work/{rel}"), str(out),
                            str(outbox.report_path(out)), **kw)
 
 
@@ -99,9 +100,9 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
                      reason="duplicate", duplicate_of=original)
     assert journal.counts()["waiting"] == 2 and journal.find_job("same").id == original
     assert journal.output_claimed(str(out / "b/photo.scream.jpg"))   # nobody else writes there
-    assert jobs.settle_duplicates(journal, original) == []   # original still queued
+    assert planner.settle_duplicates(journal, original) == []   # original still queued
     journal.mark_running(original, "cpu#0", "cpu")
-    assert jobs.settle_duplicates(journal) == []              # ... or running
+    assert planner.settle_duplicates(journal) == []              # ... or running
     with pytest.raises(InvalidTransition):
         journal.settle_waiting(original, "done")              # only waiting rows settle
     outbox.publish(out / "a/photo.scream.jpg", b"image", {"job": {"id": original}})
@@ -109,7 +110,7 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
     journal.close()
 
     journal = Journal(tmp_path / "journal.sqlite")           # as after a crash right here
-    settled = jobs.settle_duplicates(journal)
+    settled = planner.settle_duplicates(journal)
     assert len(settled) == 2 and journal.counts()["waiting"] == 0
     assert journal.job(ok).state == journal.job(same_name).state == "done"
     assert journal.job(ok).reason == "duplicate" and journal.job(ok).finished_at
@@ -120,21 +121,21 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
     assert report["job"]["copied_from"] == str(out / "a/photo.scream.jpg")
 
     # The original fails: its duplicates fail too, naming it; a missing render is rendered.
-    failing = journal.add_job(_input(journal, "c/x.jpg"), "k2", "c", 0, "scream", {},
+    failing = journal.add_job(_input(journal, "c/x.jpg"), "k2", "c", 0, "scream", toy_spec(),
                               str(out / "c/x.scream.jpg"), str(out / "c/x.scream.json"))
     dup = _add(journal, "d/x.jpg", out / "d/x.scream.jpg", state="waiting",
                reason="duplicate", duplicate_of=failing)
     journal.mark_failed(failing, "timeout", "too slow")
-    assert len(jobs.settle_duplicates(journal, failing)) == 1
+    assert len(planner.settle_duplicates(journal, failing)) == 1
     failed = journal.job(dup)
     assert (failed.state, failed.reason) == ("failed", "timeout")
     assert failed.error == f"same as job {failing}, which failed: too slow"
-    gone = journal.add_job(_input(journal, "e/y.jpg"), "k3", "e", 0, "scream", {},
+    gone = journal.add_job(_input(journal, "e/y.jpg"), "k3", "e", 0, "scream", toy_spec(),
                            str(out / "e/y.scream.jpg"), str(out / "e/y.scream.json"),
                            state="done")                     # its files were deleted
     retry = _add(journal, "f/y.jpg", out / "f/y.scream.jpg", state="waiting",
                  reason="duplicate", duplicate_of=gone)
-    jobs.settle_duplicates(journal)
+    planner.settle_duplicates(journal)
     assert journal.job(retry).state == "queued" and journal.job(retry).reason == "copy"
     journal.close()
 
@@ -156,13 +157,13 @@ def test_an_old_journal_gains_duplicate_of(tmp_path):
         INSERT INTO inputs VALUES (1, 'a.jpg', '', 'sha', '/w/a.jpg', 'claimed', NULL, NULL, 1,
             NULL);
         INSERT INTO jobs (id, input_id, job_key, campaign, slug, state, spec, output_path,
-            report_path, created_at, queued_at) VALUES (1, 1, 'k', '', 's', 'queued', '{}',
+            report_path, created_at, queued_at) VALUES (1, 1, 'k', '', 's', 'queued', '{"content": "/w/a.jpg"}',
             '/o/a.jpg', '/o/a.json', 1, 1);
     """)
     db.close()
     journal = Journal(path)
     assert journal.job(1).state == "queued" and journal.job(1).duplicate_of is None
-    dup = journal.add_job(1, "k", "", 0, "s", {}, "/o/b.jpg", "/o/b.json", state="waiting",
+    dup = journal.add_job(1, "k", "", 0, "s", toy_spec(), "/o/b.jpg", "/o/b.json", state="waiting",
                           duplicate_of=1)
     assert journal.waiting_on(1)[0].id == dup
     journal.close()

@@ -14,6 +14,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import Box  # noqa: E402
 from tooling import need  # noqa: E402
+from support.jobs import toy_spec
 
 XSS = "<img src=x onerror=alert(1)>.jpg"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -320,12 +321,12 @@ def test_gallery_modules_do_not_import_torch():
 def test_states_and_messages_from_the_journal(tmp_path):
     """What is on its way comes from the daemon's journal: rendering with its step, held
     (queued again after a crash, or waiting in the inbox for a valid manifest), failed."""
-    from deepart_batch.daemon.journal import Journal
+    from deepart_batch.journal import Journal
     from deepart_batch.gallery.pages import GalleryBuild
     state, outbox = tmp_path / "state", tmp_path / "outbox"
     journal = Journal(state / "journal.sqlite")
-    spec = {"styles": [{"name": "starry", "path": "/styles/starry.jpg", "weight": 1.0}],
-            "params": {"size": 512, "steps": 300, "preserve_color": "luminance"}}
+    spec = toy_spec(styles=[("starry", "/styles/starry.jpg", 1.0)],
+                    params={"size": 512, "steps": 300, "preserve_color": "luminance"})
     input_id = journal.begin_claim("city/a.jpg", "city", str(tmp_path / "work" / "a.jpg"))
     journal.finish_claim(input_id, "sha")
     ids = [journal.add_job(input_id, f"k{i}", "city", 0, f"s{i}", spec,

@@ -4,10 +4,11 @@ import time
 
 import pytest
 
-from deepart_batch.daemon.journal import (InvalidTransition, Journal, JournalBusy,
+from deepart_batch.journal import (InvalidTransition, Journal, JournalBusy,
                                           JournalDamaged, JournalUnavailable, NotInJournal,
                                           open_reader)
 from deepart_batch.errors import DeepartError
+from support.jobs import toy_spec
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def journal(tmp_path):
 def _job(journal, key="k1", campaign="a"):
     input_id = journal.begin_claim(f"{campaign}/x.jpg", campaign, "/work/x.jpg")
     journal.finish_claim(input_id, "sha")
-    return journal.add_job(input_id, key, campaign, 0, "starry", {"content": "/work/x.jpg"},
+    return journal.add_job(input_id, key, campaign, 0, "starry", toy_spec(),
                            "/out/x.jpg", "/out/x.json")
 
 
@@ -98,7 +99,7 @@ def test_held_inputs_and_retry_history(journal):
     assert [i.id for i in journal.inputs_due()] == [input_id]
     assert journal.held_by_reason() == {"no_rule": 1}
     journal.unhold_input(input_id)
-    job = journal.add_job(input_id, "k", "c", 0, "s", {}, "/o/p.jpg", "/o/p.json")
+    job = journal.add_job(input_id, "k", "c", 0, "s", toy_spec(), "/o/p.jpg", "/o/p.json")
     journal.mark_running(job, "cpu#0", "cpu")
     journal.mark_failed(job, "crashed", "boom")
     journal.archive_input(input_id, "failed", "/failed/p.jpg", "boom", "crashed")

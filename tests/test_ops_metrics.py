@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deepart_batch.ops.metrics import (
+from support.jobs import toy_spec
     CONTENT_TYPE,
     MetricsServer,
     MetricsSnapshot,
@@ -225,13 +226,13 @@ def test_workers_per_node_with_state_and_progress():
 
 
 def test_failure_labels_are_exactly_the_failure_reason_enum(tmp_path):
-    from deepart_batch.daemon.journal import Journal
+    from deepart_batch.journal import Journal
     from deepart_batch.core.states import FailureReason
     j = Journal(tmp_path / "journal.sqlite")
     for n, reason in enumerate(("oom", "pixels", "something older")):
         input_id = j.begin_claim(f"p{n}.jpg", "", f"/w/p{n}.jpg")
         j.finish_claim(input_id, "sha")
-        job = j.add_job(input_id, f"k{n}", "", 0, "s", {}, f"/o/{n}.jpg", f"/o/{n}.json")
+        job = j.add_job(input_id, f"k{n}", "", 0, "s", toy_spec(), f"/o/{n}.jpg", f"/o/{n}.json")
         j.mark_failed(job, reason, "x")
     m = parse(render_prometheus(MetricsSnapshot(failures_by_reason=j.failures_by_reason())))
     j.close()

@@ -6,10 +6,11 @@ import pytest
 
 from daemon_helpers import Box
 
-from deepart_batch.daemon.journal import Journal
+from deepart_batch.journal import Journal
 from deepart_batch.daemon.retention import RetentionTimer, prune
 from deepart_batch.errors import ConfigError
 from deepart_batch.settings.config import load_config
+from support.jobs import toy_spec
 
 DAY = 86400
 
@@ -22,7 +23,7 @@ def _input(journal, state_dir, rel, state, age_days, job_state="done", duplicate
     path.write_bytes(b"x" * 1000)
     input_id = journal.begin_claim(rel, rel.split("/")[0], str(path))
     journal.finish_claim(input_id, "sha")
-    job = journal.add_job(input_id, f"key-{rel}", "", 0, "starry", {}, f"/out/{rel}",
+    job = journal.add_job(input_id, f"key-{rel}", "", 0, "starry", toy_spec(), f"/out/{rel}",
                           f"/out/{rel}.json", state=job_state,
                           duplicate_of=duplicate_of)
     if state != "claimed":
@@ -110,7 +111,7 @@ def test_retention_is_off_by_default_and_checked(tmp_path):
 def test_prune_on_a_busy_journal_removes_no_file(tmp_path):
     """The rows go first: when another program holds the journal, nothing is deleted."""
     import sqlite3
-    from deepart_batch.daemon.journal import JournalBusy
+    from deepart_batch.journal import JournalBusy
     box = Box(tmp_path)
     journal = Journal(box.state / "journal.sqlite", busy_budget=0.3, busy_wait=0.05)
     old = _input(journal, box.state, "old.jpg", "done", 40)

@@ -140,14 +140,18 @@ def test_priority_beats_fairness_and_affinity_breaks_ties():
 
 
 def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
-    from deepart_batch.daemon.jobs import too_large
+    from dataclasses import replace
+
+    from deepart_batch.core.jobspec import JobSpec
+    from deepart_batch.daemon.planner import too_large
     from deepart_batch.engine import RenderParams
-    spec = {"params": RenderParams(size=2048).to_dict(), "content_size": [4000, 3000]}
+    spec = JobSpec(content="p.jpg", input="p.jpg", styles=(), output_format="JPEG",
+                   params=RenderParams(size=2048).to_dict(), content_size=(4000, 3000))
     message = too_large(spec, capacity_bytes=2 * 2**30)
     assert message and "size 2048 needs about" in message and "would fit" in message
     fit = int(message.split("; size ")[1].split()[0])
     assert 256 < fit < 2048
-    assert too_large({**spec, "params": RenderParams(size=fit).to_dict()}, 2 * 2**30) is None
+    assert too_large(replace(spec, params=RenderParams(size=fit).to_dict()), 2 * 2**30) is None
     assert too_large(spec, capacity_bytes=64 * 2**30) is None
 
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, fit, look, tiling
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, budget, fit, look, tiling
 from deepart_batch.engine.checkpoint import CheckpointedEncoder
 from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
 from deepart_batch.engine.losses import gram
@@ -93,7 +93,7 @@ def test_print_sizes_that_do_not_fit_whole_are_planned_tiled():
     kw = dict(layers=p.content_layers + p.style_layers, precision="bf16", optimizer="lbfgs",
               history=38, style_layers=p.style_layers)
     gpu = 80 * 2**30
-    assert fit.memory.estimate_memory(6144, 8192, **kw) > 2 * gpu
+    assert budget.estimate_memory(6144, 8192, **kw) > 2 * gpu
     plan = fit.plan_evaluation(6144, 8192, gpu, **kw)               # 8192 px on one 80 GB GPU
     assert plan.mode is fit.EvalMode.TILED and plan.estimate <= gpu
     assert plan.history is not None and plan.history < 38     # the optimiser's vectors
@@ -116,8 +116,8 @@ def test_a_render_too_big_to_fit_whole_is_planned_tiled_not_refused(weights, pho
     free = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
     reference = free.render(photo, [StyleInput(painting)], p)
     assert reference.scale_timings[-1]["evaluation"] == "whole"
-    monkeypatch.setattr(fit.memory, "estimate_memory", lambda *a, **k: limit + 1)
-    monkeypatch.setattr(fit, "estimate_checkpointed", lambda *a, **k: limit + 1)
+    monkeypatch.setattr(budget, "estimate_memory", lambda *a, **k: limit + 1)
+    monkeypatch.setattr(budget, "estimate_checkpointed", lambda *a, **k: limit + 1)
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu", memory_limit_bytes=limit)
     result = engine.render(photo, [StyleInput(painting)], p)
     assert result.scale_timings[-1]["evaluation"] == "tiled (64 px tiles)"
@@ -214,3 +214,25 @@ def test_validate_warns_when_a_rule_asks_far_beyond_the_photo(tmp_path):
     assert len(warnings) == 1, res.stderr
     assert "poster.jpg" in warnings[0] and "128 px" in warnings[0] and "1024 px" in warnings[0]
     assert "8.0x" in warnings[0] and "upsampled" in warnings[0]
+
+
+def test_a_job_renders_with_what_its_planner_decided(engine, weights, monkeypatch):
+    """The look size, the photo's size and every hash travel in the JobSpec: the engine
+    uses and the report records the planner's look size, and nothing is hashed again."""
+    from deepart_batch import pipeline
+    from deepart_batch.core.jobspec import JobSpec, StyleRef
+    from conftest import DATA
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path} again")
+    monkeypatch.setattr(pipeline, "sha256_file", no_hashing)
+    params = RenderParams(size=288, steps=4, look_size=64)
+    spec = JobSpec(content=str(DATA / "tubingen.jpg"), input="a/tubingen.jpg",
+                   styles=(StyleRef("starry", str(DATA / "starry_night.jpg"), 1.0, "s" * 64),),
+                   params=params.to_dict(), output_format="PNG", content_size=(128, 96),
+                   content_sha256="c" * 64, look_size=96)   # not what 64 would give: decided
+    _, report = pipeline.render_request(engine, weights,
+                                        pipeline.RenderRequest.from_spec(spec))
+    assert report.output["look_size"] == 96 and report.output["photo_long_side"] == 128
+    assert [s["size"] for s in report.timings["scales"]] == [96, 192, 288]   # engine: 96
+    assert report.input.sha256 == "c" * 64 and report.styles[0].sha256 == "s" * 64

@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from deepart_batch.settings.config import load_config
-from deepart_batch.daemon.journal import Journal
+from deepart_batch.journal import Journal
 from deepart_batch.daemon.retry import RetryRequest, parse_since, retry
 from deepart_batch.errors import DeepartError
+from support.jobs import toy_spec
 
 
 def test_parse_since():
@@ -38,7 +39,7 @@ def _failed(tmp_path, journal, name, reason="crashed"):
     (archived.parent / (name + ".error.json")).write_text("{}")
     input_id = journal.begin_claim(f"c/{name}", "c", f"/w/{name}")
     journal.finish_claim(input_id, "sha")
-    job = journal.add_job(input_id, f"k-{name}", "c", 0, "s", {}, f"/o/{name}", "/o/x.json")
+    job = journal.add_job(input_id, f"k-{name}", "c", 0, "s", toy_spec(), f"/o/{name}", "/o/x.json")
     journal.mark_running(job, "cpu#0", "cpu")
     journal.mark_failed(job, reason, "boom")
     journal.archive_input(input_id, "failed", str(archived), "boom", reason)
@@ -77,7 +78,7 @@ def test_retry_by_job_id_and_force_on_done(setup):
     archived.write_bytes(b"done photo")
     input_id = journal.begin_claim("c/d.jpg", "c", "/w/d.jpg")
     journal.finish_claim(input_id, "sha")
-    job = journal.add_job(input_id, "key-d", "c", 0, "s", {}, "/o/d.s.jpg", "/o/d.s.json")
+    job = journal.add_job(input_id, "key-d", "c", 0, "s", toy_spec(), "/o/d.s.jpg", "/o/d.s.json")
     journal.mark_running(job, "cpu#0", "cpu")
     journal.mark_done(job, 1.0)
     journal.archive_input(input_id, "done", str(archived))
@@ -117,7 +118,7 @@ def test_retry_on_a_busy_journal_moves_nothing(setup):
     """Issue 20 item 4: another program holds the journal; retry says so in one line and
     the photo stays in failed/ with its one failed row (it was moved first before)."""
     import sqlite3
-    from deepart_batch.daemon.journal import JournalBusy
+    from deepart_batch.journal import JournalBusy
     tmp_path, config, journal = setup
     a, job_a = _failed(tmp_path, journal, "a.jpg")
     patient = Journal(tmp_path / "state/journal.sqlite", busy_budget=0.3, busy_wait=0.05)

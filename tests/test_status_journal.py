@@ -5,9 +5,10 @@ import time
 import yaml
 
 from deepart_batch.core.layout import StateLayout
-from deepart_batch.daemon.journal import Journal
+from deepart_batch.journal import Journal
 from deepart_batch.daemon.status import collect, render_text
 from deepart_batch.settings.config import load_config
+from support.jobs import toy_spec
 
 
 def test_status_shows_running_held_failed_and_refused(tmp_path):
@@ -20,7 +21,7 @@ def test_status_shows_running_held_failed_and_refused(tmp_path):
     journal = Journal(StateLayout(tmp_path / "state").journal)
     photo = journal.begin_claim("city/a.jpg", "city", "/w/a.jpg")
     journal.finish_claim(photo, "sha")
-    run, hold, fail = (journal.add_job(photo, f"k{i}", "city", 0, f"s{i}", {}, f"/o/{i}.jpg",
+    run, hold, fail = (journal.add_job(photo, f"k{i}", "city", 0, f"s{i}", toy_spec(), f"/o/{i}.jpg",
                                        f"/o/{i}.json") for i in range(3))
     journal.mark_running(run, "cpu#0", "cpu")
     journal.set_progress(run, {"step": 50, "total": 100})

@@ -1,5 +1,5 @@
 """Test-only switches are read in deepart_batch/testing.py and nowhere else; user knobs in
-settings/environment.py; and the commands depend on the library, never the reverse."""
+core/environment.py; and the commands depend on the library, never the reverse."""
 
 import ast
 import re
@@ -9,10 +9,10 @@ import pytest
 
 import deepart_batch
 from deepart_batch import testing
-from deepart_batch.settings import environment
+from deepart_batch.core import environment
 
 PACKAGE = Path(deepart_batch.__file__).parent
-ENV_READERS = {PACKAGE / "testing.py", PACKAGE / "settings" / "environment.py"}
+ENV_READERS = {PACKAGE / "testing.py", PACKAGE / "core" / "environment.py"}
 
 
 def _modules():
@@ -31,7 +31,7 @@ def _deepart_env_reads(tree):
 def test_only_testing_and_environment_name_deepart_variables():
     found = [f"{p.relative_to(PACKAGE)}:{line}" for p in _modules() if p not in ENV_READERS
              for line in _deepart_env_reads(ast.parse(p.read_text()))]
-    assert not found, f"DEEPART_* read outside testing.py / settings/environment.py: {found}"
+    assert not found, f"DEEPART_* read outside testing.py / core/environment.py: {found}"
 
 
 def test_every_switch_is_documented():

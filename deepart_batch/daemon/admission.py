@@ -14,7 +14,7 @@ from loguru import logger
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import DaemonEvent, FailureReason
 from ..paths import UnsafePathError, is_disk_full, safe_text
-from . import intake, jobs
+from . import intake, planner
 from .events import EventBus
 from .faultpoints import crash_point
 from .holding import Holding
@@ -112,7 +112,7 @@ class Admission:
             return []
         try:
             with self.journal.transaction():  # all of its jobs or none
-                return jobs.plan(self.journal, self.config, manifest, inp, self.weights_id,
+                return planner.plan(self.journal, self.config, manifest, inp, self.weights_id,
                                  self.style_shas)
         except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
             message = (f"{inp.relpath}: its output would be written outside the outbox "

@@ -18,7 +18,8 @@ from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
 from ..core.timefmt import iso, now_iso
 from ..paths import UnsafePathError, is_disk_full
 from ..pool import EventKind, ExecutorEvent
-from . import intake, jobs, outbox
+from ..report import JobInfo
+from . import intake, outbox, planner
 from .events import EventBus
 from .holding import Holding
 from .logcontext import about_event, about_input, for_job, for_people
@@ -103,23 +104,21 @@ class Outcomes:
         reason = FailureReason.parse(event.data.get("reason") or event.kind)
         if reason is FailureReason.IMAGE:
             error = event.data.get("error", "")
-            if any(not Path(s["path"]).is_file() or s["path"] in error
-                   for s in job.spec.get("styles", ())):
+            if any(not Path(s.path).is_file() or s.path in error for s in job.spec.styles):
                 return FailureReason.STYLE_MISSING
         return reason
 
     def publish(self, job, event: ExecutorEvent) -> None:
         inp = self.journal.input(job.input_id)
-        report = event.data["report"]
-        report["job"].update({"id": job.id, "input": inp.relpath, "campaign": inp.campaign,
-                              "slug": job.slug, "attempt": job.attempts})
-        report["input"]["path"] = inp.relpath
-        report["output"] = {**(report.get("output") or {}), "path": job.output_path}
-        report["timings"].update({"queued": iso(job.queued_at, "milliseconds"),
+        report = event.data["report"]   # a RenderReport until the outbox writes it
+        report.published(JobInfo(id=job.id, input=inp.relpath, campaign=inp.campaign,
+                                 slug=job.slug, attempt=job.attempts),
+                         photo=inp.relpath, output_path=job.output_path,
+                         timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report, Path(job.report_path),
-                       outbox=Path(self.config.outbox))
+        outbox.publish(Path(job.output_path), event.data["image"], report.to_dict(),
+                       Path(job.report_path), outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
@@ -142,7 +141,7 @@ class Outcomes:
 
     def settle_duplicates(self, job_id: int | None) -> None:
         """Identical drops that waited for this job's render get its outcome, then archive."""
-        for input_id in jobs.settle_duplicates(self.journal, job_id):
+        for input_id in planner.settle_duplicates(self.journal, job_id):
             self.maybe_archive(input_id)
 
     # -- a finished photo -----------------------------------------------------------------

@@ -25,7 +25,7 @@ from ..paths import is_disk_full
 from ..settings.config import Config
 from . import intake, outbox
 from .intake import ERROR_SUFFIX, claim_note
-from .journal import Journal, JournalDamaged
+from ..journal import Journal, JournalDamaged
 from .policy import backoff
 
 def clean_work(work_dir: Path, claims_dir: Path, known: set[str]) -> int:

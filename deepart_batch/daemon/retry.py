@@ -26,7 +26,7 @@ from ..core.layout import StateLayout
 from ..core.timefmt import parse_duration
 from ..errors import DeepartError
 from . import intake
-from .journal import Input, Journal, NotInJournal
+from ..journal import Input, Journal, NotInJournal
 from .team import TeamDesk
 
 # `--since 30m` has always meant minutes ago here (a month ago is written 1mo or 30d)

@@ -25,7 +25,7 @@ from ..pool.scheduler import Candidate
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
-from . import jobs
+from . import planner
 from .admission import Admission
 from .earlystop import early_stop_requested
 from .events import EventBus
@@ -97,11 +97,10 @@ class Service:
         by_id = {j.id: j for j in self.journal.jobs_ready()}
         while idle and by_id:
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
-                                                  j.spec.get("style_key", ""))
+                                                  j.spec.style_key)
                                         for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
-            gone = [Path(s["path"]).name for s in job.spec.get("styles", ())
-                    if not Path(s["path"]).is_file()]
+            gone = [Path(s.path).name for s in job.spec.styles if not Path(s.path).is_file()]
             if gone:
                 self.holding.hold_job_for(job, FailureReason.STYLE_MISSING, ", ".join(gone))
                 continue
@@ -109,7 +108,7 @@ class Service:
             if refusal:
                 self.outcomes.refuse(job, *refusal)
                 continue
-            fits = [s for s in idle if not jobs.too_large(job.spec, s.memory_bytes)]
+            fits = [s for s in idle if not planner.too_large(job.spec, s.memory_bytes)]
             if not fits:
                 continue  # fits a busy slot with more memory: it waits for that one
             slot = next((s for s in fits if cand.style_key in s.cached_styles), fits[0])
@@ -127,7 +126,7 @@ class Service:
             return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
                                    f"(max_attempts {self.config.max_attempts}); last: "
                                    f"{job.error or job.reason}")
-        too_large = jobs.too_large(job.spec, capacity_bytes)
+        too_large = planner.too_large(job.spec, capacity_bytes)
         return ("too_large", too_large) if too_large else None
 
     # -- the loop -----------------------------------------------------------------------

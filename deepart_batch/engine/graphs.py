@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..settings import environment
+from ..core import environment
 from .objective import Objective, Parts
 
 # "legacy" selects the old loop (benchmarks' before/after); "benchmark" adds cudnn.benchmark

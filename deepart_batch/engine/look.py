@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import memory
+from .budget import effective_look_size  # noqa: F401  (one rule: planner and engine)
 from . import precision as prec
 from .schedule import Stage, plan_stages
 
@@ -43,15 +44,6 @@ LOOK_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
 LOOK_WEIGHT = 1.0
 # Content weight multiplier above the look size (0 was tried: no better at small scale).
 DETAIL_CONTENT_SCALE = 1.0
-
-
-def effective_look_size(look_size: int, size: int, photo_long_side: int) -> int | None:
-    """The size the look is set at, or None when the render needs no detail stages
-    (look_size 0, or the output is not larger than the look size)."""
-    if not look_size:
-        return None
-    look = min(look_size, photo_long_side)
-    return look if look < size else None
 
 
 def detail_sizes(look: int, size: int) -> list[int]:
@@ -101,7 +93,7 @@ def look_term_bytes(height: int, width: int, precision: str) -> int:
     """What the look term adds to a detail stage: one evaluation at the look size
     (height x width) and its fixed targets."""
     saved, largest = memory.activation_bytes(height, width, LOOK_LAYERS, precision)
-    targets = sum(memory._layer_numel(height, width, k) * 4 for k in LOOK_LAYERS)
+    targets = sum(memory.layer_numel(height, width, k) * 4 for k in LOOK_LAYERS)
     return int(saved + 5 * largest + targets + 2 * 3 * height * width * 4)
 
 

@@ -158,16 +158,20 @@ class StyleTransfer:
 
     def render(self, content: torch.Tensor, styles: list[StyleInput], params: RenderParams,
                init: torch.Tensor | None = None, callback: ProgressCallback | None = None,
-               style_grams: StyleGrams = None) -> RenderResult:
+               style_grams: StyleGrams = None, look_side: int | None | str = "auto"
+               ) -> RenderResult:
         """Restyle `content`. `style_grams`, when given as a list, holds the targets for the
         final size (as style_targets() makes them); coarser stages compute their own, or
-        call it when it is a function of the stage's RenderParams."""
+        call it when it is a function of the stage's RenderParams. `look_side`: the print's
+        look size as the caller decided it from the photo (budget.effective_look_size);
+        "auto" decides it from `content`."""
         started = time.perf_counter()
         p = params.validated()
         if not styles and p.style_layers:
             raise ValueError("at least one style image is needed")
         precision = prec.device_precision(p.precision, self.device)
-        look_side = look.effective_look_size(p.look_size, p.size, max(content.shape[-2:]))
+        if look_side == "auto":
+            look_side = look.effective_look_size(p.look_size, p.size, max(content.shape[-2:]))
         stages = (look.plan_print_stages(p.size, look_side, p.scales, p.scale_steps, p.steps)
                   if look_side else plan_stages(p.size, p.scales, p.scale_steps, p.steps))
         final_shape = memory.long_side_shape(*content.shape[-2:], p.size)

@@ -23,30 +23,14 @@ import torch.nn.functional as F
 from . import precision as prec
 from .losses import tv_loss
 from .objective import Parts
+from .budget import GRID, receptive_margin  # noqa: F401  (pure: the planner needs it)
 from .vgg import LAYER_NAMES, canonical_layer
-
-GRID = 16  # pool1..pool4: tile origins on multiples of 16 keep every pooling window aligned
 
 
 def layer_stride(layer: str) -> int:
     """How many input pixels one position of `layer` steps over (2 ** pools before it)."""
     i = LAYER_NAMES.index(canonical_layer(layer))
     return 2 ** sum(1 for n in LAYER_NAMES[:i] if n.startswith("pool"))
-
-
-def receptive_margin(layers) -> int:
-    """Input pixels on each side a tile needs so its owned positions see what they would
-    in the whole image: the receptive field's reach (3x3 convs add the current stride on
-    each side, 2x2 pools add it on one), rounded up to the pooling grid."""
-    last = max((canonical_layer(n) for n in layers), key=LAYER_NAMES.index)
-    reach, stride = 0, 1
-    for name in LAYER_NAMES[: LAYER_NAMES.index(last) + 1]:
-        if name.startswith("conv"):
-            reach += stride
-        elif name.startswith("pool"):
-            reach += stride
-            stride *= 2
-    return -(-reach // GRID) * GRID
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from ..core.layout import StateLayout, campaign_of
 from ..core.outbox_names import REPORTS_FOLDER
-from ..daemon.journal import Input, Job, open_reader
+from ..journal import Input, Job, open_reader
 from ..report import plain_settings, style_label, summarize
 
 REPORT_SCHEMA_PREFIX = "deepart-batch/report/"
@@ -134,22 +134,22 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
 
 
 def _output_from_job(job: Job) -> OutputItem:
-    spec = job.spec or {}
-    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
-                       else None, s.get("weight")) for s in spec.get("styles") or []]
+    styles = [StyleRef(style_label({"name": s.name, "path": s.path}),
+                       Path(s.path) if s.path else None, s.weight)
+              for s in (job.spec.styles if job.spec else ())]
+    params = job.spec.params if job.spec else {}
     state, message, progress = job.state, job.error, None
     if state == "running":
         state = "rendering"
         p = job.progress or {}
-        progress = (int(p.get("step", 0)), int(p.get("total") or spec.get("params", {})
-                                                 .get("steps", 0) or 0))
+        progress = (int(p.get("step", 0)), int(p.get("total") or params.get("steps", 0) or 0))
     elif state == "queued" and job.reason:
         state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
         message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
     elif state == "waiting":
         message = "waiting for an identical photo's render"
     return OutputItem(slug=job.slug, state=state, styles=styles,
-                      settings=plain_settings(spec.get("params") or {}),
+                      settings=plain_settings(params),
                       device=job.device, progress=progress, message=message)
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 from loguru import logger
 
 from ..core.layout import StateLayout
-from ..daemon.journal import JournalDamaged, JournalUnavailable, open_reader
+from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from .pages import PAGE, GalleryBuild
 
 MIN_INTERVAL = 1.0

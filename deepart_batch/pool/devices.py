@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,16 +27,32 @@ class WorkerSpec:
     executor: str = "local"  # the backend that runs it (pool.executor.BACKENDS)
 
 
+# Asked of torch in a child process, so that the daemon parent never loads torch or CUDA.
+_CUDA_PROBE = ("import json, torch; n = torch.cuda.device_count(); print(json.dumps("
+               "[torch.cuda.get_device_properties(i).total_memory for i in range(n)]))")
+_NVIDIA_SIGNS = ("/proc/driver/nvidia/gpus", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_inventory() -> tuple[int, ...]:
+    """Total memory of each CUDA device this process sees (torch's count and order). A box
+    with no NVIDIA driver has none, found without starting anything."""
+    if not any(os.path.exists(p) for p in _NVIDIA_SIGNS):
+        return ()
+    try:
+        done = subprocess.run([sys.executable, "-c", _CUDA_PROBE], capture_output=True,
+                              text=True, timeout=300)
+        return tuple(int(b) for b in json.loads(done.stdout.strip().splitlines()[-1]))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return ()
+
+
 def cuda_device_count() -> int:
     """Real count, unless DEEPART_FAKE_CUDA_COUNT stubs it (tests of the planning logic)."""
     fake = testing.fake_cuda_count()
     if fake is not None:
         return int(fake)
-    try:
-        import torch
-        return torch.cuda.device_count()
-    except Exception:
-        return 0
+    return len(cuda_inventory())
 
 
 # `jobs_per_device: auto` on a GPU. Measured on one H200, 1024 px default jobs, later jobs of
@@ -58,18 +78,15 @@ def auto_jobs_per_device(device: str, memory_bytes: int | None, job_bytes: int |
 def job_memory_bytes(params) -> int:
     """The memory estimate of one render with `params` on a square photo (the largest a
     long side of params.size can make) at fp32: what auto plans each worker to need."""
-    from ..engine import memory
+    from ..engine import budget
     p = params.validated()
-    return memory.estimate_memory(p.size, p.size, p.content_layers + p.style_layers, "fp32",
+    return budget.estimate_memory(p.size, p.size, p.content_layers + p.style_layers, "fp32",
                                   p.optimizer, p.lbfgs_history, p.pooling, p.style_layers)
 
 
 def cuda_memory_bytes(index: int) -> int | None:
-    try:
-        import torch
-        return torch.cuda.get_device_properties(index).total_memory
-    except Exception:
-        return None
+    found = cuda_inventory()
+    return found[index] if 0 <= index < len(found) else None
 
 
 def _visible_devices(visible: str | None) -> list[str] | None:

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from ..core.jobspec import JobSpec
+
 
 class EventKind(str, Enum):
     """Every message a worker sends and every event an executor reports, in one place."""
     HELLO = "hello"          # a slot is up (worker -> executor only)
     PROGRESS = "progress"    # {"step", "total", "loss"}
     EVENT = "event"          # something the render survived (an OOM retried smaller)
-    DONE = "done"            # {"report", "image", "render_seconds", "style_key"}
+    DONE = "done"            # {"report": RenderReport, "image", "render_seconds", "style_key"}
     FAILED = "failed"        # the render itself failed: {"reason", "error"}
     CRASHED = "crashed"      # the worker process or actor died mid-job
     TIMEOUT = "timeout"      # the job passed job_timeout; its worker was killed
@@ -67,13 +69,17 @@ PoolEvent = ExecutorEvent   # the name the local pool has always used
 
 @dataclass
 class PoolJob:
-    """One render as an executor sees it: the journal's spec plus the attempt number."""
+    """One render as an executor sees it: the journal's spec plus the attempt number.
+    `spec` may be given as the journal's stored dict; it is restored to a JobSpec."""
     job_id: int
     attempt: int
-    spec: dict
+    spec: JobSpec
     style_key: str = ""
     campaign: str = ""
     priority: int = 0
+
+    def __post_init__(self):
+        self.spec = JobSpec.of(self.spec)
 
 
 @dataclass(frozen=True)

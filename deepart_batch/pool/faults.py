@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import torch
-
 from ..testing import Fault, injected_fault
 
 
@@ -19,6 +17,7 @@ def from_env(text: str | None = None) -> Fault | None:
 
 def trigger(fault: Fault) -> None:
     if fault.kind == "oom":
+        import torch
         raise torch.OutOfMemoryError("CUDA out of memory (injected by DEEPART_INJECT_FAULT)")
     if fault.kind == "crash":
         os._exit(70)

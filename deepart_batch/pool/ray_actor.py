@@ -25,14 +25,14 @@ class RenderActor:
         import torch
 
         from . import faults
-        from .worker import _WorkerState
+        from .worker import WorkerState
         gpus = ray.get_gpu_ids()
         if gpus:   # Ray set CUDA_VISIBLE_DEVICES to this actor's GPU; name it in reports
             spec = dataclasses.replace(spec, device=f"cuda:{gpus[0]}", torch_device="cuda:0")
         else:
             torch.set_num_threads(spec.threads)
         self.spec = spec
-        self.state = _WorkerState(spec, weights, on_oom)
+        self.state = WorkerState(spec, weights, on_oom)
         self.fault = faults.from_env(fault)
         self.tmp = Path(tempfile.mkdtemp(prefix="deepart-actor-"))
         self._lock = threading.Lock()
@@ -57,12 +57,11 @@ class RenderActor:
         folder = self.tmp / f"job-{job.job_id}-{job.attempt}"
         folder.mkdir()
         try:
-            spec = dict(job.spec)
-            spec["content"] = _write(folder / Path(spec["content"]).name, photo)
-            spec["styles"] = [{**s, "path": _write(folder / f"style{i}{Path(s['path']).suffix}",
-                                                   data)}
-                              for i, (s, data) in enumerate(zip(job.spec["styles"], styles))]
-            local = dataclasses.replace(job, spec=spec)
+            spec = job.spec
+            content = _write(folder / Path(spec.content).name, photo)
+            paths = [_write(folder / f"style{i}{Path(s.path).suffix}", data)
+                     for i, (s, data) in enumerate(zip(spec.styles, styles))]
+            local = dataclasses.replace(job, spec=spec.with_files(content, paths))
             result: list[WorkerMessage] = []
             with self._lock:
                 self._progress, self._events = None, []
@@ -70,10 +69,8 @@ class RenderActor:
             run_guarded(self.state, local, lambda m: self._send(m, result), self.fault)
             (message,) = result
             if message.kind is EventKind.DONE:   # name the daemon's files, not our copies
-                report = message.data["report"]
-                report["input"]["path"] = job.spec["content"]
-                for ref, style in zip(report["styles"], job.spec["styles"]):
-                    ref["path"] = style["path"]
+                message.data["report"].rename_files(spec.content,
+                                                    [s.path for s in spec.styles])
             return message
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -233,8 +233,8 @@ class RayExecutor:
         slot = self._slots[slot_id]
         if slot.job is not None or not slot.info or slot.draining:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
-        photo = ray.put(Path(job.spec["content"]).read_bytes())
-        styles = [self._style_ref(s["path"]) for s in job.spec["styles"]]
+        photo = ray.put(Path(job.spec.content).read_bytes())
+        styles = [self._style_ref(s.path) for s in job.spec.styles]
         slot.render_ref = slot.actor.render.remote(job, photo, *styles)
         slot.job, slot.assigned_at, slot.progress = job, time.monotonic(), None
         slot.asked_at = slot.assigned_at

@@ -14,6 +14,7 @@ import traceback
 from collections import OrderedDict
 
 from ..errors import DeepartError
+from ..report import JobInfo
 from .executor import EventKind, WorkerMessage
 
 
@@ -60,7 +61,9 @@ def _memory_capacity(torch_device: str) -> int:
     return 8 << 30
 
 
-class _WorkerState:
+class WorkerState:
+    """What a worker keeps between jobs: its weights, engines per device and Gram cache."""
+
     def __init__(self, spec, weights_spec: str, on_oom: str):
         self.spec = spec
         self.weights_spec = weights_spec
@@ -89,20 +92,20 @@ class _WorkerState:
             pass
 
 
-def run_job(state: _WorkerState, job, send, fault) -> None:
+def run_job(state: WorkerState, job, send, fault) -> None:
     from .. import images
     from ..engine import RenderParams
-    from ..pipeline import RenderRequest, StyleFile, render_request
+    from ..pipeline import RenderRequest, render_request
     from . import faults
 
     spec = job.spec
-    params = RenderParams.from_dict(dict(spec["params"]))
+    params = RenderParams.from_dict(dict(spec.params))
     device, events, oom_tries = state.spec.torch_device, [], 0
     injected_oom = False
 
     def on_progress(losses, total):
         nonlocal injected_oom
-        if fault and fault.applies(job.attempt, spec.get("input") or spec["content"]):
+        if fault and fault.applies(job.attempt, spec.input):
             if fault.kind != "oom" or not injected_oom:
                 injected_oom = True
                 faults.trigger(fault)
@@ -110,9 +113,7 @@ def run_job(state: _WorkerState, job, send, fault) -> None:
                            {"step": losses.step, "total": total, "loss": losses.total}))
 
     while True:
-        request = RenderRequest(
-            content=spec["content"], params=params, max_input_pixels=spec["max_input_pixels"],
-            styles=[StyleFile(s["path"], s["weight"], s.get("name")) for s in spec["styles"]])
+        request = RenderRequest.from_spec(spec, params if oom_tries else None)
         try:
             engine = state.engine(device)
             cache = state.grams if device == state.spec.torch_device else None
@@ -139,14 +140,14 @@ def run_job(state: _WorkerState, job, send, fault) -> None:
             events.append(event)
             oom_tries += 1
             send(WorkerMessage(EventKind.EVENT, job.job_id, event))
-    data = images.encode_image(image, spec["output_format"], spec.get("quality", 92))
+    data = images.encode_image(image, spec.output_format, spec.quality)
     report.device = device
     report.events = events
-    report.job = {"id": job.job_id, "attempt": job.attempt, "worker": state.spec.id,
-                  "worker_device": state.spec.device, "node": state.spec.node,
-                  "executor": state.spec.executor, "pid": os.getpid()}
+    report.job = JobInfo(id=job.job_id, attempt=job.attempt, worker=state.spec.id,
+                         worker_device=state.spec.device, node=state.spec.node,
+                         executor=state.spec.executor, pid=os.getpid())
     send(WorkerMessage(EventKind.DONE, job.job_id, {
-        "report": report.to_dict(), "image": data,
+        "report": report, "image": data,
         "render_seconds": report.timings.get("render_seconds"), "style_key": job.style_key}))
 
 
@@ -187,7 +188,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     from . import faults
     if spec.torch_device == "cpu":
         torch.set_num_threads(spec.threads)
-    state = _WorkerState(spec, weights_spec, on_oom)
+    state = WorkerState(spec, weights_spec, on_oom)
     fault = faults.from_env()
     send = conn.send
     send(WorkerMessage(EventKind.HELLO, None, hello(spec)))
@@ -211,7 +212,7 @@ def hello(spec) -> dict:
             "memory_bytes": _memory_capacity(spec.torch_device)}
 
 
-def run_guarded(state: _WorkerState, job, send, fault) -> None:
+def run_guarded(state: WorkerState, job, send, fault) -> None:
     """run_job, with every failure of the render sent as a FAILED message, not raised."""
     from loguru import logger
     try:

@@ -112,18 +112,18 @@ class ManifestParser:
             return {}
         out = {}
         self.defined = {n for n in data if isinstance(n, str)}
-        for name, spec in data.items():
+        for name, entry in data.items():
             where = f"styles.{name}"
             if not isinstance(name, str) or not _SLUG.fullmatch(name):
                 self.error(where, "style names may use only a-z, 0-9, '_' and '-' (at most "
                                   "64, starting with a letter or digit)")
                 continue
-            if not isinstance(spec, dict) or "image" not in spec:
-                self.error(where, f"expected {{image: FILE, ...params}}, got {spec!r}")
+            if not isinstance(entry, dict) or "image" not in entry:
+                self.error(where, f"expected {{image: FILE, ...params}}, got {entry!r}")
                 continue
-            self.keys(spec, where, ["image", *param_names()])
-            image = self.image(spec["image"], f"{where}.image")
-            params = {k: v for k, v in spec.items() if k in param_names()}
+            self.keys(entry, where, ["image", *param_names()])
+            image = self.image(entry["image"], f"{where}.image")
+            params = {k: v for k, v in entry.items() if k in param_names()}
             self.params([(params, where)])
             if image is not None:
                 out[name] = StyleDef(name=name, image=image, params=params)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ...core.states import FailureReason, JobState
+from ..core.states import FailureReason, JobState
 from . import schema
 from .records import Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
 

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Mapping
 
-from ...errors import DeepartError
+from ..core.jobspec import JobSpec
+from ..errors import DeepartError
 
 
 class JournalDamaged(RuntimeError):
@@ -41,7 +42,7 @@ class Job:
     slug: str
     state: str
     attempts: int
-    spec: dict
+    spec: JobSpec | None              # None only for a row written without one
     output_path: str
     report_path: str
     worker: str | None
@@ -61,7 +62,7 @@ class Job:
     @classmethod
     def from_row(cls, row: Mapping) -> "Job":
         d = dict(row)
-        d["spec"] = json.loads(d["spec"] or "{}")
+        d["spec"] = JobSpec.from_dict(json.loads(d["spec"])) if d["spec"] else None
         d["progress"] = json.loads(d["progress"]) if d["progress"] else None
         return cls(**d)
 

@@ -1,4 +1,6 @@
-"""From a claimed input and the manifest rule it matches to job rows in the journal."""
+"""The planner: from a claimed input and the manifest rule it matches to job rows in the
+journal, each with its JobSpec. Facts are decided here once (the photo's size, the look size,
+the style hashes) and travel in the spec; nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -9,61 +11,64 @@ from pathlib import Path
 from loguru import logger
 
 from .. import images
+from ..core.formats import OUTPUT_FORMATS
+from ..core.jobspec import JobSpec, StyleRef, style_key
+from ..engine.budget import effective_look_size, largest_fitting_size, long_side_shape, \
+    minimum_need
+from ..engine.params import RenderParams
+from ..report import RenderReport
 from ..settings.config import Config
-from ..engine.fit import largest_fitting_size, minimum_need
-from ..engine.memory import long_side_shape
 from ..weights import sha256_file
 from . import outbox
-from .journal import Input, Journal
-
-_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+from ..journal import Input, Journal
 
 
-def job_key(input_sha: str, styles: list[dict], params: dict, weights_id: str) -> str:
+def job_key(input_sha: str, styles, params: dict, weights_id: str) -> str:
     """One job per (input, style set and hashes, effective params, weights)."""
     blob = json.dumps({"input": input_sha, "weights": weights_id, "params": params,
-                       "styles": sorted((s["sha256"], s["weight"]) for s in styles)},
+                       "styles": sorted((s.sha256, s.weight) for s in styles)},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def effective_params(config: Config, output) -> dict:
-    """config defaults < per-style params < the output's overrides (merged by the manifest)."""
-    return config.render_params(output.params).to_dict()
-
-
 def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str,
-         style_shas: dict[str, str]) -> list[int]:
-    """Create the input's jobs; returns ids of jobs that need rendering."""
+         style_shas: dict[str, str], photo_size: tuple[int, int] | None = None) -> list[int]:
+    """Create the input's jobs; returns ids of jobs that need rendering. `photo_size`
+    (width, height): the intake's probe, when it has one; else the photo is probed here,
+    once for all of its outputs."""
     rule = manifest.match(inp.relpath)
     fmt = config.output.format.lower()
-    width, height, _ = images.probe(inp.work_path, config.limits.max_input_pixels)
+    width, height = photo_size or images.probe(inp.work_path,
+                                               config.limits.max_input_pixels)[:2]
     queued = []
     for output in rule.outputs:
-        params = effective_params(config, output)
+        # config defaults < per-style params < the output's overrides (merged by the manifest)
+        render_params = config.render_params(output.params)
+        params = render_params.to_dict()
         styles = []
         for name, weight in output.styles.items():
             image = Path(manifest.styles[name].image)
             if str(image) not in style_shas:
                 style_shas[str(image)] = sha256_file(image)
-            styles.append({"name": name, "path": str(image), "weight": weight,
-                           "sha256": style_shas[str(image)]})
+            styles.append(StyleRef(name, str(image), weight, style_shas[str(image)]))
         key = job_key(inp.sha256, styles, params, weights_id)
         out = outbox.output_path(config.outbox, inp.relpath, output.slug, fmt,
                                  config.output.name_template)
-        spec = {"content": inp.work_path, "input": inp.relpath,  # the name people gave it
-                "styles": styles, "params": params,
-                "output_format": _FORMATS[fmt], "quality": config.output.quality,
-                "max_input_pixels": config.limits.max_input_pixels,
-                "content_size": [width, height],
-                "style_key": "|".join(sorted(s["sha256"][:16] for s in styles))}
+        spec = JobSpec(content=inp.work_path, input=inp.relpath, styles=tuple(styles),
+                       params=params, output_format=OUTPUT_FORMATS[fmt][0],
+                       quality=config.output.quality,
+                       max_input_pixels=config.limits.max_input_pixels,
+                       content_size=(width, height), content_sha256=inp.sha256,
+                       look_size=effective_look_size(render_params.look_size,
+                                                     render_params.size, max(width, height)),
+                       style_key=style_key(styles))
         previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)
         report = outbox.report_path(out, config.output.reports == "subfolder")
-        args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec, str(out),
-                str(report))
+        args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec,
+                str(out), str(report))
         if duplicate and previous.state != "done":
             # Its render does not exist yet: wait for it, so this input is neither archived
             # without its outputs nor kept in done/ if that render fails.
@@ -135,29 +140,28 @@ def free_output_path(journal: Journal, out: Path) -> Path:
 def _copy_outputs(src: Path, src_report: Path, dst: Path, dst_report: Path) -> bool:
     """A re-drop under another name or campaign still gets its files where people look."""
     try:
-        report = json.loads(src_report.read_text())
-        report.setdefault("job", {})["copied_from"] = str(src)
-        report["output"] = {**(report.get("output") or {}), "path": str(dst)}
-        outbox.publish(dst, src.read_bytes(), report, dst_report)
+        report = RenderReport.from_dict(json.loads(src_report.read_text()))
+        report.copied(str(src), str(dst))
+        outbox.publish(dst, src.read_bytes(), report.to_dict(), dst_report)
         return True
     except (OSError, ValueError) as exc:
         logger.warning("could not copy {} to {}: {}", src, dst, exc)
         return False
 
 
-def too_large(spec: dict, capacity_bytes: int) -> str | None:
+def too_large(spec: JobSpec | dict, capacity_bytes: int) -> str | None:
     """Why a job cannot fit on any device of this pool, or None (estimated at fp32, high)."""
-    if capacity_bytes <= 0 or "content_size" not in spec:
+    spec = JobSpec.of(spec)
+    if capacity_bytes <= 0 or spec.content_size is None:
         return None
-    p = spec["params"]
-    width, height = spec["content_size"]
-    h, w = long_side_shape(height, width, p["size"])
-    kw = dict(layers=list(p["content_layers"]) + list(p["style_layers"]), precision="fp32",
-              optimizer=p["optimizer"], history=p.get("lbfgs_history", 100),
-              style_layers=p["style_layers"])
-    need = minimum_need(h, w, **kw)  # whole, checkpointed or tiled (engine/fit.py)
+    p = RenderParams.from_dict(dict(spec.params))
+    width, height = spec.content_size
+    h, w = long_side_shape(height, width, p.size)
+    kw = dict(layers=list(p.content_layers) + list(p.style_layers), precision="fp32",
+              optimizer=p.optimizer, history=p.lbfgs_history, style_layers=p.style_layers)
+    need = minimum_need(h, w, **kw)  # whole, checkpointed or tiled (engine/budget.py)
     if need <= capacity_bytes:
         return None
     fit = largest_fitting_size(height, width, capacity_bytes, **kw)
-    return (f"size {p['size']} needs about {need / 2**30:.1f} GiB but the largest device has "
+    return (f"size {p.size} needs about {need / 2**30:.1f} GiB but the largest device has "
             f"{capacity_bytes / 2**30:.1f} GiB; size {fit} would fit - lower it in the manifest")

@@ -7,7 +7,7 @@ store.py    Journal: the reads plus every write, through the guarded transitions
 busy.py     writes wait out another program's lock, then raise JournalBusy
 """
 
-from ...core.states import InvalidTransition
+from ..core.states import InvalidTransition
 from .busy import BUDGET_SECONDS, WAIT_SECONDS, is_busy
 from .reader import JOB_STATES, JournalReader, open_reader
 from .records import (Input, Job, JournalBusy, JournalDamaged, JournalUnavailable,

@@ -23,8 +23,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ...core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, FailureReason, InputState,
+from ..core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, FailureReason, InputState,
                             InvalidTransition, JobState, check_transition)
+from ..core.jobspec import JobSpec
 from . import schema
 from .busy import BUDGET_SECONDS, WAIT_SECONDS, BusyPolicy, patiently
 from .reader import JournalReader
@@ -179,7 +180,7 @@ class Journal(JournalReader):
     # -- jobs ---------------------------------------------------------------------------
     @_write
     def add_job(self, input_id: int, job_key: str, campaign: str, priority: int, slug: str,
-                spec: dict, output_path: str, report_path: str, state: str = "queued",
+                spec: JobSpec, output_path: str, report_path: str, state: str = "queued",
                 reason: str | None = None, error: str | None = None,
                 duplicate_of: int | None = None) -> int:
         check_transition(JOB_TRANSITIONS, "job", job_key[:12], None, JobState(state))
@@ -189,7 +190,7 @@ class Journal(JournalReader):
             "INSERT INTO jobs (input_id, job_key, campaign, priority, slug, state, spec, "
             "output_path, report_path, reason, error, created_at, queued_at, finished_at, "
             "duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (input_id, job_key, campaign, priority, slug, state, json.dumps(spec),
+            (input_id, job_key, campaign, priority, slug, state, json.dumps(spec.to_dict()),
              output_path, report_path, reason, error, now, now,
              now if state in ("done", "failed") else None, duplicate_of))
         return cur.lastrowid

@@ -1,0 +1,96 @@
+"""The job spec: everything a worker needs to render one job, as one typed contract.
+
+Built once by the daemon's planner, stored in the journal as JSON (`to_dict`), and read back
+with `from_dict` by the service, the executors, the workers and the gallery. Model: rq's
+`Job.to_dict`/`restore`. Facts decided at planning travel here so nobody works them out
+again: the photo's size and hash, the look size of a print, each style's hash.
+
+Schema 1 is the untyped dict the journal held before this module (no `schema` key, no
+photo hash, no look size); `from_dict` still reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+SCHEMA = 2
+
+# A look size not decided at planning (a schema 1 spec): the engine decides it.
+UNDECIDED = "undecided"
+
+
+@dataclass(frozen=True)
+class StyleRef:
+    """One style image of a job, with its blend weight and the hash the job key used."""
+    name: str | None
+    path: str
+    weight: float
+    sha256: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleRef":
+        return cls(d.get("name"), d["path"], d.get("weight", 1.0), d.get("sha256", ""))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    content: str                    # the photo's file in work/ (internal name)
+    input: str                      # the inbox path people gave it
+    styles: tuple[StyleRef, ...]
+    params: dict                    # RenderParams.to_dict(), effective for this output
+    output_format: str              # Pillow's name: JPEG, PNG, WEBP
+    quality: int = 92
+    max_input_pixels: int = 50_000_000
+    content_size: tuple[int, int] | None = None   # (width, height), probed at planning
+    content_sha256: str = ""        # the claimed photo's hash (intake)
+    look_size: int | None | str = UNDECIDED  # engine/budget.effective_look_size, or None
+    style_key: str = ""             # the styles' short hashes: a worker's Gram cache affinity
+    schema: int = SCHEMA
+    extra: dict = field(default_factory=dict)    # keys of a newer schema, kept as they were
+
+    @property
+    def photo_long_side(self) -> int | None:
+        return max(self.content_size) if self.content_size else None
+
+    @property
+    def look_decided(self) -> bool:
+        return self.look_size != UNDECIDED
+
+    def with_files(self, content: str, style_paths: list[str]) -> "JobSpec":
+        """The same job reading its photo and styles from other files (a Ray actor's copies)."""
+        styles = tuple(replace(s, path=p) for s, p in zip(self.styles, style_paths))
+        return replace(self, content=content, styles=styles)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d["styles"] = [asdict(s) for s in self.styles]
+        d["content_size"] = list(self.content_size) if self.content_size else None
+        return {**extra, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JobSpec":
+        """Any stored version: schema 1 (the old dict) or this one."""
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        size = d.get("content_size")
+        return cls(
+            content=d["content"], input=d.get("input") or d["content"],
+            styles=tuple(StyleRef.from_dict(s) for s in d.get("styles") or ()),
+            params=dict(d.get("params") or {}), output_format=d.get("output_format", "JPEG"),
+            quality=d.get("quality", 92),
+            max_input_pixels=d.get("max_input_pixels", 50_000_000),
+            content_size=(int(size[0]), int(size[1])) if size else None,
+            content_sha256=d.get("content_sha256", ""),
+            look_size=d.get("look_size", UNDECIDED) if "schema" in d else UNDECIDED,
+            style_key=d.get("style_key", ""), schema=d.get("schema", 1),
+            extra={k: v for k, v in d.items() if k not in known})
+
+    @classmethod
+    def of(cls, spec: "JobSpec | dict") -> "JobSpec":
+        """A JobSpec from either form: the journal hands back the stored dict."""
+        return spec if isinstance(spec, cls) else cls.from_dict(spec)
+
+
+def style_key(styles) -> str:
+    """What a worker's Gram cache is keyed by, across jobs: the styles' short hashes."""
+    return "|".join(sorted(s.sha256[:16] for s in styles))

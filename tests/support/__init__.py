@@ -1,0 +1,1 @@
+"""Shared test set-up: one place for boxes, specs, receivers and journal probes."""
