@@ -1,0 +1,1 @@
+"""Test harness code shared by test modules (not tests themselves)."""
