@@ -184,48 +184,77 @@ def test_hung_main_loop_is_killed_by_the_watchdog(ns):
     assert "Watchdog timeout" in ns.journal(DAEMON, after=cursor)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 22: at stop systemd SIGKILLs a leftover python child of the daemon; journal: "
-    "'deepart-batch.service: Killing process N (python3) with signal SIGKILL.'"))
-def test_stop_drains_a_running_render_and_leaves_nothing_to_kill(ns):
+STOP: dict[str, str] = {}      # the drain test's journal, for the leftover-process test
+CONFIG_ERROR: dict[str, str] = {}
+
+
+def test_stop_drains_a_running_render(ns):
     ensure_running(ns)
     drop(ns, "golden_gate.jpg", "slow/golden_gate.jpg")
     cursor = ns.cursor()
     ns.wait_for(lambda: "took slow/golden_gate.jpg" in ns.journal(DAEMON, after=cursor), 120,
                 "the slow photo taken")
     time.sleep(1)     # the render is under way in a worker
-    assert not exists(ns, f"{OUTBOX}/slow/golden_gate.starry.jpg"), "rendered before the stop"
+    output = f"{OUTBOX}/slow/golden_gate.starry.jpg"
+    assert not exists(ns, output), "rendered before the stop: make the slow/ render longer"
     t0 = time.monotonic()
     ns.systemctl("stop", DAEMON)
     took = time.monotonic() - t0
-    journal = ns.journal(DAEMON, after=cursor)
+    STOP["journal"] = journal = ns.journal(DAEMON, after=cursor)
+    print(f"stop drained the render in {took:.1f} s")
     assert took < timespan(ns.prop(DAEMON, "TimeoutStopUSec"))
     assert ns.prop(DAEMON, "Result") == "success", journal
-    assert exists(ns, f"{OUTBOX}/slow/golden_gate.starry.jpg"), "not drained:\n" + journal
-    print(f"stop drained the render in {took:.1f} s")
-    killed = [line for line in journal.splitlines() if KILLED_AT_STOP.search(line)]
+    assert exists(ns, output), "the running render was not drained:\n" + journal
+    assert "did not finish within drain_seconds" not in journal
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 22: the daemon leaves a python child behind (multiprocessing's resource tracker) "
+    "and systemd SIGKILLs it at stop; journal: 'deepart-batch.service: Killing process 152 "
+    "(python) with signal SIGKILL.'"))
+def test_stop_leaves_no_process_for_systemd_to_kill(ns):
+    if "journal" not in STOP:
+        pytest.skip("needs test_stop_drains_a_running_render's stop")
+    killed = [line for line in STOP["journal"].splitlines() if KILLED_AT_STOP.search(line)]
     assert not killed, "\n".join(killed)
 
 
-def test_config_error_fails_the_unit_with_the_reason(ns):
+def test_config_error_fails_the_unit_with_a_one_line_reason(ns):
     config = make_config()
     config["max_atempts"] = 3                     # a typo: unknown keys are errors
     good = ns.run(["cat", CONFIG]).stdout
     ns.systemctl("stop", DAEMON, check=False)
     ns.systemctl("reset-failed", DAEMON, check=False)
     ns.write(CONFIG, yaml.safe_dump(config, sort_keys=False))
+    cursor = ns.cursor()
     try:
         ns.systemctl("start", DAEMON, check=False)
+        # Restart=on-failure tries StartLimitBurst=5 times, then the unit stays failed.
         ns.wait_for(lambda: ns.prop(DAEMON, "ActiveState") == "failed", 180,
                     "the unit failed after its restarts")
-        status = ns.systemctl("status", DAEMON, check=False).stdout
-        reason = [line for line in status.splitlines() if "max_atempts" in line]
-        assert reason, status
-        print("systemctl status shows:", reason[-1].strip())
+        CONFIG_ERROR["status"] = ns.systemctl("status", DAEMON, check=False).stdout
+        journal = ns.journal(DAEMON, after=cursor)
     finally:
         ns.write(CONFIG, good)
         ns.systemctl("reset-failed", DAEMON, check=False)
+    reasons = [line for line in journal.splitlines() if "error:" in line]
+    assert reasons, journal
+    assert all("max_atempts: unknown key (did you mean max_attempts?)" in line
+               for line in reasons), "\n".join(reasons)
+    print("the reason:", reasons[-1].split("]: ", 1)[-1])
     ensure_running(ns)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the shipped unit restarts a config error (exit 2) StartLimitBurst=5 times, so the "
+    "10 lines `systemctl status` shows are systemd's own restart and start-limit lines and "
+    "the daemon's 'deepart-batch: error: ...: max_atempts: unknown key' is the 11th: "
+    "RestartPreventExitStatus=2 in the unit would leave it failed after one try, reason shown"))
+def test_config_error_reason_shows_in_systemctl_status(ns):
+    if "status" not in CONFIG_ERROR:
+        pytest.skip("needs test_config_error_fails_the_unit_with_a_one_line_reason")
+    status = CONFIG_ERROR["status"]
+    assert "max_atempts: unknown key" in status, status
 
 
 def test_no_failed_units_at_the_end(ns):
