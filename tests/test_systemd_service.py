@@ -82,6 +82,7 @@ def ns(tmp_path_factory):
         box.boot()
         box.install(yaml.safe_dump(make_config(), sort_keys=False), MANIFEST,
                     [DATA / "the_scream.jpg", DATA / "starry_night.jpg"], dropins=TEST_DROPIN)
+        box.sh(f"install -d -o deepart -g marketing -m 2770 {INBOX}/slow")  # a campaign folder
         yield box
     finally:
         box.close()
@@ -106,10 +107,11 @@ def ensure_running(ns) -> None:
 
 
 def drop(ns, name: str, rel: str) -> None:
-    """Drop a photo as a team member would (README: install -m 0664 -g marketing)."""
-    folder = str(Path(f"{INBOX}/{rel}").parent)
-    ns.sh(f"install -d -o deepart -g marketing -m 2770 {folder} && "
-          f"install -m 0664 -g marketing /opt/deepart-batch/src/tests/data/{name} {INBOX}/{rel}")
+    """Drop a photo as a team member would (README: install -m 0664 -g marketing).
+
+    Into an existing folder: a photo copied into a folder made the same instant can miss
+    inotify and wait for the next rescan (watch.rescan_seconds, 60 s)."""
+    ns.sh(f"install -m 0664 -g marketing /opt/deepart-batch/src/tests/data/{name} {INBOX}/{rel}")
 
 
 def exists(ns, path: str) -> bool:
@@ -190,10 +192,15 @@ CONFIG_ERROR: dict[str, str] = {}
 
 def test_stop_drains_a_running_render(ns):
     ensure_running(ns)
-    drop(ns, "golden_gate.jpg", "slow/golden_gate.jpg")
     cursor = ns.cursor()
-    ns.wait_for(lambda: "took slow/golden_gate.jpg" in ns.journal(DAEMON, after=cursor), 120,
-                "the slow photo taken")
+    drop(ns, "golden_gate.jpg", "slow/golden_gate.jpg")
+    try:
+        ns.wait_for(lambda: "took slow/golden_gate.jpg" in ns.journal(DAEMON, after=cursor),
+                    120, "the slow photo taken")
+    except AssertionError:
+        print(f"after {cursor}:", ns.journal(DAEMON, after=cursor), "all:",
+              ns.journal(DAEMON)[-5000:], ns.sh(f"ls -lR {INBOX}", check=False).stdout)
+        raise
     time.sleep(1)     # the render is under way in a worker
     output = f"{OUTBOX}/slow/golden_gate.starry.jpg"
     assert not exists(ns, output), "rendered before the stop: make the slow/ render longer"
