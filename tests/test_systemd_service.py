@@ -56,6 +56,9 @@ rules:
       - {style: scream}
 """
 
+# Seconds a start may take before the test gives up: the unit allows 300 (TimeoutStartSec),
+# a start here takes 3-15 s on a loaded 2-core box; failing sooner keeps a broken unit's run short.
+START_TIMEOUT = 150
 KILLED_AT_STOP = re.compile(r"Killing process \d+ \(.*\) with signal SIGKILL|left-over process")
 
 
@@ -99,11 +102,19 @@ def active(ns, unit=DAEMON) -> bool:
     return ns.prop(unit, "ActiveState") == "active"
 
 
+def wait_active(ns, timeout: float = START_TIMEOUT) -> None:
+    """Until the daemon is active (Type=notify: READY=1 arrived); fail early if it fails."""
+    state = ns.wait_for(lambda: (s := ns.prop(DAEMON, "ActiveState")) in ("active", "failed")
+                        and s, timeout, f"{DAEMON} active\n" + ns.journal(DAEMON)[-3000:])
+    assert state == "active", (ns.systemctl("status", DAEMON, check=False).stdout
+                               + ns.journal(DAEMON)[-3000:])
+
+
 def ensure_running(ns) -> None:
     if not active(ns):
         ns.systemctl("reset-failed", DAEMON, check=False)
-        ns.systemctl("start", DAEMON)
-    assert active(ns), ns.systemctl("status", DAEMON, check=False).stdout
+        ns.systemctl("start", "--no-block", DAEMON)
+        wait_active(ns)
 
 
 def drop(ns, name: str, rel: str) -> None:
@@ -120,7 +131,8 @@ def exists(ns, path: str) -> bool:
 
 def test_enable_now_is_active_with_status(ns):
     t0 = time.monotonic()
-    ns.systemctl("enable", "--now", DAEMON)   # Type=notify: returns once READY=1 arrived
+    ns.systemctl("enable", "--now", "--no-block", DAEMON)
+    wait_active(ns)                   # Type=notify: active once READY=1 arrived
     show = ns.show(DAEMON, "ActiveState", "SubState", "StatusText", "Result", "MainPID")
     assert show["ActiveState"] == "active", ns.systemctl("status", DAEMON, check=False).stdout
     assert show["SubState"] == "running"
@@ -204,6 +216,7 @@ def test_stop_drains_a_running_render(ns):
         raise
     output = f"{OUTBOX}/slow/golden_gate.starry.jpg"
     assert not exists(ns, output), "rendered before the stop: make the slow/ render longer"
+    STOP["processes"] = ns.run(["ps", "-o", "pid,ppid,args", "-u", "deepart"]).stdout
     t0 = time.monotonic()
     ns.systemctl("stop", DAEMON)
     took = time.monotonic() - t0
@@ -223,7 +236,7 @@ def test_stop_leaves_no_process_for_systemd_to_kill(ns):
     if "journal" not in STOP:
         pytest.skip("needs test_stop_drains_a_running_render's stop")
     killed = [line for line in STOP["journal"].splitlines() if KILLED_AT_STOP.search(line)]
-    assert not killed, "\n".join(killed)
+    assert not killed, "\n".join(killed) + "\nprocesses before the stop:\n" + STOP["processes"]
 
 
 def test_config_error_fails_the_unit_with_a_one_line_reason(ns):
