@@ -236,6 +236,9 @@ def test_stop_leaves_no_process_for_systemd_to_kill(ns):
     if "journal" not in STOP:
         pytest.skip("needs test_stop_drains_a_running_render's stop")
     killed = [line for line in STOP["journal"].splitlines() if KILLED_AT_STOP.search(line)]
+    if killed:
+        print("killed at stop:", *killed, "processes before the stop:", STOP["processes"],
+              sep="\n")
     assert not killed, "\n".join(killed) + "\nprocesses before the stop:\n" + STOP["processes"]
 
 
