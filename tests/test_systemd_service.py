@@ -183,7 +183,7 @@ def test_timer_calendar_parses_and_is_scheduled(ns):
 def test_kill_9_restarts_the_daemon(ns):
     ensure_running(ns)
     before = ns.show(DAEMON, "MainPID", "NRestarts")
-    ns.run(["kill", "-9", before["MainPID"]])
+    ns.sh(f"kill -9 {before['MainPID']}")
     after = ns.wait_for(
         lambda: (s := ns.show(DAEMON, "MainPID", "NRestarts", "ActiveState"))["ActiveState"]
         == "active" and s["MainPID"] not in ("0", before["MainPID"]) and s, 180,
@@ -195,7 +195,7 @@ def test_hung_main_loop_is_killed_by_the_watchdog(ns):
     ensure_running(ns)
     before = ns.show(DAEMON, "MainPID", "NRestarts")
     since = ns.mark()
-    ns.run(["kill", "-STOP", before["MainPID"]])
+    ns.sh(f"kill -STOP {before['MainPID']}")
     ns.wait_for(
         lambda: (s := ns.show(DAEMON, "MainPID", "ActiveState"))["ActiveState"] == "active"
         and s["MainPID"] not in ("0", before["MainPID"]), 180,
@@ -222,7 +222,9 @@ def test_stop_drains_a_running_render(ns):
         raise
     output = f"{OUTBOX}/slow/golden_gate.starry.jpg"
     assert not exists(ns, output), "rendered before the stop: make the slow/ render longer"
-    STOP["processes"] = ns.run(["ps", "-o", "pid,ppid,args", "-u", "deepart"]).stdout
+    STOP["processes"] = ns.sh(   # pid and command line of the service user's processes
+        "for d in /proc/[0-9]*; do [ \"$(stat -c %U $d 2>/dev/null)\" = deepart ] && "
+        "echo \"${d#/proc/} $(tr '\\0' ' ' < $d/cmdline)\"; done; true", check=False).stdout
     t0 = time.monotonic()
     ns.systemctl("stop", DAEMON)
     took = time.monotonic() - t0
