@@ -236,7 +236,7 @@ def test_stop_drains_a_running_render(ns):
     assert "did not finish within drain_seconds" not in journal
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "issue 22: the daemon leaves a python child behind (multiprocessing's resource tracker) "
     "and systemd SIGKILLs it at stop; journal: 'deepart-batch.service: Killing process 152 "
     "(python) with signal SIGKILL.'"))
@@ -276,7 +276,7 @@ def test_config_error_fails_the_unit_with_a_one_line_reason(ns):
     ensure_running(ns)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "the shipped unit restarts a config error (exit 2) StartLimitBurst=5 times, so the "
     "10 lines `systemctl status` shows are systemd's own restart and start-limit lines and "
     "the daemon's 'deepart-batch: error: ...: max_atempts: unknown key' is the 11th: "

@@ -13,19 +13,26 @@ Boot (`boot.sh`)
     ``boot.sh`` (``set -e``):
 
     1. ``mount --make-rprivate /``: nothing mounted below propagates to the host.
-    2. A private tmpfs on ``/tmp`` first, then ``/var/tmp``, ``/run``, ``/etc/systemd/system``,
-       ``/srv``, ``/etc/deepart-batch``, ``/var/lib/deepart-batch``,
-       ``/var/cache/deepart-batch``, ``/opt``, ``/var/lib/systemd`` and ``/var/log/journal``.
-       ``/tmp`` must come first: systemd-tmpfiles empties the ``/tmp`` it sees at boot, and
-       the host's would take every running test's files with it. The last two keep the
-       timer stamps, random seed and journal files of this throw-away systemd off the host.
-    3. User and groups (README step 1) without touching the host: copies of the host's
+    2. User and groups (README step 1) without touching the host: copies of the host's
        ``/etc/passwd`` and ``/etc/group`` with the ``deepart`` system user (home
        ``/var/lib/deepart-batch``, shell ``/usr/sbin/nologin``) and the ``deepart`` and
-       ``marketing`` groups appended under free ids, bind-mounted over the originals.
-    4. ``/sys/fs/cgroup`` replaced by a cgroup2 mount (the namespace's root; systemd runs in
+       ``marketing`` groups appended under free ids. They become the upper layer of an
+       overlay on ``/etc`` (upper and work dirs on a private ``/run`` tmpfs), so they stay
+       in place even when the host's package manager replaces its own files meanwhile (a
+       bind mount over ``/etc/group`` is lost when that happens); plain bind mounts are the
+       fallback where overlayfs is missing.
+    3. ``/opt`` becomes a tmpfs with the checkout and the site-packages bound in (below).
+    4. A private tmpfs on ``/tmp``, then ``/var/tmp``, ``/etc/systemd/system``, ``/srv``,
+       ``/etc/deepart-batch``, ``/var/lib/deepart-batch``, ``/var/cache/deepart-batch``,
+       ``/var/lib/systemd`` and ``/var/log/journal``. ``/tmp`` is private before anything
+       runs: systemd-tmpfiles empties the ``/tmp`` it sees at boot, and the host's would take
+       every running test's files with it. The last two keep the timer stamps, random seed
+       and journal files of this throw-away systemd off the host. (Mount points missing on
+       the host outside ``/etc`` are created there, empty.) Boot-time units that act on the
+       shared kernel or host files (udev, sysctl, gettys, ...; see ``MASKED``) are masked.
+    5. ``/sys/fs/cgroup`` replaced by a cgroup2 mount (the namespace's root; systemd runs in
        its ``payload`` child so that the root holds no process but the host's ``unshare``).
-    5. ``export container=other; exec /lib/systemd/systemd --system --unit=multi-user.target``.
+    6. ``export container=other; exec /lib/systemd/systemd --system --unit=multi-user.target``.
 
     The systemd process is the child of ``unshare``; the harness drives it with
     ``nsenter -t <its host pid> -m -p systemctl ...`` and ends everything with SIGKILL to
@@ -66,8 +73,8 @@ SYSTEMD = Path("/lib/systemd/systemd")
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 UNITS = ("deepart-batch.service", "deepart-batch-bulk.service", "deepart-batch-bulk.timer")
 OPT = "/opt/deepart-batch"
-# /opt gets its tmpfs earlier, before the checkout is bound into it.
-PRIVATE_TMPFS = ("/tmp", "/var/tmp", "/run", "/etc/systemd/system", "/srv", "/etc/deepart-batch",
+# /run and /opt get their tmpfs earlier, before the host files are copied or bound into them.
+PRIVATE_TMPFS = ("/tmp", "/var/tmp", "/etc/systemd/system", "/srv", "/etc/deepart-batch",
                  "/var/lib/deepart-batch", "/var/cache/deepart-batch",
                  "/var/lib/systemd", "/var/log/journal")
 
@@ -110,6 +117,11 @@ def requirements() -> list[tuple[bool, str]]:
          f"{DEBIAN_PYTHON} is python {debian_minor}, the test venv python {ours}: the "
          "venv's site-packages cannot be lent to the service"),
     ]
+
+
+class CommandFailed(RuntimeError):
+    """A command inside the namespace failed: a harness problem unless a test expects it
+    (not an AssertionError, so an `xfail(raises=AssertionError)` test cannot hide it)."""
 
 
 def _cgroup2_parent() -> Path | None:
@@ -171,14 +183,22 @@ class SystemdNamespace:
 
     def _boot_script(self, passwd: Path, group: Path) -> str:
         q = shlex.quote
-        # Host files are bound first: the passwd/group copies live in the work dir (often
+        # Host files are read first: the passwd/group copies live in the work dir (often
         # under /tmp) and the checkout may too, and the private /tmp would hide them. Nothing
         # runs that could touch /tmp before the private one is mounted.
+        etc = "/run/deepart-test/etc"
         lines = [
             "set -e",
             "mount --make-rprivate /",
-            f"mount --bind {q(str(passwd))} /etc/passwd",
-            f"mount --bind {q(str(group))} /etc/group",
+            "mount -t tmpfs -o mode=0755 tmpfs /run",
+            f"mkdir -p {etc}/upper {etc}/work",
+            f"cp {q(str(passwd))} {etc}/upper/passwd",
+            f"cp {q(str(group))} {etc}/upper/group",
+            # An overlay, not file bind mounts: a bind on /etc/group is lost the moment the
+            # host replaces its file (adduser, apt), and lookups of deepart then fail.
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={etc}/upper,workdir={etc}/work"
+            f" /etc || {{ mount --bind {etc}/upper/passwd /etc/passwd && "
+            f"mount --bind {etc}/upper/group /etc/group; }}",
             "mount -t tmpfs -o mode=0755 tmpfs /opt",
             f"mkdir -p {OPT}/src {OPT}/site-packages",
             f"mount --bind {q(str(self.checkout))} {OPT}/src",
@@ -261,7 +281,7 @@ class SystemdNamespace:
                                 input=input, env={**os.environ, "SYSTEMD_PAGER": "",
                                                   "SYSTEMD_COLORS": "0", "LC_ALL": "C.UTF-8"})
         if check and result.returncode != 0:
-            raise AssertionError(f"{shlex.join(argv)} exited {result.returncode}\n"
+            raise CommandFailed(f"{shlex.join(argv)} exited {result.returncode}\n"
                                  f"stdout: {result.stdout}\nstderr: {result.stderr}")
         return result
 
