@@ -1,4 +1,5 @@
-"""CPU cost of the L-BFGS loop alone, two-loop (old) against compact (new), alternating.
+"""CPU cost of the L-BFGS loop alone, the two-loop oracle (tests/lbfgs_oracle.py, the old
+production loop) against the engine's compact solver, alternating.
 
     python benchmarks/solver_cpu_ab.py [--size 512 --evals 150 --history 100]
 
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 from deepart_batch.engine import solver  # noqa: E402
+from lbfgs_oracle import lbfgs_two_loop  # noqa: E402
 
 
 def run(fn, n: int, evals: int, history: int) -> float:
@@ -48,8 +52,8 @@ def main() -> int:
     n = 3 * args.size * args.size * 3 // 4
     times = {"two_loop": [], "compact": []}
     for _ in range(args.repeats):
-        times["two_loop"].append(run(solver.lbfgs, n, args.evals, args.history))
-        times["compact"].append(run(solver.lbfgs_compact, n, args.evals, args.history))
+        times["two_loop"].append(run(lbfgs_two_loop, n, args.evals, args.history))
+        times["compact"].append(run(solver.lbfgs, n, args.evals, args.history))
     for k, v in times.items():
         print(f"{k:9s} ms per evaluation: min {min(v) * 1e3:.2f} median "
               f"{statistics.median(v) * 1e3:.2f}  ({args.evals} evaluations, history "

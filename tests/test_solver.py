@@ -1,6 +1,10 @@
-"""The engine's L-BFGS: torch.optim.LBFGS's algorithm, exactly `steps` evaluations, best point."""
+"""The engine's L-BFGS (solver.lbfgs): torch.optim.LBFGS's iterates, exactly `steps`
+evaluations, the best point returned; checked against the two-loop oracle
+(tests/lbfgs_oracle.py), which is itself checked against torch.optim.LBFGS."""
 
+import pytest
 import torch
+from lbfgs_oracle import lbfgs_two_loop
 
 from deepart_batch.engine import solver
 
@@ -33,7 +37,8 @@ def torch_trace(n, history=100):
     return trace
 
 
-def ours(n, history=100, line_search="strong_wolfe"):
+def run(fn, n, history=100, line_search="strong_wolfe"):
+    """(losses of every evaluation, loss of the returned point) on Rosenbrock in float64."""
     x = torch.full((50,), -1.0, dtype=torch.float64).requires_grad_(True)
     trace = []
 
@@ -43,63 +48,65 @@ def ours(n, history=100, line_search="strong_wolfe"):
         trace.append(loss.item())
         return loss.detach()
 
-    solver.lbfgs(x, evaluate, n, history=history, line_search=line_search)
+    fn(x, evaluate, n, history=history, line_search=line_search)
     return trace, rosenbrock(x.detach()).item()
+
+
+def quadratic(x):
+    loss = (x * x).sum()
+    loss.backward()
+    return loss.detach()
+
+
+def oracle(n, history=100, line_search="strong_wolfe"):
+    return run(lbfgs_two_loop, n, history, line_search)
+
+
+def production(n, history=100, line_search="strong_wolfe"):
+    return run(solver.lbfgs, n, history, line_search)
 
 
 def test_same_path_as_torch_lbfgs_and_exact_budget():
     for history in (100, 3):
         reference = torch_trace(40, history)
-        trace, final = ours(40, history)
-        assert len(trace) == 40  # the budget is spent exactly, never overrun
-        for a, b in zip(reference, trace):
-            assert abs(a - b) <= 1e-9 * abs(a)
-        assert final == min(trace)  # the best point seen is returned
-        assert final < trace[0] / 100
+        for fn, tol in ((oracle, 1e-9), (production, 1e-7)):
+            trace, final = fn(40, history)
+            assert len(trace) == 40  # the budget is spent exactly, never overrun
+            for a, b in zip(reference, trace):
+                assert abs(a - b) <= tol * abs(a)
+            assert final == min(trace)  # the best point seen is returned
+            assert final < trace[0] / 100
 
 
-def test_budget_ends_inside_a_line_search_keeps_the_best_point():
+@pytest.mark.parametrize("fn", [oracle, production])
+def test_budget_ends_inside_a_line_search_keeps_the_best_point(fn):
     for n in (1, 2, 7, 13):
-        trace, final = ours(n)
+        trace, final = fn(n)
         assert len(trace) == n and final == min(trace)
 
 
-def test_fixed_step_variant_and_zero_budget():
-    trace, final = ours(30, line_search=None)
+@pytest.mark.parametrize("lbfgs", [lbfgs_two_loop, solver.lbfgs])
+def test_fixed_step_variant_and_zero_budget(lbfgs):
+    trace, final = run(lbfgs, 30, line_search=None)
     assert len(trace) == 30 and final == min(trace)
     x = torch.ones(3, requires_grad=True)
-    solver.lbfgs(x, lambda x: (_ for _ in ()).throw(AssertionError("evaluated")), 0)
+    lbfgs(x, lambda x: (_ for _ in ()).throw(AssertionError("evaluated")), 0)
     assert torch.equal(x.detach(), torch.ones(3))
-
-
-def compact(n, history=100, line_search="strong_wolfe"):
-    x = torch.full((50,), -1.0, dtype=torch.float64).requires_grad_(True)
-    trace = []
-
-    def evaluate(x):
-        loss = rosenbrock(x)
-        loss.backward()
-        trace.append(loss.item())
-        return loss.detach()
-
-    solver.lbfgs_compact(x, evaluate, n, history=history, line_search=line_search)
-    return trace, rosenbrock(x.detach()).item()
+    with pytest.raises(ValueError, match="line_search"):
+        lbfgs(x, quadratic, 5, line_search="armijo")
 
 
 def test_compact_solver_follows_the_two_loop_path():
     """The low-sync solver (compact L-BFGS form, host-float line search) takes the same
     iterates as the two-loop one, also once the ring buffer has wrapped (history 3)."""
     for history in (100, 3):
-        reference, _ = ours(60, history)
-        trace, final = compact(60, history)
+        reference, _ = oracle(60, history)
+        trace, final = production(60, history)
         assert len(trace) == 60
         for a, b in zip(reference, trace):
             assert abs(a - b) <= 1e-7 * abs(a)
         assert final == min(trace)
-    for n in (1, 2, 7, 13):  # budget ends inside a line search: best point kept
-        trace, final = compact(n)
-        assert len(trace) == n and final == min(trace)
-    reference, _ = ours(30, line_search=None)
-    trace, final = compact(30, line_search=None)
+    reference, _ = oracle(30, line_search=None)
+    trace, final = production(30, line_search=None)
     assert len(trace) == 30 and final == min(trace)
     assert all(abs(a - b) <= 1e-7 * abs(a) for a, b in zip(reference, trace))

@@ -21,7 +21,7 @@ import torch
 
 from .objective import Objective, Parts
 
-# "legacy" selects the old loop (benchmarks' before/after); "benchmark" adds cudnn.benchmark
+# "benchmark" adds cudnn.benchmark
 LOOP_ENV = "DEEPART_RENDER_LOOP"
 
 
@@ -34,24 +34,17 @@ class LoopOptions:
     # for no measured gain per evaluation (10.16 against 10.05 ms at 1024 px, 4.07 against
     # 3.86 at 512; benchmarks/results/gpu-loop.md).
     cudnn_benchmark: bool = False
-    solver: str = "compact"         # "compact" (few syncs, few launches) or "two_loop"
+    solver: str = "compact"         # solver.lbfgs, the one L-BFGS (few syncs, few launches)
     graph_cache: int = 4            # graphs kept per engine (one per stage shape)
-
-    @classmethod
-    def legacy(cls) -> "LoopOptions":
-        """The loop before issue 15: eager steps, two-loop L-BFGS, cuDNN's default."""
-        return cls(cuda_graphs=False, cudnn_benchmark=False, solver="two_loop")
 
     @classmethod
     def from_env(cls) -> "LoopOptions":
         value = os.environ.get(LOOP_ENV, "").strip().lower()
         if value in ("", "fast", "default"):
             return cls()
-        if value == "legacy":
-            return cls.legacy()
         if value == "benchmark":
             return cls(cudnn_benchmark=True)
-        raise ValueError(f"{LOOP_ENV} must be 'fast', 'benchmark' or 'legacy', got {value!r}")
+        raise ValueError(f"{LOOP_ENV} must be 'fast' or 'benchmark', got {value!r}")
 
 
 def graph_unavailable(options: LoopOptions, device: torch.device,

@@ -3,11 +3,10 @@
 `evaluate(x)` runs one forward and backward pass (filling x.grad) and returns the loss; one
 call is one evaluation, the unit `steps` counts in.
 
-Two L-BFGS loops compute the same iterates: `lbfgs` (torch's two-loop recursion, 4 kernel
-launches per stored pair, several device syncs per evaluation in torch's line search) and
-`lbfgs_compact` (the compact representation: two matrix products over the stored pairs and
-a few 100x100 solves per iteration, one host read-back per evaluation). The render loop
-uses the compact one; the two-loop one is kept as the reference path (tests, benchmarks).
+`lbfgs` is the engine's one L-BFGS: torch.optim.LBFGS's iterates in the compact
+representation (two matrix products over the stored pairs and a few small triangular
+solves per iteration, one host read-back per evaluation). The two-loop reference it is
+checked against, with torch's own line search, lives in tests/lbfgs_oracle.py.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import math
 from typing import Callable
 
 import torch
-from torch.optim.lbfgs import _strong_wolfe  # private, but unchanged since torch 1.4
 
 from . import linesearch
 
@@ -25,99 +23,6 @@ Evaluate = Callable[[torch.Tensor], torch.Tensor]
 
 class _BudgetSpent(Exception):
     """Raised when the optimiser asks for one evaluation more than its budget."""
-
-
-def lbfgs(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
-          history: int = 100, line_search: str | None = "strong_wolfe") -> None:
-    """L-BFGS for `steps` evaluations (fewer only at a zero gradient), leaving the best
-    iterate in x.
-
-    The algorithm of torch.optim.LBFGS (same direction, same first step, torch's own strong
-    Wolfe line search), written for one tensor so that it never waits for the device
-    between evaluations: torch's two-loop recursion passes each history coefficient as a
-    Python `alpha`, one GPU->host sync per stored pair and loop, 200 per iteration at the
-    default history. Here they stay on the device (measured on an H100: benchmarks/
-    results/). A line search cut off by the budget leaves x at an untested trial point, so
-    the best point seen is kept and returned.
-    """
-    if steps <= 0:
-        return
-    best, best_loss, count = x.detach().clone(), math.inf, 0
-
-    def loss_and_grad(flat: torch.Tensor) -> tuple[float, torch.Tensor]:
-        nonlocal best_loss, count
-        if count >= steps:
-            raise _BudgetSpent
-        with torch.no_grad():
-            x.copy_(flat.view_as(x))
-        x.grad = None
-        with torch.enable_grad():
-            loss = evaluate(x)
-        count += 1
-        value = float(loss)  # the line search compares it on the host anyway
-        if value < best_loss:
-            best_loss = value
-            best.copy_(x.detach())
-        return value, x.grad.reshape(-1)
-
-    def along(flat, t, d):  # the line search's objective at flat + t * d
-        return loss_and_grad(flat + t * d)
-
-    with torch.no_grad():
-        flat = x.detach().reshape(-1).clone()
-        try:
-            loss, g = loss_and_grad(flat)
-            pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1/ys)
-            d, t, g_prev, scale, first = None, None, None, 1.0, True
-            while True:
-                if first:
-                    d = g.neg()
-                else:
-                    y, s = g - g_prev, d * t
-                    ys = y.dot(s)
-                    if ys > 1e-10:  # curvature condition (one sync per iteration)
-                        if len(pairs) == history:
-                            pairs.pop(0)
-                        pairs.append((s, y, 1.0 / ys))
-                        scale = ys / y.dot(y)
-                    d = _two_loop(g, pairs, scale)
-                t = min(1.0, 1.0 / g.abs().sum()) * lr if first else lr
-                gtd = g.dot(d)
-                if gtd >= 0:  # not a descent direction
-                    if first:
-                        break  # zero gradient: nothing left to do
-                    pairs, scale, first = [], 1.0, True  # drop the memory, restart
-                    continue
-                first = False
-                g_prev = g
-                if line_search == "strong_wolfe":
-                    loss, g, t, _ = _strong_wolfe(along, flat, t, d, loss, g, gtd,
-                                                  max_ls=steps - count)
-                    flat.add_(d * t)
-                elif line_search is None:
-                    flat.add_(d * t)
-                    loss, g = loss_and_grad(flat)
-                else:
-                    raise ValueError(f"line_search must be 'strong_wolfe' or None, "
-                                     f"got {line_search!r}")
-        except _BudgetSpent:
-            pass
-        x.copy_(best)
-
-
-def _two_loop(g: torch.Tensor, pairs, scale: torch.Tensor) -> torch.Tensor:
-    """-H g by the L-BFGS two-loop recursion, coefficients kept as device tensors."""
-    q = g.neg()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = s.dot(q) * rho
-        q.addcmul_(y, a, value=-1)
-        alphas.append(a)
-    r = q.mul_(scale)
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = y.dot(r) * rho
-        r.addcmul_(s, a - b)
-    return r
 
 
 class _History:
@@ -181,13 +86,14 @@ class _History:
         return hg.neg_()
 
 
-def lbfgs_compact(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
+def lbfgs(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
                   history: int = 100, line_search: str | None = "strong_wolfe") -> None:
-    """The same iterates as lbfgs() (torch's direction, first step and strong Wolfe line
-    search, to rounding), with the host reading the device once per evaluation (loss and
+    """L-BFGS with torch.optim.LBFGS's iterates (its direction, first step and strong Wolfe
+    line search, to rounding; tests/lbfgs_oracle.py is the reference), with the host reading the device once per evaluation (loss and
     g . d together) plus once per iteration (g . d and max|d| of the new direction), and a
     constant number of kernel launches per iteration instead of four per stored pair. The
-    curvature test uses y . s = t (g_new . d - g . d), which the host already holds. Spends exactly `steps` evaluations; leaves the best point seen in x."""
+    curvature test uses y . s = t (g_new . d - g . d), which the host already holds.
+    Spends exactly `steps` evaluations; leaves the best point seen in x."""
     if steps <= 0:
         return
     if line_search not in ("strong_wolfe", None):
