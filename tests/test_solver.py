@@ -110,3 +110,64 @@ def test_compact_solver_follows_the_two_loop_path():
     trace, final = production(30, line_search=None)
     assert len(trace) == 30 and final == min(trace)
     assert all(abs(a - b) <= 1e-7 * abs(a) for a, b in zip(reference, trace))
+
+
+def masked(n, history=100, line_search="strong_wolfe"):
+    return run(solver.lbfgs_masked, n, history, line_search)
+
+
+def test_masked_solver_follows_the_oracle_path():
+    """Issue 24's fixed-shape solver (masked history, device-side restart, first trial read
+    with the direction's scalars) takes the oracle's iterates: history 100, a wrapped ring
+    (history 3), a budget ending inside a line search, the fixed step."""
+    for history in (100, 3):
+        reference, _ = oracle(60, history)
+        trace, final = masked(60, history)
+        assert len(trace) == 60
+        for a, b in zip(reference, trace):
+            assert abs(a - b) <= 1e-7 * abs(a)
+        assert final == min(trace)
+    for n in (1, 2, 7, 13):
+        trace, final = masked(n)
+        assert len(trace) == n and final == min(trace)
+    reference, _ = oracle(30, line_search=None)
+    trace, final = masked(30, line_search=None)
+    assert len(trace) == 30 and final == min(trace)
+    assert all(abs(a - b) <= 1e-7 * abs(a) for a, b in zip(reference, trace))
+
+
+def test_a_forced_restart_takes_the_same_path(monkeypatch):
+    """A direction that is not a descent one (rounding, in practice) drops the memory and
+    restarts from steepest descent: decided on the host by lbfgs, on the device by
+    lbfgs_masked; both follow the same path."""
+    def ascent_on_third_call(cls):
+        real, calls = cls.direction, []
+
+        def direction(self, g, gamma):
+            calls.append(1)
+            return g.clone() if len(calls) == 3 else real(self, g, gamma)
+        monkeypatch.setattr(cls, "direction", direction)
+        return calls
+    compact_calls = ascent_on_third_call(solver._History)
+    masked_calls = ascent_on_third_call(solver._FixedHistory)
+    reference, _ = production(40)
+    trace, final = masked(40)
+    assert len(compact_calls) >= 3 and len(masked_calls) >= 3
+    assert len(trace) == 40 and final == min(trace)
+    assert all(abs(a - b) <= 1e-7 * abs(a) for a, b in zip(reference, trace))
+
+
+def test_masked_solver_at_a_zero_gradient():
+    """The one documented difference: at an exact zero gradient lbfgs_masked has already
+    evaluated its first trial (at the same point) when it reads that it must stop."""
+    for fn, spent in ((lbfgs_two_loop, 1), (solver.lbfgs, 1), (solver.lbfgs_masked, 2)):
+        x = torch.ones(5, dtype=torch.float64, requires_grad=True)
+        trace = []
+
+        def evaluate(x):
+            loss = rosenbrock(x)
+            loss.backward()
+            trace.append(loss.item())
+            return loss.detach()
+        fn(x, evaluate, 10)
+        assert trace == [0.0] * spent and torch.equal(x.detach(), torch.ones(5))

@@ -34,7 +34,9 @@ class LoopOptions:
     # for no measured gain per evaluation (10.16 against 10.05 ms at 1024 px, 4.07 against
     # 3.86 at 512; benchmarks/results/gpu-loop.md).
     cudnn_benchmark: bool = False
-    solver: str = "compact"         # solver.lbfgs, the one L-BFGS (few syncs, few launches)
+    # "compact": solver.lbfgs (production); "masked": solver.lbfgs_masked, fixed shapes and
+    # one host read per evaluation (issue 24), chosen only in code until measured on a GPU
+    solver: str = "compact"
     graph_cache: int = 4            # graphs kept per engine (one per stage shape)
 
     @classmethod
