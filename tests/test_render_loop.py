@@ -124,14 +124,21 @@ def test_fewer_host_reads_and_launches_per_evaluation(weights, photo, painting):
     """What the GPU pays for per evaluation, counted on the CPU: every host read is a device
     sync, every compute op an eager kernel launch (a graph replay is one)."""
     p = RenderParams(**{**PARAMS, "scales": (1.0,), "scale_steps": None, "steps": 24, "size": 32})
-    counts = {}
-    for name, loop in (("legacy", BEFORE), ("fast", LoopOptions())):
+    counts, results = {}, {}
+    loops = (("legacy", BEFORE), ("fast", LoopOptions()), ("masked", LoopOptions(solver="masked")))
+    for name, loop in loops:
         counter = LoopCounter()
-        e = make_engine(weights, loop, ReplayByCall(counter) if name == "fast" else None, always)
+        e = make_engine(weights, loop, ReplayByCall(counter) if name != "legacy" else None,
+                        always)
         solver = oracle_in_engine() if name == "legacy" else contextlib.nullcontext()
         with solver, counter:
             r = e.render(photo, [StyleInput(painting)], p)
         counts[name] = {k: v / r.evaluations for k, v in counter.counts.items()}
+        results[name] = r
+    print("per evaluation", counts)
     # counts include the render's set-up (targets, final losses), spread over 24 evaluations
     assert counts["fast"]["host_reads"] <= 2.5 < counts["legacy"]["host_reads"]
     assert counts["fast"]["launches"] < counts["legacy"]["launches"] / 2.5
+    # issue 24's solver: one read per evaluation (about 1.9 for the compact one)
+    assert counts["masked"]["host_reads"] <= 1.3 < counts["fast"]["host_reads"] - 0.5
+    assert results["masked"].loop["solver"] == "masked"

@@ -7,6 +7,9 @@ call is one evaluation, the unit `steps` counts in.
 representation (two matrix products over the stored pairs and a few small triangular
 solves per iteration, one host read-back per evaluation). The two-loop reference it is
 checked against, with torch's own line search, lives in tests/lbfgs_oracle.py.
+`lbfgs_masked` (issue 24) takes the same iterates with fixed tensor shapes and one read
+per evaluation, so that it can be captured with the evaluation; the engine runs it only
+when LoopOptions(solver="masked") asks, until a GPU measures it.
 """
 
 from __future__ import annotations
