@@ -9,7 +9,8 @@ floor    one evaluation's bare work: the engine's VGG19 trunk to relu5_1 (channe
          replayed as a CUDA graph; batch 1 (and 2, 4 per image at the largest size)
 render   seconds per evaluation inside a single-scale render (log_every 100: the time
          between the 100th and the last evaluation), old loop (eager steps, the two-loop
-         L-BFGS oracle from tests/lbfgs_oracle.py) and new loop, alternating; host reads and launches counted
+         L-BFGS oracle from tests/lbfgs_oracle.py), new loop and the new loop with
+         issue 24's masked solver, alternating; host reads and launches counted
 profile  torch.profiler over 30 evaluations of the new loop at the largest size
 daemon   deepart-batch run --once on 8 distinct photos at the daemon size, default
          300 evaluations, jobs_per_device 1, 2, 4; wall time
@@ -147,6 +148,7 @@ def section_floor(res, engine, photo, sizes, device, reps):
 
 # The loop before issue 15: eager steps, cuDNN's default, the two-loop L-BFGS oracle.
 BEFORE = LoopOptions(cuda_graphs=False, cudnn_benchmark=False)
+MASKED = LoopOptions(solver="masked")  # issue 24's fixed-shape solver, graphs as the new loop
 
 
 def render_loop(weights, photo, style, size, precision, steps, loop, device, count=False):
@@ -185,17 +187,18 @@ def section_render(res, weights, photo, style, sizes, steps, device, floor_rows)
     cases = [(size, precisions[0]) for size in sizes] + [(sizes[0], p) for p in precisions[1:]]
     rows = []
     for size, precision in cases:
-        for loop in (BEFORE, LoopOptions(), BEFORE, LoopOptions()):
+        for loop in (BEFORE, LoopOptions(), MASKED, BEFORE, LoopOptions(), MASKED):
             rows.append(render_loop(weights, photo, style, size, precision, steps, loop,
                                     device))
     counted = [render_loop(weights, photo, style, sizes[0], precisions[0], min(60, 3 * steps),
                            loop, device,
-                           count=True) for loop in (BEFORE, LoopOptions())]
+                           count=True) for loop in (BEFORE, LoopOptions(), MASKED)]
     floors = {(r["size"], r["precision"]): r for r in floor_rows if r["batch"] == 1}
     lines = ["## Seconds per evaluation inside a render (single scale, "
              f"{steps} evaluations; min of two runs, alternating old/new)", "",
              "| size | precision | old loop ms | new loop ms | old / new | new / eager floor "
-             "| new / graph floor | final loss old / new |", "|---|---|---|---|---|---|---|---|"]
+             "| new / graph floor | masked solver ms (issue 24) | final loss old / new / masked |",
+             "|---|---|---|---|---|---|---|---|---|"]
     summary = []
     for size, precision in cases:
         sel = [r for r in rows if r["size"] == size and r["precision"] == precision]
@@ -205,12 +208,14 @@ def section_render(res, weights, photo, style, sizes, steps, device, floor_rows)
         eager, graph = fl.get("eager_ms", float("nan")), fl.get("graph_ms", float("nan"))
         lo = [r["final_loss"] for r in sel if r["loop"] == "two_loop"][0]
         ln = [r["final_loss"] for r in sel if r["loop"] == "compact"][0]
+        masked = min(r["in_loop_ms"] for r in sel if r["loop"] == "masked")
+        lm = [r["final_loss"] for r in sel if r["loop"] == "masked"][0]
         summary.append({"size": size, "precision": precision, "old_ms": old, "new_ms": new,
                         "new_over_eager_floor": new / eager, "old_over_eager_floor": old / eager,
-                        "new_over_graph_floor": new / graph})
+                        "new_over_graph_floor": new / graph, "masked_ms": masked})
         lines.append(f"| {size} | {precision} | {old:.2f} | {new:.2f} | {old / new:.2f} | "
                      f"{new / eager:.2f} (old {old / eager:.2f}) | {new / graph:.2f} | "
-                     f"{lo:.4g} / {ln:.4g} |")
+                     f"{masked:.2f} | {lo:.4g} / {ln:.4g} / {lm:.4g} |")
     lines += ["", f"Counted over a {counted[0]['evaluations']}-evaluation render at {sizes[0]} px"
               " (per evaluation, "
               "render set-up included): host reads (each a device sync) and compute ops "
