@@ -108,7 +108,10 @@ def main() -> int:
     ap.add_argument("--network", type=int, help="also time the engine objective at this size")
     ap.add_argument("--network-evals", type=int, default=60)
     ap.add_argument("--out", type=Path, help="append the report (markdown) here")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared box "
+                    "idle worker threads spin, which process_time would count)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     lines = [f"## solver_cpu_ab {time.strftime('%Y-%m-%d %H:%M:%S')}", "",
              f"`uptime` before: {uptime()}", "",
              f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -129,6 +132,7 @@ def main() -> int:
         content, objective = network_objective(args.network)
         ne, rows = args.network_evals, {k: [] for k in ("floor", *SOLVERS)}
         best = {}
+        network_run(None, content, objective, 3, args.history)  # warm-up: kernels, caches
         for _ in range(args.repeats):
             for k in rows:
                 sec, _, loss = network_run(SOLVERS.get(k), content, objective, ne, args.history)
@@ -144,7 +148,8 @@ def main() -> int:
         for k, v in rows.items():
             r = reads.get(k)
             lines.append(f"| {k} | {min(v) * 1e3:.1f} | {min(v) / floor:.3f} | "
-                         f"{'-' if r is None else f'{r:.2f}'} | {best[k]:.4g} |")
+                         f"{'-' if r is None else f'{r:.2f}'} | "
+                         f"{'-' if k == 'floor' else f'{best[k]:.4g}'} |")
     lines += ["", f"`uptime` after: {uptime()}", ""]
     text = "\n".join(lines)
     print(text)
