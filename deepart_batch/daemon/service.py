@@ -37,6 +37,7 @@ from .ops_hooks import OpsHooks
 from .outcomes import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
 from .policy import PolicySettings
 from .recovery import Recovery, open_journal
+from .reload import reload_config
 from .team import TeamDesk
 from .watch import InboxWatcher
 
@@ -44,6 +45,8 @@ EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
 
 
 class Service:
+    _reload_requested = False            # SIGHUP (systemctl reload), handled by the next tick
+
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -135,6 +138,9 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def request_reload(self, *_):
+        self._reload_requested = True
+
     def _wait_for_lock(self, message: str) -> bool:
         self.notifier.status(message)
         self.notifier.watchdog()
@@ -152,6 +158,7 @@ class Service:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
         if early_stop_requested():
             self.request_stop()
         if self.once:
@@ -209,6 +216,9 @@ class Service:
             self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            reload_config(self)
         self.recovery.reconcile_if_pending()
         if self.manifests.reload_if_changed():
             self.holding.release_inbox()
