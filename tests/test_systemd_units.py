@@ -93,3 +93,13 @@ def test_a_config_error_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2
     assert "max_atempts: unknown key" in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""
+
+
+def test_making_units_imports_no_torch():
+    code = ("import sys; from deepart_batch.cli import main; "
+            "rc = main(['units', '--config', 'config.example.yaml']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "ExecStart=" in out.stdout
