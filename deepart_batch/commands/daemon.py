@@ -155,13 +155,34 @@ def cmd_retry(args) -> int:
     from ..settings.config import load_config
     request = RetryRequest(args.job, args.photo, args.all_failed,
                            parse_since(args.since) if args.since else None, args.force)
-    lines = retry(load_config(args.config), request)
+    config = load_config(args.config)
+    if args.job is not None and not _job_exists(config, args.job):
+        print(f"{PROG}: there is no job {args.job}; nothing to retry (see deepart-batch "
+              f"status)", file=sys.stderr)
+        return 1   # nothing matched, as for --photo: the README's exit code
+    lines = retry(config, request)
     for line in lines:
         print(line)
     if not lines:
         print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
         return 1
     return 0
+
+
+def _job_exists(config, job_id: int) -> bool:
+    from ..core.layout import StateLayout
+    from ..journal import NotInJournal, open_reader
+    try:
+        reader = open_reader(StateLayout(Path(config.state_dir)).journal, timeout=5)
+    except FileNotFoundError:
+        return False
+    try:
+        reader.job(job_id)
+        return True
+    except NotInJournal:
+        return False
+    finally:
+        reader.close()
 
 
 def cmd_repair_journal(args) -> int:

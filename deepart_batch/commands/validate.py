@@ -15,6 +15,18 @@ def add_commands(sub) -> None:
 
 
 def cmd_validate(args) -> int:
+    try:
+        return _validate(args)
+    except OSError as exc:   # a path no check foresaw: still a problem line, not a traceback
+        from ..settings.access import access_hint
+        where = exc.filename or args.config
+        hint = access_hint(where) if isinstance(exc, PermissionError) else \
+            "check that it is there and readable by this user"
+        print(f"{PROG}: error: {where}: {exc.strerror or exc}; {hint}", file=sys.stderr)
+        return 2
+
+
+def _validate(args) -> int:
     from ..resolution import inbox_warnings
     from ..settings.config import check_config
     from ..settings.folders import folder_problems

@@ -143,8 +143,10 @@ class FailureReason(str, Enum):
 R, C = FailureReason, Category
 TEXTS: dict[FailureReason, _Text] = {
     R.UNREADABLE: _Text(C.PHOTO, "{photo} could not be opened as an image ({detail}).",
-                        "Check that the file opens on your computer, export it again as JPEG "
-                        "or PNG and drop the new file into the inbox."),
+                        "Copy the photo into the inbox again: the file is damaged or "
+                        "incomplete, as when a copy did not finish. If it does not open on your "
+                        "computer either, export it again as JPEG or PNG and drop the new "
+                        "file."),
     R.EMPTY: _Text(C.PHOTO, "{photo} is an empty file (0 bytes).",
                    "The copy probably did not finish. Copy the photo into the inbox again."),
     R.TOO_BIG: _Text(C.PHOTO, "{photo} is too large a file ({detail}).",

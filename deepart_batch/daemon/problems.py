@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from loguru import logger
 
 from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, open_own_file, resolve_inside
-from ..core.states import FailureReason, message
+from ..core.states import Category, FailureReason, message
 
 TEXT_SUFFIX = ".txt"
 
@@ -33,6 +33,8 @@ def problem_text(relpath: str, reason, detail: str, held: bool, when: float | No
                                    timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if held:
         status = "Waiting - not the photo's fault. It is tried again by itself."
+    elif reason.category is Category.PHOTO:   # the same bytes would fail again: no retry
+        status = "Not rendered. Drop a good copy of the photo into the inbox (see below)."
     else:
         status = ("Not rendered. To try again, drop the photo into the inbox again, or ask "
                   "for it to be retried (deepart-batch retry --photo NAME).")
