@@ -27,6 +27,7 @@ def cmd_validate(args) -> int:
 
 
 def _validate(args) -> int:
+    from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
     from ..settings.config import check_config
     from ..settings.folders import folder_problems
@@ -36,6 +37,9 @@ def _validate(args) -> int:
         notes: list[str] = []
         problems += check_manifest(config.manifest, config.styles_dir, config, notes)
         problems += [f"{args.config}: {p}" for p in folder_problems(config)]
+        if not problems:   # a setup that can render nothing is refused, never waited on
+            problem = capacity_problem(config)
+            problems += [f"{args.config}: {problem}"] if problem else []
         for note in notes:
             print(f"{PROG}: note: {note}", file=sys.stderr)
     for problem in problems:

@@ -18,7 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, open_own_file, resolve_inside
+from ..paths import (UnsafePathError, atomic_write_bytes, fsync_dir, make_parents, open_own_file,
+                     resolve_inside)
 from ..core.states import Category, FailureReason, message
 
 TEXT_SUFFIX = ".txt"
@@ -110,7 +111,7 @@ def _copy_own_file(src: Path, dst: Path, relpath: str) -> None:
 
 
 def _atomic_copy(source, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(dst.parent)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:

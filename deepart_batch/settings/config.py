@@ -49,7 +49,8 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.NoticeKind
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished",   # core.states.NOTICES
+                 "folder_missing", "folder_back")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -263,6 +264,9 @@ class Config:
     max_attempts: int = setting(integer(1), 3)
     on_oom: str = setting(choice(ON_OOM), "smaller")
     drain_seconds: float = setting(seconds(positive=False), 300.0)
+    # how long a journal write waits out another program's lock (a backup, sqlite3) before
+    # the daemon skips that tick and a command says "the journal is busy"
+    journal_busy_seconds: float = setting(seconds(), 120.0)
     gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
