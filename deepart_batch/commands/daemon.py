@@ -83,22 +83,31 @@ def _add_prune(sub) -> None:
 # --- watch and run --once
 
 
-def _daemon_logging(config, cli_level: str | None) -> None:
+def _daemon_logging(config, cli_level: str | None, enqueue: bool = True) -> None:
     from ..ops.logsetup import configure_logging
     lg = config.logging
     configure_logging(cli_level or lg.level, json_file=lg.json_file, rotation=lg.rotation,
-                      retention=lg.retention)
+                      retention=lg.retention, enqueue=enqueue)
+
+
+def _end_helpers(config, cli_level: str | None) -> None:
+    """Direct log sinks (the enqueued ones hold multiprocessing locks), then no process
+    left behind: systemd would have to SIGKILL the resource tracker at stop."""
+    from ..pool.pool import end_helper_processes
+    _daemon_logging(config, cli_level, enqueue=False)
+    end_helper_processes()
 
 
 def _serve(args, once: bool) -> int:
     from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
     from ..settings.config import load_config
     config = load_config(args.config)
-    _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
+    level = args.log_level if args.log_level != "INFO" else None
+    _daemon_logging(config, level)
     try:
         service = Service(config, once=once)
     except AlreadyRunning as exc:
-        flush_logs()
+        _end_helpers(config, level)
         if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon
             print(f"{PROG}: {exc}; the daemon handles the inbox, so this bulk pass has "
                   f"nothing to do", file=sys.stderr)
@@ -106,7 +115,10 @@ def _serve(args, once: bool) -> int:
         print(f"{PROG}: {exc}; it is still going, so this one does not start",
               file=sys.stderr)
         return EXIT_LOCKED
-    code = service.run()
+    try:
+        code = service.run()
+    finally:
+        _end_helpers(config, level)
     if once:
         flush_logs()
         print(run_summary(service.summary, config), file=sys.stderr)

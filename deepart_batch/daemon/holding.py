@@ -65,7 +65,8 @@ class Holding:
         outcome = decide(reason, 0, inp.holds, self.policy)
         first = self.journal.hold_input(inp.id, reason, detail,
                                         time.time() + outcome.delay) == 0
-        log = logger.warning if first else logger.info
+        log = logger.bind(reason=reason.value)
+        log = log.warning if first else log.info
         log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
             inp.relpath, reason.value, detail, outcome.delay)
         self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
@@ -78,7 +79,8 @@ class Holding:
         inp = self.journal.input(job.input_id)
         first = first_for_job and not any(j.holds for j in self.journal.jobs_for_input(inp.id)
                                           if j.id != job.id) and not inp.holds
-        (logger.warning if first_for_job else logger.info)(
+        log = logger.bind(reason=outcome.reason.value)
+        (log.warning if first_for_job else log.info)(
             "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
             outcome.reason.value, detail, outcome.delay)
         self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,

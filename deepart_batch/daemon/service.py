@@ -38,6 +38,7 @@ from .ops_hooks import OpsHooks
 from .outcomes import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
 from .policy import PolicySettings
 from .recovery import Recovery, open_journal
+from .reload import reload_config
 from .team import TeamDesk
 from .watch import InboxWatcher
 
@@ -48,6 +49,8 @@ EXIT_NO_DEVICE = 69   # run --once: this setup can render nothing (sysexits EX_U
 
 
 class Service:
+    _reload_requested = False            # SIGHUP (systemctl reload), handled by the next tick
+
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -177,6 +180,9 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def request_reload(self, *_):
+        self._reload_requested = True
+
     def _wait_for_lock(self, message: str) -> bool:
         self.notifier.status(message)
         self.notifier.watchdog()
@@ -194,6 +200,7 @@ class Service:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
         if early_stop_requested():
             self.request_stop()
         if self.once:
@@ -264,6 +271,9 @@ class Service:
             self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            reload_config(self)
         self.folders.check()
         if self.folders.is_missing("state"):   # the journal's folder: touch nothing
             self.events.emit(DaemonEvent.TICK, stopping=self.stopping)

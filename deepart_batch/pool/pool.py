@@ -4,6 +4,7 @@ Parent side: spawn, assign, watch for crashes and timeouts, respawn."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -224,6 +225,32 @@ class DevicePool:
             extra = now - w.assigned_at if w.job else 0.0
             totals[w.spec.device] = totals.get(w.spec.device, 0.0) + w.busy_seconds + extra
         return totals
+
+
+def end_helper_processes(timeout: float = 10.0) -> None:
+    """End, and wait for, the processes multiprocessing started beside this one; call it
+    last, once the workers are shut down and the enqueued log sinks are removed.
+
+    Every spawn, and every spawn-context lock (loguru's enqueued sinks hold some), starts
+    multiprocessing's resource tracker: a python child that exits only after the last
+    process holding its pipe has exited. Left alone it ends just after the daemon, but
+    systemd (KillMode=mixed) SIGKILLs whatever is left in the cgroup the moment the main
+    process is gone, and logs that it had to. So: join spawned children still alive (kill
+    the ones that will not go), let the locks that are gone send their last unregister,
+    then close the tracker's pipe and reap it (ResourceTracker._stop, the stdlib's own way
+    to stop it, in every CPython from 3.8). A lock finalized after this would start a new
+    tracker; hence "last".
+    """
+    for child in mp.active_children():
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join(timeout)
+    gc.collect()
+    from multiprocessing import resource_tracker
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _auto_job_bytes(config) -> int | None:
