@@ -30,12 +30,16 @@ class OpsHooks:
         self.server = None
         self._status_text = ""
         self.retention = RetentionTimer(config, journal)
+        # The HTTP endpoint answers from its own threads; the journal's connection belongs
+        # to the loop's thread. So the loop publishes the text (at start and each second)
+        # and the server only hands out the last one published.
+        self._published = ""
         metrics = config.metrics
         if metrics.http_port is not None:
+            self.publish_metrics()
             try:
-                self.server = MetricsServer(self.prometheus_text, metrics.http_host,
-                                            metrics.http_port).start()
-                logger.info("metrics on http://{}:{}/metrics", metrics.http_host, self.server.port)
+                self.server = MetricsServer(self.published_metrics, metrics.http_host,
+                                            metrics.http_port).start()  # it logs the address
             except (OSError, ValueError) as exc:
                 logger.error("metrics endpoint not started: {}", exc)
         # Test hook: simulate the observer thread dying, to prove the watchdog notices.
@@ -60,6 +64,14 @@ class OpsHooks:
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())
+
+    def publish_metrics(self) -> None:
+        """On the loop's thread: the text the HTTP endpoint serves until the next one."""
+        self._published = self.prometheus_text()
+
+    def published_metrics(self) -> str:
+        """For the HTTP server's threads: touches no journal."""
+        return self._published
 
     def healthy(self) -> bool:
         observer_ok = self.once or self.watcher.alive()
@@ -94,6 +106,8 @@ class OpsHooks:
                     "manifest_errors": self.manifests.errors[:20]})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", self.status_file, exc)
+            if self.server is not None:
+                self.publish_metrics()
             text = ", ".join(f"{state} {n}" for state, n in counts.items())
             if text != self._status_text:
                 self.notifier.status(text)
