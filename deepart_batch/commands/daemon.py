@@ -91,12 +91,17 @@ def _daemon_logging(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
+    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
     from ..settings.config import load_config
     config = load_config(args.config)
     _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
     try:
         service = Service(config, once=once)
+    except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
+        from loguru import logger
+        logger.info("{}", exc)
+        flush_logs()
+        return 0
     except AlreadyRunning as exc:
         flush_logs()
         if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon

@@ -31,7 +31,8 @@ from .earlystop import early_stop_requested
 from .events import EventBus
 from .folders import require_folders, wait_for_folders
 from .holding import Holding
-from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
+from .lock import (BULK, DAEMON, AlreadyRunning, StopRequested,  # noqa: F401  (the cli
+                   take_lock)                                     # imports them here)
 from .logcontext import for_job
 from .ops_hooks import OpsHooks
 from .outcomes import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
@@ -51,8 +52,9 @@ class Service:
         self.layout = StateLayout(Path(config.state_dir))
         for d in (self.layout.work, self.layout.done, self.layout.failed):  # not the outbox
             d.mkdir(parents=True, exist_ok=True)
+        self._lock_ready_sent = False
         self._lock_fh = take_lock(self.layout.lock, BULK if once else DAEMON,
-                                  None if once else self._wait_for_lock)
+                                  None if once else self._wait_for_lock, early_stop_requested)
         self.layout.claims.mkdir(exist_ok=True)
         self.journal = open_journal(self.layout)
         self.status_file = self.layout.status_file
@@ -136,9 +138,14 @@ class Service:
         self.stopping = True
 
     def _wait_for_lock(self, message: str) -> bool:
+        """Waiting for a bulk pass is a started service that waits, not a slow start:
+        READY once (so systemd's start timeout does not kill it), then status and pings."""
+        if not self._lock_ready_sent:
+            self.notifier.ready(message)
+            self._lock_ready_sent = True
         self.notifier.status(message)
         self.notifier.watchdog()
-        return True
+        return not early_stop_requested()
 
     def _connect_receivers(self) -> None:
         """Ops and the gallery, after recovery: they read a journal that agrees with the disk."""
