@@ -22,7 +22,9 @@ def add_commands(sub) -> None:
     w.set_defaults(func=cmd_watch)
     r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
                        description="Take every file present in the inbox, render it, print a "
-                                   "summary and exit: 0 if all succeeded, 1 if some failed.")
+                                   "summary and exit: 0 everything done, 1 some failed, 20 "
+                                   "some held or left untaken, 21 stopped before the end "
+                                   "(SIGTERM); 75 another bulk pass holds the state_dir.")
     add_config_option(r)
     r.add_argument("--once", action="store_true", required=True,
                    help="process what is present and exit (required)")
@@ -119,7 +121,9 @@ def _serve(args, once: bool) -> int:
 
 
 def run_summary(s, config) -> str:
-    """The lines `run --once` ends with, from the service's summary."""
+    """The lines `run --once` ends with, from the service's summary; the last says how the
+    pass ended and its exit code."""
+    from ..daemon.bulkpass import verdict_line
     lines = ["", "deepart-batch run --once: summary",
              f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
              f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
@@ -132,6 +136,7 @@ def run_summary(s, config) -> str:
         lines.append(f"  ! {message}")
     if len(s.failures) > 10:
         lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
+    lines.append(verdict_line(s))
     return "\n".join(lines)
 
 

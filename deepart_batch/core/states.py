@@ -238,6 +238,17 @@ class DaemonEvent(str, Enum):
         return self.value
 
 
+class PassOutcome(str, Enum):
+    """How a `run --once` bulk pass ended; each has its own exit code (daemon/bulkpass.py)."""
+    DONE = "done"                  # everything present was rendered
+    SOME_FAILED = "some_failed"    # some photos or renders failed (failed/, _problems/)
+    HELD_OR_LEFT = "held_or_left"  # some photos wait for the setup or were not taken
+    STOPPED = "stopped"            # SIGTERM before the end: renders left queued
+
+    def __str__(self) -> str:
+        return self.value
+
+
 NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
                      DaemonEvent.PASS_FINISHED})   # what the team can be notified of
 

@@ -25,7 +25,7 @@ from ..pool.scheduler import Candidate
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
-from . import planner
+from . import bulkpass, planner
 from .admission import Admission
 from .earlystop import early_stop_requested
 from .events import EventBus
@@ -152,6 +152,8 @@ class Service:
         OpsHooks(self.config, self.journal, self.pool, self.watcher, self.manifests,
                  self.notifier, self.status_file, self.once,
                  self.holding.in_inbox).connect(self.events)
+        if self.once:
+            bulkpass.PassProgress(self.journal, self.summary).connect(self.events)
         gallery = GalleryWriter(self.config, held=self.holding.in_inbox_reasons)
         self.events.connect(lambda **_: gallery.start(), DaemonEvent.STARTED)
         self.events.connect(lambda **_: gallery.close(), DaemonEvent.STOPPED)
@@ -207,7 +209,7 @@ class Service:
             self.pool.shutdown(grace=5)
             self.events.emit(DaemonEvent.STOPPED)
             if self.once:
-                self.summary.held = sum(self.journal.held_by_reason().values())
+                self._count_what_is_left()
                 self.events.emit(DaemonEvent.PASS_FINISHED, counts={
                     "photos_done": self.summary.inputs_done,
                     "photos_failed": self.summary.inputs_failed,
@@ -256,7 +258,18 @@ class Service:
             self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)
             logger.warning("job {} did not finish within drain_seconds: queued again", job_id)
+        if self.once:
+            self.summary.stopped = True
+            self._count_what_is_left()
+            return bulkpass.exit_code(self.summary)
         return EXIT_OK
+
+    def _count_what_is_left(self) -> None:
+        """For the bulk pass's summary and exit code: held, queued, untaken."""
+        s, counts = self.summary, self.journal.counts()
+        s.held = sum(self.journal.held_by_reason().values()) + len(self.holding.in_inbox())
+        s.left_jobs = counts["queued"] + counts["running"] + counts["waiting"]
+        s.left_photos = self.watcher.pending()
 
     def _finish_once(self) -> int:
         held_jobs = self.journal.held()
@@ -272,5 +285,5 @@ class Service:
                        f"{self.config.problems.folder}/ in the outbox")
             logger.warning(message)
             self.summary.failures.append(message)
-        failed = self.summary.jobs_failed or self.summary.inputs_failed
-        return EXIT_FAILURES if failed or held_jobs or held_photos else EXIT_OK
+        self._count_what_is_left()
+        return bulkpass.exit_code(self.summary)
