@@ -104,11 +104,12 @@ class Admission:
             self.holding.hold_input(inp, FailureReason.NO_RULE,
                                     f"no manifest rule matches {inp.relpath}")
             return []
-        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
-                          for name in output.styles
-                          if not Path(manifest.styles[name].image).is_file()})
+        missing = {Path(manifest.styles[name].image) for output in rule.outputs
+                   for name in output.styles if not Path(manifest.styles[name].image).is_file()}
         if missing:
-            self.holding.hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
+            self.manifests.note_missing(missing)   # its arrival releases the photo
+            self.holding.hold_input(inp, FailureReason.STYLE_MISSING,
+                                    ", ".join(sorted(p.name for p in missing)))
             return []
         try:
             with self.journal.transaction():  # all of its jobs or none

@@ -104,6 +104,8 @@ class Service:
             job = by_id.pop(cand.job_id)
             gone = [Path(s.path).name for s in job.spec.styles if not Path(s.path).is_file()]
             if gone:
+                self.manifests.note_missing(s.path for s in job.spec.styles
+                                            if not Path(s.path).is_file())
                 self.holding.hold_job_for(job, FailureReason.STYLE_MISSING, ", ".join(gone))
                 continue
             refusal = self._refusal(job, largest)
@@ -223,6 +225,10 @@ class Service:
             self.holding.release_inbox()
             if self.holding.release_all():
                 logger.info("manifest reloaded: trying held photos again now")
+        arrived = self.manifests.styles_arrived()
+        if arrived and self.holding.release_all():
+            logger.info("painting(s) {} arrived: trying held photos again now",
+                        ", ".join(arrived))
         self.holding.release_due_jobs()
         if self.manifests.current is not None and not self.stopping:
             for inp in self.holding.unhold_due_photos():
