@@ -110,6 +110,7 @@ class FailureReason(str, Enum):
     OUTBOX_UNWRITABLE = "outbox_unwritable"
     DISK_FULL = "disk_full"
     NO_DEVICE = "no_device"
+    INBOX_PERMISSIONS = "inbox_permissions"
     # the render
     OOM = "oom"
     CRASHED = "crashed"
@@ -188,6 +189,13 @@ TEXTS: dict[FailureReason, _Text] = {
                                 "{photo} ({detail}).",
                        "Ask the administrator to check the render box. The photo waits and "
                        "is retried by itself."),
+    R.INBOX_PERMISSIONS: _Text(C.SETUP, "The render box is not allowed to take {photo} out of "
+                                        "its inbox folder ({detail}).",
+                               "Ask the administrator to let the render box's group change "
+                               "that folder (see \"Permissions\" in the README), or copy the "
+                               "photos in again with a tool that keeps the inbox's "
+                               "permissions. The photo waits in the inbox and is taken by "
+                               "itself once the permissions are fixed."),
     R.OOM: _Text(C.RENDER, "Rendering {photo} ran out of memory ({detail}).",
                  "Use a smaller size for this folder in the manifest, then retry the photo."),
     R.CRASHED: _Text(C.RENDER, "The renderer stopped unexpectedly while working on {photo}.",

@@ -6,8 +6,9 @@ ready for it (no rule, a style missing).
 
 from __future__ import annotations
 
+import errno
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
@@ -38,6 +39,7 @@ class Admission:
         self.weights_id = weights_id
         self.style_shas: dict[str, str] = {}
         self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
+        self._folders_told: set[str] = set()  # inbox folders logged as not ours to take
 
     def take_settled(self, stopping) -> None:
         """Take every settled file (until a stop is requested); a file that cannot be moved
@@ -51,10 +53,29 @@ class Admission:
             except OSError as exc:  # e.g. no permission to move it off the share
                 if is_disk_full(exc):
                     raise
+                if exc.errno in (errno.EACCES, errno.EPERM):
+                    self._not_allowed(path, exc)
+                    continue
                 if self._errors.get(str(path)) != str(exc):  # once, not every rescan
                     logger.error("{}: cannot take it ({}); it stays in the inbox and is "
                                  "retried at each rescan", safe_text(str(path)), exc)
                 self._errors[str(path)] = str(exc)
+
+    def _not_allowed(self, path: Path, exc: OSError) -> None:
+        """The service may not move this file out of its folder (a folder copied in with
+        umask 022, say): held in the inbox as inbox_permissions, logged once per folder,
+        taken by itself at a rescan once the permissions allow it."""
+        rel = safe_text(self.watcher.relpath(path))
+        folder = str(PurePosixPath(rel).parent)
+        where = "the inbox itself" if folder == "." else f"inbox folder {folder}/"
+        if folder not in self._folders_told:
+            self._folders_told.add(folder)
+            logger.error("{}: the service cannot take photos from {} ({}); they are held "
+                         "(inbox_permissions) and taken by themselves once its permissions "
+                         "let the service's group move files (README: Permissions)",
+                         safe_text(str(path.parent)), where, exc.strerror or exc)
+        self.holding.hold_in_inbox(rel, path, f"{where}: {exc.strerror or exc}",
+                                   FailureReason.INBOX_PERMISSIONS)
 
     @about_path
     def take(self, path: Path) -> None:
@@ -90,6 +111,7 @@ class Admission:
         self.journal.finish_claim(input_id, intake.sha256_of(work))
         crash_point("after_claim_move")
         self.holding.release_from_inbox(rel)
+        self._folders_told.discard(str(PurePosixPath(rel).parent))
         queued = self.plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self.events.emit(DaemonEvent.PHOTO_TAKEN, photo=rel, input=input_id, jobs=queued)

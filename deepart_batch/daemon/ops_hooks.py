@@ -20,7 +20,7 @@ from .retention import RetentionTimer
 
 class OpsHooks:
     def __init__(self, config, journal, pool, watcher, manifests, notifier, status_file,
-                 once: bool, held_in_inbox: Callable[[], list[str]]):
+                 once: bool, held_in_inbox: Callable[[], dict[str, str]]):
         self.config, self.journal, self.pool, self.watcher = config, journal, pool, watcher
         self.manifests, self.notifier, self.status_file = manifests, notifier, status_file
         self.once, self.held_in_inbox = once, held_in_inbox
@@ -102,7 +102,8 @@ class OpsHooks:
                     "pid": os.getpid(), "time": time.time(),
                     "mode": "once" if self.once else "watch", "counts": counts,
                     "workers": self.pool.status(), "stopping": stopping,
-                    "held_in_inbox": self.held_in_inbox(),
+                    "held_in_inbox": sorted(held := self.held_in_inbox()),
+                    "held_in_inbox_reasons": held,
                     "manifest_errors": self.manifests.errors[:20]})
             except OSError as exc:
                 logger.warning("cannot write {}: {}", self.status_file, exc)

@@ -153,7 +153,7 @@ class Service:
         """Ops and the gallery, after recovery: they read a journal that agrees with the disk."""
         OpsHooks(self.config, self.journal, self.pool, self.watcher, self.manifests,
                  self.notifier, self.status_file, self.once,
-                 self.holding.in_inbox).connect(self.events)
+                 self.holding.in_inbox_by_reason).connect(self.events)
         if self.once:
             bulkpass.PassProgress(self.journal, self.summary).connect(self.events)
         gallery = GalleryWriter(self.config, held=self.holding.in_inbox_reasons)
@@ -236,10 +236,12 @@ class Service:
         now = time.monotonic()
         if not self.once and now - self._last_rescan >= self.config.watch.rescan_seconds:
             self.watcher.scan()
+            self.holding.forget_gone(self.watcher.inbox)
             self._last_rescan = now
         self.admission.take_settled(lambda: self.stopping)
         if self.manifests.current is None:
-            for rel in self.holding.in_inbox():   # keep held files in the settle table
+            for rel in self.holding.in_inbox(FailureReason.MANIFEST_INVALID):  # keep them
+                # in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
         self.dispatch()
         for event in self.pool.poll(timeout=0.2):
@@ -248,7 +250,8 @@ class Service:
 
     def _finished(self) -> bool:
         counts = self.journal.counts()
-        held = self.manifests.current is None and self.holding.in_inbox()
+        held = self.manifests.current is None and \
+            self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
         return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
@@ -273,9 +276,11 @@ class Service:
     def _count_what_is_left(self) -> None:
         """For the bulk pass's summary and exit code: held, queued, untaken."""
         s, counts = self.summary, self.journal.counts()
-        s.held = sum(self.journal.held_by_reason().values()) + len(self.holding.in_inbox())
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        s.held = sum(self.journal.held_by_reason().values()) + \
+            len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
         s.left_jobs = counts["queued"] + counts["running"] + counts["waiting"]
-        s.left_photos = self.watcher.pending()
+        s.left_photos = self.watcher.pending() + len(untaken)
 
     def _finish_once(self) -> int:
         held_jobs = self.journal.held()
@@ -289,6 +294,13 @@ class Service:
             message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
                        f"{held_photos[0].error}); see deepart-batch status and "
                        f"{self.config.problems.folder}/ in the outbox")
+            logger.warning(message)
+            self.summary.failures.append(message)
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        if untaken:
+            message = (f"{len(untaken)} photo(s) left in the inbox: the service may not take "
+                       f"them from their folder (inbox_permissions), e.g. {untaken[0]}; see "
+                       f"\"Permissions\" in the README")
             logger.warning(message)
             self.summary.failures.append(message)
         self._count_what_is_left()

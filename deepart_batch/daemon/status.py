@@ -154,14 +154,17 @@ def collect(config) -> dict:
         if alive:
             out["devices"] = live.get("workers", [])
             waiting = live.get("held_in_inbox") or []
-            if waiting:  # no valid manifest at all: photos wait in the inbox
-                out["held"]["total"] += len(waiting)
-                out["held"]["by_reason"]["manifest_invalid"] = \
-                    out["held"]["by_reason"].get("manifest_invalid", 0) + len(waiting)
-                out["held"]["photos"] += [
-                    {"input": rel, "job": None, "reason": "manifest_invalid",
-                     "message": _plain("manifest_invalid", rel, "no valid manifest yet"),
-                     "retry_at": None, "holds": 0} for rel in waiting[:50]]
+            why = live.get("held_in_inbox_reasons") or {}
+            for rel in waiting:  # no valid manifest, or the service may not take them
+                reason = why.get(rel, "manifest_invalid")
+                out["held"]["total"] += 1
+                out["held"]["by_reason"][reason] = out["held"]["by_reason"].get(reason, 0) + 1
+                if len(out["held"]["photos"]) < 60:
+                    out["held"]["photos"].append(
+                        {"input": rel, "job": None, "reason": reason,
+                         "message": _plain(reason, rel, "no valid manifest yet" if reason ==
+                                           "manifest_invalid" else "no permission"),
+                         "retry_at": None, "holds": 0})
             slots = len(out["devices"]) or 1
             queue = out["queue"]
             if slots > 1 and queue.get("work_seconds") is not None:
