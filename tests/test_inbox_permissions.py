@@ -113,3 +113,41 @@ def test_a_folder_copied_with_umask_022_is_held_visible_and_released(root, svc, 
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
     assert "Traceback" not in log.read_text()
+
+
+def test_a_folder_the_service_cannot_read_is_held_not_silently_skipped(root, svc, sink):
+    box = Box(root, manifest=ONE_RULE,
+              notify={"webhook": sink.url, "timeout_seconds": 30, "retries": 0})
+    python, pyenv = python_for(svc)
+    cache = root / "cache"
+    for d in (box.state, cache):
+        d.mkdir()
+    for d in (box.state, cache, box.outbox):
+        os.chown(d, svc.uid, svc.gid)
+    os.chown(box.inbox, 0, svc.team_gid)
+    box.inbox.chmod(0o2775)
+    env = {**box.env, **pyenv, "DEEPART_CACHE_DIR": str(cache), "HOME": str(root)}
+    subprocess.run(["sh", "-c", f"umask 077 && mkdir '{box.inbox}/private' && "
+                                f"cp '{DATA / 'tubingen.jpg'}' '{box.inbox}/private/a.jpg'"],
+                   check=True)
+
+    def run_once():
+        return subprocess.run([python, "-m", "deepart_batch.cli", "run", "--once", "--config",
+                               str(box.config)], env=env, capture_output=True, text=True,
+                              timeout=300, **svc.popen_kwargs())
+
+    res = run_once()
+    assert res.returncode == EXIT_HELD_OR_LEFT, res.stderr[-3000:]
+    assert res.stderr.count(LOG_LINE) == 1 and "Traceback" not in res.stderr, res.stderr
+    note = box.outbox / "_problems/private.txt"
+    assert note.exists(), sorted(map(str, box.outbox.rglob("*")))
+    wait_for(lambda: sink.kinds("private") == ["held"], what="a held event for the folder")
+    assert sink.of("private")[0]["reason"] == "inbox_permissions"
+
+    (box.inbox / "private").chmod(0o2775)
+    (box.inbox / "private/a.jpg").chmod(0o664)
+    os.chown(box.inbox / "private", 0, svc.team_gid)
+    res = run_once()
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (box.outbox / "private/a.starry.jpg").exists()
+    assert not note.exists()
