@@ -36,6 +36,7 @@ class Box:
         self.styles = root / "styles"
         for d in (self.inbox, self.outbox, self.styles):
             d.mkdir(parents=True, exist_ok=True)
+        self.inbox.chmod(0o2775)   # as the README sets it up (validate checks it)
         for name in ("starry_night.jpg", "the_scream.jpg"):
             shutil.copy(DATA / name, self.styles / name)
         self.manifest = root / "manifest.yaml"

@@ -35,7 +35,7 @@ def test_status_shows_running_held_failed_and_refused(tmp_path):
     journal.archive_input(bad, "failed", "/f/c.jpg", "c.jpg: not an image", "unreadable")
     info = collect(config)
     journal.close()
-    assert info["counts"]["running"] == 1 and info["counts"]["held"] == 1
+    assert info["counts"]["running"] == 1 and info["counts"]["held"] == 2   # = held.total
     (running,) = info["running"]
     assert (running["job"], running["input"], running["style"], running["attempt"]) == \
         (run, "city/a.jpg", "s0", 1)

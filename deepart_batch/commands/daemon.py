@@ -22,7 +22,9 @@ def add_commands(sub) -> None:
     w.set_defaults(func=cmd_watch)
     r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
                        description="Take every file present in the inbox, render it, print a "
-                                   "summary and exit: 0 if all succeeded, 1 if some failed.")
+                                   "summary and exit: 0 everything done, 1 some failed, 20 "
+                                   "some held or left untaken, 21 stopped before the end "
+                                   "(SIGTERM); 75 another bulk pass holds the state_dir.")
     add_config_option(r)
     r.add_argument("--once", action="store_true", required=True,
                    help="process what is present and exit (required)")
@@ -99,13 +101,18 @@ def _end_helpers(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
+    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
     from ..settings.config import load_config
     config = load_config(args.config)
     level = args.log_level if args.log_level != "INFO" else None
     _daemon_logging(config, level)
     try:
         service = Service(config, once=once)
+    except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
+        from loguru import logger
+        logger.info("{}", exc)
+        flush_logs()
+        return 0
     except AlreadyRunning as exc:
         _end_helpers(config, level)
         if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon
@@ -126,7 +133,9 @@ def _serve(args, once: bool) -> int:
 
 
 def run_summary(s, config) -> str:
-    """The lines `run --once` ends with, from the service's summary."""
+    """The lines `run --once` ends with, from the service's summary; the last says how the
+    pass ended and its exit code."""
+    from ..daemon.bulkpass import verdict_line
     lines = ["", "deepart-batch run --once: summary",
              f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
              f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
@@ -139,6 +148,7 @@ def run_summary(s, config) -> str:
         lines.append(f"  ! {message}")
     if len(s.failures) > 10:
         lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
+    lines.append(verdict_line(s))
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ def _validate(args) -> int:
     from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
     from ..settings.config import check_config
-    from ..settings.folders import folder_problems
+    from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     config, problems = check_config(args.config)
     if config is not None:
@@ -48,6 +48,11 @@ def _validate(args) -> int:
         return 2
     for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
                                                         config)):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    warnings, notes = inbox_inheritance(config)
+    for note in notes:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    for warning in warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     print(f"{args.config}: OK (manifest {config.manifest} OK)")
     return 0

@@ -110,6 +110,7 @@ class FailureReason(str, Enum):
     OUTBOX_UNWRITABLE = "outbox_unwritable"
     DISK_FULL = "disk_full"
     NO_DEVICE = "no_device"
+    INBOX_PERMISSIONS = "inbox_permissions"
     FOLDER_MISSING = "folder_missing"   # the outbox, inbox or state_dir vanished or moved
     # the render
     OOM = "oom"
@@ -191,6 +192,13 @@ TEXTS: dict[FailureReason, _Text] = {
                                 "{photo} ({detail}).",
                        "Ask the administrator to check the render box. The photo waits and "
                        "is retried by itself."),
+    R.INBOX_PERMISSIONS: _Text(C.SETUP, "The render box is not allowed to take {photo} out of "
+                                        "its inbox folder ({detail}).",
+                               "Ask the administrator to let the render box's group change "
+                               "that folder (see \"Permissions\" in the README), or copy the "
+                               "photos in again with a tool that keeps the inbox's "
+                               "permissions. The photo waits in the inbox and is taken by "
+                               "itself once the permissions are fixed."),
     R.FOLDER_MISSING: _Text(C.SETUP, "{photo} waits: a folder of the render box cannot be "
                                      "reached ({detail}).",
                             "Ask the administrator to mount the share again (or put the folder "
@@ -243,6 +251,17 @@ class DaemonEvent(str, Enum):
     STOPPED = "stopped"            # the loop ended; the executor is shut down
     FOLDER_MISSING = "folder_missing"  # the inbox, outbox or state_dir vanished or moved
     FOLDER_BACK = "folder_back"    # it is back (or the inbox was replaced): work resumes
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PassOutcome(str, Enum):
+    """How a `run --once` bulk pass ended; each has its own exit code (daemon/bulkpass.py)."""
+    DONE = "done"                  # everything present was rendered
+    SOME_FAILED = "some_failed"    # some photos or renders failed (failed/, _problems/)
+    HELD_OR_LEFT = "held_or_left"  # some photos wait for the setup or were not taken
+    STOPPED = "stopped"            # SIGTERM before the end: renders left queued
 
     def __str__(self) -> str:
         return self.value

@@ -33,7 +33,10 @@ class RunSummary:
     jobs_done: int = 0
     jobs_failed: int = 0
     duplicates: int = 0
-    held: int = 0
+    held: int = 0          # photos (or renders) waiting for the setup
+    left_photos: int = 0   # files still in the inbox, not taken (unreadable, no manifest)
+    left_jobs: int = 0     # renders still queued when the pass ended
+    stopped: bool = False  # SIGTERM before the end
     failures: list[str] = field(default_factory=list)
 
 
