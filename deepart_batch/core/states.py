@@ -102,6 +102,7 @@ class FailureReason(str, Enum):
     HARDLINK = "hardlink"
     NOT_REGULAR = "not_regular"
     BAD_NAME = "bad_name"
+    RESERVED_NAME = "reserved_name"
     IMAGE = "image"
     # the setup
     STYLE_MISSING = "style_missing"
@@ -162,6 +163,10 @@ TEXTS: dict[FailureReason, _Text] = {
                          "Copy an ordinary image file into the inbox."),
     R.BAD_NAME: _Text(C.PHOTO, "The name of {photo} cannot be used ({detail}).",
                       "Rename the photo (shorter, ordinary letters) and drop it again."),
+    R.RESERVED_NAME: _Text(C.PHOTO, "{photo} is in a folder whose name the outbox uses for "
+                                    "itself ({detail}).",
+                           "Rename that folder in the inbox as the note says and drop the "
+                           "photo into the renamed folder."),
     R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
                    "Export the photo again and drop the new file into the inbox."),
     R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "

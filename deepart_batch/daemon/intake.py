@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..core.formats import pil_format
+from ..core.outbox_names import reserved_folder
 from ..errors import ImageError
 from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
 from .faultpoints import crash_point
@@ -62,6 +63,22 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
         return Refusal("format", f"{relpath}: {fmt} images are not accepted here; allowed: "
                                  f"{', '.join(sorted(allowed))} (limits.formats)")
     return None
+
+
+def reserved_name(relpath: str, problems_folder: str) -> Refusal | None:
+    """A folder named like one of the outbox's own entries (index.html, .gallery, _reports,
+    the problems folder) is refused at intake: its outputs would land on the gallery's or
+    the problems folder's files and be held as outbox_unwritable at every backoff. Refusing
+    says so at once, in plain words, and the renamed folder renders like any other; mapping
+    it to another name would put renders where nobody looks for them."""
+    clash = reserved_folder(relpath, problems_folder)
+    if clash is None:
+        return None
+    folder, instead = clash
+    return Refusal("reserved_name",
+                   f'{relpath}: the inbox folder "{folder}" is named like one of the '
+                   f'outbox\'s own entries; rename the folder (for example to "{instead}") '
+                   "and drop the photo into it again")
 
 
 def sha256_of(path: Path) -> str:
