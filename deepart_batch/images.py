@@ -29,6 +29,11 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 
 
+# VGG's deepest layer (relu5_1) sees 1/16 of the input: a render's long side needs 16 px.
+# A thinner short side is padded by the engine (pad_thin); a smaller long side is refused.
+MIN_PHOTO_SIDE = 16
+
+
 def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
     """Read only the header: (width, height, format). Cheap enough for intake checks."""
     path = Path(path)
@@ -51,6 +56,10 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
     if fmt not in INPUT_FORMATS:
         raise ImageError(f"{path}: format {fmt} is not supported; use "
                          f"{', '.join(INPUT_FORMATS)}")
+    if max(width, height) < MIN_PHOTO_SIDE:
+        raise ImageError(
+            f"{path}: {width}x{height} px is too small to restyle (its longest side needs at "
+            f"least {MIN_PHOTO_SIDE} px); drop the original, larger photo")
     if width * height > max_pixels:
         raise ImageError(
             f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "

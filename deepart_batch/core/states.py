@@ -97,6 +97,7 @@ class FailureReason(str, Enum):
     EMPTY = "empty"
     TOO_BIG = "too_big"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_SMALL = "too_small"
     FORMAT = "format"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
@@ -153,6 +154,8 @@ TEXTS: dict[FailureReason, _Text] = {
                      "into the inbox."),
     R.TOO_MANY_PIXELS: _Text(C.PHOTO, "{photo} has too many pixels ({detail}).",
                              "Scale the photo down and drop it into the inbox again."),
+    R.TOO_SMALL: _Text(C.PHOTO, "{photo} is too small to restyle ({detail}).",
+                       "Drop the original, larger photo into the inbox."),
     R.FORMAT: _Text(C.PHOTO, "{photo} is in a format this box does not accept ({detail}).",
                     "Save it as JPEG or PNG and drop it into the inbox again."),
     R.SYMLINK: _Text(C.PHOTO, "{photo} is a shortcut (link) to a file, not the photo itself.",

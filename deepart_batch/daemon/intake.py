@@ -57,7 +57,8 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     try:
         _, _, fmt = images.probe(path, max_pixels)
     except ImageError as exc:
-        reason = "pixels" if "max_input_pixels" in str(exc) else "unreadable"
+        reason = "pixels" if "max_input_pixels" in str(exc) else \
+            "too_small" if "too small to restyle" in str(exc) else "unreadable"
         return Refusal(reason, f"{relpath}: {str(exc).split(': ', 1)[-1]}")
     if fmt not in allowed:
         return Refusal("format", f"{relpath}: {fmt} images are not accepted here; allowed: "
