@@ -34,8 +34,11 @@ _SRGB_BYTES = _SRGB.tobytes()
 MIN_PHOTO_SIDE = 16
 
 
-def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
-    """Read only the header: (width, height, format). Cheap enough for intake checks."""
+def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+          min_side: int = 0) -> tuple[int, int, str]:
+    """Read only the header: (width, height, format). Cheap enough for intake checks. A
+    photo to restyle passes min_side=MIN_PHOTO_SIDE (styles may be smaller: they are
+    padded)."""
     path = Path(path)
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below names limits.max_input_pixels
@@ -56,10 +59,10 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
     if fmt not in INPUT_FORMATS:
         raise ImageError(f"{path}: format {fmt} is not supported; use "
                          f"{', '.join(INPUT_FORMATS)}")
-    if max(width, height) < MIN_PHOTO_SIDE:
+    if max(width, height) < min_side:
         raise ImageError(
             f"{path}: {width}x{height} px is too small to restyle (its longest side needs at "
-            f"least {MIN_PHOTO_SIDE} px); drop the original, larger photo")
+            f"least {min_side} px); drop the original, larger photo")
     if width * height > max_pixels:
         raise ImageError(
             f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "

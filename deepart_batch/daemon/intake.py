@@ -55,7 +55,7 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     from .. import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {pil_format(f) or f.upper() for f in formats}
     try:
-        _, _, fmt = images.probe(path, max_pixels)
+        _, _, fmt = images.probe(path, max_pixels, images.MIN_PHOTO_SIDE)
     except ImageError as exc:
         reason = "pixels" if "max_input_pixels" in str(exc) else \
             "too_small" if "too small to restyle" in str(exc) else "unreadable"
