@@ -192,6 +192,8 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     fault = faults.from_env()
     send = conn.send
     send(WorkerMessage(EventKind.HELLO, None, hello(spec)))
+    faults.slow_start(fault)
+    fault = faults.job_fault(fault)
     state.warm_up()
     while True:
         try:
@@ -200,6 +202,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
             return
         if job is None:
             return
+        send(WorkerMessage(EventKind.STARTED, job.job_id, {}))   # job_timeout runs from here
         run_guarded(state, job, send, fault)
 
 
