@@ -76,7 +76,7 @@ class Admission:
         input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
         try:
             intake.write_claim_note(self.layout.claims, work, rel)
-            intake.move_file(path, work)
+            intake.claim_file(path, work)
         except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
             intake.remove_claim_note(self.layout.claims, work)

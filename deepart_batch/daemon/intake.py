@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from ..core.formats import pil_format
 from ..core.outbox_names import reserved_folder
 from ..errors import ImageError
-from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
+from ..paths import (NAME_MAX, UnsafePathError, atomic_write_json, fit_name, fsync_dir,
+                     open_own_file)
 from .faultpoints import crash_point
 
 ERROR_SUFFIX = ".error.json"
@@ -112,6 +113,51 @@ def move_file(src: Path, dst: Path) -> None:
                 raise
         os.unlink(src)
     fsync_dir(dst.parent)
+
+
+def claim_file(src: Path, dst: Path) -> None:
+    """Claim an inbox file into work/ as a copy of its bytes, read from an O_NOFOLLOW fd,
+    then unlink the inbox name. work/ gets a fresh inode that no uploader has open, so a
+    writer that kept the file open across the claim cannot change what is rendered, hashed
+    and archived in done/ (a rename would carry its open inode along). A link or special
+    file (refused anyway, never read) is moved by name, as before."""
+    try:
+        source = open_own_file(src)
+    except UnsafePathError:
+        move_file(src, dst)
+        return
+    with source:
+        st = os.fstat(source.fileno())
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{fit_name(dst.name, 64)}.part")
+        try:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dst)
+        except BaseException:  # e.g. state_dir full: no half copy stays in work/
+            tmp.unlink(missing_ok=True)
+            raise
+    fsync_dir(dst.parent)
+    try:
+        now = os.lstat(src)
+    except FileNotFoundError:
+        return
+    if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):  # not replaced meanwhile
+        os.unlink(src)
+        fsync_dir(src.parent)
+
+
+def drop_claimed_original(inbox_path: Path, sha: str) -> None:
+    """After a crash between claim_file's copy and its unlink: the inbox file whose bytes
+    are already in work/ goes, so it is not taken twice. Different bytes stay: a new drop."""
+    try:
+        if os.path.isfile(inbox_path) and not os.path.islink(inbox_path) and \
+                sha256_of(inbox_path) == sha:
+            os.unlink(inbox_path)
+    except OSError:
+        pass
 
 
 def work_name(relpath: str, token: str) -> str:
