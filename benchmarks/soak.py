@@ -81,7 +81,7 @@ rules:
 
 
 def tiny_image(rng: random.Random, fmt: str) -> bytes:
-    w, h = rng.randint(12, 40), rng.randint(12, 40)
+    w, h = rng.randint(16, 40), rng.randint(12, 40)   # a valid photo: >= 16 px long side
     im = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
     im.putpixel((rng.randrange(w), rng.randrange(h)), tuple(rng.randrange(256) for _ in range(3)))
     buf = io.BytesIO()
