@@ -47,16 +47,29 @@ def test_crash_recovery_and_attempt_accounting(tmp_path, journal):
     reopened = Journal(tmp_path / "journal.sqlite")   # as after kill -9
     assert reopened.recover_running() == 1
     j = reopened.job(job)
-    assert (j.state, j.attempts, j.progress, j.worker) == ("queued", 1, None, None)
+    # the daemon's death is not the render's attempt (issue 20 item 9)
+    assert (j.state, j.attempts, j.progress, j.worker, j.interruptions) == \
+        ("queued", 0, None, None, 1)
     reopened.mark_running(job, "cpu#0", "cpu")
     reopened.requeue(job, "shutdown", "drained", refund_attempt=True)
-    assert reopened.job(job).attempts == 1     # a graceful stop is not a failed attempt
+    assert reopened.job(job).attempts == 0     # a graceful stop is not a failed attempt
     reopened.mark_running(job, "cpu#0", "cpu")
     reopened.mark_failed(job, "timeout", "too slow")
     by_reason = reopened.failures_by_reason()
     assert by_reason["timeout"] == 1 and sum(by_reason.values()) == 1
     assert reopened.recent_failures()[0]["relpath"] == "a/x.jpg"
     reopened.close()
+
+
+def test_a_job_that_takes_the_daemon_down_each_time_counts_its_attempts_again(tmp_path,
+                                                                               journal):
+    from deepart_batch.journal.store import MAX_INTERRUPTIONS
+    job = _job(journal)
+    for _ in range(MAX_INTERRUPTIONS + 2):
+        journal.mark_running(job, "cpu#0", "cpu")
+        journal.recover_running()                  # as after each kill -9
+    j = journal.job(job)
+    assert j.interruptions == MAX_INTERRUPTIONS + 2 and j.attempts == 2
 
 
 def test_dedup_lookup_prefers_finished_work(journal):

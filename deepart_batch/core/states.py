@@ -97,11 +97,13 @@ class FailureReason(str, Enum):
     EMPTY = "empty"
     TOO_BIG = "too_big"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_SMALL = "too_small"
     FORMAT = "format"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
     NOT_REGULAR = "not_regular"
     BAD_NAME = "bad_name"
+    RESERVED_NAME = "reserved_name"
     IMAGE = "image"
     # the setup
     STYLE_MISSING = "style_missing"
@@ -156,6 +158,8 @@ TEXTS: dict[FailureReason, _Text] = {
                      "into the inbox."),
     R.TOO_MANY_PIXELS: _Text(C.PHOTO, "{photo} has too many pixels ({detail}).",
                              "Scale the photo down and drop it into the inbox again."),
+    R.TOO_SMALL: _Text(C.PHOTO, "{photo} is too small to restyle ({detail}).",
+                       "Drop the original, larger photo into the inbox."),
     R.FORMAT: _Text(C.PHOTO, "{photo} is in a format this box does not accept ({detail}).",
                     "Save it as JPEG or PNG and drop it into the inbox again."),
     R.SYMLINK: _Text(C.PHOTO, "{photo} is a shortcut (link) to a file, not the photo itself.",
@@ -166,6 +170,10 @@ TEXTS: dict[FailureReason, _Text] = {
                          "Copy an ordinary image file into the inbox."),
     R.BAD_NAME: _Text(C.PHOTO, "The name of {photo} cannot be used ({detail}).",
                       "Rename the photo (shorter, ordinary letters) and drop it again."),
+    R.RESERVED_NAME: _Text(C.PHOTO, "{photo} is in a folder whose name the outbox uses for "
+                                    "itself ({detail}).",
+                           "Rename that folder in the inbox as the note says and drop the "
+                           "photo into the renamed folder."),
     R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
                    "Export the photo again and drop the new file into the inbox."),
     R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "

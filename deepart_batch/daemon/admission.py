@@ -139,12 +139,13 @@ class Admission:
             return
         limits = self.config.limits
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
-                          limits.formats)
+                                 limits.formats) or \
+            intake.reserved_name(rel, self.config.problems.folder)
         work = self.layout.work / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
         try:
             intake.write_claim_note(self.layout.claims, work, rel)
-            intake.move_file(path, work)
+            intake.claim_file(path, work)
         except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
             intake.remove_claim_note(self.layout.claims, work)

@@ -19,6 +19,7 @@ from ..core.jobspec import JobSpec
 class EventKind(str, Enum):
     """Every message a worker sends and every event an executor reports, in one place."""
     HELLO = "hello"          # a slot is up (worker -> executor only)
+    STARTED = "started"      # the worker, warmed up, began the job (worker -> executor only)
     PROGRESS = "progress"    # {"step", "total", "loss"}
     EVENT = "event"          # something the render survived (an OOM retried smaller)
     DONE = "done"            # {"report": RenderReport, "image", "render_seconds", "style_key"}

@@ -20,6 +20,9 @@ from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, S
 from .worker import worker_main
 
 
+START_GRACE = 600.0   # seconds a worker may take to load weights before its job times out
+
+
 @dataclass
 class _Worker:
     spec: WorkerSpec
@@ -27,6 +30,7 @@ class _Worker:
     conn: object = None
     job: PoolJob | None = None
     assigned_at: float = 0.0
+    started_at: float | None = None   # when the worker began the job (after its warm-up)
     info: dict = field(default_factory=dict)
     cached_styles: set = field(default_factory=set)
     busy_seconds: float = 0.0
@@ -154,7 +158,7 @@ class DevicePool:
         w = next(w for w in self._workers if w.spec.id == slot_id)
         if not w.ready:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
-        w.job, w.assigned_at, w.progress = job, time.monotonic(), None
+        w.job, w.assigned_at, w.progress, w.started_at = job, time.monotonic(), None, None
         w.conn.send(job)
 
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
@@ -169,6 +173,10 @@ class DevicePool:
                     message: WorkerMessage = conn.recv()
                 except (EOFError, OSError):
                     break  # the liveness check below reports the crash
+                if message.kind is EventKind.STARTED:
+                    if w.job is not None and w.job.job_id == message.job_id:
+                        w.started_at = time.monotonic()
+                    continue
                 events.append(self._on_message(w, message))
         events.extend(self._check_health())
         return events
@@ -192,7 +200,7 @@ class DevicePool:
         events = []
         now = time.monotonic()
         for w in self._workers:
-            if w.job is not None and now - w.assigned_at > self.job_timeout:
+            if w.job is not None and self._overdue(w, now):
                 logger.warning("job {} on {} passed job_timeout ({} s): killing the worker",
                                w.job.job_id, w.spec.id, self.job_timeout)
                 events.append(self._restart(w, EventKind.TIMEOUT,
@@ -203,6 +211,14 @@ class DevicePool:
                 events.append(self._restart(w, EventKind.CRASHED,
                                             f"worker process died with exit code {code}"))
         return [e for e in events if e is not None]
+
+    def _overdue(self, w: _Worker, now: float) -> bool:
+        """job_timeout counts from when the worker began the job, not from its assignment: a
+        respawned worker loading its weights is not the job's fault. A worker that never
+        begins (stuck loading) is given START_GRACE more before it is killed."""
+        if w.started_at is not None:
+            return now - w.started_at > self.job_timeout
+        return now - w.assigned_at > self.job_timeout + START_GRACE
 
     def _restart(self, w: _Worker, kind: EventKind, message: str) -> ExecutorEvent | None:
         job = w.job

@@ -377,3 +377,17 @@ def load_config(path: str | os.PathLike) -> Config:
     if config is None:
         raise_problems(problems)
     return config  # type: ignore[return-value]
+
+
+def ignored_settings(config: Config) -> str | None:
+    """One line naming what the config sets that its executor does not use, or None."""
+    if config.executor.kind != "ray":
+        return None
+    named = [n for n, default in (("devices", "auto"), ("jobs_per_device", 1))
+             if getattr(config, n) != default]
+    if not named:
+        return None
+    return (f"{config.source}: {' and '.join(named)} {'is' if len(named) == 1 else 'are'} "
+            "ignored under executor kind ray (each node runs one actor per GPU plus "
+            "executor.cpu_actors_per_node); remove "
+            f"{'it' if len(named) == 1 else 'them'} or use kind local")
