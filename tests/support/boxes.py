@@ -3,6 +3,7 @@ or, with a canned executor, in this process. The one config writer of tests and 
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -143,8 +144,17 @@ def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.Compl
     from loguru import logger
 
     from deepart_batch.cli import main
+    from deepart_batch.daemon import service
     out, err = io.StringIO(), io.StringIO()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    locks, take_lock = [], service.take_lock
+
+    def recorded(*args, **kwargs):   # the lock a process's exit would have released
+        fh = take_lock(*args, **kwargs)
+        locks.append(fh)
+        return fh
+
+    service.take_lock = recorded
     try:
         with _environment(env), redirect_stdout(out), redirect_stderr(err):
             try:
@@ -153,7 +163,11 @@ def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.Compl
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
             logger.complete()
     finally:
+        service.take_lock = take_lock
         logger.remove()
+        for fh in locks:
+            fh.close()
+        gc.collect()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

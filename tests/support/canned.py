@@ -81,6 +81,17 @@ def _outcome(attempt: int, photo: str) -> str:
     return "done"
 
 
+def _unreadable(spec) -> str | None:
+    """The real decoder's complaint about the job's photo (a truncated file), or None."""
+    from deepart_batch import images
+    from deepart_batch.errors import DeepartError
+    try:
+        images.load_image(spec.content, spec.max_input_pixels, max_side=2 * SIZE)
+    except DeepartError as exc:
+        return str(exc)
+    return None
+
+
 class CannedExecutor:
     """Implements pool.executor.Executor in this process, with `slots` idle slots."""
     kind = "canned"
@@ -152,6 +163,9 @@ class CannedExecutor:
                                f"out of memory on cpu at {job.spec.params.get('size')}px "
                                f"(on_oom: {self.on_oom}); lower the size or free the device")
         if outcome == "done":
+            problem = _unreadable(job.spec)
+            if problem:   # what a real worker says of a photo it cannot decode
+                return self._event(EventKind.FAILED, slot_id, job, "input", problem)
             return self._done(slot_id, job, [])
         kind, text = {
             "crashed": (EventKind.CRASHED, "worker process died with exit code 70"),
