@@ -4,18 +4,15 @@ processes and directories; every scenario ends with the same promise (fault_help
 import json
 import os
 import signal
-import sqlite3
 
 from daemon_helpers import DATA, wait_for
+from support.journal_files import truncate_half
+from support.journal_probe import JournalProbe
 from fault_helpers import CRASH, CRASH_EXIT, archived, assert_promise, assert_restarts, fault_box
 
 
-def _rows(box, sql):
-    db = sqlite3.connect(box.state / "journal.sqlite")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
+def _inputs(box, *fields):
+    return JournalProbe(box).inputs(*fields)
 
 
 def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_path):
@@ -24,10 +21,10 @@ def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_pat
     res = box.run_once(env={CRASH: "after_archive_rename"})
     assert res.returncode == CRASH_EXIT, res.stderr[-2000:]
     assert archived(box)["done"] == ["a/photo.jpg"]   # moved, the journal not told yet
-    assert _rows(box, "SELECT state FROM inputs") == [("claimed",)]
+    assert _inputs(box, "state") == [("claimed",)]
     res = box.run_once()
     assert res.returncode == 0, res.stderr[-3000:]
-    assert _rows(box, "SELECT state, archived_to FROM inputs") == \
+    assert _inputs(box, "state", "archived_to") == \
         [("done", str(box.state / "done/a/photo.jpg"))]
     assert box.outputs() == ["a/photo.scream.jpg"]
     assert_promise(box, dropped=1)
@@ -62,7 +59,7 @@ def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
     assert "gone from work/" in res.stderr
     error = json.loads((box.outbox / "photo.jpg.error.json").read_text())
     assert error["reason"] == "input_lost"
-    assert _rows(box, "SELECT state FROM inputs") == [("failed",)]
+    assert _inputs(box, "state") == [("failed",)]
     assert_restarts(box)
 
 
@@ -138,7 +135,7 @@ def test_damaged_journal_is_moved_aside_and_rebuilt(tmp_path):
     assert len(lines) == 1 and "repair-journal" in lines[0] and "moved it aside" in lines[0]
     assert list(box.state.glob("journal.sqlite.damaged-*"))
     assert box.outputs() == ["earlier.scream.jpg", "keep/photo.scream.jpg"]
-    assert sorted(_rows(box, "SELECT relpath, state FROM inputs")) == \
+    assert sorted(_inputs(box, "relpath", "state")) == \
         [("earlier.jpg", "done"), ("keep/photo.jpg", "done")]
     assert_promise(box, dropped=2)
     assert_restarts(box)
@@ -148,11 +145,7 @@ def test_truncated_journal_is_rebuilt(tmp_path):
     box = fault_box(tmp_path)
     _crash_with_a_claim(box)
     db = box.state / "journal.sqlite"
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = db.stat().st_size
-    with open(db, "r+b") as fh:
-        fh.truncate(size // 2)
+    truncate_half(db)
     res = box.run_once()
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert box.outputs() == ["keep/photo.scream.jpg"]
@@ -183,7 +176,7 @@ def test_repair_journal_command(tmp_path):
     res = box.cli("repair-journal", "--config", box.config, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "1 file(s) in work/ claimed again" in res.stdout + res.stderr
-    assert _rows(box, "SELECT relpath, state FROM inputs") == [("keep/photo.jpg", "claiming")]
+    assert _inputs(box, "relpath", "state") == [("keep/photo.jpg", "claiming")]
     assert box.run_once().returncode == 0
     assert box.outputs() == ["keep/photo.scream.jpg"]
     assert_promise(box, dropped=1)

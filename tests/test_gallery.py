@@ -9,11 +9,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import Box  # noqa: E402
 from tooling import need  # noqa: E402
+from support.boxes import write_config
 from support.jobs import toy_spec
 
 XSS = "<img src=x onerror=alert(1)>.jpg"
@@ -132,10 +132,10 @@ def test_gallery_command_rebuilds_from_reports_alone(box, tmp_path):
     for page in outbox.rglob("index.html"):
         page.unlink()
     shutil.rmtree(outbox / "city" / ".gallery")
-    config = yaml.safe_load(box.config.read_text())
+    config = dict(box.config_dict)
     config.update(outbox=str(outbox), state_dir=str(tmp_path / "state"),
                   inbox=str(box.inbox), styles_dir=str(box.styles), manifest=str(box.manifest))
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(tmp_path / "config.yaml", config)
     res = box.cli("gallery", "--config", tmp_path / "config.yaml")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(outbox / "index.html")
