@@ -18,7 +18,6 @@ class HttpReceiver:
 
     def __init__(self, fail: int = 0, status: int = 204, trickle: float = 0.0,
                  path: str = "/events"):
-        self.events: list = []
         self.received: list[tuple[str, object]] = []
         self.fail, self.status, self.trickle = fail, status, trickle
         self.requests = self.blocked = 0
@@ -40,7 +39,6 @@ class HttpReceiver:
                     body = json.loads(raw)
                 except ValueError:
                     body = raw
-                receiver.events.append(body)
                 receiver.received.append((self.headers["Content-Type"], body))
                 answer = b"ok"
                 self.send_response(receiver.status)
@@ -58,6 +56,11 @@ class HttpReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def events(self) -> list:
+        """The JSON bodies received, in order."""
+        return [body for _, body in self.received]
 
     def kinds(self, photo: str) -> list[str]:
         """The event kinds received about one photo, in order."""
