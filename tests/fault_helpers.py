@@ -12,7 +12,7 @@ CRASH_EXIT = 86
 
 
 def fault_box(root: Path, canned: bool = False, **overrides) -> Box:
-    """canned=True: the daemon runs in this process with the canned executor."""
+    """canned: the daemon runs in this process with the canned executor."""
     overrides.setdefault("defaults", {"size": 32, "steps": 2, "log_every": 1})
     overrides.setdefault("problems", {"hold_seconds": 2, "hold_max_seconds": 8})
     return Box(root, ONE_STYLE, canned=canned, **overrides)
