@@ -6,7 +6,7 @@ import json
 import pytest
 
 from support.boxes import Box
-from support.journal_files import build
+from support.journal_files import OLD_WITHOUT_DUPLICATE_OF, build
 from support.journal_probe import JournalProbe
 from support.manifests import DATA
 from support.manifests import ONE_STYLE as MANIFEST  # scream for every photo
@@ -137,23 +137,7 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
 
 def test_an_old_journal_gains_duplicate_of(tmp_path):
     path = tmp_path / "journal.sqlite"
-    build(path, """
-        CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, campaign TEXT NOT
-            NULL, sha256 TEXT, work_path TEXT NOT NULL, state TEXT NOT NULL, archived_to TEXT,
-            error TEXT, received_at REAL NOT NULL, finished_at REAL);
-        CREATE TABLE jobs (id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES
-            inputs(id), job_key TEXT NOT NULL, campaign TEXT NOT NULL, priority INTEGER NOT NULL
-            DEFAULT 0, slug TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL
-            DEFAULT 0, spec TEXT NOT NULL, output_path TEXT NOT NULL, report_path TEXT NOT NULL,
-            worker TEXT, device TEXT, progress TEXT, reason TEXT, error TEXT,
-            render_seconds REAL, created_at REAL NOT NULL, queued_at REAL NOT NULL,
-            started_at REAL, finished_at REAL);
-        INSERT INTO inputs VALUES (1, 'a.jpg', '', 'sha', '/w/a.jpg', 'claimed', NULL, NULL, 1,
-            NULL);
-        INSERT INTO jobs (id, input_id, job_key, campaign, slug, state, spec, output_path,
-            report_path, created_at, queued_at) VALUES (1, 1, 'k', '', 's', 'queued', '{"content": "/w/a.jpg"}',
-            '/o/a.jpg', '/o/a.json', 1, 1);
-    """)
+    build(path, OLD_WITHOUT_DUPLICATE_OF)
     journal = Journal(path)
     assert journal.job(1).state == "queued" and journal.job(1).duplicate_of is None
     dup = journal.add_job(1, "k", "", 0, "s", toy_spec(), "/o/b.jpg", "/o/b.json", state="waiting",

@@ -10,7 +10,7 @@ from deepart_batch.journal import Journal
 from deepart_batch.daemon.retry import RetryRequest, parse_since, retry
 from deepart_batch.errors import DeepartError
 from support.boxes import write_config
-from support.journal_files import build, held_exclusively
+from support.journal_files import OLD_UNMIGRATED, build, held_exclusively
 from support.jobs import toy_spec
 
 
@@ -99,14 +99,7 @@ def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
     journal.close()
     path = tmp_path / "state/journal.sqlite"
     path.unlink()
-    build(path, "CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT, campaign TEXT, "
-                     "sha256 TEXT, work_path TEXT, state TEXT, archived_to TEXT, error TEXT, "
-                     "received_at REAL, finished_at REAL);"
-                     "CREATE TABLE jobs (id INTEGER PRIMARY KEY, input_id INTEGER, slug TEXT, "
-                     "state TEXT, attempts INTEGER, worker TEXT, device TEXT, progress TEXT, "
-                     "reason TEXT, error TEXT, started_at REAL, finished_at REAL);"
-                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', '', '/w', 'failed', '/f', "
-                     "'a.jpg: bad', 1, 2);")
+    build(path, OLD_UNMIGRATED)
     info = collect(config)
     assert info["held"]["total"] == 0 and info["refused"][0]["reason"] == "error"
     assert info["schema"] == 1 and info["manifest"]["valid"]
