@@ -29,6 +29,13 @@ def engine(weights):
 
 
 @pytest.fixture(scope="session")
+def render_cache(engine):
+    """engine.render by parameters, once per session (support/renders.py)."""
+    from support.renders import RenderCache
+    return RenderCache(engine)
+
+
+@pytest.fixture(scope="session")
 def photo():
     from deepart_batch import images
     return images.to_tensor(images.load_image(DATA / "tubingen.jpg"))
