@@ -1,5 +1,7 @@
 """Fault suite: crashes at chosen points, odd names and a booby-trapped outbox, with real
-processes and directories; every scenario ends with the same promise (fault_helpers)."""
+directories; every scenario ends with the same promise (fault_helpers). Each crash is a real
+daemon process dying at its point; with a canned box (canned=True) it starts no worker and
+the restart that must finish the job runs in this process."""
 
 import json
 import os
@@ -32,7 +34,7 @@ def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_pat
 
 
 def test_crash_while_refusing_a_file_is_finished_with_its_reason(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     (box.inbox / "broken.jpg").write_bytes((DATA / "golden_gate.jpg").read_bytes()[:600])
     res = box.run_once(env={CRASH: "after_archive_rename"})
     assert res.returncode == CRASH_EXIT, res.stderr[-2000:]
@@ -48,7 +50,7 @@ def test_crash_while_refusing_a_file_is_finished_with_its_reason(tmp_path):
 
 
 def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     box.drop("tubingen.jpg", "photo.jpg")
     res = box.run_once(env={CRASH: "after_claim_move"})
     assert res.returncode == CRASH_EXIT
@@ -64,7 +66,7 @@ def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
 
 
 def test_a_name_that_is_not_utf8_is_rendered(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     with open(os.fsencode(box.inbox) + b"/caf\xe9.jpg", "wb") as fh:
         fh.write((DATA / "tubingen.jpg").read_bytes())
     box.drop("golden_gate.jpg", "later.jpg")
@@ -78,7 +80,7 @@ def test_a_name_that_is_not_utf8_is_rendered(tmp_path):
 
 
 def test_a_250_byte_name_is_rendered_once_with_names_that_fit(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     long = "x" * 246 + ".jpg"
     box.drop("tubingen.jpg", f"c/{long}")
     res = box.run_once()
@@ -92,7 +94,7 @@ def test_a_250_byte_name_is_rendered_once_with_names_that_fit(tmp_path):
 
 
 def test_a_symlinked_folder_in_the_outbox_fails_the_job_not_the_daemon(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (box.outbox / "team").symlink_to(outside)
@@ -119,7 +121,7 @@ def _crash_with_a_claim(box):
 
 
 def test_damaged_journal_is_moved_aside_and_rebuilt(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     box.drop("golden_gate.jpg", "earlier.jpg")
     assert box.run_once().returncode == 0
     _crash_with_a_claim(box)
@@ -142,7 +144,7 @@ def test_damaged_journal_is_moved_aside_and_rebuilt(tmp_path):
 
 
 def test_truncated_journal_is_rebuilt(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     db = box.state / "journal.sqlite"
     truncate_half(db)
@@ -154,7 +156,7 @@ def test_truncated_journal_is_rebuilt(tmp_path):
 
 
 def test_deleted_journal_still_renders_what_was_claimed(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     for f in box.state.glob("journal.sqlite*"):
         f.unlink()
@@ -168,7 +170,7 @@ def test_deleted_journal_still_renders_what_was_claimed(tmp_path):
 
 
 def test_repair_journal_command(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     for extra in ("-wal", "-shm"):
         (box.state / f"journal.sqlite{extra}").unlink(missing_ok=True)

@@ -21,6 +21,7 @@ from .manifests import DATA, MANIFEST, copy_styles
 
 TESTS = Path(__file__).resolve().parent.parent
 CANNED = "support.canned:CannedExecutor"   # executor.kind of an in-process box
+CRASH_AT = "DEEPART_TEST_CRASH_AT"         # deepart_batch.testing: os._exit at a point
 
 
 def write_config(path: Path, config: dict) -> Path:
@@ -93,8 +94,10 @@ class Box:
 
     def run_once(self, timeout=300, env=None):
         """`run --once`: in this process for a canned box, else a real subprocess. Either
-        way a CompletedProcess with returncode, stdout and stderr (logs and summary)."""
-        if self.canned:
+        way a CompletedProcess with returncode, stdout and stderr (logs and summary). A run
+        asked to die at a crash point (DEEPART_TEST_CRASH_AT) is always a real process;
+        with a canned box it starts no worker."""
+        if self.canned and not (env or {}).get(CRASH_AT):
             return run_in_process(["run", "--once", "--config", str(self.config)], env)
         return self.cli("run", "--once", "--config", self.config, timeout=timeout, env=env)
 

@@ -22,6 +22,7 @@ TOKENS = {
     "engine": ("StyleTransfer(", "render_request(", "load_weights(", "engine.render(",
                "render_cache"),
     "daemon": ("start_watch(", ".cli(", "run_cli(", "subprocess.", "Popen(", "DevicePool(",
+               "CRASH:", "CRASH_AT",   # a run that dies at a crash point is a process
                "multiprocessing", "mp.get_context", "RayExecutor("),
     "ray": ("ray.cluster_utils", "import ray"),
     "browser": ("playwright", "chromium"),
