@@ -96,7 +96,7 @@ def test_retry_brings_back_a_failed_photo_and_force_renders_again(tmp_path, hook
     script = tmp_path / "receive.py"
     script.write_text("import sys\nopen(sys.argv[1], 'ab').write(sys.stdin.buffer.read() + "
                       "b'\\n')\n")
-    box = _notify_box(tmp_path, hook, max_attempts=1)
+    box = _notify_box(tmp_path, hook, max_attempts=1, canned=True)   # watch: a process
     box.rewrite_config(notify={"command": [sys.executable, str(script), str(got)]})
     rel = f"city/{ODD}"
     box.drop("tubingen.jpg", rel)
