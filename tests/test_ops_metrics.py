@@ -11,13 +11,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deepart_batch.ops.metrics import (
-from support.jobs import toy_spec
     CONTENT_TYPE,
     MetricsServer,
     MetricsSnapshot,
     render_prometheus,
     write_textfile,
 )
+from support.jobs import toy_spec
 
 SNAPSHOT = MetricsSnapshot(
     jobs_by_state={"queued": 4, "running": 1, "done": 12, "failed": 2},
