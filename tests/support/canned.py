@@ -191,7 +191,8 @@ class CannedExecutor:
         report.input = FileRef(str(spec.content), spec.content_sha256 or sha256_file(spec.content))
         report.styles = [FileRef(s.path, s.sha256 or sha256_file(s.path), s.name, s.weight)
                          for s in spec.styles]
-        report.params = {**report.params, **dict(spec.params), "size": SIZE}
+        # the job's parameters, as its report would say; the image is the canned 32 px one
+        report.params = {**report.params, **dict(spec.params)}
         report.timings = {**report.timings, "started": now_iso(), "finished": now_iso()}
         report.device, report.events = "cpu", events
         report.job = JobInfo(id=job.job_id, attempt=job.attempt, worker=slot_id,
