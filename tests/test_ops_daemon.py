@@ -48,7 +48,7 @@ def test_dead_observer_stops_watchdog_pings_and_exits_nonzero(tmp_path):
 def test_metrics_textfile_matches_the_journal(tmp_path):
     prom = tmp_path / "metrics" / "deepart.prom"
     prom.parent.mkdir()
-    box = Box(tmp_path, metrics={"textfile": str(prom), "interval_seconds": 1})
+    box = Box(tmp_path, metrics={"textfile": str(prom), "interval_seconds": 1}, canned=True)
     box.drop("tubingen.jpg", "city/a.jpg")
     box.drop("golden_gate.jpg", "b.jpg")
     (box.inbox / "c.jpg").write_text("not a picture")

@@ -103,6 +103,8 @@ class CannedExecutor:
         self._ids = [f"cpu#{i}" for i in range(slots)]
         self._jobs: dict[str, PoolJob | None] = {i: None for i in self._ids}
         self._pending: list[ExecutorEvent] = []
+        self._assigned_at: dict[str, float] = {}
+        self._busy = 0.0
 
     @classmethod
     def from_config(cls, config, parent_logger=None) -> "CannedExecutor":
@@ -130,12 +132,14 @@ class CannedExecutor:
         if self._jobs[slot_id] is not None:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
         self._jobs[slot_id] = job
+        self._assigned_at[slot_id] = time.monotonic()
         self._pending.append(self._answer(slot_id, job))
 
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
         events, self._pending = self._pending, []
         for event in events:
             self._jobs[event.worker] = None
+            self._busy += time.monotonic() - self._assigned_at.pop(event.worker, time.monotonic())
         if not events:
             time.sleep(min(timeout, 0.05))
         return events
@@ -144,7 +148,7 @@ class CannedExecutor:
         return [v.to_dict() for v in self.slots()]
 
     def busy_seconds(self) -> dict[str, float]:
-        return {"cpu": 0.0}
+        return {"cpu": self._busy}   # from assign to the poll that answered
 
     def shutdown(self, grace: float = 10.0) -> None:
         self._jobs = {i: None for i in self._ids}
