@@ -167,7 +167,8 @@ def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.Compl
             logger.complete()
     finally:
         service.take_lock = take_lock
-        logger.remove()
+        logger.remove()   # the CLI's sinks write to the captured streams: back to a default
+        logger.add(lambda message: sys.stderr.write(message), level="DEBUG")
         for fh in locks:
             fh.close()
         gc.collect()
