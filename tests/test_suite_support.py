@@ -83,3 +83,21 @@ def test_an_in_process_run_releases_its_lock_and_signal_handlers(tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         assert "inputs done       0" in res.stderr
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("ci,codes,says", [("", (0, 5), "1 skipped"),   # 5: nothing else ran
+                                            ("1", (1, 2), "CI is set")])
+def test_ray_tests_skip_without_ray_and_fail_in_ci(tmp_path, ci, codes, says):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    tests = Path(__file__).parent
+    script = ("import sys, pytest\nsys.modules['ray'] = None   # as if ray were not installed\n"
+              f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '--rootdir', "
+              f"{str(tests.parent)!r}, {str(tests / 'test_ray_executor.py')!r}]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update({"CI": ci} if ci else {})
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, timeout=120, cwd=tests.parent)
+    assert res.returncode in codes and says in res.stdout, res.stdout[-2000:]
