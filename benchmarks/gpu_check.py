@@ -8,11 +8,12 @@ floor    one evaluation's bare work: the engine's VGG19 trunk to relu5_1 (channe
          five fp32 Grams, forward + input-gradient backward, cudnn.benchmark on; eager and
          replayed as a CUDA graph; batch 1 (and 2, 4 per image at the largest size)
 render   seconds per evaluation inside a single-scale render (log_every 100: the time
-         between the 100th and the last evaluation), old loop (DEEPART_RENDER_LOOP=legacy:
-         eager, two-loop L-BFGS) and new loop, alternating; host reads and launches counted
+         between the 100th and the last evaluation), old loop (eager steps, the two-loop
+         L-BFGS oracle from tests/lbfgs_oracle.py), new loop and the new loop with
+         issue 24's masked solver, alternating; host reads and launches counted
 profile  torch.profiler over 30 evaluations of the new loop at the largest size
 daemon   deepart-batch run --once on 8 distinct photos at the daemon size, default
-         300 evaluations, jobs_per_device 1, 2, 4 (new loop) and 1 (old loop); wall time
+         300 evaluations, jobs_per_device 1, 2, 4; wall time
          including worker start-up, and the span from the first render's start to the
          last one's end
 tests    pytest on the CUDA tests, the render-loop and solver tests
@@ -23,6 +24,7 @@ Each section appends to DIR/gpu_check.json and DIR/gpu_check.md as it ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -48,6 +50,7 @@ from deepart_batch.engine.losses import gram  # noqa: E402
 from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
 from deepart_batch.engine.precision import backend_flags, forward_autocast  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
+from lbfgs_oracle import oracle_in_engine  # noqa: E402
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -143,7 +146,14 @@ def section_floor(res, engine, photo, sizes, device, reps):
 # --- render loop --------------------------------------------------------------------------
 
 
+# The loop before issue 15: eager steps, cuDNN's default, the two-loop L-BFGS oracle.
+BEFORE = LoopOptions(cuda_graphs=False, cudnn_benchmark=False)
+MASKED = LoopOptions(solver="masked")  # issue 24's fixed-shape solver, graphs as the new loop
+
+
 def render_loop(weights, photo, style, size, precision, steps, loop, device, count=False):
+    """One single-scale render timed per evaluation; the BEFORE loop runs the oracle."""
+    before = loop == BEFORE
     engine = StyleTransfer(weights.conv, weights.preprocessing, device, loop=loop)
     log_every = max(1, steps // 10)
     p = RenderParams(size=size, steps=steps, scales=(1.0,), precision=precision,
@@ -153,14 +163,16 @@ def render_loop(weights, photo, style, size, precision, steps, loop, device, cou
     if counter:
         counter.__enter__()
     try:
-        result = engine.render(photo, [StyleInput(style)], p,
-                               callback=lambda losses, total: stamps.append(
-                                   (losses.step, time.perf_counter())))
+        with oracle_in_engine() if before else contextlib.nullcontext():
+            result = engine.render(photo, [StyleInput(style)], p,
+                                   callback=lambda losses, total: stamps.append(
+                                       (losses.step, time.perf_counter())))
     finally:
         if counter:
             counter.__exit__(None, None, None)
     (s0, t0), (s1, t1) = stamps[0], stamps[-1]
-    row = {"size": size, "precision": result.precision, "loop": loop.solver,
+    row = {"size": size, "precision": result.precision,
+           "loop": "two_loop" if before else loop.solver,
            "graphs": result.loop["steps"], "evaluations": result.evaluations,
            "in_loop_ms": (t1 - t0) / (s1 - s0) * 1e3,
            "render_ms_per_eval": result.seconds / result.evaluations * 1e3,
@@ -175,17 +187,18 @@ def section_render(res, weights, photo, style, sizes, steps, device, floor_rows)
     cases = [(size, precisions[0]) for size in sizes] + [(sizes[0], p) for p in precisions[1:]]
     rows = []
     for size, precision in cases:
-        for loop in (LoopOptions.legacy(), LoopOptions(), LoopOptions.legacy(), LoopOptions()):
+        for loop in (BEFORE, LoopOptions(), MASKED, BEFORE, LoopOptions(), MASKED):
             rows.append(render_loop(weights, photo, style, size, precision, steps, loop,
                                     device))
     counted = [render_loop(weights, photo, style, sizes[0], precisions[0], min(60, 3 * steps),
                            loop, device,
-                           count=True) for loop in (LoopOptions.legacy(), LoopOptions())]
+                           count=True) for loop in (BEFORE, LoopOptions(), MASKED)]
     floors = {(r["size"], r["precision"]): r for r in floor_rows if r["batch"] == 1}
     lines = ["## Seconds per evaluation inside a render (single scale, "
              f"{steps} evaluations; min of two runs, alternating old/new)", "",
              "| size | precision | old loop ms | new loop ms | old / new | new / eager floor "
-             "| new / graph floor | final loss old / new |", "|---|---|---|---|---|---|---|---|"]
+             "| new / graph floor | masked solver ms (issue 24) | final loss old / new / masked |",
+             "|---|---|---|---|---|---|---|---|---|"]
     summary = []
     for size, precision in cases:
         sel = [r for r in rows if r["size"] == size and r["precision"] == precision]
@@ -195,12 +208,14 @@ def section_render(res, weights, photo, style, sizes, steps, device, floor_rows)
         eager, graph = fl.get("eager_ms", float("nan")), fl.get("graph_ms", float("nan"))
         lo = [r["final_loss"] for r in sel if r["loop"] == "two_loop"][0]
         ln = [r["final_loss"] for r in sel if r["loop"] == "compact"][0]
+        masked = min(r["in_loop_ms"] for r in sel if r["loop"] == "masked")
+        lm = [r["final_loss"] for r in sel if r["loop"] == "masked"][0]
         summary.append({"size": size, "precision": precision, "old_ms": old, "new_ms": new,
                         "new_over_eager_floor": new / eager, "old_over_eager_floor": old / eager,
-                        "new_over_graph_floor": new / graph})
+                        "new_over_graph_floor": new / graph, "masked_ms": masked})
         lines.append(f"| {size} | {precision} | {old:.2f} | {new:.2f} | {old / new:.2f} | "
                      f"{new / eager:.2f} (old {old / eager:.2f}) | {new / graph:.2f} | "
-                     f"{lo:.4g} / {ln:.4g} |")
+                     f"{masked:.2f} | {lo:.4g} / {ln:.4g} / {lm:.4g} |")
     lines += ["", f"Counted over a {counted[0]['evaluations']}-evaluation render at {sizes[0]} px"
               " (per evaluation, "
               "render set-up included): host reads (each a device sync) and compute ops "
@@ -294,11 +309,11 @@ def make_inbox(root: Path, n: int, device: str, jpd: int, size: int, steps: int 
         "devices": [device], "jobs_per_device": jpd, "defaults": defaults})
 
 
-def run_daemon(n, device, jpd, size, steps, legacy: bool, fast_env: str = "fast") -> dict:
+def run_daemon(n, device, jpd, size, steps, fast_env: str = "fast") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cfg = make_inbox(root, n, device, jpd, size, steps)
-        env = {**os.environ, "DEEPART_RENDER_LOOP": "legacy" if legacy else fast_env}
+        env = {**os.environ, "DEEPART_RENDER_LOOP": fast_env}
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
                                "--config", str(cfg)], capture_output=True, text=True, env=env,
@@ -310,7 +325,7 @@ def run_daemon(n, device, jpd, size, steps, legacy: bool, fast_env: str = "fast"
     starts = [datetime.fromisoformat(r["timings"]["started"]).timestamp() for r in reports]
     ends = [datetime.fromisoformat(r["timings"]["finished"]).timestamp() for r in reports]
     span = max(ends) - min(starts) if reports else float("nan")
-    return {"jobs_per_device": jpd, "loop": "legacy" if legacy else fast_env,
+    return {"jobs_per_device": jpd, "loop": fast_env,
             "rc": proc.returncode,
             "done": len(reports), "wall_s": wall, "span_s": span,
             "jobs_per_hour_wall": len(reports) / wall * 3600,
@@ -341,10 +356,8 @@ def steady(r: dict) -> float | None:
     return statistics.mean(later) if later else None
 
 
-def section_daemon(res, n, device, jpds, size, steps, legacy=True, fast_env="fast"):
-    rows = [run_daemon(n, device, jpd, size, steps, False, fast_env) for jpd in jpds]
-    if legacy:
-        rows.append(run_daemon(n, device, jpds[0], size, steps, legacy=True))
+def section_daemon(res, n, device, jpds, size, steps, fast_env="fast"):
+    rows = [run_daemon(n, device, jpd, size, steps, fast_env) for jpd in jpds]
     lines = [f"## Daemon: run --once, {n} photos at {size} px, "
              f"{steps or RenderParams().steps} evaluations (default schedule, auto precision)",
              "", "| loop | jobs_per_device | done | wall s | jobs/hour (wall, start-up incl.) "
@@ -381,8 +394,7 @@ def main() -> int:
     ap.add_argument("--sections", default="floor,render,profile,daemon,tests")
     ap.add_argument("--jobs", type=int, help="daemon photos (default 8)")
     ap.add_argument("--jpds", help="daemon jobs_per_device values, e.g. 1,2,4")
-    ap.add_argument("--no-legacy-daemon", action="store_true")
-    ap.add_argument("--daemon-loop", default="fast", help="DEEPART_RENDER_LOOP of the new-loop "
+    ap.add_argument("--daemon-loop", default="fast", help="DEEPART_RENDER_LOOP of the "
                     "daemon runs: fast or benchmark")
     ap.add_argument("--tests", help="comma-separated test files")
     args = ap.parse_args()
@@ -421,7 +433,6 @@ def main() -> int:
         "profile": lambda: section_profile(res, weights, photo, style, sizes[-1], device),
         "daemon": lambda: section_daemon(res, daemon["n"], daemon_device, daemon["jpds"],
                                          daemon["size"], daemon["steps"],
-                                         legacy=not args.no_legacy_daemon,
                                          fast_env=args.daemon_loop),
         "tests": lambda: section_tests(res, tests),
     }

@@ -40,8 +40,7 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a recognised image; supported formats are "
-                         f"{', '.join(INPUT_FORMATS)}") from None
+        raise ImageError(f"{path}: {_unidentified(path)}") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: {exc}") from None
     except OSError as exc:
@@ -49,14 +48,34 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
     if fmt not in INPUT_FORMATS:
-        raise ImageError(f"{path}: format {fmt} is not supported; use "
-                         f"{', '.join(INPUT_FORMATS)}")
+        raise ImageError(f"{path}: format {fmt} is not supported; save it as JPEG or PNG")
     if width * height > max_pixels:
         raise ImageError(
             f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "
             f"{max_pixels / 1e6:.1f} MP (a guard against decompression bombs); downscale "
             "the image or raise limits.max_input_pixels")
     return width, height, fmt
+
+
+# The first bytes of each format: a file that starts like one but does not open is damaged.
+_MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"RIFF": "WEBP", b"II*\x00": "TIFF",
+          b"MM\x00*": "TIFF", b"BM": "BMP", b"GIF8": "GIF"}
+
+
+def _unidentified(path: Path) -> str:
+    """Why Pillow knew no format: a damaged copy of an image (named like one, or starting
+    like one), or something that is not an image at all."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    fmt = next((f for magic, f in _MAGIC.items() if head.startswith(magic)), None) \
+        or formats.SUFFIX_FORMATS.get(path.suffix.lower()) \
+        or formats.pil_format(path.suffix.lower().lstrip("."))
+    if fmt:
+        return f"not a readable {fmt} image: the file is damaged or incomplete; copy it again"
+    return "not a recognised image; save it as JPEG or PNG"
 
 
 def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,

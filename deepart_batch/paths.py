@@ -20,6 +20,57 @@ class UnsafePathError(ValueError):
     pass
 
 
+class FolderMissing(FileNotFoundError):
+    """A guarded folder (the outbox, the state_dir) is gone or on another device than when it
+    was guarded: an unmounted or renamed share. Nothing is written, nothing is created."""
+
+
+_GUARDED: dict[str, int] = {}   # absolute folder -> its st_dev when guarded
+
+
+def guard_folder(path: str | os.PathLike) -> None:
+    """From now on, no write of this process creates `path` itself (sub-folders inside it
+    may still be made) nor writes into it while it sits on another device than now."""
+    dev = os.stat(path).st_dev
+    for form in {os.path.abspath(path), os.path.realpath(path)}:
+        _GUARDED[form] = dev
+
+
+def folder_problem(path: str | os.PathLike, dev: int | None) -> str | None:
+    """Why `path` is not the folder it was (None: it is): gone, not a folder, or moved to
+    another device (`dev`: its st_dev then; None: not checked)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path} is gone ({exc.strerror}); renamed, deleted or an unmounted share?"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is no longer a folder"
+    if dev is not None and st.st_dev != dev:
+        return f"{path} is on another device than at start (was its share unmounted?)"
+    return None
+
+
+def make_parents(folder: str | os.PathLike) -> None:
+    """`folder` and the folders above it, but never a guarded folder itself (FolderMissing)."""
+    folder = os.path.abspath(folder)
+    for root, dev in _GUARDED.items():
+        if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+            problem = folder_problem(root, dev)
+            if problem:
+                raise FolderMissing(errno.ENOENT, problem, root)
+            current = Path(root)
+            for part in Path(folder).relative_to(root).parts:  # never parents=True: a root
+                current = current / part                        # gone meanwhile stays gone
+                try:
+                    current.mkdir()
+                except FileExistsError:
+                    pass
+                except FileNotFoundError:
+                    raise FolderMissing(errno.ENOENT, f"{root} is gone", root) from None
+            return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+
+
 def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
     """Resolve `relative` under `root`, following symlinks; refuse anything that escapes."""
     root_real = Path(os.path.realpath(root))
@@ -94,7 +145,7 @@ def fsync_dir(path: str | os.PathLike) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o664) -> Path:
     """Temp file in the same directory, fsync, os.replace: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{fit_name(path.name, 64)}.",
                                suffix=".part")
     try:

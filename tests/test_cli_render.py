@@ -47,7 +47,7 @@ def test_bad_inputs_exit_2_with_one_clear_line(tmp_path):
                         "missing.jpg", "not found")
     notes = tmp_path / "notes.jpg"
     notes.write_text("hello")
-    _assert_clean_error(run_cli("render", notes, style, "-o", out), "notes.jpg", "not a recognised image")
+    _assert_clean_error(run_cli("render", notes, style, "-o", out), "notes.jpg", "damaged or incomplete")
     cut = tmp_path / "cut.jpg"
     cut.write_bytes((DATA / "tubingen.jpg").read_bytes()[:900])
     _assert_clean_error(run_cli("render", cut, style, "-o", out, "--size", "32", "--steps", "1"),

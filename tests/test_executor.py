@@ -60,6 +60,10 @@ class ScriptedExecutor:
     def assign(self, slot_id, job: PoolJob):
         self.assigned.append((slot_id, job.job_id))
 
+    def capacity(self):
+        from deepart_batch.pool import Capacity
+        return Capacity(len(self._slots))
+
 
 def _slot(id, memory, state=SlotState.IDLE):
     return SlotView(id, "cuda:0", f"node-{id}", state, memory_bytes=memory)

@@ -1,6 +1,7 @@
 """The outbox gallery, made by a real `run --once` and opened in a real headless Chromium."""
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -116,7 +117,7 @@ def test_pages_are_complete_html_with_states_and_curves(box):
     index = (box.outbox / "index.html").read_text()
     parse_page(index)
     assert 'href="city/index.html"' in index
-    assert "notes.jpg" in index and "Failed:</strong> notes.jpg: " in index
+    assert "notes.jpg" in index and "Failed:</strong> &#34;notes.jpg&#34; could not" in index
 
 
 def test_hostile_name_is_escaped_text(box):
@@ -344,9 +345,15 @@ def test_states_and_messages_from_the_journal(tmp_path):
     assert parse_page(page).states == ["rendering", "held", "failed"]
     assert '<progress max="300" value="120">' in page and "step 120 of 300 (40%)" in page
     assert "waiting to try again (crashed): worker cpu#0 died (signal 9)" in page
-    assert "out of memory at 512 px; lower size in the manifest" in page
-    assert "Held:</strong> waiting until manifest.yaml is valid" in page
+    assert "Use a smaller size for this folder in the manifest" in page   # the note's words
+    assert "out of memory at 512 px; lower size in the manifest" in page  # under Details
+    assert "Held:</strong> The manifest has a mistake" in page
+    assert "waiting until manifest.yaml is valid" in page
     assert "512 px, 300 steps, the photo&#39;s colours kept" in page
+    assert '<meta http-equiv="refresh"' not in page   # no daemon holds the state_dir
+    (state / "daemon.lock").write_text(f"{os.getpid()} daemon\n")
+    GalleryBuild(outbox, state).run(held={"city/b.jpg": "waiting until manifest.yaml is valid"})
+    page = (outbox / "city" / "index.html").read_text()
     assert '<meta http-equiv="refresh" content="5">' in page   # live while work is pending
 
 

@@ -102,7 +102,7 @@ def test_truncated_jpeg_and_non_image(tmp_path):
         images.load_image(cut)
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
-    with pytest.raises(ImageError, match="notes.jpg: not a recognised image"):
+    with pytest.raises(ImageError, match="notes.jpg: not a readable JPEG image: the file is damaged"):
         images.load_image(text)
     with pytest.raises(ImageError, match="file not found"):
         images.load_image(tmp_path / "missing.jpg")

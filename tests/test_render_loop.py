@@ -1,13 +1,19 @@
 """Issue 15's render loop: CUDA-graph steps (their plumbing, run on the CPU through an
 injected graph runtime), their fallbacks, and the host reads / launches per evaluation."""
 
+import contextlib
+
 import pytest
 import torch
+from lbfgs_oracle import oracle_in_engine
 
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
 from deepart_batch.engine import graphs
 from deepart_batch.engine.graphs import LoopOptions, StepCache, graph_unavailable
 from deepart_batch.engine.loopcount import LoopCounter
+
+# The loop before issue 15: eager steps and the two-loop L-BFGS (run as the oracle).
+BEFORE = LoopOptions(cuda_graphs=False, cudnn_benchmark=False)
 
 
 class ReplayByCall:
@@ -53,19 +59,18 @@ def test_options_fall_back_where_the_device_lacks_them(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda:0")
     assert graph_unavailable(LoopOptions(), cpu) == "device is cpu"
     assert graph_unavailable(LoopOptions(), cuda, cuda_available=False) == "CUDA not available"
-    assert graph_unavailable(LoopOptions.legacy(), cuda, cuda_available=True) == "disabled"
+    assert graph_unavailable(BEFORE, cuda, cuda_available=True) == "disabled"
     assert graph_unavailable(LoopOptions(), cuda, cuda_available=True) is None
     with graphs.loop_flags(LoopOptions(cudnn_benchmark=True), cpu) as on:  # CUDA only
         assert on is False and torch.backends.cudnn.benchmark is False
-    monkeypatch.setenv(graphs.LOOP_ENV, "legacy")
-    assert LoopOptions.from_env() == LoopOptions.legacy()
     monkeypatch.setenv(graphs.LOOP_ENV, "fast")
     assert LoopOptions.from_env() == LoopOptions()
     monkeypatch.setenv(graphs.LOOP_ENV, "benchmark")
     assert LoopOptions.from_env().cudnn_benchmark is True
-    monkeypatch.setenv(graphs.LOOP_ENV, "turbo")
-    with pytest.raises(ValueError, match="DEEPART_RENDER_LOOP"):
-        LoopOptions.from_env()
+    for gone in ("turbo", "legacy"):  # the legacy loop is no longer in the engine
+        monkeypatch.setenv(graphs.LOOP_ENV, gone)
+        with pytest.raises(ValueError, match="DEEPART_RENDER_LOOP"):
+            LoopOptions.from_env()
 
 
 def test_graph_steps_give_the_eager_result_and_are_reused_across_renders(weights, photo, painting):
@@ -106,9 +111,10 @@ def test_a_refused_capture_runs_eagerly_and_says_why(weights, photo, painting):
 
 def test_compact_solver_keeps_the_render_close_to_the_two_loop_one(weights, photo, painting):
     p = RenderParams(**{**PARAMS, "steps": 24, "scale_steps": (8, 16)})
-    old = make_engine(weights, LoopOptions.legacy()).render(photo, [StyleInput(painting)], p)
+    with oracle_in_engine():
+        old = make_engine(weights, BEFORE).render(photo, [StyleInput(painting)], p)
     new = make_engine(weights, LoopOptions()).render(photo, [StyleInput(painting)], p)
-    assert old.loop["solver"] == "two_loop" and new.loop["solver"] == "compact"
+    assert new.loop["solver"] == "compact"
     # fp32 on a real objective: same path for the first evaluations, close at the end
     assert new.trace[0].total == pytest.approx(old.trace[0].total, rel=1e-4)
     assert new.final.total == pytest.approx(old.final.total, rel=0.02)
@@ -118,13 +124,21 @@ def test_fewer_host_reads_and_launches_per_evaluation(weights, photo, painting):
     """What the GPU pays for per evaluation, counted on the CPU: every host read is a device
     sync, every compute op an eager kernel launch (a graph replay is one)."""
     p = RenderParams(**{**PARAMS, "scales": (1.0,), "scale_steps": None, "steps": 24, "size": 32})
-    counts = {}
-    for name, loop in (("legacy", LoopOptions.legacy()), ("fast", LoopOptions())):
+    counts, results = {}, {}
+    loops = (("legacy", BEFORE), ("fast", LoopOptions()), ("masked", LoopOptions(solver="masked")))
+    for name, loop in loops:
         counter = LoopCounter()
-        e = make_engine(weights, loop, ReplayByCall(counter) if name == "fast" else None, always)
-        with counter:
+        e = make_engine(weights, loop, ReplayByCall(counter) if name != "legacy" else None,
+                        always)
+        solver = oracle_in_engine() if name == "legacy" else contextlib.nullcontext()
+        with solver, counter:
             r = e.render(photo, [StyleInput(painting)], p)
         counts[name] = {k: v / r.evaluations for k, v in counter.counts.items()}
+        results[name] = r
+    print("per evaluation", counts)
     # counts include the render's set-up (targets, final losses), spread over 24 evaluations
     assert counts["fast"]["host_reads"] <= 2.5 < counts["legacy"]["host_reads"]
     assert counts["fast"]["launches"] < counts["legacy"]["launches"] / 2.5
+    # issue 24's solver: one read per evaluation (about 1.9 for the compact one)
+    assert counts["masked"]["host_reads"] <= 1.3 < counts["fast"]["host_reads"] - 0.5
+    assert results["masked"].loop["solver"] == "masked"

@@ -141,6 +141,37 @@ def cmd_run(args) -> int:
 # --- status, retry, repair-journal, prune
 
 
+EXIT_JOURNAL_BUSY = 75   # EX_TEMPFAIL: another program holds the journal; try again
+JOURNAL_BUSY = "the journal is busy (another program holds it); try again"
+
+
+def _journal_command(func):
+    """status, retry, prune: a journal another program holds for longer than
+    journal_busy_seconds is one line and EXIT_JOURNAL_BUSY, never a traceback. The
+    journal's own log lines about the wait are the daemon's; the command says it once."""
+    import functools
+
+    @functools.wraps(func)
+    def run(args) -> int:
+        import sqlite3
+
+        from loguru import logger
+
+        from ..journal import JournalBusy, is_busy
+        logger.disable("deepart_batch.journal")
+        try:
+            return func(args)
+        except (JournalBusy, sqlite3.OperationalError) as exc:
+            if not isinstance(exc, JournalBusy) and not is_busy(exc):
+                raise
+            print(f"{PROG}: {JOURNAL_BUSY}", file=sys.stderr)
+            return EXIT_JOURNAL_BUSY
+        finally:
+            logger.enable("deepart_batch.journal")
+    return run
+
+
+@_journal_command
 def cmd_status(args) -> int:
     import json
     from ..daemon.status import collect, render_text
@@ -150,18 +181,40 @@ def cmd_status(args) -> int:
     return 0
 
 
+@_journal_command
 def cmd_retry(args) -> int:
     from ..daemon.retry import RetryRequest, parse_since, retry
     from ..settings.config import load_config
     request = RetryRequest(args.job, args.photo, args.all_failed,
                            parse_since(args.since) if args.since else None, args.force)
-    lines = retry(load_config(args.config), request)
+    config = load_config(args.config)
+    if args.job is not None and not _job_exists(config, args.job):
+        print(f"{PROG}: there is no job {args.job}; nothing to retry (see deepart-batch "
+              f"status)", file=sys.stderr)
+        return 1   # nothing matched, as for --photo: the README's exit code
+    lines = retry(config, request)
     for line in lines:
         print(line)
     if not lines:
         print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
         return 1
     return 0
+
+
+def _job_exists(config, job_id: int) -> bool:
+    from ..core.layout import StateLayout
+    from ..journal import NotInJournal, open_reader
+    try:
+        reader = open_reader(StateLayout(Path(config.state_dir)).journal, timeout=5)
+    except FileNotFoundError:
+        return False
+    try:
+        reader.job(job_id)
+        return True
+    except NotInJournal:
+        return False
+    finally:
+        reader.close()
 
 
 def cmd_repair_journal(args) -> int:
@@ -172,6 +225,7 @@ def cmd_repair_journal(args) -> int:
     return code
 
 
+@_journal_command
 def cmd_prune(args) -> int:
     from ..core.timefmt import parse_duration
     from ..daemon.retention import prune_state_dir
@@ -185,7 +239,8 @@ def cmd_prune(args) -> int:
     if older_than is None:
         raise ParamsError(f"give --older-than (like 30d), or set retention.older_than in "
                           f"{args.config}")
-    result = prune_state_dir(Path(config.state_dir), older_than, dry_run=args.dry_run)
+    result = prune_state_dir(Path(config.state_dir), older_than, dry_run=args.dry_run,
+                             busy_budget=config.journal_busy_seconds)
     for line in result.skipped:
         print(f"{PROG}: warning: {line}", file=sys.stderr)
     print(("dry run, nothing removed: would have " if args.dry_run else "") +

@@ -41,7 +41,9 @@ def cmd_gallery(args) -> int:
     from ..gallery.pages import build_gallery
     config = load_config(args.config)
     index = build_gallery(Path(config.outbox), Path(config.state_dir),
-                          config.limits.max_input_pixels)
+                          config.limits.max_input_pixels,
+                          problems_folder=config.problems.folder,
+                          manifest=Path(config.manifest))
     print(index)
     return 0
 

@@ -15,6 +15,19 @@ def add_commands(sub) -> None:
 
 
 def cmd_validate(args) -> int:
+    try:
+        return _validate(args)
+    except OSError as exc:   # a path no check foresaw: still a problem line, not a traceback
+        from ..settings.access import access_hint
+        where = exc.filename or args.config
+        hint = access_hint(where) if isinstance(exc, PermissionError) else \
+            "check that it is there and readable by this user"
+        print(f"{PROG}: error: {where}: {exc.strerror or exc}; {hint}", file=sys.stderr)
+        return 2
+
+
+def _validate(args) -> int:
+    from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
     from ..settings.config import check_config
     from ..settings.folders import folder_problems
@@ -24,6 +37,9 @@ def cmd_validate(args) -> int:
         notes: list[str] = []
         problems += check_manifest(config.manifest, config.styles_dir, config, notes)
         problems += [f"{args.config}: {p}" for p in folder_problems(config)]
+        if not problems:   # a setup that can render nothing is refused, never waited on
+            problem = capacity_problem(config)
+            problems += [f"{args.config}: {problem}"] if problem else []
         for note in notes:
             print(f"{PROG}: note: {note}", file=sys.stderr)
     for problem in problems:

@@ -6,8 +6,8 @@ DEEPART_CACHE_DIR
     ~/.cache/deepart-batch.
 DEEPART_RENDER_LOOP
     how the render loop runs (engine/graphs.LoopOptions.from_env): fast (default: CUDA
-    graphs where the device replays them), benchmark (also cudnn.benchmark) or legacy (the
-    loop before issue 15, for before/after benchmarks).
+    graphs where the device replays them) or benchmark (also cudnn.benchmark). The loop
+    before issue 15 is the oracle in tests/lbfgs_oracle.py, not a switch.
 
 Protocol variables (NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM, CUDA_VISIBLE_DEVICES) are
 read where their protocol is implemented (ops/sdnotify.py, ops/logsetup.py, pool/).

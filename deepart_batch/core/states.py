@@ -110,6 +110,7 @@ class FailureReason(str, Enum):
     OUTBOX_UNWRITABLE = "outbox_unwritable"
     DISK_FULL = "disk_full"
     NO_DEVICE = "no_device"
+    FOLDER_MISSING = "folder_missing"   # the outbox, inbox or state_dir vanished or moved
     # the render
     OOM = "oom"
     CRASHED = "crashed"
@@ -143,8 +144,10 @@ class FailureReason(str, Enum):
 R, C = FailureReason, Category
 TEXTS: dict[FailureReason, _Text] = {
     R.UNREADABLE: _Text(C.PHOTO, "{photo} could not be opened as an image ({detail}).",
-                        "Check that the file opens on your computer, export it again as JPEG "
-                        "or PNG and drop the new file into the inbox."),
+                        "Copy the photo into the inbox again: the file is damaged or "
+                        "incomplete, as when a copy did not finish. If it does not open on your "
+                        "computer either, export it again as JPEG or PNG and drop the new "
+                        "file."),
     R.EMPTY: _Text(C.PHOTO, "{photo} is an empty file (0 bytes).",
                    "The copy probably did not finish. Copy the photo into the inbox again."),
     R.TOO_BIG: _Text(C.PHOTO, "{photo} is too large a file ({detail}).",
@@ -188,6 +191,11 @@ TEXTS: dict[FailureReason, _Text] = {
                                 "{photo} ({detail}).",
                        "Ask the administrator to check the render box. The photo waits and "
                        "is retried by itself."),
+    R.FOLDER_MISSING: _Text(C.SETUP, "{photo} waits: a folder of the render box cannot be "
+                                     "reached ({detail}).",
+                            "Ask the administrator to mount the share again (or put the folder "
+                            "back). Nothing is saved anywhere else meanwhile; the photo renders "
+                            "by itself once the folder is back."),
     R.OOM: _Text(C.RENDER, "Rendering {photo} ran out of memory ({detail}).",
                  "Use a smaller size for this folder in the manifest, then retry the photo."),
     R.CRASHED: _Text(C.RENDER, "The renderer stopped unexpectedly while working on {photo}.",
@@ -233,13 +241,16 @@ class DaemonEvent(str, Enum):
     PASS_FINISHED = "pass_finished"  # a `run --once` bulk pass ended
     STOPPING = "stopping"          # a stop was requested: draining
     STOPPED = "stopped"            # the loop ended; the executor is shut down
+    FOLDER_MISSING = "folder_missing"  # the inbox, outbox or state_dir vanished or moved
+    FOLDER_BACK = "folder_back"    # it is back (or the inbox was replaced): work resumes
 
     def __str__(self) -> str:
         return self.value
 
 
 NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
-                     DaemonEvent.PASS_FINISHED})   # what the team can be notified of
+                     DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
+                     DaemonEvent.FOLDER_BACK})   # what the team can be notified of
 
 
 _FIELD = re.compile(r"\{(photo|detail)\}")

@@ -13,6 +13,7 @@ from loguru import logger
 
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import DaemonEvent, FailureReason
+from ..journal import JournalBusy
 from ..paths import UnsafePathError, is_disk_full, safe_text
 from . import intake, planner
 from .events import EventBus
@@ -42,12 +43,17 @@ class Admission:
     def take_settled(self, stopping) -> None:
         """Take every settled file (until a stop is requested); a file that cannot be moved
         stays in the inbox and is tried again at the next rescan, logged once."""
-        for path in self.watcher.settled():
+        settled = self.watcher.settled()
+        for n, path in enumerate(settled):
             if stopping():
                 break
             try:
                 self.take(path)
                 self._errors.pop(str(path), None)
+            except JournalBusy:   # the tick is skipped; these are taken at a later one
+                for rest in settled[n:]:
+                    self.watcher.notice(rest)
+                raise
             except OSError as exc:  # e.g. no permission to move it off the share
                 if is_disk_full(exc):
                     raise

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from ..core.formats import pil_format
 from ..errors import ImageError
-from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir
+from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir, make_parents
 from .faultpoints import crash_point
 
 ERROR_SUFFIX = ".error.json"
@@ -74,7 +74,7 @@ def sha256_of(path: Path) -> str:
 
 def move_file(src: Path, dst: Path) -> None:
     """rename(); across filesystems copy, fsync, then unlink the original."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(dst.parent)   # never the state_dir itself, if it vanished
     try:
         os.rename(src, dst)
     except OSError as exc:
@@ -127,7 +127,7 @@ def archive(work_file: Path, target: Path, error: dict | None = None) -> Path:
     written. Idempotent, so recovery can call it again. When the work file is gone and
     was never archived (removed by hand), only the error report is written."""
     if error is not None:  # first: a crash after the move finds the reason beside it
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_parents(target.parent)
         atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), error)
     if os.path.lexists(work_file):  # else: moved before a crash, or gone
         move_file(work_file, target)

@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 
 from loguru import logger
 
-from ..core.states import NOTICES, DaemonEvent, FailureReason, message
+from ..core.states import NOTICES, DaemonEvent, FailureReason, message, plain
 from .policy import backoff
 
 SCHEMA_VERSION = 1
@@ -50,6 +50,14 @@ def build_event(kind: DaemonEvent | str, *, photo: str | None = None, campaign: 
         reason = FailureReason.parse(reason)
         event["reason"], event["category"] = reason.value, reason.category.value
         event["message"], event["todo"] = message(reason, name, detail)
+    elif kind in (DaemonEvent.FOLDER_MISSING, DaemonEvent.FOLDER_BACK):
+        missing = kind is DaemonEvent.FOLDER_MISSING
+        event["reason"] = FailureReason.FOLDER_MISSING.value if missing else None
+        event["category"] = FailureReason.FOLDER_MISSING.category.value if missing else None
+        event["message"] = (f"A folder of the render box cannot be reached ({plain(detail)}): "
+                            "nothing is published until it is back." if missing else
+                            f"The folder is back ({plain(detail)}): work goes on by itself.")
+        event["todo"] = message(FailureReason.FOLDER_MISSING, "", detail)[1] if missing else ""
     elif kind is DaemonEvent.PHOTO_DONE:
         event["message"] = f'"{name}" is ready: {len(event["outputs"])} picture(s) in the outbox.'
     else:

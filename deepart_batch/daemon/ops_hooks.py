@@ -13,17 +13,19 @@ from loguru import logger
 from .. import testing
 from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
 from ..ops.sdnotify import watchdog_interval
-from ..paths import atomic_write_json
+from ..paths import FolderMissing, atomic_write_json
 from ..core.states import DaemonEvent
 from .retention import RetentionTimer
 
 
 class OpsHooks:
     def __init__(self, config, journal, pool, watcher, manifests, notifier, status_file,
-                 once: bool, held_in_inbox: Callable[[], list[str]]):
+                 once: bool, held_in_inbox: Callable[[], list[str]],
+                 waiting: Callable[[], list[str]] = list):
         self.config, self.journal, self.pool, self.watcher = config, journal, pool, watcher
         self.manifests, self.notifier, self.status_file = manifests, notifier, status_file
         self.once, self.held_in_inbox = once, held_in_inbox
+        self.waiting = waiting    # what keeps the daemon from working: a folder gone, ...
         self.started = time.monotonic()
         self.watchdog_every = watchdog_interval()
         self._last = {"status": 0.0, "watchdog": 0.0, "metrics": 0.0}
@@ -85,16 +87,20 @@ class OpsHooks:
         if now - self._last["status"] >= 1.0:
             self._last["status"] = now
             counts = self.journal.counts()
+            waiting = self.waiting()
             try:
                 atomic_write_json(self.status_file, {
                     "pid": os.getpid(), "time": time.time(),
                     "mode": "once" if self.once else "watch", "counts": counts,
                     "workers": self.pool.status(), "stopping": stopping,
                     "held_in_inbox": self.held_in_inbox(),
-                    "manifest_errors": self.manifests.errors[:20]})
+                    "manifest_errors": self.manifests.errors[:20], "waiting": waiting})
+            except FolderMissing:
+                pass   # the state_dir is gone: said once by the folder watch
             except OSError as exc:
                 logger.warning("cannot write {}: {}", self.status_file, exc)
-            text = ", ".join(f"{state} {n}" for state, n in counts.items())
+            text = "; ".join((["waiting: " + "; ".join(waiting)] if waiting else [])
+                             + [", ".join(f"{state} {n}" for state, n in counts.items())])
             if text != self._status_text:
                 self.notifier.status(text)
                 self._status_text = text

@@ -16,7 +16,7 @@ from loguru import logger
 from ..core.layout import StateLayout
 from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
 from ..core.timefmt import iso, now_iso
-from ..paths import UnsafePathError, is_disk_full
+from ..paths import FolderMissing, UnsafePathError, is_disk_full
 from ..pool import EventKind, ExecutorEvent
 from ..report import JobInfo
 from . import intake, outbox, planner
@@ -67,6 +67,9 @@ class Outcomes:
                 event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
                     "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
                     "replace that link with a real folder"})
+            except FolderMissing as exc:  # the share is gone: nothing made in its place
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
+                    "reason": FailureReason.FOLDER_MISSING.value, "error": exc.strerror})
             except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
                 full = is_disk_full(exc)
                 event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {

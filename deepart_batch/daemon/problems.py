@@ -18,8 +18,9 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..paths import UnsafePathError, atomic_write_bytes, fsync_dir, open_own_file, resolve_inside
-from ..core.states import FailureReason, message
+from ..paths import (UnsafePathError, atomic_write_bytes, fsync_dir, make_parents, open_own_file,
+                     resolve_inside)
+from ..core.states import Category, FailureReason, message
 
 TEXT_SUFFIX = ".txt"
 
@@ -33,6 +34,8 @@ def problem_text(relpath: str, reason, detail: str, held: bool, when: float | No
                                    timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if held:
         status = "Waiting - not the photo's fault. It is tried again by itself."
+    elif reason.category is Category.PHOTO:   # the same bytes would fail again: no retry
+        status = "Not rendered. Drop a good copy of the photo into the inbox (see below)."
     else:
         status = ("Not rendered. To try again, drop the photo into the inbox again, or ask "
                   "for it to be retried (deepart-batch retry --photo NAME).")
@@ -108,7 +111,7 @@ def _copy_own_file(src: Path, dst: Path, relpath: str) -> None:
 
 
 def _atomic_copy(source, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(dst.parent)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:

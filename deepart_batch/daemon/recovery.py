@@ -112,10 +112,13 @@ def rebuild(layout: StateLayout, reason: str) -> tuple[Journal, str]:
     return journal, message
 
 
-def open_journal(layout: StateLayout) -> Journal:
-    """The daemon's journal; a damaged one is moved aside and rebuilt from the disk."""
+def open_journal(layout: StateLayout, busy_budget: float | None = None) -> Journal:
+    """The daemon's journal; a damaged one is moved aside and rebuilt from the disk.
+    busy_budget: seconds a write waits out another program's lock (config
+    journal_busy_seconds), then JournalBusy."""
     try:
-        return Journal(layout.journal)
+        return Journal(layout.journal) if busy_budget is None else \
+            Journal(layout.journal, busy_budget=busy_budget)
     except JournalDamaged as exc:
         journal, message = rebuild(layout, str(exc))
         logger.error("{} (`deepart-batch repair-journal --config FILE` does this by "
@@ -162,6 +165,7 @@ class Recovery:
         self.outcomes = outcomes
         self.running_jobs = running_jobs
         self.pending = False       # after a full state_dir: check the journal at next tick
+        self._pending_done = ""    # what is logged once that is done
         self.full_count = 0        # times in a row the state_dir was full
 
     def at_start(self) -> None:
@@ -244,10 +248,15 @@ class Recovery:
         delay = backoff(self.full_count - 1, STATE_FULL_FIRST_SECONDS, STATE_FULL_MAX_SECONDS)
         logger.error("{} is full ({}): new files wait in the inbox; retrying in {:.0f} s",
                      self.config.state_dir, exc, delay)
-        self.pending = True
+        self.redo_later(f"{self.config.state_dir} has room again")
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not stopping():
             time.sleep(0.2)
+
+    def redo_later(self, done_message: str) -> None:
+        """An interrupted tick (a full state_dir, a busy journal): make the journal and the
+        disk agree at the next one, then log `done_message`."""
+        self.pending, self._pending_done = True, done_message
 
     def reconcile_if_pending(self) -> None:
         """Redo what a full state_dir interrupted: lost results (running in the journal
@@ -262,4 +271,4 @@ class Recovery:
         self.reconcile_inputs()
         self.pending = False
         self.full_count = 0
-        logger.info("{} has room again", self.config.state_dir)
+        logger.info("{}", self._pending_done)

@@ -74,13 +74,14 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
     return result
 
 
-def prune_state_dir(state_dir: Path, older_than: float, dry_run: bool = False) -> PruneResult:
+def prune_state_dir(state_dir: Path, older_than: float, dry_run: bool = False,
+                    busy_budget: float | None = None) -> PruneResult:
     """`prune` on a state_dir's journal (none yet: nothing to do), from another process than
     the daemon's: SQLite's locking lets both write."""
     path = StateLayout(state_dir).journal
     if not path.exists():
         return PruneResult()
-    journal = Journal(path)
+    journal = Journal(path) if busy_budget is None else Journal(path, busy_budget=busy_budget)
     try:
         return prune(journal, state_dir, older_than, dry_run=dry_run)
     finally:

@@ -118,7 +118,8 @@ def retry(config, req: RetryRequest, journal: Journal | None = None) -> list[str
     """Do it; returns one line per photo for the person who asked. `journal`: an open one
     to use (and leave open), else the state_dir's is opened and closed here."""
     own = journal is None
-    journal = Journal(StateLayout(Path(config.state_dir)).journal) if own else journal
+    journal = Journal(StateLayout(Path(config.state_dir)).journal,
+                      busy_budget=config.journal_busy_seconds) if own else journal
     desk = TeamDesk(config)
     inbox = Path(config.inbox)
     lines = []

@@ -19,6 +19,7 @@ from loguru import logger
 from ..core.layout import StateLayout
 from ..core.states import DaemonEvent, FailureReason
 from ..gallery.writer import GalleryWriter
+from ..journal import JournalBusy
 from ..ops.sdnotify import Notifier
 from ..pool import Executor, FairScheduler, PoolJob, make_executor
 from ..pool.scheduler import Candidate
@@ -29,7 +30,7 @@ from . import planner
 from .admission import Admission
 from .earlystop import early_stop_requested
 from .events import EventBus
-from .folders import require_folders, wait_for_folders
+from .folders import FolderWatch, require_folders, wait_for_folders
 from .holding import Holding
 from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
 from .logcontext import for_job
@@ -40,7 +41,10 @@ from .recovery import Recovery, open_journal
 from .team import TeamDesk
 from .watch import InboxWatcher
 
+# The exit codes of `run --once` and `watch` (README, "Exit codes"); 2 is the command line's
+# (a bad config or option), 130 an interrupt before the loop started.
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
+EXIT_NO_DEVICE = 69   # run --once: this setup can render nothing (sysexits EX_UNAVAILABLE)
 
 
 class Service:
@@ -54,7 +58,7 @@ class Service:
         self._lock_fh = take_lock(self.layout.lock, BULK if once else DAEMON,
                                   None if once else self._wait_for_lock)
         self.layout.claims.mkdir(exist_ok=True)
-        self.journal = open_journal(self.layout)
+        self.journal = open_journal(self.layout, config.journal_busy_seconds)
         self.status_file = self.layout.status_file
         self.manifests = ManifestStore(config.manifest, config.styles_dir, config)
         self.watcher = InboxWatcher(
@@ -64,6 +68,8 @@ class Service:
         self.pool: Executor = make_executor(config, parent_logger=logger)
         self.scheduler = FairScheduler()
         self.stopping = False
+        self.folders: FolderWatch | None = None   # from run(), once the folders are there
+        self._no_device: str | None = None        # why nothing can render, while it lasts
         self._last_rescan = time.monotonic()
         self.events = EventBus()
         self.team = TeamDesk(config)
@@ -89,6 +95,11 @@ class Service:
 
     # -- dispatch -------------------------------------------------------------------------
     def dispatch(self) -> None:
+        if self.folders is not None and self.folders.is_missing("outbox"):
+            self._hold_ready(FailureReason.FOLDER_MISSING, self.folders.missing["outbox"])
+            return   # nothing is rendered that could not be published
+        if not self._can_render():
+            return
         slots = self.pool.slots()
         idle = [s for s in slots if s.idle]
         if not idle or self.stopping:
@@ -121,6 +132,37 @@ class Service:
                 self.journal.input(job.input_id).relpath, job.slug, slot.id, slot.node,
                 job.attempts + 1)
 
+    def _hold_ready(self, reason: FailureReason, detail: str) -> None:
+        for job in self.journal.jobs_ready():
+            self.holding.hold_job_for(job, reason, detail)
+
+    def _can_render(self) -> bool:
+        """False while the executor has no slot at all: ready jobs are held (no_device),
+        said once; when a slot appears, held work is tried again at once."""
+        capacity = self.pool.capacity()
+        if capacity.slots == 0:
+            if self._no_device is None:
+                logger.error("{}; photos are held (no_device) until a render device joins",
+                             capacity.why_none)
+            self._no_device = capacity.why_none
+            self._hold_ready(FailureReason.NO_DEVICE, capacity.why_none)
+            return False
+        if self._no_device is not None:
+            logger.info("{} render slot(s) now; held photos are tried again", capacity.slots)
+            self._no_device = None
+            self.holding.release_all()
+        return True
+
+    def waiting(self) -> list[str]:
+        """What keeps the daemon from working (status, the systemd STATUS line)."""
+        return (self.folders.problems() if self.folders else []) + \
+            ([self._no_device] if self._no_device else [])
+
+    def _folder_back(self, folder: str, **_) -> None:
+        if folder == "inbox":
+            self.watcher.scan() if self.once else self.watcher.restart()
+        self.holding.release_all()   # held for folder_missing: tried again now
+
     def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
             return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
@@ -144,7 +186,7 @@ class Service:
         """Ops and the gallery, after recovery: they read a journal that agrees with the disk."""
         OpsHooks(self.config, self.journal, self.pool, self.watcher, self.manifests,
                  self.notifier, self.status_file, self.once,
-                 self.holding.in_inbox).connect(self.events)
+                 self.holding.in_inbox, waiting=self.waiting).connect(self.events)
         gallery = GalleryWriter(self.config, held=self.holding.in_inbox_reasons)
         self.events.connect(lambda **_: gallery.start(), DaemonEvent.STARTED)
         self.events.connect(lambda **_: gallery.close(), DaemonEvent.STOPPED)
@@ -161,6 +203,10 @@ class Service:
             if self.stopping:
                 self.journal.close()
                 return EXIT_OK
+        self.folders = FolderWatch({"inbox": self.config.inbox, "outbox": self.config.outbox,
+                                    "state": self.layout.root}, self.events,
+                                   guard=("outbox", "state"))
+        self.events.connect(self._folder_back, DaemonEvent.FOLDER_BACK)
         self.manifests.reload_if_changed()
         self.recover()
         self._connect_receivers()
@@ -177,12 +223,18 @@ class Service:
                 logger.info("stop requested during start-up: exiting")
                 return EXIT_OK
             self.pool.start()
+            if self.once and self.pool.capacity().slots == 0:  # never wait on what cannot come
+                message = (f"{self.pool.capacity().why_none}; photos stay in the inbox")
+                logger.error(message)
+                self.summary.failures.append(message)
+                return EXIT_NO_DEVICE
             if self.once:
                 self.watcher.scan()
             else:
                 self.watcher.start()
             while not self.stopping:
-                if not self.once and not self.watcher.alive():
+                if not self.once and not self.watcher.alive() and \
+                        not self.folders.is_missing("inbox"):
                     logger.critical("the inbox observer died; exiting so systemd restarts us")
                     return EXIT_OBSERVER_DIED
                 if not ready_sent and self.pool.all_ready():
@@ -190,6 +242,9 @@ class Service:
                     ready_sent = True
                 try:
                     self.tick()
+                except JournalBusy as exc:   # a backup tool or a person holds it: go on
+                    logger.warning("tick skipped: {}; the daemon goes on", exc)
+                    self.recovery.redo_later("the journal is free again")
                 except (sqlite3.OperationalError, OSError) as exc:
                     self.recovery.state_full(exc, lambda: self.stopping)  # else re-raised
                 if self.once and self._finished():
@@ -209,6 +264,11 @@ class Service:
             self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
+        self.folders.check()
+        if self.folders.is_missing("state"):   # the journal's folder: touch nothing
+            self.events.emit(DaemonEvent.TICK, stopping=self.stopping)
+            time.sleep(0.2)
+            return
         self.recovery.reconcile_if_pending()
         if self.manifests.reload_if_changed():
             self.holding.release_inbox()
@@ -219,10 +279,13 @@ class Service:
             for inp in self.holding.unhold_due_photos():
                 self.admission.plan_again(inp)
         now = time.monotonic()
-        if not self.once and now - self._last_rescan >= self.config.watch.rescan_seconds:
+        inbox_there = not self.folders.is_missing("inbox")
+        if not self.once and inbox_there and \
+                now - self._last_rescan >= self.config.watch.rescan_seconds:
             self.watcher.scan()
             self._last_rescan = now
-        self.admission.take_settled(lambda: self.stopping)
+        if inbox_there:
+            self.admission.take_settled(lambda: self.stopping)
         if self.manifests.current is None:
             for rel in self.holding.in_inbox():   # keep held files in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)

@@ -50,6 +50,8 @@ class TeamDesk:
         bus.connect(self.held, DaemonEvent.PHOTO_HELD)
         bus.connect(self.pass_finished, DaemonEvent.PASS_FINISHED)
         bus.connect(self.write_unwritten, DaemonEvent.TICK)
+        bus.connect(self.folder_missing, DaemonEvent.FOLDER_MISSING)
+        bus.connect(self.folder_back, DaemonEvent.FOLDER_BACK)
 
     # -- receivers --------------------------------------------------------------------------
     def done(self, photo: str, campaign: str, outputs: list[str], jobs: list[int],
@@ -119,6 +121,13 @@ class TeamDesk:
             self.notifier.emit(build_event(DaemonEvent.PHOTO_HELD, photo=photo,
                                            campaign=campaign, reason=reason, detail=detail,
                                            jobs=list(jobs)))
+
+    def folder_missing(self, folder: str, detail: str, **_) -> None:
+        """The inbox, outbox or state_dir went: the team's tools hear it (and its return)."""
+        self.notifier.emit(build_event(DaemonEvent.FOLDER_MISSING, detail=detail))
+
+    def folder_back(self, folder: str, path: str, **_) -> None:
+        self.notifier.emit(build_event(DaemonEvent.FOLDER_BACK, detail=f"{folder} {path}"))
 
     def pass_finished(self, counts: dict, **_) -> None:
         self.notifier.emit(build_event(DaemonEvent.PASS_FINISHED, counts=counts))

@@ -101,7 +101,7 @@ class InboxWatcher:
         self.observer = None
 
     def start(self) -> None:
-        self.inbox.mkdir(parents=True, exist_ok=True)
+        """Observe the inbox (which must exist: it is never created here), then scan it."""
         cls = PollingObserver if self.polling else Observer
         self.observer = cls(timeout=self.poll_interval) if self.polling else cls()
         self.observer.schedule(_Handler(self), str(self.inbox), recursive=True)
@@ -114,6 +114,13 @@ class InboxWatcher:
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)
+
+    def restart(self) -> None:
+        """A new observer on the inbox as it is now: inotify stops for good, silently, when
+        the watched folder is deleted (its thread lives on), and never sees a new folder
+        made under the same name."""
+        self.stop()
+        self.start()
 
     def alive(self) -> bool:
         return self.observer is not None and self.observer.is_alive()

@@ -21,7 +21,7 @@ import torch
 from ..core import environment
 from .objective import Objective, Parts
 
-# "legacy" selects the old loop (benchmarks' before/after); "benchmark" adds cudnn.benchmark
+# "benchmark" adds cudnn.benchmark
 LOOP_ENV = environment.RENDER_LOOP
 
 
@@ -34,24 +34,19 @@ class LoopOptions:
     # for no measured gain per evaluation (10.16 against 10.05 ms at 1024 px, 4.07 against
     # 3.86 at 512; benchmarks/results/gpu-loop.md).
     cudnn_benchmark: bool = False
-    solver: str = "compact"         # "compact" (few syncs, few launches) or "two_loop"
+    # "compact": solver.lbfgs (production); "masked": solver.lbfgs_masked, fixed shapes and
+    # one host read per evaluation (issue 24), chosen only in code until measured on a GPU
+    solver: str = "compact"
     graph_cache: int = 4            # graphs kept per engine (one per stage shape)
-
-    @classmethod
-    def legacy(cls) -> "LoopOptions":
-        """The loop before issue 15: eager steps, two-loop L-BFGS, cuDNN's default."""
-        return cls(cuda_graphs=False, cudnn_benchmark=False, solver="two_loop")
 
     @classmethod
     def from_env(cls) -> "LoopOptions":
         value = environment.render_loop()
         if value in ("", "fast", "default"):
             return cls()
-        if value == "legacy":
-            return cls.legacy()
         if value == "benchmark":
             return cls(cudnn_benchmark=True)
-        raise ValueError(f"{LOOP_ENV} must be 'fast', 'benchmark' or 'legacy', got {value!r}")
+        raise ValueError(f"{LOOP_ENV} must be 'fast' or 'benchmark', got {value!r}")
 
 
 def graph_unavailable(options: LoopOptions, device: torch.device,

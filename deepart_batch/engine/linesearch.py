@@ -40,10 +40,12 @@ def cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2:
 
 def strong_wolfe(phi: Phi, t: float, f: float, g: torch.Tensor, gtd: float, d_norm: float,
                  c1: float = 1e-4, c2: float = 0.9, tolerance_change: float = 1e-9,
-                 max_ls: int = 25) -> tuple[float, torch.Tensor, float, float, int]:
+                 max_ls: int = 25, first: tuple | None = None
+                 ) -> tuple[float, torch.Tensor, float, float, int]:
     """(loss, gradient, step, g . d at the step, evaluations) of the accepted step.
-    `d_norm` is max|d|."""
-    f_new, g_new, gtd_new = phi(t)
+    `d_norm` is max|d|. `first`: phi(t) when the caller has already evaluated it (read
+    back together with g . d and max|d|, one read for both)."""
+    f_new, g_new, gtd_new = first if first is not None else phi(t)
     evals = 1
     t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
     done, ls_iter = False, 0

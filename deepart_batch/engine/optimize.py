@@ -251,7 +251,7 @@ class StyleTransfer:
                 history = min(p.lbfgs_history, stage.steps)
                 if plan is not None and plan.history is not None:
                     history = plan.history  # cut to fit (fit.py)
-                lbfgs = solver.lbfgs_compact if self.loop.solver == "compact" else solver.lbfgs
+                lbfgs = solver.lbfgs_masked if self.loop.solver == "masked" else solver.lbfgs
                 lbfgs(x, evaluate, stage.steps, lr=p.learning_rate or 1.0, history=history)
             else:
                 solver.adam(x, evaluate, stage.steps, lr=p.learning_rate or 0.02)

@@ -19,6 +19,8 @@ class Curve:
     first: float
     last: float
     steps: int
+    top: float = 0.0            # the loss at the top and at the bottom of the plot
+    bottom: float = 0.0
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -46,4 +48,4 @@ def loss_curve(trace: list[dict]) -> Curve | None:
     segments = [" ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps[a:b], logs[a:b]))
                 for a, b in zip(starts, starts[1:] + [len(pts)])]
     return Curve(segments=segments, scale_marks=[round(x(steps[i]), 1) for i in starts[1:]],
-                 first=pts[0][1], last=pts[-1][1], steps=x1)
+                 first=pts[0][1], last=pts[-1][1], steps=x1, top=10 ** hi, bottom=10 ** lo)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..core.layout import StateLayout, campaign_of
+from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..journal import Input, Job, open_reader
 from ..report import plain_settings, style_label, summarize
@@ -29,6 +30,21 @@ class StyleRef:
 
 
 @dataclass
+class Trouble:
+    """Why a photo or render is held or failed, in its problem note's words."""
+    what: str                        # what went wrong
+    todo: str                        # what to do
+    detail: str = ""                 # the technical error, for the curious
+    note: Path | None = None         # outbox/_problems/<relpath>.txt, when it is there
+
+
+def trouble_for(reason, relpath: str, detail: str | None, note: Path | None) -> Trouble:
+    what, todo = team_message(FailureReason.parse(reason), PurePosixPath(relpath).name,
+                              detail or "")
+    return Trouble(what, todo, detail or "", note if note and note.is_file() else None)
+
+
+@dataclass
 class OutputItem:
     """One output of one photo: finished, or on its way, or failed."""
     slug: str
@@ -40,7 +56,8 @@ class OutputItem:
     seconds: float | None = None
     device: str | None = None
     progress: tuple[int, int] | None = None   # (step, total) while rendering
-    message: str | None = None       # why it failed or waits
+    message: str | None = None       # why it waits (retried by itself)
+    trouble: Trouble | None = None   # held or failed: the note's words and the note
     trace: list[dict] = field(default_factory=list)
 
 
@@ -48,7 +65,7 @@ class OutputItem:
 class PhotoEntry:
     relpath: str
     original: Path | None = None     # where the photo is now (state/work, done or failed)
-    message: str | None = None       # the photo itself was refused
+    trouble: Trouble | None = None   # the photo is held, or was refused / failed
     held: bool = False
     outputs: list[OutputItem] = field(default_factory=list)
 
@@ -64,12 +81,35 @@ class Campaign:
     photos: list[PhotoEntry] = field(default_factory=list)
 
     def count(self, state: str) -> int:
+        """Outputs (renders) in this state."""
         return sum(o.state == state for p in self.photos for o in p.outputs)
 
+    def photo_count(self, state: str) -> int:
+        """Photos in this state (see photo_state)."""
+        return sum(photo_state(p) == state for p in self.photos)
+
     @property
-    def pending(self) -> bool:
-        return any(o.state in ("rendering", "queued", "waiting", "held")
-                   for p in self.photos for o in p.outputs) or any(p.held for p in self.photos)
+    def active(self) -> bool:
+        """Something is queued or rendering: worth refreshing the page (if a daemon runs)."""
+        return any(o.state in ACTIVE for p in self.photos for o in p.outputs)
+
+
+ACTIVE = ("rendering", "queued", "waiting")
+PHOTO_STATES = ("rendered", "failed", "held", "rendering", "waiting")
+
+
+def photo_state(photo: "PhotoEntry") -> str:
+    """One word per photo, worst first: failed, held, rendering, waiting, else rendered."""
+    states = {o.state for o in photo.outputs}
+    if "failed" in states or (photo.trouble is not None and not photo.held):
+        return "failed"
+    if photo.held or "held" in states:
+        return "held"
+    if "rendering" in states:
+        return "rendering"
+    if states & {"queued", "waiting"}:
+        return "waiting"
+    return "rendered"
 
 
 class ReportCache:
@@ -133,7 +173,7 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
                       trace=list(report.get("trace") or []))
 
 
-def _output_from_job(job: Job) -> OutputItem:
+def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> OutputItem:
     styles = [StyleRef(style_label({"name": s.name, "path": s.path}),
                        Path(s.path) if s.path else None, s.weight)
               for s in (job.spec.styles if job.spec else ())]
@@ -148,9 +188,13 @@ def _output_from_job(job: Job) -> OutputItem:
         message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
     elif state == "waiting":
         message = "waiting for an identical photo's render"
+    trouble = None
+    if job.state in ("held", "failed"):   # the setup or the render: the note's words
+        trouble = trouble_for(job.reason, relpath, job.error, note)
+        message = None
     return OutputItem(slug=job.slug, state=state, styles=styles,
                       settings=plain_settings(params),
-                      device=job.device, progress=progress, message=message)
+                      device=job.device, progress=progress, message=message, trouble=trouble)
 
 
 def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
@@ -165,8 +209,14 @@ def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
         journal.close()
 
 
+def note_of(outbox: Path, problems_folder: str, relpath: str) -> Path:
+    """Where the daemon puts the photo's problem note (daemon/problems.entry_paths)."""
+    return Path(outbox) / problems_folder / (relpath + ".txt")
+
+
 def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
-            held: dict[str, str] | None = None) -> list[Campaign]:
+            held: dict[str, str] | None = None, problems_folder: str = "_problems"
+            ) -> list[Campaign]:
     """Every campaign with its photos and outputs, in the order photos arrived."""
     outbox, reports = Path(outbox), reports or ReportCache()
     by_image: dict[str, tuple[Path, dict]] = {}
@@ -181,8 +231,12 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
     by_input = {}
     for inp in inputs:
         entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
-        if inp.state == "failed":
-            entry.message = inp.error
+        if inp.state in ("failed", "held"):   # refused, failed, or waiting for the setup
+            entry.held = inp.state == "held"
+            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == "failed"
+                                                       else "manifest_invalid"),
+                                        inp.relpath, inp.error,
+                                        note_of(outbox, problems_folder, inp.relpath))
         by_input[inp.id] = (inp.campaign, entry)
         photos[(inp.campaign, inp.id)] = entry
     for job in jobs:
@@ -193,7 +247,8 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if job.state == "done" and found is None:
             continue   # its files were removed from the outbox
         entry.outputs.append(output_from_report(found[1], found[0]) if found
-                             else _output_from_job(job))
+                             else _output_from_job(job, note_of(outbox, problems_folder,
+                                                                entry.relpath), entry.relpath))
     for image, report in by_image.values():   # reports the journal does not know
         job = report.get("job") or {}
         relpath = str(job.get("input") or (report.get("input") or {}).get("path") or image.name)
@@ -203,12 +258,14 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         entry = photos.setdefault((campaign, relpath), PhotoEntry(
             relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
         entry.outputs.append(output_from_report(report, image))
-    for relpath, reason in (held or {}).items():
-        photos[(campaign_of(relpath), relpath)] = PhotoEntry(relpath, message=reason,
+    for relpath, reason in (held or {}).items():   # waiting in the inbox: no valid manifest
+        trouble = trouble_for(FailureReason.MANIFEST_INVALID, relpath, reason,
+                              note_of(outbox, problems_folder, relpath))
+        photos[(campaign_of(relpath), relpath)] = PhotoEntry(relpath, trouble=trouble,
                                                              held=True)
     campaigns: dict[str, Campaign] = {}
     for (name, _), entry in photos.items():
-        if not entry.outputs and not entry.message:
+        if not entry.outputs and not entry.trouble:
             continue   # claimed, jobs not planned yet
         campaigns.setdefault(name, Campaign(name, outbox / name if name else outbox)
                              ).photos.append(entry)

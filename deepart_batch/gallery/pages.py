@@ -8,7 +8,9 @@ written atomically, so a reader never sees half a page.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +18,20 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader
 
+from ..core.states import plain
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
-from .model import GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, ReportCache, collect
+from .liveness import holder_alive
+from .model import (GALLERY_FOLDER, PHOTO_STATES, Campaign, OutputItem, PhotoEntry,
+                    ReportCache, Trouble, collect, photo_state)
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
 STATE_LABELS = {"done": "done", "rendering": "rendering", "queued": "queued",
                 "waiting": "waiting", "held": "held", "failed": "failed"}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
+GENERATOR = "deepart-batch gallery"   # in every page: how a stale page is known to be ours
 
 
 def environment() -> Environment:
@@ -34,6 +40,7 @@ def environment() -> Environment:
                       auto_reload=False)   # loaded once: templates match this code
     env.filters["loss"] = lambda v: f"{v:.3g}"
     env.filters["duration"] = duration
+    env.globals["generator"] = GENERATOR
     return env
 
 
@@ -48,6 +55,8 @@ class GalleryBuild:
     outbox: Path
     state_dir: Path | None = None
     max_pixels: int = 50_000_000
+    problems_folder: str = "_problems"
+    manifest: Path | None = None      # its <manifest>.error.json present: a banner
     reports: ReportCache = field(default_factory=ReportCache)
     written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
 
@@ -55,9 +64,15 @@ class GalleryBuild:
         self.outbox = Path(self.outbox)
         self.env = environment()
 
-    def run(self, held: dict[str, str] | None = None, force: bool = False) -> list[Path]:
-        """Rebuild every page; returns the pages written (unchanged ones are skipped)."""
-        campaigns = collect(self.outbox, self.state_dir, self.reports, held)
+    def run(self, held: dict[str, str] | None = None, force: bool = False,
+            live: bool | None = None) -> list[Path]:
+        """Rebuild every page; returns the pages written (unchanged ones are skipped).
+        `live`: a daemon or bulk pass is running (None: ask the state_dir's lock file);
+        only then do pages with queued or rendering photos refresh themselves."""
+        campaigns = collect(self.outbox, self.state_dir, self.reports, held,
+                            self.problems_folder)
+        live = holder_alive(self.state_dir) if live is None else live
+        banner = self._manifest_banner()
         written, rows, top_photos, folders = [], [], [], []
         root = os.path.realpath(self.outbox)
         for campaign in campaigns:
@@ -72,24 +87,65 @@ class GalleryBuild:
                 continue
             page = campaign.folder / PAGE
             if self._write(page, "campaign.html", force, campaign=campaign, photos=photos,
-                           pending=campaign.pending,
+                           pending=live and campaign.active, banner=banner,
+                           tally=self._tally(campaign),
                            home=href(self.outbox / PAGE, campaign.folder)):
                 written.append(page)
             rows.append(self._index_row(campaign, photos))
         index = self.outbox / PAGE
         if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
-                       pending=any(c.pending for c in campaigns)):
+                       banner=banner, pending=live and any(c.active for c in campaigns)):
             written.append(index)
+        self._remove_stale({c.name for c in campaigns if c.name})
         for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
             thumbs.prune()
         return written
+
+    @staticmethod
+    def _tally(campaign: Campaign) -> dict:
+        """Photos and images counted apart: '30 photos · 7 rendered · 2 failed · 5 waiting'
+        and '14 of 60 images done'."""
+        outputs = [o for p in campaign.photos for o in p.outputs]
+        return {"photos": len(campaign.photos),
+                "states": {s: n for s in PHOTO_STATES if (n := campaign.photo_count(s))},
+                "images": len(outputs), "images_done": campaign.count("done")}
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
         cover = next((o["thumb"] for p in photos for o in p["outputs"] if o.get("thumb")), None)
         return {"name": campaign.name, "href": href(campaign.folder / PAGE, self.outbox),
                 "cover": cover and f"{quote(campaign.name, safe='')}/{cover}",
-                "photos": len(campaign.photos),
-                "counts": {s: campaign.count(s) for s in STATE_LABELS if campaign.count(s)}}
+                "tally": self._tally(campaign)}
+
+    def _manifest_banner(self) -> dict | None:
+        """The manifest is broken (its .error.json is there): what the team should know."""
+        if self.manifest is None:
+            return None
+        error_file = Path(self.manifest).with_name(Path(self.manifest).name + ".error.json")
+        try:
+            data = json.loads(error_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, UnicodeDecodeError):
+            data = {}
+        errors = [plain(e) for e in (data.get("errors") or []) if isinstance(e, str)] \
+            if isinstance(data, dict) else []
+        return {"manifest": Path(self.manifest).name, "error_file": error_file.name,
+                "errors": errors[:5], "more": max(0, len(errors) - 5)}
+
+    def _remove_stale(self, current: set[str]) -> None:
+        """A campaign page whose campaign is gone (its photos renamed, moved or fixed
+        under another folder) goes, with its thumbnails: no page left waiting forever."""
+        for page in self.outbox.glob(f"*/{PAGE}"):
+            folder = page.parent
+            if folder.name in current or folder.is_symlink() or not _ours(page):
+                continue
+            try:
+                page.unlink()
+                self.written.pop(str(page), None)
+                shutil.rmtree(folder / GALLERY_FOLDER, ignore_errors=True)
+                folder.rmdir()   # only when nothing else is left in it
+            except OSError:
+                pass
 
     def _photo(self, photo: PhotoEntry, folder: Path, thumbs: Thumbnails) -> dict:
         original = None
@@ -98,12 +154,15 @@ class GalleryBuild:
             big = thumbs.get(photo.original, PREVIEW_SIDE)
             original = {"thumb": href(small, folder), "href": href(big or small, folder)}
         return {"name": photo.name, "relpath": photo.relpath, "original": original,
-                "message": photo.message, "held": photo.held,
+                "trouble": None if any(o.trouble for o in photo.outputs)   # said on the card
+                else _trouble(photo.trouble, folder), "held": photo.held,
+                "state": photo_state(photo),
                 "outputs": [self._output(o, folder, thumbs) for o in photo.outputs]}
 
     def _output(self, out: OutputItem, folder: Path, thumbs: Thumbnails) -> dict:
         view = {"slug": out.slug, "state": out.state, "settings": out.settings,
                 "summary": out.summary, "message": out.message, "device": out.device,
+                "trouble": _trouble(out.trouble, folder),
                 "seconds": out.seconds, "curve": loss_curve(out.trace), "thumb": None,
                 "href": None, "progress": None, "file": out.image.name if out.image else None}
         if out.image is not None:
@@ -134,8 +193,26 @@ class GalleryBuild:
         return True
 
 
+def _trouble(trouble: Trouble | None, folder: Path) -> dict | None:
+    if trouble is None:
+        return None
+    return {"what": trouble.what, "todo": trouble.todo, "detail": plain(trouble.detail),
+            "note": href(trouble.note, folder) if trouble.note else None}
+
+
+def _ours(page: Path) -> bool:
+    try:
+        with open(page, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return GENERATOR.encode() in head or b" - deepart-batch gallery</title>" in head
+
+
 def build_gallery(outbox: Path, state_dir: Path | None = None, max_pixels: int = 50_000_000,
-                  held: dict[str, str] | None = None) -> Path:
+                  held: dict[str, str] | None = None, problems_folder: str = "_problems",
+                  manifest: Path | None = None) -> Path:
     """Rebuild everything once (the `gallery` command); returns outbox/index.html."""
-    GalleryBuild(Path(outbox), state_dir, max_pixels).run(held, force=True)
+    GalleryBuild(Path(outbox), state_dir, max_pixels, problems_folder, manifest).run(
+        held, force=True)
     return Path(outbox) / PAGE

@@ -27,7 +27,8 @@ class GalleryWriter:
         self.enabled = bool(getattr(config, "gallery", True))
         self.index = Path(config.outbox) / PAGE
         self.build = GalleryBuild(Path(config.outbox), Path(config.state_dir),
-                                  config.limits.max_input_pixels)
+                                  config.limits.max_input_pixels, config.problems.folder,
+                                  Path(config.manifest))
         self.db_path = StateLayout(Path(config.state_dir)).journal
         self.held = held or dict
         self.min_interval = min_interval
@@ -51,11 +52,11 @@ class GalleryWriter:
         self._stop.set()
         self._thread.join(timeout=30)
         self._thread = None
-        self.rebuild()
+        self.rebuild(live=False)   # this process is ending: its pages stop refreshing
 
-    def rebuild(self) -> bool:
+    def rebuild(self, live: bool | None = None) -> bool:
         try:
-            self.build.run(self._held())
+            self.build.run(self._held(), live=live)
             self.rebuilds += 1
             self._last_error = ""
             return True

@@ -108,6 +108,18 @@ class SlotView:
                 "memory_bytes": self.memory_bytes, "busy_seconds": round(self.busy_seconds, 3)}
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """How many slots can render here at all (starting ones count; busy ones too). Zero
+    means this setup can render nothing, and `why_none` says why in one line: the daemon
+    then holds photos (no_device) or a bulk pass exits, instead of waiting forever."""
+    slots: int
+    why_none: str = ""
+
+    def to_dict(self) -> dict:
+        return {"slots": self.slots, "why_none": self.why_none}
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Where jobs render. The daemon calls these from its main thread only."""
@@ -120,6 +132,7 @@ class Executor(Protocol):
     def assign(self, slot_id: str, job: PoolJob) -> None: ...
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]: ...
     def running_jobs(self) -> list[int]: ...
+    def capacity(self) -> Capacity: ...    # after start(); may change (Ray nodes come, go)
     def healthy(self) -> bool: ...
     def status(self) -> list[dict]: ...
     def busy_seconds(self) -> dict[str, float]: ...
@@ -151,3 +164,11 @@ def executor_class(kind: str) -> type:
 def make_executor(config, parent_logger=None) -> Executor:
     """The executor `config.executor.kind` names."""
     return executor_class(config.executor.kind).from_config(config, parent_logger)
+
+
+def capacity_problem(config) -> str | None:
+    """For `validate`, without starting anything: one line when the executor the config
+    names could render nothing (its class's `capacity_problem(config)`); None when it can,
+    or when that cannot be told now (also for a class without that method)."""
+    check = getattr(executor_class(config.executor.kind), "capacity_problem", None)
+    return check(config) if check else None

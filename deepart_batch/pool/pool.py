@@ -14,7 +14,8 @@ from multiprocessing.connection import wait
 from loguru import logger
 
 from .devices import WorkerSpec, plan_workers
-from .executor import EventKind, ExecutorEvent, PoolJob, SlotState, SlotView, WorkerMessage
+from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, SlotView,
+                       WorkerMessage)
 from .worker import worker_main
 
 
@@ -86,6 +87,12 @@ class DevicePool:
                    config.job_timeout, config.on_oom, config.logging.level,
                    parent_logger=parent_logger)
 
+    @classmethod
+    def capacity_problem(cls, config) -> None:
+        """The config refuses an empty `devices`, and a device this box lacks fails at
+        start with its own message: nothing more to tell here."""
+        return None
+
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         for w in self._workers:
@@ -134,6 +141,10 @@ class DevicePool:
 
     def all_ready(self) -> bool:
         return all(w.info for w in self._workers)
+
+    def capacity(self) -> Capacity:
+        return Capacity(len(self._workers), "" if self._workers else
+                        "no render worker is planned on this box (devices)")
 
     def healthy(self) -> bool:
         return all(w.process is not None for w in self._workers)

@@ -52,7 +52,8 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished")  # daemon.states.NoticeKind
+NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished",   # core.states.NOTICES
+                 "folder_missing", "folder_back")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -269,6 +270,9 @@ class Config:
     max_attempts: int = setting(integer(1), 3)
     on_oom: str = setting(choice(ON_OOM), "smaller")
     drain_seconds: float = setting(seconds(positive=False), 300.0)
+    # how long a journal write waits out another program's lock (a backup, sqlite3) before
+    # the daemon skips that tick and a command says "the journal is busy"
+    journal_busy_seconds: float = setting(seconds(), 120.0)
     gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -338,20 +342,39 @@ def _load(path: Path) -> tuple[Config | None, list[str]]:
 
 
 def check_config(path: str | os.PathLike) -> tuple[Config | None, list[str]]:
-    """For `validate`: load, then also check that styles_dir, manifest and weights exist."""
+    """For `validate`: load, then also check that styles_dir, manifest and weights exist and
+    that this user can read them, and what the service writes to outside its folders."""
+    from .access import kind_of
+    from .service_files import service_file_problems
     config, problems = _load(Path(path))
     if config is None:
         return None, problems
-    if not config.styles_dir.is_dir():
+    styles = kind_of(config.styles_dir)
+    if styles in ("missing", "file", "other"):
         problems.append(f"{path}: styles_dir: {config.styles_dir} is not a directory; "
                         f"create it or point styles_dir at the folder of painting images")
-    if not config.manifest.is_file():
+    else:
+        problems += _reach(path, "styles_dir", config.styles_dir, os.R_OK | os.X_OK)
+    manifest = kind_of(config.manifest)
+    if manifest == "missing":
         problems.append(f"{path}: manifest: {config.manifest} does not exist; create it "
                         f"(see examples/demo/manifest.yaml)")
-    if config.weights not in ("bundled", "torchvision") and not Path(config.weights).is_file():
-        problems.append(f"{path}: weights: {config.weights} does not exist; use bundled, "
-                        f"torchvision or the path of a VGG19 state dict")
+    else:
+        problems += _reach(path, "manifest", config.manifest, os.R_OK)
+    if config.weights not in ("bundled", "torchvision"):
+        if kind_of(config.weights) == "missing":
+            problems.append(f"{path}: weights: {config.weights} does not exist; use bundled, "
+                            f"torchvision or the path of a VGG19 state dict")
+        else:
+            problems += _reach(path, "weights", config.weights, os.R_OK)
+    problems += [f"{path}: {p}" for p in service_file_problems(config)]
     return config, problems
+
+
+def _reach(source, key: str, target, want: int) -> list[str]:
+    from .access import reach_problem
+    problem = reach_problem(key, target, want)
+    return [f"{source}: {problem}"] if problem else []
 
 
 def load_config(path: str | os.PathLike) -> Config:

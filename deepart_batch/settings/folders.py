@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .access import access_hint, kind_of
+
 __all__ = ["folder_problems"]
 
 # What each folder must allow the service user: the daemon moves photos out of the inbox
@@ -23,15 +25,18 @@ def folder_problems(config) -> list[str]:
     problems = []
     for key, (mode, verb) in _NEEDS.items():
         path = Path(getattr(config, key))
-        if not path.exists():
+        kind = kind_of(path)
+        if kind == "missing":
             problems.append(f"{key} {path} does not exist; if it is a network share, check "
                             f"that it is mounted, else create it")
-        elif not path.is_dir():
+        elif isinstance(kind, OSError):
+            problems.append(f"{key} {path} cannot be reached: {access_hint(path, mode)}")
+        elif kind != "dir":
             problems.append(f"{key} {path} is not a folder; point {key} at a folder")
         elif not os.access(path, mode):
             problems.append(f"{key} {path} is there but this user ({_user()}) cannot {verb} "
                             f"it; check its owner, group and mode (and ReadWritePaths= in the "
-                            f"systemd unit)")
+                            f"systemd unit): {access_hint(path, mode)}")
     return problems
 
 

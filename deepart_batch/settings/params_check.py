@@ -90,11 +90,25 @@ def check_params(merged: dict, limits=None
                                       f"{limit}"))
     if problems:
         return None, problems
-    try:
-        params = RenderParams(**values).validated()
-    except Exception as exc:  # ParamsError, or TypeError/ValueError from odd element types
-        return None, [(_blame(str(exc), values), str(exc))]
-    return params, []
+    return _validated(values)
+
+
+def _validated(values: dict) -> tuple[RenderParams | None, list[tuple[str | None, str]]]:
+    """RenderParams stops at its first error: leave the blamed key out and ask again, so
+    every bad key is reported at once (and no good key is blamed for another's value)."""
+    problems: list[tuple[str | None, str]] = []
+    values = dict(values)
+    while True:
+        try:
+            params = RenderParams(**values).validated()
+        except Exception as exc:  # ParamsError, or TypeError/ValueError from odd elements
+            key = _blame(str(exc), values)
+            problems.append((key, str(exc)))
+            if key is None or key not in values:
+                return None, problems
+            del values[key]
+            continue
+        return (None, problems) if problems else (params, [])
 
 
 def _blame(message: str, values: dict) -> str | None:

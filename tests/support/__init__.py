@@ -1,1 +1,1 @@
-"""Shared test set-up: one place for boxes, specs, receivers and journal probes."""
+"""Shared test set-up: one place for boxes, specs, receivers, journal probes and the booted systemd."""
