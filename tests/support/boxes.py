@@ -24,10 +24,15 @@ CANNED = "support.canned:CannedExecutor"   # executor.kind of an in-process box
 CRASH_AT = "DEEPART_TEST_CRASH_AT"         # deepart_batch.testing: os._exit at a point
 
 
+def config_text(config: dict, sort_keys: bool = True) -> str:
+    """A daemon config as YAML text (for a file written elsewhere, e.g. in a namespace)."""
+    return yaml.safe_dump(config, sort_keys=sort_keys)
+
+
 def write_config(path: Path, config: dict) -> Path:
     """Write a daemon config as YAML: every test and benchmark writes configs here."""
     path = Path(path)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(config_text(config))
     return path
 
 

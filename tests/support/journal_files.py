@@ -71,6 +71,14 @@ def held_exclusively(path: Path, write: str | None = None):
         holder.close()
 
 
+def open_exclusive(path: Path, timeout: float = 30):
+    """Another program's connection that has begun an exclusive transaction (rollback()
+    and close() it to let go)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+    db.execute("BEGIN EXCLUSIVE")
+    return db
+
+
 def build(path: Path, script: str) -> None:
     """A journal file made by `script` (an old schema, hand-made rows)."""
     db = sqlite3.connect(path)

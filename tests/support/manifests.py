@@ -41,6 +41,21 @@ rules:
     outputs: [{style: starry}]
 """
 
+# The systemd service tests: one tiny render for everything; slow/ photos get a longer
+# one, so that a stop can catch a render still running.
+SLOW_FOLDER = """\
+styles:
+  scream: {image: the_scream.jpg}
+  starry: {image: starry_night.jpg}
+rules:
+  - match: "slow/**"
+    outputs:
+      - {style: starry, steps: 40}
+  - match: "**"
+    outputs:
+      - {style: scream}
+"""
+
 
 def image(name: str) -> Path:
     """A bundled test image (tests/data)."""
