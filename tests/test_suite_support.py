@@ -4,7 +4,8 @@ cache and the box's in-process run."""
 import pytest
 
 from deepart_batch.errors import ConfigError
-from deepart_batch.pool.executor import EventKind, PoolJob, executor_class, make_executor
+from deepart_batch.pool.executor import (EventKind, Executor, PoolJob, executor_class,
+                                         make_executor)
 from deepart_batch.settings.config import load_config
 from support import canned
 from support.boxes import CANNED, Box, write_config
@@ -23,7 +24,11 @@ def _config(tmp_path, kind):
 def test_executor_kind_takes_a_dotted_class_path(tmp_path, kind):
     config = load_config(_config(tmp_path, kind))
     assert config.executor.kind == kind
-    assert isinstance(make_executor(config), canned.CannedExecutor)
+    executor = make_executor(config)
+    assert isinstance(executor, canned.CannedExecutor) and isinstance(executor, Executor)
+    missing = [n for n in dir(Executor) if not n.startswith("_") and callable(getattr(
+        Executor, n)) and not callable(getattr(executor, n, None))]
+    assert not missing, f"the canned executor lacks {missing} of the Executor protocol"
     assert executor_class("local").__name__ == "DevicePool"
 
 

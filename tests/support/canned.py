@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from deepart_batch.core.timefmt import now_iso
-from deepart_batch.pool.executor import (EventKind, ExecutorEvent, PoolJob, SlotState,
-                                         SlotView)
+from deepart_batch.pool.executor import (Capacity, EventKind, ExecutorEvent, PoolJob,
+                                         SlotState, SlotView)
 from deepart_batch.testing import injected_fault
 
 from .manifests import DATA
@@ -93,7 +93,8 @@ def _unreadable(spec) -> str | None:
 
 
 class CannedExecutor:
-    """Implements pool.executor.Executor in this process, with `slots` idle slots."""
+    """Implements pool.executor.Executor in this process, with `slots` idle slots (checked
+    against the protocol by tests/test_suite_support.py)."""
     kind = "canned"
 
     def __init__(self, slots: int = 1, on_oom: str = "smaller", job_timeout: float = 3600):
@@ -111,8 +112,15 @@ class CannedExecutor:
         slots = config.jobs_per_device if isinstance(config.jobs_per_device, int) else 1
         return cls(max(1, slots), config.on_oom, config.job_timeout)
 
+    @classmethod
+    def capacity_problem(cls, config) -> None:
+        return None
+
     def start(self) -> None:
         pass
+
+    def capacity(self) -> Capacity:
+        return Capacity(len(self._ids))
 
     def slots(self) -> list[SlotView]:
         return [SlotView(i, "cpu", self.node, SlotState.BUSY if job else SlotState.IDLE,
