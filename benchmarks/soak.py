@@ -32,14 +32,13 @@ import threading
 import time
 from pathlib import Path
 
-import sqlite3
-
-import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
+from support.boxes import Box  # noqa: E402
+from support.journal_files import held_exclusively  # noqa: E402
+from support.manifests import ONE_STYLE  # noqa: E402
 from support.trickle import TrickleHook  # noqa: E402  (a real hostile endpoint)
 
 LOCK_SECONDS = 45.0       # the exclusive journal lock
@@ -63,21 +62,9 @@ def outbox_away_and_back(outbox: Path) -> str:
 
 def lock_journal(journal: Path) -> str:
     """Another program holds the journal with BEGIN EXCLUSIVE for LOCK_SECONDS."""
-    db = sqlite3.connect(journal, timeout=60, isolation_level=None)
-    try:
-        db.execute("BEGIN EXCLUSIVE")
+    with held_exclusively(journal):
         time.sleep(LOCK_SECONDS)
-        db.execute("COMMIT")
-    finally:
-        db.close()
     return f"journal held with BEGIN EXCLUSIVE for {LOCK_SECONDS:.0f} s"
-MANIFEST = """
-styles:
-  scream: {image: the_scream.jpg}
-rules:
-  - match: "**"
-    outputs: [{style: scream}]
-"""
 
 
 def tiny_image(rng: random.Random, fmt: str) -> bytes:
@@ -149,25 +136,14 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="deepart-soak-"))
-    inbox, outbox, state, styles = (root / d for d in ("inbox", "outbox", "state", "styles"))
-    for d in (inbox, outbox, styles):
-        d.mkdir()
-    shutil.copy(DATA / "the_scream.jpg", styles / "the_scream.jpg")
-    (root / "manifest.yaml").write_text(MANIFEST)
-    config = root / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
-        "manifest": "manifest.yaml", "defaults": {"size": 16, "steps": 1, "scales": [1.0],
-                                                       # a real render, but shallow: the soak
-                                                       # tests the daemon, not VGG's depth
-                                                       "content_layers": ["relu1_1"],
-                                                       "style_layers": ["relu1_1", "relu2_1"]},
-        "watch": {"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
-        "drain_seconds": 30}))
     hook = TrickleHook(every=2.0)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["notify"] = {"webhook": hook.url, "timeout_seconds": 3600, "retries": 0}
-    config.write_text(yaml.safe_dump(cfg))
+    box = Box(root, ONE_STYLE, drain_seconds=30,
+              # a real render, but shallow: the soak tests the daemon, not VGG's depth
+              defaults={"size": 16, "steps": 1, "scales": [1.0],
+                        "content_layers": ["relu1_1"], "style_layers": ["relu1_1", "relu2_1"]},
+              watch={"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
+              notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0})
+    inbox, outbox, state, config = box.inbox, box.outbox, box.state, box.config
     files = plan_files(args.files, rng)
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PYTHONUNBUFFERED": "1"}

@@ -1,5 +1,3 @@
-import sqlite3
-import threading
 import time
 
 import pytest
@@ -9,6 +7,8 @@ from deepart_batch.journal import (InvalidTransition, Journal, JournalBusy,
                                           open_reader)
 from deepart_batch.errors import DeepartError
 from support.jobs import toy_spec
+from support.journal_files import (OLD_INPUTS_ONLY, LockHolder, OperationalError, build,
+                                   try_delete_jobs)
 
 
 @pytest.fixture
@@ -133,14 +133,7 @@ def test_forced_keys_are_taken_once(journal):
 
 def test_an_older_journal_gains_the_new_columns(tmp_path):
     path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, "
-                     "campaign TEXT NOT NULL, sha256 TEXT, work_path TEXT NOT NULL, state TEXT "
-                     "NOT NULL, archived_to TEXT, error TEXT, received_at REAL NOT NULL, "
-                     "finished_at REAL);"
-                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', 's', '/w/a.jpg', 'claimed', "
-                     "NULL, NULL, 1.0, NULL);")
-    db.close()
+    build(path, OLD_INPUTS_ONLY)
     j = Journal(path)
     assert j.input(1).holds == 0 and j.input(1).reason is None
     j.hold_input(1, "style_missing", "gone", retry_at=5)
@@ -149,31 +142,7 @@ def test_an_older_journal_gains_the_new_columns(tmp_path):
 
 
 # -- a journal another program holds (issue 20 item 4) --------------------------------------
-class _Holder:
-    """A second program's connection holding BEGIN EXCLUSIVE, from another thread."""
-
-    def __init__(self, path, seconds: float | None):
-        self.path, self.seconds = path, seconds
-        self.locked, self.release = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        db.execute("INSERT INTO forced (job_key, requested_at) VALUES ('holder', 0)")
-        self.locked.set()
-        self.release.wait(self.seconds)
-        db.execute("COMMIT")
-        db.close()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.locked.wait(5)
-        return self
-
-    def __exit__(self, *_):
-        self.release.set()
-        self.thread.join(5)
+_Holder = LockHolder   # a second program holding the journal, from another thread
 
 
 def test_a_write_waits_out_a_lock_longer_than_sqlites_own_wait(tmp_path):
@@ -241,8 +210,8 @@ def test_read_api_answers_what_status_and_retention_ask(tmp_path, journal):
     reader = open_reader(tmp_path / "journal.sqlite")
     try:
         assert reader.counts()["failed"] == 1 and reader.input_ids() == journal.input_ids()
-        with pytest.raises(sqlite3.OperationalError):
-            reader.db.execute("DELETE FROM jobs")            # read-only: mode=ro
+        with pytest.raises(OperationalError):
+            try_delete_jobs(reader.db)                       # read-only: mode=ro
     finally:
         reader.close()
 

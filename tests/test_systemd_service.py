@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from support.boxes import config_text  # noqa: E402
+from support.manifests import SLOW_FOLDER  # noqa: E402
 from support.systemd_ns import SystemdNamespace, requirements  # noqa: E402
 from tooling import need  # noqa: E402
 
@@ -44,18 +46,7 @@ TEST_DROPIN = {DAEMON: {"zz-test-shorter-waits.conf": (
 
 # Everything in the inbox gets one tiny render; slow/ photos get a longer one, so that a
 # stop can catch a render still running.
-MANIFEST = """\
-styles:
-  scream: {image: the_scream.jpg}
-  starry: {image: starry_night.jpg}
-rules:
-  - match: "slow/**"
-    outputs:
-      - {style: starry, steps: 40}
-  - match: "**"
-    outputs:
-      - {style: scream}
-"""
+MANIFEST = SLOW_FOLDER
 
 # Seconds a start may take before the test gives up: the unit allows 300 (TimeoutStartSec),
 # a start here takes 3-15 s on a loaded 2-core box; failing sooner keeps a broken unit's run short.
@@ -84,7 +75,7 @@ def ns(tmp_path_factory):
     box = SystemdNamespace(tmp_path_factory.mktemp("systemd-ns"), ROOT)
     try:
         box.boot()
-        box.install(yaml.safe_dump(make_config(), sort_keys=False), MANIFEST,
+        box.install(config_text(make_config(), sort_keys=False), MANIFEST,
                     [DATA / "the_scream.jpg", DATA / "starry_night.jpg"], dropins=TEST_DROPIN)
         box.sh(f"install -d -o deepart -g marketing -m 2770 {INBOX}/slow")  # a campaign folder
         yield box
@@ -304,7 +295,7 @@ def test_config_error_fails_the_unit_with_a_one_line_reason(ns):
     good = ns.run(["cat", CONFIG]).stdout
     ns.systemctl("stop", DAEMON, check=False)
     ns.systemctl("reset-failed", DAEMON, check=False)
-    ns.write(CONFIG, yaml.safe_dump(config, sort_keys=False))
+    ns.write(CONFIG, config_text(config, sort_keys=False))
     since = ns.mark()
     try:
         ns.systemctl("start", DAEMON, check=False)

@@ -40,6 +40,9 @@ __all__ = [
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
 EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
+# or a class by dotted path, package.module:Class or package.module.Class (as rq takes a
+# worker class): an executor of your own, or the tests' in-process one
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*([:.][A-Za-z_]\w*)")
 OUTPUT_FORMATS = tuple(formats.OUTPUT_FORMATS)
 REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
 # limits.formats: core.formats' names (aliases like jpg and tif accepted); MPO is how Pillow
@@ -220,7 +223,10 @@ class RetentionConfig:
 @dataclass
 class ExecutorConfig:
     """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
-    kind: str = setting(choice(EXECUTORS), "local")
+    kind: str = setting(rule(lambda v: v in EXECUTORS or isinstance(v, str)
+                             and bool(_DOTTED.fullmatch(v)),
+                             f"{choices(EXECUTORS)} or a class as package.module:Class"),
+                        "local")
     address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
     namespace: str = setting(_text, "deepart-batch")
     cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
