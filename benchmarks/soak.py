@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/supp
 from support.boxes import Box  # noqa: E402
 from support.journal_files import held_exclusively  # noqa: E402
 from support.manifests import ONE_STYLE  # noqa: E402
-from support.trickle import TrickleHook  # noqa: E402  (a real hostile endpoint)
+from support.http_receiver import HttpReceiver  # noqa: E402  (a real hostile endpoint)
 
 LOCK_SECONDS = 45.0       # the exclusive journal lock
 AWAY_SECONDS = 8.0        # how long the outbox is renamed away
@@ -136,7 +136,7 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="deepart-soak-"))
-    hook = TrickleHook(every=2.0)
+    hook = HttpReceiver(trickle=2.0, path="/hook")
     box = Box(root, ONE_STYLE, drain_seconds=30,
               # a real render, but shallow: the soak tests the daemon, not VGG's depth
               defaults={"size": 16, "steps": 1, "scales": [1.0],

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import yaml
 from loguru import logger
 
+from support.boxes import write_config
+
 from deepart_batch.daemon.reload import reload_config
 from deepart_batch.settings.config import load_config
 
@@ -26,7 +28,7 @@ class FakeNotifier:
 def setup(tmp_path):
     raw = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    write_config(path, raw)
     config = load_config(path)
     service = SimpleNamespace(config=config, holding=SimpleNamespace(policy=None),
                               outcomes=SimpleNamespace(policy=None),
@@ -51,7 +53,7 @@ def test_reloadable_fields_apply_in_place_and_the_rest_is_named(tmp_path):
     raw["notify"]["retries"] = 1
     raw["watch"]["settle_seconds"] = 9
     raw["devices"] = ["cpu"]
-    path.write_text(yaml.safe_dump(raw))
+    write_config(path, raw)
     applied, lines = logged(lambda: reload_config(service))
     assert sorted(applied) == ["defaults", "notify.retries", "problems.hold_seconds"]
     assert config.defaults["size"] == 48 and config.problems.hold_seconds == 5
@@ -67,7 +69,7 @@ def test_a_config_that_does_not_load_changes_nothing(tmp_path):
     raw, path, config, service = setup(tmp_path)
     raw["defaults"]["size"] = 48
     raw["max_atempts"] = 3
-    path.write_text(yaml.safe_dump(raw))
+    write_config(path, raw)
     applied, lines = logged(lambda: reload_config(service))
     assert applied == [] and config.defaults["size"] == 1024
     assert len(lines) == 1 and "reload: config not reloaded" in lines[0]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from daemon_helpers import DATA, Box, stop, wait_for
-from support.users import python_for, service_user
-from support.webhook import EventSink
+from support.http_receiver import HttpReceiver
+from support.service_user import python_for, service_user
 
 from deepart_batch.daemon.bulkpass import EXIT_HELD_OR_LEFT
 
@@ -37,7 +37,7 @@ def svc():
 
 @pytest.fixture
 def sink():
-    s = EventSink()
+    s = HttpReceiver(status=200)
     yield s
     s.close()
 

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from support.notify_socket import NotifyListener
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
@@ -60,9 +62,7 @@ def receive(sock: socket.socket) -> bytes:
 
 def test_records_are_journal_entries_with_context_fields(tmp_path):
     path = str(tmp_path / "journal.socket")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    listener = NotifyListener(path, timeout=5, rcvbuf=4 << 20)   # journald's stand-in
     read_fd, write_fd = os.pipe()         # stderr, and JOURNAL_STREAM naming it, as systemd
     st = os.fstat(write_fd)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DEEPART_TEST_JOURNAL_SOCKET": path,
@@ -74,9 +74,8 @@ def test_records_are_journal_entries_with_context_fields(tmp_path):
         stderr = fh.read().decode()
     assert proc.returncode == 0, stderr
     assert stderr == "", stderr           # everything went to the journal socket
-    sock.settimeout(5)
-    entries = [parse(receive(sock)) for _ in range(4)]
-    sock.close()
+    entries = [parse(receive(listener.sock)) for _ in range(4)]
+    listener.close()
     oom, crash, plain, big = entries
     assert oom["MESSAGE"] == "[city/x.jpg] job 7 ran out of memory: queued again"
     assert (oom["PRIORITY"], oom["PHOTO"], oom["CAMPAIGN"], oom["JOB"], oom["REASON"]) == \

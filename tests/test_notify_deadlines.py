@@ -10,7 +10,7 @@ import time
 from loguru import logger
 
 from daemon_helpers import Box, wait_for
-from support.trickle import TrickleHook
+from support.http_receiver import HttpReceiver
 from deepart_batch.daemon.notify import TeamNotifier, build_event
 
 
@@ -20,7 +20,8 @@ def _capture():
 
 
 def test_a_trickling_webhook_times_out_at_the_attempt_deadline():
-    hook = TrickleHook(every=0.5)    # every read gets a byte well inside the 1 s timeout
+    # every read gets a byte well inside the 1 s timeout
+    hook = HttpReceiver(trickle=0.5, path="/hook")
     lines, sink = _capture()
     try:
         n = TeamNotifier(webhook=hook.url, timeout=1, retries=0, log_every=0)
@@ -36,7 +37,7 @@ def test_a_trickling_webhook_times_out_at_the_attempt_deadline():
 
 
 def test_close_on_a_full_queue_returns_and_counts_what_was_not_delivered():
-    hook = TrickleHook(every=2)
+    hook = HttpReceiver(trickle=2, path="/hook")
     lines, sink = _capture()
     try:
         n = TeamNotifier(webhook=hook.url, timeout=3600, retries=3, queue_size=5)
@@ -56,7 +57,7 @@ def test_close_on_a_full_queue_returns_and_counts_what_was_not_delivered():
 
 
 def test_sigterm_with_a_full_queue_and_a_trickling_webhook_exits_within_the_budget(tmp_path):
-    hook = TrickleHook(every=2)
+    hook = HttpReceiver(trickle=2, path="/hook")
     box = Box(tmp_path, notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0},
               watch={"settle_seconds": 0.2, "rescan_seconds": 1, "poll_interval": 0.2})
     try:

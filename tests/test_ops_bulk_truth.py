@@ -5,9 +5,8 @@ count."""
 import signal
 import time
 
-import yaml
-
 from daemon_helpers import Box, stop, wait_for
+from support.boxes import write_config
 from support.jobs import toy_spec
 from support.processes import start_cli
 
@@ -88,9 +87,9 @@ def test_a_pass_stopped_by_sigterm_exits_stopped_and_says_what_is_left(tmp_path)
 def test_status_gives_an_eta_for_the_whole_queue(tmp_path):
     for d in ("in", "out", "state", "styles"):
         (tmp_path / d).mkdir()
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
-        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
-         "manifest": "m.yaml"}))
+    write_config(tmp_path / "config.yaml",
+                 {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+                  "manifest": "m.yaml"})
     config = load_config(tmp_path / "config.yaml")
     journal = Journal(StateLayout(tmp_path / "state").journal)
     photo = journal.begin_claim("city/a.jpg", "city", "/w/a.jpg")

@@ -3,12 +3,12 @@
 NOTIFY_SOCKET listener."""
 
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from daemon_helpers import Box, wait_for
+from support.notify_socket import NotifyListener
 from support.processes import start_cli
 
 HOLDER = """
@@ -21,29 +21,18 @@ time.sleep(600)
 """
 
 
-def _datagrams(sock) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except (BlockingIOError, socket.timeout):
-            return out
-
-
 def test_watch_waiting_for_a_bulk_pass_is_ready_and_stops_on_sigterm(tmp_path):
     box = Box(tmp_path)
     box.state.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(box.state / "daemon.lock")],
                               stdout=subprocess.PIPE, text=True, env=box.env)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify.sock"))
-    sock.settimeout(0.2)
+    sock = NotifyListener(tmp_path / "notify.sock", timeout=0.2)
     proc = None
     try:
         assert holder.stdout.readline().strip() == "locked"
-        proc = start_cli(box, "watch", env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
-        seen: list[str] = []
-        wait_for(lambda: seen.extend(_datagrams(sock)) or any("READY=1" in d for d in seen),
+        proc = start_cli(box, "watch", env={"NOTIFY_SOCKET": sock.address})
+        seen = sock.messages                 # every datagram received, in order
+        wait_for(lambda: any("READY=1" in d for d in sock.drain()),
                  timeout=60, what="READY=1 while waiting for the bulk pass")
         assert any("waiting for it to finish" in d for d in seen), seen
         assert proc.poll() is None

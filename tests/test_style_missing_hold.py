@@ -7,23 +7,13 @@ import shutil
 import pytest
 
 from daemon_helpers import DATA, Box, stop, wait_for
-from support.webhook import EventSink
-
-MANIFEST = """
-styles:
-  starry: {image: starry_night.jpg}
-  lilies: {image: water_lilies.jpg}
-rules:
-  - match: "city/**"
-    outputs: [{style: starry}]
-  - match: "park/**"
-    outputs: [{style: lilies}]
-"""
+from support.http_receiver import HttpReceiver
+from support.manifests import ONE_PAINTING_MISSING
 
 
 @pytest.fixture
 def sink():
-    s = EventSink()
+    s = HttpReceiver(status=200)
     yield s
     s.close()
 
@@ -31,7 +21,7 @@ def sink():
 def test_a_missing_painting_holds_only_its_photos_and_its_arrival_releases_them(tmp_path,
                                                                                  sink):
     # a long backoff: only the painting's arrival can release the photo within the test
-    box = Box(tmp_path, manifest=MANIFEST,
+    box = Box(tmp_path, manifest=ONE_PAINTING_MISSING,
               problems={"hold_seconds": 3600, "hold_max_seconds": 3600},
               notify={"webhook": sink.url, "timeout_seconds": 30, "retries": 0})
     box.drop("tubingen.jpg", "city/a.jpg")
@@ -60,7 +50,7 @@ def test_a_missing_painting_holds_only_its_photos_and_its_arrival_releases_them(
 
 
 def test_validate_still_reports_the_missing_painting(tmp_path):
-    box = Box(tmp_path, manifest=MANIFEST)
+    box = Box(tmp_path, manifest=ONE_PAINTING_MISSING)
     res = box.cli("validate", "--config", box.config, timeout=120)
     assert res.returncode != 0
     assert "water_lilies.jpg" in res.stdout + res.stderr

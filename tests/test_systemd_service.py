@@ -184,7 +184,7 @@ def test_reload_applies_a_changed_default_without_a_restart(ns):
     pid = ns.prop(DAEMON, "MainPID")
     since = ns.mark()
     try:
-        ns.write(CONFIG, yaml.safe_dump(config, sort_keys=False))
+        ns.write(CONFIG, config_text(config, sort_keys=False))
         ns.systemctl("reload", DAEMON)
         line = ns.wait_for(lambda: re.search(r"reload: .*", ns.journal(DAEMON, since=since)),
                            60, "the reload line").group(0)
@@ -344,7 +344,7 @@ install -d -o root    -g marketing -m 2775 {MARKETING}/styles
 install -m 0664 -g marketing /srv/deepart/styles/* {MARKETING}/styles/
 install -m 0664 -o deepart -g marketing /srv/deepart/inbox/manifest.yaml {MARKETING}/inbox/
 """)
-    ns.write(other, yaml.safe_dump(config, sort_keys=False))
+    ns.write(other, config_text(config, sort_keys=False))
     made = ns.run(["/opt/deepart-batch/.venv/bin/deepart-batch", "units", "--config", other,
                    "--install"])
     print(made.stdout)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from support.boxes import write_config
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "systemd"
 UNITS = ("deepart-batch.service", "deepart-batch-bulk.service", "deepart-batch-bulk.timer")
@@ -63,9 +65,7 @@ def other_folders_config(tmp_path: Path) -> Path:
                   state_dir="/var/lib/deepart-other")
     config["logging"]["json_file"] = "/var/log/deepart-batch/deepart.jsonl"
     config["metrics"]["textfile"] = "/run/prom/deepart.prom"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return write_config(tmp_path / "config.yaml", config, sort_keys=False)
 
 
 def test_a_config_with_other_folders_gets_units_naming_them(tmp_path):

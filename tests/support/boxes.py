@@ -29,10 +29,11 @@ def config_text(config: dict, sort_keys: bool = True) -> str:
     return yaml.safe_dump(config, sort_keys=sort_keys)
 
 
-def write_config(path: Path, config: dict) -> Path:
-    """Write a daemon config as YAML: every test and benchmark writes configs here."""
+def write_config(path: Path, config: dict, sort_keys: bool = True) -> Path:
+    """Write a daemon config as YAML: every test and benchmark writes configs here.
+    sort_keys=False keeps the keys in the dict's order (e.g. config.example.yaml's)."""
     path = Path(path)
-    path.write_text(config_text(config))
+    path.write_text(config_text(config, sort_keys=sort_keys))
     return path
 
 

@@ -41,6 +41,19 @@ rules:
     outputs: [{style: starry}]
 """
 
+# city/ photos get starry; park/ photos need water_lilies.jpg, a painting not in the styles
+# folder (copy_styles leaves it out): only they are held as style_missing.
+ONE_PAINTING_MISSING = """
+styles:
+  starry: {image: starry_night.jpg}
+  lilies: {image: water_lilies.jpg}
+rules:
+  - match: "city/**"
+    outputs: [{style: starry}]
+  - match: "park/**"
+    outputs: [{style: lilies}]
+"""
+
 # The systemd service tests: one tiny render for everything; slow/ photos get a longer
 # one, so that a stop can catch a render still running.
 SLOW_FOLDER = """\

@@ -1,4 +1,5 @@
-"""One listener for sd_notify datagrams, standing in for systemd's NOTIFY_SOCKET."""
+"""One listener for the datagrams the daemon sends systemd: sd_notify's NOTIFY_SOCKET, or
+journald's native socket (tests/test_journald_fields.py reads `sock` itself)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import socket
 
 class NotifyListener:
     """A bound AF_UNIX datagram socket; `path` may be a file path or "@name" (abstract).
-    `address` is what NOTIFY_SOCKET should say."""
+    `address` is what NOTIFY_SOCKET should say. rcvbuf: a receive buffer size in bytes
+    (SO_RCVBUF), for big datagrams sent before they are read."""
 
-    def __init__(self, path, timeout: float = 0.2):
+    def __init__(self, path, timeout: float = 0.2, rcvbuf: int | None = None):
         path = str(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind("\0" + path[1:] if path.startswith("@") else path)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.path = self.address = path
         self.messages: list[str] = []
