@@ -57,7 +57,9 @@ class RenderRequest:
         return cls(content=spec.content, params=params, max_input_pixels=spec.max_input_pixels,
                    styles=[StyleFile(s.path, s.weight, s.name, s.sha256) for s in spec.styles],
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,
-                   look_size=UNDECIDED if retry else spec.look_size)
+                   # a print from an approved preview keeps the preview as its look
+                   look_size=UNDECIDED if retry and not spec.init_from else spec.look_size,
+                   approved_image=spec.init_from or None, approved_from=spec.approved_from)
 
 
 def print_request(approval: Approval, print_size: int, approved_image: str,
