@@ -70,3 +70,26 @@ def test_an_approval_of_a_changed_preview_or_one_without_report_is_a_problem(tmp
     text = " ".join(p.read_text(errors="replace") for p in (box.outbox / "_problems").rglob("*")
                     if p.is_file() and p.suffix in (".txt", ".json"))
     assert "missing" in text, text
+
+
+def _prints(box):
+    return [p for p in box.outputs() if ".print" in p]
+
+
+def test_kill_9_while_taking_or_publishing_a_print_loses_and_duplicates_nothing(tmp_path):
+    box, preview = _box(tmp_path)
+    approve = box.outbox / "_approve"
+    for point in ("after_publish_image", "after_claim_move"):
+        shutil.copy(preview, approve / preview.name)
+        res = box.run_once(env={"DEEPART_TEST_CRASH_AT": point})
+        assert res.returncode == 86, (point, res.stderr[-2000:])   # died right there
+        assert not list(approve.glob("*.jpg"))                     # claimed before dying
+        res = box.run_once()
+        assert res.returncode == 0, (point, res.stderr[-2000:])
+        prints = _prints(box)
+        # one print, with its report: approving the same preview again renders nothing new
+        assert len(prints) == 1, (point, prints)
+        for rel in prints:
+            report = json.loads((box.outbox / rel).with_suffix(".json").read_text())
+            assert report["output"]["approved_from"]["sha256"] == _sha(preview)
+    assert len(list((box.state / "done" / "_approve").iterdir())) == 2

@@ -21,6 +21,7 @@ from ..approval import ApprovalProblem, print_params, read_approval
 from ..core.states import FailureReason
 from ..paths import is_disk_full, safe_text
 from . import intake, outbox, planner
+from .faultpoints import crash_point
 from .watch import InboxWatcher
 
 PRINT_SUFFIX = ".print"
@@ -93,6 +94,7 @@ class Approvals:
             self.outcomes.fail_input(input_id, refusal.reason, refusal.message)
             return
         self.journal.finish_claim(input_id, intake.sha256_of(work))
+        crash_point("after_claim_move")
         queued = self.plan(self.journal.input(input_id))
         logger.info("approval {} taken ({} print job(s) queued)", rel, len(queued))
         self.outcomes.maybe_archive(input_id)
@@ -153,6 +155,16 @@ class Approvals:
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
         key = planner.job_key(inp.sha256, spec.styles, params, self.weights_id)
+        previous = self.journal.find_job(key)
+        if previous is not None and previous.state == "done" and \
+                Path(previous.output_path).is_file():   # approved again: that print stands
+            logger.info("{}: already printed as {} (job {})", inp.relpath,
+                        previous.output_path, previous.id)
+            return self.journal.add_job(inp.id, key, job.campaign, job.priority,
+                                        job.slug + "-print", spec, previous.output_path,
+                                        previous.report_path, state="done", reason="duplicate",
+                                        error=f"same as job {previous.id}",
+                                        duplicate_of=previous.id)
         preview = Path(job.output_path)
         out = planner.free_output_path(
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))
