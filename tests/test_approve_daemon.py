@@ -49,6 +49,8 @@ def test_an_approved_preview_is_printed_from_its_own_pixels(tmp_path):
     assert report["output"]["look_size"] == 64 and report["params"]["size"] == 128
     assert not list(approve.iterdir())                  # taken, archived in state/done
     assert list((box.state / "done" / "_approve").iterdir())
+    page = (preview.parent / "index.html").read_text()   # the preview's campaign page
+    assert printed.name in page and preview.name in page
 
 
 def test_an_approval_of_a_changed_preview_or_one_without_report_is_a_problem(tmp_path):
