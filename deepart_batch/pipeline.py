@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from . import images, resolution
+from .approval import Approval, print_params
 from .core.jobspec import UNDECIDED, JobSpec
 from .core.timefmt import now_iso
 from .engine import RenderParams, StyleInput, StyleTransfer
@@ -42,6 +43,10 @@ class RenderRequest:
     content_sha256: str = ""
     photo_size: tuple[int, int] | None = None       # (width, height) of the file
     look_size: int | None | str = UNDECIDED       # the print's look size, when decided
+    # A print from an approved preview (approval.py): the preview's file, and what the
+    # report says it came from; the render then runs only the detail stages.
+    approved_image: str | None = None
+    approved_from: dict | None = None
 
     @classmethod
     def from_spec(cls, spec: JobSpec, params: RenderParams | None = None) -> "RenderRequest":
@@ -52,7 +57,23 @@ class RenderRequest:
         return cls(content=spec.content, params=params, max_input_pixels=spec.max_input_pixels,
                    styles=[StyleFile(s.path, s.weight, s.name, s.sha256) for s in spec.styles],
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,
-                   look_size=UNDECIDED if retry else spec.look_size)
+                   # a print from an approved preview keeps the preview as its look
+                   look_size=UNDECIDED if retry and not spec.init_from else spec.look_size,
+                   approved_image=spec.init_from or None, approved_from=spec.approved_from)
+
+
+def print_request(approval: Approval, print_size: int, approved_image: str,
+                  photo: str | None = None, max_input_pixels: int = images.DEFAULT_MAX_PIXELS
+                  ) -> RenderRequest:
+    """The print of an approved preview (approval.py): the preview's photo (or `photo`, where
+    it now lies), styles, params and seed at `print_size`, starting from `approved_image`."""
+    params = print_params(approval, print_size)
+    return RenderRequest(
+        content=photo or approval.photo, params=params, max_input_pixels=max_input_pixels,
+        styles=[StyleFile(s["path"], s.get("weight") or 1.0, s.get("name"), s.get("sha256", ""))
+                for s in approval.styles],
+        content_sha256=approval.photo_sha256, look_size=approval.long_side,
+        approved_image=approved_image, approved_from=approval.source())
 
 
 def load_inputs(req: RenderRequest) -> tuple[torch.Tensor, list[StyleInput], torch.Tensor | None]:
@@ -65,7 +86,9 @@ def load_inputs(req: RenderRequest) -> tuple[torch.Tensor, list[StyleInput], tor
                                                             max_side=style_side)), s.weight)
               for s in req.styles]
     init = None
-    if req.init_image:
+    if req.approved_image:
+        init = images.to_tensor(images.load_image(req.approved_image, req.max_input_pixels))
+    elif req.init_image:
         init = images.to_tensor(images.load_image(req.init_image, req.max_input_pixels,
                                                   max_side=p.size * 2))
     return content, styles, init
@@ -119,9 +142,11 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
     elif gram_cache is not None:
         style_grams = cached_targets(params)
     t_loaded = time.perf_counter()
-    result: RenderResult = engine.render(content, styles, params, init=init,
+    approved = init if req.approved_image else None
+    result: RenderResult = engine.render(content, styles, params,
+                                         init=None if approved is not None else init,
                                          callback=callback, style_grams=style_grams,
-                                         look_side=look_side)
+                                         look_side=look_side, approved=approved)
     image = images.to_pil(result.image)
     report = RenderReport(
         status="done",
@@ -155,6 +180,8 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                 "warning": resolution.upsample_warning(params.size, photo_side,
                                                        str(req.content))},
     )
+    if req.approved_from:  # a print from an approved preview names it (approval.py)
+        report.output["approved_from"] = dict(req.approved_from)
     return image, report
 
 

@@ -14,7 +14,8 @@ from ..settings.config import Config, LimitsConfig, OutputConfig
 CONFIG_HELP = "config YAML (see config.example.yaml)"
 DEVICE_HELP = "auto, cpu, cuda or cuda:N"
 # RenderParams fields set only in the config or the manifest, not on the command line
-CONFIG_ONLY_PARAMS = ("pooling", "lbfgs_history")
+CONFIG_ONLY_PARAMS = ("pooling", "lbfgs_history", "print_size")   # print_size: the daemon's
+# approve-to-print only (outbox/_approve/), nothing `render` could do with it
 
 
 def csv_list(text: str) -> tuple[str, ...]:

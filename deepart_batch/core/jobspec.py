@@ -45,6 +45,12 @@ class JobSpec:
     content_sha256: str = ""        # the claimed photo's hash (intake)
     look_size: int | None | str = UNDECIDED  # engine/budget.effective_look_size, or None
     style_key: str = ""             # the styles' short hashes: a worker's Gram cache affinity
+    # A print from an approved preview (issue 23): the approved image's claimed copy and its
+    # sha256; the render starts from it and runs only the stages above look_size (the
+    # preview's size). approved_from: what the print's report says it came from.
+    init_from: str = ""
+    init_sha256: str = ""
+    approved_from: dict | None = None
     schema: int = SCHEMA
     extra: dict = field(default_factory=dict)    # keys of a newer schema, kept as they were
 
@@ -83,6 +89,8 @@ class JobSpec:
             content_sha256=d.get("content_sha256", ""),
             look_size=d.get("look_size", UNDECIDED) if "schema" in d else UNDECIDED,
             style_key=d.get("style_key", ""), schema=d.get("schema", 1),
+            init_from=d.get("init_from", ""), init_sha256=d.get("init_sha256", ""),
+            approved_from=d.get("approved_from"),
             extra={k: v for k, v in d.items() if k not in known})
 
     @classmethod

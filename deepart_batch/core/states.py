@@ -122,6 +122,7 @@ class FailureReason(str, Enum):
     TOO_LARGE = "too_large"
     UNSAFE_PATH = "unsafe_path"
     INPUT_LOST = "input_lost"
+    APPROVAL_INVALID = "approval_invalid"   # outbox/_approve/: no such preview (issue 23)
     ERROR = "error"
 
     def __str__(self) -> str:
@@ -228,6 +229,9 @@ TEXTS: dict[FailureReason, _Text] = {
                          "retry the photo."),
     R.INPUT_LOST: _Text(C.RENDER, "The copy of {photo} on the render box was lost.",
                         "Drop the photo into the inbox again."),
+    R.APPROVAL_INVALID: _Text(C.PHOTO, "{photo} cannot be printed ({detail}).",
+                              "Copy the preview exactly as the box wrote it (its report "
+                              "beside it in the outbox) into the approve folder again."),
     R.ERROR: _Text(C.RENDER, "Something went wrong while rendering {photo} ({detail}).",
                    "Retry the photo; if it fails again, tell the administrator."),
 }

@@ -29,7 +29,8 @@ class Admission:
     """Takes settled inbox files: claim into work/, refuse, or hold; then plans them."""
 
     def __init__(self, config, journal, layout: StateLayout, watcher, manifests,
-                 holding: Holding, outcomes: Outcomes, events: EventBus, weights_id: dict):
+                 holding: Holding, outcomes: Outcomes, events: EventBus, weights_id: dict,
+                 approvals=None):
         self.config = config
         self.journal = journal
         self.layout = layout
@@ -39,6 +40,7 @@ class Admission:
         self.outcomes = outcomes
         self.events = events
         self.weights_id = weights_id
+        self.approvals = approvals  # outbox/_approve/ (approvals.py): planned there
         self.style_shas: dict[str, str] = {}
         self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._folders_told: set[str] = set()  # inbox folders logged as not ours to take
@@ -169,6 +171,8 @@ class Admission:
     @about_input
     def plan(self, inp) -> list[int]:
         """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
+        if self.approvals is not None and self.approvals.is_approval(inp.relpath):
+            return self.approvals.plan(inp)   # an approved preview: its print
         manifest = self.manifests.current
         rule = manifest.match(inp.relpath)
         if rule is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core.outbox_names import (REPORTS_FOLDER, error_report_path, output_path,  # noqa: F401
                                  report_exists, report_path)
 from ..paths import UnsafePathError, atomic_write_bytes, atomic_write_json
+from ..approval import stamp
 from ..report import summarize
 from .faultpoints import crash_point
 
@@ -29,6 +30,7 @@ def publish(image_path: Path, image: bytes, report: dict, report_file: Path | No
     atomic_write_bytes(image_path, image)
     crash_point("after_publish_image")
     report["summary"] = summarize(report)
+    stamp(report, image)   # output.sha256: an approval must be this very image
     try:
         atomic_write_json(report_file or report_path(image_path), report)
     except BaseException:

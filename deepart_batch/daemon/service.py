@@ -28,6 +28,7 @@ from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
 from . import bulkpass, planner
 from .admission import Admission
+from .approvals import Approvals
 from .earlystop import early_stop_requested
 from .events import EventBus
 from .folders import FolderWatch, require_folders, wait_for_folders
@@ -85,9 +86,11 @@ class Service:
         self.outcomes = Outcomes(config, self.journal, self.layout, self.holding, self.events,
                                  policy)
         self.summary = self.outcomes.summary
+        weights_id = weights_identity(config.weights)
+        self.approvals = Approvals(config, self.journal, self.layout, self.outcomes, weights_id)
         self.admission = Admission(config, self.journal, self.layout, self.watcher,
                                    self.manifests, self.holding, self.outcomes, self.events,
-                                   weights_identity(config.weights))
+                                   weights_id, approvals=self.approvals)
         self.recovery = Recovery(config, self.layout, self.journal, self.manifests,
                                  self.admission, self.outcomes, lambda: self.pool.running_jobs())
 
@@ -312,6 +315,8 @@ class Service:
             self._last_rescan = now
         if inbox_there:
             self.admission.take_settled(lambda: self.stopping)
+        if not self.folders.is_missing("outbox"):   # never re-created by us
+            self.approvals.take_settled(lambda: self.stopping)
         if self.manifests.current is None:
             for rel in self.holding.in_inbox(FailureReason.MANIFEST_INVALID):  # keep them
                 # in the settle table
@@ -325,7 +330,8 @@ class Service:
         counts = self.journal.counts()
         held = self.manifests.current is None and \
             self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
-        return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
+        return (self.watcher.pending() == 0 and self.approvals.pending() == 0
+                and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:

@@ -15,7 +15,7 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import color, fit, graphs, look, memory, solver
+from . import approve, color, fit, graphs, look, memory, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
@@ -158,13 +158,15 @@ class StyleTransfer:
 
     def render(self, content: torch.Tensor, styles: list[StyleInput], params: RenderParams,
                init: torch.Tensor | None = None, callback: ProgressCallback | None = None,
-               style_grams: StyleGrams = None, look_side: int | None | str = "auto"
-               ) -> RenderResult:
+               style_grams: StyleGrams = None, look_side: int | None | str = "auto",
+               approved: torch.Tensor | None = None) -> RenderResult:
         """Restyle `content`. `style_grams`, when given as a list, holds the targets for the
         final size (as style_targets() makes them); coarser stages compute their own, or
         call it when it is a function of the stage's RenderParams. `look_side`: the print's
         look size as the caller decided it from the photo (budget.effective_look_size);
-        "auto" decides it from `content`."""
+        "auto" decides it from `content`. `approved`: an approved preview's pixels (1x3xHxW
+        in [0, 1], the same framing as `content`): its stages at or below the look size are
+        not run again; the print starts from it and runs only the detail stages (approve.py)."""
         started = time.perf_counter()
         p = params.validated()
         if not styles and p.style_layers:
@@ -175,10 +177,15 @@ class StyleTransfer:
         stages = (look.plan_print_stages(p.size, look_side, p.scales, p.scale_steps, p.steps)
                   if look_side else plan_stages(p.size, p.scales, p.scale_steps, p.steps))
         final_shape = memory.long_side_shape(*content.shape[-2:], p.size)
+        photo_shape = tuple(content.shape[-2:])
         content, crop = pad_thin(content, min(s.size for s in stages),
                                  min_side(p.content_layers + p.style_layers))
         plans = self.check_memory(content.shape, styles, p, precision, stages)
         estimate = max(plan.estimate for plan in plans.values())
+        start = None
+        if approved is not None:
+            start, stages = approve.start_from(approved, content, photo_shape, crop,
+                                                look_side, stages)
         run = _Run(replace(p, steps=sum(s.steps for s in stages)), callback)
         with prec.backend_flags(precision, self.device), \
                 graphs.loop_flags(self.loop, self.device) as benchmark, \
@@ -186,6 +193,8 @@ class StyleTransfer:
             torch.manual_seed(p.seed)
             content = content.to(self.device)
             x, objective, timings = None, None, []
+            if start is not None:
+                x = run.look_image = start.to(self.device)
             for stage in stages:
                 if stage.steps == 0 and stage is not stages[-1]:
                     timings.append(_timing(stage, content, 0, 0.0, p))

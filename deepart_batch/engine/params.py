@@ -79,6 +79,10 @@ class RenderParams:
                                       "changing the look. Raise it for a finer pattern across "
                                       "the print, lower it for larger strokes; 0 renders "
                                       "straight at --size")
+    # Approve to print (issue 23): the size a preview approved in outbox/_approve/ is printed
+    # at (the daemon caps it at limits.max_size); a plain render does not use it.
+    print_size: int = param(4096, help="long side of the print made when a preview is "
+                                       "approved (daemon: outbox/_approve/)")
 
     def __post_init__(self):
         self.content_layers = tuple(self.content_layers)
@@ -122,6 +126,10 @@ class RenderParams:
                 (p.look_size and p.look_size < 64):
             raise ParamsError(f"look_size must be 0 (off) or an integer of at least 64 "
                               f"pixels, got {p.look_size!r}")
+        if not isinstance(p.print_size, int) or isinstance(p.print_size, bool) or \
+                p.print_size < 16:
+            raise ParamsError(f"print_size must be an integer of at least 16 pixels, got "
+                              f"{p.print_size!r}")
         p.scales, p.scale_steps = check_schedule(p.scales, p.scale_steps, p.steps)
         return p
 

@@ -243,6 +243,11 @@ class ProblemsConfig:
 
 
 @dataclass
+class ApproveConfig:
+    folder: str = setting(_folder_name, "_approve")  # outbox/<folder>/preview.jpg -> its print
+
+
+@dataclass
 class NotifyConfig:
     webhook: str | None = setting(optional(_webhook), None)   # POST each event as JSON
     command: list[str] | None = setting(optional(_command), None)  # event JSON on stdin
@@ -283,6 +288,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     problems: ProblemsConfig = field(default_factory=ProblemsConfig)
+    approve: ApproveConfig = field(default_factory=ApproveConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def render_params(self, overrides: dict | None = None) -> RenderParams:
