@@ -154,8 +154,8 @@ def load_bundled() -> Weights:
             if conv is None:
                 conv = decode_quantized(src)
                 try:
-                    _atomic_torch_save(conv, cached)
-                    conv = _map_cached(cached) or conv   # map it, as the other workers do
+                    _atomic_torch_save(conv, cached)   # replaced, never rewritten in place:
+                    # a file truncated under a process that maps it kills that process (SIGBUS)
                 except OSError:
                     pass  # a read-only cache only costs the decode time next run
     return Weights(conv=conv, preprocessing="caffe", source="bundled", sha256=digest)
