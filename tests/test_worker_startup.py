@@ -73,6 +73,7 @@ class _Recording(DevicePool):
     def _on_message(self, w, message):
         event = super()._on_message(w, message)
         self.seen.append((message.kind, w.view().state))
+        self.status_states.append(self.status()[0]["state"])   # what status.json shows
         if message.kind is EventKind.HELLO:   # warming: a job is refused
             try:
                 self.assign(w.spec.id, photo_job(99))
@@ -91,7 +92,7 @@ def photo_job(job_id):
 def test_a_worker_is_warming_between_hello_and_ready_and_takes_jobs_after():
     pool = _Recording(plan_workers(["cpu"]), warm=True,
                       warm_params=RenderParams(size=64, steps=4).to_dict())
-    pool.seen, pool.refused = [], None
+    pool.seen, pool.refused, pool.status_states = [], None, []
     pool.start()
     try:
         ready = None
@@ -105,6 +106,7 @@ def test_a_worker_is_warming_between_hello_and_ready_and_takes_jobs_after():
         assert pool.seen[:2] == [(EventKind.HELLO, SlotState.WARMING),
                                  (EventKind.READY, SlotState.IDLE)]
         assert "not idle" in pool.refused
+        assert pool.status_states[:2] == ["warming", "idle"]
         parts = [p["part"] for p in ready.data["startup"]["parts"]]
         assert parts == ["import torch", "weights", "trunks", "warming render"]
         # the CPU warms one evaluation at the smallest stage of the configured job
