@@ -136,6 +136,7 @@ def markdown(meta: dict, rows: list[dict], pics: list[str]) -> str:
 
 
 def main(argv=None) -> int:
+    global RESULTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", default=str(PHOTO))
     ap.add_argument("--style", default=str(STYLE))
@@ -151,7 +152,6 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(RESULTS), help="where the files go "
                     "(default benchmarks/results)")
     args = ap.parse_args(argv)
-    global RESULTS
     RESULTS = Path(args.results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
