@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,9 +68,18 @@ def run(n: int, device: str, jpd: str, size: int, steps: int | None, warm: str |
         root = Path(tmp)
         cfg = make_box(root, n, device, jpd, size, steps, warm)
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
-                               "--config", str(cfg)], capture_output=True, text=True,
-                              timeout=timeout, env=os.environ.copy())
+        proc = subprocess.Popen([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
+                                 "--config", str(cfg)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr = ""
+        try:   # a timeout or SIGTERM of this script never leaves the daemon on the device
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stderr = f"run --once passed --timeout {timeout} s: killed; the jobs done count"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         wall = time.time() - t0
         reports = [json.loads(p.read_text()) for p in (root / "outbox").rglob("*.json")
                    if not p.name.endswith(".error.json")]
@@ -88,7 +98,7 @@ def run(n: int, device: str, jpd: str, size: int, steps: int | None, warm: str |
     steady = len(later) / span * 3600 if span > 0 else 0.0
     cold = len(jobs) / wall * 3600
     startups = [{"worker": m[1], "spawn_to_ready_s": float(m[2]), "parts": m[3]}
-                for m in READY.finditer(proc.stderr)]
+                for m in READY.finditer(stderr)]
     firsts = [j["render_s"] for j in jobs if first_end.get(j["worker"]) == j["end"]]
     return {"device": device, "jobs_per_device": jpd, "size": size, "steps": steps,
             "warm": warm, "rc": proc.returncode, "done": len(jobs), "wall_s": round(wall, 2),
@@ -100,7 +110,7 @@ def run(n: int, device: str, jpd: str, size: int, steps: int | None, warm: str |
             "later_job_render_s_mean": round(sum(j["render_s"] for j in later) / len(later), 3)
             if later else None,
             "worker_startup": startups, "jobs": jobs,
-            "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
+            "stderr_tail": stderr[-1500:] if proc.returncode else ""}
 
 
 def main() -> int:
@@ -116,6 +126,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # runs the cleanup above
     r = run(a.jobs, a.device, a.jpd, a.size, a.steps, a.warm, a.timeout)
     print(json.dumps({k: v for k, v in r.items() if k != "jobs"}), flush=True)
     if a.out:
