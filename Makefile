@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench clean-demo
+.PHONY: test test-fast demo bench clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
+# Everything: engine renders, daemon processes, Ray, Chromium, systemd (CI calls this).
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The inner loop, under a minute: no processes, browsers, clusters or engine renders
+# (the daemon's bookkeeping runs in-process with the canned executor).
+FAST := not engine and not daemon and not ray and not browser and not systemd and not gpu
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "$(FAST)"
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
+from support.boxes import write_config  # noqa: E402
 
 
 def _setup(tmp: Path) -> Path:
@@ -31,10 +33,9 @@ def _setup(tmp: Path) -> Path:
     (tmp / "styles" / "a.jpg").write_bytes((ROOT / "examples/styles/the_scream.jpg").read_bytes())
     (tmp / "manifest.yaml").write_text("styles:\n  a: {image: a.jpg}\nrules:\n"
                                        "  - match: '**'\n    outputs: [{style: a}]\n")
-    cfg = tmp / "config.yaml"
-    cfg.write_text("inbox: inbox\noutbox: outbox\nstate_dir: state\nstyles_dir: styles\n"
-                   "manifest: manifest.yaml\n")
-    return cfg
+    return write_config(tmp / "config.yaml", {
+        "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
+        "manifest": "manifest.yaml"})
 
 
 def _cpu() -> float:

@@ -40,7 +40,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
 
 from deepart_batch import images  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
@@ -301,13 +301,12 @@ def make_inbox(root: Path, n: int, device: str, jpd: int, size: int, steps: int 
     (root / "manifest.yaml").write_text(
         "styles:\n  starry: {image: starry_night.jpg}\nrules:\n  - match: '**'\n"
         "    outputs:\n      - {style: starry}\n")
-    defaults = f"  size: {size}\n" + (f"  steps: {steps}\n" if steps else "")
-    cfg = root / "config.yaml"
-    cfg.write_text(f"inbox: {inbox}\noutbox: {root / 'outbox'}\nstate_dir: {root / 'state'}\n"
-                   f"styles_dir: {styles}\nmanifest: {root / 'manifest.yaml'}\n"
-                   f"devices: [{device}]\njobs_per_device: {jpd}\n"
-                   f"defaults:\n{defaults}")
-    return cfg
+    from support.boxes import write_config
+    defaults = {"size": size, **({"steps": steps} if steps else {})}
+    return write_config(root / "config.yaml", {
+        "inbox": str(inbox), "outbox": str(root / "outbox"), "state_dir": str(root / "state"),
+        "styles_dir": str(styles), "manifest": str(root / "manifest.yaml"),
+        "devices": [device], "jobs_per_device": jpd, "defaults": defaults})
 
 
 def run_daemon(n, device, jpd, size, steps, fast_env: str = "fast") -> dict:

@@ -3,6 +3,12 @@ is killed with -9 at random moments >= 20 times. Not in CI (about 10-15 minutes 
 
     nice -n 10 python benchmarks/soak.py [--files 1000] [--kills 20] [--seed 1]
 
+Besides the kills, three faults an unlucky site meets (issue 20), each once while the daemon
+runs: the outbox renamed away and back (a share unmounted for a moment); another program
+holding the journal with BEGIN EXCLUSIVE for 45 s (a backup, a person in sqlite3); and the
+whole run notifies a webhook that trickles its answer one byte every 2 s, so the final
+SIGTERM meets a busy notification queue and must still exit 0 within NOTIFY_STOP_LIMIT.
+
 Every dropped file has unique bytes, so its fate is found by content whatever its name
 became (not UTF-8, too long, a collision): lost = in neither done/ nor failed/ nor still
 held in the inbox or work/; duplicated = archived more than once. A failed restart is a
@@ -26,22 +32,43 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-MANIFEST = """
-styles:
-  scream: {image: the_scream.jpg}
-rules:
-  - match: "**"
-    outputs: [{style: scream}]
-"""
+sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
+from support.boxes import Box  # noqa: E402
+from support.journal_files import held_exclusively  # noqa: E402
+from support.manifests import ONE_STYLE  # noqa: E402
+from support.trickle import TrickleHook  # noqa: E402  (a real hostile endpoint)
+
+LOCK_SECONDS = 45.0       # the exclusive journal lock
+AWAY_SECONDS = 8.0        # how long the outbox is renamed away
+NOTIFY_STOP_LIMIT = 60.0  # the final SIGTERM with a trickling webhook must exit within
+
+
+def outbox_away_and_back(outbox: Path) -> str:
+    """Rename the outbox away and back; whatever was created in its place meanwhile is
+    moved aside (folder supervision is not this soak's subject) and counted."""
+    away = outbox.with_name("outbox.away")
+    os.rename(outbox, away)
+    time.sleep(AWAY_SECONDS)
+    recreated = 0
+    if outbox.exists():
+        recreated = sum(1 for p in outbox.rglob("*") if p.is_file())
+        os.rename(outbox, outbox.with_name(f"outbox.recreated-{time.time_ns()}"))
+    os.rename(away, outbox)
+    return f"outbox away {AWAY_SECONDS:.0f} s and back ({recreated} file(s) written in its place)"
+
+
+def lock_journal(journal: Path) -> str:
+    """Another program holds the journal with BEGIN EXCLUSIVE for LOCK_SECONDS."""
+    with held_exclusively(journal):
+        time.sleep(LOCK_SECONDS)
+    return f"journal held with BEGIN EXCLUSIVE for {LOCK_SECONDS:.0f} s"
 
 
 def tiny_image(rng: random.Random, fmt: str) -> bytes:
-    w, h = rng.randint(12, 40), rng.randint(12, 40)
+    w, h = rng.randint(16, 40), rng.randint(12, 40)   # a valid photo: >= 16 px long side
     im = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
     im.putpixel((rng.randrange(w), rng.randrange(h)), tuple(rng.randrange(256) for _ in range(3)))
     buf = io.BytesIO()
@@ -109,21 +136,14 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="deepart-soak-"))
-    inbox, outbox, state, styles = (root / d for d in ("inbox", "outbox", "state", "styles"))
-    for d in (inbox, outbox, styles):
-        d.mkdir()
-    shutil.copy(DATA / "the_scream.jpg", styles / "the_scream.jpg")
-    (root / "manifest.yaml").write_text(MANIFEST)
-    config = root / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
-        "manifest": "manifest.yaml", "defaults": {"size": 16, "steps": 1, "scales": [1.0],
-                                                       # a real render, but shallow: the soak
-                                                       # tests the daemon, not VGG's depth
-                                                       "content_layers": ["relu1_1"],
-                                                       "style_layers": ["relu1_1", "relu2_1"]},
-        "watch": {"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
-        "drain_seconds": 30}))
+    hook = TrickleHook(every=2.0)
+    box = Box(root, ONE_STYLE, drain_seconds=30,
+              # a real render, but shallow: the soak tests the daemon, not VGG's depth
+              defaults={"size": 16, "steps": 1, "scales": [1.0],
+                        "content_layers": ["relu1_1"], "style_layers": ["relu1_1", "relu2_1"]},
+              watch={"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
+              notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0})
+    inbox, outbox, state, config = box.inbox, box.outbox, box.state, box.config
     files = plan_files(args.files, rng)
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PYTHONUNBUFFERED": "1"}
@@ -146,8 +166,13 @@ def main() -> int:
     t0 = time.monotonic()
     threading.Thread(target=dropper, daemon=True).start()
     restarts = failed_restarts = kills = 0
+    faults = {max(1, args.kills // 3): lambda: outbox_away_and_back(outbox),
+              max(2, 2 * args.kills // 3): lambda: lock_journal(state / "journal.sqlite")}
     proc = start()
     while kills < args.kills:
+        if kills in faults and proc.poll() is None:
+            time.sleep(3)                      # the daemon is up, then the fault
+            print(f"  fault: {faults.pop(kills)()}", flush=True)
         deadline = time.monotonic() + rng.uniform(1.0, 16.0)
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
@@ -170,13 +195,24 @@ def main() -> int:
     deadline = time.monotonic() + 900
     while not settled() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(1)
+    stop_seconds = None
     if proc.poll() is None:
+        time.sleep(3)                          # a notification is in flight, trickling
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=120)
+        sent = time.monotonic()
+        try:
+            code = proc.wait(timeout=NOTIFY_STOP_LIMIT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+            print(f"  SIGTERM with a trickling webhook: not stopped in "
+                  f"{NOTIFY_STOP_LIMIT:.0f} s", flush=True)
+        stop_seconds = time.monotonic() - sent
         if code != 0:
             failed_restarts += 1
     else:
         failed_restarts += 1
+    hook.close()
     elapsed = time.monotonic() - t0
 
     archived: dict[bytes, list[str]] = {}
@@ -200,7 +236,9 @@ def main() -> int:
         else:
             lost += 1
             print(f"  lost: {rel!r} ({kind})", flush=True)
-    orphans = [p for p in outbox.rglob("*.jpg") if not p.with_suffix(".json").exists()]
+    orphans = [p for p in outbox.rglob("*.jpg") if not p.with_suffix(".json").exists()
+               and not any(x.startswith(".") or x == "_problems"  # thumbnails, problem copies
+                           for x in p.relative_to(outbox).parts)]
     temps = [p for p in list(outbox.rglob(".*")) + list(state.rglob(".*"))
              if p.is_file() and p.name.endswith(".part")]
     kinds = {k: sum(1 for f in files if f[2] == k) for k in ("valid", "corrupt", "partial", "odd")}
@@ -213,6 +251,8 @@ def main() -> int:
     print(f"restarts         {restarts}  (after {kills} kill -9s)")
     print(f"failed restarts  {failed_restarts}")
     print(f"images without a report {len(orphans)}; temp files {len(temps)}")
+    print(f"SIGTERM stop     {stop_seconds if stop_seconds is None else round(stop_seconds, 1)}"
+          f" s with a trickling webhook ({hook.requests} webhook request(s) in the run)")
     print(f"elapsed          {elapsed:.0f} s; journal and logs in {root}")
     for p in orphans + temps:
         print(f"  left: {p}")

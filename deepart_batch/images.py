@@ -29,8 +29,16 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 
 
-def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
-    """Read only the header: (width, height, format). Cheap enough for intake checks."""
+# VGG's deepest layer (relu5_1) sees 1/16 of the input: a render's long side needs 16 px.
+# A thinner short side is padded by the engine (pad_thin); a smaller long side is refused.
+MIN_PHOTO_SIDE = 16
+
+
+def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+          min_side: int = 0) -> tuple[int, int, str]:
+    """Read only the header: (width, height, format). Cheap enough for intake checks. A
+    photo to restyle passes min_side=MIN_PHOTO_SIDE (styles may be smaller: they are
+    padded)."""
     path = Path(path)
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below names limits.max_input_pixels
@@ -49,6 +57,10 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
         Image.MAX_IMAGE_PIXELS = old_limit
     if fmt not in INPUT_FORMATS:
         raise ImageError(f"{path}: format {fmt} is not supported; save it as JPEG or PNG")
+    if max(width, height) < min_side:
+        raise ImageError(
+            f"{path}: {width}x{height} px is too small to restyle (its longest side needs at "
+            f"least {min_side} px); drop the original, larger photo")
     if width * height > max_pixels:
         raise ImageError(
             f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "

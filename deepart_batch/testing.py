@@ -18,7 +18,12 @@ DEEPART_INJECT_FAULT=kind[@attempts][:match]
     render workers fail on purpose (pool/faults.py): kind is oom (out-of-memory once per
     attempt), crash (os._exit mid-job) or hang (sleep); attempts a comma list of attempt
     numbers (default: every attempt); match only jobs whose inbox path contains this text.
+    slow_start makes every worker take SLOW_START_SECONDS more to start (weights loading
+    on a slow box), after it said hello.
     Example: "crash@1:tubingen" kills the worker during the first attempt of tubingen's jobs.
+DEEPART_TEST_JOURNAL_SOCKET=<path>
+    the datagram socket log entries go to under systemd, instead of journald's own
+    (ops/journald.py), so a test can read the fields without a journald.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ DISK_FULL = "DEEPART_TEST_DISK_FULL"
 STOP_OBSERVER_AFTER = "DEEPART_TEST_STOP_OBSERVER_AFTER"
 FAKE_CUDA_COUNT = "DEEPART_FAKE_CUDA_COUNT"
 INJECT_FAULT = "DEEPART_INJECT_FAULT"
-SWITCHES = (CRASH_AT, DISK_FULL, STOP_OBSERVER_AFTER, FAKE_CUDA_COUNT, INJECT_FAULT)
-FAULT_KINDS = ("oom", "crash", "hang")
+JOURNAL_SOCKET = "DEEPART_TEST_JOURNAL_SOCKET"
+SWITCHES = (CRASH_AT, DISK_FULL, STOP_OBSERVER_AFTER, FAKE_CUDA_COUNT, INJECT_FAULT,
+            JOURNAL_SOCKET)
+FAULT_KINDS = ("oom", "crash", "hang", "slow_start")
 
 
 def crash_point_enabled(name: str) -> bool:
@@ -49,6 +56,11 @@ def stop_observer_after() -> float | None:
     """Seconds after start at which the daemon stops its own observer; None: never."""
     value = os.environ.get(STOP_OBSERVER_AFTER)
     return float(value) if value else None
+
+
+def journal_socket() -> str | None:
+    """A test's stand-in for journald's native socket; None: the real one."""
+    return os.environ.get(JOURNAL_SOCKET) or None
 
 
 def fake_cuda_count() -> int | None:

@@ -29,6 +29,13 @@ def engine(weights):
 
 
 @pytest.fixture(scope="session")
+def render_cache(engine):
+    """engine.render by parameters, once per session (support/renders.py)."""
+    from support.renders import RenderCache
+    return RenderCache(engine)
+
+
+@pytest.fixture(scope="session")
 def photo():
     from deepart_batch import images
     return images.to_tensor(images.load_image(DATA / "tubingen.jpg"))
@@ -46,3 +53,13 @@ def run_cli(*args, env=None, timeout=300, cwd=None):
     return subprocess.run([sys.executable, "-m", "deepart_batch.cli", *map(str, args)],
                           capture_output=True, text=True, env=full_env, timeout=timeout,
                           cwd=cwd)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test from what it uses (support/markers.py): make test-fast deselects
+    engine, daemon, ray, browser, systemd and gpu."""
+    from support.markers import markers_for
+    for item in items:
+        have = {m.name for m in item.iter_markers()}
+        for name in sorted(markers_for(item) - have):
+            item.add_marker(name)

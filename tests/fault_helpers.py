@@ -4,24 +4,18 @@ import json
 import os
 from pathlib import Path
 
-from daemon_helpers import Box
-
-ONE_STYLE = """
-styles:
-  scream: {image: the_scream.jpg}
-rules:
-  - match: "**"
-    outputs: [{style: scream}]
-"""
+from support.boxes import Box
+from support.manifests import ONE_STYLE  # noqa: F401  (tests import it from here)
 
 CRASH = "DEEPART_TEST_CRASH_AT"
 CRASH_EXIT = 86
 
 
-def fault_box(root: Path, **overrides) -> Box:
+def fault_box(root: Path, canned: bool = False, **overrides) -> Box:
+    """canned: the daemon runs in this process with the canned executor."""
     overrides.setdefault("defaults", {"size": 32, "steps": 2, "log_every": 1})
     overrides.setdefault("problems", {"hold_seconds": 2, "hold_max_seconds": 8})
-    return Box(root, ONE_STYLE, **overrides)
+    return Box(root, ONE_STYLE, canned=canned, **overrides)
 
 
 def archived(box: Box) -> dict[str, list[str]]:

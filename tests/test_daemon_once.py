@@ -1,11 +1,14 @@
-"""`run --once`: real files, real journal, real worker processes."""
+"""`run --once`: real files, a real journal; the daemon in this process with the canned
+executor (bookkeeping), and one run with real worker processes (test_journal_is_wal_sqlite)."""
 
 import hashlib
 import json
 import os
-import sqlite3
 
-from daemon_helpers import DATA, Box
+from support.boxes import Box
+from support.journal_files import journal_mode
+from support.journal_probe import JournalProbe
+from support.manifests import DATA
 
 
 def _report(box, rel):
@@ -13,7 +16,7 @@ def _report(box, rel):
 
 
 def test_three_photos_two_rules_then_corrupt_and_duplicate(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)
     box.drop("tubingen.jpg", "city/tubingen.jpg")
     box.drop("golden_gate.jpg", "city/bridge.jpg")
     box.drop("the_scream.jpg", "misc/face.jpg")
@@ -60,7 +63,7 @@ def test_three_photos_two_rules_then_corrupt_and_duplicate(tmp_path):
 
 
 def test_links_are_refused_and_nothing_is_lost(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)
     outside = tmp_path / "outside.jpg"
     outside.write_bytes((DATA / "tubingen.jpg").read_bytes())
     os.symlink(outside, box.inbox / "linked.jpg")
@@ -78,7 +81,7 @@ def test_links_are_refused_and_nothing_is_lost(tmp_path):
 
 def test_traversal_style_is_refused_by_validate_and_at_runtime(tmp_path):
     bad = "styles:\n  evil: {image: ../../etc/passwd}\nrules:\n  - match: '**'\n    outputs: [{style: evil}]\n"
-    box = Box(tmp_path, manifest=bad)
+    box = Box(tmp_path, manifest=bad, canned=True)
     res = box.cli("validate", "--config", box.config)
     assert res.returncode == 2
     assert "styles.evil" in res.stderr and "outside styles_dir" in res.stderr
@@ -98,12 +101,11 @@ def test_validate_accepts_a_good_config(tmp_path):
 
 
 def test_journal_is_wal_sqlite(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path)   # real worker processes
     box.drop("golden_gate.jpg", "a.jpg")
     assert box.run_once().returncode == 0
-    db = sqlite3.connect(box.state / "journal.sqlite")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT state, attempts FROM jobs").fetchall() == [("done", 1)]
+    assert journal_mode(box.state / "journal.sqlite") == "wal"
+    assert JournalProbe(box).jobs("state", "attempts") == [("done", 1)]
     status = box.status()
     assert status["counts"]["done"] == 1 and status["daemon"]["alive"] is False
 
@@ -112,7 +114,7 @@ def test_outputs_that_would_collide_get_their_own_names(tmp_path):
     # photo.jpg and photo.png in one folder, then a changed photo under an old name: each
     # render keeps its own file; nothing a person may already have used is overwritten.
     from PIL import Image
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)
     box.drop("tubingen.jpg", "misc/photo.jpg")
     Image.open(DATA / "golden_gate.jpg").save(box.inbox / "misc" / "photo.png")
     res = box.run_once()

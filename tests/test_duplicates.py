@@ -2,26 +2,21 @@
 get its files under their own names, or fail with it; nothing is archived before that."""
 
 import json
-import sqlite3
 
 import pytest
 
-from daemon_helpers import DATA, Box
+from support.boxes import Box
+from support.journal_files import OLD_WITHOUT_DUPLICATE_OF, build
+from support.journal_probe import JournalProbe
+from support.manifests import DATA
+from support.manifests import ONE_STYLE as MANIFEST  # scream for every photo
 from deepart_batch.daemon import outbox, planner
 from deepart_batch.journal import JOB_STATES, InvalidTransition, Journal
 from support.jobs import toy_spec
 
-ANY = "rules:\n  - match: '**'\n    outputs: [{style: scream}]\n"
-MANIFEST = "styles:\n  scream: {image: the_scream.jpg}\n" + ANY
-
 
 def _jobs(box):
-    db = sqlite3.connect(box.state / "journal.sqlite")
-    db.row_factory = sqlite3.Row
-    rows = db.execute("SELECT j.id, j.state, j.reason, j.error, j.duplicate_of, i.relpath "
-                      "FROM jobs j JOIN inputs i ON i.id=j.input_id ORDER BY j.id").fetchall()
-    db.close()
-    return {r["relpath"]: dict(r) for r in rows}
+    return JournalProbe(box).jobs_by_photo()
 
 
 def _archived(box, folder):
@@ -30,7 +25,7 @@ def _archived(box, folder):
 
 
 def test_same_photo_in_two_campaigns_while_the_first_renders(tmp_path):
-    box = Box(tmp_path, manifest=MANIFEST)
+    box = Box(tmp_path, manifest=MANIFEST, canned=True)
     box.drop("tubingen.jpg", "campaign-a/photo.jpg")
     box.drop("tubingen.jpg", "campaign-b/photo.jpg")
     res = box.run_once()
@@ -57,7 +52,7 @@ def test_same_photo_in_two_campaigns_while_the_first_renders(tmp_path):
 
 
 def test_duplicate_fails_with_its_original_and_goes_to_failed(tmp_path):
-    box = Box(tmp_path, manifest=MANIFEST, on_oom="fail")
+    box = Box(tmp_path, manifest=MANIFEST, on_oom="fail", canned=True)
     box.drop("tubingen.jpg", "campaign-a/photo.jpg")
     box.drop("tubingen.jpg", "campaign-b/photo.jpg")
     res = box.run_once(env={"DEEPART_INJECT_FAULT": "oom"})
@@ -142,25 +137,7 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
 
 def test_an_old_journal_gains_duplicate_of(tmp_path):
     path = tmp_path / "journal.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, campaign TEXT NOT
-            NULL, sha256 TEXT, work_path TEXT NOT NULL, state TEXT NOT NULL, archived_to TEXT,
-            error TEXT, received_at REAL NOT NULL, finished_at REAL);
-        CREATE TABLE jobs (id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES
-            inputs(id), job_key TEXT NOT NULL, campaign TEXT NOT NULL, priority INTEGER NOT NULL
-            DEFAULT 0, slug TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL
-            DEFAULT 0, spec TEXT NOT NULL, output_path TEXT NOT NULL, report_path TEXT NOT NULL,
-            worker TEXT, device TEXT, progress TEXT, reason TEXT, error TEXT,
-            render_seconds REAL, created_at REAL NOT NULL, queued_at REAL NOT NULL,
-            started_at REAL, finished_at REAL);
-        INSERT INTO inputs VALUES (1, 'a.jpg', '', 'sha', '/w/a.jpg', 'claimed', NULL, NULL, 1,
-            NULL);
-        INSERT INTO jobs (id, input_id, job_key, campaign, slug, state, spec, output_path,
-            report_path, created_at, queued_at) VALUES (1, 1, 'k', '', 's', 'queued', '{"content": "/w/a.jpg"}',
-            '/o/a.jpg', '/o/a.json', 1, 1);
-    """)
-    db.close()
+    build(path, OLD_WITHOUT_DUPLICATE_OF)
     journal = Journal(path)
     assert journal.job(1).state == "queued" and journal.job(1).duplicate_of is None
     dup = journal.add_job(1, "k", "", 0, "s", toy_spec(), "/o/b.jpg", "/o/b.json", state="waiting",
@@ -197,8 +174,7 @@ def test_restart_settles_waiting_duplicates_and_keeps_the_rest_waiting(tmp_path)
     for fate, src in pairs.items():
         for campaign in ("a", "b"):
             service.take(box.drop(src, f"{campaign}/{fate}.jpg"))
-    rows = {r["relpath"]: r for r in service.journal.db.execute(
-        "SELECT j.*, i.relpath FROM jobs j JOIN inputs i ON i.id=j.input_id")}
+    rows = JournalProbe(box).jobs_by_photo()
     assert {rel: r["state"] for rel, r in rows.items()} == {
         "a/done.jpg": "queued", "b/done.jpg": "waiting", "a/failed.jpg": "queued",
         "b/failed.jpg": "waiting", "a/queued.jpg": "queued", "b/queued.jpg": "waiting"}
@@ -216,8 +192,7 @@ def test_restart_settles_waiting_duplicates_and_keeps_the_rest_waiting(tmp_path)
     service = _service(box)
     service.recover()
     try:
-        states = {r["relpath"]: r["state"] for r in service.journal.db.execute(
-            "SELECT j.state, i.relpath FROM jobs j JOIN inputs i ON i.id=j.input_id")}
+        states = {rel: r["state"] for rel, r in JournalProbe(box).jobs_by_photo().items()}
         assert states["b/done.jpg"] == "done" and states["b/failed.jpg"] == "failed"
         assert states["b/queued.jpg"] == "waiting" and states["a/queued.jpg"] == "queued"
         assert box.outputs() == ["a/done.scream.jpg", "b/done.scream.jpg"]

@@ -99,7 +99,7 @@ def test_full_state_dir_keeps_the_daemon_running_and_loses_nothing(tmp_path):
 
 def test_run_once_with_a_full_outbox_holds_then_the_next_run_publishes(tmp_path):
     """The injected ENOSPC (the fallback where no tmpfs can be mounted), in a bulk run."""
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # in-process: the outbox writes are the point
     flag = box.outbox / ".disk-full"
     flag.write_text("1")
     box.drop("tubingen.jpg", "a/photo.jpg")

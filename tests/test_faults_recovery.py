@@ -1,21 +1,20 @@
 """Fault suite: crashes at chosen points, odd names and a booby-trapped outbox, with real
-processes and directories; every scenario ends with the same promise (fault_helpers)."""
+directories; every scenario ends with the same promise (fault_helpers). Each crash is a real
+daemon process dying at its point; with a canned box (canned=True) it starts no worker and
+the restart that must finish the job runs in this process."""
 
 import json
 import os
 import signal
-import sqlite3
 
 from daemon_helpers import DATA, wait_for
+from support.journal_files import truncate_half
+from support.journal_probe import JournalProbe
 from fault_helpers import CRASH, CRASH_EXIT, archived, assert_promise, assert_restarts, fault_box
 
 
-def _rows(box, sql):
-    db = sqlite3.connect(box.state / "journal.sqlite")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
+def _inputs(box, *fields):
+    return JournalProbe(box).inputs(*fields)
 
 
 def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_path):
@@ -24,10 +23,10 @@ def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_pat
     res = box.run_once(env={CRASH: "after_archive_rename"})
     assert res.returncode == CRASH_EXIT, res.stderr[-2000:]
     assert archived(box)["done"] == ["a/photo.jpg"]   # moved, the journal not told yet
-    assert _rows(box, "SELECT state FROM inputs") == [("claimed",)]
+    assert _inputs(box, "state") == [("claimed",)]
     res = box.run_once()
     assert res.returncode == 0, res.stderr[-3000:]
-    assert _rows(box, "SELECT state, archived_to FROM inputs") == \
+    assert _inputs(box, "state", "archived_to") == \
         [("done", str(box.state / "done/a/photo.jpg"))]
     assert box.outputs() == ["a/photo.scream.jpg"]
     assert_promise(box, dropped=1)
@@ -35,7 +34,7 @@ def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_pat
 
 
 def test_crash_while_refusing_a_file_is_finished_with_its_reason(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     (box.inbox / "broken.jpg").write_bytes((DATA / "golden_gate.jpg").read_bytes()[:600])
     res = box.run_once(env={CRASH: "after_archive_rename"})
     assert res.returncode == CRASH_EXIT, res.stderr[-2000:]
@@ -51,7 +50,7 @@ def test_crash_while_refusing_a_file_is_finished_with_its_reason(tmp_path):
 
 
 def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     box.drop("tubingen.jpg", "photo.jpg")
     res = box.run_once(env={CRASH: "after_claim_move"})
     assert res.returncode == CRASH_EXIT
@@ -62,12 +61,12 @@ def test_a_claimed_file_gone_from_work_fails_with_its_own_reason(tmp_path):
     assert "gone from work/" in res.stderr
     error = json.loads((box.outbox / "photo.jpg.error.json").read_text())
     assert error["reason"] == "input_lost"
-    assert _rows(box, "SELECT state FROM inputs") == [("failed",)]
+    assert _inputs(box, "state") == [("failed",)]
     assert_restarts(box)
 
 
 def test_a_name_that_is_not_utf8_is_rendered(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     with open(os.fsencode(box.inbox) + b"/caf\xe9.jpg", "wb") as fh:
         fh.write((DATA / "tubingen.jpg").read_bytes())
     box.drop("golden_gate.jpg", "later.jpg")
@@ -81,7 +80,7 @@ def test_a_name_that_is_not_utf8_is_rendered(tmp_path):
 
 
 def test_a_250_byte_name_is_rendered_once_with_names_that_fit(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     long = "x" * 246 + ".jpg"
     box.drop("tubingen.jpg", f"c/{long}")
     res = box.run_once()
@@ -95,7 +94,7 @@ def test_a_250_byte_name_is_rendered_once_with_names_that_fit(tmp_path):
 
 
 def test_a_symlinked_folder_in_the_outbox_fails_the_job_not_the_daemon(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (box.outbox / "team").symlink_to(outside)
@@ -122,7 +121,7 @@ def _crash_with_a_claim(box):
 
 
 def test_damaged_journal_is_moved_aside_and_rebuilt(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     box.drop("golden_gate.jpg", "earlier.jpg")
     assert box.run_once().returncode == 0
     _crash_with_a_claim(box)
@@ -138,21 +137,17 @@ def test_damaged_journal_is_moved_aside_and_rebuilt(tmp_path):
     assert len(lines) == 1 and "repair-journal" in lines[0] and "moved it aside" in lines[0]
     assert list(box.state.glob("journal.sqlite.damaged-*"))
     assert box.outputs() == ["earlier.scream.jpg", "keep/photo.scream.jpg"]
-    assert sorted(_rows(box, "SELECT relpath, state FROM inputs")) == \
+    assert sorted(_inputs(box, "relpath", "state")) == \
         [("earlier.jpg", "done"), ("keep/photo.jpg", "done")]
     assert_promise(box, dropped=2)
     assert_restarts(box)
 
 
 def test_truncated_journal_is_rebuilt(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     db = box.state / "journal.sqlite"
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = db.stat().st_size
-    with open(db, "r+b") as fh:
-        fh.truncate(size // 2)
+    truncate_half(db)
     res = box.run_once()
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert box.outputs() == ["keep/photo.scream.jpg"]
@@ -161,7 +156,7 @@ def test_truncated_journal_is_rebuilt(tmp_path):
 
 
 def test_deleted_journal_still_renders_what_was_claimed(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     for f in box.state.glob("journal.sqlite*"):
         f.unlink()
@@ -175,7 +170,7 @@ def test_deleted_journal_still_renders_what_was_claimed(tmp_path):
 
 
 def test_repair_journal_command(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)
     _crash_with_a_claim(box)
     for extra in ("-wal", "-shm"):
         (box.state / f"journal.sqlite{extra}").unlink(missing_ok=True)
@@ -183,7 +178,7 @@ def test_repair_journal_command(tmp_path):
     res = box.cli("repair-journal", "--config", box.config, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "1 file(s) in work/ claimed again" in res.stdout + res.stderr
-    assert _rows(box, "SELECT relpath, state FROM inputs") == [("keep/photo.jpg", "claiming")]
+    assert _inputs(box, "relpath", "state") == [("keep/photo.jpg", "claiming")]
     assert box.run_once().returncode == 0
     assert box.outputs() == ["keep/photo.scream.jpg"]
     assert_promise(box, dropped=1)

@@ -1,5 +1,3 @@
-import sqlite3
-import threading
 import time
 
 import pytest
@@ -9,6 +7,8 @@ from deepart_batch.journal import (InvalidTransition, Journal, JournalBusy,
                                           open_reader)
 from deepart_batch.errors import DeepartError
 from support.jobs import toy_spec
+from support.journal_files import (OLD_INPUTS_ONLY, LockHolder, OperationalError, build,
+                                   try_delete_jobs)
 
 
 @pytest.fixture
@@ -47,16 +47,29 @@ def test_crash_recovery_and_attempt_accounting(tmp_path, journal):
     reopened = Journal(tmp_path / "journal.sqlite")   # as after kill -9
     assert reopened.recover_running() == 1
     j = reopened.job(job)
-    assert (j.state, j.attempts, j.progress, j.worker) == ("queued", 1, None, None)
+    # the daemon's death is not the render's attempt (issue 20 item 9)
+    assert (j.state, j.attempts, j.progress, j.worker, j.interruptions) == \
+        ("queued", 0, None, None, 1)
     reopened.mark_running(job, "cpu#0", "cpu")
     reopened.requeue(job, "shutdown", "drained", refund_attempt=True)
-    assert reopened.job(job).attempts == 1     # a graceful stop is not a failed attempt
+    assert reopened.job(job).attempts == 0     # a graceful stop is not a failed attempt
     reopened.mark_running(job, "cpu#0", "cpu")
     reopened.mark_failed(job, "timeout", "too slow")
     by_reason = reopened.failures_by_reason()
     assert by_reason["timeout"] == 1 and sum(by_reason.values()) == 1
     assert reopened.recent_failures()[0]["relpath"] == "a/x.jpg"
     reopened.close()
+
+
+def test_a_job_that_takes_the_daemon_down_each_time_counts_its_attempts_again(tmp_path,
+                                                                               journal):
+    from deepart_batch.journal.store import MAX_INTERRUPTIONS
+    job = _job(journal)
+    for _ in range(MAX_INTERRUPTIONS + 2):
+        journal.mark_running(job, "cpu#0", "cpu")
+        journal.recover_running()                  # as after each kill -9
+    j = journal.job(job)
+    assert j.interruptions == MAX_INTERRUPTIONS + 2 and j.attempts == 2
 
 
 def test_dedup_lookup_prefers_finished_work(journal):
@@ -120,14 +133,7 @@ def test_forced_keys_are_taken_once(journal):
 
 def test_an_older_journal_gains_the_new_columns(tmp_path):
     path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT NOT NULL, "
-                     "campaign TEXT NOT NULL, sha256 TEXT, work_path TEXT NOT NULL, state TEXT "
-                     "NOT NULL, archived_to TEXT, error TEXT, received_at REAL NOT NULL, "
-                     "finished_at REAL);"
-                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', 's', '/w/a.jpg', 'claimed', "
-                     "NULL, NULL, 1.0, NULL);")
-    db.close()
+    build(path, OLD_INPUTS_ONLY)
     j = Journal(path)
     assert j.input(1).holds == 0 and j.input(1).reason is None
     j.hold_input(1, "style_missing", "gone", retry_at=5)
@@ -136,31 +142,7 @@ def test_an_older_journal_gains_the_new_columns(tmp_path):
 
 
 # -- a journal another program holds (issue 20 item 4) --------------------------------------
-class _Holder:
-    """A second program's connection holding BEGIN EXCLUSIVE, from another thread."""
-
-    def __init__(self, path, seconds: float | None):
-        self.path, self.seconds = path, seconds
-        self.locked, self.release = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        db.execute("INSERT INTO forced (job_key, requested_at) VALUES ('holder', 0)")
-        self.locked.set()
-        self.release.wait(self.seconds)
-        db.execute("COMMIT")
-        db.close()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.locked.wait(5)
-        return self
-
-    def __exit__(self, *_):
-        self.release.set()
-        self.thread.join(5)
+_Holder = LockHolder   # a second program holding the journal, from another thread
 
 
 def test_a_write_waits_out_a_lock_longer_than_sqlites_own_wait(tmp_path):
@@ -228,8 +210,8 @@ def test_read_api_answers_what_status_and_retention_ask(tmp_path, journal):
     reader = open_reader(tmp_path / "journal.sqlite")
     try:
         assert reader.counts()["failed"] == 1 and reader.input_ids() == journal.input_ids()
-        with pytest.raises(sqlite3.OperationalError):
-            reader.db.execute("DELETE FROM jobs")            # read-only: mode=ro
+        with pytest.raises(OperationalError):
+            try_delete_jobs(reader.db)                       # read-only: mode=ro
     finally:
         reader.close()
 

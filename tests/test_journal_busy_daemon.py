@@ -3,18 +3,16 @@ connection) holds the journal with BEGIN EXCLUSIVE for longer than journal_busy_
 `watch` skips its ticks and stays up, and renders once the lock is gone; status, retry
 and prune say "the journal is busy" in one line, never with a traceback."""
 
-import sqlite3
 import time
 
 from daemon_helpers import Box, stop, wait_for
+from support.journal_files import open_exclusive
 
 BUSY_LINE = "the journal is busy (another program holds it); try again"
 
 
 def _lock(box):
-    db = sqlite3.connect(box.state / "journal.sqlite", isolation_level=None, timeout=30)
-    db.execute("BEGIN EXCLUSIVE")
-    return db
+    return open_exclusive(box.state / "journal.sqlite")
 
 
 def test_watch_rides_out_a_journal_locked_longer_than_its_budget(tmp_path):

@@ -11,6 +11,7 @@ from deepart_batch.settings.config import load_config
 from deepart_batch.errors import ConfigError
 from deepart_batch.settings.manifest import (ManifestStore, check_manifest, error_file_for,
                                     glob_to_regex, load_manifest)
+from support.boxes import write_config
 
 DATA = Path(__file__).parent / "data"
 
@@ -35,10 +36,10 @@ def env(tmp_path):
     styles.mkdir()
     for name in ("starry_night.jpg", "the_scream.jpg"):
         shutil.copy(DATA / name, styles / name)
-    (tmp_path / "config.yaml").write_text(
-        "inbox: inbox\noutbox: outbox\nstate_dir: state\nstyles_dir: styles\n"
-        "manifest: inbox/manifest.yaml\ndefaults: {size: 512, steps: 100}\n"
-        "limits: {max_size: 1536, max_steps: 400}\n")
+    write_config(tmp_path / "config.yaml", {
+        "inbox": "inbox", "outbox": "outbox", "state_dir": "state", "styles_dir": "styles",
+        "manifest": "inbox/manifest.yaml", "defaults": {"size": 512, "steps": 100},
+        "limits": {"max_size": 1536, "max_steps": 400}})
     (tmp_path / "inbox").mkdir()
     config = load_config(tmp_path / "config.yaml")
     return config

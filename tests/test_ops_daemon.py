@@ -3,33 +3,13 @@
 import json
 import os
 import signal
-import socket
-import sqlite3
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_helpers import Box, stop, wait_for
-
-
-class NotifySocket:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.path = str(path)
-        self.messages = []
-
-    def drain(self):
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
-                return self.messages
-
-    def has(self, text):
-        self.drain()
-        return [m for m in self.messages if text in m.splitlines()]
+from support.journal_probe import JournalProbe
+from support.notify_socket import NotifyListener as NotifySocket
 
 
 def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path):
@@ -68,7 +48,7 @@ def test_dead_observer_stops_watchdog_pings_and_exits_nonzero(tmp_path):
 def test_metrics_textfile_matches_the_journal(tmp_path):
     prom = tmp_path / "metrics" / "deepart.prom"
     prom.parent.mkdir()
-    box = Box(tmp_path, metrics={"textfile": str(prom), "interval_seconds": 1})
+    box = Box(tmp_path, metrics={"textfile": str(prom), "interval_seconds": 1}, canned=True)
     box.drop("tubingen.jpg", "city/a.jpg")
     box.drop("golden_gate.jpg", "b.jpg")
     (box.inbox / "c.jpg").write_text("not a picture")
@@ -76,8 +56,7 @@ def test_metrics_textfile_matches_the_journal(tmp_path):
     assert res.returncode == 1
     families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     jobs = {s.labels["state"]: s.value for s in families["deepart_jobs"].samples}
-    db = sqlite3.connect(box.state / "journal.sqlite")
-    journal = dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+    journal = JournalProbe(box).counts()
     assert jobs["done"] == journal["done"] == 3
     assert jobs["queued"] == jobs["running"] == 0
     hist = {s.name: s.value for s in families["deepart_render_duration_seconds"].samples

@@ -10,7 +10,7 @@ WORK_NAME = re.compile(r"\d{15,}-")        # state/work/<time_ns>-<name>
 
 def test_json_log_records_name_job_campaign_and_photo(tmp_path):
     log = tmp_path / "log.jsonl"
-    box = Box(tmp_path, logging={"json_file": str(log)})
+    box = Box(tmp_path, logging={"json_file": str(log)}, canned=True)
     box.drop("tubingen.jpg", "city/tubingen.jpg")
     (box.inbox / "city" / "notes.jpg").write_text("not an image")
     res = box.run_once()

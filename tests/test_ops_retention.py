@@ -11,6 +11,7 @@ from deepart_batch.daemon.retention import RetentionTimer, prune
 from deepart_batch.errors import ConfigError
 from deepart_batch.settings.config import load_config
 from support.jobs import toy_spec
+from support.journal_files import backdate, held_exclusively
 
 DAY = 86400
 
@@ -31,9 +32,7 @@ def _input(journal, state_dir, rel, state, age_days, job_state="done", duplicate
             path.with_name(path.name + ".error.json").write_text("{}")
         journal.archive_input(input_id, state, str(path), None)
     then = time.time() - age_days * DAY
-    # backdated in place: a test-only write, as if the photo had come in days ago
-    journal.db.execute("UPDATE inputs SET received_at=?, finished_at=CASE WHEN finished_at "
-                       "IS NULL THEN NULL ELSE ? END WHERE id=?", (then, then, input_id))
+    backdate(journal, input_id, then)   # as if the photo had come in days ago
     return input_id, job, path
 
 
@@ -110,19 +109,13 @@ def test_retention_is_off_by_default_and_checked(tmp_path):
 
 def test_prune_on_a_busy_journal_removes_no_file(tmp_path):
     """The rows go first: when another program holds the journal, nothing is deleted."""
-    import sqlite3
     from deepart_batch.journal import JournalBusy
     box = Box(tmp_path)
     journal = Journal(box.state / "journal.sqlite", busy_budget=0.3, busy_wait=0.05)
     old = _input(journal, box.state, "old.jpg", "done", 40)
-    holder = sqlite3.connect(box.state / "journal.sqlite", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with held_exclusively(box.state / "journal.sqlite"):
         with pytest.raises(JournalBusy):
             prune(journal, box.state, 30 * DAY)
         assert old[2].exists()
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert prune(journal, box.state, 30 * DAY).inputs == 1 and not old[2].exists()
     journal.close()

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
 
 from deepart_batch.ops.sdnotify import Notifier, watchdog_interval
+from support.notify_socket import NotifyListener
 
 
 @pytest.fixture
 def listener(tmp_path, monkeypatch):
     """A bound datagram socket standing in for systemd's notify socket."""
     path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(2)
+    sock = NotifyListener(path, timeout=2)
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     yield sock
     sock.close()
 
 
-def recv(sock: socket.socket) -> str:
-    return sock.recv(4096).decode()
+def recv(listener: NotifyListener) -> str:
+    return listener.recv()
 
 
 def test_each_method_sends_exact_datagram(listener):
@@ -64,9 +62,7 @@ def test_generic_send_raw_and_fields(listener):
 
 def test_abstract_namespace_address(monkeypatch):
     name = f"deepart-test-{uuid.uuid4().hex}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind("\0" + name)
-    sock.settimeout(2)
+    sock = NotifyListener("@" + name, timeout=2)
     try:
         monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
         assert Notifier().ready()
@@ -85,9 +81,7 @@ def test_noop_when_notify_socket_unset(monkeypatch):
 
 def test_explicit_address_and_env_mapping(tmp_path):
     path = str(tmp_path / "s")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(2)
+    sock = NotifyListener(path, timeout=2)
     try:
         assert Notifier(env={"NOTIFY_SOCKET": path}).watchdog()
         assert recv(sock) == "WATCHDOG=1"
@@ -116,9 +110,7 @@ def test_recovers_when_socket_comes_back(tmp_path):
     path = str(tmp_path / "s")
     n = Notifier(path)
     assert n.ready() is False  # nothing listening yet
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(2)
+    sock = NotifyListener(path, timeout=2)
     try:
         assert n.ready()
         assert recv(sock) == "READY=1"

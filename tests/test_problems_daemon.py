@@ -4,62 +4,20 @@ a real webhook receiver on 127.0.0.1 and a real notification command."""
 import json
 import shutil
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from daemon_helpers import DATA, Box, stop, wait_for
+from support.http_receiver import HttpReceiver
+from support.manifests import ONE_RULE
 
-ONE_RULE = """
-styles:
-  starry: {image: starry_night.jpg}
-rules:
-  - match: "city/**"
-    outputs: [{style: starry}]
-"""
 ODD = "odd <b>&'x' $(touch PWNED); `id`.jpg"
-
-
-class Hook:
-    """A webhook receiver; while `hang` is set, every request blocks (a stuck endpoint)."""
-
-    def __init__(self):
-        self.events, self.hang, self.blocked = [], threading.Event(), 0
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if hook.hang.is_set():
-                    hook.blocked += 1
-                    hook.release.wait(120)
-                hook.events.append(body)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def kinds(self, photo):
-        return [e["event"] for e in self.events if e.get("photo") == photo]
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def hook():
-    h = Hook()
+    h = HttpReceiver(status=200)   # `hang`: a stuck endpoint while set
     yield h
     h.close()
 
@@ -90,8 +48,9 @@ def test_setup_trouble_holds_then_renders_by_itself(tmp_path, hook):
         assert (box.outbox / "_problems/city/a.jpg").read_bytes() == \
             (DATA / "tubingen.jpg").read_bytes()              # the photo itself, to look at
         assert "No rule" in (box.outbox / "_problems/misc/b.jpg.txt").read_text()
-        held_text = box.cli("status", "--config", box.config).stdout
-        assert "held: 2 (no_rule 1, style_missing 1)" in held_text
+        # a held photo is re-planned every backoff: read the text until it shows both
+        wait_for(lambda: "held: 2 (no_rule 1, style_missing 1)" in
+                 box.cli("status", "--config", box.config).stdout, what="held line in status")
 
         shutil.move(tmp_path / "away.jpg", painting)           # put back: nobody types anything
         wait_for(lambda: (box.outbox / "city/a.starry.jpg").exists(), what="render after restore")
@@ -138,10 +97,8 @@ def test_retry_brings_back_a_failed_photo_and_force_renders_again(tmp_path, hook
     script = tmp_path / "receive.py"
     script.write_text("import sys\nopen(sys.argv[1], 'ab').write(sys.stdin.buffer.read() + "
                       "b'\\n')\n")
-    box = _notify_box(tmp_path, hook, max_attempts=1)
-    config = yaml.safe_load(box.config.read_text())
-    config["notify"]["command"] = [sys.executable, str(script), str(got)]
-    box.config.write_text(yaml.safe_dump(config))
+    box = _notify_box(tmp_path, hook, max_attempts=1, canned=True)   # watch: a process
+    box.rewrite_config(notify={"command": [sys.executable, str(script), str(got)]})
     rel = f"city/{ODD}"
     box.drop("tubingen.jpg", rel)
     res = box.run_once(env={"DEEPART_INJECT_FAULT": "crash"})   # every attempt crashes

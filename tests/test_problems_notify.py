@@ -5,49 +5,26 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from deepart_batch.daemon import problems
 from deepart_batch.daemon.notify import TeamNotifier, build_event
+from support.boxes import write_config
+from support.http_receiver import HttpReceiver
 
 DATA = Path(__file__).parent / "data"
 ODD = "a<b>&'x' \"$(touch PWNED)\"; `id` {detail}.jpg"
 
 
-class Hook:
-    """A real webhook receiver on 127.0.0.1; `fail` first requests answer 500."""
 
-    def __init__(self, fail=0):
-        self.events, self.fail, self.requests = [], fail, 0
-        hook = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests += 1
-                if hook.requests <= hook.fail:
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                hook.events.append((self.headers["Content-Type"], json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def Hook(fail=0):
+    """A real webhook receiver on 127.0.0.1; `fail` first requests answer 500; `events`:
+    (content type, body) pairs in `received`."""
+    return HttpReceiver(fail=fail, status=204, path="/hook")
 
 
 @pytest.fixture
@@ -115,14 +92,14 @@ def test_webhook_gets_each_event_once_with_plain_fields(hook):
     n.emit(build_event("done", photo="city/b.jpg", campaign="city",
                        outputs=["city/b.starry.jpg"], jobs=[4]))
     n.close(wait=10)
-    assert [e["event"] for _, e in hook.events] == ["held", "done"]
-    ctype, held = hook.events[0]
+    assert [e["event"] for _, e in hook.received] == ["held", "done"]
+    ctype, held = hook.received[0]
     assert ctype.startswith("application/json")
     assert held["photo"] == f"city/{ODD}" and held["campaign"] == "city"
     assert held["reason"] == "style_missing" and held["category"] == "setup"
     assert "starry.jpg" in held["message"] and "/srv" not in json.dumps(held)
-    assert hook.events[1][1]["outputs"] == ["city/b.starry.jpg"]
-    assert len({e["id"] for _, e in hook.events}) == 2
+    assert hook.received[1][1]["outputs"] == ["city/b.starry.jpg"]
+    assert len({e["id"] for _, e in hook.received}) == 2
 
 
 def test_webhook_delivery_is_retried_with_backoff():
@@ -131,7 +108,7 @@ def test_webhook_delivery_is_retried_with_backoff():
         n = TeamNotifier(webhook=h.url, timeout=5, retries=3, retry_seconds=0.05)
         n.emit(build_event("failed", photo="a.jpg", campaign="", reason="unreadable"))
         n.close(wait=10)
-        assert h.requests == 3 and len(h.events) == 1 and n.delivered == 1
+        assert h.requests == 3 and len(h.received) == 1 and n.delivered == 1
     finally:
         h.close()
 
@@ -183,23 +160,25 @@ def test_event_filter_and_disabled_notifier(hook):
     n.emit(build_event("pass_finished", counts={"done": 2, "failed": 1}))
     n.emit(build_event("failed", photo="a.jpg", campaign="", reason="empty"))
     n.close(wait=10)
-    assert [e["event"] for _, e in hook.events] == ["failed"]
+    assert [e["event"] for _, e in hook.received] == ["failed"]
     TeamNotifier().emit(build_event("done", photo="a.jpg", campaign=""))  # no target: no-op
 
 
 def test_problems_and_notify_config_are_checked(tmp_path):
     from deepart_batch.settings.config import load_config
     from deepart_batch.errors import ConfigError
-    base = "inbox: in\noutbox: out\nstate_dir: state\nstyles_dir: styles\nmanifest: m.yaml\n"
-    path = tmp_path / "c.yaml"
-    path.write_text(base + "problems: {folder: Problems}\nnotify:\n  webhook: http://127.0.0.1:9/x\n"
-                    "  command: \"/bin/mailer --to 'a b'\"\n  events: [failed, held]\n")
+    base = {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+            "manifest": "m.yaml"}
+    path = write_config(tmp_path / "c.yaml", {
+        **base, "problems": {"folder": "Problems"},
+        "notify": {"webhook": "http://127.0.0.1:9/x", "command": "/bin/mailer --to 'a b'",
+                   "events": ["failed", "held"]}})
     config = load_config(path)
     assert config.problems.folder == "Problems" and config.problems.hold_seconds == 30
     assert config.notify.command == ["/bin/mailer", "--to", "a b"]
     assert config.notify.events == ["failed", "held"]
-    path.write_text(base + "problems: {folder: ../x}\nnotify: {webhook: 'ftp://x', "
-                    "events: [sent], retries: -1}\n")
+    write_config(path, {**base, "problems": {"folder": "../x"},
+                        "notify": {"webhook": "ftp://x", "events": ["sent"], "retries": -1}})
     with pytest.raises(ConfigError) as info:
         load_config(path)
     text = str(info.value)

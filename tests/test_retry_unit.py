@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from deepart_batch.settings.config import load_config
 from deepart_batch.journal import Journal
 from deepart_batch.daemon.retry import RetryRequest, parse_since, retry
 from deepart_batch.errors import DeepartError
+from support.boxes import write_config
+from support.journal_files import OLD_UNMIGRATED, build, held_exclusively
 from support.jobs import toy_spec
 
 
@@ -25,7 +26,7 @@ def test_parse_since():
 def setup(tmp_path):
     for d in ("in", "out", "state/failed/c", "state/done/c", "styles"):
         (tmp_path / d).mkdir(parents=True)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+    write_config(tmp_path / "config.yaml", (
         {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
          "manifest": "m.yaml"}))
     config = load_config(tmp_path / "config.yaml")
@@ -93,22 +94,12 @@ def test_retry_by_job_id_and_force_on_done(setup):
 
 
 def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
-    import sqlite3
     from deepart_batch.daemon.status import collect
     tmp_path, config, journal = setup
     journal.close()
     path = tmp_path / "state/journal.sqlite"
     path.unlink()
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE inputs (id INTEGER PRIMARY KEY, relpath TEXT, campaign TEXT, "
-                     "sha256 TEXT, work_path TEXT, state TEXT, archived_to TEXT, error TEXT, "
-                     "received_at REAL, finished_at REAL);"
-                     "CREATE TABLE jobs (id INTEGER PRIMARY KEY, input_id INTEGER, slug TEXT, "
-                     "state TEXT, attempts INTEGER, worker TEXT, device TEXT, progress TEXT, "
-                     "reason TEXT, error TEXT, started_at REAL, finished_at REAL);"
-                     "INSERT INTO inputs VALUES (1, 'a.jpg', '', '', '/w', 'failed', '/f', "
-                     "'a.jpg: bad', 1, 2);")
-    db.close()
+    build(path, OLD_UNMIGRATED)
     info = collect(config)
     assert info["held"]["total"] == 0 and info["refused"][0]["reason"] == "error"
     assert info["schema"] == 1 and info["manifest"]["valid"]
@@ -117,19 +108,13 @@ def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
 def test_retry_on_a_busy_journal_moves_nothing(setup):
     """Issue 20 item 4: another program holds the journal; retry says so in one line and
     the photo stays in failed/ with its one failed row (it was moved first before)."""
-    import sqlite3
     from deepart_batch.journal import JournalBusy
     tmp_path, config, journal = setup
     a, job_a = _failed(tmp_path, journal, "a.jpg")
     patient = Journal(tmp_path / "state/journal.sqlite", busy_budget=0.3, busy_wait=0.05)
-    holder = sqlite3.connect(tmp_path / "state/journal.sqlite", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with held_exclusively(tmp_path / "state/journal.sqlite"):
         with pytest.raises(JournalBusy, match="the journal is busy .*; try again"):
             retry(config, RetryRequest(all_failed=True), journal=patient)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert (tmp_path / "state/failed/c/a.jpg").exists()
     assert not (tmp_path / "in/c").exists()
     assert (tmp_path / "state/failed/c/a.jpg.error.json").exists()

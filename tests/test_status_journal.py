@@ -2,19 +2,18 @@
 
 import time
 
-import yaml
-
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.journal import Journal
 from deepart_batch.daemon.status import collect, render_text
 from deepart_batch.settings.config import load_config
+from support.boxes import write_config
 from support.jobs import toy_spec
 
 
 def test_status_shows_running_held_failed_and_refused(tmp_path):
     for d in ("in", "out", "state", "styles"):
         (tmp_path / d).mkdir()
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+    write_config(tmp_path / "config.yaml", (
         {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
          "manifest": "m.yaml"}))
     config = load_config(tmp_path / "config.yaml")
@@ -35,7 +34,7 @@ def test_status_shows_running_held_failed_and_refused(tmp_path):
     journal.archive_input(bad, "failed", "/f/c.jpg", "c.jpg: not an image", "unreadable")
     info = collect(config)
     journal.close()
-    assert info["counts"]["running"] == 1 and info["counts"]["held"] == 1
+    assert info["counts"]["running"] == 1 and info["counts"]["held"] == 2   # = held.total
     (running,) = info["running"]
     assert (running["job"], running["input"], running["style"], running["attempt"]) == \
         (run, "city/a.jpg", "s0", 1)
@@ -53,7 +52,7 @@ def test_status_shows_running_held_failed_and_refused(tmp_path):
 def test_status_on_a_journal_being_created(tmp_path):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "journal.sqlite").write_bytes(b"")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+    write_config(tmp_path / "config.yaml", (
         {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
          "manifest": "m.yaml"}))
     info = collect(load_config(tmp_path / "config.yaml"))

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import DATA, MANIFEST  # noqa: E402
+from support.boxes import write_config  # noqa: E402
 from support.service_user import cli_argv, throwaway_user  # noqa: E402
 
 
@@ -34,8 +35,8 @@ def make_box(root: Path, styles_rel: str) -> Path:
         (styles / name).chmod(0o644)
     (root / "manifest.yaml").write_text(MANIFEST)
     config = root / "config.yaml"
-    config.write_text(f"inbox: inbox\noutbox: outbox\nstate_dir: state\n"
-                      f"styles_dir: {styles_rel}\nmanifest: manifest.yaml\n")
+    write_config(config, {"inbox": "inbox", "outbox": "outbox", "state_dir": "state",
+                          "styles_dir": str(styles_rel), "manifest": "manifest.yaml"})
     for path in (root / "manifest.yaml", config):
         path.chmod(0o644)
     return config

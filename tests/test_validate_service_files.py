@@ -10,6 +10,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import Box  # noqa: E402
+from support.boxes import write_config  # noqa: E402
 
 from deepart_batch.settings.config import load_config
 
@@ -71,7 +72,7 @@ def test_log_and_metrics_folders_must_exist_and_be_writable(tmp_path):
     (tmp_path / "logs").mkdir()
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     config["metrics"]["textfile"] = str(tmp_path / "logs" / "deepart.prom")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(tmp_path / "config.yaml", config)
     res = _cli(tmp_path / "config.yaml")
     assert res.returncode == 0, res.stderr
 

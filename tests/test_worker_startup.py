@@ -169,3 +169,22 @@ def test_graph_cache_keeps_the_least_recently_used_shapes_out(weights, photo, pa
                                                      "captured"]
     assert render(32) == "reused" and render(40) == "captured"
     assert runtime.captures == 4
+
+
+def test_a_worker_stuck_warming_is_restarted(monkeypatch):
+    """A slot takes no job while warming, so no job_timeout can end a stuck one: after
+    START_GRACE from its hello the pool starts it again."""
+    from deepart_batch.pool import pool as pool_module
+    monkeypatch.setattr(pool_module, "START_GRACE", 1.0)
+    monkeypatch.setenv("DEEPART_INJECT_FAULT", "slow_start")   # sleeps 40 s after hello
+    pool = DevicePool(plan_workers(["cpu"]))
+    pool.start()
+    try:
+        pids = []
+        for _ in range(3000):
+            pids += [e.data["pid"] for e in pool.poll(0.1) if e.kind is EventKind.HELLO]
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2 and pids[0] != pids[1]
+    finally:
+        pool.shutdown()

@@ -14,4 +14,4 @@ def need(available: bool, message: str) -> None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI is set: .ci/run must install it)")
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)

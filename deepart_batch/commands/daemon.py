@@ -22,7 +22,9 @@ def add_commands(sub) -> None:
     w.set_defaults(func=cmd_watch)
     r = sub.add_parser("run", help="render everything in the inbox, then exit (cron/timer)",
                        description="Take every file present in the inbox, render it, print a "
-                                   "summary and exit: 0 if all succeeded, 1 if some failed.")
+                                   "summary and exit: 0 everything done, 1 some failed, 20 "
+                                   "some held or left untaken, 21 stopped before the end "
+                                   "(SIGTERM); 75 another bulk pass holds the state_dir.")
     add_config_option(r)
     r.add_argument("--once", action="store_true", required=True,
                    help="process what is present and exit (required)")
@@ -83,22 +85,36 @@ def _add_prune(sub) -> None:
 # --- watch and run --once
 
 
-def _daemon_logging(config, cli_level: str | None) -> None:
+def _daemon_logging(config, cli_level: str | None, enqueue: bool = True) -> None:
     from ..ops.logsetup import configure_logging
     lg = config.logging
     configure_logging(cli_level or lg.level, json_file=lg.json_file, rotation=lg.rotation,
-                      retention=lg.retention)
+                      retention=lg.retention, enqueue=enqueue)
+
+
+def _end_helpers(config, cli_level: str | None) -> None:
+    """Direct log sinks (the enqueued ones hold multiprocessing locks), then no process
+    left behind: systemd would have to SIGKILL the resource tracker at stop."""
+    from ..pool.pool import end_helper_processes
+    _daemon_logging(config, cli_level, enqueue=False)
+    end_helper_processes()
 
 
 def _serve(args, once: bool) -> int:
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service
+    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
     from ..settings.config import load_config
     config = load_config(args.config)
-    _daemon_logging(config, args.log_level if args.log_level != "INFO" else None)
+    level = args.log_level if args.log_level != "INFO" else None
+    _daemon_logging(config, level)
     try:
         service = Service(config, once=once)
-    except AlreadyRunning as exc:
+    except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
+        from loguru import logger
+        logger.info("{}", exc)
         flush_logs()
+        return 0
+    except AlreadyRunning as exc:
+        _end_helpers(config, level)
         if once and exc.holder_role == DAEMON:   # the nightly timer beside the daemon
             print(f"{PROG}: {exc}; the daemon handles the inbox, so this bulk pass has "
                   f"nothing to do", file=sys.stderr)
@@ -106,7 +122,10 @@ def _serve(args, once: bool) -> int:
         print(f"{PROG}: {exc}; it is still going, so this one does not start",
               file=sys.stderr)
         return EXIT_LOCKED
-    code = service.run()
+    try:
+        code = service.run()
+    finally:
+        _end_helpers(config, level)
     if once:
         flush_logs()
         print(run_summary(service.summary, config), file=sys.stderr)
@@ -114,7 +133,9 @@ def _serve(args, once: bool) -> int:
 
 
 def run_summary(s, config) -> str:
-    """The lines `run --once` ends with, from the service's summary."""
+    """The lines `run --once` ends with, from the service's summary; the last says how the
+    pass ended and its exit code."""
+    from ..daemon.bulkpass import verdict_line
     lines = ["", "deepart-batch run --once: summary",
              f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
              f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
@@ -127,6 +148,7 @@ def run_summary(s, config) -> str:
         lines.append(f"  ! {message}")
     if len(s.failures) > 10:
         lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
+    lines.append(verdict_line(s))
     return "\n".join(lines)
 
 

@@ -81,7 +81,7 @@ def cmd_render(args) -> int:
     for path in [args.content, *args.styles] + ([init_image] if init_image else []):
         require_regular_file(path)           # a FIFO or device would block the read forever
         images.probe(path, args.max_pixels)  # fail on bad input before loading weights
-    width, height, _ = images.probe(args.content, args.max_pixels)
+    width, height, _ = images.probe(args.content, args.max_pixels, images.MIN_PHOTO_SIDE)
     if (warning := upsample_warning(params.size, max(width, height), args.content)):
         logger.warning(warning)
     weights = load_weights(args.weights)

@@ -29,8 +29,8 @@ def cmd_validate(args) -> int:
 def _validate(args) -> int:
     from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
-    from ..settings.config import check_config
-    from ..settings.folders import folder_problems
+    from ..settings.config import check_config, ignored_settings
+    from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     config, problems = check_config(args.config)
     if config is not None:
@@ -46,8 +46,15 @@ def _validate(args) -> int:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:
         return 2
+    if ignored_settings(config):
+        print(f"{PROG}: warning: {ignored_settings(config)}", file=sys.stderr)
     for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
                                                         config)):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    warnings, notes = inbox_inheritance(config)
+    for note in notes:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    for warning in warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     print(f"{args.config}: OK (manifest {config.manifest} OK)")
     return 0

@@ -16,6 +16,22 @@ ROOM = 8  # bytes kept free in an output name for `.N` (free names) and `.json` 
 
 REPORTS_FOLDER = "_reports"   # output.reports: subfolder puts the JSON here, out of sight
 ERROR_REPORT_SUFFIX = ".error.json"
+PAGE_NAME = "index.html"      # the gallery's pages: outbox/index.html, <campaign>/index.html
+GALLERY_FOLDER = ".gallery"   # the gallery's thumbnails, one hidden folder per campaign
+
+
+def reserved_folder(relpath: str, problems_folder: str) -> tuple[str, str] | None:
+    """(folder, a name to use instead) when one of the photo's inbox folders is named like
+    an entry the outbox keeps for itself: its outputs would collide with the gallery's
+    pages or thumbnails, the reports subfolder or the problems folder. None when free."""
+    folders = PurePosixPath(relpath).parts[:-1]
+    own = {PAGE_NAME, GALLERY_FOLDER, REPORTS_FOLDER}
+    for depth, folder in enumerate(folders):
+        key = folder.casefold()          # a share may not tell INDEX.HTML from index.html
+        if key in own or (depth == 0 and key == problems_folder.casefold()):
+            base = PurePosixPath(folder.strip("._")).stem or "photos"
+            return folder, f"{base}-photos"
+    return None
 
 
 def output_path(outbox: Path, relpath: str, slug: str, fmt: str, template: str) -> Path:

@@ -97,11 +97,13 @@ class FailureReason(str, Enum):
     EMPTY = "empty"
     TOO_BIG = "too_big"
     TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_SMALL = "too_small"
     FORMAT = "format"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
     NOT_REGULAR = "not_regular"
     BAD_NAME = "bad_name"
+    RESERVED_NAME = "reserved_name"
     IMAGE = "image"
     # the setup
     STYLE_MISSING = "style_missing"
@@ -110,6 +112,7 @@ class FailureReason(str, Enum):
     OUTBOX_UNWRITABLE = "outbox_unwritable"
     DISK_FULL = "disk_full"
     NO_DEVICE = "no_device"
+    INBOX_PERMISSIONS = "inbox_permissions"
     FOLDER_MISSING = "folder_missing"   # the outbox, inbox or state_dir vanished or moved
     # the render
     OOM = "oom"
@@ -155,6 +158,8 @@ TEXTS: dict[FailureReason, _Text] = {
                      "into the inbox."),
     R.TOO_MANY_PIXELS: _Text(C.PHOTO, "{photo} has too many pixels ({detail}).",
                              "Scale the photo down and drop it into the inbox again."),
+    R.TOO_SMALL: _Text(C.PHOTO, "{photo} is too small to restyle ({detail}).",
+                       "Drop the original, larger photo into the inbox."),
     R.FORMAT: _Text(C.PHOTO, "{photo} is in a format this box does not accept ({detail}).",
                     "Save it as JPEG or PNG and drop it into the inbox again."),
     R.SYMLINK: _Text(C.PHOTO, "{photo} is a shortcut (link) to a file, not the photo itself.",
@@ -165,6 +170,10 @@ TEXTS: dict[FailureReason, _Text] = {
                          "Copy an ordinary image file into the inbox."),
     R.BAD_NAME: _Text(C.PHOTO, "The name of {photo} cannot be used ({detail}).",
                       "Rename the photo (shorter, ordinary letters) and drop it again."),
+    R.RESERVED_NAME: _Text(C.PHOTO, "{photo} is in a folder whose name the outbox uses for "
+                                    "itself ({detail}).",
+                           "Rename that folder in the inbox as the note says and drop the "
+                           "photo into the renamed folder."),
     R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
                    "Export the photo again and drop the new file into the inbox."),
     R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "
@@ -191,6 +200,13 @@ TEXTS: dict[FailureReason, _Text] = {
                                 "{photo} ({detail}).",
                        "Ask the administrator to check the render box. The photo waits and "
                        "is retried by itself."),
+    R.INBOX_PERMISSIONS: _Text(C.SETUP, "The render box is not allowed to take {photo} out of "
+                                        "its inbox folder ({detail}).",
+                               "Ask the administrator to let the render box's group change "
+                               "that folder (see \"Permissions\" in the README), or copy the "
+                               "photos in again with a tool that keeps the inbox's "
+                               "permissions. The photo waits in the inbox and is taken by "
+                               "itself once the permissions are fixed."),
     R.FOLDER_MISSING: _Text(C.SETUP, "{photo} waits: a folder of the render box cannot be "
                                      "reached ({detail}).",
                             "Ask the administrator to mount the share again (or put the folder "
@@ -243,6 +259,17 @@ class DaemonEvent(str, Enum):
     STOPPED = "stopped"            # the loop ended; the executor is shut down
     FOLDER_MISSING = "folder_missing"  # the inbox, outbox or state_dir vanished or moved
     FOLDER_BACK = "folder_back"    # it is back (or the inbox was replaced): work resumes
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PassOutcome(str, Enum):
+    """How a `run --once` bulk pass ended; each has its own exit code (daemon/bulkpass.py)."""
+    DONE = "done"                  # everything present was rendered
+    SOME_FAILED = "some_failed"    # some photos or renders failed (failed/, _problems/)
+    HELD_OR_LEFT = "held_or_left"  # some photos wait for the setup or were not taken
+    STOPPED = "stopped"            # SIGTERM before the end: renders left queued
 
     def __str__(self) -> str:
         return self.value

@@ -6,8 +6,10 @@ ready for it (no rule, a style missing).
 
 from __future__ import annotations
 
+import errno
+import os
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
@@ -15,7 +17,7 @@ from ..core.layout import StateLayout, campaign_of
 from ..core.states import DaemonEvent, FailureReason
 from ..journal import JournalBusy
 from ..paths import UnsafePathError, is_disk_full, safe_text
-from . import intake, planner
+from . import intake, planner, problems
 from .events import EventBus
 from .faultpoints import crash_point
 from .holding import Holding
@@ -39,10 +41,13 @@ class Admission:
         self.weights_id = weights_id
         self.style_shas: dict[str, str] = {}
         self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
+        self._folders_told: set[str] = set()  # inbox folders logged as not ours to take
+        self._held_folders: set[str] = set()  # folders we may not even list, held as one
 
     def take_settled(self, stopping) -> None:
         """Take every settled file (until a stop is requested); a file that cannot be moved
         stays in the inbox and is tried again at the next rescan, logged once."""
+        self._unreadable_folders()
         settled = self.watcher.settled()
         for n, path in enumerate(settled):
             if stopping():
@@ -57,10 +62,68 @@ class Admission:
             except OSError as exc:  # e.g. no permission to move it off the share
                 if is_disk_full(exc):
                     raise
+                if exc.errno in (errno.EACCES, errno.EPERM):
+                    self._not_allowed(path, exc)
+                    continue
                 if self._errors.get(str(path)) != str(exc):  # once, not every rescan
                     logger.error("{}: cannot take it ({}); it stays in the inbox and is "
                                  "retried at each rescan", safe_text(str(path)), exc)
                 self._errors[str(path)] = str(exc)
+
+    def _unreadable_folders(self) -> None:
+        """A folder the last scan could not list is held as one (its photos cannot even be
+        named); when it can be listed again, its photos are taken like any others."""
+        now = {}
+        for path, why in self.watcher.unreadable.items():
+            try:
+                now[safe_text(self.watcher.relpath(path))] = (path, why)
+            except ValueError:
+                continue
+        for rel in self._held_folders - set(now):
+            self.holding.release_from_inbox(rel)
+            self._folders_told.discard(rel)
+        for rel, (path, why) in now.items():
+            if rel not in self._folders_told:
+                self._folders_told.add(rel)
+                logger.error("{}: the service cannot take photos from inbox folder {}/ (it "
+                             "may not list it: {}); held (inbox_permissions) until its "
+                             "permissions let the service's group in (README: Permissions)",
+                             safe_text(str(path)), rel, why)
+            self.holding.hold_in_inbox(rel, None, f"inbox folder {rel}/: {why}",
+                                       FailureReason.INBOX_PERMISSIONS)
+        self._held_folders = set(now)
+
+    def _not_allowed(self, path: Path, exc: OSError) -> None:
+        """The service may not move this file out of its folder (a folder copied in with
+        umask 022, say): held in the inbox as inbox_permissions, logged once per folder,
+        taken by itself at a rescan once the permissions allow it."""
+        rel = safe_text(self.watcher.relpath(path))
+        folder = str(PurePosixPath(rel).parent)
+        where = "the inbox itself" if folder == "." else f"inbox folder {folder}/"
+        if folder not in self._folders_told:
+            self._folders_told.add(folder)
+            logger.error("{}: the service cannot take photos from {} ({}); they are held "
+                         "(inbox_permissions) and taken by themselves once its permissions "
+                         "let the service's group move files (README: Permissions)",
+                         safe_text(str(path.parent)), where, exc.strerror or exc)
+        readable = os.access(path, os.R_OK)   # else the note goes without a copy
+        self.holding.hold_in_inbox(rel, path if readable else None,
+                                   f"{where}: {exc.strerror or exc}",
+                                   FailureReason.INBOX_PERMISSIONS)
+
+    def _released_folder(self, folder: str) -> None:
+        """A photo was taken from `folder`: a note held for the folder as a whole (it could
+        not be listed, maybe by an earlier run) goes."""
+        self._folders_told.discard(folder)
+        if folder == ".":
+            return
+        try:   # only the folder's note: _problems/<folder>/ holds its photos' own notes
+            note = problems.entry_paths(Path(self.config.outbox), self.config.problems.folder,
+                                        folder)[1]
+            note.unlink()
+        except (OSError, UnsafePathError):
+            return
+        logger.info("inbox folder {}/ can be read now; its problem note is removed", folder)
 
     @about_path
     def take(self, path: Path) -> None:
@@ -76,12 +139,13 @@ class Admission:
             return
         limits = self.config.limits
         refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
-                          limits.formats)
+                                 limits.formats) or \
+            intake.reserved_name(rel, self.config.problems.folder)
         work = self.layout.work / intake.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
         try:
             intake.write_claim_note(self.layout.claims, work, rel)
-            intake.move_file(path, work)
+            intake.claim_file(path, work)
         except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
             intake.remove_claim_note(self.layout.claims, work)
@@ -96,6 +160,7 @@ class Admission:
         self.journal.finish_claim(input_id, intake.sha256_of(work))
         crash_point("after_claim_move")
         self.holding.release_from_inbox(rel)
+        self._released_folder(str(PurePosixPath(rel).parent))
         queued = self.plan(self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self.events.emit(DaemonEvent.PHOTO_TAKEN, photo=rel, input=input_id, jobs=queued)
@@ -110,11 +175,12 @@ class Admission:
             self.holding.hold_input(inp, FailureReason.NO_RULE,
                                     f"no manifest rule matches {inp.relpath}")
             return []
-        missing = sorted({Path(manifest.styles[name].image).name for output in rule.outputs
-                          for name in output.styles
-                          if not Path(manifest.styles[name].image).is_file()})
+        missing = {Path(manifest.styles[name].image) for output in rule.outputs
+                   for name in output.styles if not Path(manifest.styles[name].image).is_file()}
         if missing:
-            self.holding.hold_input(inp, FailureReason.STYLE_MISSING, ", ".join(missing))
+            self.manifests.note_missing(missing)   # its arrival releases the photo
+            self.holding.hold_input(inp, FailureReason.STYLE_MISSING,
+                                    ", ".join(sorted(p.name for p in missing)))
             return []
         try:
             with self.journal.transaction():  # all of its jobs or none

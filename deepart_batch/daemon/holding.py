@@ -26,46 +26,61 @@ class Holding:
         self.policy = policy
         self.events = events
         self.manifest_name = manifest_name
-        self._in_inbox: set[str] = set()
+        self._in_inbox: dict[str, FailureReason] = {}   # inbox path -> why it waits there
         self._told: set[str] = set()      # held in the inbox and announced, until taken
 
-    # -- photos waiting in the inbox (no valid manifest) ----------------------------------
-    def hold_in_inbox(self, relpath: str, path: Path, detail: str) -> None:
-        """No valid manifest: the photo waits in the inbox. Announced once per photo (a
-        note and a `held` event, like any hold), however often it is seen meanwhile."""
-        if relpath not in self._in_inbox:
+    # -- photos waiting in the inbox (no valid manifest, or not ours to take) -------------
+    def hold_in_inbox(self, relpath: str, path: Path, detail: str,
+                      reason: FailureReason = FailureReason.MANIFEST_INVALID) -> None:
+        """The photo waits in the inbox: no valid manifest, or the service may not move it
+        (inbox_permissions; the caller logs that once per folder). Announced once per photo
+        (a note and a `held` event, like any hold), however often it is seen meanwhile."""
+        if relpath not in self._in_inbox and reason is FailureReason.MANIFEST_INVALID:
             logger.warning("{}: held in the inbox until the manifest is valid", relpath)
-            self._in_inbox.add(relpath)
+        self._in_inbox[relpath] = reason
         if relpath not in self._told:
             self._told.add(relpath)
             self.events.emit(DaemonEvent.PHOTO_HELD, photo=relpath,
-                             campaign=campaign_of(relpath),
-                             reason=FailureReason.MANIFEST_INVALID, detail=detail,
+                             campaign=campaign_of(relpath), reason=reason, detail=detail,
                              work_copy=path, first=True, jobs=[])
 
     def release_from_inbox(self, relpath: str) -> None:
-        self._in_inbox.discard(relpath)
+        self._in_inbox.pop(relpath, None)
         self._told.discard(relpath)
 
     def release_inbox(self) -> None:
-        """The manifest changed: every photo waiting in the inbox is looked at again."""
-        self._in_inbox.clear()
+        """The manifest changed: every photo waiting for it is looked at again."""
+        for rel in self.in_inbox(FailureReason.MANIFEST_INVALID):
+            del self._in_inbox[rel]
 
-    def in_inbox(self) -> list[str]:
-        """The inbox paths held until the manifest is valid, sorted."""
-        return sorted(self._in_inbox)
+    def forget_gone(self, inbox: Path) -> None:
+        """Photos held in the inbox that were removed from it meanwhile."""
+        for rel in list(self._in_inbox):
+            if not (inbox / rel).exists():
+                self.release_from_inbox(rel)
+
+    def in_inbox(self, reason: FailureReason | None = None) -> list[str]:
+        """The inbox paths held there (for `reason`, or any), sorted."""
+        return sorted(r for r, why in self._in_inbox.items() if reason in (None, why))
+
+    def in_inbox_by_reason(self) -> dict[str, str]:
+        """For status.json: inbox path -> FailureReason value."""
+        return {rel: why.value for rel, why in self._in_inbox.items()}
 
     def in_inbox_reasons(self) -> dict[str, str]:
         """What the gallery shows for them."""
-        return dict.fromkeys(list(self._in_inbox),
-                             f"waiting in the inbox until {self.manifest_name} is valid")
+        return {rel: f"waiting in the inbox until {self.manifest_name} is valid"
+                if why is FailureReason.MANIFEST_INVALID else
+                "waiting in the inbox: the render box may not take it from its folder"
+                for rel, why in self._in_inbox.items()}
 
     # -- claimed photos and jobs -------------------------------------------------------------
     def hold_input(self, inp, reason: FailureReason, detail: str) -> None:
         outcome = decide(reason, 0, inp.holds, self.policy)
         first = self.journal.hold_input(inp.id, reason, detail,
                                         time.time() + outcome.delay) == 0
-        log = logger.warning if first else logger.info
+        log = logger.bind(reason=reason.value)
+        log = log.warning if first else log.info
         log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
             inp.relpath, reason.value, detail, outcome.delay)
         self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
@@ -78,7 +93,8 @@ class Holding:
         inp = self.journal.input(job.input_id)
         first = first_for_job and not any(j.holds for j in self.journal.jobs_for_input(inp.id)
                                           if j.id != job.id) and not inp.holds
-        (logger.warning if first_for_job else logger.info)(
+        log = logger.bind(reason=outcome.reason.value)
+        (log.warning if first_for_job else log.info)(
             "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
             outcome.reason.value, detail, outcome.delay)
         self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..core.formats import pil_format
+from ..core.outbox_names import reserved_folder
 from ..errors import ImageError
-from ..paths import NAME_MAX, atomic_write_json, fit_name, fsync_dir, make_parents
+from ..paths import (NAME_MAX, UnsafePathError, atomic_write_json, fit_name, fsync_dir,
+                     make_parents, open_own_file)
 from .faultpoints import crash_point
 
 ERROR_SUFFIX = ".error.json"
@@ -54,14 +56,31 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     from .. import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {pil_format(f) or f.upper() for f in formats}
     try:
-        _, _, fmt = images.probe(path, max_pixels)
+        _, _, fmt = images.probe(path, max_pixels, images.MIN_PHOTO_SIDE)
     except ImageError as exc:
-        reason = "pixels" if "max_input_pixels" in str(exc) else "unreadable"
+        reason = "pixels" if "max_input_pixels" in str(exc) else \
+            "too_small" if "too small to restyle" in str(exc) else "unreadable"
         return Refusal(reason, f"{relpath}: {str(exc).split(': ', 1)[-1]}")
     if fmt not in allowed:
         return Refusal("format", f"{relpath}: {fmt} images are not accepted here; allowed: "
                                  f"{', '.join(sorted(allowed))} (limits.formats)")
     return None
+
+
+def reserved_name(relpath: str, problems_folder: str) -> Refusal | None:
+    """A folder named like one of the outbox's own entries (index.html, .gallery, _reports,
+    the problems folder) is refused at intake: its outputs would land on the gallery's or
+    the problems folder's files and be held as outbox_unwritable at every backoff. Refusing
+    says so at once, in plain words, and the renamed folder renders like any other; mapping
+    it to another name would put renders where nobody looks for them."""
+    clash = reserved_folder(relpath, problems_folder)
+    if clash is None:
+        return None
+    folder, instead = clash
+    return Refusal("reserved_name",
+                   f'{relpath}: the inbox folder "{folder}" is named like one of the '
+                   f'outbox\'s own entries; rename the folder (for example to "{instead}") '
+                   "and drop the photo into it again")
 
 
 def sha256_of(path: Path) -> str:
@@ -94,6 +113,51 @@ def move_file(src: Path, dst: Path) -> None:
                 raise
         os.unlink(src)
     fsync_dir(dst.parent)
+
+
+def claim_file(src: Path, dst: Path) -> None:
+    """Claim an inbox file into work/ as a copy of its bytes, read from an O_NOFOLLOW fd,
+    then unlink the inbox name. work/ gets a fresh inode that no uploader has open, so a
+    writer that kept the file open across the claim cannot change what is rendered, hashed
+    and archived in done/ (a rename would carry its open inode along). A link or special
+    file (refused anyway, never read) is moved by name, as before."""
+    try:
+        source = open_own_file(src)
+    except UnsafePathError:
+        move_file(src, dst)
+        return
+    with source:
+        st = os.fstat(source.fileno())
+        make_parents(dst.parent)   # never the state_dir itself, if it vanished
+        tmp = dst.with_name(f".{fit_name(dst.name, 64)}.part")
+        try:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dst)
+        except BaseException:  # e.g. state_dir full: no half copy stays in work/
+            tmp.unlink(missing_ok=True)
+            raise
+    fsync_dir(dst.parent)
+    try:
+        now = os.lstat(src)
+    except FileNotFoundError:
+        return
+    if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):  # not replaced meanwhile
+        os.unlink(src)
+        fsync_dir(src.parent)
+
+
+def drop_claimed_original(inbox_path: Path, sha: str) -> None:
+    """After a crash between claim_file's copy and its unlink: the inbox file whose bytes
+    are already in work/ goes, so it is not taken twice. Different bytes stay: a new drop."""
+    try:
+        if os.path.isfile(inbox_path) and not os.path.islink(inbox_path) and \
+                sha256_of(inbox_path) == sha:
+            os.unlink(inbox_path)
+    except OSError:
+        pass
 
 
 def work_name(relpath: str, token: str) -> str:

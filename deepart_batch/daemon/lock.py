@@ -20,6 +20,10 @@ from loguru import logger
 DAEMON, BULK = "daemon", "bulk"
 
 
+class StopRequested(RuntimeError):
+    """A stop (SIGTERM) arrived while waiting for a bulk pass: nothing was started."""
+
+
 class AlreadyRunning(RuntimeError):
     """The state_dir is locked; `holder_role` is DAEMON, BULK or None (unknown)."""
 
@@ -63,12 +67,17 @@ def _holder(path: Path) -> tuple[int | None, str | None]:
     return read_holder(path)
 
 
-def take_lock(path: Path, role: str, wait_while: Callable[[str], bool] | None = None):
+WAIT_STEP = 0.1   # how often a wait looks for a stop request; the lock is tried each second
+
+
+def take_lock(path: Path, role: str, wait_while: Callable[[str], bool] | None = None,
+              stop_requested: Callable[[], bool] = lambda: False):
     """Lock `path` for `role` and return the open file (keep it open to keep the lock).
 
     Raises AlreadyRunning naming the holder. With `wait_while`, a lock held by a bulk pass
-    is waited for; `wait_while(message)` is called every second and stops the wait by
-    returning False (a stop was requested)."""
+    is waited for; `wait_while(message)` is called every second. A stop ends the wait
+    within WAIT_STEP and raises StopRequested: `wait_while` returning False, or
+    `stop_requested()` turning true (it is asked every WAIT_STEP)."""
     announced = False
     while True:
         fh = _try_lock(path, role)
@@ -84,7 +93,16 @@ def take_lock(path: Path, role: str, wait_while: Callable[[str], bool] | None = 
             if not announced:
                 logger.warning(waiting)
                 announced = True
-            if wait_while(waiting):
-                time.sleep(1.0)
+            if wait_while(waiting) and not _stopped_within(1.0, stop_requested):
                 continue
+            raise StopRequested(f"stop requested while {waiting}; nothing was started")
         raise AlreadyRunning(message, pid, holder)
+
+
+def _stopped_within(seconds: float, stop_requested: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stop_requested():
+            return True
+        time.sleep(WAIT_STEP)
+    return stop_requested()

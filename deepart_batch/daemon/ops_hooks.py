@@ -20,7 +20,7 @@ from .retention import RetentionTimer
 
 class OpsHooks:
     def __init__(self, config, journal, pool, watcher, manifests, notifier, status_file,
-                 once: bool, held_in_inbox: Callable[[], list[str]],
+                 once: bool, held_in_inbox: Callable[[], dict[str, str]],
                  waiting: Callable[[], list[str]] = list):
         self.config, self.journal, self.pool, self.watcher = config, journal, pool, watcher
         self.manifests, self.notifier, self.status_file = manifests, notifier, status_file
@@ -32,12 +32,16 @@ class OpsHooks:
         self.server = None
         self._status_text = ""
         self.retention = RetentionTimer(config, journal)
+        # The HTTP endpoint answers from its own threads; the journal's connection belongs
+        # to the loop's thread. So the loop publishes the text (at start and each second)
+        # and the server only hands out the last one published.
+        self._published = ""
         metrics = config.metrics
         if metrics.http_port is not None:
+            self.publish_metrics()
             try:
-                self.server = MetricsServer(self.prometheus_text, metrics.http_host,
-                                            metrics.http_port).start()
-                logger.info("metrics on http://{}:{}/metrics", metrics.http_host, self.server.port)
+                self.server = MetricsServer(self.published_metrics, metrics.http_host,
+                                            metrics.http_port).start()  # it logs the address
             except (OSError, ValueError) as exc:
                 logger.error("metrics endpoint not started: {}", exc)
         # Test hook: simulate the observer thread dying, to prove the watchdog notices.
@@ -62,6 +66,14 @@ class OpsHooks:
 
     def prometheus_text(self) -> str:
         return render_prometheus(self.snapshot())
+
+    def publish_metrics(self) -> None:
+        """On the loop's thread: the text the HTTP endpoint serves until the next one."""
+        self._published = self.prometheus_text()
+
+    def published_metrics(self) -> str:
+        """For the HTTP server's threads: touches no journal."""
+        return self._published
 
     def healthy(self) -> bool:
         observer_ok = self.once or self.watcher.alive()
@@ -93,12 +105,15 @@ class OpsHooks:
                     "pid": os.getpid(), "time": time.time(),
                     "mode": "once" if self.once else "watch", "counts": counts,
                     "workers": self.pool.status(), "stopping": stopping,
-                    "held_in_inbox": self.held_in_inbox(),
+                    "held_in_inbox": sorted(held := self.held_in_inbox()),
+                    "held_in_inbox_reasons": held,
                     "manifest_errors": self.manifests.errors[:20], "waiting": waiting})
             except FolderMissing:
                 pass   # the state_dir is gone: said once by the folder watch
             except OSError as exc:
                 logger.warning("cannot write {}: {}", self.status_file, exc)
+            if self.server is not None:
+                self.publish_metrics()
             text = "; ".join((["waiting: " + "; ".join(waiting)] if waiting else [])
                              + [", ".join(f"{state} {n}" for state, n in counts.items())])
             if text != self._status_text:

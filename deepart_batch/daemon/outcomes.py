@@ -33,7 +33,10 @@ class RunSummary:
     jobs_done: int = 0
     jobs_failed: int = 0
     duplicates: int = 0
-    held: int = 0
+    held: int = 0          # photos (or renders) waiting for the setup
+    left_photos: int = 0   # files still in the inbox, not taken (unreadable, no manifest)
+    left_jobs: int = 0     # renders still queued when the pass ended
+    stopped: bool = False  # SIGTERM before the end
     failures: list[str] = field(default_factory=list)
 
 
@@ -93,12 +96,14 @@ class Outcomes:
             return
         if outcome.action is Action.RETRY:
             self.journal.requeue(job.id, reason.value, error)
-            logger.warning("job {} {} on attempt {}: queued again", job.id, reason, job.attempts)
+            logger.bind(reason=reason.value).warning("job {} {} on attempt {}: queued again",
+                                                     job.id, reason, job.attempts)
             self.events.emit(DaemonEvent.JOB_RETRIED, job=job.id, reason=reason, detail=error)
             return
         if reason in (FailureReason.CRASHED, FailureReason.TIMEOUT):
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
-        logger.error("job {} failed ({}): {}", job.id, reason.value, error)
+        logger.bind(reason=reason.value).error("job {} failed ({}): {}", job.id, reason.value,
+                                               error)
         self.fail_job(job, reason.value, error)
 
     def reason_of(self, job, event: ExecutorEvent) -> FailureReason:

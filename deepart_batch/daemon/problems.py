@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..paths import (UnsafePathError, atomic_write_bytes, fsync_dir, make_parents, open_own_file,
-                     resolve_inside)
+from ..paths import (NAME_MAX, UnsafePathError, atomic_write_bytes, fit_name, fsync_dir,
+                     make_parents, open_own_file, resolve_inside)
 from ..core.states import Category, FailureReason, message
 
 TEXT_SUFFIX = ".txt"
@@ -49,7 +49,8 @@ def problem_text(relpath: str, reason, detail: str, held: bool, when: float | No
 def entry_paths(outbox: Path, folder: str, relpath: str) -> tuple[Path, Path]:
     """(photo copy, note) for `relpath`; raises UnsafePathError if it would leave the outbox."""
     rel = PurePosixPath(relpath)
-    photo = resolve_inside(outbox, PurePosixPath(folder) / rel)
+    name = fit_name(rel.name, NAME_MAX - len(TEXT_SUFFIX))   # the note's name fits too
+    photo = resolve_inside(outbox, PurePosixPath(folder) / rel.parent / name)
     return photo, photo.with_name(photo.name + TEXT_SUFFIX)
 
 
@@ -112,7 +113,8 @@ def _copy_own_file(src: Path, dst: Path, relpath: str) -> None:
 
 def _atomic_copy(source, dst: Path) -> None:
     make_parents(dst.parent)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{fit_name(dst.name, 64)}.",
+                               suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(source, out, 1 << 20)

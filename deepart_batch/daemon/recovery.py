@@ -197,7 +197,10 @@ class Recovery:
         self.outcomes.settle_duplicates(None)  # whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
-                self.journal.finish_claim(inp.id, intake.sha256_of(Path(inp.work_path)))
+                sha = intake.sha256_of(Path(inp.work_path))
+                # claimed by copy: a crash before the inbox name went leaves both
+                intake.drop_claimed_original(Path(self.config.inbox) / inp.relpath, sha)
+                self.journal.finish_claim(inp.id, sha)
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
                 intake.remove_claim_note(self.layout.claims, inp.work_path)

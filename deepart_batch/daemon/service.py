@@ -26,18 +26,20 @@ from ..pool.scheduler import Candidate
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
-from . import planner
+from . import bulkpass, planner
 from .admission import Admission
 from .earlystop import early_stop_requested
 from .events import EventBus
 from .folders import FolderWatch, require_folders, wait_for_folders
 from .holding import Holding
-from .lock import BULK, DAEMON, AlreadyRunning, take_lock  # noqa: F401  (cli imports it here)
+from .lock import (BULK, DAEMON, AlreadyRunning, StopRequested,  # noqa: F401  (the cli
+                   take_lock)                                     # imports them here)
 from .logcontext import for_job
 from .ops_hooks import OpsHooks
 from .outcomes import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
 from .policy import PolicySettings
 from .recovery import Recovery, open_journal
+from .reload import reload_config
 from .team import TeamDesk
 from .watch import InboxWatcher
 
@@ -48,6 +50,8 @@ EXIT_NO_DEVICE = 69   # run --once: this setup can render nothing (sysexits EX_U
 
 
 class Service:
+    _reload_requested = False            # SIGHUP (systemctl reload), handled by the next tick
+
     def __init__(self, config: Config, once: bool = False, notifier: Notifier | None = None):
         self.config = config
         self.once = once
@@ -55,8 +59,9 @@ class Service:
         self.layout = StateLayout(Path(config.state_dir))
         for d in (self.layout.work, self.layout.done, self.layout.failed):  # not the outbox
             d.mkdir(parents=True, exist_ok=True)
+        self._lock_ready_sent = False
         self._lock_fh = take_lock(self.layout.lock, BULK if once else DAEMON,
-                                  None if once else self._wait_for_lock)
+                                  None if once else self._wait_for_lock, early_stop_requested)
         self.layout.claims.mkdir(exist_ok=True)
         self.journal = open_journal(self.layout, config.journal_busy_seconds)
         self.status_file = self.layout.status_file
@@ -113,6 +118,8 @@ class Service:
             job = by_id.pop(cand.job_id)
             gone = [Path(s.path).name for s in job.spec.styles if not Path(s.path).is_file()]
             if gone:
+                self.manifests.note_missing(s.path for s in job.spec.styles
+                                            if not Path(s.path).is_file())
                 self.holding.hold_job_for(job, FailureReason.STYLE_MISSING, ", ".join(gone))
                 continue
             refusal = self._refusal(job, largest)
@@ -177,16 +184,26 @@ class Service:
             logger.info("stop requested: taking no new files, draining running jobs")
         self.stopping = True
 
+    def request_reload(self, *_):
+        self._reload_requested = True
+
     def _wait_for_lock(self, message: str) -> bool:
+        """Waiting for a bulk pass is a started service that waits, not a slow start:
+        READY once (so systemd's start timeout does not kill it), then status and pings."""
+        if not self._lock_ready_sent:
+            self.notifier.ready(message)
+            self._lock_ready_sent = True
         self.notifier.status(message)
         self.notifier.watchdog()
-        return True
+        return not early_stop_requested()
 
     def _connect_receivers(self) -> None:
         """Ops and the gallery, after recovery: they read a journal that agrees with the disk."""
         OpsHooks(self.config, self.journal, self.pool, self.watcher, self.manifests,
                  self.notifier, self.status_file, self.once,
-                 self.holding.in_inbox, waiting=self.waiting).connect(self.events)
+                 self.holding.in_inbox_by_reason, waiting=self.waiting).connect(self.events)
+        if self.once:
+            bulkpass.PassProgress(self.journal, self.summary).connect(self.events)
         gallery = GalleryWriter(self.config, held=self.holding.in_inbox_reasons)
         self.events.connect(lambda **_: gallery.start(), DaemonEvent.STARTED)
         self.events.connect(lambda **_: gallery.close(), DaemonEvent.STOPPED)
@@ -194,6 +211,7 @@ class Service:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
         if early_stop_requested():
             self.request_stop()
         if self.once:
@@ -255,7 +273,7 @@ class Service:
             self.pool.shutdown(grace=5)
             self.events.emit(DaemonEvent.STOPPED)
             if self.once:
-                self.summary.held = sum(self.journal.held_by_reason().values())
+                self._count_what_is_left()
                 self.events.emit(DaemonEvent.PASS_FINISHED, counts={
                     "photos_done": self.summary.inputs_done,
                     "photos_failed": self.summary.inputs_failed,
@@ -264,6 +282,9 @@ class Service:
             self.team.close(wait=10 if self.once else 5)
 
     def tick(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            reload_config(self)
         self.folders.check()
         if self.folders.is_missing("state"):   # the journal's folder: touch nothing
             self.events.emit(DaemonEvent.TICK, stopping=self.stopping)
@@ -274,6 +295,10 @@ class Service:
             self.holding.release_inbox()
             if self.holding.release_all():
                 logger.info("manifest reloaded: trying held photos again now")
+        arrived = self.manifests.styles_arrived()
+        if arrived and self.holding.release_all():
+            logger.info("painting(s) {} arrived: trying held photos again now",
+                        ", ".join(arrived))
         self.holding.release_due_jobs()
         if self.manifests.current is not None and not self.stopping:
             for inp in self.holding.unhold_due_photos():
@@ -283,11 +308,13 @@ class Service:
         if not self.once and inbox_there and \
                 now - self._last_rescan >= self.config.watch.rescan_seconds:
             self.watcher.scan()
+            self.holding.forget_gone(self.watcher.inbox)
             self._last_rescan = now
         if inbox_there:
             self.admission.take_settled(lambda: self.stopping)
         if self.manifests.current is None:
-            for rel in self.holding.in_inbox():   # keep held files in the settle table
+            for rel in self.holding.in_inbox(FailureReason.MANIFEST_INVALID):  # keep them
+                # in the settle table
                 self.watcher.notice(self.watcher.inbox / rel)
         self.dispatch()
         for event in self.pool.poll(timeout=0.2):
@@ -296,7 +323,8 @@ class Service:
 
     def _finished(self) -> bool:
         counts = self.journal.counts()
-        held = self.manifests.current is None and self.holding.in_inbox()
+        held = self.manifests.current is None and \
+            self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
         return (self.watcher.pending() == 0 and len(self.journal.jobs_ready()) == 0
                 and counts["running"] == 0 and not held)
 
@@ -312,7 +340,20 @@ class Service:
             self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)
             logger.warning("job {} did not finish within drain_seconds: queued again", job_id)
+        if self.once:
+            self.summary.stopped = True
+            self._count_what_is_left()
+            return bulkpass.exit_code(self.summary)
         return EXIT_OK
+
+    def _count_what_is_left(self) -> None:
+        """For the bulk pass's summary and exit code: held, queued, untaken."""
+        s, counts = self.summary, self.journal.counts()
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        s.held = sum(self.journal.held_by_reason().values()) + \
+            len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
+        s.left_jobs = counts["queued"] + counts["running"] + counts["waiting"]
+        s.left_photos = self.watcher.pending() + len(untaken)
 
     def _finish_once(self) -> int:
         held_jobs = self.journal.held()
@@ -328,5 +369,12 @@ class Service:
                        f"{self.config.problems.folder}/ in the outbox")
             logger.warning(message)
             self.summary.failures.append(message)
-        failed = self.summary.jobs_failed or self.summary.inputs_failed
-        return EXIT_FAILURES if failed or held_jobs or held_photos else EXIT_OK
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        if untaken:
+            message = (f"{len(untaken)} photo(s) left in the inbox: the service may not take "
+                       f"them from their folder (inbox_permissions), e.g. {untaken[0]}; see "
+                       f"\"Permissions\" in the README")
+            logger.warning(message)
+            self.summary.failures.append(message)
+        self._count_what_is_left()
+        return bulkpass.exit_code(self.summary)

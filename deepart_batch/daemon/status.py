@@ -63,6 +63,23 @@ def _held(journal: JournalReader) -> dict:
     return {"total": len(photos), "by_reason": by_reason, "photos": photos[:50]}
 
 
+RECENT_RENDERS = 20   # the queue's ETA is the mean of this many recent render times
+
+
+def _queue(journal: JournalReader, counts: dict, running: list[dict]) -> dict:
+    """How long the whole queue takes: queued renders at the mean of recent render times,
+    plus what the running ones have left, spread over the render slots (filled in later)."""
+    recent = journal.render_seconds(limit=RECENT_RENDERS)
+    mean = sum(recent) / len(recent) if recent else None
+    work = None
+    if mean is not None:
+        work = counts.get(JobState.QUEUED.value, 0) * mean + sum(
+            r["eta_seconds"] if r["eta_seconds"] is not None else mean for r in running)
+    return {"jobs": counts.get(JobState.QUEUED.value, 0) + len(running),
+            "work_seconds": work, "eta_seconds": None if work is None else round(work, 1),
+            "from_renders": len(recent), "slots": 1}
+
+
 def _journal(journal: JournalReader, now: float) -> dict:
     out: dict = {"counts": journal.counts(), "running": []}
     for j, rel in journal.jobs_with_relpath(JobState.RUNNING.value):
@@ -71,6 +88,7 @@ def _journal(journal: JournalReader, now: float) -> dict:
             "job": j.id, "input": rel, "style": j.slug, "worker": j.worker,
             "device": j.device, "attempt": j.attempts, "progress": j.progress,
             "started": iso(j.started_at), "elapsed_seconds": elapsed, "eta_seconds": eta})
+    out["queue"] = _queue(journal, out["counts"], out["running"])
     out["held"] = _held(journal)
     out["failures"] = [
         {"job": j.id, "input": rel, "style": j.slug,
@@ -107,6 +125,7 @@ def collect(config) -> dict:
     out: dict = {"schema": SCHEMA_VERSION, "time": iso(now), "state_dir": str(state),
                  "counts": {}, "running": [], "held": {"total": 0, "by_reason": {},
                                                        "photos": []},
+                 "queue": {"jobs": 0, "eta_seconds": None, "from_renders": 0, "slots": 1},
                  "failures": [], "refused": [], "manifest": _manifest(config),
                  "daemon": None, "devices": []}
     if db_path.exists():
@@ -135,14 +154,24 @@ def collect(config) -> dict:
         if alive:
             out["devices"] = live.get("workers", [])
             waiting = live.get("held_in_inbox") or []
-            if waiting:  # no valid manifest at all: photos wait in the inbox
-                out["held"]["total"] += len(waiting)
-                out["held"]["by_reason"]["manifest_invalid"] = \
-                    out["held"]["by_reason"].get("manifest_invalid", 0) + len(waiting)
-                out["held"]["photos"] += [
-                    {"input": rel, "job": None, "reason": "manifest_invalid",
-                     "message": _plain("manifest_invalid", rel, "no valid manifest yet"),
-                     "retry_at": None, "holds": 0} for rel in waiting[:50]]
+            why = live.get("held_in_inbox_reasons") or {}
+            for rel in waiting:  # no valid manifest, or the service may not take them
+                reason = why.get(rel, "manifest_invalid")
+                out["held"]["total"] += 1
+                out["held"]["by_reason"][reason] = out["held"]["by_reason"].get(reason, 0) + 1
+                if len(out["held"]["photos"]) < 60:
+                    out["held"]["photos"].append(
+                        {"input": rel, "job": None, "reason": reason,
+                         "message": _plain(reason, rel, "no valid manifest yet" if reason ==
+                                           "manifest_invalid" else "no permission"),
+                         "retry_at": None, "holds": 0})
+            slots = len(out["devices"]) or 1
+            queue = out["queue"]
+            if slots > 1 and queue.get("work_seconds") is not None:
+                queue.update(slots=slots, eta_seconds=round(queue["work_seconds"] / slots, 1))
+    out["queue"].pop("work_seconds", None)
+    if out["counts"] or out["held"]["total"]:   # one held count, the same everywhere
+        out["counts"]["held"] = out["held"]["total"]
     return out
 
 
@@ -182,6 +211,12 @@ def render_text(info: dict) -> str:
             lines.append(f"  job {r['job']}: {r['input']} [{r['style']}] on {r['worker']} "
                          f"step {p.get('step', 0)}/{p.get('total', '?')} (attempt "
                          f"{r['attempt']}), {elapsed} so far{eta}")
+    q = info.get("queue") or {}
+    if q.get("jobs"):
+        eta = (f", about {human_duration(q['eta_seconds'])} left (from the last "
+               f"{q['from_renders']} render(s), {q['slots']} slot(s))"
+               if q.get("eta_seconds") is not None else ", no render time known yet")
+        lines.append(f"queue: {q['jobs']} render(s){eta}")
     held = info["held"]
     if held["total"]:
         lines.append(f"held: {held['total']} (" + ", ".join(

@@ -7,6 +7,7 @@ the same candidate table, so overlap with observer events de-duplicates itself.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import os
@@ -97,6 +98,7 @@ class InboxWatcher:
         self.polling = needs_polling(self.inbox, polling)
         self.poll_interval = poll_interval
         self._candidates: dict[Path, _Candidate | None] = {}
+        self.unreadable: dict[Path, str] = {}   # folders the last scan could not list
         self._lock = Lock()
         self.observer = None
 
@@ -140,12 +142,18 @@ class InboxWatcher:
 
     def scan(self) -> int:
         """Walk the inbox (start-up and periodic safety net); returns files noticed."""
-        found = 0
-        for root, dirs, files in os.walk(self.inbox):
+        found, unreadable = 0, {}
+
+        def onerror(exc: OSError) -> None:   # a folder we may not list: said, not skipped
+            if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename:
+                unreadable[Path(exc.filename)] = exc.strerror or str(exc)
+
+        for root, dirs, files in os.walk(self.inbox, onerror=onerror):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 self.notice(Path(root) / name)
                 found += 1
+        self.unreadable = unreadable
         return found
 
     def pending(self) -> int:

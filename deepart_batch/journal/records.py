@@ -58,6 +58,7 @@ class Job:
     duplicate_of: int | None = None
     retry_at: float | None = None
     holds: int = 0
+    interruptions: int = 0    # daemon stops during its render (attempts given back)
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Job":

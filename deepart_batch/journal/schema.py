@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     duplicate_of INTEGER REFERENCES jobs(id), -- the job whose render this one reuses
     retry_at    REAL,                     -- held: when to queue it again
-    holds       INTEGER NOT NULL DEFAULT 0
+    holds       INTEGER NOT NULL DEFAULT 0,
+    interruptions INTEGER NOT NULL DEFAULT 0  -- daemon stops (kill) during its render
 );
 CREATE TABLE IF NOT EXISTS forced (       -- `retry --force`: render these keys again
     job_key     TEXT PRIMARY KEY,
@@ -71,6 +72,7 @@ ADDED_COLUMNS = (
     ("inputs", "reason", "TEXT"),
     ("inputs", "retry_at", "REAL"),
     ("inputs", "holds", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "interruptions", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 # Every column of each table with the value a reader sees where an old journal lacks it.
@@ -86,7 +88,7 @@ COLUMNS = {
              ("reason", "NULL"), ("error", "NULL"), ("render_seconds", "NULL"),
              ("created_at", "0"), ("queued_at", "0"), ("started_at", "NULL"),
              ("finished_at", "NULL"), ("duplicate_of", "NULL"), ("retry_at", "NULL"),
-             ("holds", "0")),
+             ("holds", "0"), ("interruptions", "0")),
 }
 
 

@@ -31,6 +31,8 @@ from .busy import BUDGET_SECONDS, WAIT_SECONDS, BusyPolicy, patiently
 from .reader import JournalReader
 from .records import JournalDamaged
 
+MAX_INTERRUPTIONS = 3   # daemon deaths during one job given back before they count
+
 
 def _write(method):
     """The method runs in one write transaction (or joins the caller's `transaction()`)."""
@@ -267,12 +269,19 @@ class Journal(JournalReader):
 
     @_write
     def recover_running(self) -> int:
-        """Jobs left `running` by a dead daemon go back to the queue (their attempt counts)."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state='running'")]
-        for job_id in ids:
+        """Jobs left `running` by a dead daemon go back to the queue. The daemon's death is
+        not the render's attempt: it is given back, up to MAX_INTERRUPTIONS times; a job
+        that takes the daemon down with it more often counts its attempts again (so the
+        dispatcher's max_attempts guard ends a job that kills the daemon each time)."""
+        rows = list(self.db.execute(
+            "SELECT id, interruptions FROM jobs WHERE state='running'"))
+        for job_id, interruptions in rows:
+            refund = (interruptions or 0) < MAX_INTERRUPTIONS
             self._transition(job_id, JobState.RUNNING, JobState.QUEUED, worker=None,
-                             device=None, progress=None, queued_at=time.time())
-        return len(ids)
+                             device=None, progress=None, queued_at=time.time(),
+                             interruptions=(interruptions or 0) + 1,
+                             attempts_delta=-1 if refund else 0)
+        return len(rows)
 
     def _transition(self, job_id: int, from_state, to_state, attempts_delta: int = 0,
                     holds_delta: int = 0, **fields) -> None:

@@ -1,8 +1,11 @@
 """One place that decides where log lines go: terminal, journald, JSON file.
 
-Under systemd, stderr is a journald stream: journald stamps each line itself
-and reads a ``<N>`` syslog-priority prefix, so we print no timestamps and let
-``journalctl -p warning`` filter by level. Everywhere else a human format
+Under systemd (stderr is the unit's journal stream) each record is sent to journald as an
+entry with fields (ops/journald.py: PRIORITY from the level, PHOTO, CAMPAIGN, JOB, REASON),
+so ``journalctl -u deepart-batch PHOTO=city/x.jpg`` finds one photo's lines and
+``journalctl -p warning`` filters by level. Forced journald format without a journal
+(``journald=True``), or when journald's socket cannot be reached, lines go to stderr with
+a ``<N>`` syslog-priority prefix and no timestamp. Everywhere else a human format
 with timestamps is used. An optional JSON-lines file carries ``bind()``
 extras for machine consumption.
 
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
+
+from .. import testing
+from .journald import JOURNAL_SOCKET, JournalSink, journal_priority
 
 if TYPE_CHECKING:
     from loguru import Logger, Message
@@ -42,19 +48,6 @@ MAX_MESSAGE_CHARS = 16_000
 # Queues must come from the spawn context: a fork-context lock refuses to be
 # pickled into a spawned child, and a spawn-context one also works after fork.
 _MP_CONTEXT = "spawn"
-
-
-def journal_priority(levelno: int) -> int:
-    """Syslog priority for a loguru level number; custom levels fall in between."""
-    if levelno >= 50:
-        return 2  # CRITICAL -> crit
-    if levelno >= 40:
-        return 3  # ERROR -> err
-    if levelno >= 30:
-        return 4  # WARNING -> warning
-    if levelno >= 20:
-        return 6  # INFO, SUCCESS -> info
-    return 7  # DEBUG, TRACE -> debug
 
 
 def stderr_is_journal() -> bool:
@@ -136,10 +129,13 @@ def configure_logging(
     common = {"level": level, "enqueue": enqueue, **_TRACEBACKS}
     if enqueue:
         common["context"] = _MP_CONTEXT
+    under_systemd = stderr_is_journal()
     if journald is None:
-        journald = stderr_is_journal()
+        journald = under_systemd
     if journald:
-        logger.add(_journal_sink, format="{about}{message}", colorize=False, **common)
+        sink = (JournalSink(testing.journal_socket() or JOURNAL_SOCKET) if under_systemd
+                else _journal_sink)
+        logger.add(sink, format="{about}{message}", colorize=False, **common)
     else:
         logger.add(sys.stderr, format=HUMAN_FORMAT, **common)
     if json_file:

@@ -14,12 +14,14 @@ from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from ..core.jobspec import JobSpec
+from ..errors import ConfigError
 
 
 class EventKind(str, Enum):
     """Every message a worker sends and every event an executor reports, in one place."""
     HELLO = "hello"          # a slot is up and warming (worker -> executor only)
     READY = "ready"          # warmed: takes jobs from now; {"startup": parts, "warmed"}
+    STARTED = "started"      # the worker, warmed up, began the job (worker -> executor only)
     PROGRESS = "progress"    # {"step", "total", "loss"}
     EVENT = "event"          # something the render survived (an OOM retried smaller)
     DONE = "done"            # {"report": RenderReport, "image", "render_seconds", "style_key"}
@@ -148,18 +150,28 @@ BACKENDS = {
 }
 
 
-def _backend(kind: str):
-    module, _, name = BACKENDS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+def executor_class(kind: str) -> type:
+    """The class `kind` names: a key of BACKENDS, or a dotted path package.module:Class or
+    package.module.Class (the way rq takes a worker class)."""
+    path = BACKENDS.get(kind, kind)
+    module, sep, name = path.partition(":")
+    if not sep:
+        module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"executor.kind {kind!r}: cannot import {name} from {module} "
+                         f"({exc}); use local, ray or package.module:Class") from None
 
 
 def make_executor(config, parent_logger=None) -> Executor:
     """The executor `config.executor.kind` names."""
-    return _backend(config.executor.kind).from_config(config, parent_logger)
+    return executor_class(config.executor.kind).from_config(config, parent_logger)
 
 
 def capacity_problem(config) -> str | None:
     """For `validate`, without starting anything: one line when the executor the config
     names could render nothing (its class's `capacity_problem(config)`); None when it can,
-    or when that cannot be told now."""
-    return _backend(config.executor.kind).capacity_problem(config)
+    or when that cannot be told now (also for a class without that method)."""
+    check = getattr(executor_class(config.executor.kind), "capacity_problem", None)
+    return check(config) if check else None

@@ -15,6 +15,20 @@ def from_env(text: str | None = None) -> Fault | None:
     return injected_fault(text)
 
 
+SLOW_START_SECONDS = 40.0
+
+
+def slow_start(fault: Fault | None) -> None:
+    """A worker that takes long to load its weights (the fault `slow_start`)."""
+    if fault is not None and fault.kind == "slow_start":
+        time.sleep(SLOW_START_SECONDS)
+
+
+def job_fault(fault: Fault | None) -> Fault | None:
+    """The fault a job injects while it renders: slow_start is the worker's, not a job's."""
+    return None if fault is None or fault.kind == "slow_start" else fault
+
+
 def trigger(fault: Fault) -> None:
     if fault.kind == "oom":
         import torch

@@ -4,6 +4,7 @@ Parent side: spawn, assign, watch for crashes and timeouts, respawn."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -19,6 +20,9 @@ from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, S
 from .worker import worker_main
 
 
+START_GRACE = 600.0   # seconds a worker may take to load weights before its job times out
+
+
 @dataclass
 class _Worker:
     spec: WorkerSpec
@@ -26,12 +30,14 @@ class _Worker:
     conn: object = None
     job: PoolJob | None = None
     assigned_at: float = 0.0
+    started_at: float | None = None   # when the worker began the job (after its warm-up)
     info: dict = field(default_factory=dict)
     cached_styles: set = field(default_factory=set)
     busy_seconds: float = 0.0
     progress: dict | None = None
     spawned_at: float = 0.0
     warmed: bool = False     # said READY after its hello: takes jobs (warming.py)
+    hello_at: float = 0.0
     startup: dict = field(default_factory=dict)
 
     @property
@@ -161,7 +167,7 @@ class DevicePool:
         w = next(w for w in self._workers if w.spec.id == slot_id)
         if not w.ready:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
-        w.job, w.assigned_at, w.progress = job, time.monotonic(), None
+        w.job, w.assigned_at, w.progress, w.started_at = job, time.monotonic(), None, None
         w.conn.send(job)
 
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
@@ -176,6 +182,10 @@ class DevicePool:
                     message: WorkerMessage = conn.recv()
                 except (EOFError, OSError):
                     break  # the liveness check below reports the crash
+                if message.kind is EventKind.STARTED:
+                    if w.job is not None and w.job.job_id == message.job_id:
+                        w.started_at = time.monotonic()
+                    continue
                 events.append(self._on_message(w, message))
         events.extend(self._check_health())
         return events
@@ -183,7 +193,7 @@ class DevicePool:
     def _on_message(self, w: _Worker, message: WorkerMessage) -> ExecutorEvent:
         kind, job_id, data = message.kind, message.job_id, message.data
         if kind is EventKind.HELLO:
-            w.info = data
+            w.info, w.hello_at = data, time.monotonic()
             logger.info("worker {} up (pid {}, device {}, CUDA_VISIBLE_DEVICES={!r})",
                         w.spec.id, data["pid"], data["torch_device"], data["cuda_visible_devices"])
         elif kind is EventKind.READY:
@@ -207,17 +217,29 @@ class DevicePool:
         events = []
         now = time.monotonic()
         for w in self._workers:
-            if w.job is not None and now - w.assigned_at > self.job_timeout:
+            if w.job is not None and self._overdue(w, now):
                 logger.warning("job {} on {} passed job_timeout ({} s): killing the worker",
                                w.job.job_id, w.spec.id, self.job_timeout)
                 events.append(self._restart(w, EventKind.TIMEOUT,
                                             f"ran longer than job_timeout ({self.job_timeout} s)"))
+            elif w.info and not w.warmed and w.alive and now - w.hello_at > START_GRACE:
+                logger.warning("worker {} still warming {:.0f} s after its hello: restarting it",
+                               w.spec.id, now - w.hello_at)
+                self._restart(w, EventKind.CRASHED, "stuck warming")   # holds no job
             elif w.process is not None and not w.process.is_alive():
                 code = w.process.exitcode
                 logger.warning("worker {} died (exit code {})", w.spec.id, code)
                 events.append(self._restart(w, EventKind.CRASHED,
                                             f"worker process died with exit code {code}"))
         return [e for e in events if e is not None]
+
+    def _overdue(self, w: _Worker, now: float) -> bool:
+        """job_timeout counts from when the worker began the job, not from its assignment: a
+        respawned worker loading its weights is not the job's fault. A worker that never
+        begins (stuck loading) is given START_GRACE more before it is killed."""
+        if w.started_at is not None:
+            return now - w.started_at > self.job_timeout
+        return now - w.assigned_at > self.job_timeout + START_GRACE
 
     def _restart(self, w: _Worker, kind: EventKind, message: str) -> ExecutorEvent | None:
         job = w.job
@@ -240,6 +262,32 @@ class DevicePool:
             extra = now - w.assigned_at if w.job else 0.0
             totals[w.spec.device] = totals.get(w.spec.device, 0.0) + w.busy_seconds + extra
         return totals
+
+
+def end_helper_processes(timeout: float = 10.0) -> None:
+    """End, and wait for, the processes multiprocessing started beside this one; call it
+    last, once the workers are shut down and the enqueued log sinks are removed.
+
+    Every spawn, and every spawn-context lock (loguru's enqueued sinks hold some), starts
+    multiprocessing's resource tracker: a python child that exits only after the last
+    process holding its pipe has exited. Left alone it ends just after the daemon, but
+    systemd (KillMode=mixed) SIGKILLs whatever is left in the cgroup the moment the main
+    process is gone, and logs that it had to. So: join spawned children still alive (kill
+    the ones that will not go), let the locks that are gone send their last unregister,
+    then close the tracker's pipe and reap it (ResourceTracker._stop, the stdlib's own way
+    to stop it, in every CPython from 3.8). A lock finalized after this would start a new
+    tracker; hence "last".
+    """
+    for child in mp.active_children():
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join(timeout)
+    gc.collect()
+    from multiprocessing import resource_tracker
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _auto_job_bytes(config) -> int | None:

@@ -88,6 +88,9 @@ class RayExecutor:
 
     @classmethod
     def from_config(cls, config, parent_logger=None) -> "RayExecutor":
+        from ..settings.config import ignored_settings
+        if ignored_settings(config):
+            logger.warning(ignored_settings(config))
         ex = config.executor
         return cls(ex.address, ex.namespace, config.weights, config.job_timeout,
                    config.on_oom, ex.cpu_actors_per_node, ex.cpus_per_actor,

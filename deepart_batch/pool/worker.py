@@ -200,7 +200,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     else:
         logger.remove()
         logger.add(sys.stderr, level=log_level, format="{time:HH:mm:ss} worker " + spec.id +
-                   " | {level} | {message}")
+                   " | {level} | {extra} {message}")
     import torch
     from . import faults
     if spec.torch_device == "cpu":
@@ -210,6 +210,8 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     fault = faults.from_env()
     send = conn.send
     send(WorkerMessage(EventKind.HELLO, None, hello(spec)))   # the slot is warming from now
+    faults.slow_start(fault)
+    fault = faults.job_fault(fault)
     warmed = state.warm_up(clock, warm, warm_params)
     send(WorkerMessage(EventKind.READY, None, {"startup": clock.to_dict(), "warmed": warmed}))
     while True:
@@ -219,6 +221,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
             return
         if job is None:
             return
+        send(WorkerMessage(EventKind.STARTED, job.job_id, {}))   # job_timeout runs from here
         run_guarded(state, job, send, fault)
 
 
@@ -232,7 +235,15 @@ def hello(spec) -> dict:
 
 
 def run_guarded(state: WorkerState, job, send, fault) -> None:
-    """run_job, with every failure of the render sent as a FAILED message, not raised."""
+    """run_job, with every failure of the render sent as a FAILED message, not raised.
+    Everything logged meanwhile (the render's own lines, intercepted warnings) carries the
+    job and its photo, as the daemon's own records do (daemon/logcontext.py)."""
+    from loguru import logger
+    with logger.contextualize(job=job.job_id, photo=job.spec.input, campaign=job.campaign):
+        _run_guarded(state, job, send, fault)
+
+
+def _run_guarded(state: WorkerState, job, send, fault) -> None:
     from loguru import logger
     try:
         run_job(state, job, send, fault)

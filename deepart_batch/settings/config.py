@@ -40,6 +40,9 @@ __all__ = [
 POLLING = ("auto", "always", "never")
 ON_OOM = ("smaller", "cpu", "fail")
 EXECUTORS = ("local", "ray")   # the keys of pool.executor.BACKENDS
+# or a class by dotted path, package.module:Class or package.module.Class (as rq takes a
+# worker class): an executor of your own, or the tests' in-process one
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*([:.][A-Za-z_]\w*)")
 OUTPUT_FORMATS = tuple(formats.OUTPUT_FORMATS)
 REPORT_LAYOUTS = ("beside", "subfolder")   # subfolder: outbox/<folder>/_reports/*.json
 # limits.formats: core.formats' names (aliases like jpg and tif accepted); MPO is how Pillow
@@ -220,7 +223,10 @@ class RetentionConfig:
 @dataclass
 class ExecutorConfig:
     """Where renders run: this box's devices (`local`), or every node of a Ray cluster."""
-    kind: str = setting(choice(EXECUTORS), "local")
+    kind: str = setting(rule(lambda v: v in EXECUTORS or isinstance(v, str)
+                             and bool(_DOTTED.fullmatch(v)),
+                             f"{choices(EXECUTORS)} or a class as package.module:Class"),
+                        "local")
     address: str = setting(_text, "auto")       # ray: the head, "auto" = `ray start` here
     namespace: str = setting(_text, "deepart-batch")
     cpu_actors_per_node: int = setting(integer(0), 0)   # ray: besides one actor per GPU
@@ -380,3 +386,17 @@ def load_config(path: str | os.PathLike) -> Config:
     if config is None:
         raise_problems(problems)
     return config  # type: ignore[return-value]
+
+
+def ignored_settings(config: Config) -> str | None:
+    """One line naming what the config sets that its executor does not use, or None."""
+    if config.executor.kind != "ray":
+        return None
+    named = [n for n, default in (("devices", "auto"), ("jobs_per_device", 1))
+             if getattr(config, n) != default]
+    if not named:
+        return None
+    return (f"{config.source}: {' and '.join(named)} {'is' if len(named) == 1 else 'are'} "
+            "ignored under executor kind ray (each node runs one actor per GPU plus "
+            "executor.cpu_actors_per_node); remove "
+            f"{'it' if len(named) == 1 else 'them'} or use kind local")

@@ -8,11 +8,16 @@ refuses to start, `watch` waits and says so, `validate` reports it.
 from __future__ import annotations
 
 import os
+import stat
+import struct
 from pathlib import Path
 
 from .access import access_hint, kind_of
 
-__all__ = ["folder_problems"]
+__all__ = ["folder_problems", "inbox_inheritance"]
+
+_ACL_DEFAULT = "system.posix_acl_default"
+_ACL_GROUP_OBJ, _ACL_GROUP, _ACL_WRITE = 0x04, 0x08, 0x02
 
 # What each folder must allow the service user: the daemon moves photos out of the inbox
 # (read, list, write) and writes images and reports into the outbox (write, list).
@@ -46,3 +51,48 @@ def _user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         return str(os.geteuid())
+
+
+def _default_acl_gives_group_write(path: Path) -> bool:
+    """True when the folder's default ACL gives a group (named, or the owning group) write
+    access: what `setfacl -d -m g:marketing:rwX` leaves (the xattr: a 4-byte version, then
+    8-byte entries tag, perm, id)."""
+    try:
+        blob = os.getxattr(path, _ACL_DEFAULT)
+    except (OSError, AttributeError):   # none set, or no ACL support here
+        return False
+    entries = (struct.unpack_from("<HHI", blob, at) for at in range(4, len(blob) - 7, 8))
+    return any(tag in (_ACL_GROUP, _ACL_GROUP_OBJ) and perm & _ACL_WRITE
+               for tag, perm, _ in entries)
+
+
+def inbox_inheritance(config) -> tuple[list[str], list[str]]:
+    """(warnings, notes) for `validate`: does the inbox hand group write access on to the
+    folders the team copies in? A default ACL for the group does; the setgid bit with group
+    write gives the group but not write on folders made with umask 022 (a note)."""
+    inbox = Path(config.inbox)
+    try:
+        st = os.stat(inbox)
+    except OSError:
+        return [], []       # folder_problems says so
+    if _default_acl_gives_group_write(inbox):
+        return [], []
+    recipe = (f"setfacl -R -d -m g:{_group_of(st.st_gid)}:rwX {inbox} (or a Samba share's create mask 0664 "
+              f"and directory mask 2775); see \"Permissions\" in the README")
+    if st.st_mode & stat.S_ISGID and st.st_mode & stat.S_IWGRP:
+        return [], [f"inbox {inbox} has the setgid bit and group write but no default ACL: "
+                    f"folders copied in with umask 022 (cp -r) arrive without group write and "
+                    f"their photos are held (inbox_permissions); to avoid it: {recipe}"]
+    return [f"inbox {inbox} has no default ACL for the team's group and no setgid bit with "
+            f"group write: folders the team copies in may not be the service's to take; "
+            f"{recipe}"], []
+
+
+def _group_of(gid: int) -> str:
+    """The inbox's group by name (the team's, when set up as the README says)."""
+    try:
+        import grp
+        name = grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
+    return "TEAM-GROUP" if gid == 0 else name

@@ -28,15 +28,20 @@ __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_
 _HINT = "create the manifest (see examples/demo/manifest.yaml)"
 
 
-def _parse(path: Path, text: bytes, styles_dir, config: Config, notes: list | None = None
-           ) -> tuple[Manifest | None, list[str]]:
+def _parse(path: Path, text: bytes, styles_dir, config: Config, notes: list | None = None,
+           missing: list | None = None) -> tuple[Manifest | None, list[str]]:
+    """`missing`: when given, a painting file that is not there is no problem; its path is
+    added to the list (the daemon holds only the photos that need it)."""
     data, problems = read_yaml(str(path), text)
     if problems:
         return None, problems
-    parser = ManifestParser(str(path), Path(styles_dir), config)
+    parser = ManifestParser(str(path), Path(styles_dir), config,
+                            allow_missing=missing is not None)
     manifest = parser.manifest(data, Path(os.path.abspath(path)))
     if notes is not None:
         notes += bounded(parser.notes)
+    if missing is not None:
+        missing += parser.missing
     return manifest, bounded(parser.problems)
 
 
@@ -86,6 +91,7 @@ class ManifestStore:
         self.errors: list[str] = []
         self._current: Manifest | None = None
         self._signature: tuple | None = ()   # () = never checked; None = file missing
+        self._missing: set[Path] = set()     # paintings named but not there (yet)
         self._lock = threading.Lock()
         self.reload_if_changed()
 
@@ -120,11 +126,18 @@ class ManifestStore:
         if text is None:
             self._fail(read_file(self.path, _HINT)[1])
             return False
-        manifest, problems = _parse(self.path, text, self.styles_dir, self.config)
+        missing: list[Path] = []
+        manifest, problems = _parse(self.path, text, self.styles_dir, self.config,
+                                    missing=missing)
         if manifest is None:
             self._fail(problems)
             return False
         self._current, self.errors = manifest, []
+        self._missing = set(missing)
+        if missing:
+            logger.warning(f"{self.path}: painting(s) not in {self.styles_dir}: "
+                           f"{', '.join(sorted(p.name for p in missing))}; photos whose rules "
+                           f"use them are held (style_missing) until they arrive")
         self.loaded_at = datetime.now(timezone.utc)
         logger.info(f"{self.path}: manifest loaded: {len(manifest.styles)} styles, "
                     f"{len(manifest.rules)} rules")
@@ -133,6 +146,16 @@ class ManifestStore:
         except OSError as exc:
             logger.warning(f"{self.error_file}: cannot remove stale error file: {exc}")
         return True
+
+    def note_missing(self, paths) -> None:
+        """Paintings found missing while planning or dispatching: watched for arrival."""
+        self._missing.update(Path(p) for p in paths)
+
+    def styles_arrived(self) -> list[str]:
+        """Names of the paintings noted missing that are there now (a few stat calls)."""
+        arrived = {p for p in self._missing if p.is_file()}
+        self._missing -= arrived
+        return sorted(p.name for p in arrived)
 
     def _fail(self, problems: list[str]) -> None:
         self.errors = problems

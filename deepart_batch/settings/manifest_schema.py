@@ -71,8 +71,13 @@ class Manifest:
 class ManifestParser:
     """Walks the YAML, recording `file: key.path: problem` for everything wrong."""
 
-    def __init__(self, label: str, styles_dir: Path, config: Config):
+    def __init__(self, label: str, styles_dir: Path, config: Config,
+                 allow_missing: bool = False):
         self.label, self.styles_dir, self.config = label, Path(styles_dir), config
+        # The daemon loads a manifest whose paintings are not all there yet: the photos that
+        # need a missing one are held (style_missing), the others render. `validate` does not.
+        self.allow_missing = allow_missing
+        self.missing: list[Path] = []
         self.problems: list[str] = []
         self.notes: list[str] = []       # not errors, but worth saying (validate prints them)
         self.defined: set[str] = set()   # style names given, even ones with a broken entry
@@ -149,7 +154,9 @@ class ManifestParser:
             self.error(where, f"{value!r} cannot be read in styles_dir {self.styles_dir}: "
                               f"{exc.strerror or exc}")
             return None
-        if not exists:
+        if not exists and self.allow_missing:
+            self.missing.append(path)
+        elif not exists:
             self.error(where, f"{value!r} does not exist in styles_dir {self.styles_dir}")
             return None
         return path

@@ -98,6 +98,12 @@ def _expanded_size(node, memo: dict) -> int:
     return memo[id(node)]
 
 
+def _not_text(label: str, exc) -> str:
+    where = f" at byte {exc.position}" if getattr(exc, "position", None) is not None else ""
+    return clip(f"{label}: is not UTF-8 text (unreadable byte{where}); is this the right "
+                f"file? Save it as UTF-8 text")
+
+
 def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
     """Parse YAML text; syntax errors become one message with the line number.
 
@@ -106,7 +112,10 @@ def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
     if len(text) > MAX_YAML_BYTES:
         return None, [f"{label}: the file is too large (over {MAX_YAML_BYTES:,} bytes); "
                       f"is this the right file?"]
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)       # reads the encoding: bytes that are not text fail here
+    except yaml.reader.ReaderError as exc:
+        return None, [_not_text(label, exc)]
     try:
         node = loader.get_single_node()
         if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
@@ -116,6 +125,8 @@ def read_yaml(label: str, text: str | bytes) -> tuple[Any, list[str]]:
         return (None if node is None else loader.construct_document(node)), []
     except RecursionError:
         return None, [f"{label}: nested too deeply to read; flatten the lists and mappings"]
+    except yaml.reader.ReaderError as exc:   # a bad byte further into the file
+        return None, [_not_text(label, exc)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
