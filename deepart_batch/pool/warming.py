@@ -6,9 +6,11 @@ synthetic photo so that the first real job finds its kernels loaded and (on CUDA
 graphs of the configured stage shapes captured. The slot says `warming` meanwhile.
 
 Warming is `executor.warm`: None (the default) warms on CUDA and not on the CPU. On the
-CPU a worker's first evaluation costs about what a later one does (0.41 against 0.36 CPU
-seconds at 128 px, benchmarks/results/worker-startup.md), so a warming render there costs
-more than it saves; on CUDA the first job pays cold kernels and three graph captures.
+CPU a worker's first evaluation costs about what a later one does (0.34-0.40 against
+0.30-0.34 CPU seconds for a one-evaluation render at 128 px) while the warming render costs
+0.34-0.36 (benchmarks/results/worker-startup.md), so it costs more than it saves; on CUDA
+the first job pays cold kernels and three graph captures (4.4 s against 2.8 s, issue 24).
+A slot warming longer than pool.START_GRACE after its hello is started again.
 """
 
 from __future__ import annotations
