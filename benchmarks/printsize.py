@@ -84,7 +84,7 @@ def pictures(preview: dict, larges: list[dict], tag: str) -> list[str]:
                 (big[..., top:top + crop, left:left + crop],
                  f"{r['label']} {r['size']} px (same crop, full resolution)")], path)
         paths.append(path)
-    return [str(p.relative_to(ROOT)) for p in paths]
+    return [os.path.relpath(p, ROOT) for p in paths]
 
 
 def _strip(tiles, path: Path) -> None:
@@ -136,6 +136,7 @@ def markdown(meta: dict, rows: list[dict], pics: list[str]) -> str:
 
 
 def main(argv=None) -> int:
+    global RESULTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", default=str(PHOTO))
     ap.add_argument("--style", default=str(STYLE))
@@ -148,7 +149,11 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", action="store_true",
                     help="also render each large size with look_size 0 (before issue 16)")
     ap.add_argument("--tag", default="", help="suffix for the result files")
+    ap.add_argument("--results", default=str(RESULTS), help="where the files go "
+                    "(default benchmarks/results)")
     args = ap.parse_args(argv)
+    RESULTS = Path(args.results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     weights = load_weights("bundled")
     engine = StyleTransfer(weights.conv, weights.preprocessing, args.device)

@@ -8,6 +8,8 @@ keys without rendering); the loaders import it when they run.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -111,23 +113,51 @@ def _atomic_torch_save(obj, path: Path) -> None:
         raise
 
 
-def load_bundled() -> Weights:
+def _map_cached(cached: Path):
+    """The decoded weights memory-mapped from the cache (torch.load mmap=True): every
+    worker maps the same page-cache pages instead of decoding its own copy. None when the
+    file is missing, torn or stale."""
     import torch
+    if not cached.is_file():
+        return None
+    try:
+        return torch.load(cached, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+
+
+@contextlib.contextmanager
+def _decode_lock(cached: Path):
+    """One decoder at a time per cache file: workers starting together wait for the first
+    one's decode and then map its file (fcntl.flock; no lock where the cache is read-only)."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(cached.with_name(cached.name + ".lock"), "a+b")
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fh.close()   # releases the lock
+
+
+def load_bundled() -> Weights:
     src = bundled_path()
     digest = sha256_file(src)
     cached = cache_dir() / f"vgg19-bundled-{digest[:16]}.pt"
-    conv = None
-    if cached.is_file():
-        try:
-            conv = torch.load(cached, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:
-            conv = None  # a torn or stale cache is rebuilt below
+    conv = _map_cached(cached)
     if conv is None:
-        conv = decode_quantized(src)
-        try:
-            _atomic_torch_save(conv, cached)
-        except OSError:
-            pass  # a read-only cache only costs the decode time next run
+        with _decode_lock(cached):
+            conv = _map_cached(cached)   # another worker decoded it while we waited
+            if conv is None:
+                conv = decode_quantized(src)
+                try:
+                    _atomic_torch_save(conv, cached)   # replaced, never rewritten in place:
+                    # a file truncated under a process that maps it kills that process (SIGBUS)
+                except OSError:
+                    pass  # a read-only cache only costs the decode time next run
     return Weights(conv=conv, preprocessing="caffe", source="bundled", sha256=digest)
 
 

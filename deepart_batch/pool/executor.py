@@ -19,7 +19,8 @@ from ..errors import ConfigError
 
 class EventKind(str, Enum):
     """Every message a worker sends and every event an executor reports, in one place."""
-    HELLO = "hello"          # a slot is up (worker -> executor only)
+    HELLO = "hello"          # a slot is up and warming (worker -> executor only)
+    READY = "ready"          # warmed: takes jobs from now; {"startup": parts, "warmed"}
     STARTED = "started"      # the worker, warmed up, began the job (worker -> executor only)
     PROGRESS = "progress"    # {"step", "total", "loss"}
     EVENT = "event"          # something the render survived (an OOM retried smaller)
@@ -40,7 +41,8 @@ class EventKind(str, Enum):
 
 
 class SlotState(str, Enum):
-    STARTING = "starting"    # spawned, weights not loaded / not said hello yet
+    STARTING = "starting"    # spawned, not said hello yet (interpreter, torch import)
+    WARMING = "warming"      # said hello: weights, trunks and warming before its first job
     IDLE = "idle"
     BUSY = "busy"
     DRAINING = "draining"    # on a node being drained: finishes its job, takes no new one

@@ -36,18 +36,22 @@ class _Worker:
     busy_seconds: float = 0.0
     progress: dict | None = None
     spawned_at: float = 0.0
+    warmed: bool = False     # said READY after its hello: takes jobs (warming.py)
+    hello_at: float = 0.0
+    startup: dict = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
-        return bool(self.info) and self.job is None and self.alive
+        return bool(self.info) and self.warmed and self.job is None and self.alive
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
     def view(self) -> SlotView:
-        state = SlotState.BUSY if self.job else (SlotState.IDLE if self.ready else
-                                                 SlotState.STARTING)
+        state = SlotState.BUSY if self.job else (
+            SlotState.IDLE if self.ready else
+            SlotState.WARMING if self.info and self.alive else SlotState.STARTING)
         return SlotView(self.spec.id, self.spec.device, self.spec.node, state,
                         self.job.job_id if self.job else None, self.progress,
                         frozenset(self.cached_styles), self.info.get("memory_bytes", 0),
@@ -75,7 +79,7 @@ class DevicePool:
 
     def __init__(self, specs: list[WorkerSpec], weights: str = "bundled",
                  job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO",
-                 parent_logger=None):
+                 parent_logger=None, warm: bool | None = None, warm_params: dict | None = None):
         self.ctx = mp.get_context("spawn")
         self._workers = [_Worker(s) for s in specs]
         self.weights = weights
@@ -83,6 +87,8 @@ class DevicePool:
         self.on_oom = on_oom
         self.log_level = log_level
         self.parent_logger = parent_logger  # an enqueued loguru logger workers write through
+        self.warm = warm                    # executor.warm: None = on CUDA only (warming.py)
+        self.warm_params = warm_params      # the configured job, whose stages warming renders
         self.started_at = time.monotonic()
 
     @classmethod
@@ -90,7 +96,8 @@ class DevicePool:
         return cls(plan_workers(config.devices, config.jobs_per_device,
                                 job_bytes=_auto_job_bytes(config)), config.weights,
                    config.job_timeout, config.on_oom, config.logging.level,
-                   parent_logger=parent_logger)
+                   parent_logger=parent_logger, warm=config.executor.warm,
+                   warm_params=config.render_params().to_dict())
 
     @classmethod
     def capacity_problem(cls, config) -> None:
@@ -100,6 +107,8 @@ class DevicePool:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
+        """Every worker is spawned at once (start() returns before any says hello); they
+        import, load and warm in parallel, and each takes jobs when it says READY."""
         for w in self._workers:
             self._spawn(w)
 
@@ -107,13 +116,13 @@ class DevicePool:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(target=worker_main, name=f"deepart-worker {w.spec.id}",
                                 args=(w.spec, child, self.weights, self.on_oom, self.log_level,
-                                      self.parent_logger),
+                                      self.parent_logger, self.warm, self.warm_params),
                                 daemon=True)
         with _environment(w.spec.env):
             proc.start()
         child.close()
         w.process, w.conn, w.info, w.job, w.progress = proc, parent, {}, None, None
-        w.cached_styles = set()
+        w.cached_styles, w.warmed, w.startup = set(), False, {}
         w.spawned_at = time.monotonic()
 
     def _kill(self, w: _Worker) -> None:
@@ -184,9 +193,17 @@ class DevicePool:
     def _on_message(self, w: _Worker, message: WorkerMessage) -> ExecutorEvent:
         kind, job_id, data = message.kind, message.job_id, message.data
         if kind is EventKind.HELLO:
-            w.info = data
+            w.info, w.hello_at = data, time.monotonic()
             logger.info("worker {} up (pid {}, device {}, CUDA_VISIBLE_DEVICES={!r})",
                         w.spec.id, data["pid"], data["torch_device"], data["cuda_visible_devices"])
+        elif kind is EventKind.READY:
+            w.warmed, w.startup = True, dict(data.get("startup") or {},
+                                             spawn_to_ready_s=round(time.monotonic() -
+                                                                    w.spawned_at, 3))
+            logger.info("worker {} ready {:.1f} s after its spawn ({})", w.spec.id,
+                        w.startup["spawn_to_ready_s"], ", ".join(
+                            f"{p['part']} {p['wall_s']:.1f} s" for p in
+                            w.startup.get("parts", [])))
         elif kind is EventKind.PROGRESS:
             w.progress = data
         elif kind in (EventKind.DONE, EventKind.FAILED):
@@ -205,6 +222,10 @@ class DevicePool:
                                w.job.job_id, w.spec.id, self.job_timeout)
                 events.append(self._restart(w, EventKind.TIMEOUT,
                                             f"ran longer than job_timeout ({self.job_timeout} s)"))
+            elif w.info and not w.warmed and w.alive and now - w.hello_at > START_GRACE:
+                logger.warning("worker {} still warming {:.0f} s after its hello: restarting it",
+                               w.spec.id, now - w.hello_at)
+                self._restart(w, EventKind.CRASHED, "stuck warming")   # holds no job
             elif w.process is not None and not w.process.is_alive():
                 code = w.process.exitcode
                 logger.warning("worker {} died (exit code {})", w.spec.id, code)

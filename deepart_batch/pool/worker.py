@@ -82,14 +82,28 @@ class WorkerState:
                                                  device)
         return self.engines[device]
 
-    def warm_up(self) -> None:
+    def warm_up(self, clock=None, warm: bool | None = None, params: dict | None = None) -> dict:
         """Weights, the CUDA context and the default trunk on the device before the first
-        job arrives, so that start-up is not on a job's path. Errors are left for the first
-        job to report in its own words."""
+        job arrives, so that start-up is not on a job's path; with warming on (warming.py)
+        also one throwaway render of the configured job's stages. Errors are left for the
+        first job to report in its own words. Returns what the warming render ran."""
+        from . import warming
+        clock = clock or warming.StartupClock()
+        done: dict = {}
         try:
-            self.engine(self.spec.torch_device).warm_up()
-        except Exception:
-            pass
+            from ..weights import load_weights
+            self.weights = load_weights(self.weights_spec)
+            clock.mark("weights")
+            engine = self.engine(self.spec.torch_device)
+            engine.warm_up()
+            from .. import images, pipeline  # noqa: F401  what a job imports, off its path
+            clock.mark("trunks")
+            if warming.warm_enabled(warm, self.spec.torch_device):
+                done = warming.warm_render(engine, params, self.spec.torch_device)
+                clock.mark("warming render")
+        except Exception as exc:
+            done = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return done
 
 
 def run_job(state: WorkerState, job, send, fault) -> None:
@@ -173,7 +187,10 @@ def _die_with_parent() -> None:
 
 
 def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
-                parent_logger=None) -> None:
+                parent_logger=None, warm: bool | None = None,
+                warm_params: dict | None = None) -> None:
+    from .warming import StartupClock
+    clock = StartupClock()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
     _die_with_parent()
     from loguru import logger
@@ -188,13 +205,15 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     from . import faults
     if spec.torch_device == "cpu":
         torch.set_num_threads(spec.threads)
+    clock.mark("import torch")
     state = WorkerState(spec, weights_spec, on_oom)
     fault = faults.from_env()
     send = conn.send
-    send(WorkerMessage(EventKind.HELLO, None, hello(spec)))
+    send(WorkerMessage(EventKind.HELLO, None, hello(spec)))   # the slot is warming from now
     faults.slow_start(fault)
     fault = faults.job_fault(fault)
-    state.warm_up()
+    warmed = state.warm_up(clock, warm, warm_params)
+    send(WorkerMessage(EventKind.READY, None, {"startup": clock.to_dict(), "warmed": warmed}))
     while True:
         try:
             job = conn.recv()

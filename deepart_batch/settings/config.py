@@ -233,6 +233,9 @@ class ExecutorConfig:
     cpus_per_actor: float = setting(_positive, 1.0)     # ray: num_cpus (= threads) of each
     discover_seconds: float = setting(seconds(), 10.0)  # ray: how often to look for nodes
     drain_file: Path | None = setting(optional(_path), None)  # default state_dir/drain-nodes
+    # local: render once at worker start, before the first job (pool/warming.py);
+    # unset = on CUDA (cold kernels, graph captures), off on the CPU (costs more than it saves)
+    warm: bool | None = setting(optional(_flag), None)
 
 
 @dataclass
