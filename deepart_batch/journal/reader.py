@@ -231,6 +231,8 @@ class JournalReader:
                           f"{inputs_filter} GROUP BY 1", (state, state))
 
     def render_seconds(self, limit: int = 10000) -> list[float]:
+        if "NULL AS render_seconds" in self._cols("jobs"):   # a journal not migrated yet
+            return []
         rows = self._rows("SELECT render_seconds FROM jobs WHERE state='done' AND "
                           "render_seconds IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
         return [r[0] for r in rows]
