@@ -109,7 +109,8 @@ def test_a_folder_copied_with_umask_022_is_held_visible_and_released(root, svc, 
                  and (box.outbox / "shoot/b.starry.jpg").exists(), timeout=180,
                  what="the photos rendered once the permissions are fixed")
         wait_for(lambda: not note.exists(), what="the note removed")
-        assert box.status()["held"]["total"] == 0
+        # status.json is the daemon's view, written each tick: wait for the next one
+        wait_for(lambda: box.status()["held"]["total"] == 0, what="no photo held")
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
     assert "Traceback" not in log.read_text()

@@ -135,7 +135,9 @@ def test_removed_node_job_is_requeued_and_a_new_node_gets_an_actor(tmp_path, two
         first = slot["node"].split("/")[1]
         (node,) = [n for n in two_nodes.list_all_nodes() if n.node_id.startswith(first)]
         two_nodes.remove_node(node)
-        wait_for(lambda: box.outputs() == ["lost.scream.jpg"], timeout=180,
+        # the image is published first, then its report: wait for the pair
+        wait_for(lambda: box.outputs() == ["lost.scream.jpg"]
+                 and "lost.scream.json" in _reports(box), timeout=180,
                  what="lost.jpg rendered on the other node")
         report = _reports(box)["lost.scream.json"]
         assert report["job"]["attempt"] == 2
