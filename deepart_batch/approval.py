@@ -9,11 +9,11 @@ daemon's parent reads approvals).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from .core.hashing import sha256_bytes, sha256_file
 from .engine.params import RenderParams
 
 
@@ -23,18 +23,6 @@ class ApprovalProblem(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason   # "report_missing", "preview_changed", "not_a_preview"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def stamp(report: dict, image: bytes) -> dict:
@@ -101,7 +89,7 @@ def read_approval(approved: str | Path, report_path: str | Path,
         raise ApprovalProblem("not_a_preview", f"{name}: {report_path} is not the report "
                               f"of a finished render; approve a preview output")
     expected = output.get("sha256")
-    actual = approved_sha256 or file_sha256(approved)
+    actual = approved_sha256 or sha256_file(approved)
     if not expected:
         raise ApprovalProblem("preview_changed", f"{name}: its report has no image hash "
                               f"(rendered by an older version); render the preview again "

@@ -19,7 +19,8 @@ from .engine import RenderParams, StyleInput, StyleTransfer
 from .engine.budget import effective_look_size
 from .engine.optimize import ProgressCallback, RenderResult, resize_long_side
 from .report import FileRef, RenderReport
-from .weights import Weights, sha256_file
+from .core.hashing import sha256_file
+from .weights import Weights
 
 
 @dataclass

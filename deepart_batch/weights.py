@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -24,6 +23,7 @@ import numpy as np
 from .engine.layers import CONV_NAMES
 from .errors import WeightsError
 from .core import environment
+from .core.hashing import sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -49,14 +49,6 @@ class Weights:
 def cache_dir() -> Path:
     """DEEPART_CACHE_DIR, else $XDG_CACHE_HOME/deepart-batch, else ~/.cache/deepart-batch."""
     return environment.weights_cache_dir()
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundled_path() -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
+from ..core.hashing import sha256_file
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import DaemonEvent, FailureReason
 from ..journal import JournalBusy
@@ -159,7 +160,7 @@ class Admission:
             self.journal.finish_claim(input_id, "")
             self.outcomes.fail_input(input_id, refusal.reason, refusal.message)
             return
-        self.journal.finish_claim(input_id, intake.sha256_of(work))
+        self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
         self.holding.release_from_inbox(rel)
         self._released_folder(str(PurePosixPath(rel).parent))

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from loguru import logger
 
 from ..approval import ApprovalProblem, print_params, read_approval
+from ..core.hashing import sha256_file
 from ..core.states import FailureReason
 from ..paths import is_disk_full, safe_text
 from . import intake, outbox, planner
@@ -93,7 +94,7 @@ class Approvals:
             self.journal.finish_claim(input_id, "")
             self.outcomes.fail_input(input_id, refusal.reason, refusal.message)
             return
-        self.journal.finish_claim(input_id, intake.sha256_of(work))
+        self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
         queued = self.plan(self.journal.input(input_id))
         logger.info("approval {} taken ({} print job(s) queued)", rel, len(queued))

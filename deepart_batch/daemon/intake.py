@@ -8,7 +8,6 @@ Refused files are archived to failed/ with a reason - nothing is left behind or 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..core.formats import pil_format
+from ..core.hashing import sha256_file
 from ..core.outbox_names import reserved_folder
 from ..errors import ImageError
 from ..paths import (NAME_MAX, UnsafePathError, atomic_write_json, fit_name, fsync_dir,
@@ -83,14 +83,6 @@ def reserved_name(relpath: str, problems_folder: str) -> Refusal | None:
                    "and drop the photo into it again")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def move_file(src: Path, dst: Path) -> None:
     """rename(); across filesystems copy, fsync, then unlink the original."""
     make_parents(dst.parent)   # never the state_dir itself, if it vanished
@@ -154,7 +146,7 @@ def drop_claimed_original(inbox_path: Path, sha: str) -> None:
     are already in work/ goes, so it is not taken twice. Different bytes stay: a new drop."""
     try:
         if os.path.isfile(inbox_path) and not os.path.islink(inbox_path) and \
-                sha256_of(inbox_path) == sha:
+                sha256_file(inbox_path) == sha:
             os.unlink(inbox_path)
     except OSError:
         pass

@@ -18,7 +18,7 @@ from ..engine.budget import effective_look_size, largest_fitting_size, long_side
 from ..engine.params import RenderParams
 from ..report import RenderReport
 from ..settings.config import Config
-from ..weights import sha256_file
+from ..core.hashing import sha256_file
 from . import outbox
 from ..journal import Input, Journal
 

@@ -20,6 +20,7 @@ from typing import Callable
 
 from loguru import logger
 
+from ..core.hashing import sha256_file
 from ..core.layout import StateLayout, campaign_of
 from ..paths import is_disk_full
 from ..settings.config import Config
@@ -197,7 +198,7 @@ class Recovery:
         self.outcomes.settle_duplicates(None)  # whose original finished just before a crash
         for inp in self.journal.inputs_in("claiming"):
             if Path(inp.work_path).exists():
-                sha = intake.sha256_of(Path(inp.work_path))
+                sha = sha256_file(Path(inp.work_path))
                 # claimed by copy: a crash before the inbox name went leaves both
                 intake.drop_claimed_original(Path(self.config.inbox) / inp.relpath, sha)
                 self.journal.finish_claim(inp.id, sha)

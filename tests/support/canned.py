@@ -196,7 +196,7 @@ class CannedExecutor:
     def _done(self, slot_id: str, job: PoolJob, events: list) -> ExecutorEvent:
         from deepart_batch import images
         from deepart_batch.report import FileRef, JobInfo
-        from deepart_batch.weights import sha256_file
+        from deepart_batch.core.hashing import sha256_file
         image, base = canned_render()
         spec = job.spec
         report = copy.deepcopy(base)
