@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.settings.config import (DEFAULT_IGNORE, INPUT_FORMATS, check_config,
-                                           check_params, load_config)
+from deepart_batch.settings.config import (DEFAULT_IGNORE, INPUT_FORMATS, check_params,
+                                           load_config)
+from deepart_batch.settings.config_check import check_config
 from deepart_batch.engine.params import RenderParams
 from deepart_batch.errors import ConfigError
 

@@ -29,7 +29,7 @@ def cmd_validate(args) -> int:
 def _validate(args) -> int:
     from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
-    from ..settings.config import check_config, ignored_settings
+    from ..settings.config_check import check_config, ignored_settings
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     config, problems = check_config(args.config)
@@ -46,8 +46,8 @@ def _validate(args) -> int:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:
         return 2
-    if ignored_settings(config):
-        print(f"{PROG}: warning: {ignored_settings(config)}", file=sys.stderr)
+    if ignored := ignored_settings(config):
+        print(f"{PROG}: warning: {ignored}", file=sys.stderr)
     for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
                                                         config)):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)

@@ -28,6 +28,7 @@ from .devices import WorkerSpec
 from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, SlotView,
                        WorkerMessage)
 from .ray_actor import RenderActor
+from .ray_capacity import NOTHING_CAN_RENDER, actors_on, cluster_problem
 
 _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
                ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -88,9 +89,9 @@ class RayExecutor:
 
     @classmethod
     def from_config(cls, config, parent_logger=None) -> "RayExecutor":
-        from ..settings.config import ignored_settings
-        if ignored_settings(config):
-            logger.warning(ignored_settings(config))
+        from ..settings.config_check import ignored_settings
+        if ignored := ignored_settings(config):
+            logger.warning(ignored)
         ex = config.executor
         return cls(ex.address, ex.namespace, config.weights, config.job_timeout,
                    config.on_oom, ex.cpu_actors_per_node, ex.cpus_per_actor,
@@ -121,27 +122,13 @@ class RayExecutor:
 
     @classmethod
     def capacity_problem(cls, config) -> str | None:
-        """`validate`: join the cluster for a moment and count the actors its nodes would
-        get; None when it can render, or when the cluster cannot be joined now."""
-        ex = config.executor
-        try:
-            ray.init(address=ex.address, namespace=ex.namespace, ignore_reinit_error=True,
-                     logging_level="ERROR", configure_logging=False)
-            nodes = [n for n in ray.nodes() if n.get("Alive")]
-        except Exception:   # not running now: `watch` waits for it and says so
-            return None
-        finally:
-            if ray.is_initialized():
-                ray.shutdown()
-        if any(sum(_actors_on(n.get("Resources", {}), ex.cpu_actors_per_node,
-                              ex.cpus_per_actor)) for n in nodes):
-            return None
-        return _NOTHING_CAN_RENDER.format(address=ex.address, nodes=len(nodes))
+        """`validate`: ray_capacity.cluster_problem."""
+        return cluster_problem(config.executor)
 
     def capacity(self) -> Capacity:
         if self._slots:
             return Capacity(len(self._slots))
-        return Capacity(0, _NOTHING_CAN_RENDER.format(address=self.address,
+        return Capacity(0, NOTHING_CAN_RENDER.format(address=self.address,
                                                       nodes=len(self._nodes)))
 
     def shutdown(self, grace: float = 10.0) -> None:
@@ -183,7 +170,7 @@ class RayExecutor:
         self._nodes[node_id] = name
         resources = node.get("Resources", {})
         cpus = resources.get("CPU", 0)
-        gpus, cpu_actors = _actors_on(resources, self.cpu_actors_per_node, self.cpus_per_actor)
+        gpus, cpu_actors = actors_on(resources, self.cpu_actors_per_node, self.cpus_per_actor)
         if 0 < cpus and cpu_actors < self.cpu_actors_per_node:
             logger.warning("ray: node {} has {} CPU(s): {} CPU actor(s) of {} CPU(s), not {}",
                            name, cpus, cpu_actors, self.cpus_per_actor, self.cpu_actors_per_node)
@@ -406,18 +393,6 @@ class RayExecutor:
             extra = now - s.assigned_at if s.job else 0.0
             totals[key] = totals.get(key, 0.0) + s.busy_seconds + extra
         return totals
-
-
-_NOTHING_CAN_RENDER = ("nothing can render: no node of the Ray cluster at {address} ({nodes} "
-                       "node(s)) has a GPU, and executor.cpu_actors_per_node is 0; add GPU "
-                       "nodes or set executor.cpu_actors_per_node")
-
-
-def _actors_on(resources: dict, cpu_actors_per_node: int, cpus_per_actor: float
-               ) -> tuple[int, int]:
-    """(GPU actors, CPU actors) a node with these Ray resources gets."""
-    gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 0)
-    return gpus, min(cpu_actors_per_node, int(cpus // cpus_per_actor))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -339,7 +339,8 @@ def _check_overlaps(reader: Reader, top: dict) -> None:
                               f"it, or the daemon would pick up its own files")
 
 
-def _load(path: Path) -> tuple[Config | None, list[str]]:
+def read_config(path: Path) -> tuple[Config | None, list[str]]:
+    """The config, or None, and every problem found, one per line."""
     text, problems = read_file(path, "give the path of a YAML config (see config.example.yaml)")
     if text is None:
         return None, problems
@@ -350,59 +351,9 @@ def _load(path: Path) -> tuple[Config | None, list[str]]:
     return config, bounded(problems)
 
 
-def check_config(path: str | os.PathLike) -> tuple[Config | None, list[str]]:
-    """For `validate`: load, then also check that styles_dir, manifest and weights exist and
-    that this user can read them, and what the service writes to outside its folders."""
-    from .access import kind_of
-    from .service_files import service_file_problems
-    config, problems = _load(Path(path))
-    if config is None:
-        return None, problems
-    styles = kind_of(config.styles_dir)
-    if styles in ("missing", "file", "other"):
-        problems.append(f"{path}: styles_dir: {config.styles_dir} is not a directory; "
-                        f"create it or point styles_dir at the folder of painting images")
-    else:
-        problems += _reach(path, "styles_dir", config.styles_dir, os.R_OK | os.X_OK)
-    manifest = kind_of(config.manifest)
-    if manifest == "missing":
-        problems.append(f"{path}: manifest: {config.manifest} does not exist; create it "
-                        f"(see examples/demo/manifest.yaml)")
-    else:
-        problems += _reach(path, "manifest", config.manifest, os.R_OK)
-    if config.weights not in ("bundled", "torchvision"):
-        if kind_of(config.weights) == "missing":
-            problems.append(f"{path}: weights: {config.weights} does not exist; use bundled, "
-                            f"torchvision or the path of a VGG19 state dict")
-        else:
-            problems += _reach(path, "weights", config.weights, os.R_OK)
-    problems += [f"{path}: {p}" for p in service_file_problems(config)]
-    return config, problems
-
-
-def _reach(source, key: str, target, want: int) -> list[str]:
-    from .access import reach_problem
-    problem = reach_problem(key, target, want)
-    return [f"{source}: {problem}"] if problem else []
-
-
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate the config; ConfigError lists every problem, one per line."""
-    config, problems = _load(Path(path))
+    config, problems = read_config(Path(path))
     if config is None:
         raise_problems(problems)
     return config  # type: ignore[return-value]
-
-
-def ignored_settings(config: Config) -> str | None:
-    """One line naming what the config sets that its executor does not use, or None."""
-    if config.executor.kind != "ray":
-        return None
-    named = [n for n, default in (("devices", "auto"), ("jobs_per_device", 1))
-             if getattr(config, n) != default]
-    if not named:
-        return None
-    return (f"{config.source}: {' and '.join(named)} {'is' if len(named) == 1 else 'are'} "
-            "ignored under executor kind ray (each node runs one actor per GPU plus "
-            "executor.cpu_actors_per_node); remove "
-            f"{'it' if len(named) == 1 else 'them'} or use kind local")
