@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tooling import need
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,10 +66,9 @@ def service_user():
     """Yields a ServiceUser (a system user with its own group, and a 'marketing' group the
     user is a member of through popen_kwargs); both are removed afterwards. For a fixture:
     `yield from service_user()`. Skips unless root with useradd."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the daemon must run as another user than the team's")
-    if not shutil.which("useradd") or not shutil.which("groupadd"):
-        pytest.skip("needs useradd and groupadd")
+    need(os.geteuid() == 0, "needs root: the daemon must run as another user than the team's")
+    need(bool(shutil.which("useradd") and shutil.which("groupadd")),
+         "needs useradd and groupadd")
     tag = uuid.uuid4().hex[:8]
     name, team = f"dpt-svc-{tag}", f"dpt-mkt-{tag}"
     with _system_user(name, team, "--user-group"):
@@ -79,8 +79,8 @@ def service_user():
 @contextlib.contextmanager
 def throwaway_user():
     """Yields (user, group): a new system user and a new group it is NOT a member of."""
-    if os.geteuid() != 0 or not shutil.which("useradd"):
-        pytest.skip("needs root and useradd to make a throwaway user")
+    need(os.geteuid() == 0 and bool(shutil.which("useradd")),
+         "needs root and useradd to make a throwaway user")
     tag = uuid.uuid4().hex[:8]
     user, group = f"dab{tag}", f"dabg{tag}"
     with _system_user(user, group):
@@ -103,7 +103,7 @@ def python_for(user: ServiceUser) -> tuple[str, dict]:
             continue
         if probe.returncode == 0:
             return candidate, env
-    pytest.skip(f"no {version} that {user.name} may execute")
+    need(False, f"no {version} that {user.name} may execute")
 
 
 def cli_argv(user: str) -> list[str]:
@@ -119,7 +119,7 @@ def cli_argv(user: str) -> list[str]:
     other = shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}",
                          path="/usr/local/bin:/usr/bin:/bin")
     if other is None:
-        pytest.skip("no Python this throwaway user may run")
+        need(False, "no Python this throwaway user may run")
     sites = [p for p in site.getsitepackages() if os.access(p, os.R_OK)]
     boot = (f"import site, sys, runpy; [site.addsitedir(p) for p in {sites!r}]; "
             f"sys.path.insert(0, {str(ROOT)!r}); sys.argv[0] = 'deepart-batch'; "
