@@ -22,7 +22,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from tooling import need
 
 ROOT = Path(__file__).resolve().parents[2]
