@@ -81,7 +81,9 @@ def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
     pool = DevicePool(specs)
     pool.start()
     try:
-        wait_for(lambda: [pool.poll(0.2)] and pool.all_ready(), timeout=120, what="4 workers")
+        # ready = every worker said hello; a fake CUDA slot then warms before it is idle
+        wait_for(lambda: [pool.poll(0.2)] and pool.all_ready()
+                 and all(s.idle for s in pool.slots()), timeout=120, what="4 idle workers")
         seen = sorted((w.spec.device, w.info["cuda_visible_devices"], w.info["torch_device"])
                       for w in pool._workers)   # what each process said in its hello
         assert seen == [(f"cuda:{i}", str(i), "cuda:0") for i in range(4)]
