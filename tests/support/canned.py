@@ -58,7 +58,33 @@ def script(outcome: str, attempts=None, match: str = ""):
 
 @lru_cache(maxsize=1)
 def canned_render():
-    """(PIL image, RenderReport) of one real 32 px render, made once per session."""
+    """(PIL image, RenderReport) of one real 32 px render, made once per session and kept
+    in the session's cache dir (DEEPART_CACHE_DIR, which conftest makes per session), so a
+    daemon process with this executor reads it without importing torch."""
+    import json
+
+    from PIL import Image
+
+    from deepart_batch.core.environment import weights_cache_dir
+    from deepart_batch.report import RenderReport
+    saved = weights_cache_dir() / f"canned-{SIZE}px"
+    if (saved / "report.json").exists():
+        report = RenderReport.from_dict(json.loads((saved / "report.json").read_text()))
+        with Image.open(saved / "render.png") as image:
+            return image.convert("RGB"), report
+    image, report = _render()
+    tmp = saved.with_name(f"{saved.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    image.save(tmp / "render.png")
+    (tmp / "report.json").write_text(json.dumps(report.to_dict()))
+    try:
+        os.rename(tmp, saved)          # whole or not at all; the first writer wins
+    except OSError:
+        pass
+    return image, report
+
+
+def _render():
     from deepart_batch.core.jobspec import JobSpec, StyleRef
     from deepart_batch.engine import StyleTransfer
     from deepart_batch.pipeline import RenderRequest, render_request
