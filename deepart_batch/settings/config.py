@@ -282,6 +282,7 @@ class Config:
     # the daemon skips that tick and a command says "the journal is busy"
     journal_busy_seconds: float = setting(seconds(), 120.0)
     gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
+    cards: bool = setting(_flag, True)         # a style card per painting (outbox/_styles/)
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)

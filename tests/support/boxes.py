@@ -54,7 +54,9 @@ def base_config(**overrides) -> dict:
                    "styles_dir": "styles", "manifest": "manifest.yaml",
                    "defaults": {"size": 64, "steps": 4, "log_every": 1},
                    "watch": {"settle_seconds": 0.5, "rescan_seconds": 2, "poll_interval": 0.5},
-                   "drain_seconds": 60}, overrides)
+                   "drain_seconds": 60,
+                   "cards": False},   # style cards: on in tests/test_style_cards*.py only
+                  overrides)
 
 
 class Box:
