@@ -18,6 +18,7 @@ STYLES_FOLDER = "_styles"        # outbox/_styles/: the cards; also their campai
 STYLES_PAGE = "styles.html"      # outbox/styles.html
 CARD_MAX_SIZE = 256              # a card's long side: min(defaults.size, this)
 CARD_PRIORITY = -(2 ** 62)       # below any rule's priority: photos always go first
+NAME_TEMPLATE = "{stem}.{style}.{ext}"   # outbox/_styles/<painting stem>.<photo stem>.jpg
 PHOTOS_FOLDER = Path(__file__).resolve().parent / "card_photos"
 # What counts as a painting in styles_dir: these suffixes (and nothing hidden). A file
 # named like an image that does not open is a problem card; other files are not shown.
@@ -59,15 +60,19 @@ def card_slug(photo: Path) -> str:
 
 
 def list_paintings(styles_dir: Path) -> list[tuple[str, Path]]:
-    """(path inside styles_dir, path) of every painting, sorted; hidden files and folders
-    and files not named like images are left out. An unlistable styles_dir lists nothing."""
+    """(path inside styles_dir, path) of every painting, sorted; hidden files and folders,
+    files not named like images and links leading out of styles_dir are left out. An
+    unlistable styles_dir lists nothing."""
     found = []
     root = Path(styles_dir)
+    inside = os.path.realpath(root) + os.sep
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if name.startswith(".") or not name.lower().endswith(PAINTING_SUFFIXES):
                 continue
             path = Path(folder) / name
+            if not os.path.realpath(path).startswith(inside):
+                continue   # a link out of styles_dir: never a style (as in the manifest)
             found.append((path.relative_to(root).as_posix(), path))
     return sorted(found)

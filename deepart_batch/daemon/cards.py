@@ -22,31 +22,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from loguru import logger
 
 from .. import images
-from ..core.cards import (CARD_MAX_SIZE, CARD_PRIORITY, STYLES_FOLDER, card_photos,
-                          card_relpath, card_slug, is_card, is_card_job, list_paintings,
-                          painting_of)
+from ..core.cards import (CARD_PRIORITY, NAME_TEMPLATE, STYLES_FOLDER,
+                          card_photos, card_relpath, card_slug, is_card, is_card_job,
+                          list_paintings, painting_of)
 from ..core.hashing import sha256_file
 from ..core.jobspec import StyleRef
 from ..core.states import FailureReason
-from ..engine.params import RenderParams
 from ..errors import ImageError
 from ..paths import atomic_write_bytes, is_disk_full, safe_text
 from . import intake, outbox, planner
 from .faultpoints import crash_point
-
-NAME_TEMPLATE = "{stem}.{style}.{ext}"   # outbox/_styles/<painting stem>.<photo stem>.jpg
-
-
-def card_params(config) -> RenderParams:
-    """The config's defaults, at a card's size: min(defaults.size, CARD_MAX_SIZE)."""
-    params = config.render_params()
-    return replace(params, size=min(params.size, CARD_MAX_SIZE))
 
 
 class Cards:
@@ -102,8 +92,9 @@ class Cards:
             sig = (st.st_size, st.st_mtime_ns)
             listed[rel] = sig
             seen = self._seen.get(rel)
-            if seen is None or seen[0] != sig:
-                self._seen[rel] = seen = (sig, now)
+            if seen is None or seen[0] != sig:   # new or changing: looked at again later
+                self._seen[rel] = (sig, now)
+                continue
             if now - seen[1] < self.config.watch.settle_seconds or \
                     self._checked.get(rel) == sig:
                 continue
@@ -126,7 +117,7 @@ class Cards:
         self._errors[key] = message
 
     def _digest(self) -> str:
-        blob = json.dumps({"params": card_params(self.config).to_dict(),
+        blob = json.dumps({"params": self.config.card_params().to_dict(),
                            "weights": self.weights_id}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -138,7 +129,7 @@ class Cards:
 
     def keys(self, painting_sha: str, style_path: str = "") -> list[str]:
         """The job keys of this painting's card, one per card photo."""
-        params = card_params(self.config).to_dict()
+        params = self.config.card_params().to_dict()
         style = [StyleRef(None, style_path, 1.0, painting_sha)]
         return [planner.job_key(sha, style, params, self.weights_id)
                 for _, sha, _ in self.photos()]
@@ -187,7 +178,7 @@ class Cards:
             logger.warning("painting {} has no style card: {}", rel, detail)
             self.outcomes.fail_input(inp.id, FailureReason.STYLE_UNREADABLE, message)
             return []
-        params = card_params(self.config)
+        params = self.config.card_params()
         style = StyleRef(rel, inp.work_path, 1.0, inp.sha256)
         fmt = self.config.output.format.lower()
         queued = []
