@@ -135,16 +135,46 @@ class Cards:
                 for _, sha, _ in self.photos()]
 
     def check(self, rel: str, path: Path) -> None:
-        """Claim and plan the painting's card unless the journal has it already."""
+        """Claim and plan the painting's card unless its newest card input in the journal
+        is of these bytes with these keys (or its problem card), or, its rows removed by
+        retention or a rebuilt journal, the outbox holds this very card."""
         sha = sha256_file(path)
         card_rel = card_relpath(safe_text(rel))
-        for inp in self.journal.history(card_rel):
-            if inp.sha256 == sha and inp.state == "failed" and \
-                    inp.reason == FailureReason.STYLE_UNREADABLE.value:
+        history = [i for i in self.journal.history(card_rel) if i.state != "retried"]
+        latest = history[-1] if history else None
+        if latest is not None and latest.sha256 == sha:
+            if latest.state == "failed" and \
+                    latest.reason == FailureReason.STYLE_UNREADABLE.value:
                 return   # its problem card stands until the file changes
-        if all(self.journal.find_job(key) is not None for key in self.keys(sha)):
-            return
+            keys = {j.job_key for j in self.journal.jobs_for_input(latest.id)}
+            if set(self.keys(sha)) <= keys or (not keys and latest.state == "claimed"):
+                return   # made, on its way, or claimed and planned at start-up
+        if (latest is None or not self.journal.jobs_for_input(latest.id)) and \
+                self._in_outbox(card_rel, sha):
+            return   # rows pruned, or history rebuilt from done/: the card is there
         self.take(rel, path)
+
+    def _in_outbox(self, card_rel: str, sha: str) -> bool:
+        """Every card image of this painting is in the outbox, its report naming these
+        bytes and the card params."""
+        params = self.config.card_params().to_dict()
+        for photo, photo_sha, _ in self.photos():
+            report = outbox.report_path(self._output(card_rel, photo),
+                                        self.config.output.reports == "subfolder")
+            try:
+                data = json.loads(report.read_text())
+                same = [s.get("sha256") for s in data.get("styles") or []] == [sha] and \
+                    (data.get("input") or {}).get("sha256") == photo_sha and \
+                    data.get("params") == params
+            except (OSError, ValueError, AttributeError):
+                return False
+            if not same or not self._output(card_rel, photo).is_file():
+                return False
+        return True
+
+    def _output(self, card_rel: str, photo: Path) -> Path:
+        return outbox.output_path(self.config.outbox, card_rel, photo.stem,
+                                  self.config.output.format.lower(), NAME_TEMPLATE)
 
     def take(self, rel: str, path: Path) -> None:
         """Copy the painting into work/ as a card input (journal first), then plan it."""
@@ -180,14 +210,12 @@ class Cards:
             return []
         params = self.config.card_params()
         style = StyleRef(rel, inp.work_path, 1.0, inp.sha256)
-        fmt = self.config.output.format.lower()
         queued = []
         with self.journal.transaction():   # all of its jobs or none
             for (photo, sha, size), key in zip(self.photos(), self.keys(inp.sha256)):
                 spec = planner.make_spec(self.config, str(photo), inp.relpath, [style],
                                          params, size, sha)
-                out = outbox.output_path(self.config.outbox, inp.relpath,
-                                         photo.stem, fmt, NAME_TEMPLATE)
+                out = self._output(inp.relpath, photo)
                 report = outbox.report_path(out, self.config.output.reports == "subfolder")
                 queued.append(self.journal.add_job(inp.id, key, STYLES_FOLDER,
                                                    CARD_PRIORITY, card_slug(photo), spec,
