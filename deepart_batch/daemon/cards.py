@@ -147,8 +147,12 @@ class Cards:
                     latest.reason == FailureReason.STYLE_UNREADABLE.value:
                 return   # its problem card stands until the file changes
             keys = {j.job_key for j in self.journal.jobs_for_input(latest.id)}
-            if set(self.keys(sha)) <= keys or (not keys and latest.state == "claimed"):
-                return   # made, on its way, or claimed and planned at start-up
+            if set(self.keys(sha)) <= keys:
+                return   # made, or on its way
+            if not keys and latest.state == "claimed":   # claimed, then the daemon died
+                self.plan(latest)
+                self.outcomes.maybe_archive(latest.id)
+                return
         if (latest is None or not self.journal.jobs_for_input(latest.id)) and \
                 self._in_outbox(card_rel, sha):
             return   # rows pruned, or history rebuilt from done/: the card is there
