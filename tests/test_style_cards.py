@@ -20,7 +20,8 @@ PHOTOS = len(card_photos())
 
 
 def _box(tmp_path, **overrides):
-    return Box(tmp_path, canned=True, cards=True,
+    overrides = {"cards": True, **overrides}
+    return Box(tmp_path, canned=True,
                watch={"settle_seconds": 0, "rescan_seconds": 2, "poll_interval": 0.1},
                **overrides)
 
@@ -191,3 +192,14 @@ def test_an_inbox_folder_named_like_the_cards_folder_is_refused(tmp_path):
     res = box.run_once()
     assert res.returncode == 1
     assert "named like one of the outbox's own entries" in res.stderr, res.stderr[-2000:]
+
+
+def test_cards_false_makes_none_and_says_so(tmp_path):
+    box = _box(tmp_path, cards=False)
+    watch_in_process(box, _after(1.0))
+    assert _cards(box) == [] and _jobs(box) == []
+    page = (box.outbox / "styles.html").read_text()
+    assert "cards are turned off in the config" in page and "the_scream.jpg" in page
+    res = run_in_process(["styles", "--config", str(box.config)])
+    assert res.returncode == 0 and "the_scream.jpg  [no card yet]" in res.stdout, res.stdout
+    assert "(cards: false, none are made)" in res.stdout

@@ -32,7 +32,7 @@ def cmd_styles(args) -> int:
     print(f"{len(entries)} painting(s) in {config.styles_dir}; cards at {params.size} px, "
           f"{params.steps} steps" + ("" if config.cards else " (cards: false, none are made)"))
     for e in entries:
-        print(f"\n{e.rel}  [{e.state}]")
+        print(f"\n{e.rel}  [{'no card yet' if e.state == 'none' else e.state}]")
         print(f"  manifest: {', '.join(e.names)}" if e.names else
               "  manifest: not used by the manifest")
         for rule in e.rules:

@@ -53,6 +53,8 @@ class StyleEntry:
         states = {c.state for c in self.cards}
         if self.problem:
             return "problem"
+        if not self.cards:
+            return "none"
         for state in ("failed", "held", "rendering", "queued", "missing"):
             if state in states:
                 return state
