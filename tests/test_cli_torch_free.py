@@ -42,6 +42,8 @@ def test_validate_and_status_without_torch(tmp_path, no_torch):
     assert "OK" in res.stdout
     res = box.cli("status", "--config", box.config, env=no_torch)
     assert res.returncode == 0, res.stderr
+    res = box.cli("styles", "--config", box.config, env=no_torch)
+    assert res.returncode == 0 and "the_scream.jpg" in res.stdout, res.stderr
 
 
 def test_validate_reports_errors_without_torch(tmp_path, no_torch):

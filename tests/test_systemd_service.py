@@ -58,6 +58,7 @@ def make_config() -> dict:
     """config.example.yaml with tiny renders, CPU only, and no metrics or notify endpoints."""
     config = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     config["devices"] = ["cpu"]
+    config["cards"] = False   # no style cards: the scenarios count renders and the queue
     config["defaults"].update({"size": 64, "steps": 4, "scales": [1.0]})
     config["watch"].update({"settle_seconds": 1, "poll_interval": 1})
     for key in ("textfile", "http_port", "http_host"):

@@ -43,7 +43,7 @@ def cmd_gallery(args) -> int:
     index = build_gallery(Path(config.outbox), Path(config.state_dir),
                           config.limits.max_input_pixels,
                           problems_folder=config.problems.folder,
-                          manifest=Path(config.manifest))
+                          manifest=Path(config.manifest), config=config)
     print(index)
     return 0
 

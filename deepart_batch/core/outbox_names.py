@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from ..paths import NAME_MAX, fit_name, resolve_inside
+from .cards import STYLES_FOLDER
 from .formats import OUTPUT_FORMATS
 from .layout import campaign_of
 
@@ -23,12 +24,14 @@ GALLERY_FOLDER = ".gallery"   # the gallery's thumbnails, one hidden folder per 
 def reserved_folder(relpath: str, problems_folder: str) -> tuple[str, str] | None:
     """(folder, a name to use instead) when one of the photo's inbox folders is named like
     an entry the outbox keeps for itself: its outputs would collide with the gallery's
-    pages or thumbnails, the reports subfolder or the problems folder. None when free."""
+    pages or thumbnails, the reports subfolder, the problems folder or the style cards'
+    folder (whose name is also the cards' campaign). None when free."""
     folders = PurePosixPath(relpath).parts[:-1]
     own = {PAGE_NAME, GALLERY_FOLDER, REPORTS_FOLDER}
     for depth, folder in enumerate(folders):
         key = folder.casefold()          # a share may not tell INDEX.HTML from index.html
-        if key in own or (depth == 0 and key == problems_folder.casefold()):
+        if key in own or (depth == 0 and key in (problems_folder.casefold(),
+                                                 STYLES_FOLDER.casefold())):
             base = PurePosixPath(folder.strip("._")).stem or "photos"
             return folder, f"{base}-photos"
     return None

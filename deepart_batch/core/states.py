@@ -123,6 +123,7 @@ class FailureReason(str, Enum):
     UNSAFE_PATH = "unsafe_path"
     INPUT_LOST = "input_lost"
     APPROVAL_INVALID = "approval_invalid"   # outbox/_approve/: no such preview (issue 23)
+    STYLE_UNREADABLE = "style_unreadable"   # a painting in styles_dir: no card (issue 23)
     ERROR = "error"
 
     def __str__(self) -> str:
@@ -232,6 +233,11 @@ TEXTS: dict[FailureReason, _Text] = {
     R.APPROVAL_INVALID: _Text(C.PHOTO, "{photo} cannot be printed ({detail}).",
                               "Copy the preview exactly as the box wrote it (its report "
                               "beside it in the outbox) into the approve folder again."),
+    R.STYLE_UNREADABLE: _Text(C.PHOTO, "The painting {photo} cannot be used as a style "
+                                       "({detail}).",
+                              "Replace it in the styles folder with a JPEG or PNG that opens "
+                              "on your computer, or remove it. Its style card is made by "
+                              "itself once a readable file is there."),
     R.ERROR: _Text(C.RENDER, "Something went wrong while rendering {photo} ({detail}).",
                    "Retry the photo; if it fails again, tell the administrator."),
 }

@@ -31,7 +31,7 @@ class Admission:
 
     def __init__(self, config, journal, layout: StateLayout, watcher, manifests,
                  holding: Holding, outcomes: Outcomes, events: EventBus, weights_id: dict,
-                 approvals=None):
+                 approvals=None, cards=None):
         self.config = config
         self.journal = journal
         self.layout = layout
@@ -42,6 +42,7 @@ class Admission:
         self.events = events
         self.weights_id = weights_id
         self.approvals = approvals  # outbox/_approve/ (approvals.py): planned there
+        self.cards = cards          # style cards (cards.py): planned there
         self.style_shas: dict[str, str] = {}
         self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._folders_told: set[str] = set()  # inbox folders logged as not ours to take
@@ -174,6 +175,8 @@ class Admission:
         """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
         if self.approvals is not None and self.approvals.is_approval(inp.relpath):
             return self.approvals.plan(inp)   # an approved preview: its print
+        if self.cards is not None and self.cards.is_card(inp.relpath):
+            return self.cards.plan(inp)       # a painting: its style card
         manifest = self.manifests.current
         rule = manifest.match(inp.relpath)
         if rule is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from ..core.cards import photo_jobs
 from ..core.states import DaemonEvent, JobState, PassOutcome
 
 EXIT_DONE, EXIT_SOME_FAILED, EXIT_HELD_OR_LEFT, EXIT_STOPPED = 0, 1, 20, 21
@@ -65,7 +66,6 @@ class PassProgress:
     def finished(self, **_) -> None:
         s = self.summary
         n = s.jobs_done + s.jobs_failed
-        counts = self.journal.counts()
-        total = n + sum(counts.get(state, 0) for state in ACTIVE)
+        total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: watch's
         failed = f" ({s.jobs_failed} failed)" if s.jobs_failed else ""
         logger.info("progress: {} of {} renders finished{}", n, total, failed)

@@ -31,6 +31,23 @@ def job_key(input_sha: str, styles, params: dict, weights_id: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def make_spec(config: Config, content: str, relpath: str, styles: list[StyleRef],
+              render_params: RenderParams, content_size: tuple[int, int],
+              content_sha256: str) -> JobSpec:
+    """The spec of one output: the photo (its size probed, its hash), the styles with their
+    hashes, the effective params and the look size decided here, once."""
+    width, height = content_size
+    return JobSpec(content=content, input=relpath, styles=tuple(styles),
+                   params=render_params.to_dict(),
+                   output_format=OUTPUT_FORMATS[config.output.format.lower()][0],
+                   quality=config.output.quality,
+                   max_input_pixels=config.limits.max_input_pixels,
+                   content_size=(width, height), content_sha256=content_sha256,
+                   look_size=effective_look_size(render_params.look_size,
+                                                 render_params.size, max(width, height)),
+                   style_key=style_key(styles))
+
+
 def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str,
          style_shas: dict[str, str], photo_size: tuple[int, int] | None = None) -> list[int]:
     """Create the input's jobs; returns ids of jobs that need rendering. `photo_size`
@@ -54,14 +71,8 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         key = job_key(inp.sha256, styles, params, weights_id)
         out = outbox.output_path(config.outbox, inp.relpath, output.slug, fmt,
                                  config.output.name_template)
-        spec = JobSpec(content=inp.work_path, input=inp.relpath, styles=tuple(styles),
-                       params=params, output_format=OUTPUT_FORMATS[fmt][0],
-                       quality=config.output.quality,
-                       max_input_pixels=config.limits.max_input_pixels,
-                       content_size=(width, height), content_sha256=inp.sha256,
-                       look_size=effective_look_size(render_params.look_size,
-                                                     render_params.size, max(width, height)),
-                       style_key=style_key(styles))
+        spec = make_spec(config, inp.work_path, inp.relpath, styles, render_params,
+                         (width, height), inp.sha256)
         previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):

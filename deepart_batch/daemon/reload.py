@@ -26,7 +26,7 @@ __all__ = ["LIVE", "reload_config", "changed_fields"]
 # Dotted config fields applied without a restart (a section name: all of its fields).
 LIVE = ("defaults", "limits", "output.format", "output.quality", "output.name_template",
         "max_attempts", "problems.hold_seconds", "problems.hold_max_seconds", "retention",
-        "notify")
+        "notify", "cards")
 _REBUILT = ("max_attempts", "problems.hold_seconds", "problems.hold_max_seconds", "notify")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from ..core.cards import photo_jobs
 from ..core.layout import StateLayout
 from ..core.states import DaemonEvent, FailureReason
 from ..gallery.writer import GalleryWriter
@@ -29,6 +30,7 @@ from ..weights import weights_identity
 from . import bulkpass, planner
 from .admission import Admission
 from .approvals import Approvals
+from .cards import Cards
 from .earlystop import early_stop_requested
 from .events import EventBus
 from .folders import FolderWatch, require_folders, wait_for_folders
@@ -88,9 +90,10 @@ class Service:
         self.summary = self.outcomes.summary
         weights_id = weights_identity(config.weights)
         self.approvals = Approvals(config, self.journal, self.layout, self.outcomes, weights_id)
+        self.cards = Cards(config, self.journal, self.layout, self.outcomes, weights_id, once)
         self.admission = Admission(config, self.journal, self.layout, self.watcher,
                                    self.manifests, self.holding, self.outcomes, self.events,
-                                   weights_id, approvals=self.approvals)
+                                   weights_id, approvals=self.approvals, cards=self.cards)
         self.recovery = Recovery(config, self.layout, self.journal, self.manifests,
                                  self.admission, self.outcomes, lambda: self.pool.running_jobs())
 
@@ -113,7 +116,8 @@ class Service:
         if not idle or self.stopping:
             return
         largest = max((s.memory_bytes for s in slots), default=0)
-        by_id = {j.id: j for j in self.journal.jobs_ready()}
+        by_id = {j.id: j for j in self.cards.startable(self.journal.jobs_ready(),
+                                                       self.journal.jobs_in("running"))}
         while idle and by_id:
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.style_key)
@@ -317,6 +321,8 @@ class Service:
             self.admission.take_settled(lambda: self.stopping)
         if not self.folders.is_missing("outbox"):   # never re-created by us
             self.approvals.take_settled(lambda: self.stopping)
+            if not self.stopping:
+                self.cards.take_due(lambda: self.stopping)   # watch only, behind photos
         if self.manifests.current is None:
             for rel in self.holding.in_inbox(FailureReason.MANIFEST_INVALID):  # keep them
                 # in the settle table
@@ -331,7 +337,7 @@ class Service:
         held = self.manifests.current is None and \
             self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
         return (self.watcher.pending() == 0 and self.approvals.pending() == 0
-                and len(self.journal.jobs_ready()) == 0
+                and not photo_jobs(self.journal.jobs_ready())   # cards: watch's
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:
@@ -354,15 +360,16 @@ class Service:
 
     def _count_what_is_left(self) -> None:
         """For the bulk pass's summary and exit code: held, queued, untaken."""
-        s, counts = self.summary, self.journal.counts()
+        s = self.summary
         untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
-        s.held = sum(self.journal.held_by_reason().values()) + \
+        s.held = len(photo_jobs(self.journal.held())) + \
+            len(self.journal.inputs_in("held")) + \
             len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
-        s.left_jobs = counts["queued"] + counts["running"] + counts["waiting"]
+        s.left_jobs = len(photo_jobs(self.journal.jobs_in("queued", "running", "waiting")))
         s.left_photos = self.watcher.pending() + len(untaken)
 
     def _finish_once(self) -> int:
-        held_jobs = self.journal.held()
+        held_jobs = photo_jobs(self.journal.held())
         if held_jobs:
             message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
                        f"in {self.layout.work} and are rendered by the next run or the daemon")

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..core.cards import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
@@ -139,8 +140,10 @@ class ReportCache:
 
 
 def _report_files(outbox: Path):
+    """Report files of the outbox's renders; not the style cards' (on styles.html)."""
     for root, dirs, files in os.walk(outbox):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".")
+                   and not (d == STYLES_FOLDER and Path(root) == Path(outbox))]
         for name in files:
             if name.endswith(".json") and not name.endswith(".error.json") \
                     and not name.startswith("."):
@@ -230,6 +233,8 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         else ([], [])
     by_input = {}
     for inp in inputs:
+        if is_card(inp.relpath):
+            continue   # a style card: outbox/styles.html shows it (gallery/styles.py)
         entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
         if inp.state in ("failed", "held"):   # refused, failed, or waiting for the setup
             entry.held = inp.state == "held"

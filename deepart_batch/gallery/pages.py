@@ -14,10 +14,12 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader
 
+from ..core.cards import STYLES_PAGE
 from ..core.states import plain
 from ..paths import atomic_write_bytes
 from ..report import duration
@@ -25,6 +27,7 @@ from .curve import loss_curve
 from .liveness import holder_alive
 from .model import (GALLERY_FOLDER, PHOTO_STATES, Campaign, OutputItem, PhotoEntry,
                     ReportCache, Trouble, collect, photo_state)
+from .styles import card_folder, collect_styles, page_context
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
@@ -57,6 +60,7 @@ class GalleryBuild:
     max_pixels: int = 50_000_000
     problems_folder: str = "_problems"
     manifest: Path | None = None      # its <manifest>.error.json present: a banner
+    config: Any = None                # given: outbox/styles.html too, linked from every page
     reports: ReportCache = field(default_factory=ReportCache)
     written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
 
@@ -88,18 +92,38 @@ class GalleryBuild:
             page = campaign.folder / PAGE
             if self._write(page, "campaign.html", force, campaign=campaign, photos=photos,
                            pending=live and campaign.active, banner=banner,
-                           tally=self._tally(campaign),
+                           tally=self._tally(campaign), styles_href=self._styles_href(
+                               campaign.folder),
                            home=href(self.outbox / PAGE, campaign.folder)):
                 written.append(page)
             rows.append(self._index_row(campaign, photos))
         index = self.outbox / PAGE
         if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
-                       banner=banner, pending=live and any(c.active for c in campaigns)):
+                       banner=banner, pending=live and any(c.active for c in campaigns),
+                       styles_href=self._styles_href(self.outbox)):
             written.append(index)
+        if self.config is not None:
+            thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
+            folders.append(thumbs)
+            if self._styles_page(thumbs, banner, live, force):
+                written.append(self.outbox / STYLES_PAGE)
         self._remove_stale({c.name for c in campaigns if c.name})
         for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
             thumbs.prune()
         return written
+
+    def _styles_href(self, folder: Path) -> str | None:
+        return href(self.outbox / STYLES_PAGE, folder) if self.config is not None else None
+
+    def _styles_page(self, thumbs: Thumbnails, banner, live: bool, force: bool) -> bool:
+        """outbox/styles.html: every painting with its card (gallery/styles.py)."""
+        context = page_context(collect_styles(self.config, self.reports), self.outbox,
+                               thumbs, href)
+        params = self.config.card_params()
+        active = any(s["state"] in ("rendering", "queued") for s in context["styles"])
+        return self._write(self.outbox / STYLES_PAGE, "styles.html", force, banner=banner,
+                           pending=live and active, home=PAGE, size=params.size,
+                           steps=params.steps, cards_on=self.config.cards, **context)
 
     @staticmethod
     def _tally(campaign: Campaign) -> dict:
@@ -211,8 +235,9 @@ def _ours(page: Path) -> bool:
 
 def build_gallery(outbox: Path, state_dir: Path | None = None, max_pixels: int = 50_000_000,
                   held: dict[str, str] | None = None, problems_folder: str = "_problems",
-                  manifest: Path | None = None) -> Path:
-    """Rebuild everything once (the `gallery` command); returns outbox/index.html."""
-    GalleryBuild(Path(outbox), state_dir, max_pixels, problems_folder, manifest).run(
-        held, force=True)
+                  manifest: Path | None = None, config: Any = None) -> Path:
+    """Rebuild everything once (the `gallery` command); returns outbox/index.html.
+    With `config`, outbox/styles.html too."""
+    GalleryBuild(Path(outbox), state_dir, max_pixels, problems_folder, manifest,
+                 config).run(held, force=True)
     return Path(outbox) / PAGE

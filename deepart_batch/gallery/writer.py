@@ -28,7 +28,7 @@ class GalleryWriter:
         self.index = Path(config.outbox) / PAGE
         self.build = GalleryBuild(Path(config.outbox), Path(config.state_dir),
                                   config.limits.max_input_pixels, config.problems.folder,
-                                  Path(config.manifest))
+                                  Path(config.manifest), config)
         self.db_path = StateLayout(Path(config.state_dir)).journal
         self.held = held or dict
         self.min_interval = min_interval

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import re
 import string
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..core import formats
+from ..core.cards import CARD_MAX_SIZE
 from ..engine.params import RenderParams
 from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
@@ -282,6 +283,7 @@ class Config:
     # the daemon skips that tick and a command says "the journal is busy"
     journal_busy_seconds: float = setting(seconds(), 120.0)
     gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
+    cards: bool = setting(_flag, True)         # a style card per painting (outbox/_styles/)
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
@@ -301,6 +303,11 @@ class Config:
             raise_problems([f"render parameter {k}: {m}" if k else m for k, m in problems])
         assert params is not None
         return params
+
+    def card_params(self) -> RenderParams:
+        """A style card's params: the defaults at min(defaults.size, CARD_MAX_SIZE)."""
+        params = self.render_params()
+        return replace(params, size=min(params.size, CARD_MAX_SIZE))
 
 
 _SECTIONS = {f.name: f.default_factory for f in fields(Config) if is_dataclass(f.default_factory)}

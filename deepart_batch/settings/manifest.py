@@ -23,7 +23,7 @@ from ..paths import atomic_write_json
 from .yamlcheck import bounded, raise_problems, read_file, read_yaml
 
 __all__ = ["StyleDef", "OutputSpec", "Rule", "Manifest", "ManifestStore", "load_manifest",
-           "check_manifest", "glob_to_regex", "error_file_for"]
+           "check_manifest", "peek_manifest", "glob_to_regex", "error_file_for"]
 
 _HINT = "create the manifest (see examples/demo/manifest.yaml)"
 
@@ -66,6 +66,20 @@ def check_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
     """For `validate`: every problem, or an empty list; `notes` collects remarks that are
     not errors (blend weights scaled to sum to 1)."""
     return _load(path, styles_dir, config, notes)[1]
+
+
+def peek_manifest(path: str | os.PathLike, styles_dir: str | os.PathLike,
+                  config: Config) -> Manifest | None:
+    """The manifest as the daemon would load it (paintings not there yet allowed), or None
+    when it is missing or invalid; quiet: no log, no error file (the styles page reads it)."""
+    try:
+        text = Path(path).read_bytes()
+    except OSError:
+        return None
+    try:
+        return _parse(Path(path), text, styles_dir, config, missing=[])[0]
+    except Exception:   # a page must never fail on what the daemon reports elsewhere
+        return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def base_config(**overrides) -> dict:
                    "styles_dir": "styles", "manifest": "manifest.yaml",
                    "defaults": {"size": 64, "steps": 4, "log_every": 1},
                    "watch": {"settle_seconds": 0.5, "rescan_seconds": 2, "poll_interval": 0.5},
-                   "drain_seconds": 60}, overrides)
+                   "drain_seconds": 60,
+                   "cards": False},   # style cards: on in tests/test_style_cards*.py only
+                  overrides)
 
 
 class Box:
@@ -198,3 +200,38 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=90) -> int:
     if proc.poll() is None:
         proc.send_signal(sig)
     return proc.wait(timeout=timeout)
+
+
+def watch_in_process(box: Box, until, timeout: float = 60) -> None:
+    """`watch` on a canned box, in this process, until `until()` is true (checked from
+    another thread: it must look at files or open its own journal reader), then stopped as
+    SIGTERM stops it. Raises if `until` never came true."""
+    import threading
+
+    from deepart_batch.daemon.service import Service
+    from deepart_batch.settings.config import load_config
+    assert box.canned, "watch_in_process runs the canned executor only"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    service = Service(load_config(box.config))
+    failure: list[BaseException] = []
+
+    def stop_when_done():
+        try:
+            wait_for(until, timeout=timeout, what="the watched condition")
+        except BaseException as exc:   # re-raised in the test's thread
+            failure.append(exc)
+        finally:
+            service.request_stop()
+
+    thread = threading.Thread(target=stop_when_done, daemon=True)
+    thread.start()
+    try:
+        service.run()
+    finally:
+        service.request_stop()
+        thread.join(timeout=timeout + 10)
+        service._lock_fh.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if failure:
+        raise failure[0]
