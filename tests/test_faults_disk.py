@@ -45,7 +45,7 @@ def full_disk(folder):
 
 
 def test_full_outbox_holds_the_job_and_publishes_when_there_is_room(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # a watch process; its renders are canned
     with full_disk(box.outbox) as (env, make_room):
         proc = box.start_watch(env=env)
         try:
@@ -69,7 +69,7 @@ def test_full_outbox_holds_the_job_and_publishes_when_there_is_room(tmp_path):
 
 
 def test_full_state_dir_keeps_the_daemon_running_and_loses_nothing(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # a watch process; its renders are canned
     box.state.mkdir()
     if not _mount_tmpfs(box.state, "2m"):
         import pytest

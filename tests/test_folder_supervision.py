@@ -43,7 +43,7 @@ def test_a_write_never_creates_a_guarded_folder(tmp_path):
 
 
 def test_outbox_renamed_away_holds_photos_and_nothing_is_created(tmp_path):
-    box = Box(tmp_path, problems={"hold_seconds": 1})
+    box = Box(tmp_path, canned=True, problems={"hold_seconds": 1})
     away = tmp_path / "outbox.away"
     proc = box.start_watch()
     try:
@@ -71,7 +71,7 @@ def test_outbox_renamed_away_holds_photos_and_nothing_is_created(tmp_path):
 
 def test_inbox_deleted_and_made_again_is_watched_again(tmp_path):
     # a rescan only every hour: a photo is found quickly only if inotify watches again
-    box = Box(tmp_path, watch={"settle_seconds": 0.5, "rescan_seconds": 3600})
+    box = Box(tmp_path, canned=True, watch={"settle_seconds": 0.5, "rescan_seconds": 3600})
     proc = box.start_watch()
     try:
         wait_for(lambda: _watching(box), what="the daemon watching")
@@ -90,7 +90,7 @@ def test_inbox_deleted_and_made_again_is_watched_again(tmp_path):
 
 
 def test_state_dir_gone_is_never_created_again(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)
     away = tmp_path / "state.away"
     proc = box.start_watch()
     try:

@@ -16,7 +16,7 @@ def _lock(box):
 
 
 def test_watch_rides_out_a_journal_locked_longer_than_its_budget(tmp_path):
-    box = Box(tmp_path, journal_busy_seconds=1)
+    box = Box(tmp_path, journal_busy_seconds=1, canned=True)   # a watch process, canned renders
     proc = box.start_watch()
     try:
         wait_for(lambda: "watching " in box.log.read_text(), what="the daemon watching")
@@ -36,7 +36,7 @@ def test_watch_rides_out_a_journal_locked_longer_than_its_budget(tmp_path):
 
 
 def test_commands_say_the_journal_is_busy_in_one_line(tmp_path):
-    box = Box(tmp_path, journal_busy_seconds=1)
+    box = Box(tmp_path, journal_busy_seconds=1, canned=True)
     box.drop("tubingen.jpg", "a.jpg")
     assert box.run_once().returncode == 0      # a journal with a done photo
     db = _lock(box)

@@ -58,7 +58,8 @@ def test_close_on_a_full_queue_returns_and_counts_what_was_not_delivered():
 
 def test_sigterm_with_a_full_queue_and_a_trickling_webhook_exits_within_the_budget(tmp_path):
     hook = HttpReceiver(trickle=2, path="/hook")
-    box = Box(tmp_path, notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0},
+    box = Box(tmp_path, canned=True,     # a watch process; nothing here reaches a worker
+              notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0},
               watch={"settle_seconds": 0.2, "rescan_seconds": 1, "poll_interval": 0.2})
     try:
         for i in range(1100):       # each is refused as empty: a failed event per photo

@@ -34,7 +34,7 @@ def test_the_exit_codes_are_distinct_and_clear_of_the_others():
 
 
 def test_everything_done_prints_progress_and_exits_0(tmp_path):
-    box = Box(tmp_path, manifest=ONLY_CITY)
+    box = Box(tmp_path, manifest=ONLY_CITY, canned=True)   # the bulk pass in this process
     box.drop("tubingen.jpg", "city/a.jpg")
     box.drop("golden_gate.jpg", "city/b.jpg")
     res = box.run_once()
@@ -45,7 +45,7 @@ def test_everything_done_prints_progress_and_exits_0(tmp_path):
 
 
 def test_a_failed_photo_exits_some_failed(tmp_path):
-    box = Box(tmp_path, manifest=ONLY_CITY)
+    box = Box(tmp_path, manifest=ONLY_CITY, canned=True)   # the bulk pass in this process
     box.drop("tubingen.jpg", "city/a.jpg")
     (box.inbox / "city" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     res = box.run_once()
@@ -54,7 +54,7 @@ def test_a_failed_photo_exits_some_failed(tmp_path):
 
 
 def test_a_held_photo_exits_held_and_status_counts_it_once(tmp_path):
-    box = Box(tmp_path, manifest=ONLY_CITY)
+    box = Box(tmp_path, manifest=ONLY_CITY, canned=True)   # the bulk pass in this process
     box.drop("tubingen.jpg", "city/a.jpg")
     box.drop("golden_gate.jpg", "elsewhere/b.jpg")      # no rule: held
     res = box.run_once()

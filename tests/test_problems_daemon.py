@@ -29,7 +29,7 @@ def _notify_box(tmp_path, hook, manifest=ONE_RULE, **extra):
 
 
 def test_setup_trouble_holds_then_renders_by_itself(tmp_path, hook):
-    box = _notify_box(tmp_path, hook)
+    box = _notify_box(tmp_path, hook, canned=True)   # a watch process, no render worker
     note = box.outbox / "_problems/city/a.jpg.txt"
     proc = box.start_watch()
     try:
@@ -74,7 +74,7 @@ def test_setup_trouble_holds_then_renders_by_itself(tmp_path, hook):
 
 
 def test_a_stuck_endpoint_does_not_delay_renders(tmp_path, hook):
-    box = _notify_box(tmp_path, hook)
+    box = _notify_box(tmp_path, hook, canned=True)   # a watch process, no render worker
     hook.hang.set()
     box.drop("tubingen.jpg", "city/one.jpg")
     box.drop("golden_gate.jpg", "city/two.jpg")
@@ -186,7 +186,7 @@ def test_status_shows_elapsed_eta_and_draining(tmp_path):
 def test_no_valid_manifest_holds_with_a_note_and_one_held_event(tmp_path, hook):
     """Issue 20, item 2: photos waiting in the inbox for a valid manifest reach the team
     like any other hold: a `_problems` note and one `held` event (manifest_invalid)."""
-    box = _notify_box(tmp_path, hook, manifest="styles: [unclosed\n")
+    box = _notify_box(tmp_path, hook, manifest="styles: [unclosed\n", canned=True)
     note = box.outbox / "_problems/city/a.jpg.txt"
     proc = box.start_watch()
     try:

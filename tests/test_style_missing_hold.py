@@ -21,7 +21,7 @@ def sink():
 def test_a_missing_painting_holds_only_its_photos_and_its_arrival_releases_them(tmp_path,
                                                                                  sink):
     # a long backoff: only the painting's arrival can release the photo within the test
-    box = Box(tmp_path, manifest=ONE_PAINTING_MISSING,
+    box = Box(tmp_path, manifest=ONE_PAINTING_MISSING, canned=True,   # no render worker
               problems={"hold_seconds": 3600, "hold_max_seconds": 3600},
               notify={"webhook": sink.url, "timeout_seconds": 30, "retries": 0})
     box.drop("tubingen.jpg", "city/a.jpg")
