@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Everything: engine renders, daemon processes, Ray, Chromium, systemd (CI calls this).
+# Four workers on two cores: most of the suite waits on processes, signals and deadlines
+# (tests/support/scheduling.py groups and orders the modules).
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The inner loop, under a minute: no processes, browsers, clusters or engine renders
 # (the daemon's bookkeeping runs in-process with the canned executor).

@@ -55,11 +55,15 @@ def run_cli(*args, env=None, timeout=300, cwd=None):
                           cwd=cwd)
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark each test from what it uses (support/markers.py): make test-fast deselects
-    engine, daemon, ray, browser, systemd and gpu."""
+    engine, daemon, ray, browser, systemd and gpu. Then group and order the tests for
+    xdist's workers (support/scheduling.py)."""
     from support.markers import markers_for
+    from support.scheduling import arrange
     for item in items:
         have = {m.name for m in item.iter_markers()}
         for name in sorted(markers_for(item) - have):
             item.add_marker(name)
+    arrange(items)

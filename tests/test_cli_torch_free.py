@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import run_cli
+from conftest import DATA, run_cli
 from daemon_helpers import Box
 
 
@@ -22,9 +22,24 @@ def no_torch(tmp_path):
     return {"PYTHONPATH": path}
 
 
-def test_stub_really_blocks_torch(no_torch):
-    res = run_cli("render", "x.jpg", "y.jpg", "-o", "z.jpg", env=no_torch)
+def test_stub_really_blocks_torch(no_torch, tmp_path):
+    res = run_cli("render", DATA / "tubingen.jpg", DATA / "starry_night.jpg", "-o",
+                  tmp_path / "z.jpg", "--size", "32", "--steps", "1", env=no_torch)
     assert res.returncode != 0 and "torch imported by a torch-free command" in res.stderr
+
+
+@pytest.mark.parametrize("content, output, extra", [
+    ("missing.jpg", "o.png", []),                     # no such photo
+    ("tubingen.jpg", "o.gif", []),                    # no such output format
+    ("tubingen.jpg", "o.png", ["--tv-weight", "-2"]),  # a parameter out of range
+])
+def test_render_answers_a_bad_input_before_importing_torch(no_torch, tmp_path, content, output,
+                                                           extra):
+    """A typo costs no torch start-up (seconds on a busy box): the one clear line at once."""
+    argv = [DATA / content, DATA / "starry_night.jpg", "-o", tmp_path / output, *extra]
+    res = run_cli("render", *argv, env=no_torch)
+    assert res.returncode == 2, res.stderr
+    assert "torch imported" not in res.stderr and "Traceback" not in res.stderr
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["render", "--help"], ["run", "--help"],

@@ -1,6 +1,7 @@
 """`deepart-batch render` (restyle one photo) and `deepart-batch weights` (cache them).
 
-torch is imported inside the handlers only: `render --help` and a bad argument stay fast.
+torch is imported inside the handlers only, and `render` imports it after every input and
+parameter is checked: `render --help`, a bad argument or a bad file answer at once.
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ def cmd_render(args) -> int:
     from loguru import logger
 
     from .. import images
-    from ..engine import StyleTransfer
     from ..paths import atomic_write_bytes, atomic_write_json
-    from ..pipeline import RenderRequest, StyleFile, render_request
     from ..progress import progress_reporter
     from ..resolution import upsample_warning
     from ..weights import load_weights
@@ -74,16 +73,18 @@ def cmd_render(args) -> int:
     if args.blend and abs(sum(blend) - 1) > 1e-6:
         logger.warning("--blend weights sum to {:g}, not 1; they are scaled to {}", sum(blend),
                        ", ".join(f"{w / sum(blend):.3g}" for w in blend))
+    for path in [args.content, *args.styles] + ([init_image] if init_image else []):
+        require_regular_file(path)           # a FIFO or device would block the read forever
+        images.probe(path, args.max_pixels)  # fail on bad input before loading torch
+    width, height, _ = images.probe(args.content, args.max_pixels, images.MIN_PHOTO_SIDE)
+    if (warning := upsample_warning(params.size, max(width, height), args.content)):
+        logger.warning(warning)
+    from ..engine import StyleTransfer
+    from ..pipeline import RenderRequest, StyleFile, render_request
     request = RenderRequest(content=args.content,
                             styles=[StyleFile(s, w) for s, w in zip(args.styles, blend)],
                             params=params, init_image=init_image,
                             max_input_pixels=args.max_pixels)
-    for path in [args.content, *args.styles] + ([init_image] if init_image else []):
-        require_regular_file(path)           # a FIFO or device would block the read forever
-        images.probe(path, args.max_pixels)  # fail on bad input before loading weights
-    width, height, _ = images.probe(args.content, args.max_pixels, images.MIN_PHOTO_SIDE)
-    if (warning := upsample_warning(params.size, max(width, height), args.content)):
-        logger.warning(warning)
     weights = load_weights(args.weights)
     device = resolve_device(args.device)
     engine = StyleTransfer(weights.conv, weights.preprocessing, device)

@@ -8,6 +8,7 @@ A canned box (Box(..., canned=True)) runs the daemon in this process: not `daemo
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 
@@ -39,6 +40,16 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
+@functools.lru_cache(maxsize=None)
+def _source(obj) -> str | None:
+    """inspect.getsource, once per function or module (collection asks for the same
+    helpers hundreds of times, once per test of every xdist worker)."""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
+
+
 def sources(func, depth: int = 3, seen=None) -> list[str]:
     """The source of `func` and of the module-level functions it names, down to `depth`
     calls (test -> helper -> helper's helper). Methods are seen by their call in the text
@@ -48,10 +59,10 @@ def sources(func, depth: int = 3, seen=None) -> list[str]:
     if func in seen or depth < 0:
         return []
     seen.add(func)
-    try:
-        out = [inspect.getsource(func)]
-    except (OSError, TypeError):
+    text = _source(func)
+    if text is None:
         return []
+    out = [text]
     code = getattr(func, "__code__", None)
     module = inspect.getmodule(func)
     if code is None or module is None:
@@ -71,12 +82,7 @@ def markers_for(item) -> set[str]:
         funcs += [d.func for d in defs if getattr(d, "baseid", None) is not None
                   and "conftest" not in inspect.getfile(d.func)]
     text = "\n".join(s for f in funcs for s in sources(f))
-    module_text = ""
-    if item.module is not None:
-        try:
-            module_text = inspect.getsource(item.module)
-        except OSError:
-            pass
+    module_text = (_source(item.module) or "") if item.module is not None else ""
     found = {m for m, names in FIXTURES.items() if names & fixtures}
     found |= {m for m, tokens in TOKENS.items() if any(t in text for t in tokens)}
     if "run_once(" in text and "canned=True" not in text:
