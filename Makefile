@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # (tests/support/scheduling.py groups and orders the modules).
 TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # The inner loop, under a minute: no processes, browsers, clusters or engine renders
 # (the daemon's bookkeeping runs in-process with the canned executor).

@@ -5,6 +5,12 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Four workers on two cores: one torch thread per process (this one, and the daemons'
+    # render workers, which inherit it: pool/devices.py caps at OMP_NUM_THREADS). Two
+    # OpenMP threads per process would wait at every barrier for a descheduled peer.
+    os.environ["OMP_NUM_THREADS"] = "1"
 ROOT = Path(__file__).parent.parent
 
 
@@ -55,15 +61,20 @@ def run_cli(*args, env=None, timeout=300, cwd=None):
                           cwd=cwd)
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the xdist_group marks
+def pytest_configure(config):
+    """With xdist, its workers get whole modules, the long ones first (support/scheduling.py)."""
+    if config.pluginmanager.hasplugin("xdist"):
+        from support.scheduling import XdistUnits
+        config.pluginmanager.register(XdistUnits(), "deepart-xdist-units")
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark each test from what it uses (support/markers.py): make test-fast deselects
-    engine, daemon, ray, browser, systemd and gpu. Then group and order the tests for
-    xdist's workers (support/scheduling.py)."""
+    engine, daemon, ray, browser, systemd and gpu. Then put the long xdist units first."""
     from support.markers import markers_for
-    from support.scheduling import arrange
+    from support.scheduling import long_units_first
     for item in items:
         have = {m.name for m in item.iter_markers()}
         for name in sorted(markers_for(item) - have):
             item.add_marker(name)
-    arrange(items)
+    long_units_first(items)

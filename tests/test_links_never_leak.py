@@ -38,8 +38,10 @@ def test_linked_photos_leave_nothing_of_their_targets_in_the_outbox(tmp_path):
         data = path.read_bytes()
         assert SECRET_TEXT[:40] not in data, f"{path} holds the private text"
         assert data != image_bytes, f"{path} is a copy of the private image"
-    thumbs = [p for p in box.outbox.rglob(".gallery/*") if p.is_file()]
+    paintings = box.outbox / "_styles/.gallery"     # styles.html's thumbnails of styles_dir
+    thumbs = [p for p in box.outbox.rglob(".gallery/*") if p.is_file() and p.parent != paintings]
     assert thumbs == [], f"thumbnails made from link targets: {thumbs}"
+    assert len(list(paintings.glob("*"))) <= len(list(box.styles.iterdir()))
     page = (box.outbox / "team" / "index.html")
     if page.exists():
         assert ".gallery/" not in page.read_text()

@@ -112,6 +112,7 @@ def test_gpu_share_from_the_environment_is_respected(monkeypatch):
 
 def test_cpu_workers_split_the_cores(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     specs = plan_workers(["cpu", "cpu"], jobs_per_device=2, cpu_count=16)
     assert [s.threads for s in specs] == [4, 4, 4, 4]
     assert plan_workers("auto", cuda_count=0, cpu_count=2)[0].threads == 2
@@ -155,6 +156,19 @@ def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
     assert 256 < fit < 2048
     assert too_large(replace(spec, params=RenderParams(size=fit).to_dict()), 2 * 2**30) is None
     assert too_large(spec, capacity_bytes=64 * 2**30) is None
+
+
+def test_omp_num_threads_caps_each_cpu_worker_and_affinity_bounds_the_split(monkeypatch):
+    import os
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    specs = plan_workers(["cpu", "cpu"], cpu_count=16)
+    assert [(s.threads, s.env["OMP_NUM_THREADS"]) for s in specs] == [(3, "3"), (3, "3")]
+    assert plan_workers(["cpu"], cpu_count=2)[0].threads == 2      # a cap, not a floor
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")                  # not a number: no cap
+    assert plan_workers(["cpu"], cpu_count=8)[0].threads == 8
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert plan_workers(["cpu"])[0].threads == len(os.sched_getaffinity(0))
 
 
 def test_jobs_per_device_auto_is_two_per_gpu_within_memory_one_on_the_cpu():

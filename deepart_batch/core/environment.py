@@ -8,6 +8,10 @@ DEEPART_RENDER_LOOP
     how the render loop runs (engine/graphs.LoopOptions.from_env): fast (default: CUDA
     graphs where the device replays them) or benchmark (also cudnn.benchmark). The loop
     before issue 15 is the oracle in tests/lbfgs_oracle.py, not a switch.
+OMP_NUM_THREADS
+    OpenMP's own variable: where set, the most threads one CPU render worker uses. Unset,
+    the CPU workers split the cores this process may run on (its CPU affinity, which a
+    container's or a unit's CPU set narrows) between them.
 
 Protocol variables (NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM, CUDA_VISIBLE_DEVICES) are
 read where their protocol is implemented (ops/sdnotify.py, ops/logsetup.py, pool/).
@@ -33,3 +37,17 @@ def weights_cache_dir() -> Path:
 def render_loop() -> str:
     """DEEPART_RENDER_LOOP, lower case; "" when unset."""
     return os.environ.get(RENDER_LOOP, "").strip().lower()
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_thread_cap() -> int | None:
+    """OMP_NUM_THREADS as a positive int; None when unset or not a positive number."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import testing
+from ..core.environment import cpu_thread_cap, usable_cpus
 from ..errors import ConfigError
 
 
@@ -100,10 +101,11 @@ def _visible_devices(visible: str | None) -> list[str] | None:
 def plan_workers(devices="auto", jobs_per_device: int | str = 1, cuda_count: int | None = None,
                  cpu_count: int | None = None, visible: str | None = None,
                  job_bytes: int | None = None,
-                 cuda_memory: Callable[[int], int | None] = cuda_memory_bytes
-                 ) -> list[WorkerSpec]:
+                 cuda_memory: Callable[[int], int | None] = cuda_memory_bytes,
+                 thread_cap: int | None = None) -> list[WorkerSpec]:
     """`auto` means every CUDA device, or else the CPU. Each CUDA worker sees only its own
-    GPU through CUDA_VISIBLE_DEVICES; CPU workers split the cores between them.
+    GPU through CUDA_VISIBLE_DEVICES; CPU workers split the cores this process may use
+    between them, each at most OMP_NUM_THREADS threads where that is set (thread_cap).
 
     cuda:N counts the GPUs the daemon itself sees: where a box hands the service a share of
     its GPUs (CUDA_VISIBLE_DEVICES=2,3 in the unit), cuda:0 is GPU 2 and its worker gets
@@ -113,7 +115,8 @@ def plan_workers(devices="auto", jobs_per_device: int | str = 1, cuda_count: int
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     inherited = _visible_devices(visible)
     cuda_count = cuda_device_count() if cuda_count is None else cuda_count
-    cpu_count = cpu_count or os.cpu_count() or 1
+    cpu_count = cpu_count or usable_cpus()
+    thread_cap = thread_cap or cpu_thread_cap()
     if devices == "auto":
         names = [f"cuda:{i}" for i in range(cuda_count)] or ["cpu"]
     else:
@@ -128,6 +131,7 @@ def plan_workers(devices="auto", jobs_per_device: int | str = 1, cuda_count: int
     slots = [name for name in names for _ in range(per_device(name))]
     cpu_slots = sum(1 for n in slots if n == "cpu")
     threads = max(1, cpu_count // cpu_slots) if cpu_slots else 1
+    threads = min(threads, thread_cap) if thread_cap else threads
     specs, seen = [], {}
     for name in slots:
         n = seen[name] = seen.get(name, -1) + 1

@@ -1,21 +1,25 @@
-"""How `make test` spreads the suite over pytest-xdist workers (`-n 4 --dist loadgroup`).
+"""How `make test` spreads the suite over pytest-xdist workers (`-n 4`).
 
 Most of the suite waits: on daemon processes, signals, deadlines, a booted systemd, Ray.
 Four workers on two cores overlap those waits.
 
-- Each module is one unit (an `xdist_group` named after it), so its module-scoped fixtures
-  (a booted systemd, a Ray cluster, a rendered gallery box) are made once, on one worker.
+- Each module is one unit, so its module-scoped fixtures (a booted systemd, a Ray cluster,
+  a rendered gallery box) are made once, on one worker, in the module's order.
 - Modules that share something machine-wide are one unit, run one after the other:
   - the Ray clusters (two at once on two cores miss their start-up deadlines);
   - what adds system users, and the systemd boot that copies /etc/passwd.
 - The longest units go first (wall seconds measured at low load), so that no worker
   starts a two-minute unit when the others are done.
-Without xdist (`make test-fast`, a single file) the markers change nothing.
+
+The units are made by a scheduler (`UnitScheduling`, xdist's `pytest_xdist_make_scheduler`
+hook) from node ids alone, not with `xdist_group` marks: pytest 9.2 node ids can no longer
+be renamed the way xdist 3.8's loadgroup does it. Without xdist nothing here is used but
+the order.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePosixPath
 
 SHARED = {
     "ray-clusters": ("test_ray_executor.py", "test_no_device.py"),
@@ -31,18 +35,30 @@ LONG_FIRST = ("system-users", "ray-clusters", "test_pool.py", "test_problems_dae
               "test_engine.py")
 
 
-def unit_of(path: Path) -> str:
-    """The xdist group of a test module."""
+def unit_of(nodeid: str) -> str:
+    """The unit of a test: its module, or the shared unit its module belongs to."""
+    module = PurePosixPath(nodeid.split("::", 1)[0]).name
     for unit, modules in SHARED.items():
-        if path.name in modules:
+        if module in modules:
             return unit
-    return path.name
+    return module
 
 
-def arrange(items: list) -> None:
-    """Mark each item with its unit and put the long units first (stable, in place)."""
-    import pytest
+def long_units_first(items: list) -> None:
+    """Stable, in place: the order within a unit is kept (module fixtures rely on it)."""
     rank = {unit: i for i, unit in enumerate(LONG_FIRST)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(unit_of(Path(item.fspath))))
-    items.sort(key=lambda item: rank.get(unit_of(Path(item.fspath)), len(rank)))
+    items.sort(key=lambda item: rank.get(unit_of(item.nodeid), len(rank)))
+
+
+class XdistUnits:
+    """Registered as a plugin only where xdist is installed (tests/conftest.py)."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class UnitScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return unit_of(nodeid)
+
+        return UnitScheduling(config, log)
