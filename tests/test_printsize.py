@@ -177,6 +177,25 @@ def test_look_is_kept_at_small_scale(engine, photo, painting):
     assert near.style < 0.02 and near.content < 0.02, near
 
 
+def test_a_detail_stage_runs_vgg_only_to_the_deepest_layer_it_reads(engine, photo, painting):
+    """Above the look size the full-resolution forward (and backward) stops at the deepest
+    of the stage's content and fine style layers, not at relu5_1 (issue 23: the detail
+    stages are the bulk of a print's time); only the look term, at the look size, goes
+    deeper."""
+    from deepart_batch.engine.layers import LAYER_NAMES
+    content = resize_long_side(photo, 128)
+    look_image = resize_long_side(photo, 64)
+    for layers in (("relu4_2",), ("relu2_1",)):
+        p = RenderParams(content_layers=layers).validated()
+        obj = look.detail_objective(engine, content, [StyleInput(painting)], p, "fp32",
+                                    look_image)
+        sp = look.detail_params(p, 128)
+        deepest = max(sp.content_layers + sp.style_layers, key=LAYER_NAMES.index)
+        assert [n for n, _ in obj.base.encoder.net.named_children()][-1] == deepest
+        assert [n for n, _ in obj.look.encoder.net.named_children()][-1] == "relu5_1"
+    assert deepest == "relu2_1"  # relu1_1, relu2_1 style and relu2_1 content: 3 convs
+
+
 def test_print_through_the_pipeline_reports_look_and_upsampling(engine, weights):
     from deepart_batch.pipeline import RenderRequest, StyleFile, render_request
     from conftest import DATA
