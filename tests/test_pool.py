@@ -171,7 +171,8 @@ def test_omp_num_threads_caps_each_cpu_worker_and_affinity_bounds_the_split(monk
     assert plan_workers(["cpu"])[0].threads == len(os.sched_getaffinity(0))
 
 
-def test_jobs_per_device_auto_is_two_per_gpu_within_memory_one_on_the_cpu():
+def test_jobs_per_device_auto_is_two_per_gpu_within_memory_one_on_the_cpu(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)     # no cap on the CPU worker
     from deepart_batch.pool.devices import AUTO_CUDA_JOBS, auto_jobs_per_device, job_memory_bytes
     from deepart_batch.engine import RenderParams
     need = job_memory_bytes(RenderParams(size=1024))

@@ -176,8 +176,9 @@ def test_masked_solver_at_a_zero_gradient():
 def test_masked_solver_follows_the_oracle_on_a_style_transfer_objective(weights, photo,
                                                                          painting):
     """fp32, 32 px, the engine's real objective: the masked solver's losses match the
-    oracle's to rounding while the paths agree (measured: 2e-6 over the first 12
-    evaluations, where the compact solver is already 7e-4 apart), then part by rounding."""
+    oracle's to rounding while the paths agree (measured over the first 12 evaluations:
+    2e-6 with two torch threads, 1.2e-5 with one, the summation order differing; the
+    compact solver is already 7e-4 apart), then part by rounding."""
     from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
     from deepart_batch.engine.optimize import resize_long_side
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
@@ -198,5 +199,5 @@ def test_masked_solver_follows_the_oracle_on_a_style_transfer_objective(weights,
     reference, ours = losses(lbfgs_two_loop), losses(solver.lbfgs_masked)
     rel = [abs(a - b) / a for a, b in zip(reference, ours)]
     assert len(ours) == 24
-    assert max(rel[:12]) <= 1e-5 and max(rel) <= 0.05
+    assert max(rel[:12]) <= 5e-5 and max(rel) <= 0.05
     assert min(ours) == pytest.approx(min(reference), rel=0.02)
