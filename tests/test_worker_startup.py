@@ -176,7 +176,7 @@ def test_a_worker_stuck_warming_is_restarted(monkeypatch):
     START_GRACE from its hello the pool starts it again."""
     from deepart_batch.pool import pool as pool_module
     monkeypatch.setattr(pool_module, "START_GRACE", 1.0)
-    monkeypatch.setenv("DEEPART_INJECT_FAULT", "slow_start")   # sleeps 40 s after hello
+    monkeypatch.setenv("DEEPART_INJECT_FAULT", "slow_start")   # sleeps 25 s after hello
     pool = DevicePool(plan_workers(["cpu"]))
     pool.start()
     try:

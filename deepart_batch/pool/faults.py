@@ -15,7 +15,7 @@ def from_env(text: str | None = None) -> Fault | None:
     return injected_fault(text)
 
 
-SLOW_START_SECONDS = 40.0
+SLOW_START_SECONDS = 25.0
 
 
 def slow_start(fault: Fault | None) -> None:

@@ -27,12 +27,14 @@ SHARED = {
                      "test_validate_access.py"),
 }
 # Units by measured wall time, longest first; the rest keep their collection order.
-LONG_FIRST = ("system-users", "ray-clusters", "test_pool.py", "test_problems_daemon.py",
-              "test_printsize.py", "test_style_cards_daemon.py", "test_job_timeout_start.py",
-              "test_worker_startup.py", "test_daemon_watch.py", "test_approve_daemon.py",
-              "test_faults_recovery.py", "test_notify_deadlines.py", "test_cli_render.py",
-              "test_ops_bulk_truth.py", "test_render_loop.py", "test_engine_speed.py",
-              "test_engine.py")
+# (four workers, load 3: ray 207 s, pool 114, system users 109, daemon_watch 67, ...)
+LONG_FIRST = ("ray-clusters", "test_pool.py", "system-users", "test_daemon_watch.py",
+              "test_printsize.py", "test_style_cards_daemon.py", "test_faults_recovery.py",
+              "test_job_timeout_start.py", "test_approve_daemon.py", "test_notify_deadlines.py",
+              "test_engine_speed.py", "test_problems_daemon.py", "test_engine.py",
+              "test_render_loop.py", "test_worker_startup.py", "test_ops_bulk.py",
+              "test_gallery.py", "test_cli_render.py", "test_daemon_once.py",
+              "test_ops_daemon.py", "test_style_cards.py", "test_ops_bulk_truth.py")
 
 
 def unit_of(nodeid: str) -> str:
@@ -61,4 +63,5 @@ class XdistUnits:
             def _split_scope(self, nodeid: str) -> str:
                 return unit_of(nodeid)
 
+        config.option.loadscopereorder = False   # keep our order, not "most tests first"
         return UnitScheduling(config, log)
