@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Everything: engine renders, daemon processes, Ray, Chromium, systemd (CI calls this).
-# Four workers on two cores: most of the suite waits on processes, signals and deadlines
+# Five workers on two cores: most of the suite waits on processes, signals and deadlines
 # (tests/support/scheduling.py groups and orders the modules).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 5
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
 

@@ -7,7 +7,7 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Four workers on two cores: one torch thread per process (this one, and the daemons'
+    # Five workers on two cores: one torch thread per process (this one, and the daemons'
     # render workers, which inherit it: pool/devices.py caps at OMP_NUM_THREADS). Two
     # OpenMP threads per process would wait at every barrier for a descheduled peer.
     os.environ["OMP_NUM_THREADS"] = "1"
