@@ -1,8 +1,8 @@
 """How `make test` spreads the suite over pytest-xdist workers (`-n 5`).
 
 Most of the suite waits: on daemon processes, signals, deadlines, a booted systemd, Ray.
-Five workers on two cores overlap those waits (four: 355 s, five: 332 s, measured one
-after the other at low load).
+Five workers on two cores overlap those waits (five: 332 s; four, before the units were
+ordered: 355 s; one after the other at low load).
 
 - Each module is one unit, so its module-scoped fixtures (a booted systemd, a Ray cluster,
   a rendered gallery box) are made once, on one worker, in the module's order.
