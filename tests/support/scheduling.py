@@ -7,7 +7,8 @@ ordered: 355 s; one after the other at low load).
 - Each module is one unit, so its module-scoped fixtures (a booted systemd, a Ray cluster,
   a rendered gallery box) are made once, on one worker, in the module's order.
 - Modules that share something machine-wide are one unit, run one after the other:
-  - the Ray clusters (two at once on two cores miss their start-up deadlines);
+  - the Ray clusters (two at once on two cores miss their start-up deadlines), and the
+    test whose `executor.address: auto` must find none running;
   - what adds system users, and the systemd boot that copies /etc/passwd.
 - The longest units go first (wall seconds measured at low load), so that no worker
   starts a two-minute unit when the others are done.
@@ -23,7 +24,9 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 SHARED = {
-    "ray-clusters": ("test_ray_executor.py", "test_no_device.py"),
+    # and test_ray_ignored_settings, whose `address: auto` must find no cluster running
+    "ray-clusters": ("test_ray_executor.py", "test_no_device.py",
+                     "test_ray_ignored_settings.py"),
     "system-users": ("test_systemd_service.py", "test_inbox_permissions.py",
                      "test_validate_access.py"),
 }
