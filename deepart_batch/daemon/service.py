@@ -187,8 +187,8 @@ class Service:
 
     # -- the loop -----------------------------------------------------------------------
     def request_stop(self, *_):
-        if not self.stopping:
-            logger.info("stop requested: taking no new files, draining running jobs")
+        """A signal handler: it only sets the flag. Logging here could re-enter a log line
+        the main thread is writing (loguru refuses, and the line is lost); the loop says it."""
         self.stopping = True
 
     def request_reload(self, *_):
@@ -341,6 +341,7 @@ class Service:
                 and counts["running"] == 0 and not held)
 
     def _drain(self) -> int:
+        logger.info("stop requested: taking no new files, draining running jobs")
         deadline = time.monotonic() + self.config.drain_seconds
         self.events.emit(DaemonEvent.STOPPING)
         while self.pool.running_jobs() and time.monotonic() < deadline:
