@@ -158,7 +158,7 @@ def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.Compl
     from deepart_batch.cli import main
     from deepart_batch.daemon import service
     out, err = io.StringIO(), io.StringIO()
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     locks, take_lock = [], service.take_lock
 
     def recorded(*args, **kwargs):   # the lock a process's exit would have released
