@@ -3,20 +3,11 @@ may mount them (root, as here and in CI), else an injected ENOSPC on every outbo
 
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 
 from daemon_helpers import stop, wait_for
 from fault_helpers import archived, assert_promise, assert_restarts, fault_box
-
-
-def _mount_tmpfs(path, size="512k") -> bool:
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                         capture_output=True)
-    return res.returncode == 0
+from support.mounts import mount_tmpfs, unmount
+from tooling import need
 
 
 def _fill(path):
@@ -30,7 +21,7 @@ def _fill(path):
 @contextlib.contextmanager
 def full_disk(folder):
     """(env for the daemon, a function that frees the space)."""
-    mounted = _mount_tmpfs(folder)
+    mounted = mount_tmpfs(folder)
     flag = folder / ".disk-full"
     try:
         if mounted:
@@ -41,7 +32,7 @@ def full_disk(folder):
             yield {"DEEPART_TEST_DISK_FULL": str(flag)}, flag.unlink
     finally:
         if mounted:
-            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+            unmount(folder)
 
 
 def test_full_outbox_holds_the_job_and_publishes_when_there_is_room(tmp_path):
@@ -71,9 +62,7 @@ def test_full_outbox_holds_the_job_and_publishes_when_there_is_room(tmp_path):
 def test_full_state_dir_keeps_the_daemon_running_and_loses_nothing(tmp_path):
     box = fault_box(tmp_path, canned=True)   # a watch process; its renders are canned
     box.state.mkdir()
-    if not _mount_tmpfs(box.state, "2m"):
-        import pytest
-        pytest.skip("cannot mount a tmpfs here (needs root)")
+    need(mount_tmpfs(box.state, "size=2m"), "cannot mount a tmpfs here (needs root)")
     try:
         proc = box.start_watch()
         try:
@@ -94,7 +83,7 @@ def test_full_state_dir_keeps_the_daemon_running_and_loses_nothing(tmp_path):
         assert_promise(box, dropped=1)
         assert_restarts(box)
     finally:
-        subprocess.run(["umount", "-l", str(box.state)], capture_output=True)
+        unmount(box.state)
 
 
 def test_run_once_with_a_full_outbox_holds_then_the_next_run_publishes(tmp_path):

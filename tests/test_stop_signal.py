@@ -7,13 +7,14 @@ from loguru import logger
 
 from deepart_batch.daemon.service import Service
 from deepart_batch.settings.config import load_config
-from support.boxes import Box
+from support.boxes import Box, like_a_process
 
 
 def test_a_stop_signal_in_the_middle_of_a_log_line_is_taken_quietly(tmp_path, capsys):
     box = Box(tmp_path, canned=True)
-    service = Service(load_config(box.config), once=True)
-    try:
+    with like_a_process():
+        service = Service(load_config(box.config), once=True)
+
         def sink(message):            # SIGTERM, arriving while this thread writes a line
             service.request_stop()
         sink_id = logger.add(sink)
@@ -25,5 +26,3 @@ def test_a_stop_signal_in_the_middle_of_a_log_line_is_taken_quietly(tmp_path, ca
         err = capsys.readouterr().err
         assert "Logging error" not in err and "Traceback" not in err, err
         assert service.run() == 0      # stopped before it started: nothing to drain
-    finally:
-        service.journal.close()

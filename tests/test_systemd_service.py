@@ -281,8 +281,7 @@ def test_stop_drains_a_running_render(ns):
 
 
 def test_stop_leaves_no_process_for_systemd_to_kill(ns):
-    if "journal" not in STOP:
-        pytest.skip("needs test_stop_drains_a_running_render's stop")
+    need("journal" in STOP, "needs test_stop_drains_a_running_render's stop")
     killed = [line for line in STOP["journal"].splitlines() if KILLED_AT_STOP.search(line)]
     if killed:
         print("killed at stop:", *killed, "processes before the stop:", STOP["processes"],
@@ -317,8 +316,7 @@ def test_config_error_fails_the_unit_with_a_one_line_reason(ns):
 
 
 def test_config_error_reason_shows_in_systemctl_status(ns):
-    if "status" not in CONFIG_ERROR:
-        pytest.skip("needs test_config_error_fails_the_unit_with_a_one_line_reason")
+    need("status" in CONFIG_ERROR, "needs test_config_error_fails_the_unit_with_a_one_line_reason")
     status = CONFIG_ERROR["status"]
     assert "max_atempts: unknown key" in status, status
     assert "status=2/INVALIDARGUMENT" in status, status

@@ -14,6 +14,7 @@ import sys
 import time
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -137,52 +138,49 @@ class Box:
 
 
 @contextmanager
-def _environment(extra: dict | None):
-    saved = {k: os.environ.get(k) for k in (extra or {})}
-    os.environ.update({k: str(v) for k, v in (extra or {}).items()})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    """The CLI's main() in this process, as a subprocess would run it: its stdout and
-    stderr (loguru's sinks included) captured, its signal handlers and log sinks undone."""
+def like_a_process(env: dict | None = None):
+    """Run the daemon or a command in this process and leave it as a process's exit
+    would: the environment (with `env` added meanwhile), the signal handlers and the log
+    sinks back as they were, and every box lock it took released."""
     from loguru import logger
 
-    from deepart_batch.cli import main
     from deepart_batch.daemon import service
-    out, err = io.StringIO(), io.StringIO()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     locks, take_lock = [], service.take_lock
 
-    def recorded(*args, **kwargs):   # the lock a process's exit would have released
+    def recorded(*args, **kwargs):
         fh = take_lock(*args, **kwargs)
         locks.append(fh)
         return fh
 
     service.take_lock = recorded
     try:
-        with _environment(env), redirect_stdout(out), redirect_stderr(err):
-            try:
-                code = main(argv)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-            logger.complete()
+        with mock.patch.dict(os.environ, {k: str(v) for k, v in (env or {}).items()}):
+            yield
     finally:
         service.take_lock = take_lock
-        logger.remove()   # the CLI's sinks write to the captured streams: back to a default
+        logger.remove()   # the CLI's sinks write to captured streams: back to a default
         logger.add(lambda message: sys.stderr.write(message), level="DEBUG")
         for fh in locks:
             fh.close()
         gc.collect()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def run_in_process(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI's main() in this process, as a subprocess would run it: its stdout and
+    stderr (loguru's sinks included) captured."""
+    from loguru import logger
+
+    from deepart_batch.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with like_a_process(env), redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        logger.complete()
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
@@ -211,27 +209,24 @@ def watch_in_process(box: Box, until, timeout: float = 60) -> None:
     from deepart_batch.daemon.service import Service
     from deepart_batch.settings.config import load_config
     assert box.canned, "watch_in_process runs the canned executor only"
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    service = Service(load_config(box.config))
     failure: list[BaseException] = []
+    with like_a_process():
+        service = Service(load_config(box.config))
 
-    def stop_when_done():
+        def stop_when_done():
+            try:
+                wait_for(until, timeout=timeout, what="the watched condition")
+            except BaseException as exc:   # re-raised in the test's thread
+                failure.append(exc)
+            finally:
+                service.request_stop()
+
+        thread = threading.Thread(target=stop_when_done, daemon=True)
+        thread.start()
         try:
-            wait_for(until, timeout=timeout, what="the watched condition")
-        except BaseException as exc:   # re-raised in the test's thread
-            failure.append(exc)
+            service.run()
         finally:
             service.request_stop()
-
-    thread = threading.Thread(target=stop_when_done, daemon=True)
-    thread.start()
-    try:
-        service.run()
-    finally:
-        service.request_stop()
-        thread.join(timeout=timeout + 10)
-        service._lock_fh.close()
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+            thread.join(timeout=timeout + 10)
     if failure:
         raise failure[0]

@@ -1,4 +1,5 @@
-"""Real filesystems for fault tests: a folder nobody may write, root included.
+"""Real filesystems for fault tests: small tmpfs mounts (a disk that fills, a folder nobody
+may write, root included).
 
 Root ignores permission bits, so a chmod-ed folder proves nothing under CI (which runs as
 root). A read-only tmpfs refuses root too (EROFS). Without root the permission bits do it.
@@ -15,6 +16,19 @@ from pathlib import Path
 from tooling import need
 
 
+def mount_tmpfs(folder: Path, options: str = "size=512k") -> bool:
+    """A tmpfs on `folder` (an existing directory); False where this process may not mount."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                         capture_output=True)
+    return res.returncode == 0
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
 @contextlib.contextmanager
 def read_only_folder(folder: Path):
     """`folder` (an existing, empty directory) cannot be written inside this block."""
@@ -25,11 +39,8 @@ def read_only_folder(folder: Path):
         finally:
             folder.chmod(0o700)
         return
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                         capture_output=True, text=True) if shutil.which("mount") else None
-    need(res is not None and res.returncode == 0,
-         f"cannot mount a read-only tmpfs on {folder}: {res.stderr.strip() if res else 'no mount'}")
+    need(mount_tmpfs(folder, "ro,size=64k"), f"cannot mount a read-only tmpfs on {folder}")
     try:
         yield folder
     finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        unmount(folder)
