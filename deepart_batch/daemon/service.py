@@ -241,8 +241,7 @@ class Service:
             if self.once and self.manifests.current is None:
                 message = (f"{self.config.manifest} is not valid (see "
                            f"{self.config.manifest}.error.json); files stay in the inbox")
-                logger.error(message)
-                self.summary.failures.append(message)
+                self._summarise(message, "ERROR")
                 return EXIT_FAILURES
             if self.stopping:  # SIGTERM during start-up: nothing is running yet
                 logger.info("stop requested during start-up: exiting")
@@ -250,8 +249,7 @@ class Service:
             self.pool.start()
             if self.once and self.pool.capacity().slots == 0:  # never wait on what cannot come
                 message = (f"{self.pool.capacity().why_none}; photos stay in the inbox")
-                logger.error(message)
-                self.summary.failures.append(message)
+                self._summarise(message, "ERROR")
                 return EXIT_NO_DEVICE
             if self.once:
                 self.watcher.scan()
@@ -359,6 +357,11 @@ class Service:
             return bulkpass.exit_code(self.summary)
         return EXIT_OK
 
+    def _summarise(self, message: str, level: str) -> None:
+        """A line of the bulk pass's summary: logged now, repeated at the end."""
+        logger.opt(depth=1).log(level, message)   # the caller's place in the record
+        self.summary.failures.append(message)
+
     def _count_what_is_left(self) -> None:
         """For the bulk pass's summary and exit code: held, queued, untaken."""
         s = self.summary
@@ -374,21 +377,18 @@ class Service:
         if held_jobs:
             message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
                        f"in {self.layout.work} and are rendered by the next run or the daemon")
-            logger.warning(message)
-            self.summary.failures.append(message)
+            self._summarise(message, "WARNING")
         held_photos = self.journal.inputs_in("held")
         if held_photos:
             message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
                        f"{held_photos[0].error}); see deepart-batch status and "
                        f"{self.config.problems.folder}/ in the outbox")
-            logger.warning(message)
-            self.summary.failures.append(message)
+            self._summarise(message, "WARNING")
         untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
         if untaken:
             message = (f"{len(untaken)} photo(s) left in the inbox: the service may not take "
                        f"them from their folder (inbox_permissions), e.g. {untaken[0]}; see "
                        f"\"Permissions\" in the README")
-            logger.warning(message)
-            self.summary.failures.append(message)
+            self._summarise(message, "WARNING")
         self._count_what_is_left()
         return bulkpass.exit_code(self.summary)
