@@ -37,6 +37,7 @@ from ..errors import ImageError
 from ..paths import atomic_write_bytes, is_disk_full, safe_text
 from . import intake, outbox, planner
 from .faultpoints import crash_point
+from .guard import plan_one
 
 
 class Cards:
@@ -203,6 +204,9 @@ class Cards:
     # -- planning -------------------------------------------------------------------------
     def plan(self, inp) -> list[int]:
         """The card jobs of a claimed card input, or a problem card saying why not."""
+        return plan_one(inp, self._plan, self.outcomes, FailureReason.STYLE_UNREADABLE)
+
+    def _plan(self, inp) -> list[int]:
         rel = painting_of(inp.relpath)
         try:
             images.probe(inp.work_path, self.config.limits.max_input_pixels)
