@@ -73,11 +73,12 @@ class Approval:
 
 
 def read_approval(approved: str | Path, report_path: str | Path,
-                  approved_sha256: str | None = None) -> Approval:
+                  approved_sha256: str | None = None, shown_as: str = "") -> Approval:
     """The approval of the file `approved` (a copy of a preview) whose report is
-    `report_path`. Raises ApprovalProblem when the report is missing or unreadable, or
-    describes another image than the approved one."""
-    name = Path(approved).name
+    `report_path`. Raises ApprovalProblem when the report is missing, unreadable or edited
+    into another shape (SharedReport), or describes another image than the approved one.
+    `shown_as`: the name people gave the approved file (else `approved`'s)."""
+    name = shown_as or Path(approved).name
     try:
         report = json.loads(Path(report_path).read_text())
     except FileNotFoundError:

@@ -88,6 +88,22 @@ def _expected(kind: str) -> str:
     return " or ".join(words)
 
 
+def _wrong(where: str, value, kind: str) -> str:
+    """The line naming the innermost wrong part of `value`: "params.scales[1]: ..."."""
+    outer, _, inner = kind.partition("[")
+    inner = inner[:-1] if inner.endswith("]") else inner
+    if len(_split(kind, "|")) == 1 and inner:
+        if outer in ("tuple", "list") and isinstance(value, list):
+            item = _split(inner, ",")[0]
+            bad = next(n for n, v in enumerate(value) if not _fits(v, item))
+            return _wrong(f"{where}[{bad}]", value[bad], item)
+        if outer == "dict" and isinstance(value, dict):
+            item = _split(inner, ",")[-1]
+            bad = next(k for k, v in value.items() if not (isinstance(k, str) and _fits(v, item)))
+            return _wrong(f"{where}.{bad}", value[bad], item)
+    return f"{where}: expected {_expected(kind)}, got {_shown(value)}"
+
+
 def check_fields(data, kinds: Mapping[str, str], where: str, required=()) -> dict:
     """`data` (a JSON object) with every key known to `kinds` (name -> annotation) and of
     its type; else ReportFieldError naming `where.key`."""
@@ -99,8 +115,7 @@ def check_fields(data, kinds: Mapping[str, str], where: str, required=()) -> dic
         if key not in kinds:
             raise ReportFieldError(f"{prefix}{key}: not a field of a render report")
         if not _fits(value, kinds[key]):
-            raise ReportFieldError(f"{prefix}{key}: expected {_expected(kinds[key])}, "
-                                   f"got {_shown(value)}")
+            raise ReportFieldError(_wrong(f"{prefix}{key}", value, kinds[key]))
     for key in required:
         if key not in data:
             raise ReportFieldError(f"{prefix}{key}: missing")

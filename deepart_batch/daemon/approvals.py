@@ -132,7 +132,8 @@ class Approvals:
         problem = None
         for job in jobs:
             try:
-                return job, read_approval(inp.work_path, job.report_path, inp.sha256)
+                return job, read_approval(inp.work_path, job.report_path, inp.sha256,
+                                        shown_as=name)
             except ApprovalProblem as exc:
                 problem = problem or exc
         raise problem
