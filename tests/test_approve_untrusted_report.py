@@ -124,3 +124,35 @@ def test_a_restart_with_a_poisoned_approval_in_the_journal_goes_on(tmp_path):
     assert list((box.state / "failed" / "_approve").iterdir())
     res = box.run_once()
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_start(tmp_path):
+    """A journal row written by another version (or edited): its job fails with a note,
+    and the photos beside it render."""
+    from deepart_batch.core.hashing import sha256_file
+    from deepart_batch.core.jobspec import JobSpec
+    from deepart_batch.core.layout import StateLayout
+    from deepart_batch.journal import Journal
+    box, (preview, _) = _previews(tmp_path)
+    layout = StateLayout(box.state)
+    work = layout.work / "poisoned.jpg"
+    shutil.copy(preview, work)
+    journal = Journal(layout.journal)
+    try:
+        input_id = journal.begin_claim(f"_approve/{preview.name}", "spring", str(work))
+        journal.finish_claim(input_id, sha256_file(work))
+        spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
+                       params={**DEFAULTS, "brush_size": 3}, output_format="JPEG",
+                       content_size=(64, 48))
+        journal.add_job(input_id, "poisoned", "spring", 0, "print", spec,
+                        str(_printed(preview)), str(_printed(preview).with_suffix(".json")))
+    finally:
+        journal.close()
+    box.drop("the_scream.jpg", "later/meanwhile.jpg")
+
+    res = box.run_once()
+    assert res.returncode == EXIT_SOME_FAILED, res.stderr[-3000:]
+    notes = _notes(box)
+    assert preview.name in notes and "brush_size" in notes and "Traceback" not in notes, notes
+    assert any(rel.startswith("later/meanwhile") for rel in box.outputs()), box.outputs()
+    assert box.run_once().returncode == 0
