@@ -156,3 +156,38 @@ def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_s
     assert preview.name in notes and "brush_size" in notes and "Traceback" not in notes, notes
     assert any(rel.startswith("later/meanwhile") for rel in box.outputs()), box.outputs()
     assert box.run_once().returncode == 0
+
+
+def test_a_queued_job_whose_stored_spec_no_longer_decodes_is_refused_at_start(tmp_path):
+    """A row whose spec is not even a spec (another version's, or edited by hand): every
+    read of the journal still works, that job fails with a note, the photos beside it
+    render, and the next start is clean."""
+    from deepart_batch.core.hashing import sha256_file
+    from deepart_batch.core.jobspec import JobSpec
+    from deepart_batch.core.layout import StateLayout
+    from deepart_batch.journal import Journal
+    from support.journal_files import damage_job_spec
+    box, (preview, _) = _previews(tmp_path)
+    layout = StateLayout(box.state)
+    work = layout.work / "undecodable.jpg"
+    shutil.copy(preview, work)
+    journal = Journal(layout.journal)
+    try:
+        input_id = journal.begin_claim(f"_approve/{preview.name}", "spring", str(work))
+        journal.finish_claim(input_id, sha256_file(work))
+        spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
+                       params=dict(DEFAULTS), output_format="JPEG", content_size=(64, 48))
+        job_id = journal.add_job(input_id, "undecodable", "spring", 0, "print", spec,
+                                 str(_printed(preview)),
+                                 str(_printed(preview).with_suffix(".json")))
+    finally:
+        journal.close()
+    damage_job_spec(layout.journal, job_id, '{"input": 5, "styles": "none"}')
+    box.drop("the_scream.jpg", "later/meanwhile.jpg")
+
+    res = box.run_once()
+    assert res.returncode == EXIT_SOME_FAILED, res.stderr[-3000:]
+    notes = _notes(box)
+    assert "render settings are no longer valid" in notes and "Traceback" not in notes, notes
+    assert any(rel.startswith("later/meanwhile") for rel in box.outputs()), box.outputs()
+    assert box.run_once().returncode == 0

@@ -1,5 +1,5 @@
 """Odd files in styles_dir never stop the daemon: text named like an image, a truncated or
-empty image, a folder named like an image, links (dangling, looping, inside) each become a
+empty image, a folder or a named pipe named like an image, links (dangling, looping, inside) each become a
 problem card or are passed over, and a photo dropped meanwhile renders.
 Canned executor: the cards' renders are not the point."""
 
@@ -33,6 +33,7 @@ def _odd_styles(styles):
     os.symlink(styles / "the_scream.jpg", styles / "link.jpg")
     os.symlink(styles / "missing.jpg", styles / "dangling.jpg")
     os.symlink("loop.jpg", styles / "loop.jpg")
+    os.mkfifo(styles / "pipe.jpg")    # opening it for reading would wait for a writer
 
 
 def test_odd_files_in_styles_dir_become_problem_cards_and_photos_still_render(tmp_path):
@@ -49,4 +50,4 @@ def test_odd_files_in_styles_dir_become_problem_cards_and_photos_still_render(tm
     watch_in_process(box, settled)    # raises if the daemon stops or never gets there
     notes = _notes(box)
     assert "Traceback" not in notes
-    assert not {"notes", "empty", "dangling", "loop", "folder"} & _cards(box)
+    assert not {"notes", "empty", "dangling", "loop", "folder", "pipe"} & _cards(box)

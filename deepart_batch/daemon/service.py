@@ -119,6 +119,10 @@ class Service:
         largest = max((s.memory_bytes for s in slots), default=0)
         by_id = {j.id: j for j in self.cards.startable(self.journal.jobs_ready(),
                                                        self.journal.jobs_in("running"))}
+        for job in [j for j in by_id.values() if j.spec is None]:   # undecodable row
+            del by_id[job.id]
+            problem = job.spec_problem or "no render settings were stored"
+            self.outcomes.refuse(job, *unrenderable(job, ValueError(problem)))
         while idle and by_id:
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.style_key)
