@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .core.hashing import sha256_bytes, sha256_file
+from .core.shared_report import ReportFieldError, ReportOutput, SharedReport, \
+    annotation_kinds
 from .engine.params import RenderParams
+from .errors import ParamsError
 
 
 class ApprovalProblem(ValueError):
@@ -22,7 +25,7 @@ class ApprovalProblem(ValueError):
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
-        self.reason = reason   # "report_missing", "preview_changed", "not_a_preview"
+        self.reason = reason   # "report_missing", "report_invalid", "preview_changed", ...
 
 
 def stamp(report: dict, image: bytes) -> dict:
@@ -70,11 +73,12 @@ class Approval:
 
 
 def read_approval(approved: str | Path, report_path: str | Path,
-                  approved_sha256: str | None = None) -> Approval:
+                  approved_sha256: str | None = None, shown_as: str = "") -> Approval:
     """The approval of the file `approved` (a copy of a preview) whose report is
-    `report_path`. Raises ApprovalProblem when the report is missing or unreadable, or
-    describes another image than the approved one."""
-    name = Path(approved).name
+    `report_path`. Raises ApprovalProblem when the report is missing, unreadable or edited
+    into another shape (SharedReport), or describes another image than the approved one.
+    `shown_as`: the name people gave the approved file (else `approved`'s)."""
+    name = shown_as or Path(approved).name
     try:
         report = json.loads(Path(report_path).read_text())
     except FileNotFoundError:
@@ -84,11 +88,18 @@ def read_approval(approved: str | Path, report_path: str | Path,
     except (OSError, ValueError) as exc:
         raise ApprovalProblem("report_missing", f"{name}: its report {report_path} cannot "
                               f"be read ({exc}); render the preview again") from None
-    output, inp = report.get("output") or {}, report.get("input") or {}
-    if report.get("status") != "done" or not report.get("params") or not inp:
+    try:
+        report = SharedReport.from_dict(report, annotation_kinds(RenderParams))
+    except ReportFieldError as exc:
+        raise ApprovalProblem("report_invalid", f"{name}: its report {report_path} was "
+                              f"changed and cannot be used ({exc}); restore the report the "
+                              f"box wrote, or render the preview again and approve the "
+                              f"new one") from None
+    output, inp = report.output or ReportOutput(), report.input
+    if report.status != "done" or not report.params or inp is None:
         raise ApprovalProblem("not_a_preview", f"{name}: {report_path} is not the report "
                               f"of a finished render; approve a preview output")
-    expected = output.get("sha256")
+    expected = output.sha256
     actual = approved_sha256 or sha256_file(approved)
     if not expected:
         raise ApprovalProblem("preview_changed", f"{name}: its report has no image hash "
@@ -99,19 +110,24 @@ def read_approval(approved: str | Path, report_path: str | Path,
                               f"report describes (sha256 {actual[:12]} != {expected[:12]}); "
                               f"it was edited or re-rendered - approve the preview as the "
                               f"box wrote it")
-    return Approval(preview=str(output.get("path") or approved), sha256=actual,
-                    report=str(report_path), params=dict(report["params"]),
-                    photo=str(inp.get("path", "")), photo_sha256=str(inp.get("sha256", "")),
-                    styles=tuple(dict(s) for s in report.get("styles") or ()),
-                    width=int(output.get("width") or 0), height=int(output.get("height") or 0),
-                    seed=int(report.get("seed", 0)))
+    return Approval(preview=output.path or str(approved), sha256=actual,
+                    report=str(report_path), params=dict(report.params),
+                    photo=inp.path, photo_sha256=inp.sha256,
+                    styles=tuple(asdict(s) for s in report.styles),
+                    width=output.width, height=output.height, seed=report.seed)
 
 
 def print_params(approval: Approval, print_size: int) -> RenderParams:
     """The preview's params at the print's size; its look is the preview itself."""
-    p = RenderParams.from_dict(dict(approval.params))
+    name = Path(approval.preview).name
     if print_size <= approval.long_side:
-        raise ApprovalProblem("print_too_small", f"{Path(approval.preview).name}: print_size "
+        raise ApprovalProblem("print_too_small", f"{name}: print_size "
                               f"{print_size} is not larger than the preview "
                               f"({approval.long_side} px); raise print_size")
-    return replace(p, size=print_size, look_size=approval.long_side).validated()
+    try:
+        p = RenderParams.from_dict(dict(approval.params))
+        return replace(p, size=print_size, look_size=approval.long_side).validated()
+    except ParamsError as exc:
+        raise ApprovalProblem("report_invalid", f"{name}: its report's settings cannot make "
+                              f"a print ({exc}); render the preview again with valid "
+                              f"settings and approve the new one") from None

@@ -17,6 +17,7 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from .core import formats
 from .errors import ImageError
+from .paths import UnsafePathError, open_regular_file
 
 if TYPE_CHECKING:
     import torch
@@ -43,10 +44,12 @@ def probe(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below names limits.max_input_pixels
     try:
-        with Image.open(path) as im:
+        with open_regular_file(path) as fh, Image.open(fh) as im:
             width, height, fmt = im.width, im.height, im.format or "?"
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found") from None
+    except UnsafePathError as exc:
+        raise ImageError(f"{exc}; put a JPEG or PNG file there") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: {_unidentified(path)}") from None
     except Image.DecompressionBombError as exc:
@@ -98,13 +101,15 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # probe() already enforced our own limit
     try:
-        with Image.open(path) as im:
+        with open_regular_file(path) as fh, Image.open(fh) as im:
             if max_side and im.format == "JPEG":
                 im.draft("RGB", (max_side, max_side))  # decode at a reduced scale: faster
             im.load()
             icc = im.info.get("icc_profile")
             im = ImageOps.exif_transpose(im)
             rgb = _to_srgb(im, icc)
+    except UnsafePathError as exc:
+        raise ImageError(f"{exc}; put a JPEG or PNG file there") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: image data is damaged or truncated ({exc}); "
                          "export it again and re-drop it") from None

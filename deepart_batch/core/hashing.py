@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ..paths import open_regular_file
+
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """A named pipe or folder is refused (UnsafePathError), never waited on."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular_file(path) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()

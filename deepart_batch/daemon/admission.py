@@ -21,6 +21,7 @@ from ..paths import UnsafePathError, is_disk_full, safe_text
 from . import intake, planner, problems
 from .events import EventBus
 from .faultpoints import crash_point
+from .guard import plan_one
 from .holding import Holding
 from .logcontext import about_input, about_path
 from .outcomes import Outcomes
@@ -172,11 +173,15 @@ class Admission:
 
     @about_input
     def plan(self, inp) -> list[int]:
-        """Jobs for a claimed photo, or hold it when the setup is not ready for it."""
+        """Jobs for a claimed photo, or hold it when the setup is not ready for it; any
+        other failure makes it a problem photo (guard.py), never a stopped daemon."""
         if self.approvals is not None and self.approvals.is_approval(inp.relpath):
             return self.approvals.plan(inp)   # an approved preview: its print
         if self.cards is not None and self.cards.is_card(inp.relpath):
             return self.cards.plan(inp)       # a painting: its style card
+        return plan_one(inp, self._plan_photo, self.outcomes, FailureReason.ERROR)
+
+    def _plan_photo(self, inp) -> list[int]:
         manifest = self.manifests.current
         rule = manifest.match(inp.relpath)
         if rule is None:

@@ -23,6 +23,7 @@ from ..core.states import FailureReason
 from ..paths import is_disk_full, safe_text
 from . import intake, outbox, planner
 from .faultpoints import crash_point
+from .guard import plan_one
 from .watch import InboxWatcher
 
 PRINT_SUFFIX = ".print"
@@ -102,14 +103,13 @@ class Approvals:
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, inp) -> list[int]:
-        """The print job of a claimed approval, or a problem photo saying why not."""
-        try:
-            with self.journal.transaction():
-                return [self._add_print(inp)]
-        except ApprovalProblem as exc:
-            logger.warning("approval {} refused: {}", inp.relpath, exc)
-            self.outcomes.fail_input(inp.id, FailureReason.APPROVAL_INVALID, str(exc))
-            return []
+        """The print job of a claimed approval, or a problem photo saying why not (any
+        failure: ApprovalProblem, or a report edited on the share into anything)."""
+        return plan_one(inp, self._plan, self.outcomes, FailureReason.APPROVAL_INVALID)
+
+    def _plan(self, inp) -> list[int]:
+        with self.journal.transaction():
+            return [self._add_print(inp)]
 
     def _previews(self, name: str) -> list:
         """Done preview jobs whose output has this name, newest first."""
@@ -132,7 +132,8 @@ class Approvals:
         problem = None
         for job in jobs:
             try:
-                return job, read_approval(inp.work_path, job.report_path, inp.sha256)
+                return job, read_approval(inp.work_path, job.report_path, inp.sha256,
+                                        shown_as=name)
             except ApprovalProblem as exc:
                 problem = problem or exc
         raise problem

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import time
 from pathlib import Path
 
@@ -34,9 +35,10 @@ from ..core.hashing import sha256_file
 from ..core.jobspec import StyleRef
 from ..core.states import FailureReason
 from ..errors import ImageError
-from ..paths import atomic_write_bytes, is_disk_full, safe_text
+from ..paths import atomic_write_bytes, safe_text
 from . import intake, outbox, planner
 from .faultpoints import crash_point
+from .guard import box_trouble, plan_one
 
 
 class Cards:
@@ -88,6 +90,10 @@ class Cards:
             try:
                 st = path.stat()
             except OSError:
+                continue   # a dangling or looping link: nothing to read
+            if not stat.S_ISREG(st.st_mode):   # a named pipe would block the daemon
+                self._once_logged(rel, f"{safe_text(str(path))}: not a regular file, so it "
+                                       f"has no style card; replace it with a JPEG or PNG")
                 continue
             sig = (st.st_size, st.st_mtime_ns)
             listed[rel] = sig
@@ -102,8 +108,8 @@ class Cards:
                 self.check(rel, path)
                 self._checked[rel] = sig
                 self._errors.pop(rel, None)
-            except OSError as exc:
-                if is_disk_full(exc):
+            except Exception as exc:   # that painting only (its claim is guarded: guard.py)
+                if box_trouble(exc):
                     raise
                 self._once_logged(rel, f"{safe_text(str(path))}: cannot make its style card "
                                        f"({exc}); tried again at the next look")
@@ -203,6 +209,9 @@ class Cards:
     # -- planning -------------------------------------------------------------------------
     def plan(self, inp) -> list[int]:
         """The card jobs of a claimed card input, or a problem card saying why not."""
+        return plan_one(inp, self._plan, self.outcomes, FailureReason.STYLE_UNREADABLE)
+
+    def _plan(self, inp) -> list[int]:
         rel = painting_of(inp.relpath)
         try:
             images.probe(inp.work_path, self.config.limits.max_input_pixels)

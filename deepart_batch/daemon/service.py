@@ -34,6 +34,7 @@ from .cards import Cards
 from .earlystop import early_stop_requested
 from .events import EventBus
 from .folders import FolderWatch, require_folders, wait_for_folders
+from .guard import box_trouble, unrenderable
 from .holding import Holding
 from .lock import (BULK, DAEMON, AlreadyRunning, StopRequested,  # noqa: F401  (the cli
                    take_lock)                                     # imports them here)
@@ -118,6 +119,10 @@ class Service:
         largest = max((s.memory_bytes for s in slots), default=0)
         by_id = {j.id: j for j in self.cards.startable(self.journal.jobs_ready(),
                                                        self.journal.jobs_in("running"))}
+        for job in [j for j in by_id.values() if j.spec is None]:   # undecodable row
+            del by_id[job.id]
+            problem = job.spec_problem or "no render settings were stored"
+            self.outcomes.refuse(job, *unrenderable(job, ValueError(problem)))
         while idle and by_id:
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.style_key)
@@ -182,7 +187,12 @@ class Service:
             return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
                                    f"(max_attempts {self.config.max_attempts}); last: "
                                    f"{job.error or job.reason}")
-        too_large = planner.too_large(job.spec, capacity_bytes)
+        try:
+            too_large = planner.too_large(job.spec, capacity_bytes)
+        except Exception as exc:   # a stored spec that no longer validates: that job only
+            if box_trouble(exc):
+                raise
+            return unrenderable(job, exc)
         return ("too_large", too_large) if too_large else None
 
     # -- the loop -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from ..paths import UnsafePathError, atomic_write_bytes, open_own_file
+from ..paths import UnsafePathError, atomic_write_bytes, open_own_file, open_regular_file
 
 THUMB_SIDE = 320      # shown at 160 CSS px: sharp on high-density screens
 PREVIEW_SIDE = 1600   # originals are not in the outbox: their thumbnails link to this copy
@@ -33,7 +33,7 @@ class Thumbnails:
         if source is None:
             return None
         try:
-            fh = open(os.path.realpath(source), "rb") if checked_links \
+            fh = open_regular_file(os.path.realpath(source)) if checked_links \
                 else open_own_file(source)
         except (OSError, UnsafePathError):
             return None

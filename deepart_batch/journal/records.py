@@ -59,11 +59,18 @@ class Job:
     retry_at: float | None = None
     holds: int = 0
     interruptions: int = 0    # daemon stops during its render (attempts given back)
+    spec_problem: str | None = None   # why a stored spec did not decode (spec is None then)
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Job":
+        """A row whose stored spec does not decode (written by another version, or edited)
+        still reads, with spec None and the reason: that one job is refused, never every
+        read of the journal."""
         d = dict(row)
-        d["spec"] = JobSpec.from_dict(json.loads(d["spec"])) if d["spec"] else None
+        try:
+            d["spec"] = JobSpec.from_dict(json.loads(d["spec"])) if d["spec"] else None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            d["spec"], d["spec_problem"] = None, f"{type(exc).__name__}: {exc}"
         d["progress"] = json.loads(d["progress"]) if d["progress"] else None
         return cls(**d)
 

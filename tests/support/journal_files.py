@@ -110,6 +110,14 @@ def backdate(journal, input_id: int, when: float) -> None:
                        "IS NULL THEN NULL ELSE ? END WHERE id=?", (when, when, input_id))
 
 
+def damage_job_spec(journal_path: Path, job_id: int, text: str) -> None:
+    """Overwrite one job's stored spec with `text`, as another version or a hand edit
+    might have left it (recovery tests)."""
+    with sqlite3.connect(journal_path) as conn:
+        conn.execute("UPDATE jobs SET spec=? WHERE id=?", (text, job_id))
+    conn.close()
+
+
 OperationalError = sqlite3.OperationalError
 
 
