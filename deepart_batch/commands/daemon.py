@@ -6,6 +6,7 @@ service's render workers do).
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -100,7 +101,35 @@ def _end_helpers(config, cli_level: str | None) -> None:
     end_helper_processes()
 
 
+class DeferredReload:
+    """The SIGHUP handler from the start of `watch` and `run --once` until the service
+    installs its own: `systemctl reload` while the daemon loads or waits for a bulk pass
+    (the README says it is up) must not kill it (SIGHUP's default). The reload is kept
+    and handed to the service, which applies it on its first tick."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.service = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGHUP, self)
+
+    def __call__(self, *_) -> None:
+        """A signal handler: it only notes the request (or passes it on), never logs."""
+        if self.service is not None:
+            self.service.request_reload()
+        else:
+            self.requested = True
+
+    def hand_to(self, service) -> None:
+        self.service = service
+        if self.requested:
+            service.request_reload()
+
+
 def _serve(args, once: bool) -> int:
+    reload = DeferredReload()
+    reload.install()   # first: the imports and the wait for a bulk pass come after
     from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
     from ..settings.config import load_config
     config = load_config(args.config)
@@ -108,6 +137,7 @@ def _serve(args, once: bool) -> int:
     _daemon_logging(config, level)
     try:
         service = Service(config, once=once)
+        reload.hand_to(service)
     except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
         from loguru import logger
         logger.info("{}", exc)
