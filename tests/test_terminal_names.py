@@ -64,3 +64,13 @@ def test_styles_shows_a_painting_name_escaped(tmp_path):
     assert out.returncode == 0, out.stderr
     assert not RAW & set(out.stdout + out.stderr), out.stdout
     assert "scr\\033[2Jeam\\a.jpg" in out.stdout, out.stdout
+
+
+def test_an_error_naming_a_file_shows_the_name_escaped(tmp_path):
+    box = Box(tmp_path, canned=True)
+    missing = tmp_path / "no\x1b]0;owned\x07.yaml"
+    for command in ("status", "validate"):
+        out = box.cli(command, "--config", missing, timeout=60)
+        assert out.returncode == 2
+        assert not RAW & set(out.stdout + out.stderr), out.stderr
+        assert "no\\033]0;owned\\a.yaml" in out.stderr, out.stderr
