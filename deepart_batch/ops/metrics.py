@@ -228,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows under a burst of connections, and a
+    # scrape arriving then waits for the kernel's SYN retry (1 s and more).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], provider: Callable[[], str], family: int) -> None:
         self.address_family = family
