@@ -78,17 +78,18 @@ class UnsafeUnitValue(ParamsError):
 UNWRITABLE_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")
 
 
-def _checked(key: str, value: os.PathLike | str) -> str:
-    """`value` as text, or UnsafeUnitValue naming `key` and the first unwritable character."""
+def _check(key: str, value: os.PathLike | str) -> None:
+    """UnsafeUnitValue naming `key` and the first unwritable character of `value`, if any."""
     text = str(value)
     for i, c in enumerate(text):
-        if unicodedata.category(c) in UNWRITABLE_CATEGORIES:
-            what = "a newline" if c == "\n" else f"the control character {c!r}"
+        category = unicodedata.category(c)
+        if category in UNWRITABLE_CATEGORIES:
+            what = "a newline" if c == "\n" else \
+                f"the {'control ' if category == 'Cc' else ''}character {c!r}"
             raise UnsafeUnitValue(
                 f"{key}: {text!r} holds {what} (at position {i}), which a systemd unit "
                 f"cannot hold safely; no units were made. Rename the folder or fix {key} "
                 f"in the config, then run `deepart-batch units` again")
-    return text
 
 
 def _word(path: os.PathLike | str, *, exec_line: bool = False) -> str:
@@ -148,7 +149,7 @@ def _check_config(config: Config, config_path, entry_point) -> None:
               "--entry-point": entry_point or default_entry_point()}
     for key, value in values.items():
         if value is not None:
-            _checked(key, value)
+            _check(key, value)
 
 
 def _template(name: str) -> Template:
