@@ -221,9 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        # Scrapes every 15 s and bad requests (400, 414: said by http.server) would
-        # drown the journal; keep them at debug.
-        logger.debug("metrics http: " + format, *args)
+        # Scrapes every 15 s and bad requests (400, 414, 431) would drown the journal;
+        # keep them at debug.
+        logger.debug("metrics http: {}", format % args)   # http.server's %-format
+
+    def log_error(self, format: str, *args: object) -> None:  # noqa: A002
+        """Nothing: a bad request's one line is its request line with the code
+        (log_request, from send_error); a read that timed out needs none."""
 
 
 class _Server(ThreadingHTTPServer):
