@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")  # core.states.JobState
+# core.states.JobState
+JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")
 # A Gatys render is seconds on a GPU at preview size and tens of minutes on a
 # CPU at print size; buckets span both so either shows up as a shape.
 RENDER_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
