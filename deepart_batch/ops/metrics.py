@@ -33,14 +33,15 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from ..core.states import JobState
+
 __all__ = [
     "CONTENT_TYPE", "JOB_STATES", "RENDER_BUCKETS", "REQUEST_SECONDS", "MetricsSnapshot",
     "MetricsServer", "render_prometheus", "write_textfile",
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-# core.states.JobState
-JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")
+JOB_STATES = tuple(state.value for state in JobState)   # each always exported
 # A Gatys render is seconds on a GPU at preview size and tens of minutes on a
 # CPU at print size; buckets span both so either shows up as a shape.
 RENDER_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
