@@ -40,3 +40,19 @@ def test_a_ready_worker_that_is_stopped_gets_replaced_and_its_job_renders(tmp_pa
                 pass
         assert stop(proc) == 0
     assert archived(box) == {"done": ["photo.jpg"], "failed": []}
+
+
+def test_a_job_whose_worker_hangs_twice_before_it_begins_is_retried_as_a_crash(tmp_path):
+    """The respawned worker hangs on the same job too (fault `untaken` on attempt 1): the
+    job is given back and retried as a crash, counting that attempt, and renders."""
+    box = fault_box(tmp_path, job_timeout=600, max_attempts=2)
+    box.drop("tubingen.jpg", "photo.jpg")
+    res = box.run_once(env={"DEEPART_INJECT_FAULT": "untaken@1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stderr.count("it is hung; killing and respawning it") == 1, res.stderr[-3000:]
+    assert "hung again before it began job 1" in res.stderr
+    assert "queued again" in res.stderr and "passed job_timeout" not in res.stderr
+    (report,) = [json.loads(p.read_text()) for p in box.outbox.rglob("*.json")
+                 if not p.name.endswith(".error.json")]
+    assert report["job"]["attempt"] == 2
+    assert archived(box) == {"done": ["photo.jpg"], "failed": []}
