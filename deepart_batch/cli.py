@@ -61,7 +61,8 @@ def _main(argv: list[str] | None) -> int:
         return args.func(args)
     except DeepartError as exc:
         flush_logs()
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        from .core.terminal import escape_controls
+        print(f"{PROG}: error: {escape_controls(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         flush_logs()
