@@ -43,9 +43,7 @@ def one_line(event: dict) -> str:
             count = len(event.get("outputs") or [])
             text += f": {count} picture{'s' if count != 1 else ''} in the outbox"
         elif words:
-            text += f": {words}"
-            if event.get("todo"):
-                text += f" {event['todo']}"
+            text += f": {words}"             # what to do is in the problem note and email
     else:
         text = f"{state}: {words}" if words else state
     text = " ".join(text.split())            # one line, whatever a name or message holds
