@@ -17,6 +17,14 @@ from .signing import batch_id, message_id
 from .text import PHOTO_KINDS, STATE_WORDS, campaign_name, one_line
 
 
+def _tally(events: list[dict]) -> str:
+    """`180 done, 20 failed`: counts by state, in one order whatever came first."""
+    counts = Counter(STATE_WORDS.get(e.get("event"), "?") for e in events)
+    order = list(STATE_WORDS.values())
+    return ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=lambda s: (
+        order.index(s) if s in order else len(order), s)))
+
+
 @dataclass
 class Batch:
     """One chat message's worth of events: one campaign's photos, or one other event."""
@@ -36,9 +44,8 @@ class Batch:
     def title(self) -> str:
         if not self.is_photos:
             return one_line(self.events[0]).split(":")[0].capitalize()
-        counts = Counter(STATE_WORDS.get(e.get("event"), "?") for e in self.events)
         n = len(self.events)
-        tally = ", ".join(f"{c} {state}" for state, c in counts.items())
+        tally = _tally(self.events)
         return (f"{campaign_name(self.events[0])}: {n} photo{'s' if n != 1 else ''} "
                 f"({tally})")
 
@@ -47,9 +54,7 @@ class Batch:
         shown = [one_line(e) for e in self.events[:self.lines]]
         rest = self.events[self.lines:]
         if rest:
-            counts = Counter(STATE_WORDS.get(e.get("event"), "?") for e in rest)
-            shown.append(f"… and {len(rest)} more: " +
-                         ", ".join(f"{c} {state}" for state, c in counts.items()))
+            shown.append(f"… and {len(rest)} more: {_tally(rest)}")
         return shown
 
     def summary(self) -> str:

@@ -141,8 +141,6 @@ class Notifier:
             logger.warning("notify: {} event(s) not delivered before exit ({} queued or "
                            "batched, {} dropped on a full queue)", left,
                            len(self._queue) + len(self.batcher), self.dropped)
-        if isinstance(self.log, JournalDeliveryLog):
-            self.log.close()
         return left
 
     # -- the delivery thread ----------------------------------------------------------------
@@ -150,6 +148,13 @@ class Notifier:
         return self._stop_by - time.monotonic()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if isinstance(self.log, JournalDeliveryLog):
+                self.log.close()             # its connection belongs to this thread
+
+    def _loop(self) -> None:
         chat = any(e.is_chat for e in self.endpoints)
         while True:
             with self._cond:
