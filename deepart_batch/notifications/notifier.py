@@ -98,6 +98,15 @@ class Notifier:
                    queue_size=notify.queue_size, log_every=notify.log_every_seconds,
                    gallery_base_url=gallery_base_url)
 
+    @classmethod
+    def for_box(cls, config, backoff: Callable[[int, float], float]) -> "Notifier":
+        """The daemon's notifier for a whole Config: its notify section, the delivery log
+        in its journal, links under gallery.base_url; `backoff` is daemon.policy.backoff."""
+        from ..core.layout import StateLayout
+        return cls.from_config(config.notify, backoff,
+                               journal_path=StateLayout(Path(config.state_dir)).journal,
+                               gallery_base_url=config.gallery_base_url)
+
     @property
     def enabled(self) -> bool:
         return bool(self.endpoints)
