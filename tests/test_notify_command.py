@@ -102,6 +102,18 @@ def test_validate_refuses_a_bad_notify_setting_without_showing_the_secret(tmp_pa
         assert text not in res.stderr + res.stdout
 
 
+def test_validate_notes_a_json_endpoint_that_goes_out_unsigned(tmp_path):
+    box = Box(tmp_path, notify={"webhook": f"https://a.example/{CHAT_TOKEN}",
+                                "endpoints": [{"url": "https://b.example/x", "format": "slack"}]})
+    res = box.cli("validate", "--config", box.config)
+    assert res.returncode == 0, res.stderr
+    notes = [l for l in res.stderr.splitlines() if "is not signed" in l]
+    assert len(notes) == 1 and "webhook (json https://a.example)" in notes[0], res.stderr
+    assert CHAT_TOKEN not in res.stderr
+    box.rewrite_config(notify={"secret_file": str(_secret_file(tmp_path))})
+    assert "is not signed" not in box.cli("validate", "--config", box.config).stderr
+
+
 def test_two_secrets_for_one_section_are_refused(tmp_path):
     box = Box(tmp_path, notify={"secret": WebhookSecret.new().text,
                                 "secret_file": str(_secret_file(tmp_path))})
@@ -112,8 +124,10 @@ def test_two_secrets_for_one_section_are_refused(tmp_path):
 def test_a_secret_from_the_environment_signs_json_endpoints_only(tmp_path, monkeypatch):
     secret = WebhookSecret.new()
     monkeypatch.setenv("NOTIFY_SECRET", secret.text)
-    box = Box(tmp_path, notify={"secret_env": "NOTIFY_SECRET", "webhook": "https://a.example/h",
-                                "endpoints": [{"url": "https://b.example/s", "format": "slack"},
+    box = Box(tmp_path, notify={"secret_env": "NOTIFY_SECRET",
+                                "webhook": f"https://a.example/{CHAT_TOKEN}",
+                                "endpoints": [{"url": f"https://b.example/{CHAT_TOKEN}",
+                                               "format": "slack"},
                                               {"url": "https://c.example/h",
                                                "secret": WebhookSecret.new().text}]})
     config = load_config(box.config)

@@ -32,6 +32,7 @@ def _validate(args) -> int:
     from ..settings.config_check import check_config, ignored_settings
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
+    from ..settings.notify_config import unsigned_notes
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
@@ -52,6 +53,7 @@ def _validate(args) -> int:
                                                         config)):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     warnings, notes = inbox_inheritance(config)
+    notes += unsigned_notes(config.notify)
     for note in notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     for warning in warnings:

@@ -15,7 +15,7 @@ import os
 import re
 import shlex
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..core.webhook_secret import BadSecret, WebhookSecret
 from .yamlcheck import (BadValue, choices, integer, nonempty, optional, abspath, seconds,
@@ -133,6 +133,9 @@ class EndpointConfig:
         where = f"{self.format} {shown_url(self.url)}"
         return f"{self.name} ({where})" if self.name else where
 
+    def __repr__(self) -> str:
+        return f"EndpointConfig({self.shown}{', signed' if self.secret else ''})"
+
 
 def _one_secret(item: dict, base, where: str, problems: list[str]) -> WebhookSecret | None:
     given = [k for k in SECRET_KEYS if item.get(k) is not None]
@@ -201,6 +204,13 @@ class NotifyConfig:
     batch_lines: int = setting(integer(1, 40), 15)    # chat: photo lines in one message
     queue_size: int = setting(integer(1), 1000)       # then the oldest events are dropped
 
+    def __repr__(self) -> str:
+        """Without URLs' paths or secrets: a config may be logged whole."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.webhook:
+            shown["webhook"] = shown_url(self.webhook) + "/..."
+        return "NotifyConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
     @property
     def signing_secret(self) -> WebhookSecret | None:
         return self.secret or self.secret_file or self.secret_env
@@ -215,6 +225,14 @@ class NotifyConfig:
                 if e.format == "json" and e.secret is None and shared else e for e in listed]
 
 
+def unsigned_notes(notify: NotifyConfig) -> list[str]:
+    """For `validate`: json endpoints that go out unsigned (allowed, as before secrets)."""
+    return [f"notify: {e.shown} is not signed, so its receiver cannot tell real events from "
+            f"forged ones; set notify.secret_file (make a secret with `deepart-batch notify "
+            f"secret`; see docs/notifications.md)"
+            for e in notify.all_endpoints() if e.format == "json" and e.secret is None]
+
+
 def notify_problems(data: object) -> list[str]:
     """What the section's keys get wrong together (a field parser sees one key)."""
     if not isinstance(data, dict):
@@ -225,4 +243,4 @@ def notify_problems(data: object) -> list[str]:
 
 
 __all__ = ["NotifyConfig", "EndpointConfig", "NOTIFY_EVENTS", "FORMATS", "CHAT_FORMATS",
-           "notify_problems", "shown_url"]
+           "notify_problems", "shown_url", "unsigned_notes"]
