@@ -4,7 +4,9 @@ a wrong secret and a stale timestamp are refused; retries keep one webhook-id; c
 endpoints get a handful of batched, unsigned messages; the journal's delivery log records
 each outcome without secrets; a full queue drops the oldest events with one warning."""
 
+import json
 import socket
+import sys
 import time
 
 import pytest
@@ -174,3 +176,24 @@ def test_close_is_bounded_with_a_hanging_endpoint():
         waited = time.monotonic() - started
     assert waited < 5, waited                 # the try in flight was cut at the budget
     assert left == 0 and n.delivered == 0
+
+
+def test_a_command_gets_each_event_on_stdin_and_json_endpoints_only_what_they_asked(tmp_path):
+    out = tmp_path / "got"
+    script = tmp_path / "receive.py"
+    script.write_text("import sys, pathlib\n"
+                      f"p = pathlib.Path({str(out)!r})\n"
+                      "p.write_bytes(p.read_bytes() + sys.stdin.buffer.read() + b'\\n' "
+                      "if p.exists() else sys.stdin.buffer.read() + b'\\n')\n")
+    with HttpReceiver(path="/hook") as hook:
+        n = Notifier([_json(hook.url, None), Endpoint.command([sys.executable, str(script)])],
+                     events=["failed", "pass_finished"], policy=FAST)
+        n.emit(_event(1, "done"))
+        n.emit(_event(2, "failed"))
+        n.emit(build_event("pass_finished", counts={"done": 1, "failed": 1}))
+        assert n.close(wait=10) == 0
+    assert [e["event"] for e in hook.events] == ["failed", "pass_finished"]
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["event"] for e in got] == ["failed", "pass_finished"]
+    assert Notifier([]).enabled is False
+    Notifier([]).emit(_event(3))             # no endpoint: nothing, no thread
