@@ -4,6 +4,7 @@ webhook's URL path, which is its credential) ever shows in validate, status, log
 gallery, reports or anything else the daemon writes."""
 
 import base64
+import json
 import socket
 
 import pytest
@@ -168,3 +169,29 @@ def test_no_secret_shows_in_validate_status_logs_gallery_or_reports(tmp_path):
             assert text not in output
         for path in files:
             assert text.encode() not in path.read_bytes(), path
+
+
+def test_notify_log_shows_the_delivery_log(tmp_path):
+    from deepart_batch.core.layout import StateLayout
+    from deepart_batch.journal import Delivery, Journal
+    box = Box(tmp_path)
+    missing = box.cli("notify", "log", "--config", box.config)
+    assert missing.returncode == 1 and "no journal" in missing.stderr
+    journal = Journal(StateLayout(box.state).journal)
+    for i, status in enumerate(["delivered", "failed"]):
+        journal.record_delivery(Delivery(f"msg_{i}", "failed", f"p{i}.jpg failed", "json "
+                                         "http://127.0.0.1:9", 1 + i, status,
+                                         "connection refused" if i else "HTTP 204",
+                                         1_700_000_000 + i, 1_700_000_000 + i))
+    journal.record_delivery(Delivery("msg_1", "failed", "p1.jpg failed", "json "
+                                     "http://127.0.0.1:9", 2, "failed", "HTTP 500",
+                                     1_700_000_100, 1_700_000_100))   # a resend after restart
+    journal.close()
+    res = box.cli("notify", "log", "--config", box.config)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("2023-11-14T22:15:00+00:00  failed")
+    assert "json http://127.0.0.1:9: 4 tries, HTTP 500  p1.jpg failed" in lines[0]
+    assert "delivered" in lines[1] and "1 try, HTTP 204" in lines[1]
+    only = box.cli("notify", "log", "--config", box.config, "--failed", "--json")
+    assert [json.loads(l)["message_id"] for l in only.stdout.splitlines()] == ["msg_1"]

@@ -1,7 +1,7 @@
 """`deepart-batch notify`: make a signing secret, and send a test to every endpoint
 (torch-free).
 
-`notify secret` prints a new Standard Webhooks secret (whsec_...), to be stored in the file
+`notify log` shows the journal's delivery log. `notify secret` prints a new Standard Webhooks secret (whsec_...), to be stored in the file
 that notify.secret_file names or in the variable notify.secret_env names; it is the one
 place a secret is ever printed. `notify test` sends one signed test event to each
 configured endpoint and says, one line each, which answered; exit 0 when all did, 1 when
@@ -32,6 +32,13 @@ def add_commands(sub) -> None:
                    help="tries after the first for an endpoint that does not answer "
                         "(default 0; the daemon uses notify.retries)")
     t.set_defaults(func=cmd_test)
+    g = verbs.add_parser("log", help="show the newest entries of the delivery log (what was "
+                                     "sent where, how many tries, the last answer)")
+    add_config_option(g)
+    g.add_argument("--limit", type=int, default=20, metavar="N", help="entries (default 20)")
+    g.add_argument("--failed", action="store_true", help="only messages given up on")
+    g.add_argument("--json", action="store_true", help="one JSON object per line")
+    g.set_defaults(func=cmd_log)
 
 
 def cmd_secret(args) -> int:
@@ -88,3 +95,32 @@ def cmd_test(args) -> int:
             print(f"did not answer {endpoint.shown}: {result.last_status} "
                   f"({result.attempts} tr{'y' if result.attempts == 1 else 'ies'})")
     return 1 if failed else 0
+
+
+def cmd_log(args) -> int:
+    import json
+    from pathlib import Path
+    from ..core.layout import StateLayout
+    from ..core.timefmt import iso
+    from ..journal import open_reader
+    from ..settings.config import load_config
+    config = load_config(args.config)
+    path = StateLayout(Path(config.state_dir)).journal
+    try:
+        reader = open_reader(path, timeout=5)
+    except FileNotFoundError:
+        print(f"{PROG}: notify: no journal at {path} yet (the daemon has not run)",
+              file=sys.stderr)
+        return 1
+    try:
+        rows = reader.deliveries(max(1, args.limit), "failed" if args.failed else None)
+    finally:
+        reader.close()
+    for row in rows:
+        if args.json:
+            print(json.dumps(row.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{iso(row.last_at)}  {row.status:<9} {row.event:<14} {row.endpoint}: "
+                  f"{row.attempts} tr{'y' if row.attempts == 1 else 'ies'}, "
+                  f"{row.last_status or '-'}  {row.summary}")
+    return 0
