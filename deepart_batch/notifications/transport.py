@@ -11,8 +11,6 @@ import threading
 import time
 import urllib.parse
 
-from ..settings.notify_config import shown_url
-
 USER_AGENT = "deepart-batch"
 ANSWER_BYTES = 65536
 
@@ -52,8 +50,8 @@ class Cutter:
 
 def post(url: str, body: bytes, headers: dict[str, str], deadline: float,
          cutter: Cutter | None = None) -> int:
-    """POST `body`; the HTTP status when it is below 400, else DeliveryError. Errors name
-    the endpoint by scheme and host only: its path may be a chat webhook's key."""
+    """POST `body`; the HTTP status when it is below 400, else DeliveryError. Errors never
+    repeat the URL (its path may be a chat webhook's key): the caller names the endpoint."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise DeliveryError("no time left to deliver")
@@ -84,16 +82,16 @@ def post(url: str, body: bytes, headers: dict[str, str], deadline: float,
         response.read(ANSWER_BYTES)
     except (OSError, http.client.HTTPException) as exc:
         if timed_out.is_set():
-            raise DeliveryError(f"no answer from {shown_url(url)} in time") from None
-        raise DeliveryError(f"{shown_url(url)}: {_words(exc)}") from None
+            raise DeliveryError("no answer in time") from None
+        raise DeliveryError(_words(exc)) from None
     finally:
         if cutter:
             cutter.disarm()
         timer.cancel()
         conn.close()
     if response.status >= 400:
-        raise DeliveryError(f"{shown_url(url)} answered HTTP {response.status} "
-                            f"{response.reason}", response.status)
+        raise DeliveryError(f"answered HTTP {response.status} {response.reason}",
+                            response.status)
     return response.status
 
 
