@@ -85,6 +85,7 @@ class Notifier:
         self.dropped = 0                     # events dropped from a full queue
         self.delivered = 0                   # messages taken by an endpoint
         self.failed = 0                      # messages given up on
+        self.cut = 0                         # events whose delivery a stop cut short
 
     @classmethod
     def from_config(cls, notify, backoff: Callable[[int, float], float],
@@ -145,11 +146,12 @@ class Notifier:
             thread.join(max(0.0, self._stop_by - time.monotonic()))
             self._cutter.cut()
             thread.join(1.0)
-        left = len(self._queue) + len(self.batcher) + self.dropped
+        waiting = len(self._queue) + len(self.batcher)
+        left = waiting + self.cut + self.dropped
         if left:
             logger.warning("notify: {} event(s) not delivered before exit ({} queued or "
-                           "batched, {} dropped on a full queue)", left,
-                           len(self._queue) + len(self.batcher), self.dropped)
+                           "batched, {} cut in flight, {} dropped on a full queue)", left,
+                           waiting, self.cut, self.dropped)
         return left
 
     # -- the delivery thread ----------------------------------------------------------------
@@ -188,17 +190,18 @@ class Notifier:
         body = json_body(event)
         message = Message(message_id(event), str(event.get("event")),
                           str(event.get("message") or "")[:200], body)
-        for endpoint in self.endpoints:
-            if not endpoint.is_chat:
-                self._deliver(endpoint, message)
+        results = [self._deliver(endpoint, message) for endpoint in self.endpoints
+                   if not endpoint.is_chat]
+        self.cut += any(r.status == DeliveryStatus.CUT.value for r in results)
 
     def _send_batch(self, batch: Batch) -> None:
         kind = batch.events[0].get("event") if len(batch.events) == 1 else "batch"
-        for endpoint in self.endpoints:
-            if endpoint.is_chat:
-                self._deliver(endpoint, Message(batch.id, str(kind), batch.summary(),
-                                                chat_body(endpoint.format, batch,
-                                                          self.base_url)))
+        results = [self._deliver(endpoint, Message(batch.id, str(kind), batch.summary(),
+                                                   chat_body(endpoint.format, batch,
+                                                             self.base_url)))
+                   for endpoint in self.endpoints if endpoint.is_chat]
+        if any(r.status == DeliveryStatus.CUT.value for r in results):
+            self.cut += len(batch.events)
 
     def _deliver(self, endpoint: Endpoint, message: Message) -> Delivery:
         result = deliver(endpoint, message, self.policy, stop_by=lambda: self._stop_by,
@@ -218,12 +221,13 @@ class Notifier:
         return result
 
     def _pause(self, seconds: float) -> bool:
-        """Wait between tries; False when closing (no more waiting) or out of budget."""
+        """Wait between tries; closing, the next try comes at once (within the stop budget).
+        False when the budget is spent."""
         end = min(time.monotonic() + seconds, self._stop_by)
         with self._cond:
             while not self._closing and time.monotonic() < end:
                 self._cond.wait(end - time.monotonic())
-            return not self._closing and self._left() > 0
+        return self._left() > 0
 
     def _complain(self, endpoint: Endpoint, text: str) -> None:
         now = time.monotonic()
