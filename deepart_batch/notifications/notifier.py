@@ -63,6 +63,8 @@ class JournalDeliveryLog:
 
 
 class Notifier:
+    """Queue + one delivery thread. `emit` never blocks; `close` waits a bounded moment."""
+
     def __init__(self, endpoints: list[Endpoint], *, events=None, policy: RetryPolicy | None
                  = None, log: DeliveryLog | None = None, batch_seconds: float = 10.0,
                  batch_lines: int = 15, queue_size: int = 1000, log_every: float = 300.0,
