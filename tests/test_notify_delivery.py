@@ -197,3 +197,20 @@ def test_a_command_gets_each_event_on_stdin_and_json_endpoints_only_what_they_as
     assert [e["event"] for e in got] == ["failed", "pass_finished"]
     assert Notifier([]).enabled is False
     Notifier([]).emit(_event(3))             # no endpoint: nothing, no thread
+
+
+def test_a_journal_without_the_delivery_log_reads_as_empty(tmp_path):
+    import sqlite3
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:            # as a journal from before the table
+        db.execute("DROP TABLE deliveries")
+    reader = open_reader(path)
+    try:
+        assert reader.deliveries() == []
+        assert reader.delivery_counts() == {"delivered": 0, "failed": 0, "cut": 0}
+    finally:
+        reader.close()
+    journal = Journal(path)                      # a daemon's open brings the table back
+    journal.close()
+    assert open_reader(path).deliveries() == []

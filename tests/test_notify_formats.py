@@ -70,6 +70,15 @@ def test_chat_bodies_match_the_documented_schema(fmt, make, events):
     assert len(events) == 1 or "and 285 more" in text    # 15 lines shown, the rest counted
 
 
+def test_long_lines_are_split_over_sections_never_cut():
+    events = [_photo(i, "failed", message="x" * 250) for i in range(40)]
+    payload = slack_payload(Batch("c", events, lines=40))
+    jsonschema.validate(payload, _schema("slack"))
+    sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    assert len(sections) > 1
+    assert "\n".join(sections).count("• ") == 40
+
+
 def test_the_schemas_do_refuse_what_the_services_refuse():
     good = slack_payload(Batch("c", [_photo(1)]))
     too_long = json.loads(json.dumps(good))

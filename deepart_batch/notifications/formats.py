@@ -37,16 +37,26 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _sections(lines: list[str]) -> list[str]:
+    """Lines packed into section texts of at most SLACK_SECTION_CHARS, whole lines each."""
+    out: list[str] = []
+    for line in lines:
+        line = _clip(line, SLACK_SECTION_CHARS)
+        if out and len(out[-1]) + 1 + len(line) <= SLACK_SECTION_CHARS:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out
+
+
 def slack_payload(batch: Batch, base_url: str | None = None) -> dict:
     title, lines = batch.title(), batch.shown_lines()
     link = gallery_link(base_url, batch.campaign)
-    body = "\n".join(f"• {slack_escape(line)}" for line in lines)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text",
-                                    "text": _clip(title, SLACK_HEADER_CHARS)}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": _clip(body, SLACK_SECTION_CHARS)}},
-    ]
+                                    "text": _clip(title, SLACK_HEADER_CHARS)}}]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": text}}
+               for text in _sections([f"• {slack_escape(line)}" for line in lines])]
     box = batch.events[0].get("box") if batch.events else None
     if box:
         blocks.append({"type": "context", "elements": [
