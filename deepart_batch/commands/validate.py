@@ -39,6 +39,7 @@ def _validate(args) -> int:
     from ..settings.config_check import check_config, ignored_settings
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
+    from ..settings.notify_config import unsigned_notes
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
@@ -59,6 +60,7 @@ def _validate(args) -> int:
                                                         config)):
         _say(f"{PROG}: warning: {warning}")
     warnings, notes = inbox_inheritance(config)
+    notes += unsigned_notes(config.notify)
     for note in notes:
         _say(f"{PROG}: note: {note}")
     for warning in warnings:
