@@ -151,7 +151,7 @@ def _one_secret(item: dict, base, where: str, problems: list[str]) -> WebhookSec
 
 
 def _endpoints(v, base) -> list[EndpointConfig]:
-    if not isinstance(v, list) or not v:
+    if not isinstance(v, list):
         raise BadValue("is not allowed; use a list of mappings with url, format (json, "
                        "slack or teams) and, for json, one of secret_file, secret_env, secret")
     out, problems = [], []
