@@ -36,7 +36,8 @@ def cmd_validate(args) -> int:
 def _validate(args) -> int:
     from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
-    from ..settings.config_check import check_config, ignored_settings, manifest_problems
+    from ..settings.config_check import (capped_settings, check_config,
+                                         ignored_settings, manifest_problems)
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     from ..settings.notify_config import unsigned_notes
@@ -57,9 +58,11 @@ def _validate(args) -> int:
         return 2
     if ignored := ignored_settings(config):
         _say(f"{PROG}: warning: {ignored}")
-    for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
-                                                        config)):
+    manifest = load_manifest(config.manifest, config.styles_dir, config)
+    for warning in inbox_warnings(config, manifest):
         _say(f"{PROG}: warning: {warning}")
+    for capped in capped_settings(config, manifest):   # what applies, where a limit caps
+        _say(f"{PROG}: note: {capped}")
     warnings, notes = inbox_inheritance(config)
     notes += unsigned_notes(config.notify)
     for note in notes:

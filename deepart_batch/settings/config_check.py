@@ -63,3 +63,29 @@ def ignored_settings(config: Config) -> str | None:
             "executor.cpu_actors_per_node); remove "
             f"{'it' if len(named) == 1 else 'them'} or use kind local")
 
+
+def capped_settings(config: Config, manifest=None) -> list[str]:
+    """Settings another one caps, each with the value that actually applies: a default or
+    a rule that asks for more than a limit allows is not an error, but people should not
+    have to find out from a print's size."""
+    from ..core.cards import CARD_MAX_SIZE
+    lines = []
+    limit = config.limits.max_size
+    params = config.render_params()
+    asked = "the default print_size" if "print_size" not in config.defaults else \
+        "defaults.print_size"
+    if params.print_size > limit:
+        lines.append(f"{config.source}: {asked} {params.print_size} is above limits.max_size "
+                     f"{limit}: approved previews are printed at {limit} px (raise "
+                     f"limits.max_size to print larger, or set defaults.print_size)")
+    for rule in (manifest.rules if manifest is not None else ()):
+        for out in rule.outputs:
+            size = out.params.get("print_size")
+            if isinstance(size, int) and size > limit:
+                lines.append(f"{manifest.source}: rule \"{rule.match}\" output {out.slug}: "
+                             f"print_size {size} is above limits.max_size {limit}: its "
+                             f"prints are made at {limit} px")
+    if params.size > CARD_MAX_SIZE and config.cards:
+        lines.append(f"{config.source}: style cards are rendered at {CARD_MAX_SIZE} px, not "
+                     f"defaults.size {params.size} (cards are small on purpose)")
+    return lines
