@@ -76,6 +76,7 @@ def test_a_rebuild_from_the_reports_alone_keeps_the_print_on_its_preview(scene, 
     assert page.count("<article") == 4
     assert "print ready 128 px" in text(article_of(page, scene.approved.name))
     assert "2 photos · 2 rendered · 1 print ready" in text(page)
+    build_gallery(scene.box.outbox, scene.box.state)   # the journal's pages again
 
 
 def test_an_approval_waiting_or_rendering_says_so_in_words(tmp_path):
