@@ -18,7 +18,7 @@ from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader
-from ..report import plain_settings, style_label, summarize
+from ..report import plain_settings, resolve_shared, style_label, summarize
 from . import prints
 from .prints import PrintItem
 
@@ -187,10 +187,14 @@ def _image_of(report_file: Path, report: dict) -> Path | None:
     return folder / name
 
 
-def output_from_report(report: dict, image: Path) -> OutputItem:
+def output_from_report(report: dict, image: Path, styles_dir: Path | None = None
+                       ) -> OutputItem:
+    """A finished render from its report; its paintings' paths are relative to
+    `styles_dir` (report.shared_path) or, in an older report, absolute."""
     job = report.get("job") or {}
-    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
-                       else None, s.get("weight")) for s in report.get("styles") or []]
+    styles = [StyleRef(style_label({**s, "weight": None}),
+                       _painting(s.get("path"), styles_dir), s.get("weight"))
+              for s in report.get("styles") or []]
     worker = job.get("worker")
     device = report.get("device") or ""
     return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
@@ -199,6 +203,12 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
                       seconds=(report.get("timings") or {}).get("render_seconds"),
                       device=f"{device} ({worker})" if worker and worker != device else device,
                       trace=list(report.get("trace") or []))
+
+
+def _painting(path, styles_dir: Path | None) -> Path | None:
+    """A painting a report names: None when it cannot be found without the styles folder."""
+    found = resolve_shared(str(path), styles_dir) if path else None
+    return Path(found) if found and Path(found).is_absolute() else None
 
 
 def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> OutputItem:
@@ -244,7 +254,8 @@ def note_of(outbox: Path, problems_folder: str, relpath: str) -> Path:
 
 def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
             held: dict[str, str] | None = None, problems_folder: str = "_problems",
-            approve_folder: str = "_approve") -> list[Campaign]:
+            approve_folder: str = "_approve", styles_dir: Path | None = None
+            ) -> list[Campaign]:
     """Every campaign with its photos and outputs, in the order photos arrived. Approvals
     (outbox/<approve_folder>/) are not photos: each goes on its preview's output."""
     outbox, reports = Path(outbox), reports or ReportCache()
@@ -285,7 +296,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         found = by_image.pop(os.path.realpath(job.output_path), None)
         if job.state == "done" and found is None:
             continue   # its files were removed from the outbox
-        entry.outputs.append(output_from_report(found[1], found[0]) if found
+        entry.outputs.append(output_from_report(found[1], found[0], styles_dir) if found
                              else _output_from_job(job, note_of(outbox, problems_folder,
                                                                 entry.relpath), entry.relpath))
     print_files = {real: by_image.pop(real) for real in printed if real in by_image}
@@ -301,7 +312,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
             campaign = campaign_of(relpath)
         entry = photos.setdefault((campaign, relpath), PhotoEntry(
             relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
-        entry.outputs.append(output_from_report(report, image))
+        entry.outputs.append(output_from_report(report, image, styles_dir))
     for relpath, reason in (held or {}).items():   # waiting in the inbox: no valid manifest
         trouble = trouble_for(FailureReason.MANIFEST_INVALID, relpath, reason,
                               note_of(outbox, problems_folder, relpath))

@@ -79,7 +79,8 @@ class GalleryBuild:
         `live`: a daemon or bulk pass is running (None: ask the state_dir's lock file);
         only then do pages with queued or rendering photos refresh themselves."""
         campaigns = collect(self.outbox, self.state_dir, self.reports, held,
-                            self.problems_folder, self.approve_folder)
+                            self.problems_folder, self.approve_folder,
+                            self.config.styles_dir if self.config is not None else None)
         live = holder_alive(self.state_dir) if live is None else live
         banner = self._manifest_banner()
         written, rows, top_photos, top_unmatched, folders = [], [], [], [], []
