@@ -24,11 +24,11 @@ from ..core.states import plain
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
-from .liveness import holder_alive
+from .liveness import holder_alive, run_mode
 from .model import (GALLERY_FOLDER, PHOTO_STATES, Campaign, OutputItem, PhotoEntry,
                     ReportCache, Trouble, collect, photo_state)
 from .prints import PRINT_STATE_WORDS, PRINT_STATES, PrintItem
-from .styles import card_folder, collect_styles, page_context
+from .styles import card_folder, collect_styles, no_card_words, page_context
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
@@ -64,6 +64,8 @@ class GalleryBuild:
     problems_folder: str = "_problems"
     manifest: Path | None = None      # its <manifest>.error.json present: a banner
     config: Any = None                # given: outbox/styles.html too, linked from every page
+    cards_made: bool | None = None    # whether the writing process makes style cards
+    #                                   (None: as the lock file's run mode says)
     reports: ReportCache = field(default_factory=ReportCache)
     written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
 
@@ -130,9 +132,11 @@ class GalleryBuild:
                                thumbs, href)
         params = self.config.card_params()
         active = any(s["state"] in ("rendering", "queued") for s in context["styles"])
+        no_card = no_card_words(self.config.cards, run_mode(self.state_dir), self.cards_made)
         return self._write(self.outbox / STYLES_PAGE, "styles.html", force, banner=banner,
                            pending=live and active, home=PAGE, size=params.size,
-                           steps=params.steps, cards_on=self.config.cards, **context)
+                           steps=params.steps, cards_on=self.config.cards, no_card=no_card,
+                           **context)
 
     @staticmethod
     def _tally(campaign: Campaign) -> dict:
