@@ -88,9 +88,11 @@ def test_an_approval_waiting_or_rendering_says_so_in_words(tmp_path):
     (outbox / "city").mkdir(parents=True)
     preview = outbox / "city" / "a.s.jpg"
     shutil.copy(DATA / "tubingen.jpg", preview)
-    preview.with_suffix(".json").write_text(json.dumps({
-        "schema": "deepart-batch/report/v1", "status": "done", "params": {"size": 1024},
-        "output": {"path": "city/a.s.jpg", "width": 1024, "height": 768}}))
+    from deepart_batch.report import FileRef, RenderReport
+    preview.with_suffix(".json").write_text(json.dumps(RenderReport(
+        status="done", input=FileRef("city/a.jpg", "sha"), styles=[], params={"size": 1024},
+        weights={}, device="cpu", seed=0, versions={},
+        output={"path": "city/a.s.jpg", "width": 1024, "height": 768}).to_dict()))
     journal = Journal(state / "journal.sqlite")
     photo = journal.begin_claim("city/a.jpg", "city", str(tmp_path / "a.jpg"))
     journal.finish_claim(photo, "sha")
