@@ -79,25 +79,28 @@ def read_approval(approved: str | Path, report_path: str | Path,
     into another shape (SharedReport), or describes another image than the approved one.
     `shown_as`: the name people gave the approved file (else `approved`'s)."""
     name = shown_as or Path(approved).name
+    said = Path(report_path).name   # the team's words never name a path of the server
     try:
         report = json.loads(Path(report_path).read_text())
     except FileNotFoundError:
-        raise ApprovalProblem("report_missing", f"{name}: its report {report_path} is "
+        raise ApprovalProblem("report_missing", f"{name}: its report {said} is "
                               f"missing; approve a preview whose report is beside it "
                               f"in the outbox") from None
     except (OSError, ValueError) as exc:
-        raise ApprovalProblem("report_missing", f"{name}: its report {report_path} cannot "
-                              f"be read ({exc}); render the preview again") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            type(exc).__name__
+        raise ApprovalProblem("report_missing", f"{name}: its report {said} cannot "
+                              f"be read ({reason}); render the preview again") from None
     try:
         report = SharedReport.from_dict(report, annotation_kinds(RenderParams))
     except ReportFieldError as exc:
-        raise ApprovalProblem("report_invalid", f"{name}: its report {report_path} was "
+        raise ApprovalProblem("report_invalid", f"{name}: its report {said} was "
                               f"changed and cannot be used ({exc}); restore the report the "
                               f"box wrote, or render the preview again and approve the "
                               f"new one") from None
     output, inp = report.output or ReportOutput(), report.input
     if report.status != "done" or not report.params or inp is None:
-        raise ApprovalProblem("not_a_preview", f"{name}: {report_path} is not the report "
+        raise ApprovalProblem("not_a_preview", f"{name}: {said} is not the report "
                               f"of a finished render; approve a preview output")
     expected = output.sha256
     actual = approved_sha256 or sha256_file(approved)

@@ -18,7 +18,7 @@ from .core.timefmt import now_iso
 from .engine import RenderParams, StyleInput, StyleTransfer
 from .engine.budget import effective_look_size
 from .engine.optimize import ProgressCallback, RenderResult, resize_long_side
-from .report import FileRef, RenderReport
+from .report import FileRef, RenderReport, resolve_shared
 from .core.hashing import sha256_file
 from .weights import Weights
 
@@ -64,14 +64,16 @@ class RenderRequest:
 
 
 def print_request(approval: Approval, print_size: int, approved_image: str,
-                  photo: str | None = None, max_input_pixels: int = images.DEFAULT_MAX_PIXELS
-                  ) -> RenderRequest:
+                  photo: str | None = None, max_input_pixels: int = images.DEFAULT_MAX_PIXELS,
+                  styles_dir: str | None = None) -> RenderRequest:
     """The print of an approved preview (approval.py): the preview's photo (or `photo`, where
-    it now lies), styles, params and seed at `print_size`, starting from `approved_image`."""
+    it now lies), styles, params and seed at `print_size`, starting from `approved_image`.
+    `styles_dir`: where a daemon report's painting paths are relative to."""
     params = print_params(approval, print_size)
     return RenderRequest(
         content=photo or approval.photo, params=params, max_input_pixels=max_input_pixels,
-        styles=[StyleFile(s["path"], s.get("weight") or 1.0, s.get("name"), s.get("sha256", ""))
+        styles=[StyleFile(resolve_shared(s["path"], styles_dir), s.get("weight") or 1.0,
+                          s.get("name"), s.get("sha256", ""))
                 for s in approval.styles],
         content_sha256=approval.photo_sha256, look_size=approval.long_side,
         approved_image=approved_image, approved_from=approval.source())

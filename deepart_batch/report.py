@@ -7,8 +7,9 @@ attempt, worker and node) is its typed `job` field, a JobInfo.
 
 from __future__ import annotations
 
+import os
 import platform
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 from dataclasses import asdict, dataclass, field, fields, replace
 
 SCHEMA = "deepart-batch/report/v1"
@@ -102,15 +103,39 @@ class RenderReport:
         d.setdefault("versions", {})
         return cls(**d)
 
-    def published(self, job: JobInfo, photo: str, output_path: str, timings: dict) -> None:
+    def published(self, job: JobInfo, photo: str, output_path: str, timings: dict,
+                  outbox=None, styles_dir=None) -> None:
         """The daemon's additions before the outbox: its job fields (kept where the worker
-        set them), the photo's inbox name, the output's path and the queue's times."""
+        set them), the photo's inbox name, the output's path and the queue's times. With
+        `outbox` and `styles_dir`, every path is then made relative to them (shared_paths)."""
         self.job = replace(self.job, **{k: v for k, v in asdict(job).items()
                                         if v is not None})
         if self.input is not None:
             self.input = replace(self.input, path=photo)
         self.output = {**(self.output or {}), "path": output_path}
         self.timings = {**self.timings, **timings}
+        if outbox is not None:
+            self.shared_paths(outbox, styles_dir)
+
+    def shared_paths(self, outbox, styles_dir=None) -> None:
+        """No server path in the outbox: the output, its preview and a copy's source
+        relative to the outbox, the paintings relative to the styles folder (readers join
+        them again: gallery/model.py, approval.py). Paths already relative stay as they are."""
+        out = dict(self.output or {})
+        if out.get("path"):
+            out["path"] = shared_path(out["path"], outbox)
+        if isinstance(out.get("approved_from"), dict):
+            source = dict(out["approved_from"])
+            for key in ("preview", "report"):
+                if source.get(key):
+                    source[key] = shared_path(source[key], outbox)
+            out["approved_from"] = source
+        self.output = out or self.output
+        if styles_dir is not None:
+            self.styles = [replace(ref, path=shared_path(ref.path, styles_dir))
+                           for ref in self.styles]
+        if self.job.copied_from:
+            self.job = replace(self.job, copied_from=shared_path(self.job.copied_from, outbox))
 
     def rename_files(self, photo: str, styles: list[str]) -> None:
         """Name other files than the ones rendered (a Ray actor's copies -> the daemon's)."""
@@ -118,10 +143,45 @@ class RenderReport:
             self.input = replace(self.input, path=photo)
         self.styles = [replace(ref, path=path) for ref, path in zip(self.styles, styles)]
 
-    def copied(self, source: str, output_path: str) -> None:
-        """This report now describes a copy of `source`'s render at `output_path`."""
+    def copied(self, source: str, output_path: str, outbox=None) -> None:
+        """This report now describes a copy of `source`'s render at `output_path`. Both are
+        made relative to `outbox`, or to the outbox the source's report already names its
+        image relative to (a report published with shared_paths)."""
+        root = outbox if outbox is not None else \
+            root_of(source, (self.output or {}).get("path"))
         self.job = replace(self.job, copied_from=source)
         self.output = {**(self.output or {}), "path": output_path}
+        if root is not None:
+            self.shared_paths(root)
+
+
+def shared_path(path: str, root) -> str:
+    """`path` as the share names it: relative to `root` (POSIX separators) when inside it,
+    else its file name alone; never a path of the server's own disk."""
+    if not os.path.isabs(path):
+        return PurePosixPath(PurePath(path).as_posix()).as_posix()
+    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+        return PurePath(path).name
+    return PurePath(rel).as_posix()
+
+
+def root_of(path: str, shared: str | None) -> str | None:
+    """The folder `shared` (a path shared_path made) is relative to, given where it is now
+    (`path`, absolute); None when `path` does not end with it."""
+    if not shared or os.path.isabs(shared) or not os.path.isabs(path):
+        return None
+    parts, tail = PurePath(path).parts, PurePosixPath(shared).parts
+    if len(parts) <= len(tail) or tuple(parts[-len(tail):]) != tuple(tail):
+        return None
+    return str(PurePath(*parts[:-len(tail)]))
+
+
+def resolve_shared(path: str | None, root) -> str | None:
+    """A path as a report names it, joined to the folder it is relative to (shared_path)."""
+    if not path or os.path.isabs(path) or root is None:
+        return path
+    return os.path.join(os.fspath(root), path)
 
 
 _REQUIRED = {"status": "done", "input": None, "styles": [], "params": {}, "weights": {},

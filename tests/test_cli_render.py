@@ -31,6 +31,25 @@ def test_render_end_to_end(tmp_path):
     assert not list(out.parent.glob(".*part"))
 
 
+def test_render_says_why_the_loss_rises_at_each_new_scale(tmp_path):
+    """Coarse to fine, the loss is summed over more pixels at each scale: one line says so
+    where it jumps, before the first step logged at the new size."""
+    out = tmp_path / "out.jpg"
+    res = run_cli("render", DATA / "tubingen.jpg", DATA / "starry_night.jpg", "-o", out,
+                  "--size", "128", "--steps", "12", "--log-every", "1", "--scales", "0.5,1")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    sizes = [s["size"] for s in report["timings"]["scales"]]
+    assert len(sizes) > 1, sizes
+    lines = res.stderr.splitlines()
+    said = [i for i, line in enumerate(lines) if "the loss is measured on the larger image"
+            in line]
+    assert len(said) == len(sizes) - 1, res.stderr
+    for i, (before, after) in zip(said, zip(sizes, sizes[1:])):
+        assert f"now at {after} px (was {before} px)" in lines[i], lines[i]
+        assert "/12 loss" in lines[i + 1]   # then the first step at the new size
+
+
 def _assert_clean_error(res, *needles):
     assert res.returncode == 2, (res.returncode, res.stderr)
     assert "Traceback" not in res.stderr

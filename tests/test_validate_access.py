@@ -79,3 +79,24 @@ def test_install_guide_validates_as_the_service_with_its_group():
     lines = [line for line in guide.splitlines() if line.startswith("runuser")
              and "validate" in line]
     assert lines and all("runuser -u deepart -G marketing --" in line for line in lines), lines
+
+
+def test_a_log_folder_this_user_cannot_create_names_the_folder_that_blocks_it(site):
+    """logging.json_file's folder is made by the service, so its absence is fine; the
+    folder above it that exists must let the service user create it."""
+    config = make_box(site, "styles")
+    locked = site / "locked"          # root's, 0755: the service user cannot write in it
+    locked.mkdir()
+    text = config.read_text() + f"logging: {{json_file: {locked / 'logs' / 'd.jsonl'}}}\n"
+    config.write_text(text)
+    with throwaway_user() as (user, group):
+        res = validate_as(user, config)
+        out = res.stdout + res.stderr
+        assert res.returncode == 2 and "Traceback" not in out, out
+        [line] = [line for line in res.stderr.splitlines() if "logging.json_file" in line]
+        assert f"{locked} cannot be written by this user" in line, line
+        assert f"creates {locked / 'logs'}" in line, line
+        locked.chmod(0o777)           # now it can: valid, though logs/ is not there yet
+        res = validate_as(user, config)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert not (locked / "logs").exists()

@@ -58,23 +58,43 @@ def test_notify_command_must_be_executable(tmp_path):
     assert res.returncode == 0, res.stderr
 
 
-def test_log_and_metrics_folders_must_exist_and_be_writable(tmp_path):
+def test_the_metrics_folder_must_exist_and_be_writable(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    res, _ = validate(tmp_path, logging={"json_file": str(tmp_path / "logs" / "d.jsonl")},
-                      metrics={"textfile": str(blocker / "deepart.prom")})
+    res, _ = validate(tmp_path, metrics={"textfile": str(blocker / "deepart.prom")})
     assert res.returncode == 2, res.stderr
-    lines = res.stderr.splitlines()
-    log = [line for line in lines if "logging.json_file" in line]
-    prom = [line for line in lines if "metrics.textfile" in line]
-    assert log and f"{tmp_path / 'logs'} does not exist" in log[0], res.stderr
+    prom = [line for line in res.stderr.splitlines() if "metrics.textfile" in line]
     assert prom and "is not a folder" in prom[0], res.stderr
-    (tmp_path / "logs").mkdir()
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    config["metrics"]["textfile"] = str(tmp_path / "logs" / "deepart.prom")
+    config["metrics"]["textfile"] = str(tmp_path / "node_exporter" / "deepart.prom")
     write_config(tmp_path / "config.yaml", config)
+    res = _cli(tmp_path / "config.yaml")   # node_exporter's folder: never made by us
+    assert res.returncode == 2 and "node_exporter does not exist" in res.stderr, res.stderr
+    (tmp_path / "node_exporter").mkdir()
     res = _cli(tmp_path / "config.yaml")
     assert res.returncode == 0, res.stderr
+
+
+def test_a_log_folder_the_service_creates_is_not_an_error(tmp_path):
+    """As config.example.yaml has it: json_file under <state_dir>/logs/, which `run --once`
+    creates itself; validate checks the nearest folder that exists instead."""
+    res, box = validate(tmp_path, canned=True,
+                        logging={"json_file": str(tmp_path / "state" / "logs" /
+                                                  "deepart.jsonl")})
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "state").exists()   # validate creates nothing
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "state" / "logs" / "deepart.jsonl").is_file()
+
+
+def test_a_missing_manifest_is_reported_once(tmp_path):
+    box = Box(tmp_path)
+    box.manifest.unlink()
+    res = box.cli("validate", "--config", box.config)
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if str(box.manifest) in line]
+    assert len(lines) == 1 and "does not exist" in lines[0], res.stderr
 
 
 def _cli(config):

@@ -63,7 +63,8 @@ def cmd_contact_sheet(args) -> int:
                               "--style (try styles), not both")
         from ..settings.config import load_config
         config = load_config(args.config)
-        grid = grid_from_outbox(Path(config.outbox), Path(config.state_dir), args.campaign)
+        grid = grid_from_outbox(Path(config.outbox), Path(config.state_dir), args.campaign,
+                                Path(config.styles_dir))
         title = args.campaign or ""
         if not grid.rows:
             raise ParamsError(f"{config.outbox}: no finished renders"

@@ -23,15 +23,20 @@ def add_commands(sub) -> None:
 
 def cmd_styles(args) -> int:
     from ..core.terminal import escape_controls as shown
-    from ..gallery.styles import collect_styles
+    from ..gallery.liveness import run_mode
+    from ..gallery.styles import collect_styles, no_card_words
     from ..report import duration
     from ..settings.config import load_config
     config = load_config(args.config)
     entries = collect_styles(config)
     params = config.card_params()
     outbox = Path(config.outbox)
-    print(f"{len(entries)} painting(s) in {shown(config.styles_dir)}; cards at {params.size} px, "
-          f"{params.steps} steps" + ("" if config.cards else " (cards: false, none are made)"))
+    absent = sum(not e.in_folder for e in entries)
+    print(f"{len(entries) - absent} painting(s) in {shown(config.styles_dir)}"
+          + (f" (and {absent} the manifest names that are not there)" if absent else "")
+          + f"; cards at {params.size} px, {params.steps} steps"
+          + ("" if config.cards else " (cards: false, none are made)"))
+    no_card = no_card_words(config.cards, run_mode(config.state_dir))
     for e in entries:
         print(f"\n{shown(e.rel)}  [{'no card yet' if e.state == 'none' else e.state}]")
         print(f"  manifest: {shown(', '.join(e.names))}" if e.names else
@@ -41,7 +46,7 @@ def cmd_styles(args) -> int:
         if e.problem:
             print(f"  problem: {shown(e.problem[0])}\n  what to do: {shown(e.problem[1])}")
         elif not e.cards:
-            print("  card: not made yet")
+            print(f"  card: {no_card}")
         for c in e.cards:
             where = f"  {shown(os.path.relpath(c.image, outbox))}" if c.image else ""
             took = f" in {duration(c.seconds)}" if c.seconds is not None and \

@@ -36,14 +36,16 @@ def cmd_validate(args) -> int:
 def _validate(args) -> int:
     from ..pool.executor import capacity_problem
     from ..resolution import inbox_warnings
-    from ..settings.config_check import check_config, ignored_settings
+    from ..settings.config_check import (capped_settings, check_config,
+                                         ignored_settings, manifest_problems)
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     from ..settings.notify_config import unsigned_notes
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
-        problems += check_manifest(config.manifest, config.styles_dir, config, notes)
+        if not manifest_problems(args.config, config):   # else said once, above
+            problems += check_manifest(config.manifest, config.styles_dir, config, notes)
         problems += [f"{args.config}: {p}" for p in folder_problems(config)]
         if not problems:   # a setup that can render nothing is refused, never waited on
             problem = capacity_problem(config)
@@ -56,9 +58,11 @@ def _validate(args) -> int:
         return 2
     if ignored := ignored_settings(config):
         _say(f"{PROG}: warning: {ignored}")
-    for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
-                                                        config)):
+    manifest = load_manifest(config.manifest, config.styles_dir, config)
+    for warning in inbox_warnings(config, manifest):
         _say(f"{PROG}: warning: {warning}")
+    for capped in capped_settings(config, manifest):   # what applies, where a limit caps
+        _say(f"{PROG}: note: {capped}")
     warnings, notes = inbox_inheritance(config)
     notes += unsigned_notes(config.notify)
     for note in notes:

@@ -296,6 +296,23 @@ class PassOutcome(str, Enum):
         return self.value
 
 
+class RunMode(str, Enum):
+    """How the box runs, as its lock file says (`PID ROLE`, daemon/lock.py): what a page can
+    promise the team depends on it (style cards are made by `watch` only)."""
+    DAEMON = "daemon"              # `watch`, the systemd service
+    BULK = "bulk"                  # `run --once`, a bulk pass (the nightly timer)
+
+    @classmethod
+    def parse(cls, value) -> "RunMode | None":
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+    def __str__(self) -> str:
+        return self.value
+
+
 NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
                      DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
                      DaemonEvent.FOLDER_BACK})   # what the team can be notified of

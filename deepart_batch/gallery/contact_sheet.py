@@ -71,11 +71,13 @@ def save_sheet(sheet: Image.Image, grid: SheetGrid, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def grid_from_outbox(outbox: Path, state_dir: Path | None, campaign: str | None = None) -> SheetGrid:
-    """Finished renders: one row per photo, one column per style look (output slug)."""
+def grid_from_outbox(outbox: Path, state_dir: Path | None, campaign: str | None = None,
+                     styles_dir: Path | None = None) -> SheetGrid:
+    """Finished renders: one row per photo, one column per style look (output slug);
+    `styles_dir`: where the reports' painting paths are relative to."""
     grid = SheetGrid()
     slugs: dict[str, int] = {}
-    for camp in collect(outbox, state_dir):
+    for camp in collect(outbox, state_dir, styles_dir=styles_dir):
         if campaign is not None and camp.name != campaign:
             continue
         for photo in camp.photos:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..core.layout import StateLayout
+from ..core.states import RunMode
 
 
 def holder_alive(state_dir: Path | None) -> bool:
@@ -33,3 +34,15 @@ def holder_alive(state_dir: Path | None) -> bool:
     except PermissionError:   # another user's process: it exists
         return True
     return True
+
+
+def run_mode(state_dir: Path | None) -> RunMode | None:
+    """How this box runs: the role in the lock file, written by the process that holds it
+    now or held it last (the file stays after it ends); None when nothing ever ran."""
+    if state_dir is None:
+        return None
+    try:
+        fields = StateLayout(Path(state_dir)).lock.read_text().split()
+    except OSError:
+        return None
+    return RunMode.parse(fields[1]) if len(fields) > 1 else None

@@ -18,7 +18,9 @@ from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader
-from ..report import plain_settings, style_label, summarize
+from ..report import plain_settings, resolve_shared, style_label, summarize
+from . import prints
+from .prints import PrintItem
 
 REPORT_SCHEMA_PREFIX = "deepart-batch/report/"
 GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
@@ -61,6 +63,7 @@ class OutputItem:
     message: str | None = None       # why it waits (retried by itself)
     trouble: Trouble | None = None   # held or failed: the note's words and the note
     trace: list[dict] = field(default_factory=list)
+    print: PrintItem | None = None   # its newest approval and the print it asked for
 
 
 @dataclass
@@ -81,10 +84,17 @@ class Campaign:
     name: str                        # top-level inbox folder; '' for files dropped at the top
     folder: Path                     # outbox/<name>: where its page and thumbnails live
     photos: list[PhotoEntry] = field(default_factory=list)
+    # approvals whose preview is not on any page (refused: no such preview)
+    unmatched: list[PrintItem] = field(default_factory=list)
 
     def count(self, state: str) -> int:
-        """Outputs (renders) in this state."""
+        """Outputs (renders) in this state; a print is part of its preview's output."""
         return sum(o.state == state for p in self.photos for o in p.outputs)
+
+    def print_count(self, state: str) -> int:
+        """Approvals of this campaign's previews in this state (prints.READY ...)."""
+        return sum(o.print is not None and o.print.state == state
+                   for p in self.photos for o in p.outputs)
 
     def photo_count(self, state: str) -> int:
         """Photos in this state (see photo_state)."""
@@ -93,7 +103,9 @@ class Campaign:
     @property
     def active(self) -> bool:
         """Something is queued or rendering: worth refreshing the page (if a daemon runs)."""
-        return any(o.state in ACTIVE for p in self.photos for o in p.outputs)
+        return any(o.state in ACTIVE or (o.print is not None and o.print.state in
+                                         (prints.APPROVED, prints.RENDERING))
+                   for p in self.photos for o in p.outputs)
 
 
 ACTIVE = ("rendering", "queued", "waiting")
@@ -175,10 +187,14 @@ def _image_of(report_file: Path, report: dict) -> Path | None:
     return folder / name
 
 
-def output_from_report(report: dict, image: Path) -> OutputItem:
+def output_from_report(report: dict, image: Path, styles_dir: Path | None = None
+                       ) -> OutputItem:
+    """A finished render from its report; its paintings' paths are relative to
+    `styles_dir` (report.shared_path) or, in an older report, absolute."""
     job = report.get("job") or {}
-    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
-                       else None, s.get("weight")) for s in report.get("styles") or []]
+    styles = [StyleRef(style_label({**s, "weight": None}),
+                       _painting(s.get("path"), styles_dir), s.get("weight"))
+              for s in report.get("styles") or []]
     worker = job.get("worker")
     device = report.get("device") or ""
     return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
@@ -187,6 +203,12 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
                       seconds=(report.get("timings") or {}).get("render_seconds"),
                       device=f"{device} ({worker})" if worker and worker != device else device,
                       trace=list(report.get("trace") or []))
+
+
+def _painting(path, styles_dir: Path | None) -> Path | None:
+    """A painting a report names: None when it cannot be found without the styles folder."""
+    found = resolve_shared(str(path), styles_dir) if path else None
+    return Path(found) if found and Path(found).is_absolute() else None
 
 
 def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> OutputItem:
@@ -231,9 +253,11 @@ def note_of(outbox: Path, problems_folder: str, relpath: str) -> Path:
 
 
 def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
-            held: dict[str, str] | None = None, problems_folder: str = "_problems"
+            held: dict[str, str] | None = None, problems_folder: str = "_problems",
+            approve_folder: str = "_approve", styles_dir: Path | None = None
             ) -> list[Campaign]:
-    """Every campaign with its photos and outputs, in the order photos arrived."""
+    """Every campaign with its photos and outputs, in the order photos arrived. Approvals
+    (outbox/<approve_folder>/) are not photos: each goes on its preview's output."""
     outbox, reports = Path(outbox), reports or ReportCache()
     by_image: dict[str, tuple[Path, dict]] = {}
     for path in _report_files(outbox):
@@ -244,10 +268,13 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
     photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
     inputs, jobs = _journal_rows(StateLayout(Path(state_dir)).journal) if state_dir \
         else ([], [])
-    by_input = {}
+    by_input, approvals, print_jobs = {}, {}, {}
     for inp in inputs:
         if is_card(inp.relpath):
             continue   # a style card: outbox/styles.html shows it (gallery/styles.py)
+        if prints.is_approval(inp.relpath, approve_folder):
+            approvals[inp.id] = inp
+            continue
         entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
         if inp.state in ("failed", "held"):   # refused, failed, or waiting for the setup
             entry.held = inp.state == "held"
@@ -257,17 +284,27 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
                                         note_of(outbox, problems_folder, inp.relpath))
         by_input[inp.id] = (inp.campaign, entry)
         photos[(inp.campaign, inp.id)] = entry
+    printed: set[str] = set()   # print images a journal job accounts for
     for job in jobs:
+        if job.input_id in approvals:
+            print_jobs.setdefault(job.input_id, []).append(job)
+            printed.add(os.path.realpath(job.output_path))
+            continue
         campaign, entry = by_input.get(job.input_id, (job.campaign, None))
         if entry is None:
             continue
         found = by_image.pop(os.path.realpath(job.output_path), None)
         if job.state == "done" and found is None:
             continue   # its files were removed from the outbox
-        entry.outputs.append(output_from_report(found[1], found[0]) if found
+        entry.outputs.append(output_from_report(found[1], found[0], styles_dir) if found
                              else _output_from_job(job, note_of(outbox, problems_folder,
                                                                 entry.relpath), entry.relpath))
-    for image, report in by_image.values():   # reports the journal does not know
+    print_files = {real: by_image.pop(real) for real in printed if real in by_image}
+    loose_prints = []
+    for real, (image, report) in list(by_image.items()):   # reports the journal does not know
+        if (report.get("output") or {}).get("approved_from"):
+            loose_prints.append((image, report))   # a print: goes on its preview below
+            continue
         job = report.get("job") or {}
         relpath = str(job.get("input") or (report.get("input") or {}).get("path") or image.name)
         campaign = job.get("campaign")
@@ -275,7 +312,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
             campaign = campaign_of(relpath)
         entry = photos.setdefault((campaign, relpath), PhotoEntry(
             relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
-        entry.outputs.append(output_from_report(report, image))
+        entry.outputs.append(output_from_report(report, image, styles_dir))
     for relpath, reason in (held or {}).items():   # waiting in the inbox: no valid manifest
         trouble = trouble_for(FailureReason.MANIFEST_INVALID, relpath, reason,
                               note_of(outbox, problems_folder, relpath))
@@ -287,7 +324,47 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
             continue   # claimed, jobs not planned yet
         campaigns.setdefault(name, Campaign(name, outbox / name if name else outbox)
                              ).photos.append(entry)
+    _attach_prints(campaigns, outbox, approvals, print_jobs, print_files, loose_prints,
+                   problems_folder)
     return sorted(campaigns.values(), key=lambda c: (c.name != "", c.name.lower()))
+
+
+def _attach_prints(campaigns: dict[str, Campaign], outbox: Path, approvals: dict,
+                   print_jobs: dict, print_files: dict, loose_prints: list,
+                   problems_folder: str) -> None:
+    """Each preview's newest approval (journal) or print (reports alone) on its output;
+    an approval of no preview on the page is listed apart in its campaign."""
+    previews: dict[tuple[str, str], OutputItem] = {}
+    for campaign in campaigns.values():
+        for photo in campaign.photos:
+            for out in photo.outputs:
+                if out.image is not None:
+                    previews[(campaign.name, out.image.name)] = out
+    for image, report in loose_prints:
+        source = PurePosixPath(str(report["output"]["approved_from"].get("preview") or ""))
+        name = str((report.get("job") or {}).get("campaign") or "")
+        out = previews.get((name, source.name)) or next(
+            (o for (_, n), o in previews.items() if n == source.name
+             and o.image.parent == image.parent), None)
+        if out is not None:
+            out.print = prints.from_report(report, image)
+    for inp in sorted(approvals.values(), key=lambda i: i.id):   # newest last: it stands
+        jobs = print_jobs.get(inp.id, [])
+        job = jobs[-1] if jobs else None
+        found = print_files.get(os.path.realpath(job.output_path)) if job else None
+        note = note_of(outbox, problems_folder, inp.relpath)
+        detail = (job.error if job is not None else inp.error) or ""
+        why = detail.split(": ", 1)[-1] if job is None else \
+            (trouble_for(job.reason, inp.relpath, job.error, note).what if job.reason
+             else detail)
+        item = prints.from_journal(inp, job, found, why, note if note.is_file() else None)
+        out = previews.get((inp.campaign, prints.approved_name(inp.relpath)))
+        if out is not None:
+            out.print = item
+        else:
+            campaigns.setdefault(inp.campaign, Campaign(
+                inp.campaign, outbox / inp.campaign if inp.campaign else outbox)
+            ).unmatched.append(item)
 
 
 def _existing(path) -> Path | None:

@@ -24,13 +24,15 @@ from ..core.states import plain
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
-from .liveness import holder_alive
+from .liveness import holder_alive, run_mode
 from .model import (GALLERY_FOLDER, PHOTO_STATES, Campaign, OutputItem, PhotoEntry,
                     ReportCache, Trouble, collect, photo_state)
-from .styles import card_folder, collect_styles, page_context
+from .prints import PRINT_STATE_WORDS, PRINT_STATES, PrintItem
+from .styles import card_folder, collect_styles, no_card_words, page_context
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
+DEFAULT_APPROVE_FOLDER = "_approve"   # without a config (as config.ApproveConfig's default)
 STATE_LABELS = {"done": "done", "rendering": "rendering", "queued": "queued",
                 "waiting": "waiting", "held": "held", "failed": "failed"}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
@@ -44,6 +46,7 @@ def environment() -> Environment:
     env.filters["loss"] = lambda v: f"{v:.3g}"
     env.filters["duration"] = duration
     env.globals["generator"] = GENERATOR
+    env.globals["print_state_words"] = PRINT_STATE_WORDS
     return env
 
 
@@ -61,12 +64,16 @@ class GalleryBuild:
     problems_folder: str = "_problems"
     manifest: Path | None = None      # its <manifest>.error.json present: a banner
     config: Any = None                # given: outbox/styles.html too, linked from every page
+    cards_made: bool | None = None    # whether the writing process makes style cards
+    #                                   (None: as the lock file's run mode says)
     reports: ReportCache = field(default_factory=ReportCache)
     written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
 
     def __post_init__(self):
         self.outbox = Path(self.outbox)
         self.env = environment()
+        self.approve_folder = self.config.approve.folder if self.config is not None \
+            else DEFAULT_APPROVE_FOLDER
 
     def run(self, held: dict[str, str] | None = None, force: bool = False,
             live: bool | None = None) -> list[Path]:
@@ -74,10 +81,11 @@ class GalleryBuild:
         `live`: a daemon or bulk pass is running (None: ask the state_dir's lock file);
         only then do pages with queued or rendering photos refresh themselves."""
         campaigns = collect(self.outbox, self.state_dir, self.reports, held,
-                            self.problems_folder)
+                            self.problems_folder, self.approve_folder,
+                            self.config.styles_dir if self.config is not None else None)
         live = holder_alive(self.state_dir) if live is None else live
         banner = self._manifest_banner()
-        written, rows, top_photos, folders = [], [], [], []
+        written, rows, top_photos, top_unmatched, folders = [], [], [], [], []
         root = os.path.realpath(self.outbox)
         for campaign in campaigns:
             real = os.path.realpath(campaign.folder)
@@ -86,11 +94,13 @@ class GalleryBuild:
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
             photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
+            unmatched = [self._print(i, campaign.folder, thumbs) for i in campaign.unmatched]
             if not campaign.name:   # dropped at the top of the inbox: shown on the index
-                top_photos = photos
+                top_photos, top_unmatched = photos, unmatched
                 continue
             page = campaign.folder / PAGE
             if self._write(page, "campaign.html", force, campaign=campaign, photos=photos,
+                           unmatched=unmatched,
                            pending=live and campaign.active, banner=banner,
                            tally=self._tally(campaign), styles_href=self._styles_href(
                                campaign.folder),
@@ -99,7 +109,8 @@ class GalleryBuild:
             rows.append(self._index_row(campaign, photos))
         index = self.outbox / PAGE
         if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
-                       banner=banner, pending=live and any(c.active for c in campaigns),
+                       unmatched=top_unmatched, banner=banner,
+                       pending=live and any(c.active for c in campaigns),
                        styles_href=self._styles_href(self.outbox)):
             written.append(index)
         if self.config is not None:
@@ -121,18 +132,22 @@ class GalleryBuild:
                                thumbs, href)
         params = self.config.card_params()
         active = any(s["state"] in ("rendering", "queued") for s in context["styles"])
+        no_card = no_card_words(self.config.cards, run_mode(self.state_dir), self.cards_made)
         return self._write(self.outbox / STYLES_PAGE, "styles.html", force, banner=banner,
                            pending=live and active, home=PAGE, size=params.size,
-                           steps=params.steps, cards_on=self.config.cards, **context)
+                           steps=params.steps, cards_on=self.config.cards, no_card=no_card,
+                           **context)
 
     @staticmethod
     def _tally(campaign: Campaign) -> dict:
         """Photos and images counted apart: '30 photos · 7 rendered · 2 failed · 5 waiting'
-        and '14 of 60 images done'."""
+        and '14 of 60 images done'; a print is part of its preview's image, never one
+        more photo or image: '1 print ready · 1 print rendering'."""
         outputs = [o for p in campaign.photos for o in p.outputs]
         return {"photos": len(campaign.photos),
                 "states": {s: n for s in PHOTO_STATES if (n := campaign.photo_count(s))},
-                "images": len(outputs), "images_done": campaign.count("done")}
+                "images": len(outputs), "images_done": campaign.count("done"),
+                "prints": {s: n for s in PRINT_STATES if (n := campaign.print_count(s))}}
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
         cover = next((o["thumb"] for p in photos for o in p["outputs"] if o.get("thumb")), None)
@@ -197,6 +212,7 @@ class GalleryBuild:
             step, total = out.progress
             view["progress"] = {"step": step, "total": total,
                                 "percent": round(100 * step / total) if total else 0}
+        view["print"] = self._print(out.print, folder, thumbs) if out.print else None
         view["styles"] = []
         for style in out.styles:
             small = thumbs.get(style.path, checked_links=True)
@@ -204,6 +220,21 @@ class GalleryBuild:
                                    "weight": None if style.weight is None or len(out.styles) < 2
                                    else round(style.weight * 100),
                                    "thumb": href(small, folder) if small else None})
+        return view
+
+    def _print(self, item: PrintItem, folder: Path, thumbs: Thumbnails) -> dict:
+        """A preview's approval in words, and its print (a print says it is one)."""
+        view = {"state": item.state, "words": item.words(), "settings": item.settings(),
+                "preview": item.preview, "href": None, "thumb": None, "seconds": item.seconds,
+                "device": item.device, "note": href(item.note, folder) if item.note else None,
+                "file": item.image.name if item.image else None, "progress": None}
+        if item.image is not None:
+            small = thumbs.get(item.image)
+            view["href"] = href(item.image, folder)
+            view["thumb"] = href(small, folder) if small else None
+        if item.progress:
+            step, total = item.progress
+            view["progress"] = {"step": step, "total": total}
         return view
 
     def _write(self, page: Path, template: str, force: bool, **context) -> bool:

@@ -19,7 +19,7 @@ from ..core.cards import (NAME_TEMPLATE, STYLES_FOLDER, card_photos, card_relpat
                           card_slug, list_paintings)
 from ..core.layout import StateLayout
 from ..core.outbox_names import output_path, report_path
-from ..core.states import FailureReason, message
+from ..core.states import FailureReason, RunMode, message
 from ..errors import DeepartError
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from ..settings.manifest import peek_manifest
@@ -47,6 +47,7 @@ class StyleEntry:
     rules: list[str] = field(default_factory=list)    # 'rules[0] "city/**": starry, ...'
     cards: list[CardImage] = field(default_factory=list)
     problem: tuple[str, str] | None = None   # (what, what to do): no card can be made
+    in_folder: bool = True           # False: the manifest names it, the folder lacks it
 
     @property
     def state(self) -> str:
@@ -125,6 +126,7 @@ def collect_styles(config, reports: ReportCache | None = None) -> list[StyleEntr
             entry = StyleEntry(rel, path, names.get(real, []), rules.get(real, []))
             entries.append(entry)
             if path in missing:
+                entry.in_folder = False
                 entry.problem = (f'The manifest names "{rel}", but it is not in the styles '
                                  f"folder.", "Copy the painting into the styles folder, or "
                                  "change the manifest.")
@@ -176,6 +178,23 @@ def _fill_cards(entry: StyleEntry, card_rel: str, outbox: Path, fmt: str, subfol
                                     str(exc).split(": ", 1)[-1])
 
 
+def no_card_words(cards_on: bool, mode: RunMode | None, cards_made: bool | None = None
+                  ) -> str:
+    """Why a painting has no card yet, true for how this box runs: `cards_made` when the
+    writer knows (the daemon says whether its mode makes cards), else from `mode` (the
+    lock file's role: `watch` makes cards, `run --once` makes none)."""
+    if not cards_on:
+        return "No card: cards are turned off in the config (cards: false)."
+    made = cards_made if cards_made is not None else \
+        None if mode is None else mode is RunMode.DAEMON
+    if made:
+        return "No card yet: it is made by itself, after the photos waiting now."
+    if made is False:
+        return ("No card yet: this box renders in bulk passes (run --once), which make no "
+                "cards; the service (deepart-batch watch) makes them, behind the photos.")
+    return "No card yet: cards are made while the service (deepart-batch watch) runs."
+
+
 def page_context(entries: list[StyleEntry], outbox: Path, thumbs, href) -> dict:
     """What templates/styles.html shows; thumbnails in outbox/_styles/.gallery/ (`thumbs`),
     links relative to the outbox (`href(target, page folder)`)."""
@@ -194,7 +213,9 @@ def page_context(entries: list[StyleEntry], outbox: Path, thumbs, href) -> dict:
         styles.append({"rel": e.rel, "names": e.names, "rules": e.rules, "cards": cards,
                        "state": e.state, "problem": e.problem,
                        "thumb": href(small, outbox) if small else None})
-    return {"styles": styles, "photos": [p.stem for p in card_photos()]}
+    return {"styles": styles, "photos": [p.stem for p in card_photos()],
+            "in_folder": sum(e.in_folder for e in entries),
+            "not_in_folder": sum(not e.in_folder for e in entries)}
 
 
 def card_folder(outbox: Path) -> Path:

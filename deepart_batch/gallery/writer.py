@@ -23,12 +23,14 @@ MIN_INTERVAL = 1.0
 
 class GalleryWriter:
     def __init__(self, config, held: Callable[[], dict[str, str]] | None = None,
-                 min_interval: float = MIN_INTERVAL):
+                 min_interval: float = MIN_INTERVAL, cards_made: bool | None = None):
+        """`cards_made`: whether this process makes style cards (styles.html says so);
+        None: as the lock file's run mode says (`watch` does, `run --once` does not)."""
         self.enabled = bool(getattr(config, "gallery", True))
         self.index = Path(config.outbox) / PAGE
         self.build = GalleryBuild(Path(config.outbox), Path(config.state_dir),
                                   config.limits.max_input_pixels, config.problems.folder,
-                                  Path(config.manifest), config)
+                                  Path(config.manifest), config, cards_made)
         self.db_path = StateLayout(Path(config.state_dir)).journal
         self.held = held or dict
         self.min_interval = min_interval

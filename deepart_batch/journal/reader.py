@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.states import DeliveryStatus, FailureReason, JobState
@@ -71,6 +72,21 @@ class JournalReader:
         rows = self._rows(f"SELECT {self._cols('jobs')} FROM jobs WHERE {where} "
                           f"ORDER BY {order}", args)
         return [Job.from_row(r) for r in rows]
+
+    @contextmanager
+    def snapshot(self):
+        """Every read inside sees the journal as of one moment (one read transaction; WAL
+        keeps that state for it while the daemon commits), so counts, running jobs and
+        failures agree with each other: `status` is one snapshot, not a sum of moments."""
+        if self.db.in_transaction:   # already inside one (the store's own writes)
+            yield self
+            return
+        self._rows("BEGIN")
+        try:
+            yield self
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")   # a read transaction: nothing to write
 
     def data_version(self) -> int:
         """Moves whenever another connection commits (the gallery polls it)."""

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .access import kind_of, reach_problem
 
-__all__ = ["service_file_problems", "command_problem", "folder_of_problem"]
+__all__ = ["service_file_problems", "command_problem", "folder_of_problem",
+           "nearest_existing"]
 
 
 def command_problem(argv: list[str] | None) -> str | None:
@@ -35,13 +36,31 @@ def command_problem(argv: list[str] | None) -> str | None:
     return reach_problem("notify.command", program, os.X_OK, "run")
 
 
-def folder_of_problem(key: str, file: Path | None) -> str | None:
-    """`key` names a file the service writes: its folder must exist and be writable."""
+def nearest_existing(folder: Path) -> Path:
+    """The folder itself, or the closest folder above it that exists."""
+    folder = Path(os.path.abspath(folder))
+    for candidate in (folder, *folder.parents):
+        if kind_of(candidate) != "missing":
+            return candidate
+    return Path(folder.anchor)
+
+
+def folder_of_problem(key: str, file: Path | None, created: bool = False) -> str | None:
+    """`key` names a file the service writes: its folder must be there and writable. With
+    `created` the service makes the folder itself (the JSON log's): a missing folder is
+    fine when the nearest folder above it that exists lets this user create it."""
     if file is None:
         return None
     folder = Path(file).parent
     kind = kind_of(folder)
     fix = f"create it, point {key} elsewhere, or leave {key} out"
+    if kind == "missing" and created:
+        parent = nearest_existing(folder)
+        if kind_of(parent) != "dir":
+            return f"{key}: {parent} is not a folder, so {folder} cannot be created; {fix}"
+        problem = reach_problem(key, parent, os.W_OK | os.X_OK, "written")
+        return None if problem is None else \
+            f"{problem} (the service creates {folder} there at start-up)"
     if kind == "missing":
         return f"{key}: the folder {folder} does not exist; {fix}"
     if kind in ("file", "other"):
@@ -51,6 +70,7 @@ def folder_of_problem(key: str, file: Path | None) -> str | None:
 
 def service_file_problems(config) -> list[str]:
     found = [command_problem(config.notify.command),
-             folder_of_problem("logging.json_file", config.logging.json_file),
+             # loguru makes the JSON log's folder; node_exporter's is not ours to make
+             folder_of_problem("logging.json_file", config.logging.json_file, created=True),
              folder_of_problem("metrics.textfile", config.metrics.textfile)]
     return [p for p in found if p]
