@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deepart_batch import images  # noqa: E402
-from deepart_batch.approval import read_approval, stamp  # noqa: E402
+from deepart_batch.approved_preview import read_approval, stamp  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleTransfer  # noqa: E402
 from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator  # noqa
 from deepart_batch.pipeline import (RenderRequest, StyleFile, print_request,  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from deepart_batch import images  # noqa: E402
 from deepart_batch.core.hashing import sha256_file  # noqa: E402
 from deepart_batch.core.jobspec import JobSpec  # noqa: E402
-from deepart_batch.daemon import intake  # noqa: E402
+from deepart_batch.daemon.sources import claim  # noqa: E402
 from deepart_batch.journal import Journal  # noqa: E402
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
 from deepart_batch.weights import load_weights  # noqa: E402
@@ -44,10 +44,10 @@ def bench_intake(root: Path, n: int) -> list[float]:
     for i in range(n):
         src = inbox / f"p{i}.jpg"
         t = time.perf_counter()
-        assert intake.inspect(src, src.name, 200_000_000, 50_000_000, ["jpeg"]) is None
+        assert claim.inspect(src, src.name, 200_000_000, 50_000_000, ["jpeg"]) is None
         dst = work / f"{i}-{src.name}"
         input_id = journal.begin_claim(src.name, "", str(dst))
-        intake.move_file(src, dst)
+        claim.move_file(src, dst)
         journal.finish_claim(input_id, sha256_file(dst))
         times.append(time.perf_counter() - t)
     journal.close()

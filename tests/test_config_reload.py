@@ -1,5 +1,5 @@
 """`systemctl reload` (SIGHUP): which config changes apply to a running service and which
-are named as needing a restart (daemon/reload.py). Under a real systemd, with the daemon's
+are named as needing a restart (daemon/admin/reload.py). Under a real systemd, with the daemon's
 MainPID unchanged: tests/test_systemd_service.py."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from loguru import logger
 
 from support.boxes import write_config
 
-from deepart_batch.daemon.reload import reload_config
+from deepart_batch.daemon.admin.reload import reload_config
 from deepart_batch.settings.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from loguru import logger
 
 from deepart_batch.core.states import NOTICES, DaemonEvent
 from deepart_batch.daemon.events import EventBus
-from deepart_batch.daemon.policy import backoff, is_retryable
+from deepart_batch.daemon.schedule.policy import backoff, is_retryable
 
 
 def test_a_receiver_that_raises_is_logged_once_and_the_others_still_run():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.daemon import problems
-from deepart_batch.daemon.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers import problems
+from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
 from support.boxes import write_config
 from support.http_receiver import HttpReceiver
 from support.mounts import read_only_folder
@@ -197,7 +197,7 @@ def test_a_failed_photos_note_and_error_report_are_written_once_the_outbox_is_wr
     refused writes is written at a later tick, once it takes them again."""
     from deepart_batch.core.states import DaemonEvent
     from deepart_batch.daemon.events import EventBus
-    from deepart_batch.daemon.team import TeamDesk
+    from deepart_batch.daemon.receivers.team import TeamDesk
     from deepart_batch.settings.config import load_config
     from daemon_helpers import Box
 

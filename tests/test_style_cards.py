@@ -8,10 +8,10 @@ import shutil
 import time
 from types import SimpleNamespace
 
-from deepart_batch.core.cards import (CARD_PRIORITY, STYLES_FOLDER, card_photos,
-                                      list_paintings)
+from deepart_batch.core.style_card_names import (CARD_PRIORITY, STYLES_FOLDER, card_photos,
+                                                 list_paintings)
 from deepart_batch.core.layout import StateLayout
-from deepart_batch.daemon.cards import Cards
+from deepart_batch.daemon.sources.style_cards import Cards
 from deepart_batch.journal import open_reader
 from support.boxes import Box, run_in_process, watch_in_process
 from support.manifests import DATA

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from ..paths import NAME_MAX, fit_name, resolve_inside
-from .cards import STYLES_FOLDER
+from .style_card_names import STYLES_FOLDER
 from .formats import OUTPUT_FORMATS
 from .layout import campaign_of
 

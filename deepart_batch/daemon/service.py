@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..core.cards import photo_jobs
+from ..core.style_card_names import photo_jobs
 from ..core.layout import StateLayout
 from ..core.states import DaemonEvent, FailureReason
 from ..gallery.writer import GalleryWriter
@@ -27,25 +27,26 @@ from ..pool.scheduler import Candidate
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
-from . import bulkpass, planner
-from .admission import Admission
-from .approvals import Approvals
-from .cards import Cards
+from .admin import bulk_pass
+from .schedule import planner
+from .sources.inbox import Admission
+from .sources.approvals import Approvals
+from .sources.style_cards import Cards
 from .earlystop import early_stop_requested
 from .events import EventBus
-from .folders import FolderWatch, require_folders, wait_for_folders
-from .guard import box_trouble, unrenderable
-from .holding import Holding
-from .lock import (BULK, DAEMON, AlreadyRunning, StopRequested,  # noqa: F401  (the cli
-                   take_lock)                                     # imports them here)
+from .settle.folder_presence import FolderWatch, require_folders, wait_for_folders
+from .sources.guard import box_trouble, unrenderable
+from .schedule.holding import Holding
+from .admin.lock import (BULK, DAEMON, AlreadyRunning, StopRequested,  # noqa: F401  (the cli
+                         take_lock)                                     # imports them here)
 from .logcontext import for_job
-from .ops_hooks import OpsHooks
-from .outcomes import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
-from .policy import PolicySettings
-from .recovery import Recovery, open_journal
-from .reload import reload_config
-from .team import TeamDesk
-from .watch import InboxWatcher
+from .receivers.ops_hooks import OpsHooks
+from .outcomes.results import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
+from .schedule.policy import PolicySettings
+from .admin.recovery import Recovery, open_journal
+from .admin.reload import reload_config
+from .receivers.team import TeamDesk
+from .settle.watch import InboxWatcher
 
 # The exit codes of `run --once` and `watch` (README, "Exit codes"); 2 is the command line's
 # (a bad config or option), 130 an interrupt before the loop started.
@@ -220,7 +221,7 @@ class Service:
                  self.notifier, self.status_file, self.once,
                  self.holding.in_inbox_by_reason, waiting=self.waiting).connect(self.events)
         if self.once:
-            bulkpass.PassProgress(self.journal, self.summary).connect(self.events)
+            bulk_pass.PassProgress(self.journal, self.summary).connect(self.events)
         gallery = GalleryWriter(self.config, held=self.holding.in_inbox_reasons)
         self.events.connect(lambda **_: gallery.start(), DaemonEvent.STARTED)
         self.events.connect(lambda **_: gallery.close(), DaemonEvent.STOPPED)
@@ -364,7 +365,7 @@ class Service:
         if self.once:
             self.summary.stopped = True
             self._count_what_is_left()
-            return bulkpass.exit_code(self.summary)
+            return bulk_pass.exit_code(self.summary)
         return EXIT_OK
 
     def _summarise(self, message: str, level: str) -> None:
@@ -401,4 +402,4 @@ class Service:
                        f"\"Permissions\" in the README")
             self._summarise(message, "WARNING")
         self._count_what_is_left()
-        return bulkpass.exit_code(self.summary)
+        return bulk_pass.exit_code(self.summary)

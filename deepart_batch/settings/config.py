@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import formats
-from ..core.cards import CARD_MAX_SIZE
+from ..core.style_card_names import CARD_MAX_SIZE
 from ..engine.params import RenderParams
 from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,

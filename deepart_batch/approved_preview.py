@@ -3,7 +3,7 @@ preview's own JSON report, and checked against the approved file.
 
 The print renders the same photo with the same styles, params and seed as the preview, at
 `print_size`, and starts from the preview's pixels as its look result: only the detail
-stages above the preview's size run (engine/approve.py). Nothing here imports torch (the
+stages above the preview's size run (engine/print_from_preview.py). Nothing here imports torch (the
 daemon's parent reads approvals).
 """
 
@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .core.hashing import sha256_bytes, sha256_file
-from .core.shared_report import ReportFieldError, ReportOutput, SharedReport, \
-    annotation_kinds
+from .core.shared_report import ReportFieldError, ReportOutput, SharedReport, annotation_kinds
 from .engine.params import RenderParams
 from .errors import ParamsError
 

@@ -13,17 +13,19 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..core.layout import StateLayout
-from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
-from ..core.timefmt import iso, now_iso
-from ..paths import FolderMissing, UnsafePathError, is_disk_full
-from ..pool import EventKind, ExecutorEvent
-from ..report import JobInfo
-from . import intake, outbox, planner
-from .events import EventBus
-from .holding import Holding
-from .logcontext import about_event, about_input, for_job, for_people
-from .policy import Action, PolicySettings, decide
+from ...core.layout import StateLayout
+from ...core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
+from ...core.timefmt import iso, now_iso
+from ...paths import FolderMissing, UnsafePathError, is_disk_full
+from ...pool import EventKind, ExecutorEvent
+from ...report import JobInfo
+from ..sources import claim
+from . import archive, publish
+from ..schedule import planner
+from ..events import EventBus
+from ..schedule.holding import Holding
+from ..logcontext import about_event, about_input, for_job, for_people
+from ..schedule.policy import Action, PolicySettings, decide
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Outcomes:
                          timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report.to_dict(),
+        publish.publish(Path(job.output_path), event.data["image"], report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
@@ -178,17 +180,17 @@ class Outcomes:
         reason = FailureReason.parse(reason).value
         message = message.replace(inp.work_path, inp.relpath)  # the name people know
         target = Path(inp.archived_to) if inp.archived_to else \
-            intake.archive_target(self.layout.failed, inp.relpath, str(input_id))
+            archive.archive_target(self.layout.failed, inp.relpath, str(input_id))
         error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
                  "failed_jobs": list(jobs_failed), "archived_to": str(target)}
         self.journal.archive_intent(input_id, str(target), message)
-        intake.archive(Path(inp.work_path), target, error)
+        archive.archive(Path(inp.work_path), target, error)
         # before the journal says failed: a crash until then tells the team again at start
         self.events.emit(DaemonEvent.PHOTO_FAILED, photo=inp.relpath, campaign=inp.campaign,
                          reason=reason, detail=message, archived=target,
                          jobs=[j["job"] for j in jobs_failed], time=error["time"])
         self.journal.archive_input(input_id, "failed", str(target), message, reason)
-        intake.remove_claim_note(self.layout.claims, inp.work_path)
+        claim.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message if message.startswith(inp.relpath) else
                                      f"{inp.relpath}: {message}")   # name the photo
@@ -197,11 +199,11 @@ class Outcomes:
         inp = self.journal.input(input_id)
         all_jobs = self.journal.jobs_for_input(input_id)
         target = Path(inp.archived_to) if inp.archived_to else \
-            intake.archive_target(self.layout.done, inp.relpath, str(input_id))
+            archive.archive_target(self.layout.done, inp.relpath, str(input_id))
         self.journal.archive_intent(input_id, str(target), None)
-        intake.archive(Path(inp.work_path), target)
+        archive.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, "done", str(target))
-        intake.remove_claim_note(self.layout.claims, inp.work_path)
+        claim.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)

@@ -17,14 +17,16 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..approval import ApprovalProblem, print_params, read_approval
-from ..core.hashing import sha256_file
-from ..core.states import FailureReason
-from ..paths import is_disk_full, safe_text
-from . import intake, outbox, planner
-from .faultpoints import crash_point
+from ...approved_preview import ApprovalProblem, print_params, read_approval
+from ...core.hashing import sha256_file
+from ...core.states import FailureReason
+from ...paths import is_disk_full, safe_text
+from . import claim
+from ..outcomes import publish
+from ..schedule import planner
+from ..faultpoints import crash_point
 from .guard import plan_one
-from .watch import InboxWatcher
+from ..settle.watch import InboxWatcher
 
 PRINT_SUFFIX = ".print"
 # Beside an approved image people may copy its report too; never taken as an approval.
@@ -47,7 +49,7 @@ class Approvals:
 
     # -- watching -------------------------------------------------------------------------
     # No observer: the folder is small and scanned at every tick, and only while it is
-    # there (a vanished outbox is never re-created here: daemon/folders.py).
+    # there (a vanished outbox is never re-created here: daemon/settle/folder_presence.py).
     def pending(self) -> int:
         return self.watcher.pending()
 
@@ -77,17 +79,17 @@ class Approvals:
         """Claim an approved file into work/ (as admission claims a photo), then plan it."""
         rel = f"{self.name}/{safe_text(self.watcher.relpath(path))}"
         limits = self.config.limits
-        refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
+        refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
-        work = self.layout.work / intake.work_name(rel, f"{time.time_ns():x}")
+        work = self.layout.work / claim.work_name(rel, f"{time.time_ns():x}")
         # the preview's campaign: the gallery shows the print on the preview's page
         input_id = self.journal.begin_claim(rel, self._campaign(path.name), str(work))
         try:
-            intake.write_claim_note(self.layout.claims, work, rel)
-            intake.move_file(path, work)
+            claim.write_claim_note(self.layout.claims, work, rel)
+            claim.move_file(path, work)
         except BaseException as exc:
             self.journal.drop_input(input_id)
-            intake.remove_claim_note(self.layout.claims, work)
+            claim.remove_claim_note(self.layout.claims, work)
             if isinstance(exc, FileNotFoundError):
                 return
             raise
@@ -170,6 +172,6 @@ class Approvals:
         preview = Path(job.output_path)
         out = planner.free_output_path(
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))
-        report = outbox.report_path(out, self.config.output.reports == "subfolder")
+        report = publish.report_path(out, self.config.output.reports == "subfolder")
         return self.journal.add_job(inp.id, key, job.campaign, job.priority,
                                     job.slug + "-print", spec, str(out), str(report))

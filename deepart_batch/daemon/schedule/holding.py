@@ -14,9 +14,9 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..core.layout import campaign_of
-from ..core.states import DaemonEvent, FailureReason
-from .events import EventBus
+from ...core.layout import campaign_of
+from ...core.states import DaemonEvent, FailureReason
+from ..events import EventBus
 from .policy import Outcome, PolicySettings, decide
 
 

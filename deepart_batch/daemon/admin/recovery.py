@@ -3,7 +3,7 @@ state_dir, and when the journal is lost or damaged (at start-up, or by hand with
 `repair-journal`).
 
 Every claim leaves a small note in state/claims/ naming the inbox path of the file it moved
-into work/ (intake.claim_note). With the notes, a journal that was deleted, emptied or
+into work/ (claim.claim_note). With the notes, a journal that was deleted, emptied or
 damaged is rebuilt: files in work/ are claimed again under their own names, and done/ and
 failed/ become its history. The module-level functions need no torch: `repair-journal` runs
 them on a box without a working render stack.
@@ -20,14 +20,16 @@ from typing import Callable
 
 from loguru import logger
 
-from ..core.hashing import sha256_file
-from ..core.layout import StateLayout, campaign_of
-from ..paths import is_disk_full
-from ..settings.config import Config
-from . import intake, outbox
-from .intake import ERROR_SUFFIX, claim_note
-from ..journal import Journal, JournalDamaged
-from .policy import backoff
+from ...core.hashing import sha256_file
+from ...core.layout import StateLayout, campaign_of
+from ...paths import is_disk_full
+from ...settings.config import Config
+from ..sources import claim
+from ..outcomes import publish
+from ..outcomes.archive import ERROR_SUFFIX
+from ..sources.claim import claim_note
+from ...journal import Journal, JournalDamaged
+from ..schedule.policy import backoff
 
 def clean_work(work_dir: Path, claims_dir: Path, known: set[str]) -> int:
     """Remove half copies (`.name.part`) from work/ and notes whose file is gone."""
@@ -188,7 +190,7 @@ class Recovery:
         adopt_orphans(self.journal, self.layout.work, self.layout.claims)
         self.reconcile_inputs()
         for folder in (Path(self.config.outbox), self.layout.root):  # state: status, notes
-            removed = outbox.clean_temp_files(folder)
+            removed = publish.clean_temp_files(folder)
             if removed:
                 logger.info("removed {} temp file(s) left in {} by an interrupted write",
                             removed, "the outbox" if folder != self.layout.root else folder)
@@ -200,11 +202,11 @@ class Recovery:
             if Path(inp.work_path).exists():
                 sha = sha256_file(Path(inp.work_path))
                 # claimed by copy: a crash before the inbox name went leaves both
-                intake.drop_claimed_original(Path(self.config.inbox) / inp.relpath, sha)
+                claim.drop_claimed_original(Path(self.config.inbox) / inp.relpath, sha)
                 self.journal.finish_claim(inp.id, sha)
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
-                intake.remove_claim_note(self.layout.claims, inp.work_path)
+                claim.remove_claim_note(self.layout.claims, inp.work_path)
         for inp in self.journal.inputs_in("claimed", "held"):
             if inp.archived_to:  # it was being archived when the daemon stopped
                 self._finish_archive(inp)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..core.layout import StateLayout
-from ..journal import Journal
+from ...core.layout import StateLayout
+from ...journal import Journal
 
 BATCH = 500        # inputs per transaction: the daemon's loop is not held up for long
 

@@ -10,10 +10,10 @@ from typing import Callable
 
 from loguru import logger
 
-from ..errors import ConfigError
-from ..core.states import DaemonEvent
-from ..paths import atomic_write_json, folder_problem, guard_folder
-from ..settings.folders import folder_problems
+from ...errors import ConfigError
+from ...core.states import DaemonEvent
+from ...paths import atomic_write_json, folder_problem, guard_folder
+from ...settings.folders import folder_problems
 
 REPEAT_SECONDS = 60.0     # how often `watch` repeats the error while it waits
 

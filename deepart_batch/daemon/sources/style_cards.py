@@ -27,17 +27,19 @@ from pathlib import Path
 
 from loguru import logger
 
-from .. import images
-from ..core.cards import (CARD_PRIORITY, NAME_TEMPLATE, STYLES_FOLDER,
-                          card_photos, card_relpath, card_slug, is_card, is_card_job,
-                          list_paintings, painting_of)
-from ..core.hashing import sha256_file
-from ..core.jobspec import StyleRef
-from ..core.states import FailureReason
-from ..errors import ImageError
-from ..paths import atomic_write_bytes, safe_text
-from . import intake, outbox, planner
-from .faultpoints import crash_point
+from ... import images
+from ...core.style_card_names import (CARD_PRIORITY, NAME_TEMPLATE, STYLES_FOLDER,
+                                      card_photos, card_relpath, card_slug, is_card,
+                                      is_card_job, list_paintings, painting_of)
+from ...core.hashing import sha256_file
+from ...core.jobspec import StyleRef
+from ...core.states import FailureReason
+from ...errors import ImageError
+from ...paths import atomic_write_bytes, safe_text
+from . import claim
+from ..outcomes import publish
+from ..schedule import planner
+from ..faultpoints import crash_point
 from .guard import box_trouble, plan_one
 
 
@@ -169,7 +171,7 @@ class Cards:
         bytes and the card params."""
         params = self.config.card_params().to_dict()
         for photo, photo_sha, _ in self.photos():
-            report = outbox.report_path(self._output(card_rel, photo),
+            report = publish.report_path(self._output(card_rel, photo),
                                         self.config.output.reports == "subfolder")
             try:
                 data = json.loads(report.read_text())
@@ -183,20 +185,20 @@ class Cards:
         return True
 
     def _output(self, card_rel: str, photo: Path) -> Path:
-        return outbox.output_path(self.config.outbox, card_rel, photo.stem,
+        return publish.output_path(self.config.outbox, card_rel, photo.stem,
                                   self.config.output.format.lower(), NAME_TEMPLATE)
 
     def take(self, rel: str, path: Path) -> None:
         """Copy the painting into work/ as a card input (journal first), then plan it."""
         card_rel = card_relpath(safe_text(rel))
-        work = self.layout.work / intake.work_name(card_rel, f"{time.time_ns():x}")
+        work = self.layout.work / claim.work_name(card_rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(card_rel, STYLES_FOLDER, str(work))
         try:
-            intake.write_claim_note(self.layout.claims, work, card_rel)
+            claim.write_claim_note(self.layout.claims, work, card_rel)
             atomic_write_bytes(work, path.read_bytes())   # the painting stays where it is
         except BaseException:
             self.journal.drop_input(input_id)
-            intake.remove_claim_note(self.layout.claims, work)
+            claim.remove_claim_note(self.layout.claims, work)
             raise
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
@@ -229,7 +231,7 @@ class Cards:
                 spec = planner.make_spec(self.config, str(photo), inp.relpath, [style],
                                          params, size, sha)
                 out = self._output(inp.relpath, photo)
-                report = outbox.report_path(out, self.config.output.reports == "subfolder")
+                report = publish.report_path(out, self.config.output.reports == "subfolder")
                 queued.append(self.journal.add_job(inp.id, key, STYLES_FOLDER,
                                                    CARD_PRIORITY, card_slug(photo), spec,
                                                    str(out), str(report)))

@@ -16,10 +16,10 @@ from typing import Callable
 
 from loguru import logger
 
-from ..core.states import FailureReason
-from ..errors import DeepartError
-from ..journal import JournalBusy
-from ..paths import is_disk_full
+from ...core.states import FailureReason
+from ...errors import DeepartError
+from ...journal import JournalBusy
+from ...paths import is_disk_full
 
 
 def box_trouble(exc: BaseException) -> bool:

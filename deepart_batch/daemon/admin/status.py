@@ -12,10 +12,10 @@ import os
 import time
 from pathlib import Path, PurePosixPath
 
-from ..core.layout import StateLayout
-from ..core.states import FailureReason, InputState, JobState, message
-from ..core.timefmt import human_duration, iso
-from ..journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
+from ...core.layout import StateLayout
+from ...core.states import FailureReason, InputState, JobState, message
+from ...core.timefmt import human_duration, iso
+from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
 SCHEMA_VERSION = 1
 

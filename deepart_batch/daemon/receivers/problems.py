@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..paths import (NAME_MAX, UnsafePathError, atomic_write_bytes, fit_name, fsync_dir,
-                     make_parents, open_own_file, resolve_inside)
-from ..core.states import Category, FailureReason, message
+from ...paths import (NAME_MAX, UnsafePathError, atomic_write_bytes, fit_name, fsync_dir,
+                      make_parents, open_own_file, resolve_inside)
+from ...core.states import Category, FailureReason, message
 
 TEXT_SUFFIX = ".txt"
 

@@ -13,18 +13,20 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
-from ..core.hashing import sha256_file
-from ..core.layout import StateLayout, campaign_of
-from ..core.states import DaemonEvent, FailureReason
-from ..journal import JournalBusy
-from ..paths import UnsafePathError, is_disk_full, safe_text
-from . import intake, planner, problems
-from .events import EventBus
-from .faultpoints import crash_point
+from ...core.hashing import sha256_file
+from ...core.layout import StateLayout, campaign_of
+from ...core.states import DaemonEvent, FailureReason
+from ...journal import JournalBusy
+from ...paths import UnsafePathError, is_disk_full, safe_text
+from . import claim
+from ..schedule import planner
+from ..receivers import problems
+from ..events import EventBus
+from ..faultpoints import crash_point
 from .guard import plan_one
-from .holding import Holding
-from .logcontext import about_input, about_path
-from .outcomes import Outcomes
+from ..schedule.holding import Holding
+from ..logcontext import about_input, about_path
+from ..outcomes.results import Outcomes
 
 
 class Admission:
@@ -143,17 +145,17 @@ class Admission:
                                        f"{self.config.manifest.name} is not valid")
             return
         limits = self.config.limits
-        refusal = intake.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
+        refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats) or \
-            intake.reserved_name(rel, self.config.problems.folder)
-        work = self.layout.work / intake.work_name(rel, f"{time.time_ns():x}")
+            claim.reserved_name(rel, self.config.problems.folder)
+        work = self.layout.work / claim.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
         try:
-            intake.write_claim_note(self.layout.claims, work, rel)
-            intake.claim_file(path, work)
+            claim.write_claim_note(self.layout.claims, work, rel)
+            claim.claim_file(path, work)
         except BaseException as exc:  # it stays in the inbox: no row, no note
             self.journal.drop_input(input_id)
-            intake.remove_claim_note(self.layout.claims, work)
+            claim.remove_claim_note(self.layout.claims, work)
             if isinstance(exc, FileNotFoundError):
                 return
             raise

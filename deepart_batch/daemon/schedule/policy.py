@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..core.states import Category, FailureReason
+from ...core.states import Category, FailureReason
 
 
 class Action(str, Enum):

@@ -16,10 +16,10 @@ from dataclasses import fields, is_dataclass
 
 from loguru import logger
 
-from ..errors import DeepartError
-from ..settings.config import Config, load_config
-from .notify import TeamNotifier
-from .policy import PolicySettings
+from ...errors import DeepartError
+from ...settings.config import Config, load_config
+from ..receivers.notify import TeamNotifier
+from ..schedule.policy import PolicySettings
 
 __all__ = ["LIVE", "reload_config", "changed_fields"]
 

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from ..core.layout import StateLayout
-from ..core.timefmt import parse_duration
-from ..errors import DeepartError
-from . import intake
-from ..journal import Input, Journal, NotInJournal
-from .team import TeamDesk
+from ...core.layout import StateLayout
+from ...core.timefmt import parse_duration
+from ...errors import DeepartError
+from ..outcomes import archive
+from ..sources import claim
+from ...journal import Input, Journal, NotInJournal
+from ..receivers.team import TeamDesk
 
 # `--since 30m` has always meant minutes ago here (a month ago is written 1mo or 30d)
 _MINUTES = re.compile(r"\s*(\d+(?:\.\d+)?)\s*m\s*", re.IGNORECASE)
@@ -103,14 +104,14 @@ def select(journal: Journal, req: RetryRequest) -> tuple[list[Input], list[Input
 
 def _back_to_inbox(inbox: Path, inp: Input, source: Path, copy: bool) -> Path:
     rel = PurePosixPath(inp.relpath)
-    target = intake.free_name(inbox / rel.parent, rel.name, f"retry{inp.id}")
+    target = archive.free_name(inbox / rel.parent, rel.name, f"retry{inp.id}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if copy:  # done/ keeps its record; the copy lands under a dot name, then appears whole
         part = target.with_name(f".{target.name}.part")
         shutil.copy2(source, part)
         part.replace(target)
     else:
-        intake.move_file(source, target)
+        claim.move_file(source, target)
     return target
 
 
@@ -138,7 +139,7 @@ def retry(config, req: RetryRequest, journal: Journal | None = None) -> list[str
             with journal.transaction():     # the write first; a failed move undoes it
                 journal.retire_failed(inp.id)
                 target = _back_to_inbox(inbox, inp, source, copy=False)
-            Path(str(source) + intake.ERROR_SUFFIX).unlink(missing_ok=True)
+            Path(str(source) + archive.ERROR_SUFFIX).unlink(missing_ok=True)
             desk.retried(inp.relpath)
             lines.append(f"{inp.relpath}: back in the inbox as "
                          f"{target.relative_to(inbox).as_posix()} (was failed: {inp.reason})")

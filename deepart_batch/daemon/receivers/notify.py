@@ -31,8 +31,8 @@ from pathlib import PurePosixPath
 
 from loguru import logger
 
-from ..core.states import NOTICES, DaemonEvent, FailureReason, message, plain
-from .policy import backoff
+from ...core.states import NOTICES, DaemonEvent, FailureReason, message, plain
+from ..schedule.policy import backoff
 
 SCHEMA_VERSION = 1
 SHUTDOWN_BUDGET = 10.0   # the most seconds a stop waits on notifications, whatever is asked

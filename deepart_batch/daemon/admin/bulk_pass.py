@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from loguru import logger
 
-from ..core.cards import photo_jobs
-from ..core.states import DaemonEvent, JobState, PassOutcome
+from ...core.style_card_names import photo_jobs
+from ...core.states import DaemonEvent, JobState, PassOutcome
 
 EXIT_DONE, EXIT_SOME_FAILED, EXIT_HELD_OR_LEFT, EXIT_STOPPED = 0, 1, 20, 21
 EXIT_CODES = {PassOutcome.DONE: EXIT_DONE, PassOutcome.SOME_FAILED: EXIT_SOME_FAILED,

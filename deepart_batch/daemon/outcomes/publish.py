@@ -6,12 +6,12 @@ import os
 import time
 from pathlib import Path
 
-from ..core.outbox_names import (REPORTS_FOLDER, error_report_path, output_path,  # noqa: F401
-                                 report_exists, report_path)
-from ..paths import UnsafePathError, atomic_write_bytes, atomic_write_json
-from ..approval import stamp
-from ..report import summarize
-from .faultpoints import crash_point
+from ...core.outbox_names import (REPORTS_FOLDER, error_report_path, output_path,
+                                  report_exists, report_path)
+from ...paths import UnsafePathError, atomic_write_bytes, atomic_write_json
+from ...approved_preview import stamp
+from ...report import summarize
+from ..faultpoints import crash_point
 
 # The names (output_path, report_path, report_exists, error_report_path, REPORTS_FOLDER)
 # live in core.outbox_names; imported here for the daemon's callers.

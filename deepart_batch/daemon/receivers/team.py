@@ -14,11 +14,12 @@ from typing import Callable
 
 from loguru import logger
 
-from ..paths import UnsafePathError
-from . import outbox, problems
+from ...paths import UnsafePathError
+from ..outcomes import publish
+from . import problems
 from .notify import TeamNotifier, build_event
-from ..core.states import DaemonEvent, FailureReason, message, plain
-from .intake import ERROR_SUFFIX
+from ...core.states import DaemonEvent, FailureReason, message, plain
+from ..outcomes.archive import ERROR_SUFFIX
 
 RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
 
@@ -84,7 +85,7 @@ class TeamDesk:
                                                        archived, text, quiet=not first) \
                     is not None
             if not wrote["error"]:
-                wrote["error"] = outbox.publish_error(self.outbox, photo, team_error,
+                wrote["error"] = publish.publish_error(self.outbox, photo, team_error,
                                                       self.subfolder) is not None
                 if not wrote["error"] and first:
                     beside = f"; it is in {archived}{ERROR_SUFFIX}" if archived else ""
@@ -141,7 +142,7 @@ class TeamDesk:
 
     def _error_json(self, relpath: str) -> Path | None:
         try:
-            return outbox.error_report_path(self.outbox, relpath)
+            return publish.error_report_path(self.outbox, relpath)
         except UnsafePathError:
             return None
 

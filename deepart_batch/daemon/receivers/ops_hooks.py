@@ -10,12 +10,12 @@ from typing import Callable
 
 from loguru import logger
 
-from .. import testing
-from ..ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
-from ..ops.sdnotify import watchdog_interval
-from ..paths import FolderMissing, atomic_write_json
-from ..core.states import DaemonEvent
-from .retention import RetentionTimer
+from ... import testing
+from ...ops.metrics import MetricsServer, MetricsSnapshot, render_prometheus, write_textfile
+from ...ops.sdnotify import watchdog_interval
+from ...paths import FolderMissing, atomic_write_json
+from ...core.states import DaemonEvent
+from ..admin.retention import RetentionTimer
 
 
 class OpsHooks:

@@ -15,15 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..core.formats import pil_format
-from ..core.hashing import sha256_file
-from ..core.outbox_names import reserved_folder
-from ..errors import ImageError
-from ..paths import (NAME_MAX, UnsafePathError, atomic_write_json, fit_name, fsync_dir,
-                     make_parents, open_own_file)
-from .faultpoints import crash_point
-
-ERROR_SUFFIX = ".error.json"
+from ...core.formats import pil_format
+from ...core.hashing import sha256_file
+from ...core.outbox_names import reserved_folder
+from ...errors import ImageError
+from ...paths import (UnsafePathError, atomic_write_json, fit_name, fsync_dir, make_parents,
+                      open_own_file)
+from ..faultpoints import crash_point
 
 
 @dataclass
@@ -53,7 +51,7 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     if st.st_size > max_file_bytes:
         return Refusal("too_big", f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
                                   f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
-    from .. import images  # here, not at the top: `retry` and `status` need no torch
+    from ... import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {pil_format(f) or f.upper() for f in formats}
     try:
         _, _, fmt = images.probe(path, max_pixels, images.MIN_PHOTO_SIDE)
@@ -158,38 +156,6 @@ def work_name(relpath: str, token: str) -> str:
     suffix = PurePosixPath(relpath).suffix.lower()
     ok = 1 < len(suffix) <= 6 and suffix[1:].isascii() and suffix[1:].isalnum()
     return token + (suffix if ok else "")
-
-
-def archive_target(archive_root: Path, relpath: str, tag: str) -> Path:
-    """Where archive() would put this input now: its inbox folder and name, shortened to
-    leave room for the tag and the error report beside it."""
-    rel = PurePosixPath(relpath)
-    name = fit_name(rel.name, NAME_MAX - len(ERROR_SUFFIX) - len(tag) - 1)
-    return free_name(archive_root / rel.parent, name, tag)
-
-
-def free_name(directory: Path, name: str, tag: str) -> Path:
-    """`name`, or `stem.tag.ext` when an earlier archive already used it."""
-    target = directory / name
-    if not os.path.lexists(target):
-        return target
-    p = PurePosixPath(name)
-    return directory / f"{p.stem}.{tag}{p.suffix}"
-
-
-def archive(work_file: Path, target: Path, error: dict | None = None) -> Path:
-    """Move a claimed (or refused) file to its place in done/ or failed/ (archive_target);
-    when the file is already there (a crash after the move), only the error report is
-    written. Idempotent, so recovery can call it again. When the work file is gone and
-    was never archived (removed by hand), only the error report is written."""
-    if error is not None:  # first: a crash after the move finds the reason beside it
-        make_parents(target.parent)
-        atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), error)
-    if os.path.lexists(work_file):  # else: moved before a crash, or gone
-        move_file(work_file, target)
-        crash_point("after_archive_rename")
-    return target
-
 
 
 def claim_note(claims_dir: Path, work_path: Path) -> Path:

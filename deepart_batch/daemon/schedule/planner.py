@@ -10,17 +10,17 @@ from pathlib import Path
 
 from loguru import logger
 
-from .. import images
-from ..core.formats import OUTPUT_FORMATS
-from ..core.jobspec import JobSpec, StyleRef, style_key
-from ..engine.budget import effective_look_size, largest_fitting_size, long_side_shape, \
-    minimum_need
-from ..engine.params import RenderParams
-from ..report import RenderReport
-from ..settings.config import Config
-from ..core.hashing import sha256_file
-from . import outbox
-from ..journal import Input, Journal
+from ... import images
+from ...core.formats import OUTPUT_FORMATS
+from ...core.jobspec import JobSpec, StyleRef, style_key
+from ...engine.budget import (effective_look_size, largest_fitting_size, long_side_shape,
+                              minimum_need)
+from ...engine.params import RenderParams
+from ...report import RenderReport
+from ...settings.config import Config
+from ...core.hashing import sha256_file
+from ..outcomes import publish
+from ...journal import Input, Journal
 
 
 def job_key(input_sha: str, styles, params: dict, weights_id: str) -> str:
@@ -69,7 +69,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
                 style_shas[str(image)] = sha256_file(image)
             styles.append(StyleRef(name, str(image), weight, style_shas[str(image)]))
         key = job_key(inp.sha256, styles, params, weights_id)
-        out = outbox.output_path(config.outbox, inp.relpath, output.slug, fmt,
+        out = publish.output_path(config.outbox, inp.relpath, output.slug, fmt,
                                  config.output.name_template)
         spec = make_spec(config, inp.work_path, inp.relpath, styles, render_params,
                          (width, height), inp.sha256)
@@ -77,7 +77,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         duplicate = previous is not None and previous.state in ("done", "queued", "running")
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)
-        report = outbox.report_path(out, config.output.reports == "subfolder")
+        report = publish.report_path(out, config.output.reports == "subfolder")
         args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec,
                 str(out), str(report))
         if duplicate and previous.state != "done":
@@ -139,7 +139,7 @@ def free_output_path(journal: Journal, out: Path) -> Path:
     dropped again under its old name, must not overwrite a render someone may have used."""
     candidate, n = out, 1
     while journal.output_claimed(str(candidate)) or candidate.exists() or \
-            outbox.report_exists(candidate):
+            publish.report_exists(candidate):
         n += 1
         candidate = out.with_name(f"{out.stem}.{n}{out.suffix}")
     if candidate != out:
@@ -153,7 +153,7 @@ def _copy_outputs(src: Path, src_report: Path, dst: Path, dst_report: Path) -> b
     try:
         report = RenderReport.from_dict(json.loads(src_report.read_text()))
         report.copied(str(src), str(dst))
-        outbox.publish(dst, src.read_bytes(), report.to_dict(), dst_report)
+        publish.publish(dst, src.read_bytes(), report.to_dict(), dst_report)
         return True
     except (OSError, ValueError) as exc:
         logger.warning("could not copy {} to {}: {}", src, dst, exc)
