@@ -10,8 +10,8 @@ from deepart_batch.daemon.outcomes import publish
 
 def _service(box):
     from deepart_batch.settings.config import load_config
-    from deepart_batch.daemon.service import Service
-    service = Service(load_config(box.config), once=True)
+    from deepart_batch.daemon.compose import compose
+    service = compose(load_config(box.config), once=True)
     service.manifests.reload_if_changed()
     return service
 

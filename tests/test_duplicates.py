@@ -157,8 +157,8 @@ def test_metrics_know_every_journal_state():
 
 def _service(box):
     from deepart_batch.settings.config import load_config
-    from deepart_batch.daemon.service import Service
-    service = Service(load_config(box.config), once=True)
+    from deepart_batch.daemon.compose import compose
+    service = compose(load_config(box.config), once=True)
     service.manifests.reload_if_changed()
     return service
 

@@ -101,13 +101,14 @@ def _end_helpers(config, cli_level: str | None) -> None:
 
 
 def _serve(args, once: bool) -> int:
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
+    from ..daemon.compose import compose
+    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, StopRequested
     from ..settings.config import load_config
     config = load_config(args.config)
     level = args.log_level if args.log_level != "INFO" else None
     _daemon_logging(config, level)
     try:
-        service = Service(config, once=once)
+        service = compose(config, once=once)
     except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
         from loguru import logger
         logger.info("{}", exc)

@@ -158,13 +158,13 @@ class Recovery:
     reconciliation after a full state_dir. Each step looks at what is on disk, so a crash
     in recovery is fine."""
 
-    def __init__(self, config, layout: StateLayout, journal: Journal, manifests, admission,
+    def __init__(self, config, layout: StateLayout, journal: Journal, manifests, sources,
                  outcomes, running_jobs: Callable[[], list[int]]):
         self.config = config
         self.layout = layout
         self.journal = journal
         self.manifests = manifests
-        self.admission = admission
+        self.sources = sources     # sources/registry.Sources: plans behind the guard
         self.outcomes = outcomes
         self.running_jobs = running_jobs
         self.pending = False       # after a full state_dir: check the journal at next tick
@@ -215,7 +215,7 @@ class Recovery:
             elif inp.state == "claimed":  # held ones are tried again when their wait ends
                 if not self.journal.jobs_for_input(inp.id) and \
                         self.manifests.current is not None:
-                    self.admission.plan(self.journal.input(inp.id))
+                    self.sources.plan(self.journal.input(inp.id))
                 self.outcomes.maybe_archive(inp.id)
 
     def _fail_missing(self, inp) -> None:

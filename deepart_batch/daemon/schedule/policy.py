@@ -30,6 +30,11 @@ class PolicySettings:
     hold_seconds: float = 30.0       # first wait of a held photo
     hold_max_seconds: float = 900.0  # backoff cap
 
+    @classmethod
+    def from_config(cls, config) -> "PolicySettings":
+        return cls(config.max_attempts, config.problems.hold_seconds,
+                   config.problems.hold_max_seconds)
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -68,12 +68,16 @@ class FolderWatch:
     def __init__(self, folders: dict[str, Path], events, guard: tuple[str, ...] = ()):
         self.folders = {key: Path(path) for key, path in folders.items()}
         self.events = events
+        self.guard = guard
         self.missing: dict[str, str] = {}       # folder key -> the problem, while it lasts
         self._ids: dict[str, tuple[int, int]] = {}
+
+    def start(self) -> None:
+        """Remember each folder as it is now (once they are all there: wait_for_folders)."""
         for key, path in self.folders.items():
             st = os.stat(path)
             self._ids[key] = (st.st_dev, st.st_ino)
-            if key in guard:
+            if key in self.guard:
                 guard_folder(path)
 
     def check(self) -> None:

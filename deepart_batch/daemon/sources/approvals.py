@@ -25,7 +25,7 @@ from . import claim
 from ..outcomes import publish
 from ..schedule import planner
 from ..faultpoints import crash_point
-from .guard import plan_one
+from .protocol import SourceContext
 from ..settle.watch import InboxWatcher
 
 PRINT_SUFFIX = ".print"
@@ -33,14 +33,19 @@ PRINT_SUFFIX = ".print"
 NOT_APPROVALS = ["*.json", "*.html", "*.txt"]
 
 
-class Approvals:
+class ApprovalSource:
     """Watches the approve folder, claims approvals and plans their print jobs."""
 
-    def __init__(self, config, journal, layout, outcomes, weights_id: str):
-        self.config, self.journal, self.layout = config, journal, layout
-        self.outcomes, self.weights_id = outcomes, weights_id
-        self.name = config.approve.folder
-        self.folder = Path(config.outbox) / self.name
+    name, needs, failure_reason, catch_all = ("approvals", "outbox",
+                                              FailureReason.APPROVAL_INVALID, False)
+
+    def __init__(self, context: SourceContext):
+        self.context = context
+        config = self.config = context.config
+        self.journal, self.layout = context.journal, context.layout
+        self.outcomes, self.weights_id = context.outcomes, context.weights_id
+        self.folder_name = config.approve.folder
+        self.folder = Path(config.outbox) / self.folder_name
         self.watcher = InboxWatcher(self.folder, config.watch.settle_seconds,
                                     [*config.watch.ignore, *NOT_APPROVALS],
                                     config.watch.polling,
@@ -53,10 +58,14 @@ class Approvals:
     def pending(self) -> int:
         return self.watcher.pending()
 
-    def is_approval(self, relpath: str) -> bool:
-        return relpath.startswith(self.name + "/")
+    def owns(self, relpath: str) -> bool:
+        """Its inputs are named `<approve.folder>/<name>`."""
+        return relpath.startswith(self.folder_name + "/")
 
-    def take_settled(self, stopping) -> None:
+    def startable(self, ready: list, running: list) -> list:
+        return ready
+
+    def take_due(self, stopping) -> None:
         if self.folder.is_dir():
             self.watcher.scan()
         elif Path(self.config.outbox).is_dir():
@@ -77,7 +86,7 @@ class Approvals:
 
     def take(self, path: Path) -> None:
         """Claim an approved file into work/ (as admission claims a photo), then plan it."""
-        rel = f"{self.name}/{safe_text(self.watcher.relpath(path))}"
+        rel = f"{self.folder_name}/{safe_text(self.watcher.relpath(path))}"
         limits = self.config.limits
         refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
@@ -99,17 +108,14 @@ class Approvals:
             return
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
-        queued = self.plan(self.journal.input(input_id))
+        queued = self.context.plan(self, self.journal.input(input_id))
         logger.info("approval {} taken ({} print job(s) queued)", rel, len(queued))
         self.outcomes.maybe_archive(input_id)
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, inp) -> list[int]:
-        """The print job of a claimed approval, or a problem photo saying why not (any
-        failure: ApprovalProblem, or a report edited on the share into anything)."""
-        return plan_one(inp, self._plan, self.outcomes, FailureReason.APPROVAL_INVALID)
-
-    def _plan(self, inp) -> list[int]:
+        """The print job of a claimed approval; raises ApprovalProblem (or anything a
+        report edited on the share leads to) for the guard to make a problem photo."""
         with self.journal.transaction():
             return [self._add_print(inp)]
 

@@ -21,7 +21,6 @@ from ...core.outbox_names import reserved_folder
 from ...errors import ImageError
 from ...paths import (UnsafePathError, atomic_write_json, fit_name, fsync_dir, make_parents,
                       open_own_file)
-from ..faultpoints import crash_point
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Admission: the intake collaborator of the service loop. It takes settled inbox files -
-claims them into work/, refuses them to failed/, or holds them in the inbox while no
-manifest is valid - and plans a claimed photo's jobs, or holds it when the setup is not
-ready for it (no rule, a style missing).
+"""The inbox, the first job source (sources/protocol.py): settled inbox files are claimed
+into work/, refused to failed/, or held in the inbox while no manifest is valid; a claimed
+photo's jobs come from the manifest's rule, or it is held while the setup is not ready for
+it (no rule, a style missing). It owns every input no other source owns.
 """
 
 from __future__ import annotations
@@ -14,44 +14,56 @@ from pathlib import Path, PurePosixPath
 from loguru import logger
 
 from ...core.hashing import sha256_file
-from ...core.layout import StateLayout, campaign_of
+from ...core.layout import campaign_of
 from ...core.states import DaemonEvent, FailureReason
 from ...journal import JournalBusy
 from ...paths import UnsafePathError, is_disk_full, safe_text
-from . import claim
-from ..schedule import planner
-from ..receivers import problems
-from ..events import EventBus
 from ..faultpoints import crash_point
-from .guard import plan_one
-from ..schedule.holding import Holding
 from ..logcontext import about_input, about_path
-from ..outcomes.results import Outcomes
+from ..receivers import problems
+from ..schedule import planner
+from ..settle.watch import InboxWatcher
+from . import claim
+from .protocol import SourceContext
 
 
-class Admission:
+def inbox_watcher(config) -> InboxWatcher:
+    """The inbox's settle table and observer (the manifest and its error report are not
+    photos, even when they sit in the inbox)."""
+    return InboxWatcher(config.inbox, config.watch.settle_seconds, config.watch.ignore,
+                        config.watch.polling, config.watch.poll_interval,
+                        exclude=(Path(config.manifest),
+                                 Path(str(config.manifest) + ".error.json")))
+
+
+class InboxSource:
     """Takes settled inbox files: claim into work/, refuse, or hold; then plans them."""
 
-    def __init__(self, config, journal, layout: StateLayout, watcher, manifests,
-                 holding: Holding, outcomes: Outcomes, events: EventBus, weights_id: dict,
-                 approvals=None, cards=None):
-        self.config = config
-        self.journal = journal
-        self.layout = layout
-        self.watcher = watcher
-        self.manifests = manifests
-        self.holding = holding
-        self.outcomes = outcomes
-        self.events = events
-        self.weights_id = weights_id
-        self.approvals = approvals  # outbox/_approve/ (approvals.py): planned there
-        self.cards = cards          # style cards (cards.py): planned there
+    name, needs, failure_reason, catch_all = "inbox", "inbox", FailureReason.ERROR, True
+
+    def __init__(self, context: SourceContext, watcher: InboxWatcher | None = None):
+        self.context = context
+        self.config, self.journal, self.layout = context.config, context.journal, \
+            context.layout
+        self.manifests, self.holding = context.manifests, context.holding
+        self.outcomes, self.events, self.weights_id = context.outcomes, context.events, \
+            context.weights_id
+        self.watcher = watcher or inbox_watcher(context.config)
         self.style_shas: dict[str, str] = {}
         self._errors: dict[str, str] = {}  # inbox path -> last error, logged once
         self._folders_told: set[str] = set()  # inbox folders logged as not ours to take
         self._held_folders: set[str] = set()  # folders we may not even list, held as one
 
-    def take_settled(self, stopping) -> None:
+    def owns(self, relpath: str) -> bool:
+        return True   # the catch-all: asked after every other source
+
+    def pending(self) -> int:
+        return self.watcher.pending()
+
+    def startable(self, ready: list, running: list) -> list:
+        return ready
+
+    def take_due(self, stopping) -> None:
         """Take every settled file (until a stop is requested); a file that cannot be moved
         stays in the inbox and is tried again at the next rescan, logged once."""
         self._unreadable_folders()
@@ -168,22 +180,15 @@ class Admission:
         crash_point("after_claim_move")
         self.holding.release_from_inbox(rel)
         self._released_folder(str(PurePosixPath(rel).parent))
-        queued = self.plan(self.journal.input(input_id))
+        queued = self.context.plan(self, self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
         self.events.emit(DaemonEvent.PHOTO_TAKEN, photo=rel, input=input_id, jobs=queued)
         self.outcomes.maybe_archive(input_id)
 
     @about_input
     def plan(self, inp) -> list[int]:
-        """Jobs for a claimed photo, or hold it when the setup is not ready for it; any
-        other failure makes it a problem photo (guard.py), never a stopped daemon."""
-        if self.approvals is not None and self.approvals.is_approval(inp.relpath):
-            return self.approvals.plan(inp)   # an approved preview: its print
-        if self.cards is not None and self.cards.is_card(inp.relpath):
-            return self.cards.plan(inp)       # a painting: its style card
-        return plan_one(inp, self._plan_photo, self.outcomes, FailureReason.ERROR)
-
-    def _plan_photo(self, inp) -> list[int]:
+        """Jobs for a claimed photo, or hold it when the setup is not ready for it (the
+        registry's guard makes any other failure this photo's problem)."""
         manifest = self.manifests.current
         rule = manifest.match(inp.relpath)
         if rule is None:
@@ -212,10 +217,3 @@ class Admission:
                 FailureReason.MANIFEST_INVALID
             self.holding.hold_input(inp, reason, str(exc))
             return []
-
-    def plan_again(self, inp) -> None:
-        """A photo whose hold is over: plan it again and archive it if that finished it."""
-        queued = self.plan(inp)
-        if queued:
-            logger.info("{}: no longer held ({} job(s) queued)", inp.relpath, len(queued))
-        self.outcomes.maybe_archive(inp.id)

@@ -40,15 +40,22 @@ from . import claim
 from ..outcomes import publish
 from ..schedule import planner
 from ..faultpoints import crash_point
-from .guard import box_trouble, plan_one
+from .guard import box_trouble
+from .protocol import SourceContext
 
 
-class Cards:
+class StyleCardSource:
     """Lists styles_dir, claims and plans the cards; says which card job may start."""
 
-    def __init__(self, config, journal, layout, outcomes, weights_id: str, once: bool = False):
-        self.config, self.journal, self.layout = config, journal, layout
-        self.outcomes, self.weights_id, self.once = outcomes, weights_id, once
+    name, needs, failure_reason, catch_all = ("style cards", "outbox",
+                                              FailureReason.STYLE_UNREADABLE, False)
+
+    def __init__(self, context: SourceContext):
+        self.context = context
+        self.config, self.journal, self.layout = context.config, context.journal, \
+            context.layout
+        self.outcomes, self.weights_id, self.once = context.outcomes, context.weights_id, \
+            context.once
         self._seen: dict[str, tuple[tuple, float]] = {}   # painting -> (signature, since)
         self._checked: dict[str, tuple] = {}    # painting -> signature its card matches
         self._errors: dict[str, str] = {}       # painting -> last error, logged once
@@ -56,9 +63,11 @@ class Cards:
         self._last_scan = float("-inf")
         self._photos: list[tuple[Path, str, tuple[int, int]]] | None = None
 
-    @staticmethod
-    def is_card(relpath: str) -> bool:
+    def owns(self, relpath: str) -> bool:
         return is_card(relpath)
+
+    def pending(self) -> int:
+        return 0   # cards are `watch`'s: a bulk pass never waits for them
 
     # -- which card job may start ---------------------------------------------------------
     def startable(self, ready: list, running: list) -> list:
@@ -158,7 +167,7 @@ class Cards:
             if set(self.keys(sha)) <= keys:
                 return   # made, or on its way
             if not keys and latest.state == "claimed":   # claimed, then the daemon died
-                self.plan(latest)
+                self.context.plan(self, latest)
                 self.outcomes.maybe_archive(latest.id)
                 return
         if (latest is None or not self.journal.jobs_for_input(latest.id)) and \
@@ -202,7 +211,7 @@ class Cards:
             raise
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
-        queued = self.plan(self.journal.input(input_id))
+        queued = self.context.plan(self, self.journal.input(input_id))
         if queued:
             logger.info("painting {}: style card queued ({} render(s), behind every photo)",
                         rel, len(queued))
@@ -211,9 +220,6 @@ class Cards:
     # -- planning -------------------------------------------------------------------------
     def plan(self, inp) -> list[int]:
         """The card jobs of a claimed card input, or a problem card saying why not."""
-        return plan_one(inp, self._plan, self.outcomes, FailureReason.STYLE_UNREADABLE)
-
-    def _plan(self, inp) -> list[int]:
         rel = painting_of(inp.relpath)
         try:
             images.probe(inp.work_path, self.config.limits.max_input_pixels)
