@@ -19,7 +19,7 @@ from typing import Callable
 from loguru import logger
 
 from ..core.layout import StateLayout
-from ..core.states import DaemonEvent, FailureReason
+from ..core.states import FailureReason
 from ..core.style_card_names import photo_jobs
 from ..journal import JournalBusy
 from ..ops.sdnotify import Notifier
@@ -32,7 +32,7 @@ from .admin.lock import BULK, DAEMON, AlreadyRunning, StopRequested  # noqa: F40
 from .admin.recovery import Recovery
 from .admin.reload import reload_config
 from .earlystop import early_stop_requested
-from .events import EventBus
+from .events import EventBus, PassFinished, Ready, Started, Stopped, Stopping, Tick
 from .logcontext import for_job
 from .outcomes.results import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
 from .receivers.team import TeamDesk
@@ -150,7 +150,8 @@ class Service:
         return self.folders.problems() + \
             ([self._no_device] if self._no_device else [])
 
-    def _folder_back(self, folder: str, **_) -> None:
+    def _folder_back(self, folder: str) -> None:
+        """A folder is back: its work resumes (a direct call: receivers only hear of it)."""
         if folder == "inbox":
             self.watcher.scan() if self.once else self.watcher.restart()
         self.holding.release_all()   # held for folder_missing: tried again now
@@ -196,11 +197,10 @@ class Service:
                 self.journal.close()
                 return EXIT_OK
         self.folders.start()
-        self.events.connect(self._folder_back, DaemonEvent.FOLDER_BACK)
         self.manifests.reload_if_changed()
         self.recover()
         self._connect_receivers()
-        self.events.emit(DaemonEvent.STARTED)  # the gallery's pages are written from now on
+        self.events.emit(Started())  # the gallery's pages are written from now on
         ready_sent = False
         try:
             if self.once and self.manifests.current is None:
@@ -226,7 +226,7 @@ class Service:
                     logger.critical("the inbox observer died; exiting so systemd restarts us")
                     return EXIT_OBSERVER_DIED
                 if not ready_sent and self.pool.all_ready():
-                    self.events.emit(DaemonEvent.READY)
+                    self.events.emit(Ready())
                     ready_sent = True
                 try:
                     self.tick()
@@ -241,13 +241,13 @@ class Service:
         finally:
             self.watcher.stop()
             self.pool.shutdown(grace=5)
-            self.events.emit(DaemonEvent.STOPPED)
+            self.events.emit(Stopped())
             if self.once:
                 self._count_what_is_left()
-                self.events.emit(DaemonEvent.PASS_FINISHED, counts={
-                    "photos_done": self.summary.inputs_done,
-                    "photos_failed": self.summary.inputs_failed,
-                    "photos_held": self.summary.held, "renders": self.summary.jobs_done})
+                self.events.emit(PassFinished(photos_done=self.summary.inputs_done,
+                                              photos_failed=self.summary.inputs_failed,
+                                              photos_held=self.summary.held,
+                                              renders=self.summary.jobs_done))
             self.journal.close()
             self.team.close(wait=10 if self.once else 5)
 
@@ -255,9 +255,10 @@ class Service:
         if self._reload_requested:
             self._reload_requested = False
             reload_config(self)
-        self.folders.check()
+        for folder in self.folders.check():
+            self._folder_back(folder)
         if self.folders.is_missing("state"):   # the journal's folder: touch nothing
-            self.events.emit(DaemonEvent.TICK, stopping=self.stopping)
+            self.events.emit(Tick(stopping=self.stopping))
             time.sleep(0.2)
             return
         self.recovery.reconcile_if_pending()
@@ -290,7 +291,7 @@ class Service:
         self.dispatch()
         for event in self.pool.poll(timeout=0.2):
             self.outcomes.handle(event)
-        self.events.emit(DaemonEvent.TICK, stopping=self.stopping)
+        self.events.emit(Tick(stopping=self.stopping))
 
     def _finished(self) -> bool:
         counts = self.journal.counts()
@@ -303,12 +304,12 @@ class Service:
     def _drain(self) -> int:
         logger.info("stop requested: taking no new files, draining running jobs")
         deadline = time.monotonic() + self.config.drain_seconds
-        self.events.emit(DaemonEvent.STOPPING)
+        self.events.emit(Stopping())
         while self.pool.running_jobs() and time.monotonic() < deadline:
             for event in self.pool.poll(timeout=0.5):
                 self.outcomes.handle(event)
-            self.events.emit(DaemonEvent.TICK, stopping=True,  # status says "draining"
-                             drain_left=max(0.0, deadline - time.monotonic()))
+            self.events.emit(Tick(stopping=True,  # status says "draining"
+                                  drain_left=max(0.0, deadline - time.monotonic())))
         for job_id in self.pool.running_jobs():
             self.journal.requeue(job_id, "shutdown", "daemon stopped before it finished",
                                  refund_attempt=True)

@@ -63,7 +63,7 @@ class PassProgress:
         bus.connect(self.finished, DaemonEvent.JOB_DONE)
         bus.connect(self.finished, DaemonEvent.JOB_FAILED)
 
-    def finished(self, **_) -> None:
+    def finished(self, _event) -> None:
         s = self.summary
         n = s.jobs_done + s.jobs_failed
         total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: watch's

@@ -14,7 +14,7 @@ from pathlib import Path
 from loguru import logger
 
 from ...core.layout import StateLayout
-from ...core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
+from ...core.states import ACTIVE_JOB_STATES, FailureReason
 from ...core.timefmt import iso, now_iso
 from ...paths import FolderMissing, UnsafePathError, is_disk_full
 from ...pool import EventKind, ExecutorEvent
@@ -22,7 +22,7 @@ from ...report import JobInfo
 from ..sources import claim
 from . import archive, publish
 from ..schedule import planner
-from ..events import EventBus
+from ..events import EventBus, JobDone, JobFailed, JobRetried, PhotoDone, PhotoFailed
 from ..schedule.holding import Holding
 from ..logcontext import about_event, about_input, for_job, for_people
 from ..schedule.policy import Action, PolicySettings, decide
@@ -100,7 +100,7 @@ class Outcomes:
             self.journal.requeue(job.id, reason.value, error)
             logger.bind(reason=reason.value).warning("job {} {} on attempt {}: queued again",
                                                      job.id, reason, job.attempts)
-            self.events.emit(DaemonEvent.JOB_RETRIED, job=job.id, reason=reason, detail=error)
+            self.events.emit(JobRetried(job=job.id, reason=reason, detail=error))
             return
         if reason in (FailureReason.CRASHED, FailureReason.TIMEOUT):
             error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
@@ -132,15 +132,14 @@ class Outcomes:
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
-        self.events.emit(DaemonEvent.JOB_DONE, job=job.id, photo=inp.relpath,
-                         output=job.output_path)
+        self.events.emit(JobDone(job=job.id, photo=inp.relpath, output=job.output_path))
 
     def fail_job(self, job, reason: str, error: str) -> None:
         """Give one job up (after policy, or refused before it ran), then see whether its
         photo is finished and settle the identical drops that waited for it."""
         self.journal.mark_failed(job.id, reason, error)
         self.summary.jobs_failed += 1
-        self.events.emit(DaemonEvent.JOB_FAILED, job=job.id, reason=reason, detail=error)
+        self.events.emit(JobFailed(job=job.id, reason=reason, detail=error))
         self.maybe_archive(job.input_id)
         self.settle_duplicates(job.id)
 
@@ -186,9 +185,10 @@ class Outcomes:
         self.journal.archive_intent(input_id, str(target), message)
         archive.archive(Path(inp.work_path), target, error)
         # before the journal says failed: a crash until then tells the team again at start
-        self.events.emit(DaemonEvent.PHOTO_FAILED, photo=inp.relpath, campaign=inp.campaign,
-                         reason=reason, detail=message, archived=target,
-                         jobs=[j["job"] for j in jobs_failed], time=error["time"])
+        self.events.emit(PhotoFailed(photo=inp.relpath, campaign=inp.campaign, reason=reason,
+                                     detail=message, archived=target,
+                                     jobs=tuple(j["job"] for j in jobs_failed),
+                                     time=error["time"]))
         self.journal.archive_input(input_id, "failed", str(target), message, reason)
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_failed += 1
@@ -207,6 +207,6 @@ class Outcomes:
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
-        self.events.emit(DaemonEvent.PHOTO_DONE, photo=inp.relpath, campaign=inp.campaign,
-                         outputs=[j.output_path for j in all_jobs],
-                         jobs=[j.id for j in all_jobs])
+        self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
+                                   outputs=tuple(j.output_path for j in all_jobs),
+                                   jobs=tuple(j.id for j in all_jobs)))

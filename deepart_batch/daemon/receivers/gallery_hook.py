@@ -15,8 +15,8 @@ class GalleryHook:
         bus.connect(self.started, DaemonEvent.STARTED)
         bus.connect(self.stopped, DaemonEvent.STOPPED)
 
-    def started(self, *_, **__) -> None:
+    def started(self, _event) -> None:
         self.writer.start()
 
-    def stopped(self, *_, **__) -> None:
+    def stopped(self, _event) -> None:
         self.writer.close()

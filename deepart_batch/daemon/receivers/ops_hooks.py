@@ -16,6 +16,7 @@ from ...ops.sdnotify import watchdog_interval
 from ...paths import FolderMissing, atomic_write_json
 from ...core.states import DaemonEvent
 from ..admin.retention import RetentionTimer
+from ..events import Tick
 
 
 class OpsHooks:
@@ -79,16 +80,16 @@ class OpsHooks:
         observer_ok = self.once or self.watcher.alive()
         return observer_ok and self.pool.healthy()
 
-    def ready(self, **_) -> None:
+    def ready(self, _event=None) -> None:
         self.notifier.ready()
 
-    def stopping(self, **_) -> None:
+    def stopping(self, _event=None) -> None:
         self.notifier.stopping()
 
-    def tick(self, stopping: bool = False, drain_left: float | None = None, **_) -> None:
+    def tick(self, event: Tick) -> None:
         """Each pass of the loop; while draining, `drain_left` seconds remain, and systemd
         is asked to wait that long."""
-        now = time.monotonic()
+        now, stopping, drain_left = time.monotonic(), event.stopping, event.drain_left
         if drain_left is not None:
             self.notifier.extend_timeout(min(30, drain_left) + 5)
         self.retention.tick()
@@ -131,7 +132,7 @@ class OpsHooks:
             except OSError as exc:
                 logger.warning("cannot write metrics to {}: {}", textfile, exc)
 
-    def close(self, **_) -> None:
+    def close(self, _event=None) -> None:
         if self.config.metrics.textfile:
             try:
                 write_textfile(self.config.metrics.textfile, self.prometheus_text())

@@ -19,6 +19,8 @@ from ..outcomes import publish
 from . import problems
 from .notify import TeamNotifier, build_event
 from ...core.states import DaemonEvent, FailureReason, message, plain
+from ..events import (FolderBack, FolderMissing, PassFinished, PhotoDone, PhotoFailed,
+                      PhotoHeld)
 from ..outcomes.archive import ERROR_SUFFIX
 
 RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
@@ -55,9 +57,10 @@ class TeamDesk:
         bus.connect(self.folder_back, DaemonEvent.FOLDER_BACK)
 
     # -- receivers --------------------------------------------------------------------------
-    def done(self, photo: str, campaign: str, outputs: list[str], jobs: list[int],
-             **_) -> None:
+    def done(self, event: PhotoDone) -> None:
         """All renders are in the outbox: any earlier problem entry and error report go."""
+        photo, campaign, outputs, jobs = event.photo, event.campaign, event.outputs, \
+            list(event.jobs)
         self._unwritten.pop(photo, None)
         if problems.clear_problem(self.outbox, self.folder, photo, self._error_json(photo)):
             logger.info("{}: rendered now; its problem note and error report are removed",
@@ -66,10 +69,12 @@ class TeamDesk:
                                        outputs=[self.outbox_relative(o) for o in outputs],
                                        jobs=jobs))
 
-    def failed(self, photo: str, campaign: str, reason, detail: str, archived: Path | None,
-               jobs: list[int], time: str, **_) -> None:
+    def failed(self, event: PhotoFailed) -> None:
         """Went to failed/: a note beside a copy of the photo, an error report in the
         outbox beside where its renders would be, and a failed event."""
+        photo, campaign, reason, detail = event.photo, event.campaign, event.reason, \
+            event.detail
+        archived, jobs, time = event.archived, list(event.jobs), event.time
         reason = FailureReason.parse(reason)
         text = problems.problem_text(photo, reason, detail, held=False,
                                      reference=_jobs_ref(jobs))
@@ -99,7 +104,7 @@ class TeamDesk:
                                        campaign=campaign, reason=reason, detail=detail,
                                        jobs=jobs))
 
-    def write_unwritten(self, **_) -> None:
+    def write_unwritten(self, _tick=None) -> None:
         """Each tick (at most every retry_seconds): what the outbox refused before, again.
         Written once it takes it; nothing is logged again meanwhile."""
         if not self._unwritten or time.monotonic() - self._last_try < self.retry_seconds:
@@ -111,9 +116,11 @@ class TeamDesk:
                 logger.info("{}: its problem note and error report are in the outbox now",
                             photo)
 
-    def held(self, photo: str, campaign: str, reason, detail: str, work_copy: Path | None,
-             first: bool, jobs: list[int] = (), **_) -> None:
+    def held(self, event: PhotoHeld) -> None:
         """Waiting for the setup: the note says so; one event per photo, when it first waits."""
+        photo, campaign, reason, detail = event.photo, event.campaign, event.reason, \
+            event.detail
+        work_copy, first, jobs = event.work_copy, event.first, event.jobs
         reason = FailureReason.parse(reason)
         text = problems.problem_text(photo, reason, detail, held=True,
                                      reference=_jobs_ref(jobs))
@@ -123,15 +130,16 @@ class TeamDesk:
                                            campaign=campaign, reason=reason, detail=detail,
                                            jobs=list(jobs)))
 
-    def folder_missing(self, folder: str, detail: str, **_) -> None:
+    def folder_missing(self, event: FolderMissing) -> None:
         """The inbox, outbox or state_dir went: the team's tools hear it (and its return)."""
-        self.notifier.emit(build_event(DaemonEvent.FOLDER_MISSING, detail=detail))
+        self.notifier.emit(build_event(DaemonEvent.FOLDER_MISSING, detail=event.detail))
 
-    def folder_back(self, folder: str, path: str, **_) -> None:
-        self.notifier.emit(build_event(DaemonEvent.FOLDER_BACK, detail=f"{folder} {path}"))
+    def folder_back(self, event: FolderBack) -> None:
+        self.notifier.emit(build_event(DaemonEvent.FOLDER_BACK,
+                                       detail=f"{event.folder} {event.path}"))
 
-    def pass_finished(self, counts: dict, **_) -> None:
-        self.notifier.emit(build_event(DaemonEvent.PASS_FINISHED, counts=counts))
+    def pass_finished(self, event: PassFinished) -> None:
+        self.notifier.emit(build_event(DaemonEvent.PASS_FINISHED, counts=event.counts()))
 
     def retried(self, relpath: str) -> None:
         self._unwritten.pop(relpath, None)

@@ -15,8 +15,8 @@ from pathlib import Path
 from loguru import logger
 
 from ...core.layout import campaign_of
-from ...core.states import DaemonEvent, FailureReason
-from ..events import EventBus
+from ...core.states import FailureReason
+from ..events import EventBus, PhotoHeld
 from .policy import Outcome, PolicySettings, decide
 
 
@@ -40,9 +40,9 @@ class Holding:
         self._in_inbox[relpath] = reason
         if relpath not in self._told:
             self._told.add(relpath)
-            self.events.emit(DaemonEvent.PHOTO_HELD, photo=relpath,
-                             campaign=campaign_of(relpath), reason=reason, detail=detail,
-                             work_copy=path, first=True, jobs=[])
+            self.events.emit(PhotoHeld(photo=relpath, campaign=campaign_of(relpath),
+                                       reason=reason, detail=detail, work_copy=path,
+                                       first=True))
 
     def release_from_inbox(self, relpath: str) -> None:
         self._in_inbox.pop(relpath, None)
@@ -83,9 +83,8 @@ class Holding:
         log = log.warning if first else log.info
         log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
             inp.relpath, reason.value, detail, outcome.delay)
-        self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
-                         reason=reason, detail=detail, work_copy=Path(inp.work_path),
-                         first=first, jobs=[])
+        self.events.emit(PhotoHeld(photo=inp.relpath, campaign=inp.campaign, reason=reason,
+                                   detail=detail, work_copy=Path(inp.work_path), first=first))
 
     def hold_job(self, job, outcome: Outcome, detail: str) -> None:
         first_for_job = self.journal.hold(job.id, outcome.reason, detail,
@@ -97,9 +96,9 @@ class Holding:
         (log.warning if first_for_job else log.info)(
             "job {} ({}) held: {}: {}; tried again in {:.0f} s", job.id, inp.relpath,
             outcome.reason.value, detail, outcome.delay)
-        self.events.emit(DaemonEvent.PHOTO_HELD, photo=inp.relpath, campaign=inp.campaign,
-                         reason=outcome.reason, detail=detail, work_copy=Path(inp.work_path),
-                         first=first, jobs=[job.id])
+        self.events.emit(PhotoHeld(photo=inp.relpath, campaign=inp.campaign,
+                                   reason=outcome.reason, detail=detail,
+                                   work_copy=Path(inp.work_path), first=first, jobs=(job.id,)))
 
     def hold_job_for(self, job, reason: FailureReason, detail: str) -> None:
         """Hold a job for a setup reason found before it ran (a style file gone)."""

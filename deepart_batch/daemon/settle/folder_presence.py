@@ -11,7 +11,7 @@ from typing import Callable
 from loguru import logger
 
 from ...errors import ConfigError
-from ...core.states import DaemonEvent
+from ..events import FolderBack, FolderMissing
 from ...paths import atomic_write_json, folder_problem, guard_folder
 from ...settings.folders import folder_problems
 
@@ -80,7 +80,10 @@ class FolderWatch:
             if key in self.guard:
                 guard_folder(path)
 
-    def check(self) -> None:
+    def check(self) -> list[str]:
+        """The folders that came back since the last check (the service resumes their
+        work by a direct call; FOLDER_BACK only tells the receivers)."""
+        back = []
         for key, path in self.folders.items():
             dev, ino = self._ids[key]
             problem = folder_problem(path, dev)
@@ -89,8 +92,8 @@ class FolderWatch:
                     self.missing[key] = f"{key} {problem}"
                     logger.error("{} {}: {} stops until it is back, and nothing is created in "
                                  "its place", key, problem, _WHAT_STOPS.get(key, "its work"))
-                    self.events.emit(DaemonEvent.FOLDER_MISSING, folder=key, path=str(path),
-                                     detail=self.missing[key])
+                    self.events.emit(FolderMissing(folder=key, path=str(path),
+                                                   detail=self.missing[key]))
                 continue
             try:
                 now_ino = os.stat(path).st_ino
@@ -102,8 +105,9 @@ class FolderWatch:
                 self.missing.pop(key, None)
                 logger.info("{} {} is back{}; resuming", key, path,
                             " (a new folder)" if replaced else "")
-                self.events.emit(DaemonEvent.FOLDER_BACK, folder=key, path=str(path),
-                                 replaced=replaced)
+                back.append(key)
+                self.events.emit(FolderBack(folder=key, path=str(path), replaced=replaced))
+        return back
 
     def is_missing(self, key: str) -> bool:
         return key in self.missing

@@ -15,9 +15,10 @@ from loguru import logger
 
 from ...core.hashing import sha256_file
 from ...core.layout import campaign_of
-from ...core.states import DaemonEvent, FailureReason
+from ...core.states import FailureReason
 from ...journal import JournalBusy
 from ...paths import UnsafePathError, is_disk_full, safe_text
+from ..events import PhotoTaken
 from ..faultpoints import crash_point
 from ..logcontext import about_input, about_path
 from ..receivers import problems
@@ -182,7 +183,7 @@ class InboxSource:
         self._released_folder(str(PurePosixPath(rel).parent))
         queued = self.context.plan(self, self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
-        self.events.emit(DaemonEvent.PHOTO_TAKEN, photo=rel, input=input_id, jobs=queued)
+        self.events.emit(PhotoTaken(photo=rel, input=input_id, jobs=tuple(queued)))
         self.outcomes.maybe_archive(input_id)
 
     @about_input
