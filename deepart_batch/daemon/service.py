@@ -254,7 +254,7 @@ class Service:
     def tick(self) -> None:
         if self._reload_requested:
             self._reload_requested = False
-            reload_config(self)
+            reload_config(self.config, (self.holding, self.outcomes, self.team))
         for folder in self.folders.check():
             self._folder_back(folder)
         if self.folders.is_missing("state"):   # the journal's folder: touch nothing

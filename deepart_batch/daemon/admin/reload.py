@@ -1,9 +1,9 @@
 """`systemctl reload` (SIGHUP): the config's reloadable parts, applied to the running service.
 
 The service's collaborators share one Config object and read most of it when they use it,
-so a field read that way is applied by replacing it on that object. Two are copied at start
-and rebuilt here: the retry/hold policy (max_attempts, problems timings) and the team's
-notifier (notify). Everything else (folders, devices, workers, watching, logging, metrics,
+so a field read that way is applied by replacing it on that object. What a collaborator
+copied at start (the retry/hold policy of Holding and Outcomes, the team's notifier) it
+rebuilds itself: each is handed the reloaded config through its own `apply(config)`. Everything else (folders, devices, workers, watching, logging, metrics,
 executor) is set up once at start: a change there is named in one log line, "needs a
 restart", and left as it was. A config that does not load is one error line, and the
 service goes on with the config it has. The manifest needs nothing here: the service
@@ -13,13 +13,12 @@ checks it on every tick (mtime, size and content hash) and reloads it when it ch
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
+from typing import Iterable, Protocol
 
 from loguru import logger
 
 from ...errors import DeepartError
 from ...settings.config import Config, load_config
-from ..receivers.notify import TeamNotifier
-from ..schedule.policy import PolicySettings
 
 __all__ = ["LIVE", "reload_config", "changed_fields"]
 
@@ -27,7 +26,11 @@ __all__ = ["LIVE", "reload_config", "changed_fields"]
 LIVE = ("defaults", "limits", "output.format", "output.quality", "output.name_template",
         "max_attempts", "problems.hold_seconds", "problems.hold_max_seconds", "retention",
         "notify", "cards")
-_REBUILT = ("max_attempts", "problems.hold_seconds", "problems.hold_max_seconds", "notify")
+
+
+class Reloadable(Protocol):
+    def apply(self, config: Config) -> None:
+        """Take the reloaded config: rebuild what was copied from it at start."""
 
 
 def changed_fields(old, new, prefix: str = "") -> list[str]:
@@ -56,9 +59,9 @@ def _assign(config: Config, new: Config, name: str) -> None:
     object.__setattr__(target, last, getattr(source, last))
 
 
-def reload_config(service) -> list[str]:
-    """Apply the reloadable changes of the service's config file; the names applied."""
-    config = service.config
+def reload_config(config: Config, collaborators: Iterable[Reloadable]) -> list[str]:
+    """Apply the reloadable changes of the config file to `config` (in place: it is read
+    when used) and hand it to each collaborator; the names applied."""
     try:
         new = load_config(config.source)
     except DeepartError as exc:
@@ -70,20 +73,12 @@ def reload_config(service) -> list[str]:
     refused = [name for name in changed if not _live(name)]
     for name in applied:
         _assign(config, new, name)
-    if any(_live_in(name, _REBUILT[:3]) for name in applied):
-        policy = PolicySettings(config.max_attempts, config.problems.hold_seconds,
-                                config.problems.hold_max_seconds)
-        service.holding.policy = service.outcomes.policy = policy
-    if any(_live_in(name, ("notify",)) for name in applied):
-        old_notifier = service.team.notifier
-        service.team.notifier = TeamNotifier.from_config(config.notify)
-        old_notifier.close(wait=2)
+    if applied:
+        for collaborator in collaborators:
+            collaborator.apply(config)
     logger.info("reload: {}; {}",
                 f"applied {', '.join(applied)}" if applied else "no reloadable change",
                 f"needs a restart, not applied: {', '.join(refused)}" if refused
                 else "nothing needs a restart")
     return applied
 
-
-def _live_in(name: str, prefixes) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)

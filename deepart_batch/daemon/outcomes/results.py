@@ -53,6 +53,10 @@ class Outcomes:
         self.policy = policy
         self.summary = RunSummary()
 
+    def apply(self, config) -> None:
+        """A reloaded config: retries and holds by the policy as it is now."""
+        self.config, self.policy = config, PolicySettings.from_config(config)
+
     # -- executor events -----------------------------------------------------------------
     @about_event
     def handle(self, event: ExecutorEvent) -> None:

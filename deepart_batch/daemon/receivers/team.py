@@ -7,6 +7,7 @@ an outbox or an endpoint in trouble, so telling the team can never stop the daem
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from pathlib import Path, PurePosixPath
@@ -32,9 +33,19 @@ class TeamDesk:
         self.folder = config.problems.folder
         self.subfolder = config.output.reports == "subfolder"
         self.notifier = notifier or TeamNotifier.from_config(config.notify)
+        self._notify = copy.deepcopy(config.notify)   # what the notifier was built from
         self.retry_seconds = RETRY_SECONDS
         self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
         self._last_try = time.monotonic()
+
+    def apply(self, config) -> None:
+        """A reloaded config: a new notifier when the notify settings changed (the old
+        one is given two seconds to deliver what it holds)."""
+        if config.notify == self._notify:
+            return
+        old, self.notifier = self.notifier, TeamNotifier.from_config(config.notify)
+        self._notify = copy.deepcopy(config.notify)
+        old.close(wait=2)
 
     def outbox_relative(self, path: str) -> str:
         """A path as the team sees it on the share: relative to the outbox."""

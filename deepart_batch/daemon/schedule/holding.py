@@ -44,6 +44,10 @@ class Holding:
                                        reason=reason, detail=detail, work_copy=path,
                                        first=True))
 
+    def apply(self, config) -> None:
+        """A reloaded config: the hold timings and max_attempts as they are now."""
+        self.policy = PolicySettings.from_config(config)
+
     def release_from_inbox(self, relpath: str) -> None:
         self._in_inbox.pop(relpath, None)
         self._told.discard(relpath)
