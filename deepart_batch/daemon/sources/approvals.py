@@ -25,6 +25,7 @@ from . import claim
 from ..outcomes import publish
 from ..schedule import planner
 from ..faultpoints import crash_point
+from .guard import admit_failed
 from .protocol import SourceContext
 from ..settle.watch import InboxWatcher
 
@@ -83,6 +84,8 @@ class ApprovalSource:
                     logger.error("{}: cannot take the approval ({}); retried at each rescan",
                                  safe_text(str(path)), exc)
                 self._errors[str(path)] = str(exc)
+            except Exception as exc:   # unforeseen: this file's trouble, not the daemon's
+                admit_failed(safe_text(str(path)), exc, self._errors)
 
     def take(self, path: Path) -> None:
         """Claim an approved file into work/ (as admission claims a photo), then plan it."""

@@ -1,7 +1,9 @@
-"""One file never stops the daemon: the guard around planning one claimed file.
+"""One file never stops the daemon: the guard around admitting and planning one file.
 
 Every job source (inbox photos, approvals in outbox/_approve/, style cards) plans a claimed
-file through `plan_one`, at its first take, when a hold ends and at start-up recovery. Any
+file through `plan_one` (registry.plan_guarded), at its first take, when a hold ends and at
+start-up recovery; taking one settled file that fails in a way the source did not foresee
+goes through `admit_failed`: logged once, the file stays where it is. Any
 exception while planning that one file makes it a problem (failed/, a note for the team,
 PHOTO_FAILED) and the daemon goes on; only trouble of the box itself (a full disk, a busy
 or broken journal) passes, for the service loop to handle. An unexpected exception is logged
@@ -52,6 +54,19 @@ def plan_one(inp, plan: Callable[[object], list[int]], outcomes,
             logger.warning("{}: cannot be planned: {}", inp.relpath, detail)
         outcomes.fail_input(inp.id, reason, detail)
         return []
+
+
+def admit_failed(what: str, exc: Exception, told: dict[str, str]) -> None:
+    """Taking the file `what` failed unexpectedly: it stays where it is (tried again at the
+    next look) and the daemon goes on; logged once per file and error, with its traceback
+    for ops. Trouble of the box is re-raised for the service loop."""
+    if box_trouble(exc):
+        raise exc
+    text = f"{type(exc).__name__}: {exc}"
+    if told.get(what) != text:
+        logger.opt(exception=exc).error("{}: taking it failed unexpectedly ({}); it stays "
+                                        "where it is and the daemon goes on", what, text)
+    told[what] = text
 
 
 def unrenderable(job, exc: Exception) -> tuple[str, str]:

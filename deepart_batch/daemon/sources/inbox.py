@@ -25,6 +25,7 @@ from ..receivers import problems
 from ..schedule import planner
 from ..settle.watch import InboxWatcher
 from . import claim
+from .guard import admit_failed
 from .protocol import SourceContext
 
 
@@ -89,6 +90,8 @@ class InboxSource:
                     logger.error("{}: cannot take it ({}); it stays in the inbox and is "
                                  "retried at each rescan", safe_text(str(path)), exc)
                 self._errors[str(path)] = str(exc)
+            except Exception as exc:   # unforeseen: this file's trouble, not the daemon's
+                admit_failed(safe_text(str(path)), exc, self._errors)
 
     def _unreadable_folders(self) -> None:
         """A folder the last scan could not list is held as one (its photos cannot even be
