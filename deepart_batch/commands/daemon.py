@@ -102,7 +102,8 @@ def _end_helpers(config, cli_level: str | None) -> None:
 
 def _serve(args, once: bool) -> int:
     from ..daemon.compose import compose
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, StopRequested
+    from ..daemon.admin.lock import DAEMON, AlreadyRunning, StopRequested
+    from ..daemon.service import EXIT_LOCKED
     from ..settings.config import load_config
     config = load_config(args.config)
     level = args.log_level if args.log_level != "INFO" else None

@@ -22,7 +22,7 @@ from ..pool import FairScheduler, make_executor
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
 from ..weights import weights_identity
-from .admin.bulk_pass import PassProgress
+from .admin.bulk_pass import PassEnd, PassProgress
 from .admin.lock import BULK, DAEMON, take_lock
 from .admin.recovery import Recovery, open_journal
 from .earlystop import early_stop_requested
@@ -108,5 +108,6 @@ def compose(config: Config, once: bool = False, notifier: Notifier | None = None
                       lock=lock, journal=journal, manifests=manifests, watcher=watcher,
                       pool=pool, scheduler=FairScheduler(), events=events, team=team,
                       holding=holding, outcomes=outcomes, sources=job_sources,
-                      recovery=recovery, folders=folders, receivers=receivers)
+                      recovery=recovery, folders=folders, receivers=receivers,
+                      bulk=PassEnd(outcomes.summary, journal, holding, watcher, layout, config))
     return service

@@ -27,14 +27,13 @@ from ..pool import Executor, FairScheduler, PoolJob
 from ..pool.scheduler import Candidate
 from ..settings.config import Config
 from ..settings.manifest import ManifestStore
-from .admin import bulk_pass
-from .admin.lock import BULK, DAEMON, AlreadyRunning, StopRequested  # noqa: F401  (the cli's)
+from .admin.bulk_pass import PassEnd
 from .admin.recovery import Recovery
 from .admin.reload import reload_config
 from .earlystop import early_stop_requested
 from .events import EventBus, PassFinished, Ready, Started, Stopped, Stopping, Tick
 from .logcontext import for_job
-from .outcomes.results import Outcomes, RunSummary  # noqa: F401  (RunSummary: the cli reads it)
+from .outcomes.results import Outcomes
 from .receivers.team import TeamDesk
 from .schedule import planner
 from .schedule.holding import Holding
@@ -57,7 +56,7 @@ class Service:
                  watcher: InboxWatcher, pool: Executor, scheduler: FairScheduler,
                  events: EventBus, team: TeamDesk, holding: Holding, outcomes: Outcomes,
                  sources: Sources, recovery: Recovery, folders: FolderWatch,
-                 receivers: Callable[[], list]):
+                 receivers: Callable[[], list], bulk: PassEnd):
         """What compose() built (compose.py); the service builds nothing."""
         self.config, self.once, self.notifier, self.layout = config, once, notifier, layout
         self._lock_fh = lock
@@ -66,7 +65,7 @@ class Service:
         self.holding, self.outcomes, self.sources = holding, outcomes, sources
         self.recovery, self.folders, self._receivers = recovery, folders, receivers
         self.status_file = layout.status_file
-        self.summary = outcomes.summary
+        self.summary, self.bulk = outcomes.summary, bulk   # the bulk pass's end: bulk's
         self.stopping = False
         self._no_device: str | None = None        # why nothing can render, while it lasts
         self._last_rescan = time.monotonic()
@@ -206,7 +205,7 @@ class Service:
             if self.once and self.manifests.current is None:
                 message = (f"{self.config.manifest} is not valid (see "
                            f"{self.config.manifest}.error.json); files stay in the inbox")
-                self._summarise(message, "ERROR")
+                self.bulk.note(message, "ERROR")
                 return EXIT_FAILURES
             if self.stopping:  # SIGTERM during start-up: nothing is running yet
                 logger.info("stop requested during start-up: exiting")
@@ -214,7 +213,7 @@ class Service:
             self.pool.start()
             if self.once and self.pool.capacity().slots == 0:  # never wait on what cannot come
                 message = (f"{self.pool.capacity().why_none}; photos stay in the inbox")
-                self._summarise(message, "ERROR")
+                self.bulk.note(message, "ERROR")
                 return EXIT_NO_DEVICE
             if self.once:
                 self.watcher.scan()
@@ -237,13 +236,13 @@ class Service:
                     self.recovery.state_full(exc, lambda: self.stopping)  # else re-raised
                 if self.once and self._finished():
                     break
-            return self._drain() if self.stopping else self._finish_once()
+            return self._drain() if self.stopping else self.bulk.finish()
         finally:
             self.watcher.stop()
             self.pool.shutdown(grace=5)
             self.events.emit(Stopped())
             if self.once:
-                self._count_what_is_left()
+                self.bulk.count_what_is_left()
                 self.events.emit(PassFinished(photos_done=self.summary.inputs_done,
                                               photos_failed=self.summary.inputs_failed,
                                               photos_held=self.summary.held,
@@ -315,43 +314,5 @@ class Service:
                                  refund_attempt=True)
             logger.warning("job {} did not finish within drain_seconds: queued again", job_id)
         if self.once:
-            self.summary.stopped = True
-            self._count_what_is_left()
-            return bulk_pass.exit_code(self.summary)
+            return self.bulk.stopped()
         return EXIT_OK
-
-    def _summarise(self, message: str, level: str) -> None:
-        """A line of the bulk pass's summary: logged now, repeated at the end."""
-        logger.opt(depth=1).log(level, message)   # the caller's place in the record
-        self.summary.failures.append(message)
-
-    def _count_what_is_left(self) -> None:
-        """For the bulk pass's summary and exit code: held, queued, untaken."""
-        s = self.summary
-        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
-        s.held = len(photo_jobs(self.journal.held())) + \
-            len(self.journal.inputs_in("held")) + \
-            len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
-        s.left_jobs = len(photo_jobs(self.journal.jobs_in("queued", "running", "waiting")))
-        s.left_photos = self.watcher.pending() + len(untaken)
-
-    def _finish_once(self) -> int:
-        held_jobs = photo_jobs(self.journal.held())
-        if held_jobs:
-            message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
-                       f"in {self.layout.work} and are rendered by the next run or the daemon")
-            self._summarise(message, "WARNING")
-        held_photos = self.journal.inputs_in("held")
-        if held_photos:
-            message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
-                       f"{held_photos[0].error}); see deepart-batch status and "
-                       f"{self.config.problems.folder}/ in the outbox")
-            self._summarise(message, "WARNING")
-        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
-        if untaken:
-            message = (f"{len(untaken)} photo(s) left in the inbox: the service may not take "
-                       f"them from their folder (inbox_permissions), e.g. {untaken[0]}; see "
-                       f"\"Permissions\" in the README")
-            self._summarise(message, "WARNING")
-        self._count_what_is_left()
-        return bulk_pass.exit_code(self.summary)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from loguru import logger
 
 from ...core.style_card_names import photo_jobs
-from ...core.states import DaemonEvent, JobState, PassOutcome
+from ...core.states import DaemonEvent, FailureReason, JobState, PassOutcome
 
 EXIT_DONE, EXIT_SOME_FAILED, EXIT_HELD_OR_LEFT, EXIT_STOPPED = 0, 1, 20, 21
 EXIT_CODES = {PassOutcome.DONE: EXIT_DONE, PassOutcome.SOME_FAILED: EXIT_SOME_FAILED,
@@ -69,3 +69,56 @@ class PassProgress:
         total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: watch's
         failed = f" ({s.jobs_failed} failed)" if s.jobs_failed else ""
         logger.info("progress: {} of {} renders finished{}", n, total, failed)
+
+
+class PassEnd:
+    """How a bulk pass ends: its summary lines (logged where they arise, repeated at the
+    end), what it leaves (held, queued, untaken) and its exit code. The run's counts are
+    Outcomes' (RunSummary); this adds what is left when the pass stops."""
+
+    def __init__(self, summary, journal, holding, watcher, layout, config):
+        self.summary, self.journal, self.holding = summary, journal, holding
+        self.watcher, self.layout, self.config = watcher, layout, config
+
+    def note(self, message: str, level: str) -> None:
+        """A line of the bulk pass's summary: logged now, repeated at the end."""
+        logger.opt(depth=1).log(level, message)   # the caller's place in the record
+        self.summary.failures.append(message)
+
+    def count_what_is_left(self) -> None:
+        """For the bulk pass's summary and exit code: held, queued, untaken."""
+        s = self.summary
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        s.held = len(photo_jobs(self.journal.held())) + \
+            len(self.journal.inputs_in("held")) + \
+            len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
+        s.left_jobs = len(photo_jobs(self.journal.jobs_in("queued", "running", "waiting")))
+        s.left_photos = self.watcher.pending() + len(untaken)
+
+    def stopped(self) -> int:
+        """SIGTERM before the end: the exit code of a stopped pass."""
+        self.summary.stopped = True
+        self.count_what_is_left()
+        return exit_code(self.summary)
+
+    def finish(self) -> int:
+        """Everything present is done, failed or held: the last summary lines, exit code."""
+        held_jobs = photo_jobs(self.journal.held())
+        if held_jobs:
+            message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
+                       f"in {self.layout.work} and are rendered by the next run or the daemon")
+            self.note(message, "WARNING")
+        held_photos = self.journal.inputs_in("held")
+        if held_photos:
+            message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
+                       f"{held_photos[0].error}); see deepart-batch status and "
+                       f"{self.config.problems.folder}/ in the outbox")
+            self.note(message, "WARNING")
+        untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
+        if untaken:
+            message = (f"{len(untaken)} photo(s) left in the inbox: the service may not take "
+                       f"them from their folder (inbox_permissions), e.g. {untaken[0]}; see "
+                       f"\"Permissions\" in the README")
+            self.note(message, "WARNING")
+        self.count_what_is_left()
+        return exit_code(self.summary)
