@@ -38,4 +38,4 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 bench: $(STAMP)
-	$(PY) benchmarks/engine.py
+	$(PY) -m benchmarks.engine --quick

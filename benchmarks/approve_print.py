@@ -7,7 +7,7 @@ the time of each (engine render seconds and wall), the ratio approved/full (targ
 and the approved print's style and content error taken down to the preview's size, as a
 ratio to the preview's own (target <= 1.1; engine/evaluate.py's LookEvaluator).
 
-    nice -n 15 .venv/bin/python benchmarks/approve_print.py --preview 256 --size 1024
+    nice -n 15 .venv/bin/python -m benchmarks.approve_print --preview 256 --size 1024
 
 Writes benchmarks/results/approve-print.md (with `uptime` before and after).
 """
@@ -24,15 +24,14 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.approved_preview import read_approval, stamp  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleTransfer  # noqa: E402
-from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator  # noqa
-from deepart_batch.pipeline import (RenderRequest, StyleFile, print_request,  # noqa: E402
+from deepart_batch import images
+from deepart_batch.approved_preview import read_approval, stamp
+from deepart_batch.engine import RenderParams, StyleTransfer
+from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
+from deepart_batch.pipeline import (RenderRequest, StyleFile, print_request,
                                     render_request)
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch.weights import load_weights
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -88,7 +87,7 @@ def main() -> None:
     lines = [
         "# Approve to print: the print of an approved preview vs a full print render",
         "",
-        f"`benchmarks/approve_print.py --preview {a.preview} --size {a.size} --steps "
+        f"`python -m benchmarks.approve_print --preview {a.preview} --size {a.size} --steps "
         f"{a.steps} --device {a.device}`, tubingen x starry_night, fp32, one run.",
         "",
         f"- load before: `{load_before}`",

@@ -4,7 +4,7 @@ Each command runs in a fresh interpreter (as a person or a timer runs it), alter
 between a baseline source tree and this one, so both see the same machine load; the table
 gives the median wall time and the ratio. Usage:
 
-    python benchmarks/cli_startup.py --baseline /tmp/base-tree [--runs 7] [--out FILE]
+    python -m benchmarks.cli_startup --baseline /tmp/base-tree [--runs 7] [--out FILE]
 
 The baseline is another checkout's root (for example `git archive <commit> deepart_batch |
 tar -x -C /tmp/base-tree`). Without --baseline only this tree is timed.
@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
-from support.boxes import write_config  # noqa: E402
+from tests.support.boxes import write_config
 
 
 def _setup(tmp: Path) -> Path:

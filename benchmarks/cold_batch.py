@@ -3,8 +3,8 @@ distinct photos, the whole wall time from the command's start (daemon start, wor
 spawn, torch import, CUDA context, weights, warming, every job) against the rate once
 every worker has finished its first job.
 
-    python benchmarks/cold_batch.py --device cuda:0 --jobs 16 --jpd auto --out F.json
-    python benchmarks/cold_batch.py --device cpu --jobs 3 --size 32 --steps 4   # try-out
+    python -m benchmarks.cold_batch --device cuda:0 --jobs 16 --jpd auto --out F.json
+    python -m benchmarks.cold_batch --device cpu --jobs 3 --size 32 --steps 4   # try-out
 
 cold rate    N / wall seconds (what a nightly pass of a few dozen photos sees)
 steady rate  jobs that started after every worker's first job ended / the seconds from

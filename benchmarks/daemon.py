@@ -1,6 +1,6 @@
 """Daemon overhead against render time, in one run: intake per file, journal per job.
 
-    .venv/bin/python benchmarks/daemon.py [--files 200]
+    .venv/bin/python -m benchmarks.daemon [--files 200]
 
 Intake = inspect (lstat, header probe) + claim (rename into work/) + sha256 + two journal
 writes. Journal per job = add_job, mark_running, one progress update per logged step,
@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.core.hashing import sha256_file  # noqa: E402
-from deepart_batch.core.jobspec import JobSpec  # noqa: E402
-from deepart_batch.daemon.sources import claim  # noqa: E402
-from deepart_batch.journal import Journal  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch import images
+from deepart_batch.core.hashing import sha256_file
+from deepart_batch.core.jobspec import JobSpec
+from deepart_batch.daemon.sources import claim
+from deepart_batch.journal import Journal
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
+from deepart_batch.weights import load_weights
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"

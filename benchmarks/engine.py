@@ -10,8 +10,8 @@
   converge1024 the same at 1024 px with a reduced reference budget (stated in the output)
   memory       peak memory at 512, 1024 and 2048 px, each in a fresh process
 
-    .venv/bin/python benchmarks/engine.py --quick    # a few minutes, smaller sizes
-    .venv/bin/python benchmarks/engine.py --full     # everything (~1.5 h on 2 cores)
+    .venv/bin/python -m benchmarks.engine --quick    # a few minutes, smaller sizes
+    .venv/bin/python -m benchmarks.engine --full     # everything (~1.5 h on 2 cores)
 
 The CPU may be shared: every per-evaluation timing is the minimum over repeats, and the
 load average is recorded next to each wall-time figure.
@@ -32,18 +32,14 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.engine.precision import backend_flags, device_precision  # noqa: E402
-from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch import images
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
+from deepart_batch.engine.precision import backend_flags, device_precision
+from deepart_batch.engine.optimize import resize_long_side
+from deepart_batch.weights import load_weights
 
-import lbfgs_ab  # noqa: E402
-import report  # noqa: E402
-import seed_tutorial  # noqa: E402
+from benchmarks.support import lbfgs_ab, report, seed_tutorial
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -324,9 +320,9 @@ def memory_child(size: int, final_steps: int, device: str = "cpu") -> dict:
 def bench_memory(sizes, final_steps: int, device: torch.device = CPU) -> list[dict]:
     rows = []
     for size in sizes:
-        proc = subprocess.run([sys.executable, __file__, "--memory-child", str(size),
-                               str(final_steps), "--device", str(device)],
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--memory-child",
+                               str(size), str(final_steps), "--device", str(device)],
+                              capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             rows.append({"size": size, "error": proc.stderr.strip().splitlines()[-1]})
         else:

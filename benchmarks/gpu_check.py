@@ -1,8 +1,8 @@
 """Issue 15's GPU check, in one run (< 8 minutes on an H100): the floor, the render loop
 before and after, the daemon's throughput, a profile, and the CUDA tests.
 
-    python benchmarks/gpu_check.py --out DIR                       # on a GPU
-    python benchmarks/gpu_check.py --out DIR --device cpu --dry    # tiny sizes, to try it
+    python -m benchmarks.gpu_check --out DIR                       # on a GPU
+    python -m benchmarks.gpu_check --out DIR --device cpu --dry    # tiny sizes, to try it
 
 floor    one evaluation's bare work: the engine's VGG19 trunk to relu5_1 (channels_last),
          five fp32 Grams, forward + input-gradient backward, cudnn.benchmark on; eager and
@@ -39,18 +39,16 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.engine.graphs import CudaGraphs, LoopOptions  # noqa: E402
-from deepart_batch.engine.loopcount import LoopCounter  # noqa: E402
-from deepart_batch.engine.losses import gram  # noqa: E402
-from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
-from deepart_batch.engine.precision import backend_flags, forward_autocast  # noqa: E402
-from deepart_batch.weights import load_weights  # noqa: E402
-from lbfgs_oracle import oracle_in_engine  # noqa: E402
+from deepart_batch import images
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
+from deepart_batch.engine.graphs import CudaGraphs, LoopOptions
+from deepart_batch.engine.loopcount import LoopCounter
+from deepart_batch.engine.losses import gram
+from deepart_batch.engine.optimize import resize_long_side
+from deepart_batch.engine.precision import backend_flags, forward_autocast
+from deepart_batch.weights import load_weights
+from tests.lbfgs_oracle import oracle_in_engine
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -301,7 +299,7 @@ def make_inbox(root: Path, n: int, device: str, jpd: int, size: int, steps: int 
     (root / "manifest.yaml").write_text(
         "styles:\n  starry: {image: starry_night.jpg}\nrules:\n  - match: '**'\n"
         "    outputs:\n      - {style: starry}\n")
-    from support.boxes import write_config
+    from tests.support.boxes import write_config
     defaults = {"size": size, **({"steps": steps} if steps else {})}
     return write_config(root / "config.yaml", {
         "inbox": str(inbox), "outbox": str(root / "outbox"), "state_dir": str(root / "state"),

@@ -1,7 +1,7 @@
 """Pool throughput in one run: 8 jobs with one style on 1 CPU worker vs 2 CPU workers,
 and what a style-cache hit saves.
 
-    .venv/bin/python benchmarks/pool.py [--size 192 --steps 30 --jobs 8]
+    .venv/bin/python -m benchmarks.pool [--size 192 --steps 30 --jobs 8]
 
 1 worker uses all cores (torch threads = cores); 2 workers split them. Timing starts when
 every worker has said hello (weights not yet loaded: that is part of the first job).
@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from deepart_batch.engine import RenderParams  # noqa: E402
-from deepart_batch.core.jobspec import JobSpec, StyleRef  # noqa: E402
-from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers  # noqa: E402
+from deepart_batch.engine import RenderParams
+from deepart_batch.core.jobspec import JobSpec, StyleRef
+from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers
 
 PHOTOS = [ROOT / "examples" / "photos" / n for n in ("tubingen.jpg", "golden_gate.jpg")]
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"

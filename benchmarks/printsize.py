@@ -6,8 +6,8 @@ look evaluator (deepart_batch/engine/evaluate.py): relative Gram error against t
 relative relu4_2 error against the photo, and both for the large render against the preview.
 Optionally (--baseline) also the large size rendered the old way (look_size 0).
 
-    nice -n 15 .venv/bin/python benchmarks/printsize.py --preview 512 --large 2048
-    .venv/bin/python benchmarks/printsize.py --device cuda --preview 1024 --large 4096 8192 \
+    nice -n 15 .venv/bin/python -m benchmarks.printsize --preview 512 --large 2048
+    .venv/bin/python -m benchmarks.printsize --device cuda --preview 1024 --large 4096 8192 \
         --photo big_photo.jpg --style big_style.jpg --baseline
 
 Writes benchmarks/results/printsize[-TAG].{md,json} and side-by-side pictures: the preview,
@@ -31,13 +31,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer  # noqa: E402
-from deepart_batch.engine.evaluate import (CONTENT_LAYER, STYLE_LAYERS,  # noqa: E402
+from deepart_batch import images
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
+from deepart_batch.engine.evaluate import (CONTENT_LAYER, STYLE_LAYERS,
                                            LookEvaluator, to_size)
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch.weights import load_weights
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"

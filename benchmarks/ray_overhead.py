@@ -1,6 +1,6 @@
 """What the Ray path costs over the local pool, in one run on this box (loopback only).
 
-    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 .venv/bin/python benchmarks/ray_overhead.py \
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 .venv/bin/python -m benchmarks.ray_overhead \
         [--repeats 3 --jobs 8 --size 128 --steps 10]
 
 1. Per-job overhead (dispatch + transfer): one job at a time, warm slots (weights loaded,
@@ -25,14 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # everything on 127.0.0.1
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from ray.cluster_utils import Cluster  # noqa: E402
+from ray.cluster_utils import Cluster
 
-from deepart_batch.engine import RenderParams  # noqa: E402
-from deepart_batch.core.jobspec import JobSpec, StyleRef  # noqa: E402
-from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers  # noqa: E402
-from deepart_batch.pool.ray_executor import RayExecutor  # noqa: E402
+from deepart_batch.engine import RenderParams
+from deepart_batch.core.jobspec import JobSpec, StyleRef
+from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers
+from deepart_batch.pool.ray_executor import RayExecutor
 
 PHOTOS = [ROOT / "examples" / "photos" / n for n in ("tubingen.jpg", "golden_gate.jpg")]
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"

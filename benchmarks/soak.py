@@ -1,7 +1,7 @@
 """Soak: >= 1,000 files (valid, corrupt, partial, odd names) dropped into `watch` while it
 is killed with -9 at random moments >= 20 times. Not in CI (about 10-15 minutes on 2 cores).
 
-    nice -n 10 python benchmarks/soak.py [--files 1000] [--kills 20] [--seed 1]
+    nice -n 10 python -m benchmarks.soak [--files 1000] [--kills 20] [--seed 1]
 
 Besides the kills, three faults an unlucky site meets (issue 20), each once while the daemon
 runs: the outbox renamed away and back (a share unmounted for a moment); another program
@@ -34,12 +34,10 @@ from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))   # the tests' shared set-up (tests/support)
-from support.boxes import Box  # noqa: E402
-from support.journal_files import held_exclusively  # noqa: E402
-from support.manifests import ONE_STYLE  # noqa: E402
-from support.http_receiver import HttpReceiver  # noqa: E402  (a real hostile endpoint)
+from tests.support.boxes import Box
+from tests.support.journal_files import held_exclusively
+from tests.support.manifests import ONE_STYLE
+from tests.support.http_receiver import HttpReceiver  # a real hostile endpoint
 
 LOCK_SECONDS = 45.0       # the exclusive journal lock
 AWAY_SECONDS = 8.0        # how long the outbox is renamed away
@@ -145,8 +143,7 @@ def main() -> int:
               notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0})
     inbox, outbox, state, config = box.inbox, box.outbox, box.state, box.config
     files = plan_files(args.files, rng)
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(root / "watch.log", "ab")
 
     def start():

@@ -1,6 +1,6 @@
 """What a render worker's start-up costs, part by part, and a cold pool end to end.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/worker_startup.py [--workers 2] [--json F]
+    .venv/bin/python -m benchmarks.worker_startup [--workers 2] [--json F]
 
 Two measurements, both in processes started with the spawn method as pool/pool.py starts
 its workers:
@@ -185,6 +185,8 @@ def main() -> int:
         if "--tree" in sys.argv:
             i = sys.argv.index("--tree")
             args = sys.argv[1:i] + sys.argv[i + 2:]
+        # run as a script, not with -m: then PYTHONPATH, not the working directory,
+        # decides which deepart_batch is measured (this module imports no other benchmark)
         return subprocess.call([sys.executable, __file__, *args], env=env)
     import deepart_batch
     out = {"tree": str(Path(deepart_batch.__file__).parent.parent),

@@ -21,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Imported here, after main() has caught an early SIGTERM (watch, run): the commands
     # read the settings schema and RenderParams to build their options.
-    from .commands import daemon, gallery, render, styles, units, validate
-    for module in (render, daemon, validate, gallery, styles, units):
+    from .commands import daemon, gallery, notify, render, styles, units, validate
+    for module in (render, daemon, validate, gallery, styles, units, notify):
         module.add_commands(sub)
     return parser
 
@@ -61,7 +61,8 @@ def _main(argv: list[str] | None) -> int:
         return args.func(args)
     except DeepartError as exc:
         flush_logs()
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        from .core.terminal import escape_controls
+        print(f"{PROG}: error: {escape_controls(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         flush_logs()

@@ -19,7 +19,8 @@ DEEPART_INJECT_FAULT=kind[@attempts][:match]
     attempt), crash (os._exit mid-job) or hang (sleep); attempts a comma list of attempt
     numbers (default: every attempt); match only jobs whose inbox path contains this text.
     slow_start makes every worker take SLOW_START_SECONDS more to start (weights loading
-    on a slow box), after it said hello.
+    on a slow box), after it said hello. untaken makes a ready worker hang when it is
+    given a matching job, before it says it began it (as a stopped worker would).
     Example: "crash@1:tubingen" kills the worker during the first attempt of tubingen's jobs.
 DEEPART_TEST_JOURNAL_SOCKET=<path>
     the datagram socket log entries go to under systemd, instead of journald's own
@@ -39,7 +40,7 @@ INJECT_FAULT = "DEEPART_INJECT_FAULT"
 JOURNAL_SOCKET = "DEEPART_TEST_JOURNAL_SOCKET"
 SWITCHES = (CRASH_AT, DISK_FULL, STOP_OBSERVER_AFTER, FAKE_CUDA_COUNT, INJECT_FAULT,
             JOURNAL_SOCKET)
-FAULT_KINDS = ("oom", "crash", "hang", "slow_start")
+FAULT_KINDS = ("oom", "crash", "hang", "slow_start", "untaken")
 
 
 def crash_point_enabled(name: str) -> bool:

@@ -18,7 +18,7 @@ LAYERS = {
     "journal": 2, "engine": 2,
     "settings": 3, "images": 3, "weights": 3, "progress": 3, "resolution": 3, "approved_preview": 3,
     "pipeline": 4,
-    "pool": 5, "ops": 5, "gallery": 6,
+    "pool": 5, "ops": 5, "gallery": 6, "notifications": 6,
     "daemon": 7,
     "commands": 8, "cli": 9, "__init__": 0, "__main__": 9,
 }

@@ -1,6 +1,6 @@
-"""Smaller things the README promises, end to end through the CLI (issue 25 item 9):
-every error of a `defaults:` block, `prune --older-than 1m` refused as ambiguous, `retry`
-of an unknown job exits 1, and the README's demo manifest comment names its styles."""
+"""Smaller things the docs promise, end to end through the CLI: every error of a
+`defaults:` block, `prune --older-than 1m` refused as ambiguous, `retry` of an unknown job
+exits 1 (docs/operations.md), and the install guide's demo manifest comment names its styles."""
 
 import re
 import sys
@@ -47,8 +47,8 @@ def test_prune_refuses_an_ambiguous_month_or_minute(tmp_path):
 
 def test_retry_of_an_unknown_job_exits_1(tmp_path):
     box = Box(tmp_path)
-    readme = (ROOT / "README.md").read_text()
-    assert "`retry` exits 1 when nothing matched" in readme
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert "`retry` exits 1 when nothing matched" in guide
     box.state.mkdir(exist_ok=True)
     for args in (("4242",), ("--photo", "nowhere.jpg")):
         res = box.cli("retry", *args, "--config", box.config)
@@ -56,7 +56,7 @@ def test_retry_of_an_unknown_job_exits_1(tmp_path):
         assert "Traceback" not in res.stderr and res.stderr.strip(), res.stderr
 
 
-def test_readme_names_the_demo_manifests_styles():
+def test_install_guide_names_the_demo_manifests_styles():
     """The comment above the install line says what examples/demo/manifest.yaml does: first
     match wins, so photos under city/ get Starry Night and the blend, NOT The Scream too."""
     manifest = yaml.safe_load((ROOT / "examples/demo/manifest.yaml").read_text())
@@ -65,7 +65,7 @@ def test_readme_names_the_demo_manifests_styles():
     assert [o.get("styles") or o.get("style") for o in city["outputs"]] == \
         [["starry"], {"starry": 0.7, "scream": 0.3}]
     assert rest["outputs"] == [{"style": "scream"}]
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = (ROOT / "docs" / "operations.md").read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if "examples/demo/manifest.yaml" in line
               and line.startswith("install"))
     comment = " ".join(line.lstrip("# ") for line in lines[at - 4:at] if line.startswith("#"))

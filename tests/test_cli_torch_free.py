@@ -61,6 +61,18 @@ def test_validate_and_status_without_torch(tmp_path, no_torch):
     assert res.returncode == 0 and "the_scream.jpg" in res.stdout, res.stderr
 
 
+def test_notify_commands_without_torch(tmp_path, no_torch):
+    from support.http_receiver import HttpReceiver
+    box = Box(tmp_path)
+    res = box.cli("notify", "secret", env=no_torch)
+    assert res.returncode == 0 and res.stdout.startswith("whsec_"), res.stderr
+    with HttpReceiver(path="/hook") as hook:
+        box.rewrite_config(notify={"secret": res.stdout.strip(),
+                                   "endpoints": [{"url": hook.url, "format": "slack"}]})
+        res = box.cli("notify", "test", "--config", box.config, env=no_torch)
+    assert res.returncode == 0 and res.stdout.startswith("answered"), res.stdout + res.stderr
+
+
 def test_validate_reports_errors_without_torch(tmp_path, no_torch):
     box = Box(tmp_path, manifest="styles:\n  a: {image: starry_night.jpg, size: huge}\n"
                                  "rules: [{match: '**', outputs: [{style: a}]}]\n")

@@ -103,3 +103,31 @@ def test_without_the_journal_socket_lines_fall_back_to_stderr(tmp_path):
     assert proc.returncode == 0
     assert lines[0] == "<4>[city/x.jpg] job 7 ran out of memory: queued again"
     assert "<6>plain" in lines
+
+
+def test_a_name_with_control_characters_is_escaped_in_message_and_exact_in_photo(tmp_path):
+    path = str(tmp_path / "journal.socket")
+    listener = NotifyListener(path, timeout=5)
+    read_fd, write_fd = os.pipe()
+    st = os.fstat(write_fd)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEEPART_TEST_JOURNAL_SOCKET": path,
+           "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+    script = textwrap.dedent("""
+        from loguru import logger
+        from deepart_batch.ops.logsetup import configure_logging
+        configure_logging("INFO", enqueue=False)
+        name = "city/\\x1b]0;owned\\x07x\\x7f.jpg"
+        with logger.contextualize(photo=name, job=7):
+            logger.warning("job 7 failed")
+        logger.info("took {}", name)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], stderr=write_fd, env=env,
+                          timeout=120)
+    os.close(write_fd)
+    os.close(read_fd)
+    assert proc.returncode == 0
+    about, took = (parse(receive(listener.sock)) for _ in range(2))
+    listener.close()
+    assert about["MESSAGE"] == "[city/\\033]0;owned\\ax\\177.jpg] job 7 failed"
+    assert about["PHOTO"] == "city/\x1b]0;owned\x07x\x7f.jpg"     # exact, for journalctl PHOTO=
+    assert took["MESSAGE"] == "took city/\\033]0;owned\\ax\\177.jpg"

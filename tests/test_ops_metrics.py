@@ -239,3 +239,27 @@ def test_failure_labels_are_exactly_the_failure_reason_enum(tmp_path):
     labels = {dict(k)["reason"]: v for k, v in m["deepart_job_failures_total"].items()}
     assert set(labels) == {r.value for r in FailureReason}
     assert (labels["oom"], labels["too_many_pixels"], labels["error"]) == (1, 1, 1)
+
+
+def test_a_bad_request_is_one_debug_line_with_its_code():
+    import socket
+
+    from loguru import logger
+    lines: list[tuple[str, str]] = []
+    sink = logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])),
+                      level="DEBUG")
+    bad = (b"\x16\x03\x01garbage\r\n\r\n", b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+           b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
+    try:
+        with MetricsServer(lambda: "", port=0) as server:
+            for payload in bad:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536):
+                        pass
+    finally:
+        logger.remove(sink)
+    about = [(level, text) for level, text in lines if text.startswith("metrics http:")]
+    assert [level for level, _ in about] == ["DEBUG"] * 3, lines
+    assert [text.rsplit(" ", 2)[1] for _, text in about] == ["400", "414", "431"], about

@@ -5,13 +5,16 @@ start under a real systemd: tests/test_systemd_service.py.)"""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from support.boxes import write_config
+from tooling import need
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "systemd"
@@ -103,3 +106,69 @@ def test_making_units_imports_no_torch():
                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert "ExecStart=" in out.stdout
+
+
+def config_with(tmp_path: Path, **folders: str) -> Path:
+    config = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    config.update(folders)
+    return write_config(tmp_path / "config.yaml", config, sort_keys=False)
+
+
+INJECTED = "\nExecStartPre=+/usr/bin/touch /tmp/deepart-units-injected"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("inbox", "/srv/deepart/inbox" + INJECTED),
+    ("outbox", "/srv/deepart/outbox" + INJECTED),
+    ("state_dir", "/var/lib/deepart\r[Service]"),
+    ("outbox", "/srv/deepart/out\x1b]0;owned\x07box"),
+    ("inbox", "/srv/deepart/in\x7fbox"),
+])
+def test_a_value_a_unit_cannot_hold_is_refused_naming_its_key(tmp_path, key, value):
+    """A newline would start a directive of its own in both units (ExecStartPre=+ runs as
+    root): no unit is written or printed, and the message names the config key."""
+    config = config_with(tmp_path, **{key: value})
+    target = tmp_path / "units"
+    target.mkdir()
+    for args in ((), ("--install", str(target))):
+        out = units("--config", str(config), *AS_INSTALLED, *args)
+        assert out.returncode == 2, out.stdout
+        assert out.stdout == ""
+        assert f"error: {key}: " in out.stderr and "Traceback" not in out.stderr
+        assert "cannot hold safely" in out.stderr
+        assert not any(c in out.stderr for c in "\x1b\x07\x7f\r"), "raw control characters"
+        assert out.stderr.count("\n") == 1
+    assert list(target.iterdir()) == []
+
+
+AWKWARD = dict(inbox="/data/100% campaign/in box", outbox='/data/say "cheese"/out',
+               state_dir="/var/lib/deepart$HOME", styles_dir="/data/back\\slash",
+               manifest="/data/100% campaign/in box/manifest.yaml")
+
+
+def test_awkward_paths_are_escaped_as_systemd_reads_them(tmp_path):
+    """% is a specifier, spaces and quotes need quoting, $ is a variable on Exec lines:
+    each is written so that systemd reads the path back."""
+    config = config_with(tmp_path, **AWKWARD)
+    target = tmp_path / "units"
+    target.mkdir()
+    script = Path(sys.executable).parent / "deepart-batch"   # verify wants it to exist
+    out = units("--config", str(config), "--config-path", "/etc/deepart 100%/config.yaml",
+                "--entry-point", str(script), "--install", str(target))
+    assert out.returncode == 0, out.stderr
+    analyze = shutil.which("systemd-analyze")
+    need(analyze is not None, "systemd-analyze not found: `apt-get install systemd`")
+    verified = subprocess.run([analyze, "verify", "--man=no", *(str(target / n) for n in UNITS)],
+                              capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0 and (verified.stdout + verified.stderr).strip() == "", \
+        verified.stdout + verified.stderr
+    for name in UNITS[:2]:
+        text = (target / name).read_text()
+        assert ('\nReadWritePaths="/data/100%% campaign/in box" "/data/say \\"cheese\\"/out" '
+                "/var/lib/deepart$HOME /var/lib/deepart-batch/logs\n") in text
+        assert ('\nRequiresMountsFor="/data/100%% campaign/in box" '
+                '"/data/say \\"cheese\\"/out" "/data/back\\\\slash" /var/lib/deepart$HOME '
+                "/var/lib/deepart-batch/logs\n") in text
+        assert '--config "/etc/deepart 100%%/config.yaml"\n' in text
+        assert all(line.startswith(("#", "[")) or "=" in line or not line
+                   for line in text.splitlines()), "a value broke out of its line"

@@ -6,6 +6,7 @@ service's render workers do).
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -100,9 +101,37 @@ def _end_helpers(config, cli_level: str | None) -> None:
     end_helper_processes()
 
 
+class DeferredReload:
+    """The SIGHUP handler from the start of `watch` and `run --once` until the service
+    installs its own: `systemctl reload` while the daemon loads or waits for a bulk pass
+    (the README says it is up) must not kill it (SIGHUP's default). The reload is kept
+    and handed to the service, which applies it on its first tick."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.service = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGHUP, self)
+
+    def __call__(self, *_) -> None:
+        """A signal handler: it only notes the request (or passes it on), never logs."""
+        if self.service is not None:
+            self.service.request_reload()
+        else:
+            self.requested = True
+
+    def hand_to(self, service) -> None:
+        self.service = service
+        if self.requested:
+            service.request_reload()
+
+
 def _serve(args, once: bool) -> int:
-    from ..daemon.compose import compose
+    reload = DeferredReload()
+    reload.install()   # first: the imports and the wait for a bulk pass come after
     from ..daemon.admin.lock import DAEMON, AlreadyRunning, StopRequested
+    from ..daemon.compose import compose
     from ..daemon.service import EXIT_LOCKED
     from ..settings.config import load_config
     config = load_config(args.config)
@@ -110,6 +139,7 @@ def _serve(args, once: bool) -> int:
     _daemon_logging(config, level)
     try:
         service = compose(config, once=once)
+        reload.hand_to(service)
     except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
         from loguru import logger
         logger.info("{}", exc)
@@ -137,6 +167,7 @@ def _serve(args, once: bool) -> int:
 def run_summary(s, config) -> str:
     """The lines `run --once` ends with, from the service's summary; the last says how the
     pass ended and its exit code."""
+    from ..core.terminal import escape_controls
     from ..daemon.admin.bulk_pass import verdict_line
     lines = ["", "deepart-batch run --once: summary",
              f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
@@ -147,7 +178,7 @@ def run_summary(s, config) -> str:
              f"{config.problems.folder}/ in the outbox)",
              f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)"]
     for message in s.failures[:10]:
-        lines.append(f"  ! {message}")
+        lines.append(f"  ! {escape_controls(message)}")
     if len(s.failures) > 10:
         lines.append(f"  ... and {len(s.failures) - 10} more (deepart-batch status)")
     lines.append(verdict_line(s))
@@ -201,8 +232,21 @@ def cmd_status(args) -> int:
     from ..daemon.admin.status import collect, render_text
     from ..settings.config import load_config
     info = collect(load_config(args.config))
-    print(json.dumps(info, indent=2) if args.json else render_text(info))
+    print(json.dumps(info, indent=2) if args.json else render_text(_escaped(info)))
     return 0
+
+
+def _escaped(value):
+    """Every text in `value` (nested dicts and lists) with its control characters escaped:
+    names from the share reach the terminal as `escape_controls` shows them."""
+    from ..core.terminal import escape_controls
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
 
 
 @_journal_command
@@ -216,9 +260,10 @@ def cmd_retry(args) -> int:
         print(f"{PROG}: there is no job {args.job}; nothing to retry (see deepart-batch "
               f"status)", file=sys.stderr)
         return 1   # nothing matched, as for --photo: the README's exit code
+    from ..core.terminal import escape_controls
     lines = retry(config, request)
     for line in lines:
-        print(line)
+        print(escape_controls(line))
     if not lines:
         print(f"{PROG}: nothing matched; see deepart-batch status", file=sys.stderr)
         return 1

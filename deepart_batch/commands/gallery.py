@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..core.terminal import escape_controls
 from ..errors import ParamsError
 from .options import HelpFormatter, add_config_option, add_device_option, add_weights_option
 
@@ -44,7 +45,7 @@ def cmd_gallery(args) -> int:
                           config.limits.max_input_pixels,
                           problems_folder=config.problems.folder,
                           manifest=Path(config.manifest), config=config)
-    print(index)
+    print(escape_controls(index))
     return 0
 
 
@@ -77,9 +78,10 @@ def cmd_contact_sheet(args) -> int:
         from .device import resolve_device
         grid = grid_from_renders([Path(p) for p in args.photo], [Path(s) for s in args.style],
                                  args.size, args.steps, resolve_device(args.device),
-                                 args.weights, log=lambda m: print(m, file=sys.stderr))
+                                 args.weights,
+                                 log=lambda m: print(escape_controls(m), file=sys.stderr))
         title = f"{args.size} px, {args.steps} steps"
     layout = SheetLayout(cell=args.cell, label=max(20, args.cell // 9))
     save_sheet(draw_sheet(grid, layout, title), grid, out)
-    print(out)
+    print(escape_controls(out))
     return 0

@@ -22,6 +22,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_styles(args) -> int:
+    from ..core.terminal import escape_controls as shown
     from ..gallery.styles import collect_styles
     from ..report import duration
     from ..settings.config import load_config
@@ -29,25 +30,25 @@ def cmd_styles(args) -> int:
     entries = collect_styles(config)
     params = config.card_params()
     outbox = Path(config.outbox)
-    print(f"{len(entries)} painting(s) in {config.styles_dir}; cards at {params.size} px, "
+    print(f"{len(entries)} painting(s) in {shown(config.styles_dir)}; cards at {params.size} px, "
           f"{params.steps} steps" + ("" if config.cards else " (cards: false, none are made)"))
     for e in entries:
-        print(f"\n{e.rel}  [{'no card yet' if e.state == 'none' else e.state}]")
-        print(f"  manifest: {', '.join(e.names)}" if e.names else
+        print(f"\n{shown(e.rel)}  [{'no card yet' if e.state == 'none' else e.state}]")
+        print(f"  manifest: {shown(', '.join(e.names))}" if e.names else
               "  manifest: not used by the manifest")
         for rule in e.rules:
-            print(f"  used by {rule}")
+            print(f"  used by {shown(rule)}")
         if e.problem:
-            print(f"  problem: {e.problem[0]}\n  what to do: {e.problem[1]}")
+            print(f"  problem: {shown(e.problem[0])}\n  what to do: {shown(e.problem[1])}")
         elif not e.cards:
             print("  card: not made yet")
         for c in e.cards:
-            where = f"  {os.path.relpath(c.image, outbox)}" if c.image else ""
+            where = f"  {shown(os.path.relpath(c.image, outbox))}" if c.image else ""
             took = f" in {duration(c.seconds)}" if c.seconds is not None and \
                 c.state == "done" else ""
             device = f" on {c.device}" if c.device and c.state == "done" else ""
-            print(f"  card {c.photo}: {c.state}{took}{device}{where}")
+            print(f"  card {shown(c.photo)}: {c.state}{took}{device}{where}")
             if c.trouble:
-                print(f"    {c.trouble[0]} {c.trouble[1]}")
-    print(f"\npage: {outbox / 'styles.html'}")
+                print(f"    {shown(c.trouble[0])} {shown(c.trouble[1])}")
+    print(f"\npage: {shown(outbox / 'styles.html')}")
     return 0

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from ..core.terminal import escape_controls
 from .console import PROG
 from .options import add_config_option
+
+
+def _say(line: str) -> None:
+    """One line on stderr; names from the config or the share with their control
+    characters escaped."""
+    print(escape_controls(line), file=sys.stderr)
 
 
 def add_commands(sub) -> None:
@@ -22,7 +29,7 @@ def cmd_validate(args) -> int:
         where = exc.filename or args.config
         hint = access_hint(where) if isinstance(exc, PermissionError) else \
             "check that it is there and readable by this user"
-        print(f"{PROG}: error: {where}: {exc.strerror or exc}; {hint}", file=sys.stderr)
+        _say(f"{PROG}: error: {where}: {exc.strerror or exc}; {hint}")
         return 2
 
 
@@ -32,6 +39,7 @@ def _validate(args) -> int:
     from ..settings.config_check import check_config, ignored_settings
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
+    from ..settings.notify_config import unsigned_notes
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
@@ -41,20 +49,21 @@ def _validate(args) -> int:
             problem = capacity_problem(config)
             problems += [f"{args.config}: {problem}"] if problem else []
         for note in notes:
-            print(f"{PROG}: note: {note}", file=sys.stderr)
+            _say(f"{PROG}: note: {note}")
     for problem in problems:
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        _say(f"{PROG}: error: {problem}")
     if problems:
         return 2
     if ignored := ignored_settings(config):
-        print(f"{PROG}: warning: {ignored}", file=sys.stderr)
+        _say(f"{PROG}: warning: {ignored}")
     for warning in inbox_warnings(config, load_manifest(config.manifest, config.styles_dir,
                                                         config)):
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        _say(f"{PROG}: warning: {warning}")
     warnings, notes = inbox_inheritance(config)
+    notes += unsigned_notes(config.notify)
     for note in notes:
-        print(f"{PROG}: note: {note}", file=sys.stderr)
+        _say(f"{PROG}: note: {note}")
     for warning in warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    print(f"{args.config}: OK (manifest {config.manifest} OK)")
+        _say(f"{PROG}: warning: {warning}")
+    print(escape_controls(f"{args.config}: OK (manifest {config.manifest} OK)"))
     return 0

@@ -269,6 +269,17 @@ class DaemonEvent(str, Enum):
     STOPPED = "stopped"            # the loop ended; the executor is shut down
     FOLDER_MISSING = "folder_missing"  # the inbox, outbox or state_dir vanished or moved
     FOLDER_BACK = "folder_back"    # it is back (or the inbox was replaced): work resumes
+    NOTIFY_TEST = "notify_test"    # `notify test`: sent to each endpoint, never on the bus
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DeliveryStatus(str, Enum):
+    """How one notification message to one endpoint ended (the journal's delivery log)."""
+    DELIVERED = "delivered"        # the endpoint took it (2xx, or the command exited 0)
+    FAILED = "failed"              # every try failed: refused, no answer, or an error
+    CUT = "cut"                    # the daemon stopped before a try could end
 
     def __str__(self) -> str:
         return self.value

@@ -16,6 +16,7 @@ from ..core.style_card_names import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
+from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader
 from ..report import plain_settings, style_label, summarize
 
@@ -133,10 +134,22 @@ class ReportCache:
         except (OSError, ValueError, UnicodeDecodeError):
             data = None
         if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(
-                REPORT_SCHEMA_PREFIX) and data.get("status") == "done"):
+                REPORT_SCHEMA_PREFIX) and data.get("status") == "done" and _readable(data)):
             data = None
         self._cache[str(path)] = (key, data)
         return data
+
+
+def _readable(report: dict) -> bool:
+    """A report on the share can be edited by anyone: the gallery shows only one whose every
+    field is of the kind the box writes (core/shared_report) and whose `job` block holds
+    plain values; another is passed over like a missing report (the image still shows)."""
+    try:
+        SharedReport.from_dict(report)
+    except ReportFieldError:
+        return False
+    plain = (str, int, float, bool, type(None))
+    return all(isinstance(v, plain) for v in (report.get("job") or {}).values())
 
 
 def _report_files(outbox: Path):

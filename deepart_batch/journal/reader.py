@@ -12,9 +12,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..core.states import FailureReason, JobState
+from ..core.states import DeliveryStatus, FailureReason, JobState
 from . import schema
-from .records import Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
+from .records import Delivery, Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
 
 JOB_STATES = tuple(s.value for s in JobState)
 UNFINISHED_INPUTS = ("claiming", "claimed", "held")
@@ -242,6 +242,24 @@ class JournalReader:
                  "error": job.error, "finished_at": job.finished_at}
                 for job, relpath in self.jobs_with_relpath("failed", newest_first=True,
                                                            limit=limit)]
+
+    # -- notification delivery log ------------------------------------------------------
+    def deliveries(self, limit: int = 50, status: str | None = None) -> list[Delivery]:
+        """The newest delivery-log rows first; none in a journal no daemon has migrated."""
+        if not schema.table_columns(self.db, "deliveries"):
+            return []
+        where, args = ("WHERE status = ?", (status, limit)) if status else ("", (limit,))
+        rows = self._rows(f"SELECT {self._cols('deliveries')} FROM deliveries {where} "
+                          f"ORDER BY last_at DESC, id DESC LIMIT ?", args)
+        return [Delivery.from_dict(dict(r)) for r in rows]
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Messages per DeliveryStatus in the delivery log, every status present."""
+        out = {s.value: 0 for s in DeliveryStatus}
+        if schema.table_columns(self.db, "deliveries"):
+            out.update(dict(self._rows("SELECT status, COUNT(*) FROM deliveries "
+                                       "GROUP BY status")))
+        return out
 
 
 def open_reader(path: str | Path, timeout: float = 10.0) -> JournalReader:

@@ -4,7 +4,7 @@ the errors the journal raises."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 from ..core.jobspec import JobSpec
@@ -94,3 +94,29 @@ class Input:
     @classmethod
     def from_row(cls, row: Mapping) -> "Input":
         return cls(**dict(row))
+
+
+@dataclass
+class Delivery:
+    """One notification message to one endpoint, as the delivery log keeps it. `endpoint`
+    is the shown form (format and scheme://host), never a secret or a URL's path."""
+    message_id: str           # the webhook-id: the same for every try and resend
+    event: str                # the event kind (core.states.DaemonEvent), or "batch"
+    summary: str              # one short line: what it was about
+    endpoint: str
+    attempts: int
+    status: str               # core.states.DeliveryStatus
+    last_status: str          # the last answer: "HTTP 204", "connection refused", ...
+    first_at: float
+    last_at: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Delivery":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown delivery field(s): {', '.join(unknown)}")
+        return cls(**{k: data[k] for k in names})

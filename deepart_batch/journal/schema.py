@@ -56,6 +56,19 @@ CREATE TABLE IF NOT EXISTS forced (       -- `retry --force`: render these keys 
     job_key     TEXT PRIMARY KEY,
     requested_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deliveries (   -- the notification delivery log (notifications/)
+    id          INTEGER PRIMARY KEY,
+    message_id  TEXT NOT NULL,            -- webhook-id: stable across tries and restarts
+    event       TEXT NOT NULL,            -- states.DaemonEvent value, or 'batch'
+    summary     TEXT NOT NULL DEFAULT '',
+    endpoint    TEXT NOT NULL,            -- format and scheme://host: never a secret
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL,            -- states.DeliveryStatus
+    last_status TEXT NOT NULL DEFAULT '',
+    first_at    REAL NOT NULL,
+    last_at     REAL NOT NULL,
+    UNIQUE (message_id, endpoint)
+);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority, id);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key, state);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs(input_id);
@@ -89,6 +102,9 @@ COLUMNS = {
              ("created_at", "0"), ("queued_at", "0"), ("started_at", "NULL"),
              ("finished_at", "NULL"), ("duplicate_of", "NULL"), ("retry_at", "NULL"),
              ("holds", "0"), ("interruptions", "0")),
+    "deliveries": (("message_id", "''"), ("event", "''"), ("summary", "''"),
+                   ("endpoint", "''"), ("attempts", "0"), ("status", "''"),
+                   ("last_status", "''"), ("first_at", "0"), ("last_at", "0")),
 }
 
 

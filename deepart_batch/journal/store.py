@@ -29,8 +29,9 @@ from ..core.jobspec import JobSpec
 from . import schema
 from .busy import BUDGET_SECONDS, WAIT_SECONDS, BusyPolicy, patiently
 from .reader import JournalReader
-from .records import JournalDamaged
+from .records import Delivery, JournalDamaged
 
+DELIVERY_ROWS = 5000    # the delivery log keeps this many of the newest messages
 MAX_INTERRUPTIONS = 3   # daemon deaths during one job given back before they count
 
 
@@ -99,6 +100,23 @@ class Journal(JournalReader):
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
+
+    # -- notification delivery log ------------------------------------------------------
+    @_write
+    def record_delivery(self, delivery: Delivery) -> None:
+        """One message's outcome at one endpoint; a resend of the same message (same id,
+        after a restart) adds its attempts to the row. Only the newest DELIVERY_ROWS stay."""
+        d = delivery
+        self.db.execute(
+            "INSERT INTO deliveries (message_id, event, summary, endpoint, attempts, status, "
+            "last_status, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(message_id, endpoint) DO UPDATE SET "
+            "attempts = attempts + excluded.attempts, status = excluded.status, "
+            "last_status = excluded.last_status, last_at = excluded.last_at",
+            (d.message_id, d.event, d.summary[:300], d.endpoint, d.attempts, d.status,
+             d.last_status[:300], d.first_at, d.last_at))
+        self.db.execute("DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries)"
+                        " - ?", (DELIVERY_ROWS,))
 
     # -- inputs -------------------------------------------------------------------------
     @_write

@@ -9,6 +9,10 @@ a ``<N>`` syslog-priority prefix and no timestamp. Everywhere else a human forma
 with timestamps is used. An optional JSON-lines file carries ``bind()``
 extras for machine consumption.
 
+Text lines (terminal and journald) show the message with its control characters escaped
+(core/terminal.py): a photo's name from the share must not drive the operator's terminal
+or forge a line. The JSON file keeps the exact message.
+
 Every sink is added with ``enqueue=True``: writes happen on one background
 thread of the parent process, and the logger becomes picklable, which is how
 spawned render workers share the parent's sinks (see ``worker_logging``).
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from .. import testing
+from ..core.terminal import escape_controls
 from .journald import JOURNAL_SOCKET, JournalSink, journal_priority
 
 if TYPE_CHECKING:
@@ -35,8 +40,9 @@ __all__ = ["configure_logging", "worker_logging", "journal_priority", "stderr_is
 HUMAN_FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <8}</level> | "
     "{process.name} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - "
-    "<level>{about}{message}</level>"
+    "<level>{about}{shown}</level>"
 )
+TEXT_FORMAT = "{about}{shown}"   # journald's MESSAGE and its stderr fallback
 
 # Tracebacks without local variable values: they can hold file contents or
 # secrets and would flood the journal.
@@ -69,7 +75,8 @@ def stderr_is_journal() -> bool:
 def _clip_message(record) -> None:
     """Bound the message, and put the photo and job it is about (daemon.logcontext) into
     record["about"] for the text formats, unless the message already names them. (Not in
-    `extra`: the JSON log has photo and job there already.)"""
+    `extra`: the JSON log has photo and job there already.) record["shown"] is the message
+    the text formats write: control characters escaped."""
     text = record["message"]
     extra = record["extra"]
     about = []
@@ -77,11 +84,12 @@ def _clip_message(record) -> None:
         about.append(str(extra["photo"]))
     if extra.get("job") is not None and f"job {extra['job']}" not in text:
         about.append(f"job {extra['job']}")
-    record["about"] = f"[{', '.join(about)}] " if about else ""
+    record["about"] = escape_controls(f"[{', '.join(about)}] ") if about else ""
     if len(text) > MAX_MESSAGE_CHARS:
         keep = MAX_MESSAGE_CHARS // 2
         record["message"] = (f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... "
                              f"{text[-keep:]}")
+    record["shown"] = escape_controls(record["message"])
 
 
 def _journal_sink(message: Message) -> None:
@@ -135,7 +143,7 @@ def configure_logging(
     if journald:
         sink = (JournalSink(testing.journal_socket() or JOURNAL_SOCKET) if under_systemd
                 else _journal_sink)
-        logger.add(sink, format="{about}{message}", colorize=False, **common)
+        logger.add(sink, format=TEXT_FORMAT, colorize=False, **common)
     else:
         logger.add(sys.stderr, format=HUMAN_FORMAT, **common)
     if json_file:

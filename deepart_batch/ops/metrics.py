@@ -1,36 +1,53 @@
-"""Prometheus metrics without the prometheus_client dependency.
+"""Prometheus metrics: the daemon's numbers in prometheus_client's exposition format.
 
-The daemon already knows its numbers (job store, device timers), so a plain
-snapshot rendered to text exposition format 0.0.4 is all we need. It is
-published either as a file for node_exporter's textfile collector (the
-one-shot bulk job has no lifetime to scrape) or over a tiny loopback HTTP
-endpoint for the long-running daemon.
+The daemon already knows its numbers (journal, device timers), so each publication is a
+snapshot (`MetricsSnapshot`) that a prometheus_client collector turns into metric
+families; prometheus_client writes the text (format 0.0.4, what every scraper reads). It
+is published either as a file for node_exporter's textfile collector (the one-shot bulk
+pass has no lifetime to scrape) or over a small loopback HTTP endpoint for the
+long-running daemon.
+
+The endpoint is ours, not prometheus_client's start_http_server: that one (wsgiref) has
+no timeouts, so a client that sends its request slowly holds a thread forever, and a
+client that resets or sends garbage prints a traceback to stderr (socketserver's
+handle_error and wsgiref's log_exception), which is the daemon's log. Here each
+connection gets REQUEST_SECONDS in all (a trickle of bytes does not extend it), one
+request per connection, and a failed request is one debug line.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import socket
+import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from loguru import logger
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                    HistogramMetricFamily)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from ..core.states import JobState
 
 __all__ = [
-    "CONTENT_TYPE", "JOB_STATES", "RENDER_BUCKETS", "MetricsSnapshot", "MetricsServer",
-    "render_prometheus", "write_textfile",
+    "CONTENT_TYPE", "JOB_STATES", "RENDER_BUCKETS", "REQUEST_SECONDS", "MetricsSnapshot",
+    "MetricsServer", "render_prometheus", "write_textfile",
 ]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")  # daemon.states.JobState
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+JOB_STATES = tuple(state.value for state in JobState)   # each always exported
 # A Gatys render is seconds on a GPU at preview size and tens of minutes on a
 # CPU at print size; buckets span both so either shows up as a shape.
 RENDER_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+# How long one connection to the endpoint may take, request and answer together: a
+# scrape on loopback takes milliseconds; a slow or stuck client is cut off after this.
+REQUEST_SECONDS = 5.0
 
 
 @dataclass
@@ -46,114 +63,92 @@ class MetricsSnapshot:
     workers: list[dict] = field(default_factory=list)  # executor slots: node, worker, state
 
 
-def _escape_label(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _labelled(family, values: dict) -> None:
+    for key in sorted(values):
+        family.add_metric([str(key)], values[key])
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-def _labels(pairs: Mapping[str, object]) -> str:
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs.items()) + "}"
-
-
-class _Writer:
-    """Accumulates families; keeps the HELP/TYPE-before-samples rule in one place."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {_escape_help(help_text)}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, **labels: object) -> None:
-        self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
-
-    def labelled(self, name: str, label: str, values: Mapping[str, float]) -> None:
-        for key in sorted(values):
-            self.sample(name, values[key], **{label: key})
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def _histogram(w: _Writer, name: str, observations: Iterable[float]) -> None:
+def _histogram(name: str, help_text: str, observations) -> HistogramMetricFamily:
     values = sorted(float(v) for v in observations)
-    counts, i = [], 0
+    buckets, i = [], 0
     for bound in RENDER_BUCKETS:
         while i < len(values) and values[i] <= bound:
             i += 1
-        counts.append(i)  # cumulative: everything <= bound
-    for bound, count in zip(RENDER_BUCKETS, counts, strict=True):
-        w.sample(f"{name}_bucket", count, le=_number(bound))
-    w.sample(f"{name}_bucket", len(values), le="+Inf")
-    w.sample(f"{name}_sum", math.fsum(values))
-    w.sample(f"{name}_count", len(values))
+        buckets.append((repr(bound), i))  # cumulative: everything <= bound
+    buckets.append(("+Inf", len(values)))
+    return HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=sum(values))
+
+
+class SnapshotCollector:
+    """One snapshot as prometheus_client metric families (a registry's collector)."""
+
+    def __init__(self, snapshot: MetricsSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self):
+        s = self.snapshot
+        # Every known state is always present, so "failed > 0" alerts and rate()
+        # work from the first scrape instead of seeing a missing series.
+        jobs = GaugeMetricFamily("deepart_jobs", "Jobs in the store by state.", labels=["state"])
+        _labelled(jobs, {**dict.fromkeys(JOB_STATES, 0), **s.jobs_by_state})
+        yield jobs
+        queue = GaugeMetricFamily("deepart_queue_depth",
+                                  "Queued jobs waiting to render, by campaign.",
+                                  labels=["campaign"])
+        _labelled(queue, s.queue_depth_by_campaign)
+        yield queue
+        yield _histogram("deepart_render_duration_seconds", "Wall time of finished renders.",
+                         s.render_seconds)
+        failures = CounterMetricFamily("deepart_job_failures_total", "Failed jobs by reason.",
+                                       labels=["reason"])
+        _labelled(failures, s.failures_by_reason)
+        yield failures
+        busy = CounterMetricFamily("deepart_device_busy_seconds_total",
+                                   "Seconds each device spent rendering.", labels=["device"])
+        _labelled(busy, s.device_busy_seconds)
+        yield busy
+        uptime = s.uptime_seconds
+        ratio = GaugeMetricFamily("deepart_device_busy_ratio",
+                                  "Busy seconds over process uptime, per device.",
+                                  labels=["device"])
+        _labelled(ratio, {dev: min(1.0, busy / uptime) if uptime > 0 else 0.0  # clock skew
+                          for dev, busy in s.device_busy_seconds.items()})  # must not give >100%
+        yield ratio
+        yield self._workers()
+        yield self._progress()
+        up = GaugeMetricFamily("deepart_uptime_seconds", "Seconds since the process started.")
+        up.add_metric([], float(uptime))
+        yield up
+
+    def _workers(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily("deepart_workers",
+                                   "Render slots (workers, Ray actors) by node and state.",
+                                   labels=["node", "state"])
+        by_node_state: dict[tuple, int] = {}
+        for slot in self.snapshot.workers:
+            key = (slot.get("node") or "", slot["state"])
+            by_node_state[key] = by_node_state.get(key, 0) + 1
+        for (node, state), n in sorted(by_node_state.items()):
+            family.add_metric([node, state], n)
+        return family
+
+    def _progress(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily("deepart_worker_progress_ratio",
+                                   "Step over total steps of each busy slot.",
+                                   labels=["node", "worker", "job"])
+        for slot in self.snapshot.workers:
+            p = slot.get("progress") or {}
+            if slot["state"] == "busy" and p.get("total"):
+                family.add_metric([slot.get("node") or "", str(slot["worker"]), str(slot["job"])],
+                                  min(1.0, p.get("step", 0) / p["total"]))
+        return family
 
 
 def render_prometheus(snapshot: MetricsSnapshot) -> str:
-    """Render a snapshot in text exposition format 0.0.4."""
-    s, w = snapshot, _Writer()
-
-    # Every known state is always present, so "failed > 0" alerts and rate()
-    # work from the first scrape instead of seeing a missing series.
-    w.family("deepart_jobs", "gauge", "Jobs in the store by state.")
-    w.labelled("deepart_jobs", "state", {**dict.fromkeys(JOB_STATES, 0), **s.jobs_by_state})
-
-    w.family("deepart_queue_depth", "gauge", "Queued jobs waiting to render, by campaign.")
-    w.labelled("deepart_queue_depth", "campaign", s.queue_depth_by_campaign)
-
-    w.family("deepart_render_duration_seconds", "histogram", "Wall time of finished renders.")
-    _histogram(w, "deepart_render_duration_seconds", s.render_seconds)
-
-    w.family("deepart_job_failures_total", "counter", "Failed jobs by reason.")
-    w.labelled("deepart_job_failures_total", "reason", s.failures_by_reason)
-
-    w.family("deepart_device_busy_seconds_total", "counter", "Seconds each device spent rendering.")
-    w.labelled("deepart_device_busy_seconds_total", "device", s.device_busy_seconds)
-
-    w.family("deepart_device_busy_ratio", "gauge", "Busy seconds over process uptime, per device.")
-    uptime = s.uptime_seconds
-    ratios = {
-        dev: min(1.0, busy / uptime) if uptime > 0 else 0.0  # clock skew must not give >100%
-        for dev, busy in s.device_busy_seconds.items()
-    }
-    w.labelled("deepart_device_busy_ratio", "device", ratios)
-
-    w.family("deepart_workers", "gauge", "Render slots (workers, Ray actors) by node and state.")
-    by_node_state: dict[tuple, int] = {}
-    for slot in s.workers:
-        key = (slot.get("node") or "", slot["state"])
-        by_node_state[key] = by_node_state.get(key, 0) + 1
-    for (node, state), n in sorted(by_node_state.items()):
-        w.sample("deepart_workers", n, node=node, state=state)
-
-    w.family("deepart_worker_progress_ratio", "gauge", "Step over total steps of each busy slot.")
-    for slot in s.workers:
-        p = slot.get("progress") or {}
-        if slot["state"] == "busy" and p.get("total"):
-            w.sample("deepart_worker_progress_ratio", min(1.0, p.get("step", 0) / p["total"]),
-                     node=slot.get("node") or "", worker=slot["worker"], job=slot["job"])
-
-    w.family("deepart_uptime_seconds", "gauge", "Seconds since the process started.")
-    w.sample("deepart_uptime_seconds", float(uptime))
-    return w.text()
+    """A snapshot in text exposition format 0.0.4, written by prometheus_client."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry).decode("utf-8")
 
 
 def write_textfile(path: str | os.PathLike[str], text: str) -> None:
@@ -203,7 +198,10 @@ def _is_loopback(host: str) -> bool:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """GET /metrics, one request per connection (HTTP/1.0), within REQUEST_SECONDS."""
+
     server: _Server
+    timeout = REQUEST_SECONDS   # each read and write; the whole connection: _Server
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         if self.path.split("?", 1)[0] != "/metrics":
@@ -225,17 +223,50 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        # Scrapes every 15 s would drown the journal; keep them at debug.
-        logger.debug("metrics http: " + format, *args)
+        # Scrapes every 15 s and bad requests (400, 414, 431) would drown the journal;
+        # keep them at debug.
+        logger.debug("metrics http: {}", format % args)   # http.server's %-format
+
+    def log_error(self, format: str, *args: object) -> None:  # noqa: A002
+        """Nothing: a bad request's one line is its request line with the code
+        (log_request, from send_error); a read that timed out needs none."""
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows under a burst of connections, and a
+    # scrape arriving then waits for the kernel's SYN retry (1 s and more).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], provider: Callable[[], str], family: int) -> None:
         self.address_family = family
         self.provider = provider
         super().__init__(address, _Handler)
+
+    def process_request_thread(self, request, client_address) -> None:
+        """The whole connection within REQUEST_SECONDS: a client that trickles one byte
+        at a time resets each read's timeout, so the socket is shut at the deadline."""
+        deadline = threading.Timer(REQUEST_SECONDS, _cut, (request,))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            deadline.cancel()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that resets, times out or sends garbage: one debug line, no traceback
+        (socketserver prints one to stderr, the daemon's log)."""
+        exc = sys.exc_info()[1]
+        logger.debug("metrics http: request from {} ended: {}: {}", client_address[0],
+                     type(exc).__name__, exc)
+
+
+def _cut(request: socket.socket) -> None:
+    try:
+        request.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass   # already closed
 
 
 class MetricsServer:

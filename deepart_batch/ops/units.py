@@ -16,6 +16,13 @@ the two equal byte for byte. What comes from the config:
   mount table instead would make the output depend on where it ran, and a common parent
   (``/srv/deepart``) would miss a share mounted on ``/srv/deepart/inbox`` itself.
 
+Every value is checked before it is written: a newline would end the directive and start
+another one (``ExecStartPre=+...`` runs as root), and other control characters have no
+safe spelling in a unit file, so a value holding one is refused, naming its config key
+(`UnsafeUnitValue`). Everything else is escaped as systemd reads it: ``%`` as ``%%``
+(a specifier), ``$`` as ``$$`` on Exec lines, and a word with whitespace, quotes or
+backslashes in double quotes with C-style escapes.
+
 No torch and no daemon imports: stdlib and the settings schema only.
 """
 
@@ -23,15 +30,17 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from string import Template
 
+from ..errors import ParamsError
 from ..settings.config import Config
 
-__all__ = ["UNIT_NAMES", "SYSTEM_DIR", "UnitPaths", "unit_paths", "render_units",
-           "default_entry_point", "printed"]
+__all__ = ["UNIT_NAMES", "SYSTEM_DIR", "UnitPaths", "UnsafeUnitValue", "unit_paths",
+           "render_units", "default_entry_point", "printed"]
 
 UNIT_NAMES = ("deepart-batch.service", "deepart-batch-bulk.service", "deepart-batch-bulk.timer")
 SYSTEM_DIR = Path("/etc/systemd/system")
@@ -58,6 +67,29 @@ class UnitPaths:
 def default_entry_point() -> Path:
     """The console script of the venv (or installation) this process runs from."""
     return Path(sys.prefix) / "bin" / ENTRY_POINT
+
+
+class UnsafeUnitValue(ParamsError):
+    """A config value that no unit-file spelling keeps on its own line as itself."""
+
+
+# Control characters (a newline ends the directive), line and paragraph separators, and
+# lone surrogates (not UTF-8): no escape systemd reads gives them back everywhere.
+UNWRITABLE_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")
+
+
+def _check(key: str, value: os.PathLike | str) -> None:
+    """UnsafeUnitValue naming `key` and the first unwritable character of `value`, if any."""
+    text = str(value)
+    for i, c in enumerate(text):
+        category = unicodedata.category(c)
+        if category in UNWRITABLE_CATEGORIES:
+            what = "a newline" if c == "\n" else \
+                f"the {'control ' if category == 'Cc' else ''}character {c!r}"
+            raise UnsafeUnitValue(
+                f"{key}: {text!r} holds {what} (at position {i}), which a systemd unit "
+                f"cannot hold safely; no units were made. Rename the folder or fix {key} "
+                f"in the config, then run `deepart-batch units` again")
 
 
 def _word(path: os.PathLike | str, *, exec_line: bool = False) -> str:
@@ -87,6 +119,7 @@ def unit_paths(config: Config, config_path: os.PathLike | str | None = None,
     """The template values for `config`; `config_path`: where the units should find it
     (default: the file it was read from)."""
     posix = PurePosixPath
+    _check_config(config, config_path, entry_point)
     log_dir = [posix(config.logging.json_file).parent] if config.logging.json_file else []
     writable = _outermost([posix(config.inbox), posix(config.outbox), posix(config.state_dir),
                            *log_dir])
@@ -100,10 +133,23 @@ def unit_paths(config: Config, config_path: os.PathLike | str | None = None,
     return UnitPaths(
         config=_word(config_path or config.source, exec_line=True),
         entry_point=_word(entry_point or default_entry_point(), exec_line=True),
-        inbox=str(config.inbox), outbox=str(config.outbox),
+        inbox=_word(config.inbox), outbox=_word(config.outbox),
         read_write_paths=" ".join(_word(p) for p in writable),
         metrics_paths=metrics,
         requires_mounts=" ".join(_word(p) for p in mounts))
+
+
+def _check_config(config: Config, config_path, entry_point) -> None:
+    """Every value a unit is made from, by the key the user would fix."""
+    values = {"inbox": config.inbox, "outbox": config.outbox, "state_dir": config.state_dir,
+              "styles_dir": config.styles_dir, "manifest": config.manifest,
+              "logging.json_file": config.logging.json_file,
+              "metrics.textfile": config.metrics.textfile,
+              "--config-path (or the config's own path)": config_path or config.source,
+              "--entry-point": entry_point or default_entry_point()}
+    for key, value in values.items():
+        if value is not None:
+            _check(key, value)
 
 
 def _template(name: str) -> Template:

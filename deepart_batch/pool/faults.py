@@ -25,8 +25,17 @@ def slow_start(fault: Fault | None) -> None:
 
 
 def job_fault(fault: Fault | None) -> Fault | None:
-    """The fault a job injects while it renders: slow_start is the worker's, not a job's."""
-    return None if fault is None or fault.kind == "slow_start" else fault
+    """The fault a job injects while it renders: slow_start and untaken happen before the
+    render begins."""
+    return None if fault is None or fault.kind in ("slow_start", "untaken") else fault
+
+
+def untaken(fault: Fault | None, job) -> None:
+    """A ready worker that hangs when it is given the job (the fault `untaken`), before it
+    says it began: what a stopped worker or a hung driver looks like to the pool."""
+    if fault is not None and fault.kind == "untaken" and fault.applies(job.attempt,
+                                                                       job.spec.input):
+        time.sleep(24 * 3600)
 
 
 def trigger(fault: Fault) -> None:

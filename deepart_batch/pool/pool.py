@@ -21,6 +21,12 @@ from .worker import worker_main
 
 
 START_GRACE = 600.0   # seconds a worker may take to load weights before its job times out
+# A worker that said READY waits on its pipe and says STARTED the moment a job arrives. One
+# that has not within TAKE_SECONDS of being given the job is hung (SIGSTOP, a stuck
+# driver): it is killed and respawned, and the job goes to the new worker once it is
+# ready, not counted as an attempt (the job never began). START_GRACE is for a worker
+# still loading its weights, never for one that said it is ready.
+TAKE_SECONDS = 10.0
 
 
 @dataclass
@@ -31,6 +37,8 @@ class _Worker:
     job: PoolJob | None = None
     assigned_at: float = 0.0
     started_at: float | None = None   # when the worker began the job (after its warm-up)
+    sent_at: float | None = None      # when the job went down the pipe to a ready worker
+    hung_on: int | None = None        # the job a hung worker held: its respawn gets it
     info: dict = field(default_factory=dict)
     cached_styles: set = field(default_factory=set)
     busy_seconds: float = 0.0
@@ -122,7 +130,7 @@ class DevicePool:
             proc.start()
         child.close()
         w.process, w.conn, w.info, w.job, w.progress = proc, parent, {}, None, None
-        w.cached_styles, w.warmed, w.startup = set(), False, {}
+        w.cached_styles, w.warmed, w.startup, w.sent_at = set(), False, {}, None
         w.spawned_at = time.monotonic()
 
     def _kill(self, w: _Worker) -> None:
@@ -168,7 +176,11 @@ class DevicePool:
         if not w.ready:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
         w.job, w.assigned_at, w.progress, w.started_at = job, time.monotonic(), None, None
-        w.conn.send(job)
+        self._send(w)
+
+    def _send(self, w: _Worker) -> None:
+        w.sent_at = time.monotonic()
+        w.conn.send(w.job)
 
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
         events: list[ExecutorEvent] = []
@@ -184,7 +196,7 @@ class DevicePool:
                     break  # the liveness check below reports the crash
                 if message.kind is EventKind.STARTED:
                     if w.job is not None and w.job.job_id == message.job_id:
-                        w.started_at = time.monotonic()
+                        w.started_at, w.hung_on = time.monotonic(), None
                     continue
                 events.append(self._on_message(w, message))
         events.extend(self._check_health())
@@ -204,6 +216,9 @@ class DevicePool:
                         w.startup["spawn_to_ready_s"], ", ".join(
                             f"{p['part']} {p['wall_s']:.1f} s" for p in
                             w.startup.get("parts", [])))
+            if w.job is not None:   # the job its hung predecessor never began
+                logger.info("job {} goes to the respawned worker {}", w.job.job_id, w.spec.id)
+                self._send(w)
         elif kind is EventKind.PROGRESS:
             w.progress = data
         elif kind in (EventKind.DONE, EventKind.FAILED):
@@ -217,7 +232,9 @@ class DevicePool:
         events = []
         now = time.monotonic()
         for w in self._workers:
-            if w.job is not None and self._overdue(w, now):
+            if self._hung(w, now):
+                events.extend(self._replace_hung(w, now))
+            elif w.job is not None and self._overdue(w, now):
                 logger.warning("job {} on {} passed job_timeout ({} s): killing the worker",
                                w.job.job_id, w.spec.id, self.job_timeout)
                 events.append(self._restart(w, EventKind.TIMEOUT,
@@ -225,7 +242,8 @@ class DevicePool:
             elif w.info and not w.warmed and w.alive and now - w.hello_at > START_GRACE:
                 logger.warning("worker {} still warming {:.0f} s after its hello: restarting it",
                                w.spec.id, now - w.hello_at)
-                self._restart(w, EventKind.CRASHED, "stuck warming")   # holds no job
+                events.append(self._restart(w, EventKind.CRASHED, "stuck warming"))  # a
+                # job only when it is the respawn of a hung worker: given back as a crash
             elif w.process is not None and not w.process.is_alive():
                 code = w.process.exitcode
                 logger.warning("worker {} died (exit code {})", w.spec.id, code)
@@ -233,16 +251,43 @@ class DevicePool:
                                             f"worker process died with exit code {code}"))
         return [e for e in events if e is not None]
 
+    def _hung(self, w: _Worker, now: float) -> bool:
+        """Ready, given a job, and silent about it for TAKE_SECONDS."""
+        return (w.job is not None and w.started_at is None and w.warmed
+                and w.sent_at is not None and now - w.sent_at > TAKE_SECONDS)
+
+    def _replace_hung(self, w: _Worker, now: float) -> list[ExecutorEvent]:
+        """Kill and respawn a hung worker. Its job never began: the respawned worker gets
+        it when ready, no attempt counted. A second hang on the same job gives the job
+        back to the daemon as a crash, to be retried (on any slot) as crashes are."""
+        job = w.job
+        pid = w.info.get("pid")
+        if w.hung_on == job.job_id:
+            logger.warning("worker {} (pid {}) hung again before it began job {}: "
+                           "restarting it; the job is given back", w.spec.id, pid, job.job_id)
+            return [self._restart(w, EventKind.CRASHED, (
+                f"worker {w.spec.id} hung twice before it began the job (did not take it "
+                f"within {TAKE_SECONDS:.0f} s)"))]
+        logger.warning("worker {} (pid {}) said it was ready but has not taken job {} "
+                       "{:.0f} s after it was given: it is hung; killing and respawning it "
+                       "(the job waits for it and is not counted as an attempt)",
+                       w.spec.id, pid, job.job_id, now - w.sent_at)
+        self._kill(w)
+        self._spawn(w)
+        w.job, w.hung_on = job, job.job_id   # sent again on the new worker's READY
+        return []
+
     def _overdue(self, w: _Worker, now: float) -> bool:
         """job_timeout counts from when the worker began the job, not from its assignment: a
-        respawned worker loading its weights is not the job's fault. A worker that never
-        begins (stuck loading) is given START_GRACE more before it is killed."""
+        respawned worker loading its weights is not the job's fault. A ready worker that does
+        not begin is hung (`_hung`, TAKE_SECONDS); this is the last net behind that and the
+        warming rule: a job that never began is given START_GRACE more."""
         if w.started_at is not None:
             return now - w.started_at > self.job_timeout
         return now - w.assigned_at > self.job_timeout + START_GRACE
 
     def _restart(self, w: _Worker, kind: EventKind, message: str) -> ExecutorEvent | None:
-        job = w.job
+        job, w.hung_on = w.job, None
         if job is not None:
             w.busy_seconds += time.monotonic() - w.assigned_at
         self._kill(w)

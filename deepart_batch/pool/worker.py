@@ -211,7 +211,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     send = conn.send
     send(WorkerMessage(EventKind.HELLO, None, hello(spec)))   # the slot is warming from now
     faults.slow_start(fault)
-    fault = faults.job_fault(fault)
+    fault, before_start = faults.job_fault(fault), fault
     warmed = state.warm_up(clock, warm, warm_params)
     send(WorkerMessage(EventKind.READY, None, {"startup": clock.to_dict(), "warmed": warmed}))
     while True:
@@ -221,6 +221,7 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
             return
         if job is None:
             return
+        faults.untaken(before_start, job)
         send(WorkerMessage(EventKind.STARTED, job.job_id, {}))   # job_timeout runs from here
         run_guarded(state, job, send, fault)
 

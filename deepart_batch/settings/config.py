@@ -23,6 +23,7 @@ from typing import Any
 from ..core import formats
 from ..core.style_card_names import CARD_MAX_SIZE
 from ..engine.params import RenderParams
+from .notify_config import NotifyConfig, notify_problems, shown_url
 from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
                         duration, integer, is_number, nonempty, optional, raise_problems,
@@ -53,8 +54,6 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished",   # core.states.NOTICES
-                 "folder_missing", "folder_back")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -112,28 +111,31 @@ def _folder_name(v, _base) -> str:
     return v
 
 
-def _webhook(v, _base) -> str:
-    if not nonempty(v) or not re.match(r"https?://[^\s/]+", v):
-        raise BadValue(f"{v!r} is not allowed; use an http:// or https:// URL")
-    return v
+def _gallery(v, _base) -> bool:
+    """true, false, or {enabled: true, base_url: https://...}: where the team opens the
+    outbox's pages, so notifications can link to a campaign's page."""
+    if isinstance(v, bool):
+        return v
+    want = ("use true or false, or a mapping like {enabled: true, base_url: "
+            "https://share.example.com/outbox/}")
+    if not isinstance(v, dict):
+        raise BadValue(f"{v!r} is not allowed; {want}")
+    for key in v:
+        if key not in ("enabled", "base_url"):
+            raise BadValue(f"unknown key {key!r}; {want}")
+    if not isinstance(v.get("enabled", True), bool):
+        raise BadValue(f"enabled: {v['enabled']!r} is not allowed; use true or false")
+    url = v.get("base_url")
+    if url is not None and not (nonempty(url) and re.match(r"https?://[^\s/]+", url)):
+        shown = shown_url(url) if isinstance(url, str) else repr(url)
+        raise BadValue(f"base_url: {shown} is not allowed; use the http:// or https:// "
+                       f"address at which the outbox's index.html is served")
+    return v.get("enabled", True)
 
 
-def _command(v, _base) -> list[str]:
-    import shlex
-    try:
-        argv = shlex.split(v) if isinstance(v, str) else v
-    except ValueError as exc:
-        raise BadValue(f"{v!r} is not a valid command ({exc})") from None
-    if not isinstance(argv, list) or not argv or not all(map(nonempty, argv)):
-        raise BadValue(f"{v!r} is not allowed; use a program and its arguments, as a string "
-                       f"or a list (the event JSON comes on its stdin)")
-    return list(argv)
-
-
-def _events(v, _base) -> list[str]:
-    if not isinstance(v, list) or not v or any(e not in NOTIFY_EVENTS for e in v):
-        raise BadValue(f"{v!r} is not allowed; use a list of {choices(NOTIFY_EVENTS)}")
-    return list(v)
+def _gallery_base_url(v) -> str | None:
+    url = v.get("base_url") if isinstance(v, dict) else None
+    return url if url is None or url.endswith("/") else url + "/"
 
 
 def _template(v, _base) -> str:
@@ -252,17 +254,6 @@ class ApproveConfig:
 
 
 @dataclass
-class NotifyConfig:
-    webhook: str | None = setting(optional(_webhook), None)   # POST each event as JSON
-    command: list[str] | None = setting(optional(_command), None)  # event JSON on stdin
-    events: list[str] = setting(_events, factory=lambda: list(NOTIFY_EVENTS))
-    timeout_seconds: float = setting(seconds(), 10.0)
-    retries: int = setting(integer(0, 20), 3)
-    retry_seconds: float = setting(seconds(), 2.0)    # first backoff, then doubling
-    log_every_seconds: float = setting(seconds(), 300.0)  # a broken endpoint: one log line per
-
-
-@dataclass
 class Config:
     source: Path                     # the config file, absolute
     inbox: Path = setting(_path)
@@ -282,7 +273,8 @@ class Config:
     # how long a journal write waits out another program's lock (a backup, sqlite3) before
     # the daemon skips that tick and a command says "the journal is busy"
     journal_busy_seconds: float = setting(seconds(), 120.0)
-    gallery: bool = setting(_flag, True)       # outbox/index.html and one page per campaign
+    gallery: bool = setting(_gallery, True)    # outbox/index.html and one page per campaign
+    gallery_base_url: str | None = None        # YAML gallery.base_url: pages' address
     cards: bool = setting(_flag, True)         # a style card per painting (outbox/_styles/)
     defaults: dict[str, Any] = field(default_factory=dict)  # raw render params, validated
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -330,9 +322,11 @@ def _parse(label: str, source: Path, data: Any) -> tuple[Config | None, list[str
     for key, problem in check_params(defaults, parts["limits"])[1]:
         reader.error(f"defaults.{key}" if key else "defaults", problem)
     _check_overlaps(reader, top)
+    reader.problems += [f"{label}: {p}" for p in notify_problems(data.get("notify"))]
     if reader.problems:
         return None, reader.problems
-    return Config(source=source, defaults=dict(defaults), **top, **parts), []
+    return Config(source=source, defaults=dict(defaults),
+                  gallery_base_url=_gallery_base_url(data.get("gallery")), **top, **parts), []
 
 
 def _check_overlaps(reader: Reader, top: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,9 +19,18 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
 
 
+@dataclass(frozen=True)
+class Request:
+    """One POST as it arrived: its headers (names lower-cased) and its body's bytes, for
+    checking a signature over exactly what was sent."""
+    headers: dict
+    raw: bytes
+
+
 class HttpReceiver:
     """Records each POST as (content type, body) in `received`: the JSON bodies are
-    `events`, in order. `requests` counts the requests read.
+    `events`, in order; `raw_requests` keeps each one's headers and bytes. `requests`
+    counts the requests read.
 
     fail: the first `fail` requests answer 500. hang: while this Event is set, requests
     block until `release` is set (a stuck endpoint). status: the answer's code when all is
@@ -34,6 +44,7 @@ class HttpReceiver:
     def __init__(self, fail: int = 0, status: int = 204, slow: float = 0.0,
                  trickle: float = 0.0, path: str = "/events"):
         self.received: list[tuple[str, object]] = []
+        self.raw_requests: list[Request] = []
         self.fail, self.status, self.slow, self.trickle = fail, status, slow, trickle
         self.requests = self.blocked = 0
         self.hang, self.release = threading.Event(), threading.Event()
@@ -44,6 +55,8 @@ class HttpReceiver:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests += 1
+                receiver.raw_requests.append(
+                    Request({k.lower(): v for k, v in self.headers.items()}, raw))
                 if receiver.trickle:
                     receiver._record(self.headers["Content-Type"], raw)
                     return self._trickle()
@@ -55,7 +68,8 @@ class HttpReceiver:
                     receiver.blocked += 1
                     receiver.release.wait(120)
                 receiver._record(self.headers["Content-Type"], raw)
-                answer = b"ok"
+                # 204 and 304 carry no body: a client rightly closes without reading one
+                answer = b"" if receiver.status in (204, 304) else b"ok"
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()

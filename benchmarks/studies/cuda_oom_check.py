@@ -4,7 +4,7 @@ Caps this process's CUDA allocator with set_per_process_memory_fraction so that 
 render runs out of memory for real (the pre-start estimate does not see the cap), then
 checks what the worker does. Needs a GPU:
 
-    python benchmarks/cuda_oom_check.py 0.05     # fraction of the GPU's memory
+    python -m benchmarks.studies.cuda_oom_check 0.05     # fraction of the GPU's memory
 """
 
 import json
@@ -15,11 +15,10 @@ from types import SimpleNamespace as NS
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepart_batch.core.jobspec import JobSpec  # noqa: E402
-from deepart_batch.engine import RenderParams  # noqa: E402
-from deepart_batch.pool.executor import EventKind, WorkerMessage  # noqa: E402
-from deepart_batch.pool.worker import JobFailed, WorkerState, run_job  # noqa: E402
+from deepart_batch.core.jobspec import JobSpec
+from deepart_batch.engine import RenderParams
+from deepart_batch.pool.executor import EventKind, WorkerMessage
+from deepart_batch.pool.worker import JobFailed, WorkerState, run_job
 
 fraction = float(sys.argv[1])
 torch.cuda.set_per_process_memory_fraction(fraction)

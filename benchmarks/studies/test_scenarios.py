@@ -1,10 +1,10 @@
-"""Every test scenario before and after issue 21, as markdown (benchmarks/results/
-test-scenarios.md, section "Every scenario"): the node ids collected on the pre-redesign
-main (benchmarks/results/tests-before.txt) against today's collection, with the markers
+"""Every test scenario before and after issue 21, as markdown (benchmarks/studies/
+results/test-scenarios.md, section "Every scenario"): the node ids collected on the pre-redesign
+main (benchmarks/studies/results/tests-before.txt) against today's collection, with the markers
 each test now gets (tests/support/markers.py) and whether it runs a real daemon or render
 process. A before id missing now is printed as LOST (none should be).
 
-    .venv/bin/python benchmarks/test_scenarios.py > /tmp/scenarios.md
+    .venv/bin/python -m benchmarks.studies.test_scenarios > /tmp/scenarios.md
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARKERS = ("engine", "daemon", "ray", "browser", "systemd", "gpu")
 RENAMED = {   # parametrized by another issue after the before list was taken
     "tests/test_solver.py::test_budget_ends_inside_a_line_search_keeps_the_best_point":
@@ -31,7 +31,7 @@ def collect(marker: str | None = None) -> list[str]:
 
 
 def main() -> None:
-    before = [l.strip() for l in (ROOT / "benchmarks/results/tests-before.txt").read_text()
+    before = [l.strip() for l in (ROOT / "benchmarks/studies/results/tests-before.txt").read_text()
               .splitlines() if l.strip()]
     now = collect()
     marks = {m: set(collect(m)) for m in MARKERS}

@@ -2,9 +2,9 @@
 # Issue 24's device run, in ONE call on a lent GPU (under 10 minutes; each part has its own
 # time cap and the run stops starting parts at the overall deadline, so what finished is kept):
 #
-#   bash benchmarks/gpu_issue24.sh                 # on the GPU machine, repository root
-#   bash benchmarks/gpu_issue24.sh --dry           # on the CPU: tiny sizes, proves it runs
-#   bash benchmarks/gpu_issue24.sh --parts print2  # only some parts (a later try)
+#   bash benchmarks/studies/gpu_issue24.sh                 # on the GPU machine, repository root
+#   bash benchmarks/studies/gpu_issue24.sh --dry           # on the CPU: tiny sizes, proves it runs
+#   bash benchmarks/studies/gpu_issue24.sh --parts print2  # only some parts (a later try)
 #
 # Parts, in priority order (names for --parts, comma-separated):
 #   env     the card, driver, torch; how long the parent's CUDA inventory probe takes
@@ -16,12 +16,11 @@
 #   solver  gpu_check.py --sections render,tests: the masked against the compact solver
 #   coldoff the cold batch again with executor.warm false (what warming buys)
 #   print2  printsize as print1 on golden_gate x the scream
-# Raw output: benchmarks/results/gpu-issue24/ (and copied to $OUT when the runner sets it).
+# Raw output: benchmarks/studies/results/gpu-issue24/ (and copied to $OUT when the runner sets it).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 
 DRY=0; PARTS="env,cold,steady,print1,solver,coldoff,print2"; BUDGET=${BUDGET:-570}
 while [ $# -gt 0 ]; do
@@ -41,7 +40,7 @@ if [ $DRY = 1 ]; then
   CHECK="--device cpu --dry --tests tests/test_cuda_loop.py"
   CAPX=4   # a shared, loaded CPU is slow even at tiny sizes
 else
-  R=${RESULTS:-benchmarks/results/gpu-issue24}
+  R=${RESULTS:-benchmarks/studies/results/gpu-issue24}
   DEV=cuda:0; TORCH_DEV=cuda; COLD_JOBS=16; STEADY_JOBS=48; SIZE=1024; STEPS=""
   PREVIEW=1024; LARGE="4096 8192"; PSTEPS=""; EVALJ=auto
   CHECK="--device cuda"
@@ -75,16 +74,16 @@ part() {
 part env 60 bash -c "nvidia-smi 2>&1 | head -20; uptime; nproc; free -g | head -2;
   $PY -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))';
   /usr/bin/time -f 'parent CUDA inventory probe: %e s' $PY -c 'from deepart_batch.pool.devices import cuda_inventory; print(cuda_inventory())'"
-part cold 150 $PY benchmarks/cold_batch.py --device $DEV --jobs $COLD_JOBS --jpd $EVALJ \
+part cold 150 $PY -m benchmarks.cold_batch --device $DEV --jobs $COLD_JOBS --jpd $EVALJ \
   --size $SIZE $STEPS --out "$R/cold.jsonl" --timeout 140
-part steady 150 $PY benchmarks/cold_batch.py --device $DEV --jobs $STEADY_JOBS --jpd $EVALJ \
+part steady 150 $PY -m benchmarks.cold_batch --device $DEV --jobs $STEADY_JOBS --jpd $EVALJ \
   --size $SIZE $STEPS --out "$R/steady.jsonl" --timeout 140
-part print1 200 $PY benchmarks/printsize.py --device $TORCH_DEV --preview $PREVIEW --large $LARGE \
+part print1 200 $PY -m benchmarks.printsize --device $TORCH_DEV --preview $PREVIEW --large $LARGE \
   --baseline $PSTEPS --results "$R/printsize" --tag tubingen-starry
-part solver 150 $PY benchmarks/gpu_check.py --out "$R/gpu-solver" --sections render,tests $CHECK
-part coldoff 120 $PY benchmarks/cold_batch.py --device $DEV --jobs $COLD_JOBS --jpd $EVALJ \
+part solver 150 $PY -m benchmarks.gpu_check --out "$R/gpu-solver" --sections render,tests $CHECK
+part coldoff 120 $PY -m benchmarks.cold_batch --device $DEV --jobs $COLD_JOBS --jpd $EVALJ \
   --size $SIZE $STEPS --warm off --out "$R/cold.jsonl" --timeout 110
-part print2 200 $PY benchmarks/printsize.py --device $TORCH_DEV --preview $PREVIEW --large $LARGE \
+part print2 200 $PY -m benchmarks.printsize --device $TORCH_DEV --preview $PREVIEW --large $LARGE \
   --baseline $PSTEPS --results "$R/printsize" --tag golden_gate-scream \
   --photo examples/photos/golden_gate.jpg --style examples/styles/the_scream.jpg
 

@@ -9,7 +9,7 @@ same evaluation count. Evaluation counts do not depend on machine load.
 Also: what the loss is made of along the reference's path, and how much (and at which
 spatial frequencies) the image still changes between an iterate and the end.
 
-    .venv/bin/python benchmarks/optimizer_study.py            # 128 px, N = 500 (~10 min)
+    .venv/bin/python -m benchmarks.studies.optimizer_study         # 128 px, N = 500 (~10 min)
 """
 
 from __future__ import annotations
@@ -22,16 +22,14 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[2]
 
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, solver  # noqa: E402
-from deepart_batch.engine import precision as prec  # noqa: E402
-from deepart_batch.engine.optimize import resize_long_side  # noqa: E402
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, solver
+from deepart_batch.engine import precision as prec
+from deepart_batch.engine.optimize import resize_long_side
+from deepart_batch.weights import load_weights
 
-from engine import load_inputs  # noqa: E402
+from benchmarks.engine import load_inputs
 
 BANDS = ((0, 1 / 32), (1 / 32, 1 / 16), (1 / 16, 1 / 8), (1 / 8, 1 / 4), (1 / 4, 0.51))
 
@@ -135,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--only", help="comma-separated variant names")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "studies" / "results"))
     args = ap.parse_args(argv)
     n = args.steps
     content, objective = build_objective(args.size)
@@ -198,7 +196,7 @@ def markdown(r: dict) -> str:
     out = [f"# Optimizer study, {r['shape'][1]}x{r['shape'][0]} px (tubingen x starry_night)",
            "", f"Reference: the engine's L-BFGS (strong Wolfe, history 100), fp32, {2 * n} "
            f"evaluations in {r['reference_seconds']} s. Target = its loss after {n} "
-           f"evaluations: {r['target']:.5g}. Made by `benchmarks/optimizer_study.py`.", "",
+           f"evaluations: {r['target']:.5g}. Made by `python -m benchmarks.studies.optimizer_study`.", "",
            "| variant | evaluations to target (reference: " + str(n) + ") | " +
            " | ".join(f"loss / reference at {k}" for k in marks if k <= n) + " |",
            "|---|---|" + "---|" * len([k for k in marks if k <= n])]

@@ -2,8 +2,8 @@
 the old production loop), the engine's compact solver (solver.lbfgs) and issue 24's
 fixed-shape one (solver.lbfgs_masked), run alternating.
 
-    python benchmarks/solver_cpu_ab.py [--size 512 --evals 150 --history 100]
-    python benchmarks/solver_cpu_ab.py --network 64 --out benchmarks/results/solver-cpu.md
+    python -m benchmarks.studies.solver_cpu_ab [--size 512 --evals 150 --history 100]
+    python -m benchmarks.studies.solver_cpu_ab --network 64 --out benchmarks/studies/results/solver-cpu.md
 
 solver   a cheap separable objective on an image-sized vector (3 x H x W x 3/4): the
          solver's own work per evaluation, what the render loop adds to each evaluation
@@ -26,12 +26,10 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from deepart_batch.engine import solver  # noqa: E402
-from deepart_batch.engine.loopcount import LoopCounter  # noqa: E402
-from lbfgs_oracle import lbfgs_two_loop  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+from deepart_batch.engine import solver
+from deepart_batch.engine.loopcount import LoopCounter
+from tests.lbfgs_oracle import lbfgs_two_loop
 
 SOLVERS = {"two_loop": lbfgs_two_loop, "compact": solver.lbfgs, "masked": solver.lbfgs_masked}
 

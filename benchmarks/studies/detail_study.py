@@ -1,7 +1,7 @@
 """Detail-stage variants (issue 23): cheaper evaluations above the look size, same print?
 
 In one run, on one device: a preview at --preview px (= the look size), then the approved
-print at --size px made from it (only the detail stages, engine/approve.py) once per
+print at --size px made from it (only the detail stages, engine/print_from_preview.py) once per
 variant of the detail stages' content term. Each print is scored with the engine's look
 evaluator (engine/evaluate.py) at its full size (style vs the style image, content vs the
 photo; ratio to the current engine's print) and taken down to the preview's size (ratio to
@@ -9,13 +9,13 @@ the preview's). Time: the detail stages' render seconds; the approved/full ratio
 estimated as D / (P + D) with P the preview's seconds (a full render runs the preview's
 stages, then the same detail stages).
 
-    .venv/bin/python benchmarks/detail_study.py --preview 128 --size 512 --steps 100
-    .venv/bin/python benchmarks/detail_study.py --per-eval --preview 256 --size 1024
+    .venv/bin/python -m benchmarks.studies.detail_study --preview 128 --size 512 --steps 100
+    .venv/bin/python -m benchmarks.studies.detail_study --per-eval --preview 256 --size 1024
 
 Variants (engine/look.py detail_params): "current" (the render's content layers, relu4_2 by
 default), content on relu3_1 or relu2_1 at the detail stages (weight x1 or x10), or no
 content term there. --per-eval times one detail evaluation per variant instead.
-Results: benchmarks/results/detail-stages.md (none adopted).
+Results: benchmarks/studies/results/detail-stages.md (none adopted).
 The engine's encoder stops at the deepest layer a stage reads, so a shallower content layer
 shortens the full-resolution forward and backward pass.
 """
@@ -31,13 +31,12 @@ from dataclasses import replace
 from pathlib import Path
 
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from deepart_batch import images  # noqa: E402
-from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, look  # noqa: E402
-from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator  # noqa
-from deepart_batch.weights import load_weights  # noqa: E402
+from deepart_batch import images
+from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer, look
+from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
+from deepart_batch.weights import load_weights
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -158,7 +157,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     load_after = uptime()
     ref = rows[0]
-    lines = [f"`benchmarks/detail_study.py --preview {a.preview} --size {a.size} --steps "
+    lines = [f"`python -m benchmarks.studies.detail_study --preview {a.preview} --size {a.size} --steps "
              f"{a.steps} --device {a.device}`, tubingen x starry_night, fp32, one run "
              f"({time.perf_counter() - t0:.0f} s).", "",
              f"- load before: `{load_before}`", f"- load after:  `{load_after}`", "",
