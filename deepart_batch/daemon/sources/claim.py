@@ -64,13 +64,14 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     return None
 
 
-def reserved_name(relpath: str, problems_folder: str) -> Refusal | None:
+def reserved_name(relpath: str, problems_folder: str,
+                  approve_folder: str = "") -> Refusal | None:
     """A folder named like one of the outbox's own entries (index.html, .gallery, _reports,
-    the problems folder) is refused at intake: its outputs would land on the gallery's or
+    the problems folder, the approve folder) is refused at intake: its outputs would land on the gallery's or
     the problems folder's files and be held as outbox_unwritable at every backoff. Refusing
     says so at once, in plain words, and the renamed folder renders like any other; mapping
     it to another name would put renders where nobody looks for them."""
-    clash = reserved_folder(relpath, problems_folder)
+    clash = reserved_folder(relpath, problems_folder, approve_folder)
     if clash is None:
         return None
     folder, instead = clash

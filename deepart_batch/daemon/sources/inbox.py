@@ -163,7 +163,7 @@ class InboxSource:
         limits = self.config.limits
         refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats) or \
-            claim.reserved_name(rel, self.config.problems.folder)
+            claim.reserved_name(rel, self.config.problems.folder, self.config.approve.folder)
         work = self.layout.work / claim.work_name(rel, f"{time.time_ns():x}")
         input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
         try:
