@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from deepart_batch import images
-from deepart_batch.approval import read_approval, stamp
+from deepart_batch.approved_preview import read_approval, stamp
 from deepart_batch.engine import RenderParams, StyleTransfer
 from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
 from deepart_batch.pipeline import (RenderRequest, StyleFile, print_request,

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from deepart_batch import images
 from deepart_batch.core.hashing import sha256_file
 from deepart_batch.core.jobspec import JobSpec
-from deepart_batch.daemon import intake
+from deepart_batch.daemon.sources import claim
 from deepart_batch.journal import Journal
 from deepart_batch.engine import RenderParams, StyleInput, StyleTransfer
 from deepart_batch.weights import load_weights
@@ -43,10 +43,10 @@ def bench_intake(root: Path, n: int) -> list[float]:
     for i in range(n):
         src = inbox / f"p{i}.jpg"
         t = time.perf_counter()
-        assert intake.inspect(src, src.name, 200_000_000, 50_000_000, ["jpeg"]) is None
+        assert claim.inspect(src, src.name, 200_000_000, 50_000_000, ["jpeg"]) is None
         dst = work / f"{i}-{src.name}"
         input_id = journal.begin_claim(src.name, "", str(dst))
-        intake.move_file(src, dst)
+        claim.move_file(src, dst)
         journal.finish_claim(input_id, sha256_file(dst))
         times.append(time.perf_counter() - t)
     journal.close()

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from . import images, resolution
-from .approval import Approval, print_params
+from .approved_preview import Approval, print_params
 from .core.jobspec import UNDECIDED, JobSpec
 from .core.timefmt import now_iso
 from .engine import RenderParams, StyleInput, StyleTransfer
@@ -44,7 +44,7 @@ class RenderRequest:
     content_sha256: str = ""
     photo_size: tuple[int, int] | None = None       # (width, height) of the file
     look_size: int | None | str = UNDECIDED       # the print's look size, when decided
-    # A print from an approved preview (approval.py): the preview's file, and what the
+    # A print from an approved preview (approved_preview.py): the preview's file, and what the
     # report says it came from; the render then runs only the detail stages.
     approved_image: str | None = None
     approved_from: dict | None = None
@@ -66,7 +66,7 @@ class RenderRequest:
 def print_request(approval: Approval, print_size: int, approved_image: str,
                   photo: str | None = None, max_input_pixels: int = images.DEFAULT_MAX_PIXELS,
                   styles_dir: str | None = None) -> RenderRequest:
-    """The print of an approved preview (approval.py): the preview's photo (or `photo`, where
+    """The print of an approved preview (approved_preview.py): the preview's photo (or `photo`, where
     it now lies), styles, params and seed at `print_size`, starting from `approved_image`.
     `styles_dir`: where a daemon report's painting paths are relative to."""
     params = print_params(approval, print_size)
@@ -183,7 +183,7 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                 "warning": resolution.upsample_warning(params.size, photo_side,
                                                        str(req.content))},
     )
-    if req.approved_from:  # a print from an approved preview names it (approval.py)
+    if req.approved_from:  # a print from an approved preview names it (approved_preview.py)
         report.output["approved_from"] = dict(req.approved_from)
     return image, report
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from deepart_batch import images
-from deepart_batch.approval import ApprovalProblem, read_approval, stamp
+from deepart_batch.approved_preview import ApprovalProblem, read_approval, stamp
 from deepart_batch.engine import RenderParams
 from deepart_batch.engine.evaluate import CONTENT_LAYER, STYLE_LAYERS, LookEvaluator
 from deepart_batch.pipeline import RenderRequest, StyleFile, print_request, render_request
@@ -71,15 +71,15 @@ def test_a_print_continues_from_the_approved_preview_pixels_bit_for_bit(engine, 
     """The product's promise: an approved print's look result is the approved preview's
     own pixels, exactly as decoded from the file the team approved (no re-render, so no
     rounding of any CPU can change them)."""
-    from deepart_batch.engine import approve
+    from deepart_batch.engine import print_from_preview
     path, report_path = preview
-    real, handed = approve.start_from, []
+    real, handed = print_from_preview.start_from, []
 
     def recording(*args, **kwargs):
         start, stages = real(*args, **kwargs)
         handed.append(start.clone())
         return start, stages
-    monkeypatch.setattr(approve, "start_from", recording)
+    monkeypatch.setattr(print_from_preview, "start_from", recording)
     render_request(engine, weights, print_request(read_approval(path, report_path), PRINT,
                                                   str(path)))
     approved = images.to_tensor(images.load_image(path))

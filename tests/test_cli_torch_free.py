@@ -102,8 +102,8 @@ def _has_libtorch(pid: int) -> bool | None:
 
 
 def test_imports_of_the_daemon_parent_load_no_torch():
-    code = ("import sys, deepart_batch.daemon.planner, deepart_batch.pool, "
-            "deepart_batch.pool.pool, deepart_batch.daemon.service, deepart_batch.weights; "
+    code = ("import sys, deepart_batch.daemon.schedule.planner, deepart_batch.pool, "
+            "deepart_batch.pool.pool, deepart_batch.daemon.compose, deepart_batch.weights; "
             "from deepart_batch.weights import weights_identity; weights_identity('bundled'); "
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

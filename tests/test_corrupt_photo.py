@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from daemon_helpers import DATA, Box  # noqa: E402
 
 from deepart_batch import images
-from deepart_batch.daemon.problems import problem_text
+from deepart_batch.daemon.receivers.problems import problem_text
 from deepart_batch.errors import ImageError
 
 DAMAGED = "the file is damaged or incomplete; copy it again"

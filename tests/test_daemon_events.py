@@ -4,38 +4,39 @@ from __future__ import annotations
 
 from loguru import logger
 
-from deepart_batch.core.states import NOTICES, DaemonEvent
-from deepart_batch.daemon.events import EventBus
-from deepart_batch.daemon.policy import backoff, is_retryable
+from deepart_batch.core.states import NOTICES, DaemonEvent, FailureReason
+from deepart_batch.daemon.events import EventBus, PhotoHeld, Started, Stopped, Tick
+from deepart_batch.daemon.schedule.policy import backoff, is_retryable
 
 
 def test_a_receiver_that_raises_is_logged_once_and_the_others_still_run():
     bus, got, lines = EventBus(), [], []
 
-    def broken(**_):
+    def broken(_fact):
         raise RuntimeError("disk on fire")
 
-    bus.connect(lambda **p: got.append(("first", p)), DaemonEvent.PHOTO_HELD)
+    bus.connect(lambda f: got.append(("first", f.photo)), DaemonEvent.PHOTO_HELD)
     bus.connect(broken, DaemonEvent.PHOTO_HELD, DaemonEvent.TICK)
-    bus.connect(lambda **p: got.append(("last", p)), DaemonEvent.PHOTO_HELD)
+    bus.connect(lambda f: got.append(("last", f.photo)), DaemonEvent.PHOTO_HELD)
     sink = logger.add(lambda m: lines.append(str(m)), level="ERROR")
+    held = PhotoHeld(photo="a/p.jpg", campaign="a", reason=FailureReason.NO_RULE, detail="")
     try:
         for _ in range(3):
-            bus.emit(DaemonEvent.PHOTO_HELD, photo="a/p.jpg")
-        bus.emit(DaemonEvent.TICK)
+            bus.emit(held)
+        bus.emit(Tick())
     finally:
         logger.remove(sink)
-    assert got == [("first", {"photo": "a/p.jpg"}), ("last", {"photo": "a/p.jpg"})] * 3
+    assert got == [("first", "a/p.jpg"), ("last", "a/p.jpg")] * 3
     assert bus.errors == 4
     assert len(lines) == 2 and all("disk on fire" in line for line in lines)  # once per event
 
 
 def test_emit_without_receivers_and_disconnect():
     bus, got = EventBus(), []
-    bus.emit(DaemonEvent.STARTED)
-    receiver = bus.connect(lambda **p: got.append(p), DaemonEvent.STOPPED)
+    bus.emit(Started())
+    receiver = bus.connect(got.append, DaemonEvent.STOPPED)
     bus.disconnect(receiver)
-    bus.emit(DaemonEvent.STOPPED)
+    bus.emit(Stopped())
     assert got == []
 
 

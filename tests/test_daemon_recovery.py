@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon_helpers import DATA, Box
-from deepart_batch.daemon import outbox
+from deepart_batch.daemon.outcomes import publish
 
 
 def _service(box):
     from deepart_batch.settings.config import load_config
-    from deepart_batch.daemon.service import Service
-    service = Service(load_config(box.config), once=True)
+    from deepart_batch.daemon.compose import compose
+    service = compose(load_config(box.config), once=True)
     service.manifests.reload_if_changed()
     return service
 
@@ -32,8 +32,8 @@ def test_restart_reads_the_report_path_under_reports_subfolder(tmp_path):
     jobs = {service.journal.input(j.input_id).relpath: j
             for j in service.journal.jobs_in("queued")}
     whole, half = jobs["a/whole.jpg"], jobs["a/half.jpg"]
-    assert Path(whole.report_path).parent.name == outbox.REPORTS_FOLDER
-    outbox.publish(Path(whole.output_path), (DATA / "tubingen.jpg").read_bytes(),
+    assert Path(whole.report_path).parent.name == publish.REPORTS_FOLDER
+    publish.publish(Path(whole.output_path), (DATA / "tubingen.jpg").read_bytes(),
                    {"job": {"id": whole.id}}, Path(whole.report_path))
     Path(half.output_path).write_bytes((DATA / "golden_gate.jpg").read_bytes())
     _close(service)

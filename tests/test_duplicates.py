@@ -10,7 +10,8 @@ from support.journal_files import OLD_WITHOUT_DUPLICATE_OF, build
 from support.journal_probe import JournalProbe
 from support.manifests import DATA
 from support.manifests import ONE_STYLE as MANIFEST  # scream for every photo
-from deepart_batch.daemon import outbox, planner
+from deepart_batch.daemon.outcomes import publish
+from deepart_batch.daemon.schedule import planner
 from deepart_batch.journal import JOB_STATES, InvalidTransition, Journal
 from support.jobs import toy_spec
 
@@ -82,7 +83,7 @@ def _input(journal, rel):
 def _add(journal, rel, out, **kw):
     return journal.add_job(_input(journal, rel), "same", rel.split("/")[0], 0, "scream",
                            toy_spec(f"/work/{rel}"), str(out),
-                           str(outbox.report_path(out)), **kw)
+                           str(publish.report_path(out)), **kw)
 
 
 def test_waiting_duplicates_settle_with_their_original(tmp_path):
@@ -100,7 +101,7 @@ def test_waiting_duplicates_settle_with_their_original(tmp_path):
     assert planner.settle_duplicates(journal) == []              # ... or running
     with pytest.raises(InvalidTransition):
         journal.settle_waiting(original, "done")              # only waiting rows settle
-    outbox.publish(out / "a/photo.scream.jpg", b"image", {"job": {"id": original}})
+    publish.publish(out / "a/photo.scream.jpg", b"image", {"job": {"id": original}})
     journal.mark_done(original, 1.0)
     journal.close()
 
@@ -156,8 +157,8 @@ def test_metrics_know_every_journal_state():
 
 def _service(box):
     from deepart_batch.settings.config import load_config
-    from deepart_batch.daemon.service import Service
-    service = Service(load_config(box.config), once=True)
+    from deepart_batch.daemon.compose import compose
+    service = compose(load_config(box.config), once=True)
     service.manifests.reload_if_changed()
     return service
 
@@ -183,7 +184,7 @@ def test_restart_settles_waiting_duplicates_and_keeps_the_rest_waiting(tmp_path)
     done, failed = rows["a/done.jpg"]["id"], rows["a/failed.jpg"]["id"]
     for job_id in (done, failed):
         service.journal.mark_running(job_id, "cpu#0", "cpu")
-    outbox.publish(box.outbox / "a/done.scream.jpg", (DATA / "tubingen.jpg").read_bytes(),
+    publish.publish(box.outbox / "a/done.scream.jpg", (DATA / "tubingen.jpg").read_bytes(),
                    {"job": {"id": done}, "output": {"path": "a/done.scream.jpg"}})
     service.journal.mark_done(done, 1.0)
     service.journal.mark_failed(failed, "crash", "worker died")

@@ -70,9 +70,9 @@ def _slot(id, memory, state=SlotState.IDLE):
 
 
 def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
-    from deepart_batch.daemon.service import Service
+    from deepart_batch.daemon.compose import compose
     box = Box(tmp_path, defaults={"size": 512})
-    service = Service(load_config(box.config), once=True)
+    service = compose(load_config(box.config), once=True)
     service.manifests.reload_if_changed()
     try:
         service.take(box.drop("tubingen.jpg", "p.jpg"))

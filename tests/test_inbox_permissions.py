@@ -18,7 +18,7 @@ from daemon_helpers import DATA, Box, stop, wait_for
 from support.http_receiver import HttpReceiver
 from support.service_user import python_for, service_user
 
-from deepart_batch.daemon.bulkpass import EXIT_HELD_OR_LEFT
+from deepart_batch.daemon.admin.bulk_pass import EXIT_HELD_OR_LEFT
 
 ONE_RULE = """
 styles:

@@ -5,7 +5,7 @@ import os
 
 from daemon_helpers import DATA, Box
 
-from deepart_batch.daemon import problems
+from deepart_batch.daemon.receivers import problems
 from deepart_batch.gallery.thumbs import Thumbnails
 
 SECRET_TEXT = b"payroll: do not share " * 40

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from daemon_helpers import DATA
 from fault_helpers import archived, fault_box
-from deepart_batch.daemon import problems
+from deepart_batch.daemon.receivers import problems
 
 
 def test_a_252_byte_name_gets_its_problem_note_and_copy(tmp_path):

@@ -6,7 +6,7 @@ import time
 
 from daemon_helpers import Box, stop, wait_for
 
-from deepart_batch.daemon.lock import BULK, DAEMON, read_holder, take_lock
+from deepart_batch.daemon.admin.lock import BULK, DAEMON, read_holder, take_lock
 
 
 def _daemon_up(box):

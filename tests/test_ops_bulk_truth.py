@@ -11,9 +11,9 @@ from support.jobs import toy_spec
 from support.processes import start_cli
 
 from deepart_batch.core.layout import StateLayout
-from deepart_batch.daemon.bulkpass import (EXIT_DONE, EXIT_HELD_OR_LEFT, EXIT_SOME_FAILED,
-                                           EXIT_STOPPED)
-from deepart_batch.daemon.status import collect, render_text
+from deepart_batch.daemon.admin.bulk_pass import (EXIT_DONE, EXIT_HELD_OR_LEFT,
+                                                  EXIT_SOME_FAILED, EXIT_STOPPED)
+from deepart_batch.daemon.admin.status import collect, render_text
 from deepart_batch.journal import Journal
 from deepart_batch.settings.config import load_config
 

@@ -14,7 +14,7 @@ from support.processes import start_cli
 HOLDER = """
 import sys, time
 from pathlib import Path
-from deepart_batch.daemon.lock import BULK, take_lock
+from deepart_batch.daemon.admin.lock import BULK, take_lock
 fh = take_lock(Path(sys.argv[1]), BULK)
 print("locked", flush=True)
 time.sleep(600)

@@ -7,7 +7,7 @@ import pytest
 from daemon_helpers import Box
 
 from deepart_batch.journal import Journal
-from deepart_batch.daemon.retention import RetentionTimer, prune
+from deepart_batch.daemon.admin.retention import RetentionTimer, prune
 from deepart_batch.errors import ConfigError
 from deepart_batch.settings.config import load_config
 from support.jobs import toy_spec

@@ -146,7 +146,7 @@ def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
     from dataclasses import replace
 
     from deepart_batch.core.jobspec import JobSpec
-    from deepart_batch.daemon.planner import too_large
+    from deepart_batch.daemon.schedule.planner import too_large
     from deepart_batch.engine import RenderParams
     spec = JobSpec(content="p.jpg", input="p.jpg", styles=(), output_format="JPEG",
                    params=RenderParams(size=2048).to_dict(), content_size=(4000, 3000))

@@ -156,7 +156,7 @@ def test_retry_needs_a_target_and_imports_no_torch(tmp_path):
     res = box.cli("retry", "--config", box.config, "--all-failed")
     assert res.returncode == 1 and "nothing matched" in res.stderr
     import subprocess
-    probe = ("import sys\nimport deepart_batch.daemon.retry, deepart_batch.daemon.status\n"
+    probe = ("import sys\nimport deepart_batch.daemon.schedule.retry, deepart_batch.daemon.admin.status\n"
              "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=box.env, timeout=120)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deepart_batch.daemon import problems
-from deepart_batch.daemon.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers import problems
+from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
 from support.boxes import write_config
 from support.http_receiver import HttpReceiver
 from support.mounts import read_only_folder
@@ -195,9 +195,8 @@ def test_a_failed_photos_note_and_error_report_are_written_once_the_outbox_is_wr
         tmp_path):
     """Issue 20, item 5: what could not be written for a failed photo while the outbox
     refused writes is written at a later tick, once it takes them again."""
-    from deepart_batch.core.states import DaemonEvent
-    from deepart_batch.daemon.events import EventBus
-    from deepart_batch.daemon.team import TeamDesk
+    from deepart_batch.daemon.events import EventBus, PhotoFailed, Tick
+    from deepart_batch.daemon.receivers.team import TeamDesk
     from deepart_batch.settings.config import load_config
     from daemon_helpers import Box
 
@@ -211,19 +210,19 @@ def test_a_failed_photos_note_and_error_report_are_written_once_the_outbox_is_wr
     blockers = [box.outbox / "_problems", box.outbox / "city"]   # files where folders go
     for blocker in blockers:
         blocker.write_text("")
-    bus.emit(DaemonEvent.PHOTO_FAILED, photo="city/a.jpg", campaign="city",
-             reason="unreadable", detail="cannot identify image file", archived=archived,
-             jobs=[], time="2026-01-01T00:00:00+00:00")
+    bus.emit(PhotoFailed(photo="city/a.jpg", campaign="city", reason="unreadable",
+                         detail="cannot identify image file", archived=archived,
+                         time="2026-01-01T00:00:00+00:00"))
     note = box.outbox / "_problems/city/a.jpg.txt"
     error = box.outbox / "city/a.jpg.error.json"
-    bus.emit(DaemonEvent.TICK)                     # still refused: nothing, and no error
+    bus.emit(Tick())                     # still refused: nothing, and no error
     assert bus.errors == 0
     for blocker in blockers:
         blocker.unlink()
-    bus.emit(DaemonEvent.TICK)
+    bus.emit(Tick())
     assert "could not be opened" in note.read_text()
     assert (box.outbox / "_problems/city/a.jpg").read_bytes() == archived.read_bytes()
     assert json.loads(error.read_text())["reason"] == "unreadable"
     note.unlink()
-    bus.emit(DaemonEvent.TICK)                     # written once: not again
+    bus.emit(Tick())                     # written once: not again
     assert not note.exists()

@@ -77,7 +77,7 @@ def test_a_copy_of_a_shared_report_stays_shared_without_being_told_the_outbox():
 
 def test_a_refused_approval_names_the_report_not_its_server_path(tmp_path):
     import pytest
-    from deepart_batch.approval import ApprovalProblem, read_approval
+    from deepart_batch.approved_preview import ApprovalProblem, read_approval
     approved = tmp_path / "x.starry.jpg"
     approved.write_bytes(b"jpeg")
     report = tmp_path / "outbox" / "a" / "x.starry.json"

@@ -7,7 +7,7 @@ import pytest
 
 from deepart_batch.settings.config import load_config
 from deepart_batch.journal import Journal
-from deepart_batch.daemon.retry import RetryRequest, parse_since, retry
+from deepart_batch.daemon.schedule.retry import RetryRequest, parse_since, retry
 from deepart_batch.errors import DeepartError
 from support.boxes import write_config
 from support.journal_files import OLD_UNMIGRATED, build, held_exclusively
@@ -94,7 +94,7 @@ def test_retry_by_job_id_and_force_on_done(setup):
 
 
 def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
-    from deepart_batch.daemon.status import collect
+    from deepart_batch.daemon.admin.status import collect
     tmp_path, config, journal = setup
     journal.close()
     path = tmp_path / "state/journal.sqlite"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deepart_batch.daemon.policy import Action, PolicySettings, decide, hold_delay
+from deepart_batch.daemon.schedule.policy import Action, PolicySettings, decide, hold_delay
 from deepart_batch.core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, TEXTS, Category,
                                          FailureReason, InputState, InvalidTransition, JobState,
                                          check_transition, message, plain)

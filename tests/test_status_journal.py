@@ -4,7 +4,7 @@ import time
 
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.journal import Journal
-from deepart_batch.daemon.status import collect, render_text
+from deepart_batch.daemon.admin.status import collect, render_text
 from deepart_batch.settings.config import load_config
 from support.boxes import write_config
 from support.jobs import toy_spec

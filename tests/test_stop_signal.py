@@ -5,7 +5,7 @@ sees the flag."""
 
 from loguru import logger
 
-from deepart_batch.daemon.service import Service
+from deepart_batch.daemon.compose import compose
 from deepart_batch.settings.config import load_config
 from support.boxes import Box, like_a_process
 
@@ -13,7 +13,7 @@ from support.boxes import Box, like_a_process
 def test_a_stop_signal_in_the_middle_of_a_log_line_is_taken_quietly(tmp_path, capsys):
     box = Box(tmp_path, canned=True)
     with like_a_process():
-        service = Service(load_config(box.config), once=True)
+        service = compose(load_config(box.config), once=True)
 
         def sink(message):            # SIGTERM, arriving while this thread writes a line
             service.request_stop()

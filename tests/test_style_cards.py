@@ -8,10 +8,10 @@ import shutil
 import time
 from types import SimpleNamespace
 
-from deepart_batch.core.cards import (CARD_PRIORITY, STYLES_FOLDER, card_photos,
-                                      list_paintings)
+from deepart_batch.core.style_card_names import (CARD_PRIORITY, STYLES_FOLDER, card_photos,
+                                                 list_paintings)
 from deepart_batch.core.layout import StateLayout
-from deepart_batch.daemon.cards import Cards
+from deepart_batch.daemon.sources.style_cards import StyleCardSource
 from deepart_batch.journal import open_reader
 from support.boxes import Box, run_in_process, watch_in_process
 from support.manifests import DATA
@@ -94,7 +94,7 @@ def test_every_painting_gets_a_card_behind_every_photo(tmp_path):
 def test_a_card_starts_only_when_no_card_runs_and_never_in_run_once():
     job = lambda i, card: SimpleNamespace(id=i, campaign=STYLES_FOLDER if card else "city")
     photo, card1, card2 = job(1, False), job(2, True), job(3, True)
-    watch = Cards.__new__(Cards)
+    watch = StyleCardSource.__new__(StyleCardSource)
     watch.once = False
     assert watch.startable([photo, card2, card1], []) == [photo, card1]
     assert watch.startable([photo, card2], [card1]) == [photo]
@@ -169,12 +169,12 @@ def test_run_once_ends_with_card_jobs_a_daemon_left_queued(tmp_path):
     nor waits for them nor counts them."""
     box = _box(tmp_path)
     (box.styles / "late.jpg").write_bytes((DATA / "starry_night.jpg").read_bytes())
-    from deepart_batch.daemon.service import Service
+    from deepart_batch.daemon.compose import compose
     from deepart_batch.settings.config import load_config
-    service = Service(load_config(box.config))   # plans the cards, renders nothing
+    service = compose(load_config(box.config))   # plans the cards, renders nothing
     try:
         for rel, path in list_paintings(box.styles):
-            service.cards.check(rel, path)
+            service.sources.named("style cards").check(rel, path)
     finally:
         service.journal.close()
         service._lock_fh.close()

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from deepart_batch.core.cards import STYLES_FOLDER, card_photos
+from deepart_batch.core.style_card_names import STYLES_FOLDER, card_photos
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.daemon.faultpoints import CRASH_EXIT
 from deepart_batch.journal import open_reader

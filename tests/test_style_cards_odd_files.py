@@ -6,7 +6,7 @@ Canned executor: the cards' renders are not the point."""
 import os
 import shutil
 
-from deepart_batch.core.cards import STYLES_FOLDER
+from deepart_batch.core.style_card_names import STYLES_FOLDER
 from support.boxes import Box, watch_in_process
 from support.manifests import DATA, ONE_STYLE
 

@@ -1,7 +1,7 @@
 """Detail-stage variants (issue 23): cheaper evaluations above the look size, same print?
 
 In one run, on one device: a preview at --preview px (= the look size), then the approved
-print at --size px made from it (only the detail stages, engine/approve.py) once per
+print at --size px made from it (only the detail stages, engine/print_from_preview.py) once per
 variant of the detail stages' content term. Each print is scored with the engine's look
 evaluator (engine/evaluate.py) at its full size (style vs the style image, content vs the
 photo; ratio to the current engine's print) and taken down to the preview's size (ratio to

@@ -130,13 +130,15 @@ class DeferredReload:
 def _serve(args, once: bool) -> int:
     reload = DeferredReload()
     reload.install()   # first: the imports and the wait for a bulk pass come after
-    from ..daemon.service import DAEMON, EXIT_LOCKED, AlreadyRunning, Service, StopRequested
+    from ..daemon.admin.lock import DAEMON, AlreadyRunning, StopRequested
+    from ..daemon.compose import compose
+    from ..daemon.service import EXIT_LOCKED
     from ..settings.config import load_config
     config = load_config(args.config)
     level = args.log_level if args.log_level != "INFO" else None
     _daemon_logging(config, level)
     try:
-        service = Service(config, once=once)
+        service = compose(config, once=once)
         reload.hand_to(service)
     except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
         from loguru import logger
@@ -166,7 +168,7 @@ def run_summary(s, config) -> str:
     """The lines `run --once` ends with, from the service's summary; the last says how the
     pass ended and its exit code."""
     from ..core.terminal import escape_controls
-    from ..daemon.bulkpass import verdict_line
+    from ..daemon.admin.bulk_pass import verdict_line
     lines = ["", "deepart-batch run --once: summary",
              f"  inputs done   {s.inputs_done:>5}   (archived in {config.state_dir}/done)",
              f"  inputs failed {s.inputs_failed:>5}   (archived in {config.state_dir}/failed)",
@@ -227,7 +229,7 @@ def _journal_command(func):
 @_journal_command
 def cmd_status(args) -> int:
     import json
-    from ..daemon.status import collect, render_text
+    from ..daemon.admin.status import collect, render_text
     from ..settings.config import load_config
     info = collect(load_config(args.config))
     print(json.dumps(info, indent=2) if args.json else render_text(_escaped(info)))
@@ -249,7 +251,7 @@ def _escaped(value):
 
 @_journal_command
 def cmd_retry(args) -> int:
-    from ..daemon.retry import RetryRequest, parse_since, retry
+    from ..daemon.schedule.retry import RetryRequest, parse_since, retry
     from ..settings.config import load_config
     request = RetryRequest(args.job, args.photo, args.all_failed,
                            parse_since(args.since) if args.since else None, args.force)
@@ -285,7 +287,7 @@ def _job_exists(config, job_id: int) -> bool:
 
 
 def cmd_repair_journal(args) -> int:
-    from ..daemon.recovery import repair_journal
+    from ..daemon.admin.recovery import repair_journal
     from ..settings.config import load_config
     message, code = repair_journal(load_config(args.config), args.force)
     print(message)
@@ -295,7 +297,7 @@ def cmd_repair_journal(args) -> int:
 @_journal_command
 def cmd_prune(args) -> int:
     from ..core.timefmt import parse_duration
-    from ..daemon.retention import prune_state_dir
+    from ..daemon.admin.retention import prune_state_dir
     from ..settings.config import load_config
     config = load_config(args.config)
     try:

@@ -63,7 +63,7 @@ def notify_test_event() -> dict:
 
 def cmd_test(args) -> int:
     from ..core.states import DeliveryStatus
-    from ..daemon.policy import backoff
+    from ..daemon.schedule.policy import backoff
     from ..notifications.batching import Batch
     from ..notifications.delivery import Message, RetryPolicy, deliver, endpoints_from_config
     from ..notifications.formats import chat_body, json_body

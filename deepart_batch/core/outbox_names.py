@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from ..paths import NAME_MAX, fit_name, resolve_inside
-from .cards import STYLES_FOLDER
+from .style_card_names import STYLES_FOLDER
 from .formats import OUTPUT_FORMATS
 from .layout import campaign_of
 
@@ -21,17 +21,20 @@ PAGE_NAME = "index.html"      # the gallery's pages: outbox/index.html, <campaig
 GALLERY_FOLDER = ".gallery"   # the gallery's thumbnails, one hidden folder per campaign
 
 
-def reserved_folder(relpath: str, problems_folder: str) -> tuple[str, str] | None:
+def reserved_folder(relpath: str, problems_folder: str,
+                    approve_folder: str = "") -> tuple[str, str] | None:
     """(folder, a name to use instead) when one of the photo's inbox folders is named like
     an entry the outbox keeps for itself: its outputs would collide with the gallery's
-    pages or thumbnails, the reports subfolder, the problems folder or the style cards'
-    folder (whose name is also the cards' campaign). None when free."""
+    pages or thumbnails, the reports subfolder, the problems folder, the approve folder
+    (its renders would be taken as approvals) or the style cards' folder (whose name is also
+    the cards' campaign). None when free."""
     folders = PurePosixPath(relpath).parts[:-1]
     own = {PAGE_NAME, GALLERY_FOLDER, REPORTS_FOLDER}
     for depth, folder in enumerate(folders):
         key = folder.casefold()          # a share may not tell INDEX.HTML from index.html
-        if key in own or (depth == 0 and key in (problems_folder.casefold(),
-                                                 STYLES_FOLDER.casefold())):
+        tops = {problems_folder.casefold(), STYLES_FOLDER.casefold()} | \
+            ({approve_folder.casefold()} if approve_folder else set())
+        if key in own or (depth == 0 and key in tops):
             base = PurePosixPath(folder.strip("._")).stem or "photos"
             return folder, f"{base}-photos"
     return None

@@ -286,7 +286,7 @@ class DeliveryStatus(str, Enum):
 
 
 class PassOutcome(str, Enum):
-    """How a `run --once` bulk pass ended; each has its own exit code (daemon/bulkpass.py)."""
+    """How a `run --once` bulk pass ended; each has its own exit code (daemon/admin/bulk_pass.py)."""
     DONE = "done"                  # everything present was rendered
     SOME_FAILED = "some_failed"    # some photos or renders failed (failed/, _problems/)
     HELD_OR_LEFT = "held_or_left"  # some photos wait for the setup or were not taken

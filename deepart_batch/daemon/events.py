@@ -1,22 +1,178 @@
-"""Named events and the bus they travel on (after huey's signals and `_emit`).
+"""Events are facts: what happened, typed, and the bus they travel on (after huey's
+signals and `_emit`).
 
 The service loop and its collaborators announce what happened (a photo taken, held,
-failed, done; a tick; a stop); what the team and operators see hangs off these as
-receivers: problem notes and notifications, the gallery, metrics, systemd status, the run
-summary. A receiver that raises is logged and isolated: it never breaks the loop, and the
-other receivers of the same event still run.
+failed, done; a tick; a stop) as one frozen dataclass per DaemonEvent kind (core/states.py),
+with its payload and the moment it happened (`at`). What the team and operators see hangs
+off these as receivers: problem notes and notifications, the gallery, metrics, systemd
+status, the run summary. A receiver never changes control flow: one that raises is logged
+(once per distinct error) and the loop and the other receivers of the same event go on.
+Whatever must happen for the daemon to work is a direct call, never a receiver.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from typing import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar
 
 from loguru import logger
 
-from ..core.states import DaemonEvent
+from ..core.states import DaemonEvent, FailureReason
 
-Receiver = Callable[..., None]   # receiver(**payload)
+
+@dataclass(frozen=True)
+class Fact:
+    kind: ClassVar[DaemonEvent]
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Started(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.STARTED
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Ready(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.READY
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Tick(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.TICK
+    stopping: bool = False
+    drain_left: float | None = None   # seconds of drain_seconds left, while draining
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PhotoTaken(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_TAKEN
+    photo: str
+    input: int
+    jobs: tuple[int, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PhotoDone(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_DONE
+    photo: str
+    campaign: str
+    outputs: tuple[str, ...] = ()
+    jobs: tuple[int, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PhotoFailed(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_FAILED
+    photo: str
+    campaign: str
+    reason: str
+    detail: str
+    archived: Path | None = None
+    jobs: tuple[int, ...] = ()
+    time: str = ""        # as its error report says it (ISO 8601)
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PhotoHeld(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_HELD
+    photo: str
+    campaign: str
+    reason: FailureReason
+    detail: str
+    work_copy: Path | None = None
+    first: bool = True        # the first hold of this photo: the team is told
+    jobs: tuple[int, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class JobDone(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_DONE
+    job: int
+    photo: str
+    output: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class JobFailed(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_FAILED
+    job: int
+    reason: str
+    detail: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class JobRetried(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_RETRIED
+    job: int
+    reason: str
+    detail: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PassFinished(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PASS_FINISHED
+    photos_done: int
+    photos_failed: int
+    photos_held: int
+    renders: int
+    at: float = field(default_factory=_now)
+
+    def counts(self) -> dict[str, int]:
+        return {"photos_done": self.photos_done, "photos_failed": self.photos_failed,
+                "photos_held": self.photos_held, "renders": self.renders}
+
+
+@dataclass(frozen=True)
+class Stopping(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.STOPPING
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Stopped(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.STOPPED
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class FolderMissing(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.FOLDER_MISSING
+    folder: str
+    path: str
+    detail: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class FolderBack(Fact):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.FOLDER_BACK
+    folder: str
+    path: str
+    replaced: bool = False    # deleted and made again: a new folder
+    at: float = field(default_factory=_now)
+
+
+FACTS: dict[DaemonEvent, type[Fact]] = {cls.kind: cls for cls in (
+    Started, Ready, Tick, PhotoTaken, PhotoDone, PhotoFailed, PhotoHeld, JobDone, JobFailed,
+    JobRetried, PassFinished, Stopping, Stopped, FolderMissing, FolderBack)}
+
+Receiver = Callable[[Fact], None]   # receiver(fact)
 
 
 class EventBus:
@@ -26,7 +182,7 @@ class EventBus:
         self.errors = 0
 
     def connect(self, receiver: Receiver, *events: DaemonEvent) -> Receiver:
-        """Call `receiver(**payload)` for each of `events`, in the order connected."""
+        """Call `receiver(fact)` for each of `events`, in the order connected."""
         for event in events:
             self._receivers[DaemonEvent(event)].append(receiver)
         return receiver
@@ -39,19 +195,23 @@ class EventBus:
     def receivers(self, event: DaemonEvent) -> list[Receiver]:
         return list(self._receivers.get(DaemonEvent(event), ()))
 
-    def emit(self, event: DaemonEvent, **payload) -> None:
-        for receiver in self.receivers(event):
+    def emit(self, fact: Fact) -> None:
+        """Tell every receiver of this kind of fact; none can stop the others or the
+        caller (a receiver that raises is logged once per distinct error)."""
+        if not isinstance(fact, Fact):
+            raise TypeError(f"the bus carries facts (events.py), not {fact!r}")
+        for receiver in self.receivers(fact.kind):
             try:
-                receiver(**payload)
+                receiver(fact)
             except Exception as exc:   # isolated: the loop and the other receivers go on
                 self.errors += 1
-                key, text = (id(receiver), event), f"{type(exc).__name__}: {exc}"
+                key, text = (id(receiver), fact.kind), f"{type(exc).__name__}: {exc}"
                 if self._failing.get(key) != text:   # once per distinct error, not per tick
-                    logger.opt(exception=exc).error("{} receiver {} failed: {}", event,
+                    logger.opt(exception=exc).error("{} receiver {} failed: {}", fact.kind,
                                                     _name(receiver), text)
                     self._failing[key] = text
             else:
-                self._failing.pop((id(receiver), event), None)
+                self._failing.pop((id(receiver), fact.kind), None)
 
 
 def _name(receiver: Receiver) -> str:

@@ -15,7 +15,7 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import approve, color, fit, graphs, look, memory, solver
+from . import print_from_preview, color, fit, graphs, look, memory, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
@@ -166,7 +166,7 @@ class StyleTransfer:
         look size as the caller decided it from the photo (budget.effective_look_size);
         "auto" decides it from `content`. `approved`: an approved preview's pixels (1x3xHxW
         in [0, 1], the same framing as `content`): its stages at or below the look size are
-        not run again; the print starts from it and runs only the detail stages (approve.py)."""
+        not run again; the print starts from it and runs only the detail stages (print_from_preview.py)."""
         started = time.perf_counter()
         p = params.validated()
         if not styles and p.style_layers:
@@ -184,7 +184,7 @@ class StyleTransfer:
         estimate = max(plan.estimate for plan in plans.values())
         start = None
         if approved is not None:
-            start, stages = approve.start_from(approved, content, photo_shape, crop,
+            start, stages = print_from_preview.start_from(approved, content, photo_shape, crop,
                                                 look_side, stages)
         run = _Run(replace(p, steps=sum(s.steps for s in stages)), callback)
         with prec.backend_flags(precision, self.device), \

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..core.cards import STYLES_FOLDER, is_card
+from ..core.style_card_names import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, message as team_message
 from ..core.outbox_names import REPORTS_FOLDER

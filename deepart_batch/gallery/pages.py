@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader
 
-from ..core.cards import STYLES_PAGE
+from ..core.style_card_names import STYLES_PAGE
 from ..core.states import plain
 from ..paths import atomic_write_bytes
 from ..report import duration

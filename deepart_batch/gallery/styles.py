@@ -2,7 +2,7 @@
 names, the rules that use it and its card, for outbox/styles.html and `deepart-batch styles`.
 
 The cards' images and reports are in outbox/_styles/ at names fixed by the painting and the
-card photo (core/cards.py); the journal, read-only, adds what is queued, rendering, held or
+card photo (core/style_card_names.py); the journal, read-only, adds what is queued, rendering, held or
 failed, and the problem card of a painting that cannot be read. Without a journal entry a
 painting is probed here, so a file that does not open says why even with `cards: false`.
 Nothing here imports torch.
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .. import images
-from ..core.cards import (NAME_TEMPLATE, STYLES_FOLDER, card_photos, card_relpath,
-                          card_slug, list_paintings)
+from ..core.style_card_names import (NAME_TEMPLATE, STYLES_FOLDER, card_photos, card_relpath,
+                                     card_slug, list_paintings)
 from ..core.layout import StateLayout
 from ..core.outbox_names import output_path, report_path
 from ..core.states import FailureReason, RunMode, message

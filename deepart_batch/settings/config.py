@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import formats
-from ..core.cards import CARD_MAX_SIZE
+from ..core.style_card_names import CARD_MAX_SIZE
 from ..engine.params import RenderParams
 from .notify_config import NotifyConfig, notify_problems, shown_url
 from .params_check import PARAM_CHOICES, check_params, param_names

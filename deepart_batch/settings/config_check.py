@@ -68,7 +68,7 @@ def capped_settings(config: Config, manifest=None) -> list[str]:
     """Settings another one caps, each with the value that actually applies: a default or
     a rule that asks for more than a limit allows is not an error, but people should not
     have to find out from a print's size."""
-    from ..core.cards import CARD_MAX_SIZE
+    from ..core.style_card_names import CARD_MAX_SIZE
     lines = []
     limit = config.limits.max_size
     params = config.render_params()

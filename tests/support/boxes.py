@@ -144,21 +144,21 @@ def like_a_process(env: dict | None = None):
     sinks back as they were, and every box lock it took released."""
     from loguru import logger
 
-    from deepart_batch.daemon import service
+    from deepart_batch.daemon import compose
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    locks, take_lock = [], service.take_lock
+    locks, take_lock = [], compose.take_lock
 
     def recorded(*args, **kwargs):
         fh = take_lock(*args, **kwargs)
         locks.append(fh)
         return fh
 
-    service.take_lock = recorded
+    compose.take_lock = recorded
     try:
         with mock.patch.dict(os.environ, {k: str(v) for k, v in (env or {}).items()}):
             yield
     finally:
-        service.take_lock = take_lock
+        compose.take_lock = take_lock
         logger.remove()   # the CLI's sinks write to captured streams: back to a default
         logger.add(lambda message: sys.stderr.write(message), level="DEBUG")
         for fh in locks:
@@ -206,12 +206,12 @@ def watch_in_process(box: Box, until, timeout: float = 60) -> None:
     SIGTERM stops it. Raises if `until` never came true."""
     import threading
 
-    from deepart_batch.daemon.service import Service
+    from deepart_batch.daemon.compose import compose
     from deepart_batch.settings.config import load_config
     assert box.canned, "watch_in_process runs the canned executor only"
     failure: list[BaseException] = []
     with like_a_process():
-        service = Service(load_config(box.config))
+        service = compose(load_config(box.config))
 
         def stop_when_done():
             try:

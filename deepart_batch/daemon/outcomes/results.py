@@ -1,0 +1,216 @@
+"""Outcomes: what happens after a render (or a refusal) - publish, retry, hold, fail - and
+when a photo is finished, archiving it to done/ or failed/.
+
+What to do after trouble is `policy.decide`'s; holds go through `Holding`. Every step that
+the team sees is announced on the event bus (PHOTO_DONE, PHOTO_FAILED, JOB_DONE,
+JOB_FAILED, JOB_RETRIED); the counts for `run --once` are kept in `RunSummary`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from ...core.layout import StateLayout
+from ...core.states import ACTIVE_JOB_STATES, FailureReason
+from ...core.timefmt import iso, now_iso
+from ...paths import FolderMissing, UnsafePathError, is_disk_full
+from ...pool import EventKind, ExecutorEvent
+from ...report import JobInfo
+from ..sources import claim
+from . import archive, publish
+from ..schedule import planner
+from ..events import EventBus, JobDone, JobFailed, JobRetried, PhotoDone, PhotoFailed
+from ..schedule.holding import Holding
+from ..logcontext import about_event, about_input, for_job, for_people
+from ..schedule.policy import Action, PolicySettings, decide
+
+
+@dataclass
+class RunSummary:
+    inputs_done: int = 0
+    inputs_failed: int = 0
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    duplicates: int = 0
+    held: int = 0          # photos (or renders) waiting for the setup
+    left_photos: int = 0   # files still in the inbox, not taken (unreadable, no manifest)
+    left_jobs: int = 0     # renders still queued when the pass ended
+    stopped: bool = False  # SIGTERM before the end
+    failures: list[str] = field(default_factory=list)
+
+
+class Outcomes:
+    def __init__(self, config, journal, layout: StateLayout, holding: Holding,
+                 events: EventBus, policy: PolicySettings):
+        self.config = config
+        self.journal = journal
+        self.layout = layout
+        self.holding = holding
+        self.events = events
+        self.policy = policy
+        self.summary = RunSummary()
+
+    def apply(self, config) -> None:
+        """A reloaded config: retries and holds by the policy as it is now."""
+        self.config, self.policy = config, PolicySettings.from_config(config)
+
+    # -- executor events -----------------------------------------------------------------
+    @about_event
+    def handle(self, event: ExecutorEvent) -> None:
+        if event.job_id is None:
+            return
+        if event.kind is EventKind.PROGRESS:
+            self.journal.set_progress(event.job_id, event.data)
+            return
+        if event.kind is EventKind.EVENT:
+            logger.warning("job {}: {}", event.job_id, event.data)
+            return
+        job = self.journal.job(event.job_id)
+        if event.kind is EventKind.DONE:
+            try:
+                self.publish(job, event)
+            except UnsafePathError as exc:  # a link inside the outbox points elsewhere
+                event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
+                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
+                    "replace that link with a real folder"})
+            except FolderMissing as exc:  # the share is gone: nothing made in its place
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
+                    "reason": FailureReason.FOLDER_MISSING.value, "error": exc.strerror})
+            except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
+                full = is_disk_full(exc)
+                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
+                    "reason": "disk_full" if full else "outbox_unwritable",
+                    "error": f"the outbox is full ({exc}); nothing was published; held and "
+                             f"retried (the photo is not failed for this)" if full else
+                             f"cannot write outputs: {exc}"})
+            else:  # archiving errors are not the render's: it stays done
+                self.maybe_archive(job.input_id)
+                self.settle_duplicates(job.id)
+                return
+        self._after_trouble(job, event)
+
+    def _after_trouble(self, job, event: ExecutorEvent) -> None:
+        reason, error = self.reason_of(job, event), event.data.get("error", "")
+        inp = self.journal.input(job.input_id)
+        error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
+        outcome = decide(reason, job.attempts, job.holds, self.policy)
+        if outcome.action is Action.HOLD:
+            self.holding.hold_job(job, outcome, error)
+            return
+        if outcome.action is Action.RETRY:
+            self.journal.requeue(job.id, reason.value, error)
+            logger.bind(reason=reason.value).warning("job {} {} on attempt {}: queued again",
+                                                     job.id, reason, job.attempts)
+            self.events.emit(JobRetried(job=job.id, reason=reason, detail=error))
+            return
+        if reason in (FailureReason.CRASHED, FailureReason.TIMEOUT):
+            error = f"{error}; gave up after {job.attempts} attempt(s) (max_attempts)"
+        logger.bind(reason=reason.value).error("job {} failed ({}): {}", job.id, reason.value,
+                                               error)
+        self.fail_job(job, reason.value, error)
+
+    def reason_of(self, job, event: ExecutorEvent) -> FailureReason:
+        """The event's reason as a member; a style file that is gone or unreadable is the
+        setup's trouble, even when the worker reports it as a bad input."""
+        reason = FailureReason.parse(event.data.get("reason") or event.kind)
+        if reason is FailureReason.IMAGE:
+            error = event.data.get("error", "")
+            if any(not Path(s.path).is_file() or s.path in error for s in job.spec.styles):
+                return FailureReason.STYLE_MISSING
+        return reason
+
+    def publish(self, job, event: ExecutorEvent) -> None:
+        inp = self.journal.input(job.input_id)
+        report = event.data["report"]   # a RenderReport until the outbox writes it
+        report.published(JobInfo(id=job.id, input=inp.relpath, campaign=inp.campaign,
+                                 slug=job.slug, attempt=job.attempts),
+                         photo=inp.relpath, output_path=job.output_path,
+                         timings={"queued": iso(job.queued_at, "milliseconds"),
+                                  "started": iso(job.started_at, "milliseconds"),
+                                  "finished": now_iso()})
+        publish.publish(Path(job.output_path), event.data["image"], report.to_dict(),
+                       Path(job.report_path), outbox=Path(self.config.outbox))
+        self.journal.mark_done(job.id, event.data.get("render_seconds"))
+        self.summary.jobs_done += 1
+        logger.info("job {} done: {}", job.id, job.output_path)
+        self.events.emit(JobDone(job=job.id, photo=inp.relpath, output=job.output_path))
+
+    def fail_job(self, job, reason: str, error: str) -> None:
+        """Give one job up (after policy, or refused before it ran), then see whether its
+        photo is finished and settle the identical drops that waited for it."""
+        self.journal.mark_failed(job.id, reason, error)
+        self.summary.jobs_failed += 1
+        self.events.emit(JobFailed(job=job.id, reason=reason, detail=error))
+        self.maybe_archive(job.input_id)
+        self.settle_duplicates(job.id)
+
+    def refuse(self, job, reason: str, error: str) -> None:
+        """A job that must not run here (too large, interrupted too often)."""
+        for_job(self.journal, job).error("job {} refused: {}", job.id, error)
+        self.fail_job(job, reason, error)
+
+    def settle_duplicates(self, job_id: int | None) -> None:
+        """Identical drops that waited for this job's render get its outcome, then archive."""
+        for input_id in planner.settle_duplicates(self.journal, job_id):
+            self.maybe_archive(input_id)
+
+    # -- a finished photo -----------------------------------------------------------------
+    @about_input
+    def maybe_archive(self, input_id: int) -> None:
+        inp = self.journal.input(input_id)
+        if inp.state != "claimed":
+            return
+        all_jobs = self.journal.jobs_for_input(input_id)
+        if not all_jobs or any(j.state in ACTIVE_JOB_STATES for j in all_jobs):
+            return
+        failed = [j for j in all_jobs if j.state == "failed"]
+        if failed:
+            self.fail_input(input_id, failed[0].reason or "error",
+                            "; ".join(f"{j.slug}: {j.error}" for j in failed),
+                            [{"job": j.id, "style": j.slug, "reason": j.reason,
+                              "error": j.error} for j in failed])
+            return
+        self.archive_done(input_id)
+
+    @about_input
+    def fail_input(self, input_id: int, reason: str, message: str, jobs_failed=()) -> None:
+        """failed/ with an error report beside it and one in the outbox. The target is
+        recorded before the move, so a crash anywhere here is finished at the next start."""
+        inp = self.journal.input(input_id)
+        reason = FailureReason.parse(reason).value
+        message = message.replace(inp.work_path, inp.relpath)  # the name people know
+        target = Path(inp.archived_to) if inp.archived_to else \
+            archive.archive_target(self.layout.failed, inp.relpath, str(input_id))
+        error = {"input": inp.relpath, "reason": reason, "error": message, "time": now_iso(),
+                 "failed_jobs": list(jobs_failed), "archived_to": str(target)}
+        self.journal.archive_intent(input_id, str(target), message)
+        archive.archive(Path(inp.work_path), target, error)
+        # before the journal says failed: a crash until then tells the team again at start
+        self.events.emit(PhotoFailed(photo=inp.relpath, campaign=inp.campaign, reason=reason,
+                                     detail=message, archived=target,
+                                     jobs=tuple(j["job"] for j in jobs_failed),
+                                     time=error["time"]))
+        self.journal.archive_input(input_id, "failed", str(target), message, reason)
+        claim.remove_claim_note(self.layout.claims, inp.work_path)
+        self.summary.inputs_failed += 1
+        self.summary.failures.append(message if message.startswith(inp.relpath) else
+                                     f"{inp.relpath}: {message}")   # name the photo
+
+    def archive_done(self, input_id: int) -> None:
+        inp = self.journal.input(input_id)
+        all_jobs = self.journal.jobs_for_input(input_id)
+        target = Path(inp.archived_to) if inp.archived_to else \
+            archive.archive_target(self.layout.done, inp.relpath, str(input_id))
+        self.journal.archive_intent(input_id, str(target), None)
+        archive.archive(Path(inp.work_path), target)
+        self.journal.archive_input(input_id, "done", str(target))
+        claim.remove_claim_note(self.layout.claims, inp.work_path)
+        self.summary.inputs_done += 1
+        self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
+        logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+        self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
+                                   outputs=tuple(j.output_path for j in all_jobs),
+                                   jobs=tuple(j.id for j in all_jobs)))
