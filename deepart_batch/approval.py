@@ -16,7 +16,7 @@ from pathlib import Path
 from .core.hashing import sha256_bytes, sha256_file
 from .core.shared_report import ReportFieldError, ReportOutput, SharedReport, \
     annotation_kinds
-from .engine.params import RenderParams
+from .core.params import RenderParams
 from .errors import ParamsError
 
 

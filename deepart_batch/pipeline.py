@@ -54,7 +54,7 @@ class RenderRequest:
         """A job's request; `params` replaces the spec's (a smaller retry after an OOM, whose
         look size is decided again)."""
         retry = params is not None
-        params = params or RenderParams.from_dict(dict(spec.params))
+        params = params or spec.params
         return cls(content=spec.content, params=params, max_input_pixels=spec.max_input_pixels,
                    styles=[StyleFile(s.path, s.weight, s.name, s.sha256) for s in spec.styles],
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,

@@ -152,11 +152,11 @@ class Approvals:
         if size < wanted:
             logger.info("{}: print_size {} capped at limits.max_size {}", inp.relpath,
                         wanted, size)
-        params = print_params(approval, size).to_dict()
+        params = print_params(approval, size)
         spec = replace(job.spec, content=photo, params=params, look_size=approval.long_side,
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
-        key = planner.job_key(inp.sha256, spec.styles, params, self.weights_id)
+        key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id)
         previous = self.journal.find_job(key)
         if previous is not None and previous.state == "done" and \
                 Path(previous.output_path).is_file():   # approved again: that print stands

@@ -17,7 +17,8 @@ from ..core.layout import StateLayout
 from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
 from ..core.timefmt import iso, now_iso
 from ..paths import FolderMissing, UnsafePathError, is_disk_full
-from ..pool import EventKind, ExecutorEvent
+from ..pool import (ExecutorEvent, JobTrouble, OomRetried, OutboxFailed, Progress, RenderDone,
+                    RenderFailed)
 from ..report import JobInfo
 from . import intake, outbox, planner
 from .events import EventBus
@@ -56,38 +57,39 @@ class Outcomes:
     def handle(self, event: ExecutorEvent) -> None:
         if event.job_id is None:
             return
-        if event.kind is EventKind.PROGRESS:
-            self.journal.set_progress(event.job_id, event.data)
+        if isinstance(event, Progress):
+            self.journal.set_progress(event.job_id, event.values())
             return
-        if event.kind is EventKind.EVENT:
-            logger.warning("job {}: {}", event.job_id, event.data)
+        if isinstance(event, OomRetried):
+            logger.warning("job {}: {}", event.job_id, event.report_entry())
             return
         job = self.journal.job(event.job_id)
-        if event.kind is EventKind.DONE:
+        if isinstance(event, RenderDone):
             try:
                 self.publish(job, event)
             except UnsafePathError as exc:  # a link inside the outbox points elsewhere
-                event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
-                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
-                    "replace that link with a real folder"})
+                event = RenderFailed(event.worker, job.id, f"not written outside the outbox: "
+                                     f"{exc}; replace that link with a real folder",
+                                     FailureReason.UNSAFE_PATH)
             except FolderMissing as exc:  # the share is gone: nothing made in its place
-                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
-                    "reason": FailureReason.FOLDER_MISSING.value, "error": exc.strerror})
+                event = OutboxFailed(event.worker, job.id, exc.strerror,
+                                     FailureReason.FOLDER_MISSING)
             except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
                 full = is_disk_full(exc)
-                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
-                    "reason": "disk_full" if full else "outbox_unwritable",
-                    "error": f"the outbox is full ({exc}); nothing was published; held and "
-                             f"retried (the photo is not failed for this)" if full else
-                             f"cannot write outputs: {exc}"})
+                event = OutboxFailed(
+                    event.worker, job.id,
+                    f"the outbox is full ({exc}); nothing was published; held and "
+                    f"retried (the photo is not failed for this)" if full else
+                    f"cannot write outputs: {exc}",
+                    FailureReason.DISK_FULL if full else FailureReason.OUTBOX_UNWRITABLE)
             else:  # archiving errors are not the render's: it stays done
                 self.maybe_archive(job.input_id)
                 self.settle_duplicates(job.id)
                 return
         self._after_trouble(job, event)
 
-    def _after_trouble(self, job, event: ExecutorEvent) -> None:
-        reason, error = self.reason_of(job, event), event.data.get("error", "")
+    def _after_trouble(self, job, event: JobTrouble) -> None:
+        reason, error = self.reason_of(job, event), event.error
         inp = self.journal.input(job.input_id)
         error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
         outcome = decide(reason, job.attempts, job.holds, self.policy)
@@ -106,28 +108,28 @@ class Outcomes:
                                                error)
         self.fail_job(job, reason.value, error)
 
-    def reason_of(self, job, event: ExecutorEvent) -> FailureReason:
+    def reason_of(self, job, event: JobTrouble) -> FailureReason:
         """The event's reason as a member; a style file that is gone or unreadable is the
         setup's trouble, even when the worker reports it as a bad input."""
-        reason = FailureReason.parse(event.data.get("reason") or event.kind)
+        reason = event.reason
         if reason is FailureReason.IMAGE:
-            error = event.data.get("error", "")
+            error = event.error
             if any(not Path(s.path).is_file() or s.path in error for s in job.spec.styles):
                 return FailureReason.STYLE_MISSING
         return reason
 
-    def publish(self, job, event: ExecutorEvent) -> None:
+    def publish(self, job, event: RenderDone) -> None:
         inp = self.journal.input(job.input_id)
-        report = event.data["report"]   # a RenderReport until the outbox writes it
+        report = event.report
         report.published(JobInfo(id=job.id, input=inp.relpath, campaign=inp.campaign,
                                  slug=job.slug, attempt=job.attempts),
                          photo=inp.relpath, output_path=job.output_path,
                          timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
                                   "finished": now_iso()})
-        outbox.publish(Path(job.output_path), event.data["image"], report.to_dict(),
+        outbox.publish(Path(job.output_path), event.image, report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
-        self.journal.mark_done(job.id, event.data.get("render_seconds"))
+        self.journal.mark_done(job.id, event.render_seconds)
         self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
         self.events.emit(DaemonEvent.JOB_DONE, job=job.id, photo=inp.relpath,

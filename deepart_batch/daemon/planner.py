@@ -15,7 +15,7 @@ from ..core.formats import OUTPUT_FORMATS
 from ..core.jobspec import JobSpec, StyleRef, style_key
 from ..engine.budget import effective_look_size, largest_fitting_size, long_side_shape, \
     minimum_need
-from ..engine.params import RenderParams
+from ..core.params import RenderParams
 from ..report import RenderReport
 from ..settings.config import Config
 from ..core.hashing import sha256_file
@@ -38,7 +38,7 @@ def make_spec(config: Config, content: str, relpath: str, styles: list[StyleRef]
     hashes, the effective params and the look size decided here, once."""
     width, height = content_size
     return JobSpec(content=content, input=relpath, styles=tuple(styles),
-                   params=render_params.to_dict(),
+                   params=render_params,
                    output_format=OUTPUT_FORMATS[config.output.format.lower()][0],
                    quality=config.output.quality,
                    max_input_pixels=config.limits.max_input_pixels,
@@ -165,7 +165,7 @@ def too_large(spec: JobSpec | dict, capacity_bytes: int) -> str | None:
     spec = JobSpec.of(spec)
     if capacity_bytes <= 0 or spec.content_size is None:
         return None
-    p = RenderParams.from_dict(dict(spec.params))
+    p = spec.params
     width, height = spec.content_size
     h, w = long_side_shape(height, width, p.size)
     kw = dict(layers=list(p.content_layers) + list(p.style_layers), precision="fp32",

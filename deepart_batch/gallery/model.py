@@ -24,7 +24,10 @@ GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
 
 
 @dataclass
-class StyleRef:
+class ShownStyle:
+    """A painting as a gallery card names it: its label, the file its thumbnail is made
+    from (None when the report names none) and its blend weight. Not the job's
+    core.jobspec.StyleRef: this one is read back from reports, for people."""
     label: str
     path: Path | None
     weight: float | None
@@ -50,7 +53,7 @@ class OutputItem:
     """One output of one photo: finished, or on its way, or failed."""
     slug: str
     state: str                       # done | rendering | queued | waiting | held | failed
-    styles: list[StyleRef]
+    styles: list[ShownStyle]
     settings: str
     image: Path | None = None        # the full restyled image, when done
     summary: str | None = None
@@ -164,8 +167,9 @@ def _image_of(report_file: Path, report: dict) -> Path | None:
 
 def output_from_report(report: dict, image: Path) -> OutputItem:
     job = report.get("job") or {}
-    styles = [StyleRef(style_label({**s, "weight": None}), Path(s["path"]) if s.get("path")
-                       else None, s.get("weight")) for s in report.get("styles") or []]
+    styles = [ShownStyle(style_label({**s, "weight": None}),
+                         Path(s["path"]) if s.get("path") else None, s.get("weight"))
+              for s in report.get("styles") or []]
     worker = job.get("worker")
     device = report.get("device") or ""
     return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
@@ -177,15 +181,15 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
 
 
 def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> OutputItem:
-    styles = [StyleRef(style_label({"name": s.name, "path": s.path}),
-                       Path(s.path) if s.path else None, s.weight)
+    styles = [ShownStyle(style_label({"name": s.name, "path": s.path}),
+                         Path(s.path) if s.path else None, s.weight)
               for s in (job.spec.styles if job.spec else ())]
-    params = job.spec.params if job.spec else {}
+    steps = job.spec.params.steps if job.spec else 0
     state, message, progress = job.state, job.error, None
     if state == "running":
         state = "rendering"
         p = job.progress or {}
-        progress = (int(p.get("step", 0)), int(p.get("total") or params.get("steps", 0) or 0))
+        progress = (int(p.get("step", 0)), int(p.get("total") or steps or 0))
     elif state == "queued" and job.reason:
         state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
         message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
@@ -196,7 +200,7 @@ def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> O
         trouble = trouble_for(job.reason, relpath, job.error, note)
         message = None
     return OutputItem(slug=job.slug, state=state, styles=styles,
-                      settings=plain_settings(params),
+                      settings=plain_settings(job.spec.params.to_dict() if job.spec else {}),
                       device=job.device, progress=progress, message=message, trouble=trouble)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import formats
 from ..core.cards import CARD_MAX_SIZE
-from ..engine.params import RenderParams
+from ..core.params import RenderParams
 from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,
                         duration, integer, is_number, nonempty, optional, raise_problems,
