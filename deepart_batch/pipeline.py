@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
+from .core.states import JobState
 from . import images, resolution
 from .approval import Approval, print_params
 from .core.jobspec import UNDECIDED, JobSpec
@@ -150,7 +151,7 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                                          look_side=look_side, approved=approved)
     image = images.to_pil(result.image)
     report = RenderReport(
-        status="done",
+        status=JobState.DONE,
         input=FileRef(str(req.content), content_sha),
         styles=[FileRef(s.path, sha, s.name, s.weight) for s, sha in zip(req.styles, style_shas)],
         params=params.to_dict(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from pathlib import PurePath
 from dataclasses import asdict, dataclass, field, fields, replace
+from .core.states import JobState
 
 SCHEMA = "deepart-batch/report/v1"
 
@@ -124,7 +125,7 @@ class RenderReport:
         self.output = {**(self.output or {}), "path": output_path}
 
 
-_REQUIRED = {"status": "done", "input": None, "styles": [], "params": {}, "weights": {},
+_REQUIRED = {"status": JobState.DONE, "input": None, "styles": [], "params": {}, "weights": {},
              "device": "", "seed": 0}
 
 
@@ -165,7 +166,7 @@ def summarize(report: dict) -> str:
               if len(styles) > 1 and s.get("weight") is not None else "") for s in styles]
     look = " and ".join(labels) or "no style"
     settings = plain_settings(report.get("params") or {})
-    if report.get("status") != "done":
+    if report.get("status") != JobState.DONE:
         return f"{photo} was not restyled with {look}: {report.get('error') or 'it failed'}."
     seconds = (report.get("timings") or {}).get("render_seconds")
     took = f" in {duration(seconds)}" if isinstance(seconds, (int, float)) else ""

@@ -309,6 +309,25 @@ class SlotState(str, Enum):
         return self.value
 
 
+class ShownState(str, Enum):
+    """What the gallery pages show of an image, a photo or a style card: the journal's
+    states in the team's words (a running job is `rendering`, a finished photo `rendered`)."""
+    DONE = "done"
+    RENDERING = "rendering"
+    QUEUED = "queued"
+    WAITING = "waiting"
+    HELD = "held"
+    FAILED = "failed"
+    RENDERED = "rendered"    # a photo whose images are all done
+    MISSING = "missing"      # a style card not made (yet)
+    PROBLEM = "problem"      # a painting no card can be made from
+    NONE = "none"            # a painting with no card photos
+    RETRIED = "retried"      # history: a failed job put back by `retry`
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class PassOutcome(str, Enum):
     """How a `run --once` bulk pass ended; each has its own exit code (daemon/bulkpass.py)."""
     DONE = "done"                  # everything present was rendered

@@ -14,7 +14,7 @@ from pathlib import Path
 from loguru import logger
 
 from ..core.layout import StateLayout
-from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason
+from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason, InputState, JobState
 from ..core.timefmt import iso, now_iso
 from ..paths import FolderMissing, UnsafePathError, is_disk_full
 from ..pool import (ExecutorEvent, JobTrouble, OomRetried, OutboxFailed, Progress, RenderDone,
@@ -158,12 +158,12 @@ class Outcomes:
     @about_input
     def maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
-        if inp.state != "claimed":
+        if inp.state != InputState.CLAIMED:
             return
         all_jobs = self.journal.jobs_for_input(input_id)
         if not all_jobs or any(j.state in ACTIVE_JOB_STATES for j in all_jobs):
             return
-        failed = [j for j in all_jobs if j.state == "failed"]
+        failed = [j for j in all_jobs if j.state == JobState.FAILED]
         if failed:
             self.fail_input(input_id, failed[0].reason or "error",
                             "; ".join(f"{j.slug}: {j.error}" for j in failed),
@@ -189,7 +189,7 @@ class Outcomes:
         self.events.emit(DaemonEvent.PHOTO_FAILED, photo=inp.relpath, campaign=inp.campaign,
                          reason=reason, detail=message, archived=target,
                          jobs=[j["job"] for j in jobs_failed], time=error["time"])
-        self.journal.archive_input(input_id, "failed", str(target), message, reason)
+        self.journal.archive_input(input_id, InputState.FAILED, str(target), message, reason)
         intake.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_failed += 1
         self.summary.failures.append(message if message.startswith(inp.relpath) else
@@ -202,7 +202,7 @@ class Outcomes:
             intake.archive_target(self.layout.done, inp.relpath, str(input_id))
         self.journal.archive_intent(input_id, str(target), None)
         intake.archive(Path(inp.work_path), target)
-        self.journal.archive_input(input_id, "done", str(target))
+        self.journal.archive_input(input_id, InputState.DONE, str(target))
         intake.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")

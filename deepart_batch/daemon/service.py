@@ -18,7 +18,7 @@ from loguru import logger
 
 from ..core.cards import photo_jobs
 from ..core.layout import StateLayout
-from ..core.states import DaemonEvent, FailureReason
+from ..core.states import DaemonEvent, FailureReason, InputState, JobState
 from ..gallery.writer import GalleryWriter
 from ..journal import JournalBusy
 from ..ops.sdnotify import Notifier
@@ -118,7 +118,7 @@ class Service:
             return
         largest = max((s.memory_bytes for s in slots), default=0)
         by_id = {j.id: j for j in self.cards.startable(self.journal.jobs_ready(),
-                                                       self.journal.jobs_in("running"))}
+                                                       self.journal.jobs_in(JobState.RUNNING))}
         for job in [j for j in by_id.values() if j.spec is None]:   # undecodable row
             del by_id[job.id]
             problem = job.spec_problem or "no render settings were stored"
@@ -184,9 +184,9 @@ class Service:
 
     def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
-            return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
-                                   f"(max_attempts {self.config.max_attempts}); last: "
-                                   f"{job.error or job.reason}")
+            return FailureReason.INTERRUPTED, (
+                f"interrupted {job.attempts} time(s) without finishing "
+                f"(max_attempts {self.config.max_attempts}); last: {job.error or job.reason}")
         try:
             too_large = planner.too_large(job.spec, capacity_bytes)
         except Exception as exc:   # a stored spec that no longer validates: that job only
@@ -346,7 +346,7 @@ class Service:
             self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
         return (self.watcher.pending() == 0 and self.approvals.pending() == 0
                 and not photo_jobs(self.journal.jobs_ready())   # cards: watch's
-                and counts["running"] == 0 and not held)
+                and counts[JobState.RUNNING] == 0 and not held)
 
     def _drain(self) -> int:
         logger.info("stop requested: taking no new files, draining running jobs")
@@ -377,9 +377,10 @@ class Service:
         s = self.summary
         untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
         s.held = len(photo_jobs(self.journal.held())) + \
-            len(self.journal.inputs_in("held")) + \
+            len(self.journal.inputs_in(InputState.HELD)) + \
             len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
-        s.left_jobs = len(photo_jobs(self.journal.jobs_in("queued", "running", "waiting")))
+        s.left_jobs = len(photo_jobs(self.journal.jobs_in(JobState.QUEUED, JobState.RUNNING,
+                                                          JobState.WAITING)))
         s.left_photos = self.watcher.pending() + len(untaken)
 
     def _finish_once(self) -> int:
@@ -388,7 +389,7 @@ class Service:
             message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
                        f"in {self.layout.work} and are rendered by the next run or the daemon")
             self._summarise(message, "WARNING")
-        held_photos = self.journal.inputs_in("held")
+        held_photos = self.journal.inputs_in(InputState.HELD)
         if held_photos:
             message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
                        f"{held_photos[0].error}); see deepart-batch status and "

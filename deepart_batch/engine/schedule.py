@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.params import DEFAULT_SCALES  # noqa: F401  (the default `scales`)
-
+# The default scales, and their check, are core/params.py's (RenderParams.scales).
 # Share of the total evaluations given to each scale, coarsest first, for the default split
 # (the last entry is the full size). Fewer scales use the last entries.
 DEFAULT_SHARES: tuple[float, ...] = (0.4, 0.3, 0.3)

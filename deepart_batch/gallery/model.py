@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from ..core.cards import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
-from ..core.states import FailureReason, message as team_message
+from ..core.states import FailureReason, InputState, JobState, ShownState
+from ..core.states import message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..journal import Input, Job, open_reader
 from ..report import plain_settings, style_label, summarize
@@ -52,7 +53,7 @@ def trouble_for(reason, relpath: str, detail: str | None, note: Path | None) -> 
 class OutputItem:
     """One output of one photo: finished, or on its way, or failed."""
     slug: str
-    state: str                       # done | rendering | queued | waiting | held | failed
+    state: ShownState                # done | rendering | queued | waiting | held | failed
     styles: list[ShownStyle]
     settings: str
     image: Path | None = None        # the full restyled image, when done
@@ -84,11 +85,11 @@ class Campaign:
     folder: Path                     # outbox/<name>: where its page and thumbnails live
     photos: list[PhotoEntry] = field(default_factory=list)
 
-    def count(self, state: str) -> int:
+    def count(self, state: ShownState) -> int:
         """Outputs (renders) in this state."""
         return sum(o.state == state for p in self.photos for o in p.outputs)
 
-    def photo_count(self, state: str) -> int:
+    def photo_count(self, state: ShownState) -> int:
         """Photos in this state (see photo_state)."""
         return sum(photo_state(p) == state for p in self.photos)
 
@@ -98,22 +99,23 @@ class Campaign:
         return any(o.state in ACTIVE for p in self.photos for o in p.outputs)
 
 
-ACTIVE = ("rendering", "queued", "waiting")
-PHOTO_STATES = ("rendered", "failed", "held", "rendering", "waiting")
+ACTIVE = (ShownState.RENDERING, ShownState.QUEUED, ShownState.WAITING)
+PHOTO_STATES = (ShownState.RENDERED, ShownState.FAILED, ShownState.HELD, ShownState.RENDERING,
+                ShownState.WAITING)
 
 
-def photo_state(photo: "PhotoEntry") -> str:
+def photo_state(photo: "PhotoEntry") -> ShownState:
     """One word per photo, worst first: failed, held, rendering, waiting, else rendered."""
     states = {o.state for o in photo.outputs}
-    if "failed" in states or (photo.trouble is not None and not photo.held):
-        return "failed"
-    if photo.held or "held" in states:
-        return "held"
-    if "rendering" in states:
-        return "rendering"
-    if states & {"queued", "waiting"}:
-        return "waiting"
-    return "rendered"
+    if ShownState.FAILED in states or (photo.trouble is not None and not photo.held):
+        return ShownState.FAILED
+    if photo.held or ShownState.HELD in states:
+        return ShownState.HELD
+    if ShownState.RENDERING in states:
+        return ShownState.RENDERING
+    if states & {ShownState.QUEUED, ShownState.WAITING}:
+        return ShownState.WAITING
+    return ShownState.RENDERED
 
 
 class ReportCache:
@@ -136,7 +138,7 @@ class ReportCache:
         except (OSError, ValueError, UnicodeDecodeError):
             data = None
         if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(
-                REPORT_SCHEMA_PREFIX) and data.get("status") == "done"):
+                REPORT_SCHEMA_PREFIX) and data.get("status") == JobState.DONE):
             data = None
         self._cache[str(path)] = (key, data)
         return data
@@ -172,7 +174,8 @@ def output_from_report(report: dict, image: Path) -> OutputItem:
               for s in report.get("styles") or []]
     worker = job.get("worker")
     device = report.get("device") or ""
-    return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
+    return OutputItem(slug=job.get("slug") or image.stem, state=ShownState.DONE,
+                      styles=styles,
                       settings=plain_settings(report.get("params") or {}), image=image,
                       summary=report.get("summary") or summarize(report),
                       seconds=(report.get("timings") or {}).get("render_seconds"),
@@ -185,18 +188,18 @@ def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> O
                          Path(s.path) if s.path else None, s.weight)
               for s in (job.spec.styles if job.spec else ())]
     steps = job.spec.params.steps if job.spec else 0
-    state, message, progress = job.state, job.error, None
-    if state == "running":
-        state = "rendering"
+    state, message, progress = ShownState(job.state.value), job.error, None
+    if job.state == JobState.RUNNING:
+        state = ShownState.RENDERING
         p = job.progress or {}
         progress = (int(p.get("step", 0)), int(p.get("total") or steps or 0))
-    elif state == "queued" and job.reason:
-        state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
+    elif job.state == JobState.QUEUED and job.reason:
+        state = ShownState.HELD   # queued again after a crash, timeout or full outbox: retried
         message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
-    elif state == "waiting":
+    elif job.state == JobState.WAITING:
         message = "waiting for an identical photo's render"
     trouble = None
-    if job.state in ("held", "failed"):   # the setup or the render: the note's words
+    if job.state in (JobState.HELD, JobState.FAILED):   # the setup or the render: the note
         trouble = trouble_for(job.reason, relpath, job.error, note)
         message = None
     return OutputItem(slug=job.slug, state=state, styles=styles,
@@ -211,7 +214,7 @@ def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
     except FileNotFoundError:
         return [], []
     try:
-        return journal.inputs_except("claiming"), journal.all_jobs()
+        return journal.inputs_except(InputState.CLAIMING), journal.all_jobs()
     finally:
         journal.close()
 
@@ -240,9 +243,9 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if is_card(inp.relpath):
             continue   # a style card: outbox/styles.html shows it (gallery/styles.py)
         entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
-        if inp.state in ("failed", "held"):   # refused, failed, or waiting for the setup
-            entry.held = inp.state == "held"
-            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == "failed"
+        if inp.state in (InputState.FAILED, InputState.HELD):   # refused, failed or held
+            entry.held = inp.state == InputState.HELD
+            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == InputState.FAILED
                                                        else "manifest_invalid"),
                                         inp.relpath, inp.error,
                                         note_of(outbox, problems_folder, inp.relpath))
@@ -253,7 +256,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if entry is None:
             continue
         found = by_image.pop(os.path.realpath(job.output_path), None)
-        if job.state == "done" and found is None:
+        if job.state == JobState.DONE and found is None:
             continue   # its files were removed from the outbox
         entry.outputs.append(output_from_report(found[1], found[0]) if found
                              else _output_from_job(job, note_of(outbox, problems_folder,

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 
 from ..core.cards import STYLES_PAGE
-from ..core.states import plain
+from ..core.states import ShownState, plain
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
@@ -31,8 +31,8 @@ from .styles import card_folder, collect_styles, page_context
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
-STATE_LABELS = {"done": "done", "rendering": "rendering", "queued": "queued",
-                "waiting": "waiting", "held": "held", "failed": "failed"}
+STATE_LABELS = {s: s.value for s in (ShownState.DONE, ShownState.RENDERING, ShownState.QUEUED,
+                                     ShownState.WAITING, ShownState.HELD, ShownState.FAILED)}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
 GENERATOR = "deepart-batch gallery"   # in every page: how a stale page is known to be ours
 
@@ -120,7 +120,8 @@ class GalleryBuild:
         context = page_context(collect_styles(self.config, self.reports), self.outbox,
                                thumbs, href)
         params = self.config.card_params()
-        active = any(s["state"] in ("rendering", "queued") for s in context["styles"])
+        active = any(s["state"] in (ShownState.RENDERING, ShownState.QUEUED)
+                     for s in context["styles"])
         return self._write(self.outbox / STYLES_PAGE, "styles.html", force, banner=banner,
                            pending=live and active, home=PAGE, size=params.size,
                            steps=params.steps, cards_on=self.config.cards, **context)
@@ -132,7 +133,7 @@ class GalleryBuild:
         outputs = [o for p in campaign.photos for o in p.outputs]
         return {"photos": len(campaign.photos),
                 "states": {s: n for s in PHOTO_STATES if (n := campaign.photo_count(s))},
-                "images": len(outputs), "images_done": campaign.count("done")}
+                "images": len(outputs), "images_done": campaign.count(ShownState.DONE)}
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
         cover = next((o["thumb"] for p in photos for o in p["outputs"] if o.get("thumb")), None)

@@ -12,12 +12,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..core.states import FailureReason, JobState
+from ..core.states import FailureReason, InputState, JobState
 from . import schema
 from .records import Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
 
 JOB_STATES = tuple(s.value for s in JobState)
-UNFINISHED_INPUTS = ("claiming", "claimed", "held")
+UNFINISHED_INPUTS = (InputState.CLAIMING, InputState.CLAIMED, InputState.HELD)
 
 
 class JournalReader:
@@ -211,15 +211,15 @@ class JournalReader:
     def failures_by_reason(self) -> dict[str, int]:
         """Failed jobs and refused photos, by FailureReason: every member, zeros included."""
         out = {r.value: 0 for r in FailureReason}
-        for reason, n in self._reason_counts("failed", "AND id NOT IN (SELECT input_id FROM "
-                                                       "jobs)"):
+        for reason, n in self._reason_counts(InputState.FAILED,
+                                             "AND id NOT IN (SELECT input_id FROM jobs)"):
             out[FailureReason.parse(reason).value] += n
         return out
 
     def held_by_reason(self) -> dict[str, int]:
         """Held jobs and held photos (no jobs yet), by FailureReason."""
         out: dict[str, int] = {}
-        for reason, n in self._reason_counts("held", ""):
+        for reason, n in self._reason_counts(InputState.HELD, ""):
             key = FailureReason.parse(reason).value
             out[key] = out.get(key, 0) + n
         return out
@@ -240,7 +240,7 @@ class JournalReader:
     def recent_failures(self, limit: int = 10) -> list[dict]:
         return [{"id": job.id, "relpath": relpath, "slug": job.slug, "reason": job.reason,
                  "error": job.error, "finished_at": job.finished_at}
-                for job, relpath in self.jobs_with_relpath("failed", newest_first=True,
+                for job, relpath in self.jobs_with_relpath(JobState.FAILED, newest_first=True,
                                                            limit=limit)]
 
 

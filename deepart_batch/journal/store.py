@@ -122,7 +122,7 @@ class Journal(JournalReader):
     def add_archived(self, relpath: str, campaign: str, state: str, archived_to: str,
                      error: str | None, finished_at: float) -> None:
         """History rebuilt from done/ and failed/ after the journal was lost."""
-        assert state in ("done", "failed")
+        assert state in (JobState.DONE, JobState.FAILED)
         self.db.execute("INSERT INTO inputs (relpath, campaign, work_path, state, archived_to, "
                         "error, received_at, finished_at) VALUES (?, ?, '', ?, ?, ?, ?, ?)",
                         (relpath, campaign, state, archived_to, error, finished_at,
@@ -142,10 +142,10 @@ class Journal(JournalReader):
     @_write
     def archive_input(self, input_id: int, state: str, archived_to: str,
                       error: str | None = None, reason: str | None = None) -> None:
-        assert state in ("done", "failed")
+        assert state in (JobState.DONE, JobState.FAILED)
         self._input_transition(input_id, InputState(state), archived_to=archived_to,
                                error=error, finished_at=time.time(),
-                               reason=FailureReason.parse(reason).value if state == "failed"
+                               reason=FailureReason.parse(reason).value if state == JobState.FAILED
                                else None, retry_at=None)
 
     @_write
@@ -186,7 +186,7 @@ class Journal(JournalReader):
                 reason: str | None = None, error: str | None = None,
                 duplicate_of: int | None = None) -> int:
         check_transition(JOB_TRANSITIONS, "job", job_key[:12], None, JobState(state))
-        assert state != "waiting" or duplicate_of is not None
+        assert state != JobState.WAITING or duplicate_of is not None
         now = time.time()
         cur = self.db.execute(
             "INSERT INTO jobs (input_id, job_key, campaign, priority, slug, state, spec, "
@@ -194,30 +194,31 @@ class Journal(JournalReader):
             "duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (input_id, job_key, campaign, priority, slug, state, json.dumps(spec.to_dict()),
              output_path, report_path, reason, error, now, now,
-             now if state in ("done", "failed") else None, duplicate_of))
+             now if state in (JobState.DONE, JobState.FAILED) else None, duplicate_of))
         return cur.lastrowid
 
     @_write
     def mark_running(self, job_id: int, worker: str, device: str) -> None:
-        self._transition(job_id, "queued", "running", worker=worker, device=device,
+        self._transition(job_id, JobState.QUEUED, JobState.RUNNING, worker=worker, device=device,
                          started_at=time.time(), retry_at=None, attempts_delta=1)
 
     @_write
     def mark_done(self, job_id: int, render_seconds: float | None) -> None:
-        self._transition(job_id, "running", "done", finished_at=time.time(),
+        self._transition(job_id, JobState.RUNNING, JobState.DONE, finished_at=time.time(),
                          render_seconds=render_seconds, reason=None, error=None)
 
     @_write
     def mark_failed(self, job_id: int, reason: str, error: str) -> None:
-        self._transition(job_id, ("running", "queued", "held"), "failed", finished_at=time.time(),
+        self._transition(job_id, (JobState.RUNNING, JobState.QUEUED, JobState.HELD),
+                         JobState.FAILED, finished_at=time.time(),
                          reason=reason, error=error)
 
     @_write
     def requeue(self, job_id: int, reason: str | None = None, error: str | None = None,
                 refund_attempt: bool = False) -> None:
         """Back to the queue; a graceful shutdown refunds the attempt it interrupted."""
-        self._transition(job_id, "running", "queued", queued_at=time.time(), worker=None,
-                         device=None, progress=None, started_at=None, reason=reason,
+        self._transition(job_id, JobState.RUNNING, JobState.QUEUED, queued_at=time.time(),
+                         worker=None, device=None, progress=None, started_at=None, reason=reason,
                          error=error, attempts_delta=-1 if refund_attempt else 0)
 
     @_write
@@ -257,10 +258,10 @@ class Journal(JournalReader):
                        error: str | None = None) -> None:
         """A waiting duplicate is done (outputs copied), failed with its original, or queued
         to render itself when the copy could not be made."""
-        assert state in ("done", "failed", "queued")
-        self._transition(job_id, "waiting", state, reason=reason, error=error,
-                         finished_at=None if state == "queued" else time.time(),
-                         **({"queued_at": time.time()} if state == "queued" else {}))
+        assert state in (JobState.DONE, JobState.FAILED, JobState.QUEUED)
+        self._transition(job_id, JobState.WAITING, state, reason=reason, error=error,
+                         finished_at=None if state == JobState.QUEUED else time.time(),
+                         **({"queued_at": time.time()} if state == JobState.QUEUED else {}))
 
     @_write
     def set_progress(self, job_id: int, progress: dict) -> None:

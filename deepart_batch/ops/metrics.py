@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from loguru import logger
+from ..core.states import JobState
 
 __all__ = [
     "CONTENT_TYPE", "JOB_STATES", "RENDER_BUCKETS", "MetricsSnapshot", "MetricsServer",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-JOB_STATES = ("queued", "running", "waiting", "held", "done", "failed", "retried")  # daemon.states.JobState
+JOB_STATES = tuple(JobState)   # every one labelled, zero included
 # A Gatys render is seconds on a GPU at preview size and tens of minutes on a
 # CPU at print size; buckets span both so either shows up as a shape.
 RENDER_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)

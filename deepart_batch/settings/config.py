@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.states import DaemonEvent
 from ..core import formats
 from ..core.cards import CARD_MAX_SIZE
 from ..core.params import RenderParams
@@ -53,8 +54,9 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 TEMPLATE_FIELDS = ("stem", "style", "ext", "campaign")
 DEFAULT_IGNORE = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*", ".DS_Store", "Thumbs.db",
                   "*.json")
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished",   # core.states.NOTICES
-                 "folder_missing", "folder_back")
+NOTIFY_EVENTS = (DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
+                 DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
+                 DaemonEvent.FOLDER_BACK)   # core.states.NOTICES, in the order docs list them
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
