@@ -254,6 +254,27 @@ def test_states_reasons_and_events_are_named_by_their_members_outside_core_state
     assert found == [], f"{len(found)} literal(s):\n" + "\n".join(found)
 
 
+def _quoted_in_sql(tree: ast.AST, states: set[str]):
+    """(line, value) of a job or input state written into SQL text: `state='held'`. The
+    journal's queries take them as parameters or through f-strings of the members."""
+    quoted = re.compile(r"'(" + "|".join(sorted(states)) + r")'")
+    docstrings = {id(node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                id(node) not in docstrings:
+            for match in quoted.finditer(node.value):
+                yield node.lineno, match.group(1)
+
+
+def test_queries_take_states_from_their_members():
+    states, _ = _vocabulary()
+    found = sorted(f"{path.relative_to(PACKAGE.parent)}:{line} {value!r}"
+                   for module, path in MODULES.items() if module != VOCABULARY_MODULE
+                   for line, value in _quoted_in_sql(ast.parse(path.read_text()), states))
+    assert found == [], "\n".join(found)
+
+
 def test_the_vocabulary_rule_sees_what_it_should_and_not_text():
     states, others = _vocabulary()
     source = '''

@@ -107,7 +107,8 @@ class Journal(JournalReader):
         check_transition(INPUT_TRANSITIONS, "input", relpath, None, InputState.CLAIMING)
         cur = self.db.execute(
             "INSERT INTO inputs (relpath, campaign, work_path, state, received_at) "
-            "VALUES (?, ?, ?, 'claiming', ?)", (relpath, campaign, work_path, time.time()))
+            f"VALUES (?, ?, ?, '{InputState.CLAIMING}', ?)",
+            (relpath, campaign, work_path, time.time()))
         return cur.lastrowid
 
     @_write
@@ -132,7 +133,8 @@ class Journal(JournalReader):
     def archive_intent(self, input_id: int, archived_to: str, error: str | None) -> None:
         """Where the input is about to be moved, recorded first: see archive_input."""
         self.db.execute("UPDATE inputs SET archived_to=?, error=? WHERE id=? AND "
-                        "state IN ('claimed', 'held')", (archived_to, error, input_id))
+                        f"state IN ('{InputState.CLAIMED}', '{InputState.HELD}')",
+                        (archived_to, error, input_id))
 
     @_write
     def drop_input(self, input_id: int) -> None:
@@ -166,7 +168,7 @@ class Journal(JournalReader):
         """`retry`: a failed input and its failed jobs become history (no longer counted)."""
         self._input_transition(input_id, InputState.RETRIED)
         for (job_id,) in self.db.execute("SELECT id FROM jobs WHERE input_id=? AND "
-                                         "state='failed'", (input_id,)).fetchall():
+                                         f"state='{JobState.FAILED}'", (input_id,)).fetchall():
             self._transition(job_id, JobState.FAILED, JobState.RETRIED)
 
     @_write
@@ -237,8 +239,9 @@ class Journal(JournalReader):
     def release_due(self, now: float | None = None) -> list[int]:
         """Held jobs whose wait is over go back to the queue; returns their ids."""
         now = time.time() if now is None else now
-        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state='held' AND "
-                                             "COALESCE(retry_at, 0) <= ?", (now,)).fetchall()]
+        ids = [r[0] for r in self.db.execute(
+            f"SELECT id FROM jobs WHERE state='{JobState.HELD}' AND COALESCE(retry_at, 0) <= ?",
+            (now,)).fetchall()]
         for job_id in ids:
             self._transition(job_id, JobState.HELD, JobState.QUEUED, queued_at=now,
                              retry_at=None)
@@ -249,8 +252,10 @@ class Journal(JournalReader):
         """The cause may be gone (manifest reloaded, new start): held jobs and inputs are
         tried at once; their reasons stay until then."""
         now = time.time()
-        n = self.db.execute("UPDATE jobs SET retry_at=? WHERE state='held'", (now,)).rowcount
-        n += self.db.execute("UPDATE inputs SET retry_at=? WHERE state='held'", (now,)).rowcount
+        n = self.db.execute(f"UPDATE jobs SET retry_at=? WHERE state='{JobState.HELD}'",
+                            (now,)).rowcount
+        n += self.db.execute(f"UPDATE inputs SET retry_at=? WHERE state='{InputState.HELD}'",
+                             (now,)).rowcount
         return n
 
     @_write
@@ -265,7 +270,7 @@ class Journal(JournalReader):
 
     @_write
     def set_progress(self, job_id: int, progress: dict) -> None:
-        self.db.execute("UPDATE jobs SET progress=? WHERE id=? AND state='running'",
+        self.db.execute(f"UPDATE jobs SET progress=? WHERE id=? AND state='{JobState.RUNNING}'",
                         (json.dumps(progress), job_id))
 
     @_write
@@ -275,7 +280,7 @@ class Journal(JournalReader):
         that takes the daemon down with it more often counts its attempts again (so the
         dispatcher's max_attempts guard ends a job that kills the daemon each time)."""
         rows = list(self.db.execute(
-            "SELECT id, interruptions FROM jobs WHERE state='running'"))
+            f"SELECT id, interruptions FROM jobs WHERE state='{JobState.RUNNING}'"))
         for job_id, interruptions in rows:
             refund = (interruptions or 0) < MAX_INTERRUPTIONS
             self._transition(job_id, JobState.RUNNING, JobState.QUEUED, worker=None,
@@ -332,7 +337,7 @@ class Journal(JournalReader):
         marks = ",".join("?" * len(input_ids))
         job_ids = f"SELECT id FROM jobs WHERE input_id IN ({marks})"
         self.db.execute(f"UPDATE jobs SET duplicate_of=NULL WHERE duplicate_of IN ({job_ids}) "
-                        f"AND state IN ('done', 'failed')", input_ids)
+                        f"AND state IN ('{JobState.DONE}', '{JobState.FAILED}')", input_ids)
         jobs = self.db.execute(f"DELETE FROM jobs WHERE input_id IN ({marks})",
                                input_ids).rowcount
         inputs = self.db.execute(f"DELETE FROM inputs WHERE id IN ({marks})",

@@ -2,8 +2,9 @@
 
 The daemon owns the watcher, the journal and the outbox; an executor only renders. It
 talks to the daemon through this module alone: jobs in (`assign`), typed events out
-(`poll`, one dataclass per kind: events.py), and a read-only view of its slots. A backend is one module with a class that
-implements `Executor` and a `from_config` constructor, plus its name in `BACKENDS`.
+(`poll`, one dataclass per kind: events.py), and a read-only view of its slots. A backend
+is one module with a class that implements `Executor` and a `from_config` constructor,
+plus its name in `BACKENDS`.
 """
 
 from __future__ import annotations
