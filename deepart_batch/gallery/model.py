@@ -188,9 +188,10 @@ def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> O
                          Path(s.path) if s.path else None, s.weight)
               for s in (job.spec.styles if job.spec else ())]
     steps = job.spec.params.steps if job.spec else 0
-    state, message, progress = ShownState(job.state.value), job.error, None
-    if job.state == JobState.RUNNING:
-        state = ShownState.RENDERING
+    running = job.state == JobState.RUNNING
+    state = ShownState.RENDERING if running else ShownState(job.state.value)
+    message, progress = job.error, None
+    if running:
         p = job.progress or {}
         progress = (int(p.get("step", 0)), int(p.get("total") or steps or 0))
     elif job.state == JobState.QUEUED and job.reason:
