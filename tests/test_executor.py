@@ -115,7 +115,7 @@ def _one_event_of_each_kind():
         ev.SlotReady("cpu#0", None, {"parts": [{"part": "weights", "wall_s": 0.5}]}, {}),
         ev.JobStarted("cpu#0", 3),
         ev.Progress("cpu#0", 3, 4, 12, 1.5e5),
-        ev.OomRetried("cpu#0", 3, "cuda:0", 2048, 1.0, "smaller", "retry at 1536px"),
+        ev.OutOfMemory("cpu#0", 3, "cuda:0", 2048, 1.0, "smaller", "retry at 1536px"),
         ev.RenderDone("cpu#0", 3, report, b"\xff\xd8jpeg", 2.5, "bbbb"),
         ev.RenderFailed("cpu#0", 3, "cannot identify image file", FailureReason.IMAGE),
         ev.WorkerDied("cpu#0", 3, "worker process died with exit code 70"),

@@ -17,7 +17,7 @@ from ..core.layout import StateLayout
 from ..core.states import ACTIVE_JOB_STATES, DaemonEvent, FailureReason, InputState, JobState
 from ..core.timefmt import iso, now_iso
 from ..paths import FolderMissing, UnsafePathError, is_disk_full
-from ..pool import (ExecutorEvent, JobTrouble, OomRetried, OutboxFailed, Progress, RenderDone,
+from ..pool import (ExecutorEvent, JobTrouble, OutOfMemory, OutboxFailed, Progress, RenderDone,
                     RenderFailed)
 from ..report import JobInfo
 from . import intake, outbox, planner
@@ -60,7 +60,7 @@ class Outcomes:
         if isinstance(event, Progress):
             self.journal.set_progress(event.job_id, event.values())
             return
-        if isinstance(event, OomRetried):
+        if isinstance(event, OutOfMemory):
             logger.warning("job {}: {}", event.job_id, event.report_entry())
             return
         job = self.journal.job(event.job_id)

@@ -2,7 +2,7 @@
 
 from .devices import WorkerSpec, plan_workers
 from .events import (ExecutorEvent, JobStarted, JobTimedOut, JobTrouble, NodeLost,
-                     OomRetried, OutboxFailed, Progress, RenderDone, RenderFailed, SlotReady,
+                     OutOfMemory, OutboxFailed, Progress, RenderDone, RenderFailed, SlotReady,
                      SlotUp, WorkerDied)
 from .executor import (BACKENDS, Capacity, EventKind, Executor, PoolEvent, PoolJob, SlotState,
                        SlotView, capacity_problem, make_executor)
@@ -12,5 +12,5 @@ from .scheduler import FairScheduler
 __all__ = ["WorkerSpec", "plan_workers", "DevicePool", "PoolEvent", "PoolJob", "FairScheduler",
            "BACKENDS", "EventKind", "Executor", "ExecutorEvent", "SlotState", "SlotView",
            "make_executor", "Capacity", "capacity_problem", "JobStarted", "JobTimedOut",
-           "JobTrouble", "NodeLost", "OomRetried", "OutboxFailed", "Progress", "RenderDone",
+           "JobTrouble", "NodeLost", "OutOfMemory", "OutboxFailed", "Progress", "RenderDone",
            "RenderFailed", "SlotReady", "SlotUp", "WorkerDied"]

@@ -103,9 +103,10 @@ class Progress(ExecutorEvent):
 
 
 @dataclass(frozen=True)
-class OomRetried(ExecutorEvent):
-    """Something the render survived: it ran out of memory and tries again (smaller, or on
-    the CPU). The same entry goes into the report's `events`."""
+class OutOfMemory(ExecutorEvent):
+    """The render ran out of memory; `action` says what it did next (on_oom). Sent when it
+    tries again (smaller, or on the CPU): something the render survived. Every one, the
+    last `fail` included, is an entry of the report's `events`."""
     kind = EventKind.EVENT
     device: str
     size: int

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .events import ExecutorEvent, OomRetried, Progress, RenderDone
+from .events import ExecutorEvent, OutOfMemory, Progress, RenderDone
 from .executor import PoolJob
 
 
@@ -38,7 +38,7 @@ class RenderActor:
         self.tmp = Path(tempfile.mkdtemp(prefix="deepart-actor-"))
         self._lock = threading.Lock()
         self._progress: Progress | None = None
-        self._notices: list[OomRetried] = []
+        self._notices: list[OutOfMemory] = []
 
     def hello(self) -> dict:
         """Loads the weights first: a slot is idle only when it can render at once, so
@@ -82,7 +82,7 @@ class RenderActor:
         with self._lock:
             if isinstance(message, Progress):
                 self._progress = message
-            elif isinstance(message, OomRetried):
+            elif isinstance(message, OutOfMemory):
                 self._notices.append(message)
             else:
                 result.append(message)

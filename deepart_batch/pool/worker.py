@@ -18,7 +18,7 @@ from ..core.params import RenderParams
 from ..core.states import FailureReason
 from ..errors import DeepartError
 from ..report import JobInfo
-from .events import (JobStarted, OomRetried, Progress, RenderDone, RenderFailed, SlotReady,
+from .events import (JobStarted, OutOfMemory, Progress, RenderDone, RenderFailed, SlotReady,
                      SlotUp)
 
 
@@ -150,7 +150,7 @@ def run_job(state: WorkerState, job, send, fault) -> None:
                 action = "retry on cpu"
             else:
                 action = "fail"
-            event = OomRetried(slot, job.job_id, at, size, time.time(), state.on_oom, action)
+            event = OutOfMemory(slot, job.job_id, at, size, time.time(), state.on_oom, action)
             events.append(event.report_entry())
             if action == "fail":
                 raise JobFailed(FailureReason.OOM,

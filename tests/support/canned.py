@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from deepart_batch.core.timefmt import now_iso
 from deepart_batch.core.states import EventKind, FailureReason
-from deepart_batch.pool.events import (ExecutorEvent, OomRetried, RenderDone, RenderFailed,
+from deepart_batch.pool.events import (ExecutorEvent, OutOfMemory, RenderDone, RenderFailed,
                                        job_lost)
 from deepart_batch.pool.executor import Capacity, PoolJob, SlotState, SlotView
 from deepart_batch.testing import injected_fault
@@ -196,7 +196,7 @@ class CannedExecutor:
         outcome = _outcome(job.attempt, job.spec.input)
         if outcome == "oom":
             if self.on_oom == "smaller" and job.spec.params.size > 64:
-                event = OomRetried(slot_id, job.job_id, "cpu", job.spec.params.size,
+                event = OutOfMemory(slot_id, job.job_id, "cpu", job.spec.params.size,
                                    time.time(), self.on_oom, "retry at a smaller size")
                 return self._done(slot_id, job, [event.report_entry()])
             return RenderFailed(slot_id, job.job_id,
