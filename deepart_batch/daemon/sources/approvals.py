@@ -19,7 +19,7 @@ from loguru import logger
 
 from ...approved_preview import ApprovalProblem, print_params, read_approval
 from ...core.hashing import sha256_file
-from ...core.states import FailureReason
+from ...core.states import FailureReason, JobState
 from ...paths import is_disk_full, safe_text
 from . import claim
 from ..outcomes import publish
@@ -124,7 +124,7 @@ class ApprovalSource:
 
     def _previews(self, name: str) -> list:
         """Done preview jobs whose output has this name, newest first."""
-        return sorted((j for j in self.journal.jobs_in("done")
+        return sorted((j for j in self.journal.jobs_in(JobState.DONE)
                        if Path(j.output_path).name == name and j.spec
                        and not j.spec.init_from), key=lambda j: -j.id)
 
@@ -163,19 +163,20 @@ class ApprovalSource:
         if size < wanted:
             logger.info("{}: print_size {} capped at limits.max_size {}", inp.relpath,
                         wanted, size)
-        params = print_params(approval, size).to_dict()
+        params = print_params(approval, size)
         spec = replace(job.spec, content=photo, params=params, look_size=approval.long_side,
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
-        key = planner.job_key(inp.sha256, spec.styles, params, self.weights_id)
+        key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id)
         previous = self.journal.find_job(key)
-        if previous is not None and previous.state == "done" and \
+        if previous is not None and previous.state == JobState.DONE and \
                 Path(previous.output_path).is_file():   # approved again: that print stands
             logger.info("{}: already printed as {} (job {})", inp.relpath,
                         previous.output_path, previous.id)
             return self.journal.add_job(inp.id, key, job.campaign, job.priority,
                                         job.slug + "-print", spec, previous.output_path,
-                                        previous.report_path, state="done", reason="duplicate",
+                                        previous.report_path, state=JobState.DONE,
+                                        reason="duplicate",
                                         error=f"same as job {previous.id}",
                                         duplicate_of=previous.id)
         preview = Path(job.output_path)
