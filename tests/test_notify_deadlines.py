@@ -11,7 +11,7 @@ from loguru import logger
 
 from daemon_helpers import Box, wait_for
 from support.http_receiver import HttpReceiver
-from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers.event_bodies import TeamNotifier, build_event
 
 
 def _capture():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deepart_batch.daemon.receivers import problems
-from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers.event_bodies import TeamNotifier, build_event
 from support.boxes import write_config
 from support.http_receiver import HttpReceiver
 from support.mounts import read_only_folder
