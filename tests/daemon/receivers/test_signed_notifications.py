@@ -1,0 +1,54 @@
+"""The daemon's notifications end to end: a canned box renders one photo and refuses a
+corrupt one, and a local receiver gets each as a Standard Webhooks message that the
+independent `standardwebhooks` library verifies, one webhook-id per event, the same id on
+a resend of the same event. The delivery log in the journal records each message."""
+
+from standardwebhooks import Webhook
+
+from daemon_helpers import Box
+from support.http_receiver import HttpReceiver
+from deepart_batch.core.layout import StateLayout
+from deepart_batch.core.webhook_secret import WebhookSecret
+from deepart_batch.daemon.receivers.event_bodies import build_event
+from deepart_batch.journal.reader import open_reader
+from deepart_batch.notifications.signing import message_id
+
+
+def test_a_done_and_a_failed_photo_arrive_signed_with_one_id_per_event(tmp_path):
+    secret = WebhookSecret.new().text
+    with HttpReceiver(path="/hook") as hook:
+        box = Box(tmp_path, canned=True,
+                  notify={"webhook": hook.url, "secret": secret, "timeout_seconds": 5})
+        box.drop("tubingen.jpg", "city/ok.jpg")
+        (box.inbox / "city").mkdir(exist_ok=True)
+        (box.inbox / "city" / "broken.jpg").write_bytes(b"\xff\xd8 not a photo at all")
+        res = box.run_once()
+        assert res.returncode == 1, res.stderr[-3000:]   # one photo failed
+        requests = list(hook.raw_requests)
+
+    verified = [Webhook(secret).verify(r.raw, r.headers) for r in requests]
+    photos = {e["photo"]: e for e in verified if e.get("photo")}
+    assert photos["city/ok.jpg"]["event"] == "done"
+    assert photos["city/broken.jpg"]["event"] == "failed"
+    assert photos["city/broken.jpg"]["reason"] == "unreadable"
+    assert "starry" in photos["city/ok.jpg"]["styles"]     # chat lines name the style
+    for event in photos.values():
+        assert event["key"].startswith("input ") and event["event"] in event["key"]
+
+    ids = {}
+    for request, event in zip(requests, verified):
+        ids.setdefault(request.headers["webhook-id"], set()).add(event["id"])
+    assert all(len(events) == 1 for events in ids.values()), ids   # no id for two events
+    assert len(ids) == len(verified)
+    for request, event in zip(requests, verified):   # a resend (new event id, same news)
+        if event.get("photo"):
+            again = build_event(event["event"], photo=event["photo"], key=event["key"],
+                                reason=event["reason"], campaign=event["campaign"])
+            assert message_id(again) == request.headers["webhook-id"]
+
+    reader = open_reader(StateLayout(box.state).journal)
+    try:
+        log = reader.deliveries(limit=100)
+    finally:
+        reader.db.close()
+    assert sorted(d.message_id for d in log if d.status == "delivered") == sorted(ids)
