@@ -6,6 +6,7 @@ a resend of the same event. The delivery log in the journal records each message
 from standardwebhooks import Webhook
 
 from daemon_helpers import Box
+from support.boxes import run_in_process
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.core.webhook_secret import WebhookSecret
@@ -52,3 +53,21 @@ def test_a_done_and_a_failed_photo_arrive_signed_with_one_id_per_event(tmp_path)
     finally:
         reader.db.close()
     assert sorted(d.message_id for d in log if d.status == "delivered") == sorted(ids)
+
+
+def test_status_names_an_endpoint_that_refuses_every_message(tmp_path):
+    with HttpReceiver(path="/hook", fail=1000) as hook:      # every request answers 500
+        box = Box(tmp_path, canned=True,
+                  notify={"webhook": hook.url, "secret": WebhookSecret.new().text,
+                          "timeout_seconds": 5, "retries": 0})
+        (box.inbox / "broken.jpg").write_bytes(b"not a photo")
+        assert box.run_once().returncode == 1
+        assert hook.requests >= 1
+    info = box.status()
+    assert info["notifications"]["counts"]["failed"] >= 1
+    [failing] = info["notifications"]["failing"]
+    assert "127.0.0.1" in failing["endpoint"] and "500" in failing["last_status"]
+    assert "/hook" not in failing["endpoint"]               # a URL's path is never shown
+    text = run_in_process(["status", "--config", str(box.config)]).stdout
+    [line] = [l for l in text.splitlines() if l.startswith("notifications:")]
+    assert "FAILING: " in line and "127.0.0.1" in line, text
