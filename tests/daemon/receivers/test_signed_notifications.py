@@ -1,13 +1,15 @@
-"""The daemon's notifications end to end: a canned box renders one photo and refuses a
-corrupt one, and a local receiver gets each as a Standard Webhooks message that the
-independent `standardwebhooks` library verifies, one webhook-id per event, the same id on
-a resend of the same event. The delivery log in the journal records each message."""
+"""The daemon's notifications end to end: a canned box renders one photo, holds one whose
+painting is missing and refuses a corrupt one, and a local receiver gets each as a Standard
+Webhooks message that the independent `standardwebhooks` library verifies, one webhook-id
+per event, the same id on a resend of the same event. The delivery log in the journal
+records each message; `status` names an endpoint that refuses them."""
 
 from standardwebhooks import Webhook
 
 from daemon_helpers import Box
 from support.boxes import run_in_process
 from support.http_receiver import HttpReceiver
+from support.manifests import ONE_PAINTING_MISSING
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.core.webhook_secret import WebhookSecret
 from deepart_batch.daemon.receivers.event_bodies import build_event
@@ -15,12 +17,13 @@ from deepart_batch.journal.reader import open_reader
 from deepart_batch.notifications.signing import message_id
 
 
-def test_a_done_and_a_failed_photo_arrive_signed_with_one_id_per_event(tmp_path):
+def test_done_failed_and_held_photos_arrive_signed_with_one_id_per_event(tmp_path):
     secret = WebhookSecret.new().text
     with HttpReceiver(path="/hook") as hook:
-        box = Box(tmp_path, canned=True,
+        box = Box(tmp_path, manifest=ONE_PAINTING_MISSING, canned=True,
                   notify={"webhook": hook.url, "secret": secret, "timeout_seconds": 5})
         box.drop("tubingen.jpg", "city/ok.jpg")
+        box.drop("golden_gate.jpg", "park/waits.jpg")            # its painting is missing
         (box.inbox / "city").mkdir(exist_ok=True)
         (box.inbox / "city" / "broken.jpg").write_bytes(b"\xff\xd8 not a photo at all")
         res = box.run_once()
@@ -32,7 +35,9 @@ def test_a_done_and_a_failed_photo_arrive_signed_with_one_id_per_event(tmp_path)
     assert photos["city/ok.jpg"]["event"] == "done"
     assert photos["city/broken.jpg"]["event"] == "failed"
     assert photos["city/broken.jpg"]["reason"] == "unreadable"
-    assert "starry" in photos["city/ok.jpg"]["styles"]     # chat lines name the style
+    assert photos["park/waits.jpg"]["event"] == "held"
+    assert photos["park/waits.jpg"]["reason"] == "style_missing"
+    assert photos["city/ok.jpg"]["styles"] == ["starry"]     # chat lines name the style
     for event in photos.values():
         assert event["key"].startswith("input ") and event["event"] in event["key"]
 
