@@ -192,7 +192,8 @@ class Outcomes:
         self.events.emit(PhotoFailed(photo=inp.relpath, campaign=inp.campaign, reason=reason,
                                      detail=message, archived=target,
                                      jobs=tuple(j["job"] for j in jobs_failed),
-                                     time=error["time"]))
+                                     time=error["time"], input=input_id, holds=inp.holds,
+                                     styles=tuple(j["style"] for j in jobs_failed)))
         self.journal.archive_input(input_id, "failed", str(target), message, reason)
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         self.summary.inputs_failed += 1
@@ -213,4 +214,5 @@ class Outcomes:
         logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
         self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
                                    outputs=tuple(j.output_path for j in all_jobs),
-                                   jobs=tuple(j.id for j in all_jobs)))
+                                   jobs=tuple(j.id for j in all_jobs), input=input_id,
+                                   holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))
