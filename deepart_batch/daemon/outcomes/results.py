@@ -130,7 +130,8 @@ class Outcomes:
                          photo=inp.relpath, output_path=job.output_path,
                          timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
-                                  "finished": now_iso()})
+                                  "finished": now_iso()},
+                         outbox=self.config.outbox, styles_dir=self.config.styles_dir)
         publish.publish(Path(job.output_path), event.data["image"], report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.data.get("render_seconds"))
