@@ -26,9 +26,9 @@ from .errors import ImageError, MaskError
 # How far (largest channel difference) a pixel may be from a mapped value and still be
 # that value (JPEG noise, a slightly off palette)...
 VALUE_TOLERANCE = 48
-# ...and how much of the mask an unmapped colour may cover before the mask is refused
-# (anti-aliased edges spread over many colours, each a sliver).
-UNMAPPED_SHARE = 0.005
+# ...and how much of the mask one unmapped colour may cover before the mask is refused
+# (anti-aliased edges spread over many colours, each a sliver; a region is larger).
+UNMAPPED_SHARE = 0.02
 # A mask's aspect ratio may differ from the photo's by this much (rounding, a 1 px crop).
 ASPECT_TOLERANCE = 0.02
 
@@ -162,9 +162,11 @@ def assign(rgb: np.ndarray, regions: tuple[RegionSpec, ...], path: str = "mask"
     bad = np.flatnonzero(far & (share > UNMAPPED_SHARE))
     if bad.size:
         worst = bad[np.argmax(share[bad])]
-        name = value_name(tuple(int(c) for c in channels[worst]))
+        rgb_worst = tuple(int(c) for c in channels[worst])
+        name = value_name(rgb_worst)
+        key = str(rgb_worst[0]) if name.startswith("grey") else f'"{name}"'
         raise MaskError(
             f"{path}: {share[worst]:.1%} of the mask is {name}, which no region maps "
             f"(mapped: {describe_regions(regions)}); map it under the rule's `regions:` "
-            f"(e.g. \"{name}\": keep) or repaint it with a mapped value")
+            f"(e.g. {key}: keep) or repaint it with a mapped value")
     return nearest[inverse].reshape(packed.shape).astype(np.uint8)

@@ -70,11 +70,12 @@ def _entry(parser, entry, path: str, value, styles: dict) -> RegionSpec | None:
         parser.keys(entry, path, ["style", *REGION_PARAMS])
         for k in REGION_PARAMS:
             if k in entry:
-                if not (is_number(entry[k]) and entry[k] >= 0):
+                number = _number(entry[k])
+                if number is None or number < 0:
                     parser.error(f"{path}.{k}", f"{entry[k]!r} is not allowed; use a number "
                                                 f">= 0")
                     return None
-                overrides[k] = float(entry[k])
+                overrides[k] = number
         if "style" not in entry:
             parser.error(path, f"gives no `style:`; use {_ENTRY_HELP}")
             return None
@@ -95,6 +96,16 @@ def _entry(parser, entry, path: str, value, styles: dict) -> RegionSpec | None:
     if name not in styles:
         return None                  # its own entry is broken and already reported
     return RegionSpec(value, styles={name: 1.0}, overrides=overrides)
+
+
+def _number(value) -> float | None:
+    """A number, or YAML 1.1's reading of 2e6 (a string: it wants 2.0e+6) as one."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return float(value) if is_number(value) else None
 
 
 def mask_note(label: str, where: str, match, policy: str, regions) -> str:
