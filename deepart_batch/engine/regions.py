@@ -94,11 +94,12 @@ class RegionGuide:
         feather = FEATHER_PX if feather is None else feather
         if feather <= 0:
             return keep
-        # Chebyshev distance d to the kept area -> alpha = max(0, 1 - d / feather)
+        # Chebyshev distance d to the kept area -> alpha = max(0, 1 - d / (feather + 1)):
+        # `feather` pixels between the photo and the painting
         alpha = keep.clone()
-        for k in range(1, feather):
+        for k in range(1, feather + 1):
             grown = F.max_pool2d(keep, 2 * k + 1, stride=1, padding=k)
-            alpha = torch.maximum(alpha, grown * (1 - k / feather))
+            alpha = torch.maximum(alpha, grown * (1 - k / (feather + 1)))
         return alpha
 
 
