@@ -65,7 +65,8 @@ class RenderRequest:
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,
                    # a print from an approved preview keeps the preview as its look
                    look_size=UNDECIDED if retry and not spec.init_from else spec.look_size,
-                   approved_image=spec.init_from or None, approved_from=spec.approved_from)
+                   approved_image=spec.init_from or None, approved_from=spec.approved_from,
+                   mask=spec.mask or None, regions=spec.regions)
 
 
 def print_request(approval: Approval, print_size: int, approved_image: str,
