@@ -176,3 +176,33 @@ def test_the_style_target_cache_hits_with_a_mask(engine, weights, tmp_path):
     assert white["styles"] == {"starry": 1.0} and white["final_loss"] > 0
     assert black["keep"] and black["area"] == pytest.approx(0.5)
     assert report.to_dict()["regions"] == report.regions
+
+
+def test_each_region_is_matched_to_its_own_styles_targets(engine, photo, painting):
+    """The objective's loss of a region is the guided Gram MSE against that region's own
+    blend of the styles' targets, and the kept region has none."""
+    from deepart_batch.engine.regions import build_region_objective
+    p = RenderParams(size=48, content_layers=(), style_layers=("relu1_1", "relu2_1"))
+    x = resize_long_side(photo, 48)
+    h, w = x.shape[-2:]
+    other = torch.flip(painting, dims=(-1, -2)) * 0.5
+    grams = [engine.style_targets(s, p) for s in (painting, other)]
+    labels = torch.zeros(h, w, dtype=torch.long)
+    labels[:, w // 3:] = 1
+    labels[:, 2 * w // 3:] = 2
+    regions = [Region("a", (1.0, 0.0)), Region("b", (0.0, 1.0), style_weight=7.0), KEPT]
+    guide = RegionGuide.from_labels(labels, regions)
+    enc = engine.encoder(p.style_layers)
+    objective = build_region_objective(None, enc, x, grams, p, "fp32", guide, 48)
+    _, parts = objective(x)
+    assert set(parts.regions) == {"a", "b"}
+    feats = enc(x, p.style_layers)             # x is the photo: compositing changes nothing
+    for name, index, targets, weight in (("a", 0, grams[0], p.style_weight),
+                                         ("b", 1, grams[1], 7.0)):
+        expected = 0.0
+        for k in p.style_layers:
+            g = torch.nn.functional.interpolate((labels == index).float()[None, None],
+                                                size=feats[k].shape[-2:], mode="area")
+            expected += weight * torch.nn.functional.mse_loss(guided_gram(feats[k], g),
+                                                              targets[k]).item()
+        assert parts.regions[name].item() == pytest.approx(expected, rel=1e-4)
