@@ -1,9 +1,10 @@
-"""Approve to print, the engine part (issue 23): a print made from an approved preview's own
+"""Approve to print, the engine part: a print made from an approved preview's own
 pixels and report runs only the detail stages above the preview's size, and keeps its look."""
 
 import json
 
 import pytest
+import torch
 
 from deepart_batch import images
 from deepart_batch.approval import ApprovalProblem, read_approval, stamp
@@ -38,6 +39,7 @@ def preview(engine, weights, tmp_path_factory):
     return path, _publish(image, report, path)
 
 
+@pytest.mark.numeric
 def test_print_from_an_approved_preview_runs_only_the_detail_stages(engine, weights, preview,
                                                                     photo, painting):
     path, report_path = preview
@@ -61,6 +63,27 @@ def test_print_from_an_approved_preview_runs_only_the_detail_stages(engine, weig
     after = judge.score(images.to_tensor(image))
     assert after.style <= 1.1 * before.style, (after, before)
     assert after.content <= 1.1 * before.content, (after, before)
+
+
+@pytest.mark.numeric
+def test_a_print_continues_from_the_approved_preview_pixels_bit_for_bit(engine, weights,
+                                                                       preview, monkeypatch):
+    """The product's promise: an approved print's look result is the approved preview's
+    own pixels, exactly as decoded from the file the team approved (no re-render, so no
+    rounding of any CPU can change them)."""
+    from deepart_batch.engine import approve
+    path, report_path = preview
+    real, handed = approve.start_from, []
+
+    def recording(*args, **kwargs):
+        start, stages = real(*args, **kwargs)
+        handed.append(start.clone())
+        return start, stages
+    monkeypatch.setattr(approve, "start_from", recording)
+    render_request(engine, weights, print_request(read_approval(path, report_path), PRINT,
+                                                  str(path)))
+    approved = images.to_tensor(images.load_image(path))
+    assert len(handed) == 1 and torch.equal(handed[0], approved)
 
 
 def test_an_approval_of_a_changed_preview_or_without_its_report_is_refused(preview, tmp_path):

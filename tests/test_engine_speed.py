@@ -1,4 +1,4 @@
-"""Issue 5: coarse-to-fine schedule, precision, memory refusal. Small sizes, no timings."""
+"""Coarse-to-fine schedule, precision, memory refusal. Small sizes, no timings."""
 
 import re
 
@@ -14,20 +14,23 @@ from deepart_batch.engine.vgg import VGGEncoder
 from deepart_batch.errors import ParamsError
 
 
+@pytest.mark.numeric
 def test_multiscale_gives_requested_size_and_no_worse_loss(engine, photo, painting):
     style = [StyleInput(painting)]
     multi = engine.render(photo, style, RenderParams(size=128, steps=60, scales=(0.5, 1.0),
-                                                     log_every=5))
+                                                     log_every=5, precision="fp32"))
     single = engine.render(photo, style, RenderParams(size=128, steps=60, scales=(1.0,),
-                                                      log_every=5))
+                                                      log_every=5, precision="fp32"))
     assert multi.image.shape[-2:] == single.image.shape[-2:] == (96, 128)
     assert multi.evaluations == single.evaluations == 60
     # Measured: a coarse stage does not lower the full-size loss per evaluation, because the
     # deep Gram losses punish the blur of any upsampled image (benchmarks/results). At equal
     # evaluations multi-scale ends ~12% above single-scale at 128 px (5.73e6 vs 5.10e6 in
-    # fp32 and bf16; 17% before detail_transfer) in ~40% less time. The bound keeps
-    # regressions visible; issue 5's note explains why "at or below" does not hold.
-    assert multi.final.total <= 1.2 * single.final.total, (multi.final.total, single.final.total)
+    # fp32 and bf16; 17% before detail_transfer) in ~40% less time. Two fp32 runs of 60
+    # L-BFGS evaluations each: their ratio moves with the CPU's rounding (measured 1.08-1.14
+    # at 1, 2 and 4 threads on one AVX-512 box), so the bound is 1.25; a stage hand-over
+    # that loses the coarse result ends far above it. detail_transfer has its own test.
+    assert multi.final.total <= 1.25 * single.final.total, (multi.final.total, single.final.total)
     # The trace says which scale each entry belongs to; timings are per scale.
     assert {s.scale for s in multi.trace} == {0, 1}
     assert [s.size for s in multi.trace if s.scale == 1][-1] == 128
@@ -37,12 +40,16 @@ def test_multiscale_gives_requested_size_and_no_worse_loss(engine, photo, painti
     assert multi.final.scale == 1 and multi.final.size == 128
 
 
+@pytest.mark.numeric
 def test_bf16_and_fp32_losses_agree(engine, photo, painting):
     style = [StyleInput(painting)]
     params = dict(size=96, steps=3, scales=(1.0,))
     fp32 = engine.render(photo, style, RenderParams(precision="fp32", **params))
     bf16 = engine.render(photo, style, RenderParams(precision="bf16", **params))
     assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    # Measured 1.04% apart at 1, 2 and 4 threads (native BF16 dot products, AVX-512 BF16);
+    # bf16 rounding is ~0.4% per value, so 10% holds on any CPU and still catches a
+    # precision path that does not run (NaN) or loses a loss term.
     assert abs(bf16.final.total - fp32.final.total) <= 0.1 * fp32.final.total, \
         (bf16.final.total, fp32.final.total)
 
@@ -140,6 +147,7 @@ def test_explicit_schedule_counts_and_reports(engine, photo, painting):
     assert result.memory_estimate_bytes > 0
 
 
+@pytest.mark.numeric
 def test_style_grams_for_the_final_size_or_per_stage(engine, photo, painting):
     params = RenderParams(size=128, steps=6, scales=(0.5, 1.0), scale_steps=(3, 3))
     final = engine.style_targets(painting, params)
@@ -156,6 +164,7 @@ def test_style_grams_for_the_final_size_or_per_stage(engine, photo, painting):
     assert torch.allclose(a.image, c.image) and torch.allclose(b.image, c.image)
 
 
+@pytest.mark.numeric
 def test_detail_transfer_restores_content_detail_and_starts_lower(engine, photo, painting):
     import torch.nn.functional as F
     from deepart_batch.engine.losses import blend_grams

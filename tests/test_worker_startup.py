@@ -18,6 +18,7 @@ from deepart_batch.pool import warming
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.mark.numeric
 def test_mapped_weights_equal_the_decoded_ones_bit_for_bit_and_render_identically(
         tmp_path, monkeypatch, photo, painting):
     monkeypatch.setenv("DEEPART_CACHE_DIR", str(tmp_path))

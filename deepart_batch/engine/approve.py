@@ -1,4 +1,4 @@
-"""Approve to print (issue 23): a print made from an approved preview's own pixels.
+"""Approve to print: a print made from an approved preview's own pixels.
 
 A print above its look size is the preview's stages at the look size, then detail stages
 (look.py). When the team has approved a preview, those first stages are already done: their

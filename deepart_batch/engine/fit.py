@@ -18,6 +18,7 @@ def build_objective(plan: EvalPlan | None, encoder, content, target_grams: dict,
     import torch
 
     from .checkpoint import CheckpointedEncoder
+    from .losses import at_least_fp32
     from .objective import Objective
     from .tiling import TiledObjective, tiled_features
     mode = EvalMode.WHOLE if plan is None else plan.mode
@@ -26,7 +27,7 @@ def build_objective(plan: EvalPlan | None, encoder, content, target_grams: dict,
             if p.content_layers else {}
         return TiledObjective(encoder, targets, target_grams, p, plan.tile, precision)
     with torch.no_grad():
-        targets = {k: v.float() for k, v in encoder(content, p.content_layers).items()} \
+        targets = {k: at_least_fp32(v) for k, v in encoder(content, p.content_layers).items()} \
             if p.content_layers else {}
     if mode is EvalMode.CHECKPOINTED:
         encoder = CheckpointedEncoder(encoder)

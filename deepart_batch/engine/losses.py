@@ -6,15 +6,22 @@ import torch
 import torch.nn.functional as F
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 activations upcast to fp32 for the sums; fp32 and fp64 kept as they are
+    (fp64 is how the tests compare two solvers where their arithmetic agrees)."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations, normalised by C*H*W so layers of any size compare (fp32).
+    """Channel correlations, normalised by C*H*W so layers of any size compare (fp32 or
+    wider).
 
     Channels-last (NHWC) features are flattened as (H*W, C) - a view, not a copy."""
     b, c, h, w = features.shape
     if b == 1 and c > 1 and features.is_contiguous(memory_format=torch.channels_last):
-        flat = features.permute(0, 2, 3, 1).reshape(h * w, c).float()
+        flat = at_least_fp32(features.permute(0, 2, 3, 1).reshape(h * w, c))
         return (flat.t() @ flat) / (c * h * w)
-    flat = features.reshape(b * c, h * w).float()
+    flat = at_least_fp32(features.reshape(b * c, h * w))
     return (flat @ flat.t()) / (c * h * w)
 
 
@@ -30,7 +37,7 @@ def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(features.float(), target)
+    return F.mse_loss(at_least_fp32(features), target)
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
