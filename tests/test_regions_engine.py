@@ -22,6 +22,7 @@ def _halves(h: int, w: int, kept_from: int) -> RegionGuide:
     return RegionGuide.from_labels(labels, [STYLED, KEPT])
 
 
+@pytest.mark.numeric
 def test_guided_gram_of_an_all_ones_guide_is_the_gram():
     f = torch.randn(1, 8, 6, 5)
     assert torch.allclose(guided_gram(f, torch.ones(1, 1, 6, 5)), gram(f), rtol=1e-5)
@@ -29,6 +30,7 @@ def test_guided_gram_of_an_all_ones_guide_is_the_gram():
     assert torch.allclose(guided_gram(cl, torch.ones(1, 1, 6, 5)), gram(f), rtol=1e-5)
 
 
+@pytest.mark.numeric
 def test_guided_gram_of_a_hard_guide_is_the_gram_of_its_positions():
     f = torch.randn(1, 4, 6, 5)
     g = torch.zeros(1, 1, 6, 5)
@@ -178,6 +180,7 @@ def test_the_style_target_cache_hits_with_a_mask(engine, weights, tmp_path):
     assert report.to_dict()["regions"] == report.regions
 
 
+@pytest.mark.numeric
 def test_each_region_is_matched_to_its_own_styles_targets(engine, photo, painting):
     """The objective's loss of a region is the guided Gram MSE against that region's own
     blend of the styles' targets, and the kept region has none."""

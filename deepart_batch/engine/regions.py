@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import precision as prec
-from .losses import blend_grams, guided_gram, tv_loss
+from .losses import at_least_fp32, blend_grams, guided_gram, tv_loss
 from .objective import Objective, Parts
 from .tiling import layer_stride
 
@@ -176,7 +176,8 @@ class RegionObjective(Objective):
                     continue
                 g = self.guides[k][:, i:i + 1]
                 mass = self.masses[k][i] * t.shape[1]
-                term = lw.get(k, 1.0) * cw * ((feats[k].float() - t).pow(2) * g).sum() / mass
+                term = lw.get(k, 1.0) * cw * ((at_least_fp32(feats[k]) - t).pow(2)
+                                              * g).sum() / mass
                 content = content + term
                 total_r = total_r + term
             regions[r.name] = total_r
