@@ -66,13 +66,6 @@ class RegionGuide:
     def with_maps(self, maps: torch.Tensor) -> "RegionGuide":
         return RegionGuide(maps, self.regions)
 
-    def to(self, device) -> "RegionGuide":
-        return self.with_maps(self.maps.to(device))
-
-    @property
-    def keeps(self) -> bool:
-        return any(r.keep for r in self.regions)
-
     def at(self, height: int, width: int) -> torch.Tensor:
         """The maps at another size, area-averaged (each pixel's shares still sum to 1)."""
         if tuple(self.maps.shape[-2:]) == (height, width):
@@ -140,8 +133,11 @@ class RegionObjective(Objective):
         self.photo = photo
         self.region_list = guide.regions
         self.targets = targets
-        self.alpha = guide.keep_alpha(h, w, feather)
-        maps = guide.at(h, w)
+        # the maps stay where they are (the CPU, at the photo's size); only their copies at
+        # this stage's size go to the device
+        alpha = guide.keep_alpha(h, w, feather)
+        self.alpha = None if alpha is None else alpha.to(photo.device)
+        maps = guide.at(h, w).to(photo.device)
         self.guides = {k: F.interpolate(maps, size=(h // layer_stride(k), w // layer_stride(k)),
                                         mode="area")
                        for k in self.layers}
@@ -200,7 +196,7 @@ def build_region_objective(plan, encoder, content: torch.Tensor, grams: list[dic
         encoder = CheckpointedEncoder(encoder)
     feather = feather_at(max(content.shape[-2:]), output_size)
     return RegionObjective(encoder, targets, region_targets(guide, grams), p,
-                           guide.to(content.device), content, feather, precision)
+                           guide, content, feather, precision)
 
 
 def finish(out: torch.Tensor, photo: torch.Tensor, guide: RegionGuide | None,
@@ -209,5 +205,5 @@ def finish(out: torch.Tensor, photo: torch.Tensor, guide: RegionGuide | None,
     if guide is None:
         return out
     h, w = out.shape[-2:]
-    alpha = guide.to(out.device).keep_alpha(h, w, feather_at(max(h, w), output_size))
-    return composite(out, photo, alpha)
+    alpha = guide.keep_alpha(h, w, feather_at(max(h, w), output_size))
+    return composite(out, photo, None if alpha is None else alpha.to(out.device))
