@@ -190,7 +190,7 @@ class StyleTransfer:
             regions = regions.with_maps(pad_thin(regions.maps, *thin)[0])
         plans = self.check_memory(content.shape, styles, p, precision, stages)
         if regions is not None:
-            _refuse_tiled_regions(plans, stages)
+            spatial.refuse_tiled(plans, stages)
         estimate = max(plan.estimate for plan in plans.values())
         start = None
         if approved is not None:
@@ -312,17 +312,6 @@ class StyleTransfer:
             raise ValueError("init='image' needs an init image")
         return F.interpolate(init.to(self.device), size=size, mode="bicubic",
                              antialias=True, align_corners=False).clamp(0, 1).contiguous()
-
-
-def _refuse_tiled_regions(plans: dict, stages: list[Stage]) -> None:
-    """Regions are evaluated whole or checkpointed; a stage that only fits by tiles is
-    refused before anything runs (a guided Gram by tiles is not written yet)."""
-    tiled = [s.size for s in stages if plans[s.index].mode is fit.EvalMode.TILED]
-    if tiled:
-        raise memory.MemoryLimitError(
-            f"a render with a mask (regions) at {max(tiled)} px only fits in memory by tiles, "
-            f"and regions cannot be rendered by tiles yet; lower size (or look_size), or "
-            f"render on a device with more memory")
 
 
 def pad_thin(image: torch.Tensor, size: int, minimum: int) -> tuple[torch.Tensor, tuple]:

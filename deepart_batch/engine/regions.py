@@ -182,6 +182,18 @@ class RegionObjective(Objective):
         return total, Parts(total, content, style, tv, regions=regions)
 
 
+def refuse_tiled(plans: dict, stages) -> None:
+    """Regions are evaluated whole or checkpointed; a render with a stage that only fits by
+    tiles is refused before anything runs (a guided Gram by tiles is not written yet)."""
+    from .budget import EvalMode, MemoryLimitError
+    tiled = [s.size for s in stages if plans[s.index].mode is EvalMode.TILED]
+    if tiled:
+        raise MemoryLimitError(
+            f"a render with a mask (regions) at {max(tiled)} px only fits in memory by tiles, "
+            f"and regions cannot be rendered by tiles yet; lower size (or look_size), or "
+            f"render on a device with more memory")
+
+
 def build_region_objective(plan, encoder, content: torch.Tensor, grams: list[dict], p,
                            precision: str, guide: RegionGuide, output_size: int
                            ) -> RegionObjective:
