@@ -80,9 +80,9 @@ def test_every_painting_gets_a_card_behind_every_photo(tmp_path):
     rendered = [j for j in photos if j.started_at]   # the others copied p0's renders
     assert max(j.started_at for j in rendered) < min(j.started_at for j in cards)
     assert all(j.spec.params["size"] == 64 for j in cards)   # min(defaults.size, 256)
-    # the painting's copy is archived like a photo; the gallery's campaigns leave cards out
-    assert sorted(p.name for p in (box.state / "done" / STYLES_FOLDER).iterdir()) == \
-        ["starry_night.jpg", "the_scream.jpg"]
+    # the painting stays in styles_dir: its work copy is not archived; no card campaign
+    assert not list((box.state / "done").glob(f"{STYLES_FOLDER}/*"))
+    assert not list((box.state / "work").iterdir())
     assert not (box.outbox / STYLES_FOLDER / "index.html").exists()
     assert STYLES_FOLDER not in (box.outbox / "index.html").read_text()
     assert 'href="../styles.html"' in (box.outbox / "city" / "index.html").read_text()
@@ -133,6 +133,22 @@ def test_a_changed_painting_or_new_defaults_redo_the_card_in_place(tmp_path):
     watch_in_process(box, _after(1.5))              # the outbox holds these very cards
     assert not [j for j in _jobs(box) if j.campaign == STYLES_FOLDER]
     assert _cards(box) == before
+
+
+def test_a_painting_changed_again_and_again_piles_no_copies_in_done(tmp_path):
+    box = _box(tmp_path)
+    for source in ("tubingen.jpg", "the_scream.jpg", "starry_night.jpg"):
+        res = box.run_once()
+        assert res.returncode == 0, res.stderr[-2000:]
+        shutil.copy(DATA / source, box.styles / "starry_night.jpg")   # changed
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-2000:]
+    cards = [j for j in _jobs(box) if j.campaign == STYLES_FOLDER]
+    assert len(cards) == 5 * PHOTOS and all(j.state == "done" for j in cards)
+    assert not list((box.state / "done").rglob("*")), list((box.state / "done").rglob("*"))
+    assert not list((box.state / "work").iterdir())
+    assert (box.styles / "starry_night.jpg").read_bytes() == \
+        (DATA / "starry_night.jpg").read_bytes()
 
 
 def test_an_unreadable_painting_is_a_problem_card_not_a_crash(tmp_path):

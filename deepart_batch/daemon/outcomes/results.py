@@ -217,13 +217,17 @@ class Outcomes:
         target = Path(inp.archived_to) if inp.archived_to else \
             archive.archive_target(self.layout.done, inp.relpath, str(input_id))
         self.journal.archive_intent(input_id, str(target), None)
-        archive.archive(Path(inp.work_path), target)
+        if is_card(inp.relpath):   # the painting stays in styles_dir: no copy in done/
+            archive.discard(Path(inp.work_path))
+        else:
+            archive.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, "done", str(target))
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         if not is_card(inp.relpath):
             self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
-        logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+        logger.info("{}: all {} job(s) done; {}", inp.relpath, len(all_jobs),
+                    "its work copy removed" if is_card(inp.relpath) else f"archived to {target}")
         self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
                                    outputs=tuple(j.output_path for j in all_jobs),
                                    jobs=tuple(j.id for j in all_jobs)))
