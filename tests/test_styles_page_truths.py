@@ -1,7 +1,8 @@
 """outbox/styles.html tells the truth on any box: its painting count is the styles folder
 as it is (a painting the manifest names but the folder lacks is not one more), and why a
 painting has no card yet depends on how the box runs: `watch` makes cards by itself,
-`run --once` after its photos, `run --once --no-cards` none. With the canned executor, in this process."""
+`run --once` after its photos, `run --once --no-cards` none. With the canned executor, in
+this process."""
 
 import os
 import re
