@@ -2,7 +2,9 @@
 
 `status --json` is a stable interface (README, "status --json"): keys are only added, and
 `schema` changes if one ever has to change meaning. Times are ISO 8601 UTC strings.
-Reads the journal read-only and imports no torch, so it is quick while renders run.
+Reads the journal read-only, in one read transaction (a busy daemon's commits between
+its reads do not make the counts and the queue disagree), and imports no torch, so it is
+quick while renders run.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ def collect(config) -> dict:
     if db_path.exists():
         journal = open_reader(db_path)
         try:
-            out.update(_journal(journal, now))
+            with journal.snapshot():   # one moment: counts, running, queue and held agree
+                out.update(_journal(journal, now))
         except JournalUnavailable as exc:  # created a moment ago, not yet set up
             out["journal_error"] = str(exc)
         except JournalDamaged as exc:      # damaged: the daemon rebuilds it at start
