@@ -9,6 +9,12 @@ holding the journal with BEGIN EXCLUSIVE for 45 s (a backup, a person in sqlite3
 whole run notifies a webhook that trickles its answer one byte every 2 s, so the final
 SIGTERM meets a busy notification queue and must still exit 0 within NOTIFY_STOP_LIMIT.
 
+Beside the photos, the other ways in run too: style cards are on (a painting is added and
+one replaced while the daemon runs), and previews are approved into `outbox/_approve/` as
+they appear, one in three after its report was edited on the share (a problem approval).
+Every approval dropped must end archived exactly once (done/_approve or failed/_approve) or
+still be waiting.
+
 Every dropped file has unique bytes, so its fate is found by content whatever its name
 became (not UTF-8, too long, a collision): lost = in neither done/ nor failed/ nor still
 held in the inbox or work/; duplicated = archived more than once. A failed restart is a
@@ -130,6 +136,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--approvals", type=int, default=10, help="previews approved in the run")
     ap.add_argument("--keep", action="store_true", help="keep the soak directory")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -140,7 +147,8 @@ def main() -> int:
               defaults={"size": 16, "steps": 1, "scales": [1.0],
                         "content_layers": ["relu1_1"], "style_layers": ["relu1_1", "relu2_1"]},
               watch={"settle_seconds": 0.5, "rescan_seconds": 3, "poll_interval": 0.5},
-              notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0})
+              notify={"webhook": hook.url, "timeout_seconds": 3600, "retries": 0},
+              cards=True)
     inbox, outbox, state, config = box.inbox, box.outbox, box.state, box.config
     files = plan_files(args.files, rng)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -160,8 +168,46 @@ def main() -> int:
             time.sleep(rng.uniform(0, 2 * gap))
         dropping.set()
 
+    approved: list[str] = []
+    approving = threading.Event()
+
+    def approver():
+        """Approve previews as they appear; one in three after its report was edited."""
+        folder = outbox / "_approve"
+        gap = 0.9 * (args.kills * 9.0) / max(1, args.approvals)
+        while len(approved) < args.approvals:
+            time.sleep(rng.uniform(0, 2 * gap))
+            try:
+                previews = [p for p in outbox.rglob("*.jpg") if p.with_suffix(".json").is_file()
+                            and not {"_styles", "_approve", "_problems"} & set(p.parts)
+                            and ".print" not in p.name and not p.name.startswith(".")]
+                if not previews:
+                    continue
+                preview = rng.choice(previews)
+                if len(approved) % 3 == 2:
+                    report = json.loads(preview.with_suffix(".json").read_text())
+                    report["seed"] = None
+                    preview.with_suffix(".json").write_text(json.dumps(report))
+                folder.mkdir(exist_ok=True)
+                if (folder / preview.name).exists():
+                    continue               # the last copy of that name is not taken yet
+                shutil.copy(preview, folder / preview.name)
+                approved.append(preview.name)
+            except OSError:                # the outbox is away for a moment
+                continue
+        approving.set()
+
+    def painter():
+        """A painting added, then one replaced, while the daemon runs (style cards)."""
+        time.sleep(args.kills * 3.0)
+        shutil.copy(box.styles / "the_scream.jpg", box.styles / "added.jpg")
+        time.sleep(args.kills * 3.0)
+        shutil.copy(box.styles / "starry_night.jpg", box.styles / "added.jpg")
+
     t0 = time.monotonic()
     threading.Thread(target=dropper, daemon=True).start()
+    threading.Thread(target=approver, daemon=True).start()
+    threading.Thread(target=painter, daemon=True).start()
     restarts = failed_restarts = kills = 0
     faults = {max(1, args.kills // 3): lambda: outbox_away_and_back(outbox),
               max(2, 2 * args.kills // 3): lambda: lock_journal(state / "journal.sqlite")}
@@ -183,12 +229,16 @@ def main() -> int:
         proc = start()
         restarts += 1
     dropping.wait()
+    approving.wait(timeout=120)
     print(f"  {kills} kills done after {time.monotonic() - t0:.0f} s; draining", flush=True)
 
     def settled():
         left = [p for p in inbox.rglob("*") if p.is_file()]
+        waiting = [p for p in (outbox / "_approve").glob("*") if p.is_file()
+                   and not p.name.endswith(".error.json")] \
+            if (outbox / "_approve").is_dir() else []
         work = list((state / "work").iterdir())
-        return not left and not work
+        return not left and not work and not waiting
     deadline = time.monotonic() + 900
     while not settled() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(1)
@@ -221,6 +271,20 @@ def main() -> int:
                    for p in list(inbox.rglob("*")) + list((state / "work").iterdir())
                    if p.is_file()}
     done = failed = held = lost = duplicated = 0
+    approvals_archived = sum(1 for where in ("done", "failed")
+                             for p in (state / where / "_approve").glob("*")
+                             if p.is_file() and not p.name.endswith(".error.json")) \
+        if (state / "done").is_dir() else 0
+    approvals_waiting = sum(1 for p in (outbox / "_approve").glob("*") if p.is_file()
+                            and not p.name.endswith(".error.json")) \
+        if (outbox / "_approve").is_dir() else 0
+    approvals_lost = max(0, len(approved) - approvals_archived - approvals_waiting)
+    approvals_duplicated = max(0, approvals_archived + approvals_waiting - len(approved))
+    prints = [p for p in outbox.rglob("*.print*.jpg")]
+    cards = [p for p in (outbox / "_styles").glob("*.jpg")] if (outbox / "_styles").is_dir() \
+        else []
+    lost += approvals_lost
+    duplicated += approvals_duplicated
     for rel, data, kind in files:
         fate = archived.get(hashlib.sha256(data).digest(), [])
         if len(fate) > 1:
@@ -245,6 +309,10 @@ def main() -> int:
     print(f"held             {held}")
     print(f"lost             {lost}")
     print(f"duplicated       {duplicated}")
+    print(f"approvals        {len(approved)} dropped, {approvals_archived} archived, "
+          f"{approvals_waiting} waiting; {approvals_lost} lost, {approvals_duplicated} "
+          f"duplicated; {len(prints)} print(s)")
+    print(f"style cards      {len(cards)} card image(s) in outbox/_styles")
     print(f"restarts         {restarts}  (after {kills} kill -9s)")
     print(f"failed restarts  {failed_restarts}")
     print(f"images without a report {len(orphans)}; temp files {len(temps)}")

@@ -19,3 +19,8 @@ class WeightsError(DeepartError):
 
 class ConfigError(DeepartError):
     pass
+
+
+class MaskError(ImageError):
+    """A region mask that cannot be used with its photo (not an image, wrong shape, a
+    colour no region maps)."""

@@ -6,15 +6,16 @@ Shared by the `render` command and the pool's workers, so both produce the same 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from PIL import Image
 
 from .core.states import JobState
-from . import images, resolution
+from . import images, masks, resolution
 from .approved_preview import Approval, print_params
 from .core.jobspec import UNDECIDED, JobSpec
+from .core.regions import RegionSpec, effective_regions
 from .core.timefmt import now_iso
 from .engine import RenderParams, StyleInput, StyleTransfer
 from .engine.budget import effective_look_size
@@ -27,7 +28,7 @@ from .weights import Weights
 @dataclass
 class StyleFile:
     path: str
-    weight: float = 1.0
+    weight: float = 1.0         # 0: used only by a region that names it (regions)
     name: str | None = None
     sha256: str = ""            # known (a job's spec), else hashed here
 
@@ -49,6 +50,10 @@ class RenderRequest:
     # report says it came from; the render then runs only the detail stages.
     approved_image: str | None = None
     approved_from: dict | None = None
+    # Regions (spatial control): a mask file, and what its values become, over the
+    # defaults white = the styles weighted above 0, black = kept (core/regions.py).
+    mask: str | None = None
+    regions: tuple[RegionSpec, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: JobSpec, params: RenderParams | None = None) -> "RenderRequest":
@@ -61,7 +66,8 @@ class RenderRequest:
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,
                    # a print from an approved preview keeps the preview as its look
                    look_size=UNDECIDED if retry and not spec.init_from else spec.look_size,
-                   approved_image=spec.init_from or None, approved_from=spec.approved_from)
+                   approved_image=spec.init_from or None, approved_from=spec.approved_from,
+                   mask=spec.mask or None, regions=spec.regions)
 
 
 def print_request(approval: Approval, print_size: int, approved_image: str,
@@ -147,10 +153,14 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
         style_grams = cached_targets(params)
     t_loaded = time.perf_counter()
     approved = init if req.approved_image else None
+    region_map = guide = None
+    if req.mask:
+        region_map, guide = load_regions(req, content)
     result: RenderResult = engine.render(content, styles, params,
                                          init=None if approved is not None else init,
                                          callback=callback, style_grams=style_grams,
-                                         look_side=look_side, approved=approved)
+                                         look_side=look_side, approved=approved,
+                                         regions=guide)
     image = images.to_pil(result.image)
     report = RenderReport(
         status=JobState.DONE,
@@ -186,7 +196,47 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
     )
     if req.approved_from:  # a print from an approved preview names it (approved_preview.py)
         report.output["approved_from"] = dict(req.approved_from)
+    if region_map is not None:
+        report.regions = regions_report(region_map, result)
     return image, report
+
+
+def load_regions(req: RenderRequest, content: torch.Tensor):
+    """The request's mask read at the decoded photo's size (masks.py), and the engine's
+    RegionGuide: each region's blend over the request's styles, or kept."""
+    from .engine.regions import Region, RegionGuide
+    names = [s.name or s.path for s in req.styles]
+    default = {n: s.weight for n, s in zip(names, req.styles) if s.weight > 0}
+    specs = tuple(r if r.keep or r.styles else replace(r, styles=default)
+                  for r in effective_regions(req.regions))
+    for spec in specs:
+        unknown = sorted(set(spec.styles) - set(names))
+        if unknown:
+            raise ValueError(f"region {spec.name} names style(s) {', '.join(unknown)}, which "
+                             f"the request does not carry")
+    h, w = content.shape[-2:]
+    region_map = masks.read_mask(req.mask, req.content, (w, h), specs,
+                                 photo_size=masks.upright_size(req.content,
+                                                               req.max_input_pixels),
+                                 max_pixels=req.max_input_pixels)
+    regions = []
+    for spec in specs:
+        weights = None if spec.keep else tuple(spec.styles.get(n, 0.0) for n in names)
+        regions.append(Region(spec.name, weights, spec.overrides.get("style_weight"),
+                              spec.overrides.get("content_weight")))
+    guide = RegionGuide.from_labels(torch.from_numpy(region_map.labels), regions)
+    return region_map, guide
+
+
+def regions_report(region_map: "masks.RegionMap", result: RenderResult) -> dict:
+    """What the report says about regions: the mask (path, sha256, size) and, per region,
+    what it became, how much of the photo it covers and its final weighted loss."""
+    width, height = region_map.mask_size
+    losses = result.final.regions
+    return {"mask": {"path": region_map.path, "sha256": region_map.sha256,
+                     "width": width, "height": height},
+            "regions": [{**r, "final_loss": losses.get(r["name"])}
+                        for r in region_map.summary()]}
 
 
 def _final_measured_on(params: RenderParams) -> str:

@@ -86,6 +86,7 @@ class RenderReport:
     versions: dict = field(default_factory=versions)
     schema: str = SCHEMA
     summary: str | None = None               # one sentence for people: see summarize()
+    regions: dict | None = None              # mask and per-region losses (pipeline.py)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -16,7 +16,8 @@ MAX_LINES = 450
 LAYERS = {
     "core": 0, "errors": 0, "paths": 0, "testing": 0, "report": 1,
     "journal": 2, "engine": 2,
-    "settings": 3, "images": 3, "weights": 3, "progress": 3, "resolution": 3, "approved_preview": 3,
+    "settings": 3, "images": 3, "masks": 3, "weights": 3, "progress": 3, "resolution": 3,
+    "approved_preview": 3,
     "pipeline": 4,
     "pool": 5, "ops": 5, "gallery": 6, "notifications": 6,
     "daemon": 7,

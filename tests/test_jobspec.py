@@ -114,3 +114,17 @@ def test_a_written_report_copied_under_another_name():
     assert d["output"]["path"] == "/out/b/x.starry.png"
     assert {k: v for k, v in d.items() if k not in ("job", "output")} == \
         {k: v for k, v in written.items() if k not in ("job", "output")}
+
+
+def test_a_spec_with_a_mask_carries_its_regions_to_the_render_request():
+    from deepart_batch.core.regions import RegionSpec
+    from deepart_batch.pipeline import RenderRequest
+    regions = (RegionSpec((255, 0, 0), styles={"scream": 1.0},
+                          overrides={"style_weight": 2e6}), RegionSpec((0, 0, 0), keep=True))
+    spec = _spec(mask="/w/x.mask.png", mask_sha256="d" * 64, regions=regions)
+    stored = json.loads(json.dumps(spec.to_dict()))
+    assert stored["regions"][0]["name"] == "#ff0000"
+    assert JobSpec.from_dict(stored) == spec
+    req = RenderRequest.from_spec(JobSpec.from_dict(stored))
+    assert req.mask == "/w/x.mask.png" and req.regions == regions
+    assert RenderRequest.from_spec(_spec()).mask is None

@@ -1,4 +1,4 @@
-"""Nothing waits forever on notifications (issue 20 item 3): a delivery attempt has a total
+"""Nothing waits forever on notifications: a delivery attempt has a total
 deadline, not one per socket read; close() never blocks on a full queue; a stopping daemon
 waits on notifications a fixed budget at most and logs, in one line, what it did not deliver.
 Real sockets, a real trickling HTTP endpoint and a real `watch` process."""
@@ -11,7 +11,18 @@ from loguru import logger
 
 from daemon_helpers import Box, wait_for
 from support.http_receiver import HttpReceiver
-from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
+from deepart_batch.daemon.schedule.policy import backoff
+from deepart_batch.notifications.delivery import Endpoint, RetryPolicy
+from deepart_batch.notifications.notifier import Notifier
+
+
+def webhook_notifier(url: str, timeout: float, retries: int, retry_seconds: float = 2.0,
+                     **kwargs) -> Notifier:
+    """One json webhook, retried on the daemon's backoff from `retry_seconds`."""
+    return Notifier([Endpoint("json", "webhook", url=url)],
+                    policy=RetryPolicy(retries, timeout, lambda n: backoff(n, retry_seconds)),
+                    **kwargs)
 
 
 def _capture():
@@ -24,7 +35,7 @@ def test_a_trickling_webhook_times_out_at_the_attempt_deadline():
     hook = HttpReceiver(trickle=0.5, path="/hook")
     lines, sink = _capture()
     try:
-        n = TeamNotifier(webhook=hook.url, timeout=1, retries=0, log_every=0)
+        n = webhook_notifier(hook.url, timeout=1, retries=0, log_every=0)
         n.emit(build_event("failed", photo="a.jpg", campaign="", reason="unreadable"))
         # the answer takes ~5,000 s to trickle out: only a total deadline ends the attempt
         wait_for(lambda: any("not delivered after 1 tries" in str(l) for l in lines),
@@ -40,7 +51,7 @@ def test_close_on_a_full_queue_returns_and_counts_what_was_not_delivered():
     hook = HttpReceiver(trickle=2, path="/hook")
     lines, sink = _capture()
     try:
-        n = TeamNotifier(webhook=hook.url, timeout=3600, retries=3, queue_size=5)
+        n = webhook_notifier(hook.url, timeout=3600, retries=3, queue_size=5)
         for i in range(12):          # the first is in flight, 5 queued, the rest dropped
             n.emit(build_event("failed", photo=f"p{i}.jpg", campaign="", reason="unreadable"))
         wait_for(lambda: hook.requests == 1, timeout=30, what="the first delivery")

@@ -18,7 +18,7 @@ from daemon_helpers import wait_for
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.states import DeliveryStatus
 from deepart_batch.core.webhook_secret import WebhookSecret
-from deepart_batch.daemon.receivers.notify import build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
 from deepart_batch.daemon.schedule.policy import backoff
 from deepart_batch.journal import Journal, open_reader
 from deepart_batch.notifications.delivery import Endpoint, RetryPolicy

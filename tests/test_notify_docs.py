@@ -11,7 +11,7 @@ from conftest import ROOT
 from daemon_helpers import wait_for
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.webhook_secret import WebhookSecret
-from deepart_batch.daemon.receivers.notify import build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
 from deepart_batch.notifications.delivery import Endpoint, RetryPolicy
 from deepart_batch.notifications.notifier import Notifier
 from deepart_batch.notifications.signing import signed_headers

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from conftest import DATA
-from deepart_batch.daemon.receivers.notify import build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
 from deepart_batch.notifications.batching import Batch, Batcher
 from deepart_batch.notifications.formats import chat_body, slack_payload, teams_payload
 from deepart_batch.notifications.text import gallery_link, one_line

@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from deepart_batch.core.webhook_secret import BadSecret, WebhookSecret
-from deepart_batch.daemon.receivers.notify import build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
 from deepart_batch.notifications.signing import message_id, signature, signed_headers
 
 KEY = bytes(range(32))

@@ -38,9 +38,6 @@ def server_paths(outbox: Path, root: Path) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="needs daemon/outcomes.py to pass outbox and "
-                   "styles_dir to RenderReport.published (daemon/ is being restructured; "
-                   "see the team-truths report); remove this mark with that change")
 def test_no_file_in_the_outbox_names_a_server_path(scene):
     outbox = scene.box.outbox
     kinds = {p.suffix for p in outbox.rglob("*") if p.is_file()}

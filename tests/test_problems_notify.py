@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from deepart_batch.daemon.receivers import problems
-from deepart_batch.daemon.receivers.notify import TeamNotifier, build_event
+from deepart_batch.daemon.receivers.event_bodies import build_event
+from deepart_batch.daemon.schedule.policy import backoff
+from deepart_batch.notifications.delivery import Endpoint, RetryPolicy
+from deepart_batch.notifications.notifier import Notifier
 from support.boxes import write_config
 from support.http_receiver import HttpReceiver
 from support.mounts import read_only_folder
@@ -20,6 +23,15 @@ DATA = Path(__file__).parent / "data"
 ODD = "a<b>&'x' \"$(touch PWNED)\"; `id` {detail}.jpg"
 
 
+
+
+def policy(retries=3, timeout=10.0, retry_seconds=2.0) -> RetryPolicy:
+    """The daemon's backoff from a first wait of `retry_seconds`."""
+    return RetryPolicy(retries, timeout, lambda n: backoff(n, retry_seconds))
+
+
+def webhook(url: str) -> Endpoint:
+    return Endpoint("json", "webhook", url=url)
 
 
 def Hook(fail=0):
@@ -85,7 +97,7 @@ def test_odd_names_pass_through_problem_text_unchanged(tmp_path):
 
 
 def test_webhook_gets_each_event_once_with_plain_fields(hook):
-    n = TeamNotifier(webhook=hook.url, timeout=5, retries=2, retry_seconds=0.05)
+    n = Notifier([webhook(hook.url)], policy=policy(2, 5, 0.05))
     n.emit(build_event("held", photo=f"city/{ODD}", campaign="city", reason="style_missing",
                        detail="/srv/styles/starry.jpg missing", jobs=[3]))
     n.emit(build_event("done", photo="city/b.jpg", campaign="city",
@@ -99,12 +111,13 @@ def test_webhook_gets_each_event_once_with_plain_fields(hook):
     assert "starry.jpg" in held["message"] and "/srv" not in json.dumps(held)
     assert hook.received[1][1]["outputs"] == ["city/b.starry.jpg"]
     assert len({e["id"] for _, e in hook.received}) == 2
+    assert len({r.headers["webhook-id"] for r in hook.raw_requests}) == 2
 
 
 def test_webhook_delivery_is_retried_with_backoff():
     h = Hook(fail=2)
     try:
-        n = TeamNotifier(webhook=h.url, timeout=5, retries=3, retry_seconds=0.05)
+        n = Notifier([webhook(h.url)], policy=policy(3, 5, 0.05))
         n.emit(build_event("failed", photo="a.jpg", campaign="", reason="unreadable"))
         n.close(wait=10)
         assert h.requests == 3 and len(h.received) == 1 and n.delivered == 1
@@ -122,8 +135,8 @@ def test_a_dead_endpoint_never_blocks_and_is_logged_once_per_period(tmp_path):
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))
         silent.listen(100)
-        n = TeamNotifier(webhook=f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.3,
-                         retries=1, retry_seconds=0.05, log_every=3600)
+        n = Notifier([webhook(f"http://127.0.0.1:{silent.getsockname()[1]}/")],
+                     policy=policy(1, 0.3, 0.05), log_every=3600)
         start = time.monotonic()
         for i in range(20):
             n.emit(build_event("done", photo=f"p{i}.jpg", campaign=""))
@@ -143,7 +156,8 @@ def test_command_gets_the_event_on_stdin_never_in_its_arguments(tmp_path):
     script.write_text("import sys, pathlib\n"
                       f"pathlib.Path({str(out)!r}).write_bytes(sys.stdin.buffer.read())\n"
                       "assert len(sys.argv) == 2\n")
-    n = TeamNotifier(command=[sys.executable, str(script), "fixed-arg"], timeout=30)
+    n = Notifier([Endpoint.command([sys.executable, str(script), "fixed-arg"])],
+                 policy=policy(timeout=30))
     n.emit(build_event("failed", photo=ODD, campaign="", reason="unreadable",
                        detail="cannot identify image file"))
     n.close(wait=30)
@@ -154,13 +168,13 @@ def test_command_gets_the_event_on_stdin_never_in_its_arguments(tmp_path):
 
 
 def test_event_filter_and_disabled_notifier(hook):
-    n = TeamNotifier(webhook=hook.url, events=["failed"], retry_seconds=0.05)
+    n = Notifier([webhook(hook.url)], events=["failed"], policy=policy(retry_seconds=0.05))
     n.emit(build_event("done", photo="a.jpg", campaign=""))
     n.emit(build_event("pass_finished", counts={"done": 2, "failed": 1}))
     n.emit(build_event("failed", photo="a.jpg", campaign="", reason="empty"))
     n.close(wait=10)
     assert [e["event"] for _, e in hook.received] == ["failed"]
-    TeamNotifier().emit(build_event("done", photo="a.jpg", campaign=""))  # no target: no-op
+    Notifier([]).emit(build_event("done", photo="a.jpg", campaign=""))  # no target: no-op
 
 
 def test_problems_and_notify_config_are_checked(tmp_path):

@@ -57,3 +57,34 @@ def test_status_on_a_journal_being_created(tmp_path):
          "manifest": "m.yaml"}))
     info = collect(load_config(tmp_path / "config.yaml"))
     assert "a daemon may be creating it" in info["journal_error"]
+
+
+def test_status_is_one_snapshot_while_the_daemon_starts_jobs(tmp_path, monkeypatch):
+    """A busy daemon commits between status's reads (here: a job starts right after the
+    counts were read): the queue, the running list and the counts still agree."""
+    from deepart_batch.journal import JournalReader
+    for d in ("in", "out", "state", "styles"):
+        (tmp_path / d).mkdir()
+    write_config(tmp_path / "config.yaml", (
+        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+         "manifest": "m.yaml"}))
+    config = load_config(tmp_path / "config.yaml")
+    daemon = Journal(StateLayout(tmp_path / "state").journal)
+    photo = daemon.begin_claim("city/a.jpg", "city", "/w/a.jpg")
+    daemon.finish_claim(photo, "sha")
+    jobs = [daemon.add_job(photo, f"k{i}", "city", 0, f"s{i}", toy_spec(), f"/o/{i}.jpg",
+                           f"/o/{i}.json") for i in range(4)]
+    daemon.mark_running(jobs[0], "cpu#0", "cpu")
+    counts = JournalReader.counts
+
+    def counts_then_the_daemon_starts_a_job(self):
+        seen = counts(self)
+        daemon.mark_running(jobs[len(daemon.jobs_in("running"))], "cpu#1", "cpu")
+        return seen
+
+    monkeypatch.setattr(JournalReader, "counts", counts_then_the_daemon_starts_a_job)
+    info = collect(config)
+    daemon.close()
+    queued, running = info["counts"].get("queued", 0), len(info["running"])
+    assert info["counts"]["running"] == running, info
+    assert info["queue"]["jobs"] == queued + running == 4, info

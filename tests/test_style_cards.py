@@ -1,8 +1,8 @@
 """Style cards (issue 23), the bookkeeping: every painting of styles_dir gets a card made by
 `watch` through the journal, behind every photo, one card at a time; it is redone when the
 painting or the defaults change; an unreadable painting is a problem card; `run --once`
-leaves cards alone; `deepart-batch styles` and styles.html say the same. In this process,
-with the canned executor (tests/support/canned.py)."""
+makes missing cards after its photos (not with --no-cards); `deepart-batch styles` and
+styles.html say the same. In this process, with the canned executor (tests/support/canned.py)."""
 
 import shutil
 import time
@@ -80,9 +80,9 @@ def test_every_painting_gets_a_card_behind_every_photo(tmp_path):
     rendered = [j for j in photos if j.started_at]   # the others copied p0's renders
     assert max(j.started_at for j in rendered) < min(j.started_at for j in cards)
     assert all(j.spec.params.size == 64 for j in cards)   # min(defaults.size, 256)
-    # the painting's copy is archived like a photo; the gallery's campaigns leave cards out
-    assert sorted(p.name for p in (box.state / "done" / STYLES_FOLDER).iterdir()) == \
-        ["starry_night.jpg", "the_scream.jpg"]
+    # the painting stays in styles_dir: its work copy is not archived; no card campaign
+    assert not list((box.state / "done").glob(f"{STYLES_FOLDER}/*"))
+    assert not list((box.state / "work").iterdir())
     assert not (box.outbox / STYLES_FOLDER / "index.html").exists()
     assert STYLES_FOLDER not in (box.outbox / "index.html").read_text()
     assert 'href="../styles.html"' in (box.outbox / "city" / "index.html").read_text()
@@ -91,15 +91,20 @@ def test_every_painting_gets_a_card_behind_every_photo(tmp_path):
     assert 'rules[0] &#34;city/**&#34;: starry, starry-70_scream-30' in page, page
 
 
-def test_a_card_starts_only_when_no_card_runs_and_never_in_run_once():
+def test_a_card_starts_only_when_no_card_runs_and_in_run_once_after_the_photos():
     job = lambda i, card: SimpleNamespace(id=i, campaign=STYLES_FOLDER if card else "city")
     photo, card1, card2 = job(1, False), job(2, True), job(3, True)
     watch = StyleCardSource.__new__(StyleCardSource)
-    watch.once = False
+    watch.once, watch.make_cards = False, True
     assert watch.startable([photo, card2, card1], []) == [photo, card1]
     assert watch.startable([photo, card2], [card1]) == [photo]
-    watch.once = True
+    watch.once = True                               # a bulk pass: behind every photo
     assert watch.startable([photo, card1], []) == [photo]
+    assert watch.startable([card2, card1], [photo]) == []
+    assert watch.startable([card2, card1], []) == [card1]
+    assert watch.startable([card2], [card1]) == []
+    watch.make_cards = False                        # run --once --no-cards
+    assert watch.startable([card2, card1], []) == []
 
 
 def test_a_changed_painting_or_new_defaults_redo_the_card_in_place(tmp_path):
@@ -130,6 +135,22 @@ def test_a_changed_painting_or_new_defaults_redo_the_card_in_place(tmp_path):
     assert _cards(box) == before
 
 
+def test_a_painting_changed_again_and_again_piles_no_copies_in_done(tmp_path):
+    box = _box(tmp_path)
+    for source in ("tubingen.jpg", "the_scream.jpg", "starry_night.jpg"):
+        res = box.run_once()
+        assert res.returncode == 0, res.stderr[-2000:]
+        shutil.copy(DATA / source, box.styles / "starry_night.jpg")   # changed
+    res = box.run_once()
+    assert res.returncode == 0, res.stderr[-2000:]
+    cards = [j for j in _jobs(box) if j.campaign == STYLES_FOLDER]
+    assert len(cards) == 5 * PHOTOS and all(j.state == "done" for j in cards)
+    assert not list((box.state / "done").rglob("*")), list((box.state / "done").rglob("*"))
+    assert not list((box.state / "work").iterdir())
+    assert (box.styles / "starry_night.jpg").read_bytes() == \
+        (DATA / "starry_night.jpg").read_bytes()
+
+
 def test_an_unreadable_painting_is_a_problem_card_not_a_crash(tmp_path):
     box = _box(tmp_path)
     (box.styles / "broken.jpg").write_bytes(b"\xff\xd8 this is not a painting")
@@ -155,18 +176,40 @@ def test_an_unreadable_painting_is_a_problem_card_not_a_crash(tmp_path):
     assert f"card {card_photos()[0].stem}: done" in out, out
 
 
-def test_run_once_renders_photos_only_and_counts_them(tmp_path):
+def test_run_once_makes_missing_cards_after_the_photos_and_counts_them(tmp_path):
     box = _box(tmp_path)
     box.drop("tubingen.jpg", "city/a.jpg")
     res = box.run_once()
     assert res.returncode == 0, res.stderr[-2000:]
     assert "everything done: 1 photo(s), 2 render(s)" in res.stderr, res.stderr[-2000:]
+    assert f"style cards made {2 * PHOTOS:>5}" in res.stderr, res.stderr[-2000:]
+    assert _cards(box) == sorted(f"{s}.{p.stem}.jpg" for s in ("starry_night", "the_scream")
+                                 for p in card_photos())
+    jobs = _jobs(box)
+    photos = [j for j in jobs if j.campaign != STYLES_FOLDER]
+    cards = [j for j in jobs if j.campaign == STYLES_FOLDER]
+    assert len(cards) == 2 * PHOTOS and all(j.state == "done" for j in cards + photos)
+    assert max(j.started_at for j in photos) < min(j.started_at for j in cards)
+    starts = sorted((j.started_at, j.finished_at) for j in cards)   # one card at a time
+    assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:]))
+
+    res = box.run_once()                            # nothing changed: nothing re-rendered
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "style cards made     0" in res.stderr, res.stderr[-2000:]
+    assert len([j for j in _jobs(box) if j.campaign == STYLES_FOLDER]) == 2 * PHOTOS
+
+
+def test_run_once_no_cards_makes_none(tmp_path):
+    box = _box(tmp_path)
+    box.drop("tubingen.jpg", "city/a.jpg")
+    res = run_in_process(["run", "--once", "--no-cards", "--config", str(box.config)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "everything done: 1 photo(s), 2 render(s)" in res.stderr, res.stderr[-2000:]
     assert _cards(box) == [] and not [j for j in _jobs(box) if j.campaign == STYLES_FOLDER]
 
 
-def test_run_once_ends_with_card_jobs_a_daemon_left_queued(tmp_path):
-    """Cards queued by `watch` wait for the next `watch`: a bulk pass neither starts them
-    nor waits for them nor counts them."""
+def test_run_once_renders_card_jobs_a_daemon_left_queued(tmp_path):
+    """Cards queued by `watch` are rendered by the next bulk pass, behind its photos."""
     box = _box(tmp_path)
     (box.styles / "late.jpg").write_bytes((DATA / "starry_night.jpg").read_bytes())
     from deepart_batch.daemon.compose import compose
@@ -183,7 +226,8 @@ def test_run_once_ends_with_card_jobs_a_daemon_left_queued(tmp_path):
     res = box.run_once()
     assert res.returncode == 0, res.stderr[-2000:]
     assert "1 of 1 renders finished" in res.stderr, res.stderr[-2000:]
-    assert len([j for j in _jobs(box) if j.state == "queued"]) == 3 * PHOTOS
+    jobs = _jobs(box)
+    assert len(jobs) == 3 * PHOTOS + 1 and all(j.state == "done" for j in jobs)
 
 
 def test_an_inbox_folder_named_like_the_cards_folder_is_refused(tmp_path):

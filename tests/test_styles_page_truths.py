@@ -1,7 +1,8 @@
 """outbox/styles.html tells the truth on any box: its painting count is the styles folder
 as it is (a painting the manifest names but the folder lacks is not one more), and why a
 painting has no card yet depends on how the box runs: `watch` makes cards by itself,
-`run --once` makes none. With the canned executor, in this process."""
+`run --once` after its photos, `run --once --no-cards` none. With the canned executor, in
+this process."""
 
 import os
 import re
@@ -16,22 +17,29 @@ def _words(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
 
 
-def _bulk_box(tmp_path):
+def _bulk_box(tmp_path, *options):
     box = Box(tmp_path, manifest=ONE_PAINTING_MISSING, canned=True, cards=True)
     box.drop("tubingen.jpg", "city/a.jpg")
-    res = box.run_once()
+    res = run_in_process(["run", "--once", *options, "--config", str(box.config)])
     assert res.returncode == 0, res.stderr[-2000:]
     return box
 
 
-def test_on_a_run_once_box_the_page_never_promises_a_card_by_itself(tmp_path):
-    box = _bulk_box(tmp_path)
+def test_after_run_once_no_cards_the_page_never_promises_a_card_by_itself(tmp_path):
+    box = _bulk_box(tmp_path, "--no-cards")
     words = _words((box.outbox / "styles.html").read_text())
     assert MADE_BY_ITSELF not in words
-    assert "this box renders in bulk passes (run --once), which make no cards" in words
+    assert "this bulk pass ran with --no-cards, which makes none" in words, words
     res = run_in_process(["styles", "--config", str(box.config)])
     assert res.returncode == 0 and MADE_BY_ITSELF not in res.stdout, res.stdout
-    assert "(run --once), which make no cards" in res.stdout, res.stdout
+    assert "the next bulk pass (run --once) makes it, after its photos" in res.stdout, \
+        res.stdout
+
+
+def test_run_once_leaves_no_painting_of_the_folder_without_its_card(tmp_path):
+    box = _bulk_box(tmp_path)
+    words = _words((box.outbox / "styles.html").read_text())
+    assert "No card yet" not in words, words
 
 
 def test_the_painting_count_is_the_styles_folder_as_it_is(tmp_path):

@@ -29,6 +29,9 @@ def add_commands(sub) -> None:
     add_config_option(r)
     r.add_argument("--once", action="store_true", required=True,
                    help="process what is present and exit (required)")
+    r.add_argument("--no-cards", action="store_true",
+                   help="make no style cards in this pass (by default the missing or stale "
+                        "ones are made after the photos)")
     r.set_defaults(func=cmd_run)
     st = sub.add_parser("status", help="job counts, devices, running jobs, recent failures")
     add_config_option(st)
@@ -127,7 +130,7 @@ class DeferredReload:
             service.request_reload()
 
 
-def _serve(args, once: bool) -> int:
+def _serve(args, once: bool, make_cards: bool = True) -> int:
     reload = DeferredReload()
     reload.install()   # first: the imports and the wait for a bulk pass come after
     from ..daemon.admin.lock import DAEMON, AlreadyRunning, StopRequested
@@ -138,7 +141,7 @@ def _serve(args, once: bool) -> int:
     level = args.log_level if args.log_level != "INFO" else None
     _daemon_logging(config, level)
     try:
-        service = compose(config, once=once)
+        service = compose(config, once=once, make_cards=make_cards)
         reload.hand_to(service)
     except StopRequested as exc:   # SIGTERM while `watch` waited for a bulk pass
         from loguru import logger
@@ -176,7 +179,9 @@ def run_summary(s, config) -> str:
              f"  jobs failed   {s.jobs_failed:>5}",
              f"  photos held   {s.held:>5}   (waiting for the setup; see "
              f"{config.problems.folder}/ in the outbox)",
-             f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)"]
+             f"  duplicates    {s.duplicates:>5}   (identical re-drops, not rendered again)",
+             f"  style cards made {s.cards_done:>5}   -> {config.outbox}/_styles"
+             + (f", {s.cards_failed} failed" if s.cards_failed else "")]
     for message in s.failures[:10]:
         lines.append(f"  ! {escape_controls(message)}")
     if len(s.failures) > 10:
@@ -190,7 +195,7 @@ def cmd_watch(args) -> int:
 
 
 def cmd_run(args) -> int:
-    return _serve(args, once=True)
+    return _serve(args, once=True, make_cards=not args.no_cards)
 
 
 # --- status, retry, repair-journal, prune

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import ParamsError
+from .render_regions import add_region_options, check_mask_early, parse_regions, style_names
 from .options import (HelpFormatter, add_device_option, add_output_options, add_param_options,
                       add_weights_option, params_from_args)
 
@@ -24,6 +25,7 @@ def add_commands(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output image: .png, .jpg or .webp")
     p.add_argument("--blend", type=float, nargs="+", metavar="W",
                    help="blend weight per style image (default: equal)")
+    add_region_options(p)
     add_param_options(p)
     add_weights_option(p)
     add_device_option(p)
@@ -73,18 +75,25 @@ def cmd_render(args) -> int:
     if args.blend and abs(sum(blend) - 1) > 1e-6:
         logger.warning("--blend weights sum to {:g}, not 1; they are scaled to {}", sum(blend),
                        ", ".join(f"{w / sum(blend):.3g}" for w in blend))
+    regions = parse_regions(args)
     for path in [args.content, *args.styles] + ([init_image] if init_image else []):
         require_regular_file(path)           # a FIFO or device would block the read forever
         images.probe(path, args.max_pixels)  # fail on bad input before loading torch
     width, height, _ = images.probe(args.content, args.max_pixels, images.MIN_PHOTO_SIDE)
+    if args.mask:
+        logger.info("regions from {}: {}", args.mask,
+                    check_mask_early(args, regions, args.max_pixels))
     if (warning := upsample_warning(params.size, max(width, height), args.content)):
         logger.warning(warning)
     from ..engine import StyleTransfer
     from ..pipeline import RenderRequest, StyleFile, render_request
+    names = style_names(args.styles) if args.mask else [None] * len(args.styles)
     request = RenderRequest(content=args.content,
-                            styles=[StyleFile(s, w) for s, w in zip(args.styles, blend)],
+                            styles=[StyleFile(s, w, n)
+                                    for s, w, n in zip(args.styles, blend, names)],
                             params=params, init_image=init_image,
-                            max_input_pixels=args.max_pixels)
+                            max_input_pixels=args.max_pixels, mask=args.mask,
+                            regions=regions)
     weights = load_weights(args.weights)
     device = resolve_device(args.device)
     engine = StyleTransfer(weights.conv, weights.preprocessing, device)
@@ -98,6 +107,10 @@ def cmd_render(args) -> int:
     atomic_write_json(report_path, report.to_dict())
     logger.info("wrote {} and {} ({}, {:.1f} s)", out, report_path,
                 _loss_summary(report, params), report.timings["render_seconds"])
+    if report.regions:
+        for r in report.regions["regions"]:
+            loss = "kept" if r["keep"] else f"loss {r['final_loss'] or 0:.4g}"
+            logger.info("region {}: {:.0%} of the photo, {}", r["name"], r["area"], loss)
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .params import RenderParams
+from .regions import RegionSpec
 
 SCHEMA = 2
 
@@ -53,6 +54,12 @@ class JobSpec:
     init_from: str = ""
     init_sha256: str = ""
     approved_from: dict | None = None
+    # Regions (core/regions.py): the mask's claimed copy and its sha256, and what the rule
+    # maps its values to (over the defaults white = this output's styles, black = kept).
+    # No mask: the output renders whole.
+    mask: str = ""
+    mask_sha256: str = ""
+    regions: tuple[RegionSpec, ...] = ()
     schema: int = SCHEMA
     extra: dict = field(default_factory=dict)    # keys of a newer schema, kept as they were
 
@@ -75,6 +82,7 @@ class JobSpec:
         d["params"] = self.params.to_dict()
         d["styles"] = [asdict(s) for s in self.styles]
         d["content_size"] = list(self.content_size) if self.content_size else None
+        d["regions"] = [r.to_dict() for r in self.regions]
         return {**extra, **d}
 
     @classmethod
@@ -96,6 +104,8 @@ class JobSpec:
             style_key=d.get("style_key", ""), schema=d.get("schema", 1),
             init_from=d.get("init_from", ""), init_sha256=d.get("init_sha256", ""),
             approved_from=d.get("approved_from"),
+            mask=d.get("mask", ""), mask_sha256=d.get("mask_sha256", ""),
+            regions=tuple(RegionSpec.from_dict(r) for r in d.get("regions") or ()),
             extra={k: v for k, v in d.items() if k not in known})
 
     @classmethod

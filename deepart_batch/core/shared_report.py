@@ -190,6 +190,7 @@ class SharedReport:
     versions: dict = field(default_factory=dict)
     schema: str = ""
     summary: str | None = None
+    regions: dict | None = None      # a masked render: the mask and its regions
 
     @classmethod
     def from_dict(cls, d, params_kinds: Mapping[str, str] | None = None) -> "SharedReport":

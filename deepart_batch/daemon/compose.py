@@ -63,9 +63,9 @@ class LockWait:
 
 
 def compose(config: Config, once: bool = False, notifier: Notifier | None = None,
-            sources=None) -> Service:
+            sources=None, make_cards: bool = True) -> Service:
     """The service for this config, its collaborators built and wired. `sources`: the
-    job source factories (default SOURCES)."""
+    job source factories (default SOURCES); `make_cards` False: `run --once --no-cards`."""
     notifier = notifier or Notifier()
     layout = StateLayout(Path(config.state_dir))
     for d in (layout.work, layout.done, layout.failed):  # never the outbox
@@ -85,7 +85,8 @@ def compose(config: Config, once: bool = False, notifier: Notifier | None = None
     context = SourceContext(config=config, journal=journal, layout=layout, outcomes=outcomes,
                             holding=holding, manifests=manifests, events=events,
                             weights_id=weights_identity(config.weights), once=once,
-                            plan=partial(plan_guarded, outcomes=outcomes))
+                            plan=partial(plan_guarded, outcomes=outcomes),
+                            make_cards=make_cards)
     job_sources = Sources(SOURCES if sources is None else sources, context)
     watcher = job_sources.named("inbox").watcher
     folders = FolderWatch({"inbox": config.inbox, "outbox": config.outbox,
@@ -101,13 +102,15 @@ def compose(config: Config, once: bool = False, notifier: Notifier | None = None
                           waiting=service.waiting)]
         if once:
             built.append(PassProgress(journal, outcomes.summary))
-        built.append(GalleryHook(GalleryWriter(config, held=holding.in_inbox_reasons)))
+        built.append(GalleryHook(GalleryWriter(config, held=holding.in_inbox_reasons,
+                                                 cards_made=make_cards)))
         return built
 
     service = Service(config=config, once=once, notifier=notifier, layout=layout,
                       lock=lock, journal=journal, manifests=manifests, watcher=watcher,
                       pool=pool, scheduler=FairScheduler(), events=events, team=team,
                       holding=holding, outcomes=outcomes, sources=job_sources,
+                      make_cards=make_cards,
                       recovery=recovery, folders=folders, receivers=receivers,
                       bulk=PassEnd(outcomes.summary, journal, holding, watcher, layout, config))
     return service

@@ -68,6 +68,9 @@ class PhotoDone(Fact):
     campaign: str
     outputs: tuple[str, ...] = ()
     jobs: tuple[int, ...] = ()
+    input: int | None = None   # its journal row: the notification's identity with holds
+    holds: int = 0
+    styles: tuple[str, ...] = ()
     at: float = field(default_factory=_now)
 
 
@@ -81,6 +84,9 @@ class PhotoFailed(Fact):
     archived: Path | None = None
     jobs: tuple[int, ...] = ()
     time: str = ""        # as its error report says it (ISO 8601)
+    input: int | None = None   # its journal row: the notification's identity with holds
+    holds: int = 0
+    styles: tuple[str, ...] = ()
     at: float = field(default_factory=_now)
 
 
@@ -94,6 +100,9 @@ class PhotoHeld(Fact):
     work_copy: Path | None = None
     first: bool = True        # the first hold of this photo: the team is told
     jobs: tuple[int, ...] = ()
+    input: int | None = None   # its journal row: the notification's identity with holds
+    holds: int = 0
+    styles: tuple[str, ...] = ()
     at: float = field(default_factory=_now)
 
 

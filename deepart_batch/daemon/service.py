@@ -56,7 +56,7 @@ class Service:
                  watcher: InboxWatcher, pool: Executor, scheduler: FairScheduler,
                  events: EventBus, team: TeamDesk, holding: Holding, outcomes: Outcomes,
                  sources: Sources, recovery: Recovery, folders: FolderWatch,
-                 receivers: Callable[[], list], bulk: PassEnd):
+                 receivers: Callable[[], list], bulk: PassEnd, make_cards: bool = True):
         """What compose() built (compose.py); the service builds nothing."""
         self.config, self.once, self.notifier, self.layout = config, once, notifier, layout
         self._lock_fh = lock
@@ -66,6 +66,7 @@ class Service:
         self.recovery, self.folders, self._receivers = recovery, folders, receivers
         self.status_file = layout.status_file
         self.summary, self.bulk = outcomes.summary, bulk   # the bulk pass's end: bulk's
+        self.make_cards = make_cards   # False: `run --once --no-cards` leaves card jobs
         self.stopping = False
         self._no_device: str | None = None        # why nothing can render, while it lasts
         self._last_rescan = time.monotonic()
@@ -296,8 +297,9 @@ class Service:
         counts = self.journal.counts()
         held = self.manifests.current is None and \
             self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
+        ready = self.journal.jobs_ready()
         return (self.sources.pending() == 0
-                and not photo_jobs(self.journal.jobs_ready())   # cards: watch's
+                and not (ready if self.make_cards else photo_jobs(ready))
                 and counts[JobState.RUNNING] == 0 and not held)
 
     def _drain(self) -> int:

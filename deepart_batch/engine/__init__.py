@@ -11,7 +11,7 @@ _EXPORTS = {
     "RenderParams": "..core.params", "StyleInput": ".params",
     "RenderResult": ".optimize", "StepLosses": ".optimize", "StyleTransfer": ".optimize",
     "MemoryLimitError": ".memory", "estimate_memory": ".memory",
-    "resolve_precision": ".precision",
+    "resolve_precision": ".precision", "Region": ".regions", "RegionGuide": ".regions",
     "VGGEncoder": ".vgg", "canonical_layer": "..core.layers",
 }
 __all__ = list(_EXPORTS)

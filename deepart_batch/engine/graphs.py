@@ -193,7 +193,8 @@ class StepCache:
         """(step, info) where info names the step kind and, for eager, why."""
         why = self.unavailable(self.options, device)
         if why is None and not _graphable(objective):
-            why = "the stage is evaluated by tiles, checkpointed or with a look term (fit.py)"
+            why = ("the stage is evaluated by tiles, checkpointed, with a look term (fit.py) "
+                   "or with regions (regions.py)")
         if why is not None:
             return EagerStep(objective), {"step": "eager", "reason": why}
         key = _key(objective, shape, device)

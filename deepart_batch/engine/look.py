@@ -157,14 +157,15 @@ DETAIL_REINJECT = True
 
 
 def detail_objective(engine, content: torch.Tensor, styles, p, precision: str,
-                     look_image: torch.Tensor, plan=None) -> DetailObjective:
-    """The objective of a detail stage at `content`'s size (see the module docstring)."""
+                     look_image: torch.Tensor, plan=None, regions=None) -> DetailObjective:
+    """The objective of a detail stage at `content`'s size (see the module docstring);
+    with `regions`, its style and content terms are per region (regions.py)."""
     stage_size = max(content.shape[-2:])
     sp = detail_params(p, stage_size)
     grams = [engine.style_targets(s.image, sp, content,
                                   side=native_style_side(s.image, stage_size, p.style_scale))
              for s in styles]
-    base = engine.objective(content, styles, grams, sp, precision, plan)
+    base = engine.objective(content, styles, grams, sp, precision, plan, regions)
     enc = engine.encoder(LOOK_LAYERS, p.pooling, base.encoder.channels_last)
     term = LookTerm(enc, look_image, LOOK_WEIGHT * p.content_weight, precision=precision)
     return DetailObjective(base, term)

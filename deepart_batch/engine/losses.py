@@ -25,6 +25,18 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return (flat @ flat.t()) / (c * h * w)
 
 
+def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """The Gram matrix of the features a guide (1x1xHxW, same H, W, values in [0, 1])
+    selects: features times the guide, normalised by C times the guide's squared mass, so it
+    is a weighted mean of the positions' channel products and equals gram() for an all-ones
+    guide (Gatys et al. 2017, spatial control). fp32 or wider."""
+    b, c, h, w = features.shape
+    features = at_least_fp32(features)
+    guide = guide.to(features.dtype)
+    flat = (features * guide).permute(0, 2, 3, 1).reshape(b * h * w, c)
+    return (flat.t() @ flat) / (c * guide.pow(2).sum().clamp_min(1e-12))
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(at_least_fp32(features), target)
 

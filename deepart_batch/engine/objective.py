@@ -21,6 +21,7 @@ class StepLosses:
     scale: int = 0               # index into RenderResult.scale_timings
     size: int = 0                # long side (px) of the image this loss was measured on
     look: float = 0.0            # look term above the look size (look.py), weighted
+    regions: dict[str, float] = field(default_factory=dict)  # per region (regions.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,18 +35,22 @@ class Parts:
     style: dict[str, torch.Tensor]
     tv: torch.Tensor
     look: torch.Tensor | None = None
+    regions: dict[str, torch.Tensor] = field(default_factory=dict)  # style + content
 
     def to_losses(self, step: int, scale: int = 0, size: int = 0) -> StepLosses:
         """Floats of every part, read from the device in one go (one sync, not eight)."""
         tensors = [self.total, self.content, self.tv, *self.style.values()]
         if self.look is not None:
             tensors.append(self.look)
+        tensors += list(self.regions.values())
         values = torch.stack([t.detach().float().reshape(()) for t in tensors]).tolist()
         n = len(self.style)
+        after = 3 + n + (self.look is not None)
         return StepLosses(step=step, total=values[0], content=values[1],
                           style=dict(zip(self.style, values[3:3 + n])), tv=values[2],
                           scale=scale, size=size,
-                          look=values[3 + n] if self.look is not None else 0.0)
+                          look=values[3 + n] if self.look is not None else 0.0,
+                          regions=dict(zip(self.regions, values[after:])))
 
 
 class Objective:

@@ -15,7 +15,7 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 
-from . import print_from_preview, color, fit, graphs, look, memory, solver
+from . import print_from_preview, color, fit, graphs, look, memory, regions as spatial, solver
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
@@ -160,14 +160,17 @@ class StyleTransfer:
     def render(self, content: torch.Tensor, styles: list[StyleInput], params: RenderParams,
                init: torch.Tensor | None = None, callback: ProgressCallback | None = None,
                style_grams: StyleGrams = None, look_side: int | None | str = "auto",
-               approved: torch.Tensor | None = None) -> RenderResult:
+               approved: torch.Tensor | None = None,
+               regions: "spatial.RegionGuide | None" = None) -> RenderResult:
         """Restyle `content`. `style_grams`, when given as a list, holds the targets for the
         final size (as style_targets() makes them); coarser stages compute their own, or
         call it when it is a function of the stage's RenderParams. `look_side`: the print's
         look size as the caller decided it from the photo (budget.effective_look_size);
         "auto" decides it from `content`. `approved`: an approved preview's pixels (1x3xHxW
         in [0, 1], the same framing as `content`): its stages at or below the look size are
-        not run again; the print starts from it and runs only the detail stages (print_from_preview.py)."""
+        not run again; the print starts from it and runs only the detail stages (print_from_preview.py).
+        `regions`: the photo's regions at `content`'s size (regions.py): each styled region
+        matches its own styles, kept ones are the photo."""
         started = time.perf_counter()
         p = params.validated()
         if not styles and p.style_layers:
@@ -179,9 +182,16 @@ class StyleTransfer:
                   if look_side else plan_stages(p.size, p.scales, p.scale_steps, p.steps))
         final_shape = memory.long_side_shape(*content.shape[-2:], p.size)
         photo_shape = tuple(content.shape[-2:])
-        content, crop = pad_thin(content, min(s.size for s in stages),
-                                 min_side(p.content_layers + p.style_layers))
+        if regions is not None and tuple(regions.maps.shape[-2:]) != photo_shape:
+            raise ValueError(f"region maps are {tuple(regions.maps.shape[-2:])}, the content "
+                             f"{photo_shape}: give them at the content's size")
+        thin = (min(s.size for s in stages), min_side(p.content_layers + p.style_layers))
+        content, crop = pad_thin(content, *thin)
+        if regions is not None:
+            regions = regions.with_maps(pad_thin(regions.maps, *thin)[0])
         plans = self.check_memory(content.shape, styles, p, precision, stages)
+        if regions is not None:
+            spatial.refuse_tiled(plans, stages)
         estimate = max(plan.estimate for plan in plans.values())
         start = None
         if approved is not None:
@@ -203,7 +213,7 @@ class StyleTransfer:
                 t0 = time.perf_counter()
                 x, objective, c, info = self._stage(stage, content, styles, p, precision,
                                                     init, x, style_grams, run,
-                                                    plans[stage.index])
+                                                    plans[stage.index], regions)
                 timings.append({**_timing(stage, content, stage.steps,
                                           time.perf_counter() - t0, p), **info})
                 timings[-1]["evaluation"] = plans[stage.index].describe()
@@ -216,6 +226,7 @@ class StyleTransfer:
                 objective.precision = "fp32"
                 _, parts = objective(out)
                 final = parts.to_losses(run.count, stages[-1].index, stages[-1].size)
+                out = spatial.finish(out, c, regions, p.size)  # kept regions: the photo
                 out = crop_back(out, crop, final_shape)
         loop = {"solver": self.loop.solver if p.optimizer == "lbfgs" else p.optimizer,
                 "cudnn_benchmark": benchmark,
@@ -234,14 +245,14 @@ class StyleTransfer:
             raise
 
     def _stage(self, stage: Stage, content, styles, p: RenderParams, precision: str, init,
-               previous, style_grams: StyleGrams, run: "_Run", plan=None):
+               previous, style_grams: StyleGrams, run: "_Run", plan=None, regions=None):
         """Targets, start image and optimisation of one scale."""
         sp = replace(p, size=stage.size)
         c = resize_long_side(content, stage.size)
         last = stage.fraction == 1.0
         if stage.above_look:
             objective = look.detail_objective(self, c, styles, p, precision, run.look_image,
-                                              plan)
+                                              plan, regions)
             grams = None
         elif callable(style_grams):
             grams = style_grams(sp)
@@ -251,7 +262,7 @@ class StyleTransfer:
             grams = [self.style_targets(s.image, sp, c) for s in styles]
         info: dict = {}
         if grams is not None:
-            objective = self.objective(c, styles, grams, p, precision, plan)
+            objective = self.objective(c, styles, grams, p, precision, plan, regions)
         x = self._start(c, p, init, previous, stage).requires_grad_(True)
         if stage.steps > 0:
             step, info = self.step_cache.step(objective, x.shape, self.device)
@@ -268,13 +279,17 @@ class StyleTransfer:
         return x.detach(), objective, c, info
 
     def objective(self, content: torch.Tensor, styles: list[StyleInput], grams: list[dict],
-                  p: RenderParams, precision: str, plan: "fit.EvalPlan | None" = None
-                  ) -> Objective:
+                  p: RenderParams, precision: str, plan: "fit.EvalPlan | None" = None,
+                  regions: "spatial.RegionGuide | None" = None) -> Objective:
         """The weighted loss at `content`'s size: content targets computed once here, style
-        targets `grams` (one dict per style, as style_targets() makes them) blended;
-        evaluated whole, checkpointed or tiled as `plan` says (fit.py)."""
+        targets `grams` (one dict per style, as style_targets() makes them) blended, or
+        per region when `regions` are given (regions.py); evaluated whole, checkpointed
+        or tiled as `plan` says (fit.py)."""
         enc = self.encoder(p.content_layers + p.style_layers, p.pooling,
                            self._use_channels_last(precision))
+        if regions is not None:
+            return spatial.build_region_objective(plan, enc, content, grams, p, precision,
+                                                  regions, p.size)
         targets = blend_grams([(s.weight, g) for s, g in zip(styles, grams)]) if styles else {}
         return fit.build_objective(plan, enc, content, targets, p, precision)
 

@@ -183,18 +183,22 @@ def _fill_cards(entry: StyleEntry, card_rel: str, outbox: Path, fmt: str, subfol
 def no_card_words(cards_on: bool, mode: RunMode | None, cards_made: bool | None = None
                   ) -> str:
     """Why a painting has no card yet, true for how this box runs: `cards_made` when the
-    writer knows (the daemon says whether its mode makes cards), else from `mode` (the
-    lock file's role: `watch` makes cards, `run --once` makes none)."""
+    writer knows (the daemon says whether this run makes cards: not `run --once
+    --no-cards`), else from `mode` (the lock file's role: `watch` makes cards by itself,
+    the next `run --once` after its photos)."""
     if not cards_on:
         return "No card: cards are turned off in the config (cards: false)."
-    made = cards_made if cards_made is not None else \
-        None if mode is None else mode is RunMode.DAEMON
-    if made:
+    if cards_made or (cards_made is None and mode is RunMode.DAEMON):
         return "No card yet: it is made by itself, after the photos waiting now."
-    if made is False:
-        return ("No card yet: this box renders in bulk passes (run --once), which make no "
-                "cards; the service (deepart-batch watch) makes them, behind the photos.")
-    return "No card yet: cards are made while the service (deepart-batch watch) runs."
+    if cards_made is False:
+        return ("No card yet: this bulk pass ran with --no-cards, which makes none; the next "
+                "run --once without it, or the service (deepart-batch watch), makes it, "
+                "behind the photos.")
+    if mode is RunMode.BULK:
+        return ("No card yet: the next bulk pass (run --once) makes it, after its photos "
+                "(not with --no-cards).")
+    return ("No card yet: cards are made by the service (deepart-batch watch) and by "
+            "run --once, behind the photos.")
 
 
 def page_context(entries: list[StyleEntry], outbox: Path, thumbs, href) -> dict:

@@ -77,6 +77,18 @@ class GalleryWriter:
         except RuntimeError:   # the set changed while it was copied: next time
             return {}
 
+    def _manifest_error(self) -> tuple | None:
+        """The manifest's error file as it is now (its banner is on every page): a saved
+        mistake changes no journal row, so it is watched here."""
+        manifest = self.build.manifest
+        if manifest is None:
+            return None
+        try:
+            st = Path(manifest).with_name(Path(manifest).name + ".error.json").stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
     def _loop(self) -> None:
         journal = None
         while True:
@@ -84,7 +96,7 @@ class GalleryWriter:
                 if journal is None and self.db_path.exists():
                     journal = open_reader(self.db_path, timeout=5)
                 version = journal.data_version() if journal else None
-                seen = (version, tuple(sorted(self._held().items())))
+                seen = (version, tuple(sorted(self._held().items())), self._manifest_error())
             except (OSError, JournalUnavailable, JournalDamaged):
                 if journal is not None:
                     journal.close()

@@ -17,6 +17,8 @@ from pathlib import Path, PurePath
 
 from .config import Config, check_params, param_names
 from .globs import glob_to_regex
+from .manifest_regions import mask_note, parse_mask_rule
+from ..core.regions import RegionSpec
 from ..paths import UnsafePathError, resolve_inside
 from .yamlcheck import clip, is_number, suggest
 
@@ -54,6 +56,8 @@ class Rule:
     priority: int
     outputs: list[OutputSpec]
     pattern: re.Pattern = field(repr=False, compare=False, default=None)  # type: ignore
+    mask: str = "none"               # none | optional | required (core/regions.py)
+    regions: tuple[RegionSpec, ...] = ()   # mask values mapped (over white/black defaults)
 
 
 @dataclass
@@ -179,7 +183,7 @@ class ManifestParser:
         if not isinstance(data, dict):
             self.error(where, f"expected {{match: GLOB, outputs: [...]}}, got {data!r}")
             return None
-        self.keys(data, where, ["match", "priority", "outputs"])
+        self.keys(data, where, ["match", "priority", "outputs", "mask", "regions"])
         pattern = None
         try:
             pattern = glob_to_regex(data.get("match"))
@@ -205,9 +209,13 @@ class ManifestParser:
                            f"give one of them a different `name:`")
             slugs.setdefault(spec.slug, f"{where}.outputs[{j}]")
             outputs.append(spec)
+        mask, regions = parse_mask_rule(self, data, where, styles)
         if pattern is None:
             return None
-        return Rule(match=data["match"], priority=priority, outputs=outputs, pattern=pattern)
+        if mask != "none":
+            self.notes.append(mask_note(self.label, where, data["match"], mask, regions))
+        return Rule(match=data["match"], priority=priority, outputs=outputs, pattern=pattern,
+                    mask=mask, regions=regions)
 
     def output(self, data, where: str, styles: dict[str, StyleDef]) -> OutputSpec | None:
         if not isinstance(data, dict):

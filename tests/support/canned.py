@@ -58,6 +58,25 @@ def script(outcome: str, attempts=None, match: str = ""):
         _SCRIPT.remove(entry)
 
 
+_SLOW: list[tuple[str, float]] = []
+
+
+@contextmanager
+def slow(match: str, seconds: float):
+    """Meanwhile, jobs of photos whose path contains `match` answer `seconds` after they
+    were given: a render still running when the next file arrives."""
+    entry = (match, seconds)
+    _SLOW.append(entry)
+    try:
+        yield
+    finally:
+        _SLOW.remove(entry)
+
+
+def _render_seconds(photo: str) -> float:
+    return max((s for match, s in _SLOW if match in photo), default=0.0)
+
+
 @lru_cache(maxsize=1)
 def canned_render():
     """(PIL image, RenderReport) of one real 32 px render, made once per session and kept
@@ -134,6 +153,7 @@ class CannedExecutor:
         self._jobs: dict[str, PoolJob | None] = {i: None for i in self._ids}
         self._pending: list[ExecutorEvent] = []
         self._assigned_at: dict[str, float] = {}
+        self._due: dict[str, float] = {}       # slot -> when its answer may be read
         self._busy = 0.0
 
     @classmethod
@@ -170,10 +190,13 @@ class CannedExecutor:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
         self._jobs[slot_id] = job
         self._assigned_at[slot_id] = time.monotonic()
+        self._due[slot_id] = time.monotonic() + _render_seconds(job.spec.input)
         self._pending.append(self._answer(slot_id, job))
 
     def poll(self, timeout: float = 0.5) -> list[ExecutorEvent]:
-        events, self._pending = self._pending, []
+        now = time.monotonic()
+        events = [e for e in self._pending if self._due.get(e.worker, 0.0) <= now]
+        self._pending = [e for e in self._pending if e not in events]
         for event in events:
             self._jobs[event.worker] = None
             self._busy += time.monotonic() - self._assigned_at.pop(event.worker, time.monotonic())

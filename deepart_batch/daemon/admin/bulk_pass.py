@@ -66,7 +66,7 @@ class PassProgress:
     def finished(self, _event) -> None:
         s = self.summary
         n = s.jobs_done + s.jobs_failed
-        total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: watch's
+        total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: apart
         failed = f" ({s.jobs_failed} failed)" if s.jobs_failed else ""
         logger.info("progress: {} of {} renders finished{}", n, total, failed)
 

@@ -2,7 +2,9 @@
 
 `status --json` is a stable interface (README, "status --json"): keys are only added, and
 `schema` changes if one ever has to change meaning. Times are ISO 8601 UTC strings.
-Reads the journal read-only and imports no torch, so it is quick while renders run.
+Reads the journal read-only, in one read transaction (a busy daemon's commits between
+its reads do not make the counts and the queue disagree), and imports no torch, so it is
+quick while renders run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
-from ...core.states import FailureReason, InputState, JobState, message
+from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, message
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
@@ -102,7 +104,20 @@ def _journal(journal: JournalReader, now: float) -> dict:
          "error": i.error, "time": iso(i.finished_at),
          "message": _plain(i.reason, i.relpath, i.error)}
         for i in journal.refused(limit=10)]
+    out["notifications"] = _notifications(journal)
     return out
+
+
+def _notifications(journal: JournalReader) -> dict:
+    """The delivery log's counts, and the endpoints whose newest message was not taken
+    (as the log shows them: format and scheme://host, never a secret)."""
+    newest: dict = {}
+    for d in journal.deliveries(limit=200):           # newest first
+        newest.setdefault(d.endpoint, d)
+    failing = [{"endpoint": e, "last_status": d.last_status, "time": iso(d.last_at)}
+               for e, d in sorted(newest.items())
+               if d.status == DeliveryStatus.FAILED.value]
+    return {"counts": journal.delivery_counts(), "failing": failing}
 
 
 def _manifest(config) -> dict:
@@ -127,11 +142,13 @@ def collect(config) -> dict:
                                                        "photos": []},
                  "queue": {"jobs": 0, "eta_seconds": None, "from_renders": 0, "slots": 1},
                  "failures": [], "refused": [], "manifest": _manifest(config),
-                 "daemon": None, "devices": []}
+                 "daemon": None, "devices": [],
+                 "notifications": {"counts": {}, "failing": []}}
     if db_path.exists():
         journal = open_reader(db_path)
         try:
-            out.update(_journal(journal, now))
+            with journal.snapshot():   # one moment: counts, running, queue and held agree
+                out.update(_journal(journal, now))
         except JournalUnavailable as exc:  # created a moment ago, not yet set up
             out["journal_error"] = str(exc)
         except JournalDamaged as exc:      # damaged: the daemon rebuilds it at start
@@ -229,6 +246,13 @@ def render_text(info: dict) -> str:
         for f in info["failures"]:
             lines.append(f"  {f['time']} job {f['job']}: {f['input']} [{f['style']}] "
                          f"{f['reason']}: {f['error']}")
+    n = info.get("notifications") or {}
+    if any((n.get("counts") or {}).values()):
+        failing = "; ".join(f"{f['endpoint']} ({f['last_status']})"
+                            for f in n.get("failing") or [])
+        lines.append("notifications: " + ", ".join(
+            f"{v} {k}" for k, v in n["counts"].items()) +
+            (f"; FAILING: {failing}" if failing else ""))
     if info.get("refused"):
         lines.append("refused files:")
         for f in info["refused"]:

@@ -1,6 +1,8 @@
 """Archive: a finished input leaves work/ for done/ or failed/, under its inbox folder and
 name (shortened to fit), a failed one with its error report beside it. Idempotent, so
-recovery finishes an archive a crash interrupted."""
+recovery finishes an archive a crash interrupted. A style card's input is a copy of a
+painting that stays in styles_dir: it is removed when done, never archived (`discard`),
+so a painting changed again and again piles no copies in done/."""
 
 from __future__ import annotations
 
@@ -43,3 +45,9 @@ def archive(work_file: Path, target: Path, error: dict | None = None) -> Path:
         move_file(work_file, target)
         crash_point("after_archive_rename")
     return target
+
+
+def discard(work_file: Path) -> None:
+    """Remove a finished work copy whose original stays where it is (a style card's
+    painting). Idempotent, like archive(), so recovery can call it again."""
+    Path(work_file).unlink(missing_ok=True)

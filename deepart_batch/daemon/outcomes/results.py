@@ -15,6 +15,7 @@ from loguru import logger
 
 from ...core.layout import StateLayout
 from ...core.states import ACTIVE_JOB_STATES, FailureReason, InputState, JobState
+from ...core.style_card_names import is_card, is_card_job
 from ...core.timefmt import iso, now_iso
 from ...paths import FolderMissing, UnsafePathError, is_disk_full
 from ...pool import (ExecutorEvent, JobTrouble, OutOfMemory, OutboxFailed, Progress, RenderDone,
@@ -40,6 +41,8 @@ class RunSummary:
     left_photos: int = 0   # files still in the inbox, not taken (unreadable, no manifest)
     left_jobs: int = 0     # renders still queued when the pass ended
     stopped: bool = False  # SIGTERM before the end
+    cards_done: int = 0    # style card renders made (kept out of the photos' counts)
+    cards_failed: int = 0  # style card renders or paintings that failed
     failures: list[str] = field(default_factory=list)
 
 
@@ -132,11 +135,15 @@ class Outcomes:
                          photo=inp.relpath, output_path=job.output_path,
                          timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
-                                  "finished": now_iso()})
+                                  "finished": now_iso()},
+                         outbox=self.config.outbox, styles_dir=self.config.styles_dir)
         publish.publish(Path(job.output_path), event.image, report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.render_seconds)
-        self.summary.jobs_done += 1
+        if is_card_job(job):
+            self.summary.cards_done += 1
+        else:
+            self.summary.jobs_done += 1
         logger.info("job {} done: {}", job.id, job.output_path)
         self.events.emit(JobDone(job=job.id, photo=inp.relpath, output=job.output_path))
 
@@ -144,7 +151,10 @@ class Outcomes:
         """Give one job up (after policy, or refused before it ran), then see whether its
         photo is finished and settle the identical drops that waited for it."""
         self.journal.mark_failed(job.id, reason, error)
-        self.summary.jobs_failed += 1
+        if is_card_job(job):
+            self.summary.cards_failed += 1
+        else:
+            self.summary.jobs_failed += 1
         self.events.emit(JobFailed(job=job.id, reason=reason, detail=error))
         self.maybe_archive(job.input_id)
         self.settle_duplicates(job.id)
@@ -194,10 +204,14 @@ class Outcomes:
         self.events.emit(PhotoFailed(photo=inp.relpath, campaign=inp.campaign, reason=reason,
                                      detail=message, archived=target,
                                      jobs=tuple(j["job"] for j in jobs_failed),
-                                     time=error["time"]))
+                                     time=error["time"], input=input_id, holds=inp.holds,
+                                     styles=tuple(j["style"] for j in jobs_failed)))
         self.journal.archive_input(input_id, InputState.FAILED, str(target), message, reason)
         claim.remove_claim_note(self.layout.claims, inp.work_path)
-        self.summary.inputs_failed += 1
+        if is_card(inp.relpath) and reason != FailureReason.RESERVED_NAME.value:
+            self.summary.cards_failed += 0 if jobs_failed else 1   # not a failed photo
+        else:
+            self.summary.inputs_failed += 1
         self.summary.failures.append(message if message.startswith(inp.relpath) else
                                      f"{inp.relpath}: {message}")   # name the photo
 
@@ -207,12 +221,18 @@ class Outcomes:
         target = Path(inp.archived_to) if inp.archived_to else \
             archive.archive_target(self.layout.done, inp.relpath, str(input_id))
         self.journal.archive_intent(input_id, str(target), None)
-        archive.archive(Path(inp.work_path), target)
+        if is_card(inp.relpath):   # the painting stays in styles_dir: no copy in done/
+            archive.discard(Path(inp.work_path))
+        else:
+            archive.archive(Path(inp.work_path), target)
         self.journal.archive_input(input_id, InputState.DONE, str(target))
         claim.remove_claim_note(self.layout.claims, inp.work_path)
-        self.summary.inputs_done += 1
+        if not is_card(inp.relpath):
+            self.summary.inputs_done += 1
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
-        logger.info("{}: all {} job(s) done; archived to {}", inp.relpath, len(all_jobs), target)
+        logger.info("{}: all {} job(s) done; {}", inp.relpath, len(all_jobs),
+                    "its work copy removed" if is_card(inp.relpath) else f"archived to {target}")
         self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
                                    outputs=tuple(j.output_path for j in all_jobs),
-                                   jobs=tuple(j.id for j in all_jobs)))
+                                   jobs=tuple(j.id for j in all_jobs), input=input_id,
+                                   holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))

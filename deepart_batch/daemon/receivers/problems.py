@@ -21,27 +21,47 @@ from loguru import logger
 from ...paths import (NAME_MAX, UnsafePathError, atomic_write_bytes, fit_name, fsync_dir,
                       make_parents, open_own_file, resolve_inside)
 from ...core.states import Category, FailureReason, message
+from ...core.terminal import escape_controls
 
 TEXT_SUFFIX = ".txt"
 
 
+# What a note is about, by the way in it came (the reason says which): its label in the
+# note, and what to do with the file itself when the cause is in the file.
+_APPROVAL = ("Approval", "Not printed. Fix what is said below, then copy the preview into "
+                         "the approve folder again.")
+_PAINTING = ("Painting", "No style card. Fix or replace the painting in the styles folder "
+                         "(see below); its card is made by itself.")
+_PHOTO = ("Photo", "Not rendered. Drop a good copy of the photo into the inbox (see below).")
+
+
 def problem_text(relpath: str, reason, detail: str, held: bool, when: float | None = None,
                  reference: str = "") -> str:
-    """The note as the team reads it."""
+    """The note as the team reads it: about a photo, an approval in the approve folder or
+    a painting, in words for that one."""
     reason = FailureReason.parse(reason)
+    relpath, detail = escape_controls(relpath), escape_controls(detail)   # shown as ls does
+    label, file_status = {FailureReason.APPROVAL_INVALID: _APPROVAL,
+                          FailureReason.STYLE_UNREADABLE: _PAINTING}.get(reason, _PHOTO)
+    advice = ""
+    if reason is FailureReason.APPROVAL_INVALID and "; " in detail:
+        detail, advice = detail.rsplit("; ", 1)   # the approval's own advice: what to do
     what, todo = message(reason, PurePosixPath(relpath).name, detail)
+    if advice:
+        todo = advice[0].upper() + advice[1:] + "."
     stamp = datetime.fromtimestamp(when if when is not None else datetime.now().timestamp(),
                                    timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if held:
         status = "Waiting - not the photo's fault. It is tried again by itself."
     elif reason.category is Category.PHOTO:   # the same bytes would fail again: no retry
-        status = "Not rendered. Drop a good copy of the photo into the inbox (see below)."
+        status = file_status
     else:
         status = ("Not rendered. To try again, drop the photo into the inbox again, or ask "
                   "for it to be retried (deepart-batch retry --photo NAME).")
-    lines = [f"Photo:   {relpath}", f"Status:  {status}", f"When:    {stamp}", "",
+    kind = label.lower() if label != "Photo" else reason.category.value
+    lines = [f"{label + ':':<8} {relpath}", f"Status:  {status}", f"When:    {stamp}", "",
              "What went wrong:", f"  {what}", "", "What to do:", f"  {todo}", "",
-             f"Reference: {reason.value} ({reason.category.value})"
+             f"Reference: {reason.value} ({kind})"
              + (f", {reference}" if reference else "")]
     return "\n".join(lines) + "\n"
 

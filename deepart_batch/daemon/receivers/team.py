@@ -18,22 +18,24 @@ from loguru import logger
 from ...paths import UnsafePathError
 from ..outcomes import publish
 from . import problems
-from .notify import TeamNotifier, build_event
+from .event_bodies import build_event, photo_key
+from ...notifications.notifier import Notifier
 from ...core.states import DaemonEvent, FailureReason, message, plain
 from ..events import (FolderBack, FolderMissing, PassFinished, PhotoDone, PhotoFailed,
                       PhotoHeld)
 from ..outcomes.archive import ERROR_SUFFIX
+from ..schedule.policy import backoff
 
 RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
 
 
 class TeamDesk:
-    def __init__(self, config, notifier: TeamNotifier | None = None):
+    def __init__(self, config, notifier: Notifier | None = None):
         self.outbox = Path(config.outbox)
         self.folder = config.problems.folder
         self.subfolder = config.output.reports == "subfolder"
-        self.notifier = notifier or TeamNotifier.from_config(config.notify)
-        self._notify = copy.deepcopy(config.notify)   # what the notifier was built from
+        self.notifier = notifier or Notifier.for_box(config, backoff)
+        self._notify = self._notify_settings(config)   # what the notifier was built from
         self.retry_seconds = RETRY_SECONDS
         self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
         self._last_try = time.monotonic()
@@ -41,11 +43,16 @@ class TeamDesk:
     def apply(self, config) -> None:
         """A reloaded config: a new notifier when the notify settings changed (the old
         one is given two seconds to deliver what it holds)."""
-        if config.notify == self._notify:
+        if self._notify_settings(config) == self._notify:
             return
-        old, self.notifier = self.notifier, TeamNotifier.from_config(config.notify)
-        self._notify = copy.deepcopy(config.notify)
+        old, self.notifier = self.notifier, Notifier.for_box(config, backoff)
+        self._notify = self._notify_settings(config)
         old.close(wait=2)
+
+    @staticmethod
+    def _notify_settings(config):
+        """What the notifier is built from: the notify section and the gallery links."""
+        return copy.deepcopy(config.notify), config.gallery_base_url
 
     def outbox_relative(self, path: str) -> str:
         """A path as the team sees it on the share: relative to the outbox."""
@@ -78,7 +85,9 @@ class TeamDesk:
                         photo)
         self.notifier.emit(build_event(DaemonEvent.PHOTO_DONE, photo=photo, campaign=campaign,
                                        outputs=[self.outbox_relative(o) for o in outputs],
-                                       jobs=jobs))
+                                       jobs=jobs, styles=event.styles,
+                                       key=photo_key(event.input, DaemonEvent.PHOTO_DONE,
+                                                     event.holds)))
 
     def failed(self, event: PhotoFailed) -> None:
         """Went to failed/: a note beside a copy of the photo, an error report in the
@@ -113,7 +122,9 @@ class TeamDesk:
             self._unwritten[photo] = write
         self.notifier.emit(build_event(DaemonEvent.PHOTO_FAILED, photo=photo,
                                        campaign=campaign, reason=reason, detail=detail,
-                                       jobs=jobs))
+                                       jobs=jobs, styles=event.styles,
+                                       key=photo_key(event.input, DaemonEvent.PHOTO_FAILED,
+                                                     event.holds)))
 
     def write_unwritten(self, _tick=None) -> None:
         """Each tick (at most every retry_seconds): what the outbox refused before, again.
@@ -139,7 +150,9 @@ class TeamDesk:
         if first:
             self.notifier.emit(build_event(DaemonEvent.PHOTO_HELD, photo=photo,
                                            campaign=campaign, reason=reason, detail=detail,
-                                           jobs=list(jobs)))
+                                           jobs=list(jobs), styles=event.styles,
+                                           key=photo_key(event.input, DaemonEvent.PHOTO_HELD,
+                                                         event.holds)))
 
     def folder_missing(self, event: FolderMissing) -> None:
         """The inbox, outbox or state_dir went: the team's tools hear it (and its return)."""

@@ -81,18 +81,20 @@ class Holding:
     # -- claimed photos and jobs -------------------------------------------------------------
     def hold_input(self, inp, reason: FailureReason, detail: str) -> None:
         outcome = decide(reason, 0, inp.holds, self.policy)
-        first = self.journal.hold_input(inp.id, reason, detail,
-                                        time.time() + outcome.delay) == 0
+        before = self.journal.hold_input(inp.id, reason, detail, time.time() + outcome.delay)
+        first = before == 0
         log = logger.bind(reason=reason.value)
         log = log.warning if first else log.info
         log("{}: held ({}: {}); tried again in {:.0f} s or when the manifest changes",
             inp.relpath, reason.value, detail, outcome.delay)
         self.events.emit(PhotoHeld(photo=inp.relpath, campaign=inp.campaign, reason=reason,
-                                   detail=detail, work_copy=Path(inp.work_path), first=first))
+                                   detail=detail, work_copy=Path(inp.work_path), first=first,
+                                   input=inp.id, holds=before))
 
     def hold_job(self, job, outcome: Outcome, detail: str) -> None:
-        first_for_job = self.journal.hold(job.id, outcome.reason, detail,
-                                          time.time() + outcome.delay) == 0
+        before = self.journal.hold(job.id, outcome.reason, detail,
+                                   time.time() + outcome.delay)
+        first_for_job = before == 0
         inp = self.journal.input(job.input_id)
         first = first_for_job and not any(j.holds for j in self.journal.jobs_for_input(inp.id)
                                           if j.id != job.id) and not inp.holds
@@ -102,7 +104,9 @@ class Holding:
             outcome.reason.value, detail, outcome.delay)
         self.events.emit(PhotoHeld(photo=inp.relpath, campaign=inp.campaign,
                                    reason=outcome.reason, detail=detail,
-                                   work_copy=Path(inp.work_path), first=first, jobs=(job.id,)))
+                                   work_copy=Path(inp.work_path), first=first, jobs=(job.id,),
+                                   input=inp.id, holds=inp.holds + before,
+                                   styles=(job.slug,)))
 
     def hold_job_for(self, job, reason: FailureReason, detail: str) -> None:
         """Hold a job for a setup reason found before it ran (a style file gone)."""

@@ -111,8 +111,7 @@ class ApprovalSource:
             return
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
-        queued = self.context.plan(self, self.journal.input(input_id))
-        logger.info("approval {} taken ({} print job(s) queued)", rel, len(queued))
+        self.context.plan(self, self.journal.input(input_id))   # it logs what it did
         self.outcomes.maybe_archive(input_id)
 
     # -- planning -------------------------------------------------------------------------
@@ -163,25 +162,44 @@ class ApprovalSource:
         if size < wanted:
             logger.info("{}: print_size {} capped at limits.max_size {}", inp.relpath,
                         wanted, size)
-        params = print_params(approval, size)
+        try:
+            params = print_params(approval, size)
+        except ApprovalProblem as exc:
+            if size < wanted and exc.reason == "print_too_small":
+                raise ApprovalProblem(exc.reason, (
+                    f"{PurePosixPath(inp.relpath).name}: the box's limits.max_size "
+                    f"({size} px) caps the print at no more than the preview's "
+                    f"{approval.long_side} px, though print_size asks {wanted} px; ask the "
+                    f"box's administrator to raise limits.max_size in its config")) from None
+            raise
         spec = replace(job.spec, content=photo, params=params, look_size=approval.long_side,
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
         key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id)
         previous = self.journal.find_job(key)
+        same = dict(duplicate_of=previous.id, reason="duplicate",
+                    error=f"same as job {previous.id}") if previous is not None else {}
         if previous is not None and previous.state == JobState.DONE and \
                 Path(previous.output_path).is_file():   # approved again: that print stands
-            logger.info("{}: already printed as {} (job {})", inp.relpath,
-                        previous.output_path, previous.id)
+            logger.info("approval {}: already printed as {} (job {}); nothing is rendered "
+                        "again", inp.relpath, Path(previous.output_path).name, previous.id)
             return self.journal.add_job(inp.id, key, job.campaign, job.priority,
                                         job.slug + "-print", spec, previous.output_path,
-                                        previous.report_path, state=JobState.DONE,
-                                        reason="duplicate",
-                                        error=f"same as job {previous.id}",
-                                        duplicate_of=previous.id)
+                                        previous.report_path, state=JobState.DONE, **same)
+        if previous is not None and previous.state in (JobState.QUEUED, JobState.RUNNING):
+            # approved again while that print waits or renders: one print, this one waits
+            logger.info("approval {}: the same print is {} (job {}); this approval waits for "
+                        "it, nothing is rendered twice", inp.relpath, previous.state,
+                        previous.id)
+            return self.journal.add_job(inp.id, key, job.campaign, job.priority,
+                                        job.slug + "-print", spec, previous.output_path,
+                                        previous.report_path, state=JobState.WAITING, **same)
         preview = Path(job.output_path)
         out = planner.free_output_path(
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))
         report = publish.report_path(out, self.config.output.reports == "subfolder")
-        return self.journal.add_job(inp.id, key, job.campaign, job.priority,
-                                    job.slug + "-print", spec, str(out), str(report))
+        job_id = self.journal.add_job(inp.id, key, job.campaign, job.priority,
+                                      job.slug + "-print", spec, str(out), str(report))
+        logger.info("approval {}: print job {} queued ({} px, as {})", inp.relpath, job_id,
+                    size, out.name)
+        return job_id

@@ -34,6 +34,7 @@ class SourceContext:
     weights_id: dict
     once: bool
     plan: Callable          # plan(source, inp) -> job ids: a claimed input, guarded
+    make_cards: bool = True  # False for `run --once --no-cards`
 
 
 @runtime_checkable

@@ -14,7 +14,9 @@ and each card photo's sha256. Each tick (at most every poll_interval) styles_dir
 a painting that is new or changed (size, mtime), once settled, or any painting after the
 defaults changed, is hashed and gets a new card unless its keys are already in the journal.
 A file that is named like an image but does not open becomes a problem card
-(STYLE_UNREADABLE), without a render. `run --once` plans and starts no cards.
+(STYLE_UNREADABLE), without a render. `run --once` makes the missing or stale cards too,
+after its photos (a box that only runs bulk passes from cron gets its cards), one card job
+at a time; `run --once --no-cards` plans and starts none.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class StyleCardSource:
             context.layout
         self.outcomes, self.weights_id, self.once = context.outcomes, context.weights_id, \
             context.once
+        self.make_cards = context.make_cards
         self._seen: dict[str, tuple[tuple, float]] = {}   # painting -> (signature, since)
         self._checked: dict[str, tuple] = {}    # painting -> signature its card matches
         self._errors: dict[str, str] = {}       # painting -> last error, logged once
@@ -67,23 +70,33 @@ class StyleCardSource:
         return is_card(relpath)
 
     def pending(self) -> int:
-        return 0   # cards are `watch`'s: a bulk pass never waits for them
+        """A bulk pass that makes cards waits until styles_dir was looked at and every
+        painting seen was checked (or logged as trouble); `watch` never waits."""
+        if not self.once or not self.make_cards or not self.config.cards:
+            return 0
+        if self._last_scan == float("-inf"):
+            return 1
+        return len([rel for rel, (sig, _) in self._seen.items()
+                    if self._checked.get(rel) != sig and rel not in self._errors])
 
     # -- which card job may start ---------------------------------------------------------
     def startable(self, ready: list, running: list) -> list:
         """The ready jobs the dispatcher may start now: every photo job, and one card job
-        when no card job runs (none in `run --once`)."""
+        when no card job runs; in `run --once` only once no photo job is ready or running
+        (behind the pass's photos), and none with --no-cards."""
         photos = [j for j in ready if not is_card_job(j)]
         cards = [j for j in ready if is_card_job(j)]
-        if self.once or not cards or any(is_card_job(j) for j in running):
+        if not self.make_cards or not cards or any(is_card_job(j) for j in running):
+            return photos
+        if self.once and (photos or running):
             return photos
         return photos + [min(cards, key=lambda j: j.id)]
 
     # -- watching styles_dir --------------------------------------------------------------
     def take_due(self, stopping) -> None:
-        """Cards for new or changed paintings (watch only; `cards: false` plans none)."""
+        """Cards for new or changed paintings (`cards: false` or --no-cards plan none)."""
         now = time.monotonic()
-        if self.once or not self.config.cards or \
+        if not self.make_cards or not self.config.cards or \
                 now - self._last_scan < self.config.watch.poll_interval:
             return
         self._last_scan = now
