@@ -1,4 +1,4 @@
-"""Approve to print (issue 23): the print of an approved preview vs a full print render.
+"""Approve to print: the print of an approved preview vs a full print render.
 
 In one run, on one device: a preview at --preview px; the approved print at --size px made
 from it (only the detail stages above the preview's size); and a full render at --size px

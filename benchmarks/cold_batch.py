@@ -1,4 +1,4 @@
-"""A batch from cold against the steady state (issue 24): `deepart-batch run --once` on N
+"""A batch from cold against the steady state: `deepart-batch run --once` on N
 distinct photos, the whole wall time from the command's start (daemon start, worker
 spawn, torch import, CUDA context, weights, warming, every job) against the rate once
 every worker has finished its first job.

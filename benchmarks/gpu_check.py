@@ -1,4 +1,4 @@
-"""Issue 15's GPU check, in one run (< 8 minutes on an H100): the floor, the render loop
+"""The GPU render-loop check, in one run (< 8 minutes on an H100): the floor, the render loop
 before and after, the daemon's throughput, a profile, and the CUDA tests.
 
     python -m benchmarks.gpu_check --out DIR                       # on a GPU
@@ -10,7 +10,7 @@ floor    one evaluation's bare work: the engine's VGG19 trunk to relu5_1 (channe
 render   seconds per evaluation inside a single-scale render (log_every 100: the time
          between the 100th and the last evaluation), old loop (eager steps, the two-loop
          L-BFGS oracle from tests/lbfgs_oracle.py), new loop and the new loop with
-         issue 24's masked solver, alternating; host reads and launches counted
+         the masked solver, alternating; host reads and launches counted
 profile  torch.profiler over 30 evaluations of the new loop at the largest size
 daemon   deepart-batch run --once on 8 distinct photos at the daemon size, default
          300 evaluations, jobs_per_device 1, 2, 4; wall time
@@ -144,9 +144,9 @@ def section_floor(res, engine, photo, sizes, device, reps):
 # --- render loop --------------------------------------------------------------------------
 
 
-# The loop before issue 15: eager steps, cuDNN's default, the two-loop L-BFGS oracle.
+# The loop before the CUDA-graph loop: eager steps, cuDNN's default, the two-loop L-BFGS oracle.
 BEFORE = LoopOptions(cuda_graphs=False, cudnn_benchmark=False)
-MASKED = LoopOptions(solver="masked")  # issue 24's fixed-shape solver, graphs as the new loop
+MASKED = LoopOptions(solver="masked")  # the fixed-shape solver, graphs as the new loop
 
 
 def render_loop(weights, photo, style, size, precision, steps, loop, device, count=False):
@@ -195,7 +195,7 @@ def section_render(res, weights, photo, style, sizes, steps, device, floor_rows)
     lines = ["## Seconds per evaluation inside a render (single scale, "
              f"{steps} evaluations; min of two runs, alternating old/new)", "",
              "| size | precision | old loop ms | new loop ms | old / new | new / eager floor "
-             "| new / graph floor | masked solver ms (issue 24) | final loss old / new / masked |",
+             "| new / graph floor | masked solver ms | final loss old / new / masked |",
              "|---|---|---|---|---|---|---|---|---|"]
     summary = []
     for size, precision in cases:
@@ -409,7 +409,7 @@ def main() -> int:
     res = Results(args.out)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     res.add("env", {"device": name, "torch": torch.__version__, "started": time.ctime()},
-            [f"# GPU render loop check (issue 15)", "",
+            [f"# GPU render loop check", "",
              f"{time.ctime()}; {name}; torch {torch.__version__}; python "
              f"{sys.version.split()[0]}; {os.cpu_count()} CPUs"])
     sections = args.sections.split(",")

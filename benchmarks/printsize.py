@@ -1,4 +1,4 @@
-"""Print-size benchmark (issue 16): does a large render keep the preview's look?
+"""Print-size benchmark: does a large render keep the preview's look?
 
 Renders the same pair at a preview size and at a large size (default parameters, so the
 large one uses the look size), then scores both at a common size with the engine's own
@@ -101,7 +101,7 @@ def _strip(tiles, path: Path) -> None:
 
 
 def markdown(meta: dict, rows: list[dict], pics: list[str]) -> str:
-    out = [f"# Print-size benchmark (issue 16){meta['tag_title']}", "",
+    out = [f"# Print-size benchmark{meta['tag_title']}", "",
            f"{meta['started']} - {meta['finished']}; {meta['machine']}; weights "
            f"{meta['weights']}; photo {meta['photo']} ({meta['photo_size']}), style "
            f"{meta['style']} ({meta['style_size']}); steps {meta['steps']}, look_size "
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--baseline", action="store_true",
-                    help="also render each large size with look_size 0 (before issue 16)")
+                    help="also render each large size with look_size 0 (before look sizes)")
     ap.add_argument("--tag", default="", help="suffix for the result files")
     ap.add_argument("--results", default=str(RESULTS), help="where the files go "
                     "(default benchmarks/results)")

@@ -3,7 +3,7 @@ is killed with -9 at random moments >= 20 times. Not in CI (about 10-15 minutes 
 
     nice -n 10 python -m benchmarks.soak [--files 1000] [--kills 20] [--seed 1]
 
-Besides the kills, three faults an unlucky site meets (issue 20), each once while the daemon
+Besides the kills, three faults an unlucky site meets, each once while the daemon
 runs: the outbox renamed away and back (a share unmounted for a moment); another program
 holding the journal with BEGIN EXCLUSIVE for 45 s (a backup, a person in sqlite3); and the
 whole run notifies a webhook that trickles its answer one byte every 2 s, so the final

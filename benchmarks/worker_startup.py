@@ -141,7 +141,7 @@ def pool_cold(workers: int, warm: str | None, job_size: int, job_steps: int) -> 
         for ev in pool.poll(0.05):
             if ev.kind is EventKind.HELLO:
                 hello += 1
-            elif ev.kind.value == "ready":   # trees before issue 24 have no READY
+            elif ev.kind.value == "ready":   # older trees have no READY
                 startup[ev.worker] = {"startup": ev.startup, "warmed": ev.warmed}
             elif ev.kind is EventKind.DONE:
                 done += 1

@@ -1,4 +1,4 @@
-"""Approve to print (issue 23): what a print needs from an approved preview, read from the
+"""Approve to print: what a print needs from an approved preview, read from the
 preview's own JSON report, and checked against the approved file.
 
 The print renders the same photo with the same styles, params and seed as the preview, at

@@ -1,4 +1,4 @@
-"""Approve to print, the daemon part (issue 23): a preview copied into outbox/_approve/ is
+"""Approve to print, the daemon part: a preview copied into outbox/_approve/ is
 printed at print_size from its own pixels; a changed or orphaned approval is a problem photo.
 Real `run --once` passes at tiny sizes (preview 64 px, print 128 px)."""
 
@@ -8,7 +8,7 @@ import shutil
 
 from PIL import Image
 
-from daemon_helpers import Box
+from support.boxes import Box
 
 MANIFEST = """
 styles:

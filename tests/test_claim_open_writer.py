@@ -1,5 +1,5 @@
 """A writer that keeps a photo open across the claim cannot make done/ archive a version
-other than the one rendered and hashed (issue 20 item 9): the claim copies the bytes from
+other than the one rendered and hashed: the claim copies the bytes from
 an O_NOFOLLOW fd into a fresh inode in work/, so later writes go to the inbox's old inode."""
 
 import hashlib
@@ -7,7 +7,8 @@ import io
 
 from PIL import Image
 
-from daemon_helpers import DATA, stop, wait_for
+from support.boxes import stop, wait_for
+from support.manifests import DATA
 from fault_helpers import fault_box
 
 

@@ -11,7 +11,7 @@ from deepart_batch import __version__
 from deepart_batch.cli import build_parser
 
 from conftest import run_cli
-from daemon_helpers import Box
+from support.boxes import Box
 
 
 def _subparsers(parser):

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import DATA, run_cli
-from daemon_helpers import Box
+from support.boxes import Box
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_imports_of_the_daemon_parent_load_no_torch():
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 def test_run_once_parent_has_no_libtorch_mapped_but_its_worker_does(tmp_path):
-    """The done-when of issue 19: watched from outside while it renders, the daemon parent
+    """The promise: watched from outside while it renders, the daemon parent
     (local executor, CPU) never maps libtorch; its render worker does."""
     box = Box(tmp_path, defaults={"size": 48, "steps": 3, "log_every": 1})
     box.drop("tubingen.jpg", "a.jpg")

@@ -252,7 +252,7 @@ def test_check_config_reports_missing_styles_dir_and_manifest(tmp_path):
 
 
 def test_a_device_listed_twice_gets_two_workers(tmp_path):
-    # Issue 4 asks for `devices: [cpu, cpu]`; duplicates are slots, like jobs_per_device.
+    # A config may ask for `devices: [cpu, cpu]`; duplicates are slots, like jobs_per_device.
     config = load_config(write(tmp_path, BASE + "devices: [cpu, cpu]\n"))
     assert config.devices == ["cpu", "cpu"]
 

@@ -1,5 +1,5 @@
 """A corrupt .jpg is a damaged JPEG to be copied again, not "not a recognised image" with a
-list of formats the box refuses anyway; its note does not suggest `retry` (issue 25 item 9)."""
+list of formats the box refuses anyway; its note does not suggest `retry`."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import DATA, Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
+from support.manifests import DATA  # noqa: E402
 
 from deepart_batch import images
 from deepart_batch.daemon.receivers.problems import problem_text

@@ -1,4 +1,4 @@
-"""Issue 15 on a real GPU: CUDA-graph steps against eager ones, graph reuse, and the device
+"""The CUDA-graph loop on a real GPU: CUDA-graph steps against eager ones, graph reuse, and the device
 syncs per evaluation. Skipped where torch sees no CUDA device (CI); run by
 benchmarks/gpu_check.py on a lent GPU."""
 
@@ -72,7 +72,7 @@ def test_graph_render_matches_eager_render(weights, photo, painting, precision):
 def test_syncs_per_evaluation_on_the_device(weights, photo, painting):
     """torch's sync debug mode warns at every host-device synchronisation; count them."""
     counts = {}
-    # before issue 15: eager steps and the two-loop L-BFGS (the oracle)
+    # before the CUDA-graph loop: eager steps and the two-loop L-BFGS (the oracle)
     before = LoopOptions(cuda_graphs=False, cudnn_benchmark=False)
     for name, loop in (("legacy", before), ("fast", LoopOptions())):
         engine = StyleTransfer(weights.conv, weights.preprocessing, "cuda", loop=loop)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon_helpers import DATA, Box
+from support.boxes import Box
+from support.manifests import DATA
 from deepart_batch.daemon.outcomes import publish
 
 

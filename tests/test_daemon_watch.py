@@ -6,7 +6,8 @@ import os
 import signal
 import time
 
-from daemon_helpers import DATA, Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
+from support.manifests import DATA
 
 
 def test_half_written_file_is_rendered_once_after_it_is_complete(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from daemon_helpers import Box
+from support.boxes import Box
 from deepart_batch.settings.config import EXECUTORS, load_config
 from deepart_batch.errors import ConfigError
 from deepart_batch.pool import (BACKENDS, DevicePool, EventKind, Executor, PoolJob,

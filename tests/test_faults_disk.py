@@ -4,7 +4,7 @@ may mount them (root, as here and in CI), else an injected ENOSPC on every outbo
 import contextlib
 import json
 
-from daemon_helpers import stop, wait_for
+from support.boxes import stop, wait_for
 from fault_helpers import archived, assert_promise, assert_restarts, fault_box
 from support.mounts import mount_tmpfs, unmount
 from tooling import need

@@ -7,7 +7,8 @@ import json
 import os
 import signal
 
-from daemon_helpers import DATA, wait_for
+from support.boxes import wait_for
+from support.manifests import DATA
 from support.journal_files import truncate_half
 from support.journal_probe import JournalProbe
 from fault_helpers import CRASH, CRASH_EXIT, archived, assert_promise, assert_restarts, fault_box

@@ -1,4 +1,4 @@
-"""Issue 20 item 1: the inbox, outbox and state folders are looked at again every tick. A
+"""The inbox, outbox and state folders are looked at again every tick. A
 vanished outbox is never re-created (nor written into); its photos are held as
 folder_missing and rendered once it is back; an inbox deleted and made again is watched
 again at once. Real folders, renamed and deleted under a real `watch` process."""
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from deepart_batch import paths
 
 

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
 from tooling import need  # noqa: E402
 from support.boxes import write_config
 from support.jobs import toy_spec
@@ -244,7 +244,7 @@ def test_gallery_never_half_written_while_rendering(tmp_path):
     """Read and parse the pages in a loop while a daemon renders: always whole, and they
     show the renders in progress, then done."""
     import time
-    from daemon_helpers import stop, wait_for
+    from support.boxes import stop, wait_for
     b = Box(tmp_path, defaults={"size": 64, "steps": 8, "log_every": 1})
     proc = b.start_watch()
     try:

@@ -1,4 +1,4 @@
-"""Held and failed photos on their campaign page, in a real Chromium (issue 25 item 6):
+"""Held and failed photos on their campaign page, in a real Chromium:
 the note's words (what went wrong, what to do) and a working link to the `_problems/` note,
 never the raw technical error up front; photos and images counted apart; no refresh once
 the pass that queued them has ended; a banner while the manifest is broken; a campaign
@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import DATA, Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
+from support.manifests import DATA  # noqa: E402
 from test_gallery import browser, open_page, parse_page  # noqa: E402,F401
 
 ONLY_CITY = """

@@ -1,4 +1,4 @@
-"""Issue 25 item 2, as a user makes it: the team copies a folder into the inbox with
+"""As a user makes it: the team copies a folder into the inbox with
 umask 022 (`cp -r`), the daemon runs as another user (a member of the team's group), and
 cannot move the photos out of the new folder. They are held (inbox_permissions): a note in
 _problems/, a `held` event, a line in `status`, one log line per folder, a non-zero exit of
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import DATA, Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
+from support.manifests import DATA
 from support.http_receiver import HttpReceiver
 from support.service_user import python_for, service_user
 

@@ -1,5 +1,5 @@
-"""The job timeout starts when the worker begins the job, not when it is assigned
-(issue 20 item 9): a worker slow to load its weights is not a job that ran too long."""
+"""The job timeout starts when the worker begins the job, not when it is assigned:
+a worker slow to load its weights is not a job that ran too long."""
 
 from fault_helpers import archived, fault_box
 

@@ -47,7 +47,7 @@ def test_crash_recovery_and_attempt_accounting(tmp_path, journal):
     reopened = Journal(tmp_path / "journal.sqlite")   # as after kill -9
     assert reopened.recover_running() == 1
     j = reopened.job(job)
-    # the daemon's death is not the render's attempt (issue 20 item 9)
+    # the daemon's death is not the render's attempt
     assert (j.state, j.attempts, j.progress, j.worker, j.interruptions) == \
         ("queued", 0, None, None, 1)
     reopened.mark_running(job, "cpu#0", "cpu")
@@ -141,7 +141,7 @@ def test_an_older_journal_gains_the_new_columns(tmp_path):
     j.close()
 
 
-# -- a journal another program holds (issue 20 item 4) --------------------------------------
+# -- a journal another program holds --------------------------------------
 _Holder = LockHolder   # a second program holding the journal, from another thread
 
 

@@ -1,11 +1,11 @@
-"""Issue 20 item 4, the daemon's side: another program (here a real second sqlite3
+"""A busy journal, the daemon's side: another program (here a real second sqlite3
 connection) holds the journal with BEGIN EXCLUSIVE for longer than journal_busy_seconds.
 `watch` skips its ticks and stays up, and renders once the lock is gone; status, retry
 and prune say "the journal is busy" in one line, never with a traceback."""
 
 import time
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from support.journal_files import open_exclusive
 
 BUSY_LINE = "the journal is busy (another program holds it); try again"

@@ -1,11 +1,11 @@
-"""A daemon killed during a render does not use up the photo's attempt (issue 20 item 9):
+"""A daemon killed during a render does not use up the photo's attempt:
 with max_attempts 1, the photo renders after the restart instead of failing as
 "interrupted". Real daemon, real SIGKILL, real journal."""
 
 import os
 import signal
 
-from daemon_helpers import wait_for
+from support.boxes import wait_for
 from fault_helpers import archived, fault_box
 
 

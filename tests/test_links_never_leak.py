@@ -1,9 +1,10 @@
 """Refused links never leak into the outbox: the outbox is readable by the whole team, and
-the service user may read more than they can (faults round 2, item 7)."""
+the service user may read more than they can."""
 
 import os
 
-from daemon_helpers import DATA, Box
+from support.boxes import Box
+from support.manifests import DATA
 
 from deepart_batch.daemon.receivers import problems
 from deepart_batch.gallery.thumbs import Thumbnails

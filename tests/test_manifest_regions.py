@@ -77,7 +77,7 @@ def test_validate_notes_say_which_mask_values_are_mapped(env):  # noqa: F811
 
 
 def test_validate_command_prints_the_mapping(tmp_path):
-    from daemon_helpers import Box
+    from support.boxes import Box
     manifest = ("styles:\n  starry: {image: starry_night.jpg}\nrules:\n"
                 "  - match: 'products/**'\n    mask: optional\n"
                 "    outputs: [{style: starry}]\n")

@@ -1,4 +1,4 @@
-"""Issue 20 item 8: a setup that can render nothing is refused or held, never waited on.
+"""A setup that can render nothing is refused or held, never waited on.
 A real local Ray cluster whose only node has no GPU, with executor.cpu_actors_per_node 0:
 `validate` says so (exit 2), `run --once` exits 69 with one line and leaves the photo in
 the inbox, `watch` holds it as no_device and says so in status."""
@@ -11,7 +11,7 @@ import pytest
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # head, nodes, drivers: 127.0.0.1 only
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from daemon_helpers import Box, stop, wait_for  # noqa: E402
+from support.boxes import Box, stop, wait_for  # noqa: E402
 
 EXIT_NO_DEVICE = 69
 

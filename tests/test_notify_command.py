@@ -10,7 +10,7 @@ import socket
 import pytest
 from standardwebhooks import Webhook
 
-from daemon_helpers import Box
+from support.boxes import Box
 from support.boxes import run_in_process
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.webhook_secret import WebhookSecret

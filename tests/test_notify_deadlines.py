@@ -9,7 +9,7 @@ import time
 
 from loguru import logger
 
-from daemon_helpers import Box, wait_for
+from support.boxes import Box, wait_for
 from support.http_receiver import HttpReceiver
 from deepart_batch.daemon.receivers.event_bodies import build_event
 from deepart_batch.daemon.schedule.policy import backoff

@@ -14,7 +14,7 @@ from loguru import logger
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from daemon_helpers import wait_for
+from support.boxes import wait_for
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.states import DeliveryStatus
 from deepart_batch.core.webhook_secret import WebhookSecret

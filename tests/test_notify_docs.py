@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from daemon_helpers import wait_for
+from support.boxes import wait_for
 from support.http_receiver import HttpReceiver
 from deepart_batch.core.webhook_secret import WebhookSecret
 from deepart_batch.daemon.receivers.event_bodies import build_event

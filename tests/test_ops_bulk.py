@@ -4,7 +4,7 @@ import os
 import shutil
 import time
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 
 from deepart_batch.daemon.admin.lock import BULK, DAEMON, read_holder, take_lock
 

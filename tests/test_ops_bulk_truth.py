@@ -1,11 +1,11 @@
-"""Issue 25 item 7: a bulk pass tells the truth - progress "n of N", one exit code per
+"""A bulk pass tells the truth - progress "n of N", one exit code per
 outcome, a summary line that says which - and `status` gives the queue's ETA and one held
 count."""
 
 import signal
 import time
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from support.boxes import write_config
 from support.jobs import toy_spec
 from support.processes import start_cli

@@ -7,7 +7,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from support.journal_probe import JournalProbe
 from support.notify_socket import NotifyListener as NotifySocket
 

@@ -1,4 +1,4 @@
-"""Issue 25 item 4: a `watch` that waits for a running bulk pass tells systemd it is up
+"""A `watch` that waits for a running bulk pass tells systemd it is up
 (READY=1) and stops at once on SIGTERM, with a real lock held by another process and a real
 NOTIFY_SOCKET listener."""
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from daemon_helpers import Box, wait_for
+from support.boxes import Box, wait_for
 from support.notify_socket import NotifyListener
 from support.processes import start_cli
 

@@ -3,7 +3,7 @@
 import json
 import re
 
-from daemon_helpers import Box
+from support.boxes import Box
 
 WORK_NAME = re.compile(r"\d{15,}-")        # state/work/<time_ns>-<name>
 

@@ -1,4 +1,4 @@
-"""Issue 25 item 1: /metrics scraped over real HTTP from the daemon, under watch and run --once."""
+"""/metrics scraped over real HTTP from the daemon, under watch and run --once."""
 
 import re
 import socket
@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from support.processes import free_port, start_cli
 
 FAMILIES = ("deepart_jobs", "deepart_queue_depth", "deepart_render_duration_seconds",

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from daemon_helpers import Box
+from support.boxes import Box
 
 from deepart_batch.journal import Journal
 from deepart_batch.daemon.admin.retention import RetentionTimer, prune

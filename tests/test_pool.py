@@ -3,7 +3,7 @@
 import json
 import time
 
-from daemon_helpers import Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
 from deepart_batch.pool import DevicePool, FairScheduler, plan_workers
 from deepart_batch.pool.scheduler import Candidate
 

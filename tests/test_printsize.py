@@ -244,7 +244,7 @@ def test_print_through_the_pipeline_reports_look_and_upsampling(engine, weights)
 
 
 def test_validate_warns_when_a_rule_asks_far_beyond_the_photo(tmp_path):
-    from daemon_helpers import Box
+    from support.boxes import Box
     manifest = ("styles:\n  starry: {image: starry_night.jpg}\nrules:\n"
                 "  - match: 'print/**'\n    outputs: [{style: starry, size: 1024}]\n"
                 "  - match: '**'\n    outputs: [{style: starry}]\n")

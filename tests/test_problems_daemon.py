@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import DATA, Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
+from support.manifests import DATA
 from support.http_receiver import HttpReceiver
 from support.manifests import ONE_RULE
 
@@ -184,7 +185,7 @@ def test_status_shows_elapsed_eta_and_draining(tmp_path):
 
 
 def test_no_valid_manifest_holds_with_a_note_and_one_held_event(tmp_path, hook):
-    """Issue 20, item 2: photos waiting in the inbox for a valid manifest reach the team
+    """Photos waiting in the inbox for a valid manifest reach the team
     like any other hold: a `_problems` note and one `held` event (manifest_invalid)."""
     box = _notify_box(tmp_path, hook, manifest="styles: [unclosed\n", canned=True)
     note = box.outbox / "_problems/city/a.jpg.txt"

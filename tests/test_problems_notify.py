@@ -207,12 +207,12 @@ def test_pass_finished_reads_as_a_sentence():
 
 def test_a_failed_photos_note_and_error_report_are_written_once_the_outbox_is_writable(
         tmp_path):
-    """Issue 20, item 5: what could not be written for a failed photo while the outbox
+    """What could not be written for a failed photo while the outbox
     refused writes is written at a later tick, once it takes them again."""
     from deepart_batch.daemon.events import EventBus, PhotoFailed, Tick
     from deepart_batch.daemon.receivers.team import TeamDesk
     from deepart_batch.settings.config import load_config
-    from daemon_helpers import Box
+    from support.boxes import Box
 
     box = Box(tmp_path)
     desk, bus = TeamDesk(load_config(box.config)), EventBus()

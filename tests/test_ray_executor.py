@@ -20,7 +20,7 @@ except ImportError:   # skipped at collection; in CI (CI set) a missing install 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # head, nodes, drivers: 127.0.0.1 only
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from daemon_helpers import Box, stop, wait_for  # noqa: E402
+from support.boxes import Box, stop, wait_for  # noqa: E402
 from support.journal_probe import JournalProbe  # noqa: E402
 
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
@@ -176,8 +176,7 @@ def test_daemon_killed_while_ray_jobs_run_publishes_every_photo_once(tmp_path, t
         assert stop(proc) == 0
     assert box.outputs() == [n.replace(".jpg", ".scream.jpg") for n in names]
     attempts = sorted(r["job"]["attempt"] for r in _reports(box).values())
-    # two were interrupted by the daemon's kill: that is not the photo's attempt (issue 20
-    # item 9), so each renders as attempt 1 again; the third was still queued
+    # two were interrupted by the daemon's kill: that is not the photo's attempt, so each renders as attempt 1 again; the third was still queued
     assert attempts == [1, 1, 1]
     assert box.temp_files() == []
 

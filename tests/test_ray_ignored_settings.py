@@ -1,9 +1,9 @@
 """Under executor kind ray, devices and jobs_per_device do nothing: validate and the start
-say so in one line (issue 20 item 9)."""
+say so in one line."""
 
 from loguru import logger
 
-from daemon_helpers import Box
+from support.boxes import Box
 
 
 def test_validate_and_start_say_devices_and_jobs_per_device_are_ignored_under_ray(tmp_path):

@@ -106,7 +106,7 @@ def test_status_reads_a_journal_no_daemon_has_migrated_yet(setup):
 
 
 def test_retry_on_a_busy_journal_moves_nothing(setup):
-    """Issue 20 item 4: another program holds the journal; retry says so in one line and
+    """Another program holds the journal; retry says so in one line and
     the photo stays in failed/ with its one failed row (it was moved first before)."""
     from deepart_batch.journal import JournalBusy
     tmp_path, config, journal = setup

@@ -1,4 +1,4 @@
-"""Style cards (issue 23), the bookkeeping: every painting of styles_dir gets a card made by
+"""Style cards, the bookkeeping: every painting of styles_dir gets a card made by
 `watch` through the journal, behind every photo, one card at a time; it is redone when the
 painting or the defaults change; an unreadable painting is a problem card; `run --once`
 makes missing cards after its photos (not with --no-cards); `deepart-batch styles` and

@@ -1,4 +1,4 @@
-"""Style cards (issue 23) with a real `watch` daemon and real tiny renders: a painting added
+"""Style cards with a real `watch` daemon and real tiny renders: a painting added
 to styles_dir gets its card on styles.html by itself; the page opened in Chromium (every
 image resolves, a painting named like HTML is text); kill -9 during a card loses nothing and
 duplicates nothing."""

@@ -1,4 +1,4 @@
-"""Issue 25 item 5: one missing painting holds only the photos whose rules use it
+"""One missing painting holds only the photos whose rules use it
 (style_missing, with a `_problems` note and a `held` event), not every campaign as
 manifest_invalid; the painting arriving releases them by itself."""
 
@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from daemon_helpers import DATA, Box, stop, wait_for
+from support.boxes import Box, stop, wait_for
+from support.manifests import DATA
 from support.http_receiver import HttpReceiver
 from support.manifests import ONE_PAINTING_MISSING
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import DATA, MANIFEST  # noqa: E402
+from support.manifests import DATA, MANIFEST  # noqa: E402
 from support.boxes import write_config  # noqa: E402
 from support.service_user import cli_argv, throwaway_user  # noqa: E402
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
 
 CAPPED_RULE = """
 styles:

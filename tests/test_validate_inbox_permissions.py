@@ -1,4 +1,4 @@
-"""Issue 25 item 2: `validate` checks that the inbox hands group write access on to what the
+"""`validate` checks that the inbox hands group write access on to what the
 team copies in: a default ACL for a group, or at least the setgid bit with group write."""
 
 import os
@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from daemon_helpers import Box
+from support.boxes import Box
 from tooling import need
 
 TAG = {"user_obj": 0x01, "group_obj": 0x04, "group": 0x08, "mask": 0x10, "other": 0x20}

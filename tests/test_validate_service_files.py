@@ -1,4 +1,4 @@
-"""`validate` checks what the service runs or writes outside its folders (issue 25 item 8):
+"""`validate` checks what the service runs or writes outside its folders:
 the notify command, the folders of logging.json_file and metrics.textfile. The example
 config ships no live notification endpoints."""
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from daemon_helpers import Box  # noqa: E402
+from support.boxes import Box  # noqa: E402
 from support.boxes import write_config  # noqa: E402
 
 from deepart_batch.settings.config import load_config

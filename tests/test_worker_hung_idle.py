@@ -7,7 +7,7 @@ import json
 import os
 import signal
 
-from daemon_helpers import stop, wait_for
+from support.boxes import stop, wait_for
 from fault_helpers import archived, fault_box
 
 

@@ -1,4 +1,4 @@
-"""Render workers log with the photo's context (issue 20 item 9): a record logged while a
+"""Render workers log with the photo's context: a record logged while a
 worker handles a job carries the job id and the photo's inbox name, like the daemon's."""
 
 from types import SimpleNamespace

@@ -1,4 +1,4 @@
-"""Issue 24, cold start: weights mapped from the decode cache (decoded once), the warming
+"""Weights mapped from the decode cache (decoded once), the warming
 state between a worker's hello and its readiness, warming's plan, and the graph LRU."""
 
 import fcntl
@@ -136,7 +136,7 @@ def test_warming_plans_the_configured_stages_on_cuda_and_one_evaluation_on_the_c
 
 
 def test_executor_warm_is_read_from_the_config(tmp_path):
-    from daemon_helpers import Box
+    from support.boxes import Box
     from deepart_batch.settings.config import load_config
     assert load_config(Box(tmp_path / "a").config).executor.warm is None
     config = load_config(Box(tmp_path / "b", executor={"warm": False}).config)

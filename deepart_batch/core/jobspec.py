@@ -48,7 +48,7 @@ class JobSpec:
     content_sha256: str = ""        # the claimed photo's hash (intake)
     look_size: int | None | str = UNDECIDED  # engine/budget.effective_look_size, or None
     style_key: str = ""             # the styles' short hashes: a worker's Gram cache affinity
-    # A print from an approved preview (issue 23): the approved image's claimed copy and its
+    # A print from an approved preview: the approved image's claimed copy and its
     # sha256; the render starts from it and runs only the stages above look_size (the
     # preview's size). approved_from: what the print's report says it came from.
     init_from: str = ""

@@ -78,7 +78,7 @@ class RenderParams:
                                       "changing the look. Raise it for a finer pattern across "
                                       "the print, lower it for larger strokes; 0 renders "
                                       "straight at --size")
-    # Approve to print (issue 23): the size a preview approved in outbox/_approve/ is printed
+    # Approve to print: the size a preview approved in outbox/_approve/ is printed
     # at (the daemon caps it at limits.max_size); a plain render does not use it.
     print_size: int = param(4096, help="long side of the print made when a preview is "
                                        "approved (daemon: outbox/_approve/)")

@@ -122,8 +122,8 @@ class FailureReason(str, Enum):
     TOO_LARGE = "too_large"
     UNSAFE_PATH = "unsafe_path"
     INPUT_LOST = "input_lost"
-    APPROVAL_INVALID = "approval_invalid"   # outbox/_approve/: no such preview (issue 23)
-    STYLE_UNREADABLE = "style_unreadable"   # a painting in styles_dir: no card (issue 23)
+    APPROVAL_INVALID = "approval_invalid"   # outbox/_approve/: no such preview
+    STYLE_UNREADABLE = "style_unreadable"   # a painting in styles_dir: no card
     ERROR = "error"
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Style cards (issue 23): the names they share between the daemon, the gallery and the CLI.
+"""Style cards: the names they share between the daemon, the gallery and the CLI.
 
 A card shows what one painting of styles_dir does: the standard card photos shipped here
 (core/card_photos/, small), restyled with that painting at the config's defaults. A card

@@ -5,7 +5,7 @@ renders made at different sizes or with different objectives compare: every imag
 to the same long side first. Style error: VGG19 relu1_1..relu5_1 Gram matrices normalised
 by H*W, relative squared Frobenius error, averaged over the layers. Content error: relu4_2
 features, relative squared error. 0 is identical; the photo itself scores about 0.6 style
-error against starry night (issue 16).
+error against starry night.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class LoopOptions:
     # 3.86 at 512; benchmarks/results/gpu-loop.md).
     cudnn_benchmark: bool = False
     # "compact": solver.lbfgs (production); "masked": solver.lbfgs_masked, fixed shapes and
-    # one host read per evaluation (issue 24), chosen only in code until measured on a GPU
+    # one host read per evaluation, chosen only in code until measured on a GPU
     solver: str = "compact"
     graph_cache: int = 4            # graphs kept per engine (one per stage shape)
 

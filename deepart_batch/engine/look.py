@@ -1,4 +1,4 @@
-"""Print-size renders that keep the look set at a working size (issue 16).
+"""Print-size renders that keep the look set at a working size.
 
 VGG's receptive field is fixed in pixels: rendered straight at 4096 px, the deep layers see
 a small patch and the result reads as the photo with a fine brush texture, while the 1024 px

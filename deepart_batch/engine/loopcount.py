@@ -1,7 +1,7 @@
 """Counts what a render loop asks of its device per evaluation: host reads (each one a
 device sync on a GPU) and compute ops (each one a kernel launch in eager mode).
 
-Works on any device, the CPU included, so the GPU overhead that issue 15 chases can be
+Works on any device, the CPU included, so the GPU overhead that the CUDA-graph loop chases can be
 counted without a GPU. A graph replay counts as one launch (see `paused`).
 """
 

@@ -7,7 +7,7 @@ call is one evaluation, the unit `steps` counts in.
 representation (two matrix products over the stored pairs and a few small triangular
 solves per iteration, one host read-back per evaluation). The two-loop reference it is
 checked against, with torch's own line search, lives in tests/lbfgs_oracle.py.
-`lbfgs_masked` (issue 24) takes the same iterates with fixed tensor shapes and one read
+`lbfgs_masked` takes the same iterates with fixed tensor shapes and one read
 per evaluation, so that it can be captured with the evaluation; the engine runs it only
 when LoopOptions(solver="masked") asks, until a GPU measures it.
 """
@@ -242,7 +242,7 @@ class _FixedHistory:
 
 def lbfgs_masked(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
                  history: int = 100, line_search: str | None = "strong_wolfe") -> None:
-    """lbfgs() with fixed shapes and one host read per evaluation (issue 24).
+    """lbfgs() with fixed shapes and one host read per evaluation.
 
     The direction comes from _FixedHistory. The descent test and torch's restart (drop
     the memory, steepest descent with the first step min(1, 1/|g|_1) lr) are chosen on the

@@ -1,4 +1,4 @@
-"""Style cards (issue 23), what people see: every painting of styles_dir with its manifest
+"""Style cards, what people see: every painting of styles_dir with its manifest
 names, the rules that use it and its card, for outbox/styles.html and `deepart-batch styles`.
 
 The cards' images and reports are in outbox/_styles/ at names fixed by the painting and the

@@ -9,7 +9,7 @@ Warming is `executor.warm`: None (the default) warms on CUDA and not on the CPU.
 CPU a worker's first evaluation costs about what a later one does (0.34-0.40 against
 0.30-0.34 CPU seconds for a one-evaluation render at 128 px) while the warming render costs
 0.34-0.36 (benchmarks/results/worker-startup.md), so it costs more than it saves; on CUDA
-the first job pays cold kernels and three graph captures (4.4 s against 2.8 s, issue 24).
+the first job pays cold kernels and three graph captures (4.4 s against 2.8 s).
 A slot warming longer than pool.START_GRACE after its hello is started again.
 """
 

@@ -1,4 +1,4 @@
-"""Approve to print (issue 23), the daemon part: a preview output copied or moved into
+"""Approve to print, the daemon part: a preview output copied or moved into
 outbox/<approve.folder>/ becomes a print job at the preview's `print_size`.
 
 An approval is taken like a photo: claimed into work/ through the journal (so a kill -9 in

@@ -1,4 +1,4 @@
-"""Style cards (issue 23), the daemon part: for every painting in styles_dir, its card.
+"""Style cards, the daemon part: for every painting in styles_dir, its card.
 
 A card is the standard card photos (core/card_photos/) restyled with the painting at the
 config's defaults, the size capped at CARD_MAX_SIZE. Like approvals (approvals.py) it is a

@@ -6,7 +6,7 @@ records each message; `status` names an endpoint that refuses them."""
 
 from standardwebhooks import Webhook
 
-from daemon_helpers import Box
+from support.boxes import Box
 from support.boxes import run_in_process
 from support.http_receiver import HttpReceiver
 from support.manifests import ONE_PAINTING_MISSING

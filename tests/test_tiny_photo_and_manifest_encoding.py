@@ -1,4 +1,4 @@
-"""Issue 20 item 9, the smaller faults: a photo below VGG's minimum is refused in plain
+"""Small faults: a photo below VGG's minimum is refused in plain
 words, and a manifest that is not UTF-8 is one logged problem, not a traceback."""
 
 import subprocess
@@ -7,7 +7,8 @@ import sys
 from loguru import logger
 from PIL import Image
 
-from daemon_helpers import MANIFEST, Box
+from support.boxes import Box
+from support.manifests import MANIFEST
 from fault_helpers import archived, fault_box
 
 

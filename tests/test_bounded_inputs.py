@@ -1,4 +1,4 @@
-"""Issue 10 defects 7, 9 and 10: alias bombs, escaping name templates, FIFOs given to render."""
+"""Bounded inputs: alias bombs, escaping name templates, FIFOs given to render."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import DATA
-from daemon_helpers import Box
+from support.boxes import Box
 
 from deepart_batch.errors import ConfigError
 from deepart_batch.settings.config import load_config

@@ -1,11 +1,11 @@
-"""Names (issue 20 item 6): a failed photo with a name near the 255-byte limit still gets its
+"""Names: a failed photo with a name near the 255-byte limit still gets its
 problem note, and an inbox folder named like one of the outbox's own entries is refused at
 intake in plain words instead of being held as outbox_unwritable forever."""
 
 import json
 from pathlib import Path
 
-from daemon_helpers import DATA
+from support.manifests import DATA
 from fault_helpers import archived, fault_box
 from deepart_batch.daemon.receivers import problems
 
