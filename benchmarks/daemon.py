@@ -57,7 +57,7 @@ def bench_journal(root: Path, n: int, progress_updates: int) -> list[float]:
     journal = Journal(root / "journal2.sqlite")
     input_id = journal.begin_claim("x.jpg", "", "/tmp/x.jpg")
     spec = JobSpec(content="/tmp/x.jpg", input="x.jpg", styles=(),
-                   params=RenderParams().to_dict(), output_format="JPEG")
+                   params=RenderParams(), output_format="JPEG")
     times = []
     for i in range(n):
         t = time.perf_counter()

@@ -31,7 +31,7 @@ def run(devices: list[str], n_jobs: int, params: RenderParams) -> dict:
     while not pool.all_ready():
         pool.poll(0.2)
     spec = JobSpec(content="", input="", styles=(StyleRef("starry", str(STYLE), 1.0),),
-                   params=params.to_dict(), output_format="JPEG", quality=90)
+                   params=params, output_format="JPEG", quality=90)
     queue = [PoolJob(i, 1, spec.with_files(str(PHOTOS[i % 2]), [str(STYLE)]), "starry")
              for i in range(n_jobs)]
     done, t0 = [], time.perf_counter()
@@ -41,9 +41,9 @@ def run(devices: list[str], n_jobs: int, params: RenderParams) -> dict:
                 pool.assign(slot.id, queue.pop(0))
         for ev in pool.poll(0.1):
             if ev.kind is EventKind.DONE:
-                done.append(ev.data["report"])
+                done.append(ev.report)
             elif ev.kind in (EventKind.FAILED, EventKind.CRASHED, EventKind.TIMEOUT):
-                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev.data}")
+                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev}")
     wall = time.perf_counter() - t0
     pool.shutdown()
     t = [r.timings for r in done]   # RenderReport (report.py)

@@ -38,7 +38,7 @@ STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
 
 
 def _spec(photo: Path, params: RenderParams) -> JobSpec:
-    return JobSpec(content=str(photo), input=photo.name, params=params.to_dict(),
+    return JobSpec(content=str(photo), input=photo.name, params=params,
                    output_format="JPEG", styles=(StyleRef("starry", str(STYLE), 1.0),))
 
 
@@ -59,9 +59,9 @@ def _run(executor, jobs: list[PoolJob]) -> list[tuple[float, object]]:
                 executor.assign(slot.id, job)
         for ev in executor.poll(0.05):
             if ev.kind is EventKind.DONE:
-                out.append((time.perf_counter() - started[ev.job_id], ev.data["report"]))
+                out.append((time.perf_counter() - started[ev.job_id], ev.report))
             elif ev.kind not in (EventKind.PROGRESS, EventKind.EVENT):
-                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev.data}")
+                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev}")
     return out
 
 

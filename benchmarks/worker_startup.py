@@ -112,7 +112,7 @@ def phases(threads: int, job_size: int, job_steps: int) -> dict:
 
 def pool_cold(workers: int, warm: str | None, job_size: int, job_steps: int) -> dict:
     from deepart_batch.core.jobspec import JobSpec, StyleRef
-    from deepart_batch.engine.params import RenderParams
+    from deepart_batch.core.params import RenderParams
     from deepart_batch.pool import DevicePool, EventKind, PoolJob, plan_workers
     import inspect
     specs = plan_workers(["cpu"] * workers)
@@ -120,7 +120,7 @@ def pool_cold(workers: int, warm: str | None, job_size: int, job_steps: int) -> 
     if warm is not None and "warm" in inspect.signature(DevicePool).parameters:
         kwargs["warm"] = warm == "on"
     spec = JobSpec(content=str(PHOTO), input=PHOTO.name, styles=(StyleRef("starry", str(STYLE),
-                   1.0),), params=RenderParams(size=job_size, steps=job_steps).to_dict(),
+                   1.0),), params=RenderParams(size=job_size, steps=job_steps),
                    output_format="JPEG", quality=90)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -142,15 +142,15 @@ def pool_cold(workers: int, warm: str | None, job_size: int, job_steps: int) -> 
             if ev.kind is EventKind.HELLO:
                 hello += 1
             elif ev.kind.value == "ready":   # older trees have no READY
-                startup[ev.worker] = ev.data
+                startup[ev.worker] = {"startup": ev.startup, "warmed": ev.warmed}
             elif ev.kind is EventKind.DONE:
                 done += 1
-                renders.append(round(ev.data.get("render_seconds") or 0, 3))
-                timings.append({k: v for k, v in ev.data["report"].timings.items()
+                renders.append(round(ev.render_seconds or 0, 3))
+                timings.append({k: v for k, v in ev.report.timings.items()
                                 if isinstance(v, (int, float))})
                 marks.setdefault("first job done", time.monotonic() - t0)
             elif ev.kind in (EventKind.FAILED, EventKind.CRASHED, EventKind.TIMEOUT):
-                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev.data}")
+                raise SystemExit(f"job {ev.job_id} {ev.kind}: {ev}")
         if pool.all_ready():
             marks.setdefault("every slot said hello", time.monotonic() - t0)
     marks["every worker's first job done"] = time.monotonic() - t0

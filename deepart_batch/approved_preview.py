@@ -13,9 +13,10 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from .core.states import JobState
 from .core.hashing import sha256_bytes, sha256_file
+from .core.params import RenderParams
 from .core.shared_report import ReportFieldError, ReportOutput, SharedReport, annotation_kinds
-from .engine.params import RenderParams
 from .errors import ParamsError
 
 
@@ -98,7 +99,7 @@ def read_approval(approved: str | Path, report_path: str | Path,
                               f"box wrote, or render the preview again and approve the "
                               f"new one") from None
     output, inp = report.output or ReportOutput(), report.input
-    if report.status != "done" or not report.params or inp is None:
+    if report.status != JobState.DONE or not report.params or inp is None:
         raise ApprovalProblem("not_a_preview", f"{name}: {said} is not the report "
                               f"of a finished render; approve a preview output")
     expected = output.sha256

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from PIL import Image
 
+from .core.states import JobState
 from . import images, masks, resolution
 from .approved_preview import Approval, print_params
 from .core.jobspec import UNDECIDED, JobSpec
@@ -59,7 +60,7 @@ class RenderRequest:
         """A job's request; `params` replaces the spec's (a smaller retry after an OOM, whose
         look size is decided again)."""
         retry = params is not None
-        params = params or RenderParams.from_dict(dict(spec.params))
+        params = params or spec.params
         return cls(content=spec.content, params=params, max_input_pixels=spec.max_input_pixels,
                    styles=[StyleFile(s.path, s.weight, s.name, s.sha256) for s in spec.styles],
                    content_sha256=spec.content_sha256, photo_size=spec.content_size,
@@ -162,7 +163,7 @@ def render_request(engine: StyleTransfer, weights: Weights, req: RenderRequest,
                                          regions=guide)
     image = images.to_pil(result.image)
     report = RenderReport(
-        status="done",
+        status=JobState.DONE,
         input=FileRef(str(req.content), content_sha),
         styles=[FileRef(s.path, sha, s.name, s.weight) for s, sha in zip(req.styles, style_shas)],
         params=params.to_dict(),

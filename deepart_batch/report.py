@@ -11,6 +11,7 @@ import os
 import platform
 from pathlib import PurePath, PurePosixPath
 from dataclasses import asdict, dataclass, field, fields, replace
+from .core.states import JobState
 
 SCHEMA = "deepart-batch/report/v1"
 
@@ -121,7 +122,7 @@ class RenderReport:
     def shared_paths(self, outbox, styles_dir=None) -> None:
         """No server path in the outbox: the output, its preview and a copy's source
         relative to the outbox, the paintings relative to the styles folder (readers join
-        them again: gallery/model.py, approval.py). Paths already relative stay as they are."""
+        them again: gallery/model.py, approved_preview.py). Paths already relative stay as they are."""
         out = dict(self.output or {})
         if out.get("path"):
             out["path"] = shared_path(out["path"], outbox)
@@ -185,7 +186,7 @@ def resolve_shared(path: str | None, root) -> str | None:
     return os.path.join(os.fspath(root), path)
 
 
-_REQUIRED = {"status": "done", "input": None, "styles": [], "params": {}, "weights": {},
+_REQUIRED = {"status": JobState.DONE, "input": None, "styles": [], "params": {}, "weights": {},
              "device": "", "seed": 0}
 
 
@@ -226,7 +227,7 @@ def summarize(report: dict) -> str:
               if len(styles) > 1 and s.get("weight") is not None else "") for s in styles]
     look = " and ".join(labels) or "no style"
     settings = plain_settings(report.get("params") or {})
-    if report.get("status") != "done":
+    if report.get("status") != JobState.DONE:
         return f"{photo} was not restyled with {look}: {report.get('error') or 'it failed'}."
     seconds = (report.get("timings") or {}).get("render_seconds")
     took = f" in {duration(seconds)}" if isinstance(seconds, (int, float)) else ""

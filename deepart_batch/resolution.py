@@ -31,7 +31,7 @@ def inbox_warnings(config, manifest) -> list[str]:
     """For `validate`: every photo now in the inbox whose rule asks for an output far
     beyond its resolution (the rule's size, else the config default, else the engine's)."""
     from . import images
-    from .engine.params import RenderParams
+    from .core.params import RenderParams
     inbox = Path(config.inbox)
     if not inbox.is_dir():
         return []

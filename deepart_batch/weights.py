@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .engine.layers import CONV_NAMES
+from .core.layers import CONV_NAMES
 from .errors import WeightsError
 from .core import environment
 from .core.hashing import sha256_file

@@ -132,7 +132,9 @@ def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_s
     from deepart_batch.core.hashing import sha256_file
     from deepart_batch.core.jobspec import JobSpec
     from deepart_batch.core.layout import StateLayout
+    from deepart_batch.core.params import RenderParams
     from deepart_batch.journal import Journal
+    from support.journal_files import damage_job_spec
     box, (preview, _) = _previews(tmp_path)
     layout = StateLayout(box.state)
     work = layout.work / "poisoned.jpg"
@@ -142,12 +144,16 @@ def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_s
         input_id = journal.begin_claim(f"_approve/{preview.name}", "spring", str(work))
         journal.finish_claim(input_id, sha256_file(work))
         spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
-                       params={**DEFAULTS, "brush_size": 3}, output_format="JPEG",
+                       params=RenderParams.from_dict(DEFAULTS), output_format="JPEG",
                        content_size=(64, 48))
-        journal.add_job(input_id, "poisoned", "spring", 0, "print", spec,
-                        str(_printed(preview)), str(_printed(preview).with_suffix(".json")))
+        job_id = journal.add_job(input_id, "poisoned", "spring", 0, "print", spec,
+                                 str(_printed(preview)),
+                                 str(_printed(preview).with_suffix(".json")))
     finally:
         journal.close()
+    stored = spec.to_dict()   # as a version with a `brush_size` parameter wrote it
+    damage_job_spec(layout.journal, job_id,
+                    json.dumps({**stored, "params": {**stored["params"], "brush_size": 3}}))
     box.drop("the_scream.jpg", "later/meanwhile.jpg")
 
     res = box.run_once()
@@ -165,6 +171,7 @@ def test_a_queued_job_whose_stored_spec_no_longer_decodes_is_refused_at_start(tm
     from deepart_batch.core.hashing import sha256_file
     from deepart_batch.core.jobspec import JobSpec
     from deepart_batch.core.layout import StateLayout
+    from deepart_batch.core.params import RenderParams
     from deepart_batch.journal import Journal
     from support.journal_files import damage_job_spec
     box, (preview, _) = _previews(tmp_path)
@@ -176,7 +183,8 @@ def test_a_queued_job_whose_stored_spec_no_longer_decodes_is_refused_at_start(tm
         input_id = journal.begin_claim(f"_approve/{preview.name}", "spring", str(work))
         journal.finish_claim(input_id, sha256_file(work))
         spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
-                       params=dict(DEFAULTS), output_format="JPEG", content_size=(64, 48))
+                       params=RenderParams.from_dict(DEFAULTS), output_format="JPEG",
+                       content_size=(64, 48))
         job_id = journal.add_job(input_id, "undecodable", "spring", 0, "print", spec,
                                  str(_printed(preview)),
                                  str(_printed(preview).with_suffix(".json")))

@@ -7,7 +7,7 @@ import pytest
 
 from deepart_batch.cli import build_parser
 from deepart_batch.commands.options import CONFIG_ONLY_PARAMS, params_from_args
-from deepart_batch.engine.params import RenderParams, param_choices
+from deepart_batch.core.params import RenderParams, param_choices
 from deepart_batch.settings.config import Config, LimitsConfig, OutputConfig
 
 

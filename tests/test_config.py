@@ -8,7 +8,7 @@ import pytest
 from deepart_batch.settings.config import (DEFAULT_IGNORE, INPUT_FORMATS, check_params,
                                            load_config)
 from deepart_batch.settings.config_check import check_config
-from deepart_batch.engine.params import RenderParams
+from deepart_batch.core.params import RenderParams
 from deepart_batch.errors import ConfigError
 
 ROOT = Path(__file__).parent.parent

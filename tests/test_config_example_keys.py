@@ -5,7 +5,7 @@ import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from deepart_batch.engine.params import RenderParams
+from deepart_batch.core.params import RenderParams
 from deepart_batch.settings.config import Config, load_config
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from deepart_batch.core.states import Category, FailureReason
-from deepart_batch.engine.params import RenderParams
+from deepart_batch.core.params import RenderParams
 from deepart_batch.settings.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -98,3 +98,67 @@ def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
     finally:
         service.journal.close()
         service._lock_fh.close()
+
+
+# -- typed events: one dataclass per kind, a wire form where they cross a process ----------
+def _one_event_of_each_kind():
+    from deepart_batch.core.states import FailureReason
+    from deepart_batch.pool import events as ev
+    from deepart_batch.report import FileRef, JobInfo, RenderReport
+    report = RenderReport(status="done", input=FileRef("/w/a.jpg", "a" * 64),
+                          styles=[FileRef("/s/starry.jpg", "b" * 64, "starry", 1.0)],
+                          params={"size": 64}, weights={"id": "w"}, device="cpu", seed=0,
+                          job=JobInfo(id=3, attempt=1, worker="cpu#0"))
+    return [
+        ev.SlotUp("cpu#0", None, pid=41, device="cpu", torch_device="cpu", threads=2,
+                  node="box", cuda_visible_devices=None, memory_bytes=8 << 30),
+        ev.SlotReady("cpu#0", None, {"parts": [{"part": "weights", "wall_s": 0.5}]}, {}),
+        ev.JobStarted("cpu#0", 3),
+        ev.Progress("cpu#0", 3, 4, 12, 1.5e5),
+        ev.OutOfMemory("cpu#0", 3, "cuda:0", 2048, 1.0, "smaller", "retry at 1536px"),
+        ev.RenderDone("cpu#0", 3, report, b"\xff\xd8jpeg", 2.5, "bbbb"),
+        ev.RenderFailed("cpu#0", 3, "cannot identify image file", FailureReason.IMAGE),
+        ev.WorkerDied("cpu#0", 3, "worker process died with exit code 70"),
+        ev.JobTimedOut("cpu#0", 3, "ran longer than job_timeout (60 s)"),
+        ev.NodeLost("ray/gpu#0", 3, "node b left the Ray cluster", node="b"),
+        ev.OutboxFailed("cpu#0", 3, "No space left on device", FailureReason.DISK_FULL),
+    ]
+
+
+def test_every_event_kind_has_its_own_type_and_survives_its_wire_form():
+    import pickle
+
+    from deepart_batch.pool import ExecutorEvent
+    events = _one_event_of_each_kind()
+    assert [e.kind for e in events] == list(EventKind)
+    for event in events:
+        wire = pickle.loads(pickle.dumps(event.to_dict()))   # as a pipe or Ray carries it
+        assert wire["kind"] == event.kind.value
+        back = ExecutorEvent.from_dict(wire)
+        assert type(back) is type(event)
+        if event.kind is EventKind.DONE:   # the report comes back as a report
+            assert back.report.to_dict() == event.report.to_dict()
+            assert (back.image, back.render_seconds, back.style_key) == \
+                (event.image, event.render_seconds, event.style_key)
+        else:
+            assert back == event
+
+
+def test_trouble_events_carry_the_reason_the_policy_reads():
+    from deepart_batch.core.states import FailureReason
+    by_kind = {e.kind: e for e in _one_event_of_each_kind()}
+    assert by_kind[EventKind.CRASHED].reason is FailureReason.CRASHED
+    assert by_kind[EventKind.TIMEOUT].reason is FailureReason.TIMEOUT
+    assert by_kind[EventKind.LOST].reason is FailureReason.CRASHED   # render it again
+    assert by_kind[EventKind.FAILED].reason is FailureReason.IMAGE
+    wire = {**by_kind[EventKind.FAILED].to_dict(), "reason": "input"}   # a legacy name
+    from deepart_batch.pool import ExecutorEvent
+    assert ExecutorEvent.from_dict(wire).reason is FailureReason.IMAGE
+
+
+def test_an_event_of_unknown_kind_or_field_is_refused():
+    from deepart_batch.pool import ExecutorEvent
+    with pytest.raises(ValueError):
+        ExecutorEvent.from_dict({"kind": "teleported", "worker": "w", "job_id": 1})
+    with pytest.raises(ValueError, match="colour"):
+        ExecutorEvent.from_dict({"kind": "started", "worker": "w", "job_id": 1, "colour": 1})

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from deepart_batch.core.jobspec import SCHEMA, UNDECIDED, JobSpec, StyleRef
+from deepart_batch.core.params import RenderParams
+from deepart_batch.errors import ParamsError
 from deepart_batch.pool import PoolJob
 from deepart_batch.report import FileRef, JobInfo, RenderReport
 
@@ -18,7 +22,7 @@ V1 = {"content": "/state/work/abc.jpg", "input": "city/photo.jpg",
 def _spec(**kw) -> JobSpec:
     base = dict(content="/w/x.jpg", input="a/x.jpg", output_format="PNG",
                 styles=(StyleRef("starry", "/s/starry.jpg", 1.0, "b" * 64),),
-                params={"size": 64}, content_size=(128, 96), content_sha256="c" * 64,
+                params=RenderParams(size=64), content_size=(128, 96), content_sha256="c" * 64,
                 look_size=None, style_key="b" * 16)
     return JobSpec(**{**base, **kw})
 
@@ -37,8 +41,26 @@ def test_a_schema_1_spec_still_reads_and_its_look_is_left_to_the_engine():
     assert spec.content_size == (128, 96) and spec.photo_long_side == 128
     assert spec.look_size == UNDECIDED and not spec.look_decided
     assert spec.content_sha256 == ""          # so the pipeline hashes the photo itself
+    assert spec.params == RenderParams(size=64, steps=4, look_size=1024)
     again = spec.to_dict()
-    assert {k: again[k] for k in V1} == V1    # the old keys keep their shape
+    old_keys = [k for k in V1 if k != "params"]
+    assert {k: again[k] for k in old_keys} == {k: V1[k] for k in old_keys}  # same shape
+    assert again["params"].items() >= V1["params"].items()   # the defaults filled in
+
+
+def test_the_params_are_typed_and_survive_the_journal():
+    spec = _spec(params=RenderParams(size=96, scales=(0.5, 1.0), style_layers=("relu1_1",)))
+    assert isinstance(spec.params, RenderParams)
+    stored = json.loads(json.dumps(spec.to_dict()))
+    assert stored["params"]["scales"] == [0.5, 1.0]
+    assert JobSpec.from_dict(stored).params == spec.params
+
+
+def test_a_stored_spec_with_a_parameter_this_version_lacks_does_not_decode():
+    stored = _spec().to_dict()
+    stored["params"]["brush_size"] = 3
+    with pytest.raises(ParamsError, match="brush_size"):
+        JobSpec.from_dict(stored)
 
 
 def test_unknown_keys_of_a_newer_spec_are_kept():

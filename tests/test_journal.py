@@ -225,3 +225,16 @@ def test_a_read_only_reader_of_an_unready_or_damaged_file(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database" * 100)
     with pytest.raises(JournalDamaged):
         open_reader(tmp_path / "junk.sqlite").counts()
+
+
+def test_a_job_whose_stored_params_this_version_does_not_know_reads_with_its_problem(
+        tmp_path, journal):
+    import json
+
+    from support.journal_files import damage_job_spec
+    job = _job(journal)
+    stored = toy_spec().to_dict()
+    stored["params"]["brush_size"] = 3
+    damage_job_spec(tmp_path / "journal.sqlite", job, json.dumps(stored))
+    row = journal.job(job)
+    assert row.spec is None and "brush_size" in row.spec_problem

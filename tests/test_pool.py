@@ -84,7 +84,7 @@ def test_fake_four_gpu_box_pins_one_worker_per_gpu(monkeypatch):
         # ready = every worker said hello; a fake CUDA slot then warms before it is idle
         wait_for(lambda: [pool.poll(0.2)] and pool.all_ready()
                  and all(s.idle for s in pool.slots()), timeout=120, what="4 idle workers")
-        seen = sorted((w.spec.device, w.info["cuda_visible_devices"], w.info["torch_device"])
+        seen = sorted((w.spec.device, w.info.cuda_visible_devices, w.info.torch_device)
                       for w in pool._workers)   # what each process said in its hello
         assert seen == [(f"cuda:{i}", str(i), "cuda:0") for i in range(4)]
         slots = pool.slots()                     # the public view the daemon gets
@@ -149,12 +149,12 @@ def test_jobs_that_fit_no_device_are_refused_with_a_size_that_would():
     from deepart_batch.daemon.schedule.planner import too_large
     from deepart_batch.engine import RenderParams
     spec = JobSpec(content="p.jpg", input="p.jpg", styles=(), output_format="JPEG",
-                   params=RenderParams(size=2048).to_dict(), content_size=(4000, 3000))
+                   params=RenderParams(size=2048), content_size=(4000, 3000))
     message = too_large(spec, capacity_bytes=2 * 2**30)
     assert message and "size 2048 needs about" in message and "would fit" in message
     fit = int(message.split("; size ")[1].split()[0])
     assert 256 < fit < 2048
-    assert too_large(replace(spec, params=RenderParams(size=fit).to_dict()), 2 * 2**30) is None
+    assert too_large(replace(spec, params=RenderParams(size=fit)), 2 * 2**30) is None
     assert too_large(spec, capacity_bytes=64 * 2**30) is None
 
 

@@ -206,7 +206,7 @@ def test_a_detail_stage_runs_vgg_only_to_the_deepest_layer_it_reads(engine, phot
     of the stage's content and fine style layers, not at relu5_1 (the detail
     stages are the bulk of a print's time); only the look term, at the look size, goes
     deeper."""
-    from deepart_batch.engine.layers import LAYER_NAMES
+    from deepart_batch.core.layers import LAYER_NAMES
     content = resize_long_side(photo, 128)
     look_image = resize_long_side(photo, 64)
     for layers in (("relu4_2",), ("relu2_1",)):
@@ -272,7 +272,7 @@ def test_a_job_renders_with_what_its_planner_decided(engine, weights, monkeypatc
     params = RenderParams(size=288, steps=4, look_size=64)
     spec = JobSpec(content=str(DATA / "tubingen.jpg"), input="a/tubingen.jpg",
                    styles=(StyleRef("starry", str(DATA / "starry_night.jpg"), 1.0, "s" * 64),),
-                   params=params.to_dict(), output_format="PNG", content_size=(128, 96),
+                   params=params, output_format="PNG", content_size=(128, 96),
                    content_sha256="c" * 64, look_size=96)   # not what 64 would give: decided
     _, report = pipeline.render_request(engine, weights,
                                         pipeline.RenderRequest.from_spec(spec))

@@ -8,7 +8,7 @@ import pytest
 
 from deepart_batch.approved_preview import stamp
 from deepart_batch.core.shared_report import ReportFieldError, SharedReport, annotation_kinds
-from deepart_batch.engine.params import RenderParams
+from deepart_batch.core.params import RenderParams
 from deepart_batch.report import FileRef, RenderReport
 
 PARAMS = annotation_kinds(RenderParams)

@@ -79,7 +79,7 @@ def test_every_painting_gets_a_card_behind_every_photo(tmp_path):
     assert all(j.priority == CARD_PRIORITY for j in cards)
     rendered = [j for j in photos if j.started_at]   # the others copied p0's renders
     assert max(j.started_at for j in rendered) < min(j.started_at for j in cards)
-    assert all(j.spec.params["size"] == 64 for j in cards)   # min(defaults.size, 256)
+    assert all(j.spec.params.size == 64 for j in cards)   # min(defaults.size, 256)
     # the painting stays in styles_dir: its work copy is not archived; no card campaign
     assert not list((box.state / "done").glob(f"{STYLES_FOLDER}/*"))
     assert not list((box.state / "work").iterdir())
@@ -123,7 +123,7 @@ def test_a_changed_painting_or_new_defaults_redo_the_card_in_place(tmp_path):
     watch_in_process(box, _card_jobs_done(box, 5 * PHOTOS))
     cards = [j for j in _jobs(box) if j.campaign == STYLES_FOLDER]
     assert len(cards) == 5 * PHOTOS and _cards(box) == before
-    assert {j.spec.params["steps"] for j in cards[-2 * PHOTOS:]} == {5}
+    assert {j.spec.params.steps for j in cards[-2 * PHOTOS:]} == {5}
 
     watch_in_process(box, _after(1.5))              # nothing changed: nothing redone
     assert len([j for j in _jobs(box) if j.campaign == STYLES_FOLDER]) == 5 * PHOTOS

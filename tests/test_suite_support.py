@@ -3,6 +3,7 @@ cache and the box's in-process run."""
 
 import pytest
 
+from deepart_batch.core.states import FailureReason
 from deepart_batch.errors import ConfigError
 from deepart_batch.pool.executor import (EventKind, Executor, PoolJob, executor_class,
                                          make_executor)
@@ -42,16 +43,18 @@ def test_a_bad_executor_kind_is_one_line_naming_the_key(tmp_path):
 
 
 @pytest.mark.parametrize("outcome,kind,reason", [
-    ("crashed", EventKind.CRASHED, "crashed"), ("timeout", EventKind.TIMEOUT, "timeout"),
-    ("lost", EventKind.LOST, "lost"), ("failed", EventKind.FAILED, "error"),
-    ("oom", EventKind.FAILED, "oom")])
+    ("crashed", EventKind.CRASHED, FailureReason.CRASHED),
+    ("timeout", EventKind.TIMEOUT, FailureReason.TIMEOUT),
+    ("lost", EventKind.LOST, FailureReason.CRASHED),
+    ("failed", EventKind.FAILED, FailureReason.ERROR),
+    ("oom", EventKind.FAILED, FailureReason.OOM)])
 def test_canned_executor_answers_scripted_events(outcome, kind, reason):
     ex = canned.CannedExecutor()
     with canned.script(outcome, attempts=[1], match="x.jpg"):
         ex.assign("cpu#0", PoolJob(7, 1, toy_spec("/work/x.jpg", params={"size": 32})))
         assert ex.running_jobs() == [7] and not ex.slots()[0].idle
         [event] = ex.poll(0)
-    assert (event.kind, event.job_id, event.data["reason"]) == (kind, 7, reason)
+    assert (event.kind, event.job_id, event.reason) == (kind, 7, reason)
     assert ex.slots()[0].idle and ex.running_jobs() == []
 
 

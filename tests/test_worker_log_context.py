@@ -1,7 +1,11 @@
 """Render workers log with the photo's context: a record logged while a
 worker handles a job carries the job id and the photo's inbox name, like the daemon's."""
 
+from types import SimpleNamespace
+
 from loguru import logger
+
+from deepart_batch.core.states import FailureReason
 
 from support.jobs import toy_spec
 from deepart_batch.pool.executor import PoolJob
@@ -9,8 +13,8 @@ from deepart_batch.pool.worker import run_guarded
 
 
 class _Broken:
-    """A worker state whose engine fails in an unexpected way."""
-    spec = None
+    """A worker state whose engine fails in an unexpected way (its spec has only an id)."""
+    spec = SimpleNamespace(id="cpu#0")
 
 
 def test_a_worker_error_is_logged_with_the_job_and_photo():
@@ -22,7 +26,7 @@ def test_a_worker_error_is_logged_with_the_job_and_photo():
         run_guarded(_Broken(), job, sent.append, None)
     finally:
         logger.remove(sink)
-    assert sent and sent[-1].data["reason"] == "error"
+    assert sent and sent[-1].reason is FailureReason.ERROR
     errors = [r for r in records if r["level"].name == "ERROR"]
     assert errors, records
     assert errors[0]["extra"].get("job") == 7 and errors[0]["extra"].get("photo") == "city/a.jpg"

@@ -86,13 +86,13 @@ class _Recording(DevicePool):
 def photo_job(job_id):
     spec = JobSpec(content=str(DATA / "tubingen.jpg"), input="tubingen.jpg",
                    styles=(StyleRef("starry", str(DATA / "starry_night.jpg"), 1.0),),
-                   params=RenderParams(size=32, steps=2).to_dict(), output_format="JPEG")
+                   params=RenderParams(size=32, steps=2), output_format="JPEG")
     return PoolJob(job_id, 1, spec, "starry")
 
 
 def test_a_worker_is_warming_between_hello_and_ready_and_takes_jobs_after():
     pool = _Recording(plan_workers(["cpu"]), warm=True,
-                      warm_params=RenderParams(size=64, steps=4).to_dict())
+                      warm_params=RenderParams(size=64, steps=4))
     pool.seen, pool.refused, pool.status_states = [], None, []
     pool.start()
     try:
@@ -108,17 +108,17 @@ def test_a_worker_is_warming_between_hello_and_ready_and_takes_jobs_after():
                                  (EventKind.READY, SlotState.IDLE)]
         assert "not idle" in pool.refused
         assert pool.status_states[:2] == ["warming", "idle"]
-        parts = [p["part"] for p in ready.data["startup"]["parts"]]
+        parts = [p["part"] for p in ready.startup["parts"]]
         assert parts == ["import torch", "weights", "trunks", "warming render"]
         # the CPU warms one evaluation at the smallest stage of the configured job
-        assert ready.data["warmed"] == {"size": 64, "evaluations": 1, "steps": ["eager"]}
+        assert ready.warmed == {"size": 64, "evaluations": 1, "steps": ["eager"]}
         pool.assign(pool.slots()[0].id, photo_job(1))
         done = []
         for _ in range(1200):
             done += [e for e in pool.poll(0.1) if e.kind in (EventKind.DONE, EventKind.FAILED)]
             if done:
                 break
-        assert done[0].kind is EventKind.DONE, done[0].data
+        assert done[0].kind is EventKind.DONE, done[0]
     finally:
         pool.shutdown()
 
@@ -126,12 +126,12 @@ def test_a_worker_is_warming_between_hello_and_ready_and_takes_jobs_after():
 def test_warming_plans_the_configured_stages_on_cuda_and_one_evaluation_on_the_cpu():
     assert warming.warm_enabled(None, "cuda:0") and not warming.warm_enabled(None, "cpu")
     assert warming.warm_enabled(True, "cpu") and not warming.warm_enabled(False, "cuda:0")
-    job = RenderParams(size=1024, steps=300).to_dict()
+    job = RenderParams(size=1024, steps=300)
     cpu = warming.warm_params(job, "cpu")
     assert (cpu.size, cpu.steps, cpu.scales) == (256, 1, (1.0,))
     cuda = warming.warm_params(job, "cuda:0")
     assert (cuda.size, cuda.scales, cuda.scale_steps) == (1024, (0.25, 0.5, 1.0), (1, 1, 1))
-    small = warming.warm_params(RenderParams(size=128, steps=10).to_dict(), "cuda:0")
+    small = warming.warm_params(RenderParams(size=128, steps=10), "cuda:0")
     assert small.scales == (0.5, 1.0) and small.steps == 2   # 32 px is under MIN_SCALE_SIDE
 
 
@@ -141,7 +141,7 @@ def test_executor_warm_is_read_from_the_config(tmp_path):
     assert load_config(Box(tmp_path / "a").config).executor.warm is None
     config = load_config(Box(tmp_path / "b", executor={"warm": False}).config)
     pool = DevicePool.from_config(config)
-    assert pool.warm is False and pool.warm_params["size"] == config.render_params().size
+    assert pool.warm is False and pool.warm_params.size == config.render_params().size
 
 
 class _Captures:
@@ -183,7 +183,7 @@ def test_a_worker_stuck_warming_is_restarted(monkeypatch):
     try:
         pids = []
         for _ in range(3000):
-            pids += [e.data["pid"] for e in pool.poll(0.1) if e.kind is EventKind.HELLO]
+            pids += [e.pid for e in pool.poll(0.1) if e.kind is EventKind.HELLO]
             if len(pids) == 2:
                 break
         assert len(pids) == 2 and pids[0] != pids[1]

@@ -16,8 +16,9 @@ from types import SimpleNamespace as NS
 import torch
 
 from deepart_batch.core.jobspec import JobSpec
+from deepart_batch.core.states import EventKind
 from deepart_batch.engine import RenderParams
-from deepart_batch.pool.executor import EventKind, WorkerMessage
+from deepart_batch.pool.events import RenderFailed
 from deepart_batch.pool.worker import JobFailed, WorkerState, run_job
 
 fraction = float(sys.argv[1])
@@ -36,15 +37,15 @@ for policy in ("smaller", "fail"):
     try:
         run_job(state, job, sent.append, None)
     except JobFailed as exc:
-        sent.append(WorkerMessage(EventKind.FAILED, None, {"reason": exc.reason, "error": str(exc)}))
+        sent.append(RenderFailed(spec.id, None, str(exc), exc.reason))
     for m in sent:
         if m.kind is EventKind.EVENT:
-            print(policy, "event", json.dumps(m.data))
+            print(policy, "event", json.dumps(m.report_entry()))
         elif m.kind is EventKind.DONE:
-            r = m.data["report"].to_dict()
+            r = m.report.to_dict()
             print(policy, "done: output", r["output"], "final size", r["final"]["size"],
                   "events", len(r["events"]), "precision", r.get("precision"), "memory", r.get("memory"))
         elif m.kind is EventKind.FAILED:
-            print(policy, "failed:", m.data["reason"], m.data["error"])
+            print(policy, "failed:", m.reason, m.error)
     print(policy, "seconds", round(time.time() - t0, 1), "allocated now GiB",
           round(torch.cuda.memory_allocated() / 2**30, 2))

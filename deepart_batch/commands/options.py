@@ -8,7 +8,7 @@ import argparse
 from dataclasses import MISSING, Field, fields
 from typing import Any, Callable
 
-from ..engine.params import RenderParams
+from ..core.params import RenderParams
 from ..settings.config import Config, LimitsConfig, OutputConfig
 
 CONFIG_HELP = "config YAML (see config.example.yaml)"

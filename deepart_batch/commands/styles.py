@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.states import ShownState
 from .options import add_config_option
 
 
@@ -50,8 +51,8 @@ def cmd_styles(args) -> int:
         for c in e.cards:
             where = f"  {shown(os.path.relpath(c.image, outbox))}" if c.image else ""
             took = f" in {duration(c.seconds)}" if c.seconds is not None and \
-                c.state == "done" else ""
-            device = f" on {c.device}" if c.device and c.state == "done" else ""
+                c.state == ShownState.DONE else ""
+            device = f" on {c.device}" if c.device and c.state == ShownState.DONE else ""
             print(f"  card {shown(c.photo)}: {c.state}{took}{device}{where}")
             if c.trouble:
                 print(f"    {shown(c.trouble[0])} {shown(c.trouble[1])}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .params import RenderParams
 from .regions import RegionSpec
 
 SCHEMA = 2
@@ -39,7 +40,7 @@ class JobSpec:
     content: str                    # the photo's file in work/ (internal name)
     input: str                      # the inbox path people gave it
     styles: tuple[StyleRef, ...]
-    params: dict                    # RenderParams.to_dict(), effective for this output
+    params: RenderParams            # effective for this output
     output_format: str              # Pillow's name: JPEG, PNG, WEBP
     quality: int = 92
     max_input_pixels: int = 50_000_000
@@ -78,6 +79,7 @@ class JobSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         extra = d.pop("extra")
+        d["params"] = self.params.to_dict()
         d["styles"] = [asdict(s) for s in self.styles]
         d["content_size"] = list(self.content_size) if self.content_size else None
         d["regions"] = [r.to_dict() for r in self.regions]
@@ -85,13 +87,15 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "JobSpec":
-        """Any stored version: schema 1 (the old dict) or this one."""
+        """Any stored version: schema 1 (the old dict) or this one. Parameters this version
+        does not know raise ParamsError (the journal reads such a row with spec None)."""
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         size = d.get("content_size")
         return cls(
             content=d["content"], input=d.get("input") or d["content"],
             styles=tuple(StyleRef.from_dict(s) for s in d.get("styles") or ()),
-            params=dict(d.get("params") or {}), output_format=d.get("output_format", "JPEG"),
+            params=RenderParams.from_dict(dict(d.get("params") or {})),
+            output_format=d.get("output_format", "JPEG"),
             quality=d.get("quality", 92),
             max_input_pixels=d.get("max_input_pixels", 50_000_000),
             content_size=(int(size[0]), int(size[1])) if size else None,

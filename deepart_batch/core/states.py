@@ -285,6 +285,73 @@ class DeliveryStatus(str, Enum):
         return self.value
 
 
+class EventKind(str, Enum):
+    """Every message a worker sends and every event an executor reports (pool/events.py:
+    one dataclass each)."""
+    HELLO = "hello"          # a slot is up and warming (worker -> executor only)
+    READY = "ready"          # warmed: takes jobs from now
+    STARTED = "started"      # the worker, warmed up, began the job (worker -> executor only)
+    PROGRESS = "progress"
+    EVENT = "event"          # something the render survived (an OOM retried smaller)
+    DONE = "done"
+    FAILED = "failed"        # the render itself failed
+    CRASHED = "crashed"      # the worker process or actor died mid-job
+    TIMEOUT = "timeout"      # the job passed job_timeout; its worker was killed
+    LOST = "lost"            # the node running the job left the cluster
+    OUTBOX = "outbox"        # the daemon could not publish a finished render
+
+    @property
+    def retryable(self) -> bool:
+        """Not the job's fault: render it again, counting the attempt."""
+        return self in (EventKind.CRASHED, EventKind.TIMEOUT, EventKind.LOST, EventKind.OUTBOX)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SlotState(str, Enum):
+    STARTING = "starting"    # spawned, not said hello yet (interpreter, torch import)
+    WARMING = "warming"      # said hello: weights, trunks and warming before its first job
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"    # on a node being drained: finishes its job, takes no new one
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ShownState(str, Enum):
+    """What the gallery pages show of an image, a photo or a style card: the journal's
+    states in the team's words (a running job is `rendering`, a finished photo `rendered`)."""
+    DONE = "done"
+    RENDERING = "rendering"
+    QUEUED = "queued"
+    WAITING = "waiting"
+    HELD = "held"
+    FAILED = "failed"
+    RENDERED = "rendered"    # a photo whose images are all done
+    MISSING = "missing"      # a style card not made (yet)
+    PROBLEM = "problem"      # a painting no card can be made from
+    NONE = "none"            # a painting with no card photos
+    RETRIED = "retried"      # history: a failed job put back by `retry`
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PrintState(str, Enum):
+    """Where a preview's approval stands, as its gallery card says it (gallery/prints.py)."""
+    APPROVED = "approved"    # taken; its print job waits for a slot
+    RENDERING = "rendering"
+    READY = "ready"          # the print is in the outbox
+    REFUSED = "refused"      # the approval was refused before a print job was planned
+    HELD = "held"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class PassOutcome(str, Enum):
     """How a `run --once` bulk pass ended; each has its own exit code (daemon/admin/bulk_pass.py)."""
     DONE = "done"                  # everything present was rendered

@@ -19,7 +19,7 @@ from typing import Callable
 from loguru import logger
 
 from ..core.layout import StateLayout
-from ..core.states import FailureReason
+from ..core.states import FailureReason, JobState
 from ..core.style_card_names import photo_jobs
 from ..journal import JournalBusy
 from ..ops.sdnotify import Notifier
@@ -91,7 +91,7 @@ class Service:
             return
         largest = max((s.memory_bytes for s in slots), default=0)
         by_id = {j.id: j for j in self.sources.startable(self.journal.jobs_ready(),
-                                                         self.journal.jobs_in("running"))}
+                                                         self.journal.jobs_in(JobState.RUNNING))}
         for job in [j for j in by_id.values() if j.spec is None]:   # undecodable row
             del by_id[job.id]
             problem = job.spec_problem or "no render settings were stored"
@@ -158,9 +158,9 @@ class Service:
 
     def _refusal(self, job, capacity_bytes: int) -> tuple[str, str] | None:
         if job.attempts >= self.config.max_attempts:  # e.g. it took the daemon down each time
-            return "interrupted", (f"interrupted {job.attempts} time(s) without finishing "
-                                   f"(max_attempts {self.config.max_attempts}); last: "
-                                   f"{job.error or job.reason}")
+            return FailureReason.INTERRUPTED, (
+                f"interrupted {job.attempts} time(s) without finishing "
+                f"(max_attempts {self.config.max_attempts}); last: {job.error or job.reason}")
         try:
             too_large = planner.too_large(job.spec, capacity_bytes)
         except Exception as exc:   # a stored spec that no longer validates: that job only
@@ -300,7 +300,7 @@ class Service:
         ready = self.journal.jobs_ready()
         return (self.sources.pending() == 0
                 and not (ready if self.make_cards else photo_jobs(ready))
-                and counts["running"] == 0 and not held)
+                and counts[JobState.RUNNING] == 0 and not held)
 
     def _drain(self) -> int:
         logger.info("stop requested: taking no new files, draining running jobs")

@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from ..errors import ParamsError
-from .layers import LAYER_NAMES, canonical_layer
+from ..core.layers import LAYER_NAMES, canonical_layer
 
 CHANNELS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512, "conv5": 512}
 # Transient buffers of one evaluation, in units of the largest activation: the pre-ReLU conv

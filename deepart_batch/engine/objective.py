@@ -8,7 +8,7 @@ import torch
 
 from . import precision as prec
 from .losses import content_loss, style_loss, tv_loss
-from .params import RenderParams
+from ..core.params import RenderParams
 
 
 @dataclass

@@ -19,7 +19,8 @@ from . import print_from_preview, color, fit, graphs, look, memory, regions as s
 from . import precision as prec
 from .losses import blend_grams, gram
 from .objective import Objective, Parts, StepLosses
-from .params import RenderParams, StyleInput
+from ..core.params import RenderParams
+from .params import StyleInput
 from .schedule import Stage, plan_stages
 from .vgg import VGGEncoder, min_side
 

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 import torch
 
 from ..errors import ParamsError
-from .params import PRECISIONS as REQUESTED
+from ..core.params import PRECISIONS as REQUESTED
 
 # CPU flags (as /proc/cpuinfo spells them) that make bf16 convolutions fast in oneDNN.
 # Without them oneDNN has no bf16 kernels and PyTorch falls back to a reference

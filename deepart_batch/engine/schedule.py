@@ -14,9 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import ParamsError
-
-DEFAULT_SCALES: tuple[float, ...] = (0.25, 0.5, 1.0)
+# The default scales, and their check, are core/params.py's (RenderParams.scales).
 # Share of the total evaluations given to each scale, coarsest first, for the default split
 # (the last entry is the full size). Fewer scales use the last entries.
 DEFAULT_SHARES: tuple[float, ...] = (0.4, 0.3, 0.3)
@@ -32,34 +30,6 @@ class Stage:
     size: int        # long side, pixels
     steps: int       # evaluations at this scale
     above_look: bool = False  # a detail stage above the look size (look.py)
-
-
-def check_schedule(scales, scale_steps, steps: int):
-    """Validate `scales` / `scale_steps`; return them as tuples. Raises ParamsError."""
-    try:
-        scales = tuple(float(f) for f in scales)
-    except (TypeError, ValueError):
-        raise ParamsError(f"scales must be a list of numbers, got {scales!r}") from None
-    if not scales or any(not (0 < f <= 1) or math.isnan(f) for f in scales):
-        raise ParamsError(f"scales must be fractions of size in (0, 1], got {list(scales)}")
-    if any(b <= a for a, b in zip(scales, scales[1:])) or scales[-1] != 1.0:
-        raise ParamsError(f"scales must increase and end at 1.0 (the full size), "
-                          f"got {list(scales)}")
-    if scale_steps is None:
-        return scales, None
-    try:
-        scale_steps = tuple(scale_steps)
-    except TypeError:
-        raise ParamsError(f"scale_steps must be a list of integers, got {scale_steps!r}") \
-            from None
-    if len(scale_steps) != len(scales) or any(
-            not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in scale_steps):
-        raise ParamsError(f"scale_steps must give one integer >= 0 per scale "
-                          f"({len(scales)}), got {list(scale_steps)}")
-    if sum(scale_steps) != steps:
-        raise ParamsError(f"scale_steps sum to {sum(scale_steps)} but steps is {steps}; "
-                          f"steps is the total budget, so set steps={sum(scale_steps)}")
-    return scales, scale_steps
 
 
 def default_split(steps: int, n: int) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ParamsError
-from .layers import CONV_NAMES, LAYER_NAMES, canonical_layer  # noqa: F401  (importers)
+from ..core.layers import CONV_NAMES, LAYER_NAMES, canonical_layer  # noqa: F401  (importers)
 
 # torchvision's vgg19().features indices of the conv layers, in order.
 TORCHVISION_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
+from ..core.states import ShownState
 from ..paths import atomic_write_bytes
 from ..report import style_label
 from .model import collect
@@ -81,7 +82,7 @@ def grid_from_outbox(outbox: Path, state_dir: Path | None, campaign: str | None 
         if campaign is not None and camp.name != campaign:
             continue
         for photo in camp.photos:
-            done = [o for o in photo.outputs if o.state == "done" and o.image is not None]
+            done = [o for o in photo.outputs if o.state == ShownState.DONE and o.image is not None]
             if not done:
                 continue
             row = len(grid.rows)

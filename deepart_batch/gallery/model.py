@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from ..core.style_card_names import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
-from ..core.states import FailureReason, message as team_message
+from ..core.states import FailureReason, InputState, JobState, PrintState, ShownState
+from ..core.states import message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader
@@ -27,7 +28,10 @@ GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
 
 
 @dataclass
-class StyleRef:
+class ShownStyle:
+    """A painting as a gallery card names it: its label, the file its thumbnail is made
+    from (None when the report names none) and its blend weight. Not the job's
+    core.jobspec.StyleRef: this one is read back from reports, for people."""
     label: str
     path: Path | None
     weight: float | None
@@ -52,8 +56,8 @@ def trouble_for(reason, relpath: str, detail: str | None, note: Path | None) -> 
 class OutputItem:
     """One output of one photo: finished, or on its way, or failed."""
     slug: str
-    state: str                       # done | rendering | queued | waiting | held | failed
-    styles: list[StyleRef]
+    state: ShownState                # done | rendering | queued | waiting | held | failed
+    styles: list[ShownStyle]
     settings: str
     image: Path | None = None        # the full restyled image, when done
     summary: str | None = None
@@ -87,16 +91,16 @@ class Campaign:
     # approvals whose preview is not on any page (refused: no such preview)
     unmatched: list[PrintItem] = field(default_factory=list)
 
-    def count(self, state: str) -> int:
+    def count(self, state: ShownState) -> int:
         """Outputs (renders) in this state; a print is part of its preview's output."""
         return sum(o.state == state for p in self.photos for o in p.outputs)
 
-    def print_count(self, state: str) -> int:
+    def print_count(self, state: PrintState) -> int:
         """Approvals of this campaign's previews in this state (prints.READY ...)."""
         return sum(o.print is not None and o.print.state == state
                    for p in self.photos for o in p.outputs)
 
-    def photo_count(self, state: str) -> int:
+    def photo_count(self, state: ShownState) -> int:
         """Photos in this state (see photo_state)."""
         return sum(photo_state(p) == state for p in self.photos)
 
@@ -108,22 +112,23 @@ class Campaign:
                    for p in self.photos for o in p.outputs)
 
 
-ACTIVE = ("rendering", "queued", "waiting")
-PHOTO_STATES = ("rendered", "failed", "held", "rendering", "waiting")
+ACTIVE = (ShownState.RENDERING, ShownState.QUEUED, ShownState.WAITING)
+PHOTO_STATES = (ShownState.RENDERED, ShownState.FAILED, ShownState.HELD, ShownState.RENDERING,
+                ShownState.WAITING)
 
 
-def photo_state(photo: "PhotoEntry") -> str:
+def photo_state(photo: "PhotoEntry") -> ShownState:
     """One word per photo, worst first: failed, held, rendering, waiting, else rendered."""
     states = {o.state for o in photo.outputs}
-    if "failed" in states or (photo.trouble is not None and not photo.held):
-        return "failed"
-    if photo.held or "held" in states:
-        return "held"
-    if "rendering" in states:
-        return "rendering"
-    if states & {"queued", "waiting"}:
-        return "waiting"
-    return "rendered"
+    if ShownState.FAILED in states or (photo.trouble is not None and not photo.held):
+        return ShownState.FAILED
+    if photo.held or ShownState.HELD in states:
+        return ShownState.HELD
+    if ShownState.RENDERING in states:
+        return ShownState.RENDERING
+    if states & {ShownState.QUEUED, ShownState.WAITING}:
+        return ShownState.WAITING
+    return ShownState.RENDERED
 
 
 class ReportCache:
@@ -146,7 +151,7 @@ class ReportCache:
         except (OSError, ValueError, UnicodeDecodeError):
             data = None
         if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(
-                REPORT_SCHEMA_PREFIX) and data.get("status") == "done" and _readable(data)):
+                REPORT_SCHEMA_PREFIX) and data.get("status") == JobState.DONE and _readable(data)):
             data = None
         self._cache[str(path)] = (key, data)
         return data
@@ -192,12 +197,13 @@ def output_from_report(report: dict, image: Path, styles_dir: Path | None = None
     """A finished render from its report; its paintings' paths are relative to
     `styles_dir` (report.shared_path) or, in an older report, absolute."""
     job = report.get("job") or {}
-    styles = [StyleRef(style_label({**s, "weight": None}),
-                       _painting(s.get("path"), styles_dir), s.get("weight"))
+    styles = [ShownStyle(style_label({**s, "weight": None}),
+                         _painting(s.get("path"), styles_dir), s.get("weight"))
               for s in report.get("styles") or []]
     worker = job.get("worker")
     device = report.get("device") or ""
-    return OutputItem(slug=job.get("slug") or image.stem, state="done", styles=styles,
+    return OutputItem(slug=job.get("slug") or image.stem, state=ShownState.DONE,
+                      styles=styles,
                       settings=plain_settings(report.get("params") or {}), image=image,
                       summary=report.get("summary") or summarize(report),
                       seconds=(report.get("timings") or {}).get("render_seconds"),
@@ -212,26 +218,27 @@ def _painting(path, styles_dir: Path | None) -> Path | None:
 
 
 def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> OutputItem:
-    styles = [StyleRef(style_label({"name": s.name, "path": s.path}),
-                       Path(s.path) if s.path else None, s.weight)
+    styles = [ShownStyle(style_label({"name": s.name, "path": s.path}),
+                         Path(s.path) if s.path else None, s.weight)
               for s in (job.spec.styles if job.spec else ())]
-    params = job.spec.params if job.spec else {}
-    state, message, progress = job.state, job.error, None
-    if state == "running":
-        state = "rendering"
+    steps = job.spec.params.steps if job.spec else 0
+    running = job.state == JobState.RUNNING
+    state = ShownState.RENDERING if running else ShownState(job.state.value)
+    message, progress = job.error, None
+    if running:
         p = job.progress or {}
-        progress = (int(p.get("step", 0)), int(p.get("total") or params.get("steps", 0) or 0))
-    elif state == "queued" and job.reason:
-        state = "held"   # queued again after a crash, timeout or unwritable outbox: retried
+        progress = (int(p.get("step", 0)), int(p.get("total") or steps or 0))
+    elif job.state == JobState.QUEUED and job.reason:
+        state = ShownState.HELD   # queued again after a crash, timeout or full outbox: retried
         message = f"waiting to try again ({job.reason}): {job.error or ''}".rstrip(": ")
-    elif state == "waiting":
+    elif job.state == JobState.WAITING:
         message = "waiting for an identical photo's render"
     trouble = None
-    if job.state in ("held", "failed"):   # the setup or the render: the note's words
+    if job.state in (JobState.HELD, JobState.FAILED):   # the setup or the render: the note
         trouble = trouble_for(job.reason, relpath, job.error, note)
         message = None
     return OutputItem(slug=job.slug, state=state, styles=styles,
-                      settings=plain_settings(params),
+                      settings=plain_settings(job.spec.params.to_dict() if job.spec else {}),
                       device=job.device, progress=progress, message=message, trouble=trouble)
 
 
@@ -242,7 +249,7 @@ def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
     except FileNotFoundError:
         return [], []
     try:
-        return journal.inputs_except("claiming"), journal.all_jobs()
+        return journal.inputs_except(InputState.CLAIMING), journal.all_jobs()
     finally:
         journal.close()
 
@@ -276,9 +283,9 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
             approvals[inp.id] = inp
             continue
         entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
-        if inp.state in ("failed", "held"):   # refused, failed, or waiting for the setup
-            entry.held = inp.state == "held"
-            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == "failed"
+        if inp.state in (InputState.FAILED, InputState.HELD):   # refused, failed or held
+            entry.held = inp.state == InputState.HELD
+            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == InputState.FAILED
                                                        else "manifest_invalid"),
                                         inp.relpath, inp.error,
                                         note_of(outbox, problems_folder, inp.relpath))
@@ -294,7 +301,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if entry is None:
             continue
         found = by_image.pop(os.path.realpath(job.output_path), None)
-        if job.state == "done" and found is None:
+        if job.state == JobState.DONE and found is None:
             continue   # its files were removed from the outbox
         entry.outputs.append(output_from_report(found[1], found[0], styles_dir) if found
                              else _output_from_job(job, note_of(outbox, problems_folder,

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 
 from ..core.style_card_names import STYLES_PAGE
-from ..core.states import plain
+from ..core.states import ShownState, plain
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
@@ -33,8 +33,8 @@ from .thumbs import PREVIEW_SIDE, Thumbnails
 
 PAGE = "index.html"
 DEFAULT_APPROVE_FOLDER = "_approve"   # without a config (as config.ApproveConfig's default)
-STATE_LABELS = {"done": "done", "rendering": "rendering", "queued": "queued",
-                "waiting": "waiting", "held": "held", "failed": "failed"}
+STATE_LABELS = {s: s.value for s in (ShownState.DONE, ShownState.RENDERING, ShownState.QUEUED,
+                                     ShownState.WAITING, ShownState.HELD, ShownState.FAILED)}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
 GENERATOR = "deepart-batch gallery"   # in every page: how a stale page is known to be ours
 
@@ -131,7 +131,8 @@ class GalleryBuild:
         context = page_context(collect_styles(self.config, self.reports), self.outbox,
                                thumbs, href)
         params = self.config.card_params()
-        active = any(s["state"] in ("rendering", "queued") for s in context["styles"])
+        active = any(s["state"] in (ShownState.RENDERING, ShownState.QUEUED)
+                     for s in context["styles"])
         no_card = no_card_words(self.config.cards, run_mode(self.state_dir), self.cards_made)
         return self._write(self.outbox / STYLES_PAGE, "styles.html", force, banner=banner,
                            pending=live and active, home=PAGE, size=params.size,
@@ -146,7 +147,7 @@ class GalleryBuild:
         outputs = [o for p in campaign.photos for o in p.outputs]
         return {"photos": len(campaign.photos),
                 "states": {s: n for s in PHOTO_STATES if (n := campaign.photo_count(s))},
-                "images": len(outputs), "images_done": campaign.count("done"),
+                "images": len(outputs), "images_done": campaign.count(ShownState.DONE),
                 "prints": {s: n for s in PRINT_STATES if (n := campaign.print_count(s))}}
 
     def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:

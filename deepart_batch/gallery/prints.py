@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..core.states import InputState, JobState, PrintState
 from ..journal import Input, Job
 
-# What a print's state reads as on its preview's card.
 APPROVED, RENDERING, READY, REFUSED, HELD, FAILED = (
-    "approved", "rendering", "ready", "refused", "held", "failed")
+    PrintState.APPROVED, PrintState.RENDERING, PrintState.READY, PrintState.REFUSED,
+    PrintState.HELD, PrintState.FAILED)
 PRINT_STATES = (READY, RENDERING, APPROVED, HELD, FAILED, REFUSED)   # in the tally's order
+# What a print's state reads as in a campaign's tally.
 PRINT_STATE_WORDS = {READY: "ready", RENDERING: "rendering", APPROVED: "approved, waiting",
                      HELD: "held", FAILED: "failed", REFUSED: "refused"}
 
@@ -27,7 +29,7 @@ PRINT_STATE_WORDS = {READY: "ready", RENDERING: "rendering", APPROVED: "approved
 @dataclass
 class PrintItem:
     """The newest approval of one preview, and the print it asked for."""
-    state: str                        # APPROVED | RENDERING | READY | REFUSED | HELD | FAILED
+    state: PrintState
     preview: str                      # the preview's file name
     approved_at: float | None = None  # when the approval was taken
     size: int | None = None           # the print's long side: asked for, or made
@@ -111,29 +113,30 @@ def from_journal(approval: Input, job: Job | None, found: tuple[Path, dict] | No
     failure in the problem note's words."""
     name = approved_name(approval.relpath)
     if job is None:
-        state = REFUSED if approval.state == "failed" else \
-            HELD if approval.state == "held" else APPROVED
+        state = REFUSED if approval.state == InputState.FAILED else \
+            HELD if approval.state == InputState.HELD else APPROVED
         return PrintItem(state, name, approval.received_at, why=why if state != APPROVED
                          else "", note=note)
-    params = job.spec.params if job.spec else {}
+    size = job.spec.params.size if job.spec else None
     look = job.spec.look_size if job.spec else None
-    item = PrintItem(APPROVED, name, approval.received_at, size=_int(params.get("size")),
+    item = PrintItem(APPROVED, name, approval.received_at, size=_int(size),
                      preview_side=look if isinstance(look, int) else None,
                      device=job.device, seconds=job.render_seconds)
-    if job.state == "done" and found is not None:
+    if job.state == JobState.DONE and found is not None:
         image, report = found
         item.state, item.image = READY, image
         item.size = long_side(report) or item.size
         item.detail_steps = detail_steps(report)
-    elif job.state == "done":
+    elif job.state == JobState.DONE:
         item.state, item.why = FAILED, "its files were removed from the outbox"
-    elif job.state == "running":
+    elif job.state == JobState.RUNNING:
         item.state = RENDERING
         p = job.progress or {}
         if p.get("total"):
             item.progress = (int(p.get("step", 0)), int(p["total"]))
-    elif job.state in ("held", "failed"):
-        item.state, item.why, item.note = (HELD if job.state == "held" else FAILED), why, note
+    elif job.state in (JobState.HELD, JobState.FAILED):
+        item.state, item.why, item.note = (HELD if job.state == JobState.HELD else FAILED), \
+            why, note
     return item
 
 

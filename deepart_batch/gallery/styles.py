@@ -19,20 +19,21 @@ from ..core.style_card_names import (NAME_TEMPLATE, STYLES_FOLDER, card_photos, 
                                      card_slug, list_paintings)
 from ..core.layout import StateLayout
 from ..core.outbox_names import output_path, report_path
-from ..core.states import FailureReason, RunMode, message
+from ..core.states import FailureReason, InputState, JobState, RunMode, ShownState, message
 from ..errors import DeepartError
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from ..settings.manifest import peek_manifest
 from .model import ReportCache
 
-JOB_STATES = {"running": "rendering", "queued": "queued", "waiting": "queued",
-              "held": "held", "failed": "failed", "done": "done"}
+JOB_STATES = {JobState.RUNNING: ShownState.RENDERING, JobState.QUEUED: ShownState.QUEUED,
+              JobState.WAITING: ShownState.QUEUED, JobState.HELD: ShownState.HELD,
+              JobState.FAILED: ShownState.FAILED, JobState.DONE: ShownState.DONE}
 
 
 @dataclass
 class CardImage:
     photo: str                       # the card photo's name (tubingen)
-    state: str                       # done | rendering | queued | held | failed | missing
+    state: ShownState                # done | rendering | queued | held | failed | missing
     image: Path | None = None        # outbox/_styles/<painting>.<photo>.jpg, when done
     seconds: float | None = None
     device: str | None = None
@@ -50,16 +51,17 @@ class StyleEntry:
     in_folder: bool = True           # False: the manifest names it, the folder lacks it
 
     @property
-    def state(self) -> str:
+    def state(self) -> ShownState:
         states = {c.state for c in self.cards}
         if self.problem:
-            return "problem"
+            return ShownState.PROBLEM
         if not self.cards:
-            return "none"
-        for state in ("failed", "held", "rendering", "queued", "missing"):
+            return ShownState.NONE
+        for state in (ShownState.FAILED, ShownState.HELD, ShownState.RENDERING,
+                      ShownState.QUEUED, ShownState.MISSING):
             if state in states:
                 return state
-        return "done"
+        return ShownState.DONE
 
 
 def _usage(manifest, styles_dir: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -88,12 +90,12 @@ def _journal(state_dir: Path | None):
 
 
 def _card_from_job(job, photo: str, image: Path) -> CardImage:
-    state = JOB_STATES.get(job.state, job.state)
+    state = JOB_STATES.get(job.state) or ShownState(job.state.value)
     card = CardImage(photo, state, seconds=job.render_seconds, device=job.device)
-    if job.state == "done":
+    if job.state == JobState.DONE:
         card.image = image if image.is_file() else None
-        card.state = "done" if card.image else "missing"
-    elif job.state in ("held", "failed"):
+        card.state = ShownState.DONE if card.image else ShownState.MISSING
+    elif job.state in (JobState.HELD, JobState.FAILED):
         card.trouble = message(job.reason, f"card {photo}", job.error or "")
     return card
 
@@ -101,10 +103,10 @@ def _card_from_job(job, photo: str, image: Path) -> CardImage:
 def _card_from_report(photo: str, image: Path, report: Path, reports: ReportCache
                       ) -> CardImage:
     if not image.is_file():
-        return CardImage(photo, "missing")
+        return CardImage(photo, ShownState.MISSING)
     data = reports.load(report) or {}
-    return CardImage(photo, "done", image, (data.get("timings") or {}).get("render_seconds"),
-                     data.get("device"))
+    return CardImage(photo, ShownState.DONE, image,
+                     (data.get("timings") or {}).get("render_seconds"), data.get("device"))
 
 
 def collect_styles(config, reports: ReportCache | None = None) -> list[StyleEntry]:
@@ -152,12 +154,12 @@ def _fill_cards(entry: StyleEntry, card_rel: str, outbox: Path, fmt: str, subfol
     latest, jobs = None, {}
     if journal is not None:
         try:
-            history = [i for i in journal.history(card_rel) if i.state != "retried"]
+            history = [i for i in journal.history(card_rel) if i.state != InputState.RETRIED]
             latest = history[-1] if history else None
             jobs = {j.slug: j for j in journal.jobs_for_input(latest.id)} if latest else {}
         except (JournalUnavailable, JournalDamaged):
             latest, jobs = None, {}
-    if latest is not None and latest.state == "failed" and not jobs:
+    if latest is not None and latest.state == InputState.FAILED and not jobs:
         detail = (latest.error or "").split(": ", 1)[-1]
         entry.problem = message(latest.reason or FailureReason.STYLE_UNREADABLE,
                                 PurePosixPath(entry.rel).name, detail)
@@ -168,7 +170,7 @@ def _fill_cards(entry: StyleEntry, card_rel: str, outbox: Path, fmt: str, subfol
         entry.cards.append(_card_from_job(job, photo.stem, image) if job else
                            _card_from_report(photo.stem, image, report_path(image, subfolder),
                                              reports))
-    if all(c.state == "missing" for c in entry.cards):
+    if all(c.state == ShownState.MISSING for c in entry.cards):
         entry.cards = []
         try:
             images.probe(entry.painting)

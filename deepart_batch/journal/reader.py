@@ -13,12 +13,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.states import DeliveryStatus, FailureReason, JobState
+from ..core.states import DeliveryStatus, FailureReason, InputState, JobState
 from . import schema
 from .records import Delivery, Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
 
 JOB_STATES = tuple(s.value for s in JobState)
-UNFINISHED_INPUTS = ("claiming", "claimed", "held")
+UNFINISHED_INPUTS = (InputState.CLAIMING, InputState.CLAIMED, InputState.HELD)
 
 
 class JournalReader:
@@ -111,7 +111,8 @@ class JournalReader:
     def inputs_due(self, now: float | None = None) -> list[Input]:
         """Held inputs whose wait is over."""
         now = time.time() if now is None else now
-        return self._inputs("state='held' AND COALESCE(retry_at, 0) <= ?", (now,))
+        return self._inputs(f"state='{InputState.HELD}' AND COALESCE(retry_at, 0) <= ?",
+                            (now,))
 
     def history(self, relpath: str) -> list[Input]:
         """Every time this photo came in, oldest first (retried ones included)."""
@@ -130,19 +131,21 @@ class JournalReader:
     def finished_before(self, cutoff: float, after_id: int = 0, limit: int = 500
                         ) -> list[Input]:
         """Done and failed inputs finished before `cutoff`, by id, from after `after_id`."""
-        return self._inputs("state IN ('done', 'failed') AND finished_at IS NOT NULL AND "
-                            "finished_at < ? AND id > ?", (cutoff, after_id),
+        return self._inputs(f"state IN ('{InputState.DONE}', '{InputState.FAILED}') AND "
+                            "finished_at IS NOT NULL AND finished_at < ? AND id > ?",
+                            (cutoff, after_id),
                             order=f"id LIMIT {int(limit)}")
 
     def needed_by_duplicate(self, input_id: int) -> bool:
         """A waiting or queued duplicate still points at one of this input's jobs."""
         return bool(self._rows("SELECT 1 FROM jobs d JOIN jobs j ON d.duplicate_of = j.id "
-                               "WHERE j.input_id = ? AND d.state NOT IN ('done', 'failed') "
-                               "LIMIT 1", (input_id,)))
+                               f"WHERE j.input_id = ? AND d.state NOT IN ('{JobState.DONE}', "
+                               f"'{JobState.FAILED}') LIMIT 1", (input_id,)))
 
     def refused(self, limit: int = 10) -> list[Input]:
         """Failed photos that never got a job (refused at intake), newest first."""
-        return self._inputs("state='failed' AND id NOT IN (SELECT input_id FROM jobs)",
+        return self._inputs(f"state='{InputState.FAILED}' AND "
+                            "id NOT IN (SELECT input_id FROM jobs)",
                             order=f"finished_at DESC LIMIT {int(limit)}")
 
     # -- jobs (renders) -----------------------------------------------------------------
@@ -174,25 +177,27 @@ class JournalReader:
         return {r[0] for r in self._rows(f"SELECT id FROM jobs WHERE {where}", states)}
 
     def held(self) -> list[Job]:
-        return self._jobs("state='held'", order="retry_at, id")
+        return self._jobs(f"state='{JobState.HELD}'", order="retry_at, id")
 
     def waiting_on(self, original_id: int | None = None) -> list[Job]:
         """Duplicates still waiting for `original_id`'s render (for any job when None)."""
         if original_id is None:
-            return self._jobs("state='waiting'")
-        return self._jobs("state='waiting' AND duplicate_of=?", (original_id,))
+            return self._jobs(f"state='{JobState.WAITING}'")
+        return self._jobs(f"state='{JobState.WAITING}' AND duplicate_of=?", (original_id,))
 
     def find_job(self, job_key: str) -> Job | None:
         """The job whose render an identical new job can reuse; never a waiting duplicate."""
-        found = self._jobs("job_key=? AND state!='waiting'", (job_key,),
-                           order="CASE state WHEN 'done' THEN 0 WHEN 'running' THEN 1 "
-                                 "WHEN 'queued' THEN 2 ELSE 3 END, id DESC LIMIT 1")
+        found = self._jobs(f"job_key=? AND state!='{JobState.WAITING}'", (job_key,),
+                           order=f"CASE state WHEN '{JobState.DONE}' THEN 0 "
+                                 f"WHEN '{JobState.RUNNING}' THEN 1 WHEN '{JobState.QUEUED}' "
+                                 "THEN 2 ELSE 3 END, id DESC LIMIT 1")
         return found[0] if found else None
 
     def output_claimed(self, output_path: str) -> bool:
         """Whether a job that is not failed (or retried) writes, or has written, this path."""
         return bool(self._rows("SELECT 1 FROM jobs WHERE output_path=? AND state NOT IN "
-                               "('failed', 'retried') LIMIT 1", (output_path,)))
+                               f"('{JobState.FAILED}', '{JobState.RETRIED}') LIMIT 1",
+                               (output_path,)))
 
     def jobs_with_relpath(self, state: str, newest_first: bool = False,
                           limit: int | None = None) -> list[tuple[Job, str]]:
@@ -221,21 +226,21 @@ class JournalReader:
         return dict(self._rows("SELECT state, COUNT(*) FROM inputs GROUP BY state"))
 
     def queue_depth_by_campaign(self) -> dict[str, int]:
-        return dict(self._rows("SELECT campaign, COUNT(*) FROM jobs WHERE state='queued' "
-                               "GROUP BY campaign"))
+        return dict(self._rows("SELECT campaign, COUNT(*) FROM jobs "
+                               f"WHERE state='{JobState.QUEUED}' GROUP BY campaign"))
 
     def failures_by_reason(self) -> dict[str, int]:
         """Failed jobs and refused photos, by FailureReason: every member, zeros included."""
         out = {r.value: 0 for r in FailureReason}
-        for reason, n in self._reason_counts("failed", "AND id NOT IN (SELECT input_id FROM "
-                                                       "jobs)"):
+        for reason, n in self._reason_counts(InputState.FAILED,
+                                             "AND id NOT IN (SELECT input_id FROM jobs)"):
             out[FailureReason.parse(reason).value] += n
         return out
 
     def held_by_reason(self) -> dict[str, int]:
         """Held jobs and held photos (no jobs yet), by FailureReason."""
         out: dict[str, int] = {}
-        for reason, n in self._reason_counts("held", ""):
+        for reason, n in self._reason_counts(InputState.HELD, ""):
             key = FailureReason.parse(reason).value
             out[key] = out.get(key, 0) + n
         return out
@@ -249,14 +254,14 @@ class JournalReader:
     def render_seconds(self, limit: int = 10000) -> list[float]:
         if "NULL AS render_seconds" in self._cols("jobs"):   # a journal not migrated yet
             return []
-        rows = self._rows("SELECT render_seconds FROM jobs WHERE state='done' AND "
+        rows = self._rows(f"SELECT render_seconds FROM jobs WHERE state='{JobState.DONE}' AND "
                           "render_seconds IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
         return [r[0] for r in rows]
 
     def recent_failures(self, limit: int = 10) -> list[dict]:
         return [{"id": job.id, "relpath": relpath, "slug": job.slug, "reason": job.reason,
                  "error": job.error, "finished_at": job.finished_at}
-                for job, relpath in self.jobs_with_relpath("failed", newest_first=True,
+                for job, relpath in self.jobs_with_relpath(JobState.FAILED, newest_first=True,
                                                            limit=limit)]
 
     # -- notification delivery log ------------------------------------------------------

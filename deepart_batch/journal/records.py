@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 from ..core.jobspec import JobSpec
-from ..errors import DeepartError
+from ..core.states import InputState, JobState
+from ..errors import DeepartError, ParamsError
 
 
 class JournalDamaged(RuntimeError):
@@ -40,7 +41,7 @@ class Job:
     campaign: str
     priority: int
     slug: str
-    state: str
+    state: JobState
     attempts: int
     spec: JobSpec | None              # None only for a row written without one
     output_path: str
@@ -69,9 +70,10 @@ class Job:
         d = dict(row)
         try:
             d["spec"] = JobSpec.from_dict(json.loads(d["spec"])) if d["spec"] else None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, ParamsError) as exc:
             d["spec"], d["spec_problem"] = None, f"{type(exc).__name__}: {exc}"
         d["progress"] = json.loads(d["progress"]) if d["progress"] else None
+        d["state"] = JobState(d["state"])
         return cls(**d)
 
 
@@ -82,7 +84,7 @@ class Input:
     campaign: str
     sha256: str | None
     work_path: str
-    state: str
+    state: InputState
     archived_to: str | None
     error: str | None
     received_at: float
@@ -93,7 +95,9 @@ class Input:
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Input":
-        return cls(**dict(row))
+        d = dict(row)
+        d["state"] = InputState(d["state"])
+        return cls(**d)
 
 
 @dataclass

@@ -125,7 +125,8 @@ class Journal(JournalReader):
         check_transition(INPUT_TRANSITIONS, "input", relpath, None, InputState.CLAIMING)
         cur = self.db.execute(
             "INSERT INTO inputs (relpath, campaign, work_path, state, received_at) "
-            "VALUES (?, ?, ?, 'claiming', ?)", (relpath, campaign, work_path, time.time()))
+            f"VALUES (?, ?, ?, '{InputState.CLAIMING}', ?)",
+            (relpath, campaign, work_path, time.time()))
         return cur.lastrowid
 
     @_write
@@ -140,7 +141,7 @@ class Journal(JournalReader):
     def add_archived(self, relpath: str, campaign: str, state: str, archived_to: str,
                      error: str | None, finished_at: float) -> None:
         """History rebuilt from done/ and failed/ after the journal was lost."""
-        assert state in ("done", "failed")
+        assert state in (JobState.DONE, JobState.FAILED)
         self.db.execute("INSERT INTO inputs (relpath, campaign, work_path, state, archived_to, "
                         "error, received_at, finished_at) VALUES (?, ?, '', ?, ?, ?, ?, ?)",
                         (relpath, campaign, state, archived_to, error, finished_at,
@@ -150,7 +151,8 @@ class Journal(JournalReader):
     def archive_intent(self, input_id: int, archived_to: str, error: str | None) -> None:
         """Where the input is about to be moved, recorded first: see archive_input."""
         self.db.execute("UPDATE inputs SET archived_to=?, error=? WHERE id=? AND "
-                        "state IN ('claimed', 'held')", (archived_to, error, input_id))
+                        f"state IN ('{InputState.CLAIMED}', '{InputState.HELD}')",
+                        (archived_to, error, input_id))
 
     @_write
     def drop_input(self, input_id: int) -> None:
@@ -160,10 +162,10 @@ class Journal(JournalReader):
     @_write
     def archive_input(self, input_id: int, state: str, archived_to: str,
                       error: str | None = None, reason: str | None = None) -> None:
-        assert state in ("done", "failed")
+        assert state in (JobState.DONE, JobState.FAILED)
         self._input_transition(input_id, InputState(state), archived_to=archived_to,
                                error=error, finished_at=time.time(),
-                               reason=FailureReason.parse(reason).value if state == "failed"
+                               reason=FailureReason.parse(reason).value if state == JobState.FAILED
                                else None, retry_at=None)
 
     @_write
@@ -184,7 +186,7 @@ class Journal(JournalReader):
         """`retry`: a failed input and its failed jobs become history (no longer counted)."""
         self._input_transition(input_id, InputState.RETRIED)
         for (job_id,) in self.db.execute("SELECT id FROM jobs WHERE input_id=? AND "
-                                         "state='failed'", (input_id,)).fetchall():
+                                         f"state='{JobState.FAILED}'", (input_id,)).fetchall():
             self._transition(job_id, JobState.FAILED, JobState.RETRIED)
 
     @_write
@@ -204,7 +206,7 @@ class Journal(JournalReader):
                 reason: str | None = None, error: str | None = None,
                 duplicate_of: int | None = None) -> int:
         check_transition(JOB_TRANSITIONS, "job", job_key[:12], None, JobState(state))
-        assert state != "waiting" or duplicate_of is not None
+        assert state != JobState.WAITING or duplicate_of is not None
         now = time.time()
         cur = self.db.execute(
             "INSERT INTO jobs (input_id, job_key, campaign, priority, slug, state, spec, "
@@ -212,30 +214,31 @@ class Journal(JournalReader):
             "duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (input_id, job_key, campaign, priority, slug, state, json.dumps(spec.to_dict()),
              output_path, report_path, reason, error, now, now,
-             now if state in ("done", "failed") else None, duplicate_of))
+             now if state in (JobState.DONE, JobState.FAILED) else None, duplicate_of))
         return cur.lastrowid
 
     @_write
     def mark_running(self, job_id: int, worker: str, device: str) -> None:
-        self._transition(job_id, "queued", "running", worker=worker, device=device,
+        self._transition(job_id, JobState.QUEUED, JobState.RUNNING, worker=worker, device=device,
                          started_at=time.time(), retry_at=None, attempts_delta=1)
 
     @_write
     def mark_done(self, job_id: int, render_seconds: float | None) -> None:
-        self._transition(job_id, "running", "done", finished_at=time.time(),
+        self._transition(job_id, JobState.RUNNING, JobState.DONE, finished_at=time.time(),
                          render_seconds=render_seconds, reason=None, error=None)
 
     @_write
     def mark_failed(self, job_id: int, reason: str, error: str) -> None:
-        self._transition(job_id, ("running", "queued", "held"), "failed", finished_at=time.time(),
+        self._transition(job_id, (JobState.RUNNING, JobState.QUEUED, JobState.HELD),
+                         JobState.FAILED, finished_at=time.time(),
                          reason=reason, error=error)
 
     @_write
     def requeue(self, job_id: int, reason: str | None = None, error: str | None = None,
                 refund_attempt: bool = False) -> None:
         """Back to the queue; a graceful shutdown refunds the attempt it interrupted."""
-        self._transition(job_id, "running", "queued", queued_at=time.time(), worker=None,
-                         device=None, progress=None, started_at=None, reason=reason,
+        self._transition(job_id, JobState.RUNNING, JobState.QUEUED, queued_at=time.time(),
+                         worker=None, device=None, progress=None, started_at=None, reason=reason,
                          error=error, attempts_delta=-1 if refund_attempt else 0)
 
     @_write
@@ -254,8 +257,9 @@ class Journal(JournalReader):
     def release_due(self, now: float | None = None) -> list[int]:
         """Held jobs whose wait is over go back to the queue; returns their ids."""
         now = time.time() if now is None else now
-        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state='held' AND "
-                                             "COALESCE(retry_at, 0) <= ?", (now,)).fetchall()]
+        ids = [r[0] for r in self.db.execute(
+            f"SELECT id FROM jobs WHERE state='{JobState.HELD}' AND COALESCE(retry_at, 0) <= ?",
+            (now,)).fetchall()]
         for job_id in ids:
             self._transition(job_id, JobState.HELD, JobState.QUEUED, queued_at=now,
                              retry_at=None)
@@ -266,8 +270,10 @@ class Journal(JournalReader):
         """The cause may be gone (manifest reloaded, new start): held jobs and inputs are
         tried at once; their reasons stay until then."""
         now = time.time()
-        n = self.db.execute("UPDATE jobs SET retry_at=? WHERE state='held'", (now,)).rowcount
-        n += self.db.execute("UPDATE inputs SET retry_at=? WHERE state='held'", (now,)).rowcount
+        n = self.db.execute(f"UPDATE jobs SET retry_at=? WHERE state='{JobState.HELD}'",
+                            (now,)).rowcount
+        n += self.db.execute(f"UPDATE inputs SET retry_at=? WHERE state='{InputState.HELD}'",
+                             (now,)).rowcount
         return n
 
     @_write
@@ -275,14 +281,14 @@ class Journal(JournalReader):
                        error: str | None = None) -> None:
         """A waiting duplicate is done (outputs copied), failed with its original, or queued
         to render itself when the copy could not be made."""
-        assert state in ("done", "failed", "queued")
-        self._transition(job_id, "waiting", state, reason=reason, error=error,
-                         finished_at=None if state == "queued" else time.time(),
-                         **({"queued_at": time.time()} if state == "queued" else {}))
+        assert state in (JobState.DONE, JobState.FAILED, JobState.QUEUED)
+        self._transition(job_id, JobState.WAITING, state, reason=reason, error=error,
+                         finished_at=None if state == JobState.QUEUED else time.time(),
+                         **({"queued_at": time.time()} if state == JobState.QUEUED else {}))
 
     @_write
     def set_progress(self, job_id: int, progress: dict) -> None:
-        self.db.execute("UPDATE jobs SET progress=? WHERE id=? AND state='running'",
+        self.db.execute(f"UPDATE jobs SET progress=? WHERE id=? AND state='{JobState.RUNNING}'",
                         (json.dumps(progress), job_id))
 
     @_write
@@ -292,7 +298,7 @@ class Journal(JournalReader):
         that takes the daemon down with it more often counts its attempts again (so the
         dispatcher's max_attempts guard ends a job that kills the daemon each time)."""
         rows = list(self.db.execute(
-            "SELECT id, interruptions FROM jobs WHERE state='running'"))
+            f"SELECT id, interruptions FROM jobs WHERE state='{JobState.RUNNING}'"))
         for job_id, interruptions in rows:
             refund = (interruptions or 0) < MAX_INTERRUPTIONS
             self._transition(job_id, JobState.RUNNING, JobState.QUEUED, worker=None,
@@ -349,7 +355,7 @@ class Journal(JournalReader):
         marks = ",".join("?" * len(input_ids))
         job_ids = f"SELECT id FROM jobs WHERE input_id IN ({marks})"
         self.db.execute(f"UPDATE jobs SET duplicate_of=NULL WHERE duplicate_of IN ({job_ids}) "
-                        f"AND state IN ('done', 'failed')", input_ids)
+                        f"AND state IN ('{JobState.DONE}', '{JobState.FAILED}')", input_ids)
         jobs = self.db.execute(f"DELETE FROM jobs WHERE input_id IN ({marks})",
                                input_ids).rowcount
         inputs = self.db.execute(f"DELETE FROM inputs WHERE id IN ({marks})",

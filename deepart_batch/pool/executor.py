@@ -2,70 +2,21 @@
 
 The daemon owns the watcher, the journal and the outbox; an executor only renders. It
 talks to the daemon through this module alone: jobs in (`assign`), typed events out
-(`poll`), and a read-only view of its slots. A backend is one module with a class that
-implements `Executor` and a `from_config` constructor, plus its name in `BACKENDS`.
+(`poll`, one dataclass per kind: events.py), and a read-only view of its slots. A backend
+is one module with a class that implements `Executor` and a `from_config` constructor,
+plus its name in `BACKENDS`.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..core.jobspec import JobSpec
+from ..core.states import EventKind, SlotState  # noqa: F401  (importers)
 from ..errors import ConfigError
-
-
-class EventKind(str, Enum):
-    """Every message a worker sends and every event an executor reports, in one place."""
-    HELLO = "hello"          # a slot is up and warming (worker -> executor only)
-    READY = "ready"          # warmed: takes jobs from now; {"startup": parts, "warmed"}
-    STARTED = "started"      # the worker, warmed up, began the job (worker -> executor only)
-    PROGRESS = "progress"    # {"step", "total", "loss"}
-    EVENT = "event"          # something the render survived (an OOM retried smaller)
-    DONE = "done"            # {"report": RenderReport, "image", "render_seconds", "style_key"}
-    FAILED = "failed"        # the render itself failed: {"reason", "error"}
-    CRASHED = "crashed"      # the worker process or actor died mid-job
-    TIMEOUT = "timeout"      # the job passed job_timeout; its worker was killed
-    LOST = "lost"            # the node running the job left the cluster
-    OUTBOX = "outbox"        # the daemon could not publish a finished render
-
-    @property
-    def retryable(self) -> bool:
-        """Not the job's fault: render it again, counting the attempt."""
-        return self in (EventKind.CRASHED, EventKind.TIMEOUT, EventKind.LOST, EventKind.OUTBOX)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class SlotState(str, Enum):
-    STARTING = "starting"    # spawned, not said hello yet (interpreter, torch import)
-    WARMING = "warming"      # said hello: weights, trunks and warming before its first job
-    IDLE = "idle"
-    BUSY = "busy"
-    DRAINING = "draining"    # on a node being drained: finishes its job, takes no new one
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class WorkerMessage:
-    """What a worker sends its executor (over a pipe, or returned from a Ray actor)."""
-    kind: EventKind
-    job_id: int | None
-    data: dict = field(default_factory=dict)
-
-
-@dataclass
-class ExecutorEvent:
-    """What an executor hands the daemon from `poll`."""
-    kind: EventKind
-    worker: str              # the slot id
-    job_id: int | None
-    data: dict = field(default_factory=dict)
+from .events import ExecutorEvent
 
 
 PoolEvent = ExecutorEvent   # the name the local pool has always used

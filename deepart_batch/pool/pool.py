@@ -14,9 +14,11 @@ from multiprocessing.connection import wait
 
 from loguru import logger
 
+from ..core.params import RenderParams
 from .devices import WorkerSpec, plan_workers
-from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, SlotView,
-                       WorkerMessage)
+from .events import (ExecutorEvent, JobStarted, JobTrouble, Progress, RenderDone,
+                     SlotReady, SlotUp, job_lost)
+from .executor import Capacity, EventKind, PoolJob, SlotState, SlotView
 from .worker import worker_main
 
 
@@ -39,10 +41,10 @@ class _Worker:
     started_at: float | None = None   # when the worker began the job (after its warm-up)
     sent_at: float | None = None      # when the job went down the pipe to a ready worker
     hung_on: int | None = None        # the job a hung worker held: its respawn gets it
-    info: dict = field(default_factory=dict)
+    info: SlotUp | None = None        # its hello: the process and device it runs on
     cached_styles: set = field(default_factory=set)
     busy_seconds: float = 0.0
-    progress: dict | None = None
+    progress: Progress | None = None
     spawned_at: float = 0.0
     warmed: bool = False     # said READY after its hello: takes jobs (warming.py)
     hello_at: float = 0.0
@@ -61,9 +63,11 @@ class _Worker:
             SlotState.IDLE if self.ready else
             SlotState.WARMING if self.info and self.alive else SlotState.STARTING)
         return SlotView(self.spec.id, self.spec.device, self.spec.node, state,
-                        self.job.job_id if self.job else None, self.progress,
-                        frozenset(self.cached_styles), self.info.get("memory_bytes", 0),
-                        self.info.get("pid"), self.busy_seconds)
+                        self.job.job_id if self.job else None,
+                        self.progress.values() if self.progress else None,
+                        frozenset(self.cached_styles),
+                        self.info.memory_bytes if self.info else 0,
+                        self.info.pid if self.info else None, self.busy_seconds)
 
 
 @contextmanager
@@ -87,7 +91,8 @@ class DevicePool:
 
     def __init__(self, specs: list[WorkerSpec], weights: str = "bundled",
                  job_timeout: float = 3600, on_oom: str = "smaller", log_level: str = "INFO",
-                 parent_logger=None, warm: bool | None = None, warm_params: dict | None = None):
+                 parent_logger=None, warm: bool | None = None,
+                 warm_params: RenderParams | None = None):
         self.ctx = mp.get_context("spawn")
         self._workers = [_Worker(s) for s in specs]
         self.weights = weights
@@ -105,7 +110,7 @@ class DevicePool:
                                 job_bytes=_auto_job_bytes(config)), config.weights,
                    config.job_timeout, config.on_oom, config.logging.level,
                    parent_logger=parent_logger, warm=config.executor.warm,
-                   warm_params=config.render_params().to_dict())
+                   warm_params=config.render_params())
 
     @classmethod
     def capacity_problem(cls, config) -> None:
@@ -129,7 +134,7 @@ class DevicePool:
         with _environment(w.spec.env):
             proc.start()
         child.close()
-        w.process, w.conn, w.info, w.job, w.progress = proc, parent, {}, None, None
+        w.process, w.conn, w.info, w.job, w.progress = proc, parent, None, None, None
         w.cached_styles, w.warmed, w.startup, w.sent_at = set(), False, {}, None
         w.spawned_at = time.monotonic()
 
@@ -191,10 +196,10 @@ class DevicePool:
                 try:
                     if not conn.poll():
                         break
-                    message: WorkerMessage = conn.recv()
+                    message = ExecutorEvent.from_dict(conn.recv())
                 except (EOFError, OSError):
                     break  # the liveness check below reports the crash
-                if message.kind is EventKind.STARTED:
+                if isinstance(message, JobStarted):
                     if w.job is not None and w.job.job_id == message.job_id:
                         w.started_at, w.hung_on = time.monotonic(), None
                     continue
@@ -202,14 +207,14 @@ class DevicePool:
         events.extend(self._check_health())
         return events
 
-    def _on_message(self, w: _Worker, message: WorkerMessage) -> ExecutorEvent:
-        kind, job_id, data = message.kind, message.job_id, message.data
-        if kind is EventKind.HELLO:
-            w.info, w.hello_at = data, time.monotonic()
+    def _on_message(self, w: _Worker, message: ExecutorEvent) -> ExecutorEvent:
+        if isinstance(message, SlotUp):
+            w.info, w.hello_at = message, time.monotonic()
             logger.info("worker {} up (pid {}, device {}, CUDA_VISIBLE_DEVICES={!r})",
-                        w.spec.id, data["pid"], data["torch_device"], data["cuda_visible_devices"])
-        elif kind is EventKind.READY:
-            w.warmed, w.startup = True, dict(data.get("startup") or {},
+                        w.spec.id, message.pid, message.torch_device,
+                        message.cuda_visible_devices)
+        elif isinstance(message, SlotReady):
+            w.warmed, w.startup = True, dict(message.startup or {},
                                              spawn_to_ready_s=round(time.monotonic() -
                                                                     w.spawned_at, 3))
             logger.info("worker {} ready {:.1f} s after its spawn ({})", w.spec.id,
@@ -219,14 +224,14 @@ class DevicePool:
             if w.job is not None:   # the job its hung predecessor never began
                 logger.info("job {} goes to the respawned worker {}", w.job.job_id, w.spec.id)
                 self._send(w)
-        elif kind is EventKind.PROGRESS:
-            w.progress = data
-        elif kind in (EventKind.DONE, EventKind.FAILED):
+        elif isinstance(message, Progress):
+            w.progress = message
+        elif isinstance(message, (RenderDone, JobTrouble)):
             w.busy_seconds += time.monotonic() - w.assigned_at
-            if kind is EventKind.DONE and data.get("style_key"):
-                w.cached_styles.add(data["style_key"])
+            if isinstance(message, RenderDone) and message.style_key:
+                w.cached_styles.add(message.style_key)
             w.job, w.progress = None, None
-        return ExecutorEvent(kind, w.spec.id, job_id, data)
+        return message
 
     def _check_health(self) -> list[ExecutorEvent]:
         events = []
@@ -261,7 +266,7 @@ class DevicePool:
         it when ready, no attempt counted. A second hang on the same job gives the job
         back to the daemon as a crash, to be retried (on any slot) as crashes are."""
         job = w.job
-        pid = w.info.get("pid")
+        pid = w.info.pid if w.info else None
         if w.hung_on == job.job_id:
             logger.warning("worker {} (pid {}) hung again before it began job {}: "
                            "restarting it; the job is given back", w.spec.id, pid, job.job_id)
@@ -286,7 +291,7 @@ class DevicePool:
             return now - w.started_at > self.job_timeout
         return now - w.assigned_at > self.job_timeout + START_GRACE
 
-    def _restart(self, w: _Worker, kind: EventKind, message: str) -> ExecutorEvent | None:
+    def _restart(self, w: _Worker, kind: EventKind, message: str) -> JobTrouble | None:
         job, w.hung_on = w.job, None
         if job is not None:
             w.busy_seconds += time.monotonic() - w.assigned_at
@@ -294,7 +299,7 @@ class DevicePool:
         self._spawn(w)
         if job is None:
             return None
-        return ExecutorEvent(kind, w.spec.id, job.job_id, {"reason": kind.value, "error": message})
+        return job_lost(kind, w.spec.id, job.job_id, message)
 
     # -- observability ------------------------------------------------------------------
     def status(self) -> list[dict]:

@@ -16,7 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .executor import EventKind, PoolJob, WorkerMessage
+from .events import ExecutorEvent, OutOfMemory, Progress, RenderDone
+from .executor import PoolJob
 
 
 class RenderActor:
@@ -36,24 +37,27 @@ class RenderActor:
         self.fault = faults.from_env(fault)
         self.tmp = Path(tempfile.mkdtemp(prefix="deepart-actor-"))
         self._lock = threading.Lock()
-        self._progress: dict | None = None
-        self._events: list[dict] = []
+        self._progress: Progress | None = None
+        self._notices: list[OutOfMemory] = []
 
     def hello(self) -> dict:
         """Loads the weights first: a slot is idle only when it can render at once, so
         job_timeout never counts a fresh actor's start (a box may join mid-batch)."""
         from .worker import hello
         self.state.engine(self.spec.torch_device)
-        return hello(self.spec)
+        return hello(self.spec).to_dict()
 
-    def progress(self) -> dict:
-        """The latest step and the notices (OOM retries) since the last call."""
+    def progress(self) -> list[dict]:
+        """The notices (OOM retries) since the last call, then the latest step, as events'
+        wire forms (ExecutorEvent.from_dict)."""
         with self._lock:
-            events, self._events = self._events, []
-            return {"progress": self._progress, "events": events}
+            notices, self._notices = self._notices, []
+            latest = [self._progress] if self._progress else []
+            return [e.to_dict() for e in notices + latest]
 
-    def render(self, job: PoolJob, photo: bytes, *styles: bytes) -> WorkerMessage:
-        """One job; returns its DONE or FAILED message (the render's own errors included)."""
+    def render(self, job: PoolJob, photo: bytes, *styles: bytes) -> dict:
+        """One job; returns its RenderDone or RenderFailed event's wire form (the render's
+        own errors included)."""
         folder = self.tmp / f"job-{job.job_id}-{job.attempt}"
         folder.mkdir()
         try:
@@ -62,25 +66,24 @@ class RenderActor:
             paths = [_write(folder / f"style{i}{Path(s.path).suffix}", data)
                      for i, (s, data) in enumerate(zip(spec.styles, styles))]
             local = dataclasses.replace(job, spec=spec.with_files(content, paths))
-            result: list[WorkerMessage] = []
+            result: list[ExecutorEvent] = []
             with self._lock:
-                self._progress, self._events = None, []
+                self._progress, self._notices = None, []
             from .worker import run_guarded
             run_guarded(self.state, local, lambda m: self._send(m, result), self.fault)
             (message,) = result
-            if message.kind is EventKind.DONE:   # name the daemon's files, not our copies
-                message.data["report"].rename_files(spec.content,
-                                                    [s.path for s in spec.styles])
-            return message
+            if isinstance(message, RenderDone):   # name the daemon's files, not our copies
+                message.report.rename_files(spec.content, [s.path for s in spec.styles])
+            return message.to_dict()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _send(self, message: WorkerMessage, result: list) -> None:
+    def _send(self, message: ExecutorEvent, result: list) -> None:
         with self._lock:
-            if message.kind is EventKind.PROGRESS:
-                self._progress = message.data
-            elif message.kind is EventKind.EVENT:
-                self._events.append(message.data)
+            if isinstance(message, Progress):
+                self._progress = message
+            elif isinstance(message, OutOfMemory):
+                self._notices.append(message)
             else:
                 result.append(message)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ray
@@ -25,8 +25,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .. import testing
 from ..errors import ConfigError
 from .devices import WorkerSpec
-from .executor import (Capacity, EventKind, ExecutorEvent, PoolJob, SlotState, SlotView,
-                       WorkerMessage)
+from .events import ExecutorEvent, JobTrouble, Progress, RenderDone, SlotUp, job_lost
+from .executor import Capacity, EventKind, PoolJob, SlotState, SlotView
 from .ray_actor import RenderActor
 from .ray_capacity import NOTHING_CAN_RENDER, actors_on, cluster_problem
 
@@ -43,13 +43,13 @@ class _Slot:
     node_id: str
     actor: object = None
     hello_ref: object = None
-    info: dict = field(default_factory=dict)
+    info: SlotUp | None = None      # the actor's hello
     job: PoolJob | None = None
     render_ref: object = None
     progress_ref: object = None
     asked_at: float = 0.0
     assigned_at: float = 0.0
-    progress: dict | None = None
+    progress: Progress | None = None
     cached_styles: set = field(default_factory=set)
     busy_seconds: float = 0.0
     draining: bool = False
@@ -61,10 +61,17 @@ class _Slot:
             state = SlotState.STARTING
         else:
             state = SlotState.DRAINING if self.draining else SlotState.IDLE
-        return SlotView(self.spec.id, self.info.get("device", self.spec.device), self.spec.node,
-                        state, self.job.job_id if self.job else None, self.progress,
-                        frozenset(self.cached_styles), self.info.get("memory_bytes", 0),
-                        self.info.get("pid"), self.busy_seconds)
+        return SlotView(self.spec.id, self.device, self.spec.node,
+                        state, self.job.job_id if self.job else None,
+                        self.progress.values() if self.progress else None,
+                        frozenset(self.cached_styles),
+                        self.info.memory_bytes if self.info else 0,
+                        self.info.pid if self.info else None, self.busy_seconds)
+
+    @property
+    def device(self) -> str:
+        """The device the actor renders on, once it said hello (Ray picks the GPU)."""
+        return self.info.device if self.info else self.spec.device
 
 
 class RayExecutor:
@@ -207,7 +214,7 @@ class RayExecutor:
         slot.actor = _RemoteRenderActor.options(**options).remote(
             slot.spec, self.weights, self.on_oom, self.fault)
         slot.hello_ref = slot.actor.hello.remote()
-        slot.info, slot.job, slot.render_ref, slot.progress_ref = {}, None, None, None
+        slot.info, slot.job, slot.render_ref, slot.progress_ref = None, None, None, None
         slot.progress, slot.cached_styles = None, set()
 
     def _kill(self, slot: _Slot) -> None:
@@ -300,14 +307,14 @@ class RayExecutor:
     def _on_hello(self, slot: _Slot) -> list[ExecutorEvent]:
         ref, slot.hello_ref = slot.hello_ref, None
         try:
-            slot.info = ray.get(ref)
+            slot.info = ExecutorEvent.from_dict(ray.get(ref))
         except _ACTOR_GONE as exc:
             logger.error("ray: actor {} on {} did not start: {}", slot.spec.id, slot.spec.node,
                          _first_line(exc))
             return self._replace(slot)
         logger.info("ray: actor {} up on {} (pid {}, device {}, {:.1f} GiB)", slot.spec.id,
-                    slot.spec.node, slot.info["pid"], slot.info["device"],
-                    slot.info["memory_bytes"] / 2**30)
+                    slot.spec.node, slot.info.pid, slot.info.device,
+                    slot.info.memory_bytes / 2**30)
         return []
 
     def _on_progress(self, slot: _Slot) -> list[ExecutorEvent]:
@@ -316,18 +323,21 @@ class RayExecutor:
             answer = ray.get(ref)
         except _ACTOR_GONE:
             return []   # the render's own reference reports the death
-        events = [ExecutorEvent(EventKind.EVENT, slot.spec.id, slot.job.job_id, e)
-                  for e in answer["events"]] if slot.job else []
-        if slot.job and answer["progress"] and answer["progress"] != slot.progress:
-            slot.progress = answer["progress"]
-            events.append(ExecutorEvent(EventKind.PROGRESS, slot.spec.id, slot.job.job_id,
-                                        slot.progress))
+        if slot.job is None:
+            return []
+        events = []
+        for event in map(ExecutorEvent.from_dict, answer):
+            if isinstance(event, Progress):
+                if event == slot.progress:
+                    continue
+                slot.progress = event
+            events.append(event)
         return events
 
     def _on_result(self, slot: _Slot) -> list[ExecutorEvent]:
         job, ref = slot.job, slot.render_ref
         try:
-            message: WorkerMessage = ray.get(ref)
+            message = ExecutorEvent.from_dict(ray.get(ref))
         except _ACTOR_GONE as exc:
             node_gone = not self._node_alive(slot.node_id)
             kind = EventKind.LOST if node_gone else EventKind.CRASHED
@@ -337,11 +347,11 @@ class RayExecutor:
             event = self._lose_job(slot, kind, what)
             return [event] + (self._discover() if node_gone else self._replace(slot))
         slot.busy_seconds += time.monotonic() - slot.assigned_at
-        if message.kind is EventKind.DONE and message.data.get("style_key"):
-            slot.cached_styles.add(message.data["style_key"])
+        if isinstance(message, RenderDone) and message.style_key:
+            slot.cached_styles.add(message.style_key)
         slot.job = slot.render_ref = None
         slot.progress = slot.progress_ref = None
-        return [ExecutorEvent(message.kind, slot.spec.id, job.job_id, message.data)]
+        return [replace(message, worker=slot.spec.id, job_id=job.job_id)]
 
     def _check_timeouts(self) -> list[ExecutorEvent]:
         events = []
@@ -356,15 +366,14 @@ class RayExecutor:
                 self._replace(slot)
         return events
 
-    def _lose_job(self, slot: _Slot, kind: EventKind, message: str) -> ExecutorEvent | None:
+    def _lose_job(self, slot: _Slot, kind: EventKind, message: str) -> JobTrouble | None:
         """Forget the slot's job (a late result is never read) and say why."""
         job = slot.job
         if job is None:
             return None
         slot.busy_seconds += time.monotonic() - slot.assigned_at
         slot.job, slot.progress = None, None
-        return ExecutorEvent(kind, slot.spec.id, job.job_id,
-                             {"reason": kind.value, "error": message, "node": slot.spec.node})
+        return job_lost(kind, slot.spec.id, job.job_id, message, node=slot.spec.node)
 
     def _replace(self, slot: _Slot) -> list[ExecutorEvent]:
         """A new actor on the same node, if the node is still there."""
@@ -389,7 +398,7 @@ class RayExecutor:
         now = time.monotonic()
         totals: dict[str, float] = {}
         for s in self._slots.values():
-            key = f"{s.spec.node} {s.info.get('device', s.spec.device)}"
+            key = f"{s.spec.node} {s.device}"
             extra = now - s.assigned_at if s.job else 0.0
             totals[key] = totals.get(key, 0.0) + s.busy_seconds + extra
         return totals

@@ -19,6 +19,8 @@ import resource
 import time
 from dataclasses import replace
 
+from ..core.params import RenderParams
+
 # The photo shape warming renders: a 4:3 landscape, the commonest camera frame. A job of
 # another aspect captures its own stage shapes on its first run, as before.
 WARM_ASPECT = (3, 4)   # height, width
@@ -53,14 +55,12 @@ class StartupClock:
                 "cpu_s": round(sum(p["cpu_s"] for p in self.parts), 4)}
 
 
-def warm_params(params: dict | None, torch_device: str):
+def warm_params(params: RenderParams | None, torch_device: str):
     """What the warming render runs: on CUDA the configured job with one evaluation per
     stage (every stage's graph is captured at its shape); on the CPU one evaluation at the
     smallest stage only, single-scale."""
-    from ..engine import RenderParams
     from ..engine.schedule import plan_stages
-    p = RenderParams.from_dict(dict(params)) if params else RenderParams()
-    p = p.validated()
+    p = (params or RenderParams()).validated()
     stages = plan_stages(p.size, p.scales, p.scale_steps, p.steps)
     if torch_device.startswith("cuda"):
         return replace(p, steps=len(stages), scales=tuple(s.fraction for s in stages),
@@ -68,7 +68,7 @@ def warm_params(params: dict | None, torch_device: str):
     return replace(p, size=stages[0].size, steps=1, scales=(1.0,), scale_steps=None).validated()
 
 
-def warm_render(engine, params: dict | None, torch_device: str) -> dict:
+def warm_render(engine, params: RenderParams | None, torch_device: str) -> dict:
     """One throwaway render on a synthetic photo and style (see warm_params); returns
     what ran: its size, stages and step kinds."""
     import torch

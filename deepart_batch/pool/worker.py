@@ -12,10 +12,14 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
+from dataclasses import replace
 
+from ..core.params import RenderParams
+from ..core.states import FailureReason
 from ..errors import DeepartError
 from ..report import JobInfo
-from .executor import EventKind, WorkerMessage
+from .events import (JobStarted, OutOfMemory, Progress, RenderDone, RenderFailed, SlotReady,
+                     SlotUp)
 
 
 class GramCache:
@@ -82,7 +86,8 @@ class WorkerState:
                                                  device)
         return self.engines[device]
 
-    def warm_up(self, clock=None, warm: bool | None = None, params: dict | None = None) -> dict:
+    def warm_up(self, clock=None, warm: bool | None = None,
+                params: RenderParams | None = None) -> dict:
         """Weights, the CUDA context and the default trunk on the device before the first
         job arrives, so that start-up is not on a job's path; with warming on (warming.py)
         also one throwaway render of the configured job's stages. Errors are left for the
@@ -108,12 +113,11 @@ class WorkerState:
 
 def run_job(state: WorkerState, job, send, fault) -> None:
     from .. import images
-    from ..engine import RenderParams
     from ..pipeline import RenderRequest, render_request
     from . import faults
 
-    spec = job.spec
-    params = RenderParams.from_dict(dict(spec.params))
+    spec, slot = job.spec, state.spec.id
+    params = spec.params
     device, events, oom_tries = state.spec.torch_device, [], 0
     injected_oom = False
 
@@ -123,8 +127,7 @@ def run_job(state: WorkerState, job, send, fault) -> None:
             if fault.kind != "oom" or not injected_oom:
                 injected_oom = True
                 faults.trigger(fault)
-        send(WorkerMessage(EventKind.PROGRESS, job.job_id,
-                           {"step": losses.step, "total": total, "loss": losses.total}))
+        send(Progress(slot, job.job_id, losses.step, total, losses.total))
 
     while True:
         request = RenderRequest.from_spec(spec, params if oom_tries else None)
@@ -138,35 +141,35 @@ def run_job(state: WorkerState, job, send, fault) -> None:
             if not _is_oom(exc):
                 raise
             _free_cuda()
-            event = {"event": "oom", "device": device, "size": params.size,
-                     "time": time.time(), "policy": state.on_oom}
+            at, size = device, params.size
             if state.on_oom == "smaller" and params.size > 64 and oom_tries < 3:
-                params.size = max(64, int(params.size * 0.75))
-                event["action"] = f"retry at {params.size}px"
+                params = replace(params, size=max(64, int(params.size * 0.75)))
+                action = f"retry at {params.size}px"
             elif state.on_oom == "cpu" and device != "cpu":
                 device = "cpu"
-                event["action"] = "retry on cpu"
+                action = "retry on cpu"
             else:
-                event["action"] = "fail"
-                events.append(event)
-                raise JobFailed("oom", f"out of memory on {device} at {params.size}px "
+                action = "fail"
+            event = OutOfMemory(slot, job.job_id, at, size, time.time(), state.on_oom, action)
+            events.append(event.report_entry())
+            if action == "fail":
+                raise JobFailed(FailureReason.OOM,
+                                f"out of memory on {device} at {params.size}px "
                                 f"(on_oom: {state.on_oom}); lower the size or free the device")
-            events.append(event)
             oom_tries += 1
-            send(WorkerMessage(EventKind.EVENT, job.job_id, event))
+            send(event)
     data = images.encode_image(image, spec.output_format, spec.quality)
     report.device = device
     report.events = events
     report.job = JobInfo(id=job.job_id, attempt=job.attempt, worker=state.spec.id,
                          worker_device=state.spec.device, node=state.spec.node,
                          executor=state.spec.executor, pid=os.getpid())
-    send(WorkerMessage(EventKind.DONE, job.job_id, {
-        "report": report, "image": data,
-        "render_seconds": report.timings.get("render_seconds"), "style_key": job.style_key}))
+    send(RenderDone(slot, job.job_id, report, data, report.timings.get("render_seconds"),
+                    job.style_key))
 
 
 class JobFailed(Exception):
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: FailureReason, message: str):
         super().__init__(message)
         self.reason = reason
 
@@ -188,7 +191,7 @@ def _die_with_parent() -> None:
 
 def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
                 parent_logger=None, warm: bool | None = None,
-                warm_params: dict | None = None) -> None:
+                warm_params: RenderParams | None = None) -> None:
     from .warming import StartupClock
     clock = StartupClock()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
@@ -208,12 +211,14 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
     clock.mark("import torch")
     state = WorkerState(spec, weights_spec, on_oom)
     fault = faults.from_env()
-    send = conn.send
-    send(WorkerMessage(EventKind.HELLO, None, hello(spec)))   # the slot is warming from now
+    def send(event) -> None:
+        conn.send(event.to_dict())   # the wire form; the pool reads it with from_dict
+
+    send(hello(spec))   # the slot is warming from now
     faults.slow_start(fault)
     fault, before_start = faults.job_fault(fault), fault
     warmed = state.warm_up(clock, warm, warm_params)
-    send(WorkerMessage(EventKind.READY, None, {"startup": clock.to_dict(), "warmed": warmed}))
+    send(SlotReady(spec.id, None, clock.to_dict(), warmed))
     while True:
         try:
             job = conn.recv()
@@ -222,17 +227,17 @@ def worker_main(spec, conn, weights_spec: str, on_oom: str, log_level: str,
         if job is None:
             return
         faults.untaken(before_start, job)
-        send(WorkerMessage(EventKind.STARTED, job.job_id, {}))   # job_timeout runs from here
+        send(JobStarted(spec.id, job.job_id))   # job_timeout runs from here
         run_guarded(state, job, send, fault)
 
 
-def hello(spec) -> dict:
+def hello(spec) -> SlotUp:
     """What a slot says when it is up: its process, device and the memory it may use."""
     import torch
-    return {"pid": os.getpid(), "device": spec.device, "torch_device": spec.torch_device,
-            "threads": torch.get_num_threads(), "node": spec.node,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "memory_bytes": _memory_capacity(spec.torch_device)}
+    return SlotUp(spec.id, None, pid=os.getpid(), device=spec.device,
+                  torch_device=spec.torch_device, threads=torch.get_num_threads(),
+                  node=spec.node, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                  memory_bytes=_memory_capacity(spec.torch_device))
 
 
 def run_guarded(state: WorkerState, job, send, fault) -> None:
@@ -246,13 +251,14 @@ def run_guarded(state: WorkerState, job, send, fault) -> None:
 
 def _run_guarded(state: WorkerState, job, send, fault) -> None:
     from loguru import logger
+    slot = state.spec.id
     try:
         run_job(state, job, send, fault)
     except JobFailed as exc:
-        send(WorkerMessage(EventKind.FAILED, job.job_id, {"reason": exc.reason, "error": str(exc)}))
-    except DeepartError as exc:
-        send(WorkerMessage(EventKind.FAILED, job.job_id, {"reason": "input", "error": str(exc)}))
+        send(RenderFailed(slot, job.job_id, str(exc), exc.reason))
+    except DeepartError as exc:   # the photo or a painting cannot be read
+        send(RenderFailed(slot, job.job_id, str(exc), FailureReason.IMAGE))
     except Exception as exc:
         logger.error("job {} failed: {}", job.job_id, traceback.format_exc())
-        send(WorkerMessage(EventKind.FAILED, job.job_id,
-                           {"reason": "error", "error": f"{type(exc).__name__}: {exc}"}))
+        send(RenderFailed(slot, job.job_id, f"{type(exc).__name__}: {exc}",
+                          FailureReason.ERROR))

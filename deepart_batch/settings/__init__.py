@@ -2,6 +2,6 @@
 environment variables a person may set (environment.py).
 
 Nothing here imports torch, so `validate`, `status`, `retry` and `--help` start fast
-(benchmarks/results/cli_startup.md). Render parameters come from engine.params, which is
+(benchmarks/results/cli_startup.md). Render parameters come from core.params, which is
 torch-free too.
 """

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import formats
 from ..core.style_card_names import CARD_MAX_SIZE
-from ..engine.params import RenderParams
+from ..core.params import RenderParams
 from .notify_config import NotifyConfig, notify_problems, shown_url
 from .params_check import PARAM_CHOICES, check_params, param_names
 from .yamlcheck import (BadValue, Reader, abspath, bounded, byte_size, choice, choices,

@@ -17,12 +17,14 @@ import shlex
 import urllib.parse
 from dataclasses import dataclass, fields
 
+from ..core.states import DaemonEvent
 from ..core.webhook_secret import BadSecret, WebhookSecret
 from .yamlcheck import (BadValue, choices, integer, nonempty, optional, abspath, seconds,
                         setting)
 
-NOTIFY_EVENTS = ("done", "failed", "held", "pass_finished",   # core.states.NOTICES
-                 "folder_missing", "folder_back")
+NOTIFY_EVENTS = (DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
+                 DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
+                 DaemonEvent.FOLDER_BACK)   # core.states.NOTICES, in the order docs list them
 FORMATS = ("json", "slack", "teams")     # json: signed; slack, teams: their URL is the key
 CHAT_FORMATS = ("slack", "teams")
 SECRET_KEYS = ("secret", "secret_file", "secret_env")

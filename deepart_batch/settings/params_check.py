@@ -1,7 +1,7 @@
 """Render parameters from YAML (config defaults, manifest styles and outputs): each value
 checked against its RenderParams field, with a problem per key instead of the first error.
 
-The fields, their defaults and their choices come from engine.params, read at call time;
+The fields, their defaults and their choices come from core.params, read at call time;
 the checks here only say, in the config's words, what YAML gave that the field cannot take.
 """
 
@@ -11,7 +11,7 @@ import re
 from dataclasses import MISSING, fields
 from typing import Any
 
-from ..engine.params import RenderParams, param_choices
+from ..core.params import RenderParams, param_choices
 from .yamlcheck import choices, is_number, suggest
 
 def param_names() -> list[str]:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from deepart_batch.core.timefmt import now_iso
-from deepart_batch.pool.executor import (Capacity, EventKind, ExecutorEvent, PoolJob,
-                                         SlotState, SlotView)
+from deepart_batch.core.states import EventKind, FailureReason
+from deepart_batch.pool.events import (ExecutorEvent, OutOfMemory, RenderDone, RenderFailed,
+                                       job_lost)
+from deepart_batch.pool.executor import Capacity, PoolJob, SlotState, SlotView
 from deepart_batch.testing import injected_fault
 
 from .manifests import DATA
@@ -105,6 +107,7 @@ def canned_render():
 
 def _render():
     from deepart_batch.core.jobspec import JobSpec, StyleRef
+    from deepart_batch.core.params import RenderParams
     from deepart_batch.engine import StyleTransfer
     from deepart_batch.pipeline import RenderRequest, render_request
     from deepart_batch.weights import load_weights
@@ -112,7 +115,7 @@ def _render():
     engine = StyleTransfer(weights.conv, weights.preprocessing, "cpu")
     spec = JobSpec(content=str(DATA / "tubingen.jpg"), input="tubingen.jpg",
                    styles=(StyleRef("scream", str(DATA / "the_scream.jpg"), 1.0),),
-                   params={"size": SIZE, "steps": 4, "log_every": 1}, output_format="JPEG")
+                   params=RenderParams(size=SIZE, steps=4, log_every=1), output_format="JPEG")
     return render_request(engine, weights, RenderRequest.from_spec(spec))
 
 
@@ -215,18 +218,18 @@ class CannedExecutor:
     def _answer(self, slot_id: str, job: PoolJob) -> ExecutorEvent:
         outcome = _outcome(job.attempt, job.spec.input)
         if outcome == "oom":
-            if self.on_oom == "smaller" and int(job.spec.params.get("size", 0)) > 64:
-                event = {"event": "oom", "device": "cpu", "size": job.spec.params["size"],
-                         "time": time.time(), "policy": self.on_oom,
-                         "action": "retry at a smaller size"}
-                return self._done(slot_id, job, [event])
-            return self._event(EventKind.FAILED, slot_id, job, "oom",
-                               f"out of memory on cpu at {job.spec.params.get('size')}px "
-                               f"(on_oom: {self.on_oom}); lower the size or free the device")
+            if self.on_oom == "smaller" and job.spec.params.size > 64:
+                event = OutOfMemory(slot_id, job.job_id, "cpu", job.spec.params.size,
+                                   time.time(), self.on_oom, "retry at a smaller size")
+                return self._done(slot_id, job, [event.report_entry()])
+            return RenderFailed(slot_id, job.job_id,
+                                f"out of memory on cpu at {job.spec.params.size}px "
+                                f"(on_oom: {self.on_oom}); lower the size or free the device",
+                                FailureReason.OOM)
         if outcome == "done":
             problem = _unreadable(job.spec)
             if problem:   # what a real worker says of a photo it cannot decode
-                return self._event(EventKind.FAILED, slot_id, job, "input", problem)
+                return RenderFailed(slot_id, job.job_id, problem, FailureReason.IMAGE)
             return self._done(slot_id, job, [])
         kind, text = {
             "crashed": (EventKind.CRASHED, "worker process died with exit code 70"),
@@ -234,13 +237,9 @@ class CannedExecutor:
             "lost": (EventKind.LOST, f"node {self.node} left the cluster"),
             "failed": (EventKind.FAILED, "RuntimeError: scripted failure"),
         }[outcome]
-        reason = {"crashed": "crashed", "timeout": "timeout", "lost": "lost",
-                  "failed": "error"}[outcome]
-        return self._event(kind, slot_id, job, reason, text)
-
-    @staticmethod
-    def _event(kind, slot_id, job, reason, error) -> ExecutorEvent:
-        return ExecutorEvent(kind, slot_id, job.job_id, {"reason": reason, "error": error})
+        if kind is EventKind.FAILED:
+            return RenderFailed(slot_id, job.job_id, text, FailureReason.ERROR)
+        return job_lost(kind, slot_id, job.job_id, text, node=self.node)
 
     def _done(self, slot_id: str, job: PoolJob, events: list) -> ExecutorEvent:
         from deepart_batch import images
@@ -253,14 +252,12 @@ class CannedExecutor:
         report.styles = [FileRef(s.path, s.sha256 or sha256_file(s.path), s.name, s.weight)
                          for s in spec.styles]
         # the job's parameters, as its report would say; the image is the canned 32 px one
-        report.params = {**report.params, **dict(spec.params)}
+        report.params = {**report.params, **spec.params.to_dict()}
         report.timings = {**report.timings, "started": now_iso(), "finished": now_iso()}
         report.device, report.events = "cpu", events
         report.job = JobInfo(id=job.job_id, attempt=job.attempt, worker=slot_id,
                              worker_device="cpu", node=self.node, executor=self.kind,
                              pid=os.getpid())
         data = images.encode_image(image, spec.output_format, spec.quality)
-        return ExecutorEvent(EventKind.DONE, slot_id, job.job_id, {
-            "report": report, "image": data,
-            "render_seconds": report.timings.get("render_seconds"),
-            "style_key": job.style_key})
+        return RenderDone(slot_id, job.job_id, report, data,
+                          report.timings.get("render_seconds"), job.style_key)

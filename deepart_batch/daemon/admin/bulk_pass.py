@@ -12,7 +12,7 @@ from __future__ import annotations
 from loguru import logger
 
 from ...core.style_card_names import photo_jobs
-from ...core.states import DaemonEvent, FailureReason, JobState, PassOutcome
+from ...core.states import DaemonEvent, FailureReason, InputState, JobState, PassOutcome
 
 EXIT_DONE, EXIT_SOME_FAILED, EXIT_HELD_OR_LEFT, EXIT_STOPPED = 0, 1, 20, 21
 EXIT_CODES = {PassOutcome.DONE: EXIT_DONE, PassOutcome.SOME_FAILED: EXIT_SOME_FAILED,
@@ -90,9 +90,10 @@ class PassEnd:
         s = self.summary
         untaken = self.holding.in_inbox(FailureReason.INBOX_PERMISSIONS)
         s.held = len(photo_jobs(self.journal.held())) + \
-            len(self.journal.inputs_in("held")) + \
+            len(self.journal.inputs_in(InputState.HELD)) + \
             len(self.holding.in_inbox(FailureReason.MANIFEST_INVALID))
-        s.left_jobs = len(photo_jobs(self.journal.jobs_in("queued", "running", "waiting")))
+        s.left_jobs = len(photo_jobs(self.journal.jobs_in(JobState.QUEUED, JobState.RUNNING,
+                                                          JobState.WAITING)))
         s.left_photos = self.watcher.pending() + len(untaken)
 
     def stopped(self) -> int:
@@ -108,7 +109,7 @@ class PassEnd:
             message = (f"{len(held_jobs)} job(s) held: {held_jobs[0].error}; their photos wait "
                        f"in {self.layout.work} and are rendered by the next run or the daemon")
             self.note(message, "WARNING")
-        held_photos = self.journal.inputs_in("held")
+        held_photos = self.journal.inputs_in(InputState.HELD)
         if held_photos:
             message = (f"{len(held_photos)} photo(s) held ({held_photos[0].reason}: "
                        f"{held_photos[0].error}); see deepart-batch status and "

@@ -20,6 +20,7 @@ from typing import Callable
 
 from loguru import logger
 
+from ...core.states import FailureReason, InputState, JobState
 from ...core.hashing import sha256_file
 from ...core.layout import StateLayout, campaign_of
 from ...paths import is_disk_full
@@ -178,7 +179,7 @@ class Recovery:
             logger.warning("{} job(s) were running when the daemon stopped: queued again",
                            requeued)
         self.journal.release_holds()  # a new start tries held jobs and photos at once
-        for job in self.journal.jobs_in("queued"):  # an image whose report never came
+        for job in self.journal.jobs_in(JobState.QUEUED):  # an image whose report never came
             image = Path(job.output_path)
             if image.exists() and not Path(job.report_path).exists():
                 image.unlink()
@@ -198,7 +199,7 @@ class Recovery:
     def reconcile_inputs(self) -> None:
         """Claims, archives and duplicates that a crash (or a full disk) left half done."""
         self.outcomes.settle_duplicates(None)  # whose original finished just before a crash
-        for inp in self.journal.inputs_in("claiming"):
+        for inp in self.journal.inputs_in(InputState.CLAIMING):
             if Path(inp.work_path).exists():
                 sha = sha256_file(Path(inp.work_path))
                 # claimed by copy: a crash before the inbox name went leaves both
@@ -207,12 +208,12 @@ class Recovery:
             else:
                 self.journal.drop_input(inp.id)  # never moved: it is still in the inbox
                 claim.remove_claim_note(self.layout.claims, inp.work_path)
-        for inp in self.journal.inputs_in("claimed", "held"):
+        for inp in self.journal.inputs_in(InputState.CLAIMED, InputState.HELD):
             if inp.archived_to:  # it was being archived when the daemon stopped
                 self._finish_archive(inp)
             elif not Path(inp.work_path).exists():
                 self._fail_missing(inp)
-            elif inp.state == "claimed":  # held ones are tried again when their wait ends
+            elif inp.state == InputState.CLAIMED:  # held ones are tried again when their wait ends
                 if not self.journal.jobs_for_input(inp.id) and \
                         self.manifests.current is not None:
                     self.sources.plan(self.journal.input(inp.id))
@@ -223,11 +224,12 @@ class Recovery:
                    "(removed by hand?), so it cannot be rendered; drop the photo again")
         logger.error(message)
         for job in self.journal.jobs_for_input(inp.id):
-            if job.state in ("queued", "held"):
-                self.journal.mark_failed(job.id, "input_lost", message)
-            elif job.state == "waiting":
-                self.journal.settle_waiting(job.id, "failed", "input_lost", message)
-        self.outcomes.fail_input(inp.id, "input_lost", message)
+            if job.state in (JobState.QUEUED, JobState.HELD):
+                self.journal.mark_failed(job.id, FailureReason.INPUT_LOST, message)
+            elif job.state == JobState.WAITING:
+                self.journal.settle_waiting(job.id, JobState.FAILED, FailureReason.INPUT_LOST,
+                                            message)
+        self.outcomes.fail_input(inp.id, FailureReason.INPUT_LOST, message)
 
     def _finish_archive(self, inp) -> None:
         target = Path(inp.archived_to)
@@ -270,10 +272,11 @@ class Recovery:
         if not self.pending:
             return
         busy = set(self.running_jobs())
-        for job in self.journal.jobs_in("running"):
+        for job in self.journal.jobs_in(JobState.RUNNING):
             if job.id not in busy:
-                self.journal.requeue(job.id, "interrupted", "its result was lost while "
-                                     "the state_dir was full", refund_attempt=True)
+                self.journal.requeue(job.id, FailureReason.INTERRUPTED,
+                                     "its result was lost while the state_dir was full",
+                                     refund_attempt=True)
         self.reconcile_inputs()
         self.pending = False
         self.full_count = 0

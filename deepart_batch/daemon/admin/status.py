@@ -180,7 +180,7 @@ def collect(config) -> dict:
                     out["held"]["photos"].append(
                         {"input": rel, "job": None, "reason": reason,
                          "message": _plain(reason, rel, "no valid manifest yet" if reason ==
-                                           "manifest_invalid" else "no permission"),
+                                           FailureReason.MANIFEST_INVALID else "no permission"),
                          "retry_at": None, "holds": 0})
             slots = len(out["devices"]) or 1
             queue = out["queue"]
@@ -188,7 +188,7 @@ def collect(config) -> dict:
                 queue.update(slots=slots, eta_seconds=round(queue["work_seconds"] / slots, 1))
     out["queue"].pop("work_seconds", None)
     if out["counts"] or out["held"]["total"]:   # one held count, the same everywhere
-        out["counts"]["held"] = out["held"]["total"]
+        out["counts"][JobState.HELD] = out["held"]["total"]
     return out
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from loguru import logger
 
 from ...core.layout import StateLayout
-from ...core.states import ACTIVE_JOB_STATES, FailureReason
+from ...core.states import ACTIVE_JOB_STATES, FailureReason, InputState, JobState
 from ...core.style_card_names import is_card, is_card_job
 from ...core.timefmt import iso, now_iso
 from ...paths import FolderMissing, UnsafePathError, is_disk_full
-from ...pool import EventKind, ExecutorEvent
+from ...pool import (ExecutorEvent, JobTrouble, OutOfMemory, OutboxFailed, Progress, RenderDone,
+                     RenderFailed)
 from ...report import JobInfo
 from ..sources import claim
 from . import archive, publish
@@ -65,38 +66,39 @@ class Outcomes:
     def handle(self, event: ExecutorEvent) -> None:
         if event.job_id is None:
             return
-        if event.kind is EventKind.PROGRESS:
-            self.journal.set_progress(event.job_id, event.data)
+        if isinstance(event, Progress):
+            self.journal.set_progress(event.job_id, event.values())
             return
-        if event.kind is EventKind.EVENT:
-            logger.warning("job {}: {}", event.job_id, event.data)
+        if isinstance(event, OutOfMemory):
+            logger.warning("job {}: {}", event.job_id, event.report_entry())
             return
         job = self.journal.job(event.job_id)
-        if event.kind is EventKind.DONE:
+        if isinstance(event, RenderDone):
             try:
                 self.publish(job, event)
             except UnsafePathError as exc:  # a link inside the outbox points elsewhere
-                event = ExecutorEvent(EventKind.FAILED, event.worker, job.id, {
-                    "reason": "unsafe_path", "error": f"not written outside the outbox: {exc}; "
-                    "replace that link with a real folder"})
+                event = RenderFailed(event.worker, job.id, f"not written outside the outbox: "
+                                     f"{exc}; replace that link with a real folder",
+                                     FailureReason.UNSAFE_PATH)
             except FolderMissing as exc:  # the share is gone: nothing made in its place
-                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
-                    "reason": FailureReason.FOLDER_MISSING.value, "error": exc.strerror})
+                event = OutboxFailed(event.worker, job.id, exc.strerror,
+                                     FailureReason.FOLDER_MISSING)
             except OSError as exc:  # outbox full or unwritable: not the photo's fault (held)
                 full = is_disk_full(exc)
-                event = ExecutorEvent(EventKind.OUTBOX, event.worker, job.id, {
-                    "reason": "disk_full" if full else "outbox_unwritable",
-                    "error": f"the outbox is full ({exc}); nothing was published; held and "
-                             f"retried (the photo is not failed for this)" if full else
-                             f"cannot write outputs: {exc}"})
+                event = OutboxFailed(
+                    event.worker, job.id,
+                    f"the outbox is full ({exc}); nothing was published; held and "
+                    f"retried (the photo is not failed for this)" if full else
+                    f"cannot write outputs: {exc}",
+                    FailureReason.DISK_FULL if full else FailureReason.OUTBOX_UNWRITABLE)
             else:  # archiving errors are not the render's: it stays done
                 self.maybe_archive(job.input_id)
                 self.settle_duplicates(job.id)
                 return
         self._after_trouble(job, event)
 
-    def _after_trouble(self, job, event: ExecutorEvent) -> None:
-        reason, error = self.reason_of(job, event), event.data.get("error", "")
+    def _after_trouble(self, job, event: JobTrouble) -> None:
+        reason, error = self.reason_of(job, event), event.error
         inp = self.journal.input(job.input_id)
         error = for_people(error, inp.work_path, inp.relpath)   # never the internal work name
         outcome = decide(reason, job.attempts, job.holds, self.policy)
@@ -115,19 +117,19 @@ class Outcomes:
                                                error)
         self.fail_job(job, reason.value, error)
 
-    def reason_of(self, job, event: ExecutorEvent) -> FailureReason:
+    def reason_of(self, job, event: JobTrouble) -> FailureReason:
         """The event's reason as a member; a style file that is gone or unreadable is the
         setup's trouble, even when the worker reports it as a bad input."""
-        reason = FailureReason.parse(event.data.get("reason") or event.kind)
+        reason = event.reason
         if reason is FailureReason.IMAGE:
-            error = event.data.get("error", "")
+            error = event.error
             if any(not Path(s.path).is_file() or s.path in error for s in job.spec.styles):
                 return FailureReason.STYLE_MISSING
         return reason
 
-    def publish(self, job, event: ExecutorEvent) -> None:
+    def publish(self, job, event: RenderDone) -> None:
         inp = self.journal.input(job.input_id)
-        report = event.data["report"]   # a RenderReport until the outbox writes it
+        report = event.report
         report.published(JobInfo(id=job.id, input=inp.relpath, campaign=inp.campaign,
                                  slug=job.slug, attempt=job.attempts),
                          photo=inp.relpath, output_path=job.output_path,
@@ -135,9 +137,9 @@ class Outcomes:
                                   "started": iso(job.started_at, "milliseconds"),
                                   "finished": now_iso()},
                          outbox=self.config.outbox, styles_dir=self.config.styles_dir)
-        publish.publish(Path(job.output_path), event.data["image"], report.to_dict(),
+        publish.publish(Path(job.output_path), event.image, report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
-        self.journal.mark_done(job.id, event.data.get("render_seconds"))
+        self.journal.mark_done(job.id, event.render_seconds)
         if is_card_job(job):
             self.summary.cards_done += 1
         else:
@@ -171,12 +173,12 @@ class Outcomes:
     @about_input
     def maybe_archive(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
-        if inp.state != "claimed":
+        if inp.state != InputState.CLAIMED:
             return
         all_jobs = self.journal.jobs_for_input(input_id)
         if not all_jobs or any(j.state in ACTIVE_JOB_STATES for j in all_jobs):
             return
-        failed = [j for j in all_jobs if j.state == "failed"]
+        failed = [j for j in all_jobs if j.state == JobState.FAILED]
         if failed:
             self.fail_input(input_id, failed[0].reason or "error",
                             "; ".join(f"{j.slug}: {j.error}" for j in failed),
@@ -204,7 +206,7 @@ class Outcomes:
                                      jobs=tuple(j["job"] for j in jobs_failed),
                                      time=error["time"], input=input_id, holds=inp.holds,
                                      styles=tuple(j["style"] for j in jobs_failed)))
-        self.journal.archive_input(input_id, "failed", str(target), message, reason)
+        self.journal.archive_input(input_id, InputState.FAILED, str(target), message, reason)
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         if is_card(inp.relpath) and reason != FailureReason.RESERVED_NAME.value:
             self.summary.cards_failed += 0 if jobs_failed else 1   # not a failed photo
@@ -223,7 +225,7 @@ class Outcomes:
             archive.discard(Path(inp.work_path))
         else:
             archive.archive(Path(inp.work_path), target)
-        self.journal.archive_input(input_id, "done", str(target))
+        self.journal.archive_input(input_id, InputState.DONE, str(target))
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         if not is_card(inp.relpath):
             self.summary.inputs_done += 1

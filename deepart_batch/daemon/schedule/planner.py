@@ -10,12 +10,13 @@ from pathlib import Path
 
 from loguru import logger
 
+from ...core.states import JobState
 from ... import images
 from ...core.formats import OUTPUT_FORMATS
 from ...core.jobspec import JobSpec, StyleRef, style_key
 from ...engine.budget import (effective_look_size, largest_fitting_size, long_side_shape,
                               minimum_need)
-from ...engine.params import RenderParams
+from ...core.params import RenderParams
 from ...report import RenderReport
 from ...settings.config import Config
 from ...core.hashing import sha256_file
@@ -38,7 +39,7 @@ def make_spec(config: Config, content: str, relpath: str, styles: list[StyleRef]
     hashes, the effective params and the look size decided here, once."""
     width, height = content_size
     return JobSpec(content=content, input=relpath, styles=tuple(styles),
-                   params=render_params.to_dict(),
+                   params=render_params,
                    output_format=OUTPUT_FORMATS[config.output.format.lower()][0],
                    quality=config.output.quality,
                    max_input_pixels=config.limits.max_input_pixels,
@@ -74,22 +75,23 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         spec = make_spec(config, inp.work_path, inp.relpath, styles, render_params,
                          (width, height), inp.sha256)
         previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
-        duplicate = previous is not None and previous.state in ("done", "queued", "running")
+        duplicate = previous is not None and previous.state in (JobState.DONE, JobState.QUEUED,
+                                                                JobState.RUNNING)
         if not (duplicate and previous.output_path == str(out)):
             out = free_output_path(journal, out)
         report = publish.report_path(out, config.output.reports == "subfolder")
         args = (inp.id, key, inp.campaign, rule.priority, output.slug, spec,
                 str(out), str(report))
-        if duplicate and previous.state != "done":
+        if duplicate and previous.state != JobState.DONE:
             # Its render does not exist yet: wait for it, so this input is neither archived
             # without its outputs nor kept in done/ if that render fails.
-            journal.add_job(*args, state="waiting", reason="duplicate",
+            journal.add_job(*args, state=JobState.WAITING, reason="duplicate",
                             error=f"same as job {previous.id}", duplicate_of=previous.id)
             logger.info("{} [{}]: identical to job {} ({}): waiting for its render",
                         inp.relpath, output.slug, previous.id, previous.state)
             continue
         if duplicate and _reuse(previous, out, report):  # else (its files are gone): render again
-            journal.add_job(*args, state="done", reason="duplicate",
+            journal.add_job(*args, state=JobState.DONE, reason="duplicate",
                             error=f"same as job {previous.id}", duplicate_of=previous.id)
             logger.info("{} [{}]: identical to job {} (done): not rendered again", inp.relpath,
                         output.slug, previous.id)
@@ -108,18 +110,18 @@ def settle_duplicates(journal: Journal, original_id: int | None = None) -> list[
     inputs = []
     for dup in journal.waiting_on(original_id):
         original = journal.job(dup.duplicate_of)
-        if original.state == "done":
+        if original.state == JobState.DONE:
             if _reuse(original, Path(dup.output_path), Path(dup.report_path)):
-                journal.settle_waiting(dup.id, "done", error=dup.error)
+                journal.settle_waiting(dup.id, JobState.DONE, error=dup.error)
                 logger.info("job {}: outputs of job {} copied to {}", dup.id, original.id,
                             dup.output_path)
             else:
-                journal.settle_waiting(dup.id, "queued", "copy",
+                journal.settle_waiting(dup.id, JobState.QUEUED, "copy",
                                        f"outputs of job {original.id} could not be copied")
                 logger.warning("job {}: rendering it itself", dup.id)
-        elif original.state == "failed":
+        elif original.state == JobState.FAILED:
             error = f"same as job {original.id}, which failed: {original.error}"
-            journal.settle_waiting(dup.id, "failed", original.reason or "error", error)
+            journal.settle_waiting(dup.id, JobState.FAILED, original.reason or "error", error)
             logger.error("job {} failed: {}", dup.id, error)
         else:
             continue  # still queued or running: keeps waiting
@@ -165,7 +167,7 @@ def too_large(spec: JobSpec | dict, capacity_bytes: int) -> str | None:
     spec = JobSpec.of(spec)
     if capacity_bytes <= 0 or spec.content_size is None:
         return None
-    p = RenderParams.from_dict(dict(spec.params))
+    p = spec.params
     width, height = spec.content_size
     h, w = long_side_shape(height, width, p.size)
     kw = dict(layers=list(p.content_layers) + list(p.style_layers), precision="fp32",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from ...core.states import InputState, JobState
 from ...core.layout import StateLayout
 from ...core.timefmt import parse_duration
 from ...errors import DeepartError
@@ -94,11 +95,12 @@ def select(journal: Journal, req: RetryRequest) -> tuple[list[Input], list[Input
             raise DeepartError("say what to retry: a JOB_ID, --photo NAME, --all-failed or "
                                "--since TIME")
     chosen = _latest_per_photo(chosen)
-    failed = [i for i in chosen if i.state == "failed"]
+    failed = [i for i in chosen if i.state == InputState.FAILED]
     named = req.job_id is not None or req.photo is not None or req.since is not None
-    done = [i for i in chosen if i.state == "done" and req.force and named]
-    held = [i for i in chosen if i.state == "held" or (i.state == "claimed" and any(
-        j.state == "held" for j in journal.jobs_for_input(i.id)))]
+    done = [i for i in chosen if i.state == InputState.DONE and req.force and named]
+    held = [i for i in chosen if i.state == InputState.HELD or (
+        i.state == InputState.CLAIMED and any(
+            j.state == JobState.HELD for j in journal.jobs_for_input(i.id)))]
     return failed, done, held
 
 
@@ -128,7 +130,7 @@ def retry(config, req: RetryRequest, journal: Journal | None = None) -> list[str
         failed, done, held = select(journal, req)
         if req.job_id is not None and not (failed or done or held):
             job = journal.job(req.job_id)
-            hint = " (add --force to render it again)" if job.state == "done" else ""
+            hint = " (add --force to render it again)" if job.state == JobState.DONE else ""
             lines.append(f"job {req.job_id} is {job.state}: nothing to retry{hint}")
         for inp in failed:
             source = Path(inp.archived_to or "")
@@ -148,7 +150,7 @@ def retry(config, req: RetryRequest, journal: Journal | None = None) -> list[str
             if not inp.archived_to or not source.exists():
                 lines.append(f"{inp.relpath}: its file is no longer in done/; drop it again")
                 continue
-            jobs = [j for j in journal.jobs_for_input(inp.id) if j.state == "done" and
+            jobs = [j for j in journal.jobs_for_input(inp.id) if j.state == JobState.DONE and
                     (req.job_id is None or j.id == req.job_id)]
             with journal.transaction():
                 for job in jobs:

@@ -19,7 +19,7 @@ from loguru import logger
 
 from ...approved_preview import ApprovalProblem, print_params, read_approval
 from ...core.hashing import sha256_file
-from ...core.states import FailureReason
+from ...core.states import FailureReason, JobState
 from ...paths import is_disk_full, safe_text
 from . import claim
 from ..outcomes import publish
@@ -123,7 +123,7 @@ class ApprovalSource:
 
     def _previews(self, name: str) -> list:
         """Done preview jobs whose output has this name, newest first."""
-        return sorted((j for j in self.journal.jobs_in("done")
+        return sorted((j for j in self.journal.jobs_in(JobState.DONE)
                        if Path(j.output_path).name == name and j.spec
                        and not j.spec.init_from), key=lambda j: -j.id)
 
@@ -163,7 +163,7 @@ class ApprovalSource:
             logger.info("{}: print_size {} capped at limits.max_size {}", inp.relpath,
                         wanted, size)
         try:
-            params = print_params(approval, size).to_dict()
+            params = print_params(approval, size)
         except ApprovalProblem as exc:
             if size < wanted and exc.reason == "print_too_small":
                 raise ApprovalProblem(exc.reason, (
@@ -175,25 +175,25 @@ class ApprovalSource:
         spec = replace(job.spec, content=photo, params=params, look_size=approval.long_side,
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
-        key = planner.job_key(inp.sha256, spec.styles, params, self.weights_id)
+        key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id)
         previous = self.journal.find_job(key)
         same = dict(duplicate_of=previous.id, reason="duplicate",
                     error=f"same as job {previous.id}") if previous is not None else {}
-        if previous is not None and previous.state == "done" and \
+        if previous is not None and previous.state == JobState.DONE and \
                 Path(previous.output_path).is_file():   # approved again: that print stands
             logger.info("approval {}: already printed as {} (job {}); nothing is rendered "
                         "again", inp.relpath, Path(previous.output_path).name, previous.id)
             return self.journal.add_job(inp.id, key, job.campaign, job.priority,
                                         job.slug + "-print", spec, previous.output_path,
-                                        previous.report_path, state="done", **same)
-        if previous is not None and previous.state in ("queued", "running"):
+                                        previous.report_path, state=JobState.DONE, **same)
+        if previous is not None and previous.state in (JobState.QUEUED, JobState.RUNNING):
             # approved again while that print waits or renders: one print, this one waits
             logger.info("approval {}: the same print is {} (job {}); this approval waits for "
                         "it, nothing is rendered twice", inp.relpath, previous.state,
                         previous.id)
             return self.journal.add_job(inp.id, key, job.campaign, job.priority,
                                         job.slug + "-print", spec, previous.output_path,
-                                        previous.report_path, state="waiting", **same)
+                                        previous.report_path, state=JobState.WAITING, **same)
         preview = Path(job.output_path)
         out = planner.free_output_path(
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ...core.states import FailureReason
 from ...core.formats import pil_format
 from ...core.hashing import sha256_file
 from ...core.outbox_names import reserved_folder
@@ -37,30 +38,37 @@ def inspect(path: Path, relpath: str, max_file_bytes: int, max_pixels: int,
     except FileNotFoundError:
         return None  # vanished: the caller skips it
     if stat.S_ISLNK(st.st_mode):
-        return Refusal("symlink", f"{relpath}: is a symbolic link; copy the file itself "
-                                  "into the inbox")
+        return Refusal(FailureReason.SYMLINK,
+                       f"{relpath}: is a symbolic link; copy the file itself "
+                       "into the inbox")
     if not stat.S_ISREG(st.st_mode):
-        return Refusal("not_regular", f"{relpath}: is not a regular file")
+        return Refusal(FailureReason.NOT_REGULAR,
+                       f"{relpath}: is not a regular file")
     if st.st_size == 0:
-        return Refusal("empty", f"{relpath}: is an empty file (0 bytes); the upload did "
-                                "not finish - copy the photo again")
+        return Refusal(FailureReason.EMPTY,
+                       f"{relpath}: is an empty file (0 bytes); the upload did "
+                       "not finish - copy the photo again")
     if st.st_nlink > 1:
-        return Refusal("hardlink", f"{relpath}: has {st.st_nlink} hard links; copy the file "
-                                   "into the inbox instead of linking it")
+        return Refusal(FailureReason.HARDLINK,
+                       f"{relpath}: has {st.st_nlink} hard links; copy the file "
+                       "into the inbox instead of linking it")
     if st.st_size > max_file_bytes:
-        return Refusal("too_big", f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
-                                  f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
+        return Refusal(FailureReason.TOO_BIG,
+                       f"{relpath}: {st.st_size / 1e6:.1f} MB is over the "
+                       f"{max_file_bytes / 1e6:.0f} MB limit (limits.max_file_bytes)")
     from ... import images  # here, not at the top: `retry` and `status` need no torch
     allowed = {pil_format(f) or f.upper() for f in formats}
     try:
         _, _, fmt = images.probe(path, max_pixels, images.MIN_PHOTO_SIDE)
     except ImageError as exc:
-        reason = "pixels" if "max_input_pixels" in str(exc) else \
-            "too_small" if "too small to restyle" in str(exc) else "unreadable"
+        reason = FailureReason.TOO_MANY_PIXELS if "max_input_pixels" in str(exc) else \
+            FailureReason.TOO_SMALL if "too small to restyle" in str(exc) else \
+            FailureReason.UNREADABLE
         return Refusal(reason, f"{relpath}: {str(exc).split(': ', 1)[-1]}")
     if fmt not in allowed:
-        return Refusal("format", f"{relpath}: {fmt} images are not accepted here; allowed: "
-                                 f"{', '.join(sorted(allowed))} (limits.formats)")
+        return Refusal(FailureReason.FORMAT,
+                       f"{relpath}: {fmt} images are not accepted here; allowed: "
+                       f"{', '.join(sorted(allowed))} (limits.formats)")
     return None
 
 
@@ -75,7 +83,7 @@ def reserved_name(relpath: str, problems_folder: str,
     if clash is None:
         return None
     folder, instead = clash
-    return Refusal("reserved_name",
+    return Refusal(FailureReason.RESERVED_NAME,
                    f'{relpath}: the inbox folder "{folder}" is named like one of the '
                    f'outbox\'s own entries; rename the folder (for example to "{instead}") '
                    "and drop the photo into it again")

@@ -214,7 +214,7 @@ class InboxSource:
             message = (f"{inp.relpath}: its output would be written outside the outbox "
                        f"({exc}); replace that link with a real folder and drop it again")
             logger.error(message)
-            self.outcomes.fail_input(inp.id, "unsafe_path", message)
+            self.outcomes.fail_input(inp.id, FailureReason.UNSAFE_PATH, message)
             return []
         except Exception as exc:  # e.g. a style image deleted since the manifest loaded
             reason = FailureReason.STYLE_MISSING if isinstance(exc, OSError) else \

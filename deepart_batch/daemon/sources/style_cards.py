@@ -35,7 +35,7 @@ from ...core.style_card_names import (CARD_PRIORITY, NAME_TEMPLATE, STYLES_FOLDE
                                       is_card_job, list_paintings, painting_of)
 from ...core.hashing import sha256_file
 from ...core.jobspec import StyleRef
-from ...core.states import FailureReason
+from ...core.states import FailureReason, InputState
 from ...errors import ImageError
 from ...paths import atomic_write_bytes, safe_text
 from . import claim
@@ -170,16 +170,16 @@ class StyleCardSource:
         retention or a rebuilt journal, the outbox holds this very card."""
         sha = sha256_file(path)
         card_rel = card_relpath(safe_text(rel))
-        history = [i for i in self.journal.history(card_rel) if i.state != "retried"]
+        history = [i for i in self.journal.history(card_rel) if i.state != InputState.RETRIED]
         latest = history[-1] if history else None
         if latest is not None and latest.sha256 == sha:
-            if latest.state == "failed" and \
+            if latest.state == InputState.FAILED and \
                     latest.reason == FailureReason.STYLE_UNREADABLE.value:
                 return   # its problem card stands until the file changes
             keys = {j.job_key for j in self.journal.jobs_for_input(latest.id)}
             if set(self.keys(sha)) <= keys:
                 return   # made, or on its way
-            if not keys and latest.state == "claimed":   # claimed, then the daemon died
+            if not keys and latest.state == InputState.CLAIMED:   # claimed, then the daemon died
                 self.context.plan(self, latest)
                 self.outcomes.maybe_archive(latest.id)
                 return
