@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Issue 24's device run, in ONE call on a lent GPU (under 10 minutes; each part has its own
+# The device run, in ONE call on a lent GPU (under 10 minutes; each part has its own
 # time cap and the run stops starting parts at the overall deadline, so what finished is kept):
 #
-#   bash benchmarks/studies/gpu_issue24.sh                 # on the GPU machine, repository root
-#   bash benchmarks/studies/gpu_issue24.sh --dry           # on the CPU: tiny sizes, proves it runs
-#   bash benchmarks/studies/gpu_issue24.sh --parts print2  # only some parts (a later try)
+#   bash benchmarks/studies/gpu_device_run.sh                 # on the GPU machine, repository root
+#   bash benchmarks/studies/gpu_device_run.sh --dry           # on the CPU: tiny sizes, proves it runs
+#   bash benchmarks/studies/gpu_device_run.sh --parts print2  # only some parts (a later try)
 #
 # Parts, in priority order (names for --parts, comma-separated):
 #   env     the card, driver, torch; how long the parent's CUDA inventory probe takes
@@ -16,7 +16,7 @@
 #   solver  gpu_check.py --sections render,tests: the masked against the compact solver
 #   coldoff the cold batch again with executor.warm false (what warming buys)
 #   print2  printsize as print1 on golden_gate x the scream
-# Raw output: benchmarks/studies/results/gpu-issue24/ (and copied to $OUT when the runner sets it).
+# Raw output: benchmarks/studies/results/gpu-device-run/ (and copied to $OUT when the runner sets it).
 set -u
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python}
@@ -34,13 +34,13 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $DRY = 1 ]; then
-  R=${RESULTS:-/tmp/gpu-issue24-dry}
+  R=${RESULTS:-/tmp/gpu-device-run-dry}
   DEV=cpu; TORCH_DEV=cpu; COLD_JOBS=3; STEADY_JOBS=4; SIZE=32; STEPS="--steps 4"
   PREVIEW=64; LARGE="96 128"; PSTEPS="--steps 4 --eval-size 64"; EVALJ=1
   CHECK="--device cpu --dry --tests tests/test_cuda_loop.py"
   CAPX=4   # a shared, loaded CPU is slow even at tiny sizes
 else
-  R=${RESULTS:-benchmarks/studies/results/gpu-issue24}
+  R=${RESULTS:-benchmarks/studies/results/gpu-device-run}
   DEV=cuda:0; TORCH_DEV=cuda; COLD_JOBS=16; STEADY_JOBS=48; SIZE=1024; STEPS=""
   PREVIEW=1024; LARGE="4096 8192"; PSTEPS=""; EVALJ=auto
   CHECK="--device cuda"
@@ -49,7 +49,7 @@ fi
 mkdir -p "$R"
 LOG="$R/run.log"
 START=$(date +%s)
-echo "gpu_issue24 $(date -Is) dry=$DRY parts=$PARTS budget=${BUDGET}s" | tee -a "$LOG"
+echo "gpu_device_run $(date -Is) dry=$DRY parts=$PARTS budget=${BUDGET}s" | tee -a "$LOG"
 
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 want() { case ",$PARTS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -87,5 +87,5 @@ part print2 200 $PY -m benchmarks.printsize --device $TORCH_DEV --preview $PREVI
   --baseline $PSTEPS --results "$R/printsize" --tag golden_gate-scream \
   --photo examples/photos/golden_gate.jpg --style examples/styles/the_scream.jpg
 
-echo "gpu_issue24 done in $(( $(date +%s) - START ))s" | tee -a "$LOG"
+echo "gpu_device_run done in $(( $(date +%s) - START ))s" | tee -a "$LOG"
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then cp -r "$R" "$OUT/"; fi
