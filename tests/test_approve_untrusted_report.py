@@ -126,18 +126,16 @@ def test_a_restart_with_a_poisoned_approval_in_the_journal_goes_on(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
 
 
-def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_start(tmp_path):
-    """A journal row written by another version (or edited): its job fails with a note,
-    and the photos beside it render."""
+def _queued_print_row(box, preview, name):
+    """A claimed approval of `preview` with its print job queued in the box's journal, as a
+    daemon stopped before rendering it leaves them: (journal path, job id, its spec)."""
     from deepart_batch.core.hashing import sha256_file
     from deepart_batch.core.jobspec import JobSpec
     from deepart_batch.core.layout import StateLayout
     from deepart_batch.core.params import RenderParams
     from deepart_batch.journal import Journal
-    from support.journal_files import damage_job_spec
-    box, (preview, _) = _previews(tmp_path)
     layout = StateLayout(box.state)
-    work = layout.work / "poisoned.jpg"
+    work = layout.work / f"{name}.jpg"
     shutil.copy(preview, work)
     journal = Journal(layout.journal)
     try:
@@ -146,13 +144,22 @@ def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_s
         spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
                        params=RenderParams.from_dict(DEFAULTS), output_format="JPEG",
                        content_size=(64, 48))
-        job_id = journal.add_job(input_id, "poisoned", "spring", 0, "print", spec,
+        job_id = journal.add_job(input_id, name, "spring", 0, "print", spec,
                                  str(_printed(preview)),
                                  str(_printed(preview).with_suffix(".json")))
     finally:
         journal.close()
+    return layout.journal, job_id, spec
+
+
+def test_a_queued_print_whose_stored_settings_no_longer_validate_is_refused_at_start(tmp_path):
+    """A journal row written by another version (or edited): its job fails with a note,
+    and the photos beside it render."""
+    from support.journal_files import damage_job_spec
+    box, (preview, _) = _previews(tmp_path)
+    journal_path, job_id, spec = _queued_print_row(box, preview, "poisoned")
     stored = spec.to_dict()   # as a version with a `brush_size` parameter wrote it
-    damage_job_spec(layout.journal, job_id,
+    damage_job_spec(journal_path, job_id,
                     json.dumps({**stored, "params": {**stored["params"], "brush_size": 3}}))
     box.drop("the_scream.jpg", "later/meanwhile.jpg")
 
@@ -168,29 +175,10 @@ def test_a_queued_job_whose_stored_spec_no_longer_decodes_is_refused_at_start(tm
     """A row whose spec is not even a spec (another version's, or edited by hand): every
     read of the journal still works, that job fails with a note, the photos beside it
     render, and the next start is clean."""
-    from deepart_batch.core.hashing import sha256_file
-    from deepart_batch.core.jobspec import JobSpec
-    from deepart_batch.core.layout import StateLayout
-    from deepart_batch.core.params import RenderParams
-    from deepart_batch.journal import Journal
     from support.journal_files import damage_job_spec
     box, (preview, _) = _previews(tmp_path)
-    layout = StateLayout(box.state)
-    work = layout.work / "undecodable.jpg"
-    shutil.copy(preview, work)
-    journal = Journal(layout.journal)
-    try:
-        input_id = journal.begin_claim(f"_approve/{preview.name}", "spring", str(work))
-        journal.finish_claim(input_id, sha256_file(work))
-        spec = JobSpec(content=str(work), input=f"_approve/{preview.name}", styles=(),
-                       params=RenderParams.from_dict(DEFAULTS), output_format="JPEG",
-                       content_size=(64, 48))
-        job_id = journal.add_job(input_id, "undecodable", "spring", 0, "print", spec,
-                                 str(_printed(preview)),
-                                 str(_printed(preview).with_suffix(".json")))
-    finally:
-        journal.close()
-    damage_job_spec(layout.journal, job_id, '{"input": 5, "styles": "none"}')
+    journal_path, job_id, _ = _queued_print_row(box, preview, "undecodable")
+    damage_job_spec(journal_path, job_id, '{"input": 5, "styles": "none"}')
     box.drop("the_scream.jpg", "later/meanwhile.jpg")
 
     res = box.run_once()
