@@ -4,7 +4,11 @@
 `schema` changes if one ever has to change meaning. Times are ISO 8601 UTC strings.
 Reads the journal read-only, in one read transaction (a busy daemon's commits between
 its reads do not make the counts and the queue disagree), and imports no torch, so it is
-quick while renders run.
+quick while renders run. What a device is doing (busy, its job and progress) is read in
+that same transaction, from the running jobs (the journal records the slot each one was
+given); the daemon's status file, written once a second, only names the slots and says
+what a slot without a job is doing (idle, starting), so a device never names a job that
+ended a moment ago.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
-from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, message
+from ...core.states import (DeliveryStatus, FailureReason, InputState, JobState, SlotState,
+                            message)
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
@@ -77,7 +82,8 @@ def _queue(journal: JournalReader, counts: dict, running: list[dict]) -> dict:
     if mean is not None:
         work = counts.get(JobState.QUEUED.value, 0) * mean + sum(
             r["eta_seconds"] if r["eta_seconds"] is not None else mean for r in running)
-    return {"jobs": counts.get(JobState.QUEUED.value, 0) + len(running),
+    queued = counts.get(JobState.QUEUED.value, 0)
+    return {"jobs": queued + len(running), "queued": queued, "running": len(running),
             "work_seconds": work, "eta_seconds": None if work is None else round(work, 1),
             "from_renders": len(recent), "slots": 1}
 
@@ -140,7 +146,8 @@ def collect(config) -> dict:
     out: dict = {"schema": SCHEMA_VERSION, "time": iso(now), "state_dir": str(state),
                  "counts": {}, "running": [], "held": {"total": 0, "by_reason": {},
                                                        "photos": []},
-                 "queue": {"jobs": 0, "eta_seconds": None, "from_renders": 0, "slots": 1},
+                 "queue": {"jobs": 0, "queued": 0, "running": 0, "eta_seconds": None,
+                           "from_renders": 0, "slots": 1},
                  "failures": [], "refused": [], "manifest": _manifest(config),
                  "daemon": None, "devices": [],
                  "notifications": {"counts": {}, "failing": []}}
@@ -169,7 +176,7 @@ def collect(config) -> dict:
                          "updated_seconds_ago": round(now - live.get("time", 0), 1),
                          "waiting": (live.get("waiting") or []) if alive else []}
         if alive:
-            out["devices"] = live.get("workers", [])
+            out["devices"] = devices_at_snapshot(live.get("workers") or [], out["running"])
             waiting = live.get("held_in_inbox") or []
             why = live.get("held_in_inbox_reasons") or {}
             for rel in waiting:  # no valid manifest, or the service may not take them
@@ -190,6 +197,31 @@ def collect(config) -> dict:
     if out["counts"] or out["held"]["total"]:   # one held count, the same everywhere
         out["counts"][JobState.HELD] = out["held"]["total"]
     return out
+
+
+def devices_at_snapshot(slots: list[dict], running: list[dict]) -> list[dict]:
+    """The daemon's slots (status file) doing what the journal snapshot says: a slot the
+    snapshot has a job running on is busy with that job and its progress; a slot it has
+    none on is not busy, whatever the slot said up to a second earlier (it is idle
+    unless it said something else: starting, dead); a slot the file does not know yet
+    but a running job names is listed too."""
+    on = {r["worker"]: r for r in running if r.get("worker")}
+    devices = []
+    for slot in slots:
+        slot = dict(slot)
+        job = on.pop(slot.get("worker"), None)
+        if job is not None:
+            slot.update(state=SlotState.BUSY.value, job=job["job"], progress=job["progress"])
+        else:
+            if slot.get("state") == SlotState.BUSY.value:
+                slot["state"] = SlotState.IDLE.value
+            slot.update(job=None, progress=None)
+        devices.append(slot)
+    for worker, job in on.items():
+        devices.append({"worker": worker, "device": job["device"], "node": None, "pid": None,
+                        "state": SlotState.BUSY.value, "job": job["job"],
+                        "progress": job["progress"], "memory_bytes": 0, "busy_seconds": 0.0})
+    return devices
 
 
 def render_text(info: dict) -> str:
@@ -233,7 +265,7 @@ def render_text(info: dict) -> str:
         eta = (f", about {human_duration(q['eta_seconds'])} left (from the last "
                f"{q['from_renders']} render(s), {q['slots']} slot(s))"
                if q.get("eta_seconds") is not None else ", no render time known yet")
-        lines.append(f"queue: {q['jobs']} render(s){eta}")
+        lines.append(f"queue: {q['queued']} queued + {q['running']} running{eta}")
     held = info["held"]
     if held["total"]:
         lines.append(f"held: {held['total']} (" + ", ".join(
