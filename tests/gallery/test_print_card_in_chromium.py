@@ -22,7 +22,7 @@ rules:
   - match: "**"
     outputs: [{style: starry}]
 """
-PREVIEW = {"size": 64, "steps": 4, "log_every": 1, "print_size": 128}
+PREVIEW = {"size": 64, "steps": 4, "log_every": 1, "print_size": 384}   # a print wider than its card
 STAGE_SECONDS = 120    # generous: a loaded box
 
 
@@ -90,6 +90,13 @@ def _scenario(box: Box, preview: str, printed: str, seen: dict) -> bool:
             seen["ready"] = _follow(page, index, lambda p: (
                 "print ready" in _card(p, preview) and _card(p, preview)), "print ready")
             seen["tally_ready"] = _tally(page)
+            seen["print_overflow"] = page.evaluate(   # the print's picture stays in its card
+                """name => { const img = document.querySelector(`.print a[href="${name}"] img`);
+                       if (!img) return 'no picture';
+                       const card = img.closest('article').getBoundingClientRect();
+                       const box = img.getBoundingClientRect();
+                       return box.right <= card.right && box.left >= card.left ? 0 :
+                              box.right - card.right; }""", printed)
             href = page.evaluate(
                 """name => { for (const a of document.querySelectorAll('article a')) {
                        if (a.getAttribute('href') === name) return a.href; } return ''; }""",
@@ -121,10 +128,11 @@ def test_one_preview_on_its_card_from_done_to_print_ready(tmp_path):
     assert "approved" not in seen["done"] and "print" not in seen["done"], seen["done"]
     assert re.search(r"\bapproved \d\d:\d\d\b", seen["approved"]), seen["approved"]
     assert "print rendering" in seen["rendering"], seen["rendering"]
-    assert re.search(r"\bprint ready 128 px\b", seen["ready"]), seen["ready"]
+    assert re.search(r"\bprint ready 384 px\b", seen["ready"]), seen["ready"]
     link = Path(unquote(urlparse(seen["print_link"]).path))
     assert link == box.outbox / "city" / printed and link.is_file(), seen["print_link"]
-    assert seen["print_width"] == 128, seen
+    assert seen["print_width"] == 384, seen
+    assert seen["print_overflow"] == 0, seen["print_overflow"]
     for stage in ("done", "approved", "rendering", "ready"):   # photos, never files
         tally = seen[f"tally_{stage}"]
         assert tally.startswith("2 photos · 2 rendered"), (stage, tally)
