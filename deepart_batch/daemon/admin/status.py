@@ -139,6 +139,24 @@ def _manifest(config) -> dict:
     return out
 
 
+def _live(status_file: Path) -> dict | None:
+    """What the daemon wrote about itself (status.json, each second), or None."""
+    try:
+        live = json.loads(status_file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return live if isinstance(live, dict) else {}
+
+
+def _taken_since(journal: JournalReader, relpaths: list[str], since: float) -> set[str]:
+    """Of the photos the status file says wait in the inbox, those the journal shows
+    taken after it was written: the journal's moment wins, and counts them once."""
+    return {rel for rel in relpaths
+            if any(i.received_at >= since for i in journal.history(rel))}
+
+
 def collect(config) -> dict:
     layout = StateLayout(Path(config.state_dir))
     state, db_path = layout.root, layout.journal
@@ -151,11 +169,15 @@ def collect(config) -> dict:
                  "failures": [], "refused": [], "manifest": _manifest(config),
                  "daemon": None, "devices": [],
                  "notifications": {"counts": {}, "failing": []}}
+    live = _live(layout.status_file)
+    held_in_inbox = (live or {}).get("held_in_inbox") or []
+    taken: set[str] = set()
     if db_path.exists():
         journal = open_reader(db_path)
         try:
             with journal.snapshot():   # one moment: counts, running, queue and held agree
                 out.update(_journal(journal, now))
+                taken = _taken_since(journal, held_in_inbox, (live or {}).get("time", 0))
         except JournalUnavailable as exc:  # created a moment ago, not yet set up
             out["journal_error"] = str(exc)
         except JournalDamaged as exc:      # damaged: the daemon rebuilds it at start
@@ -163,12 +185,7 @@ def collect(config) -> dict:
                                     f"rebuilds it")
         finally:
             journal.close()
-    status_file = layout.status_file
-    if status_file.exists():
-        try:
-            live = json.loads(status_file.read_text())
-        except ValueError:
-            live = {}
+    if live is not None:
         alive = _daemon_alive(live.get("pid"))
         out["daemon"] = {"pid": live.get("pid"), "mode": live.get("mode"), "alive": alive,
                          "state": ("draining" if live.get("stopping") else "running")
@@ -177,9 +194,10 @@ def collect(config) -> dict:
                          "waiting": (live.get("waiting") or []) if alive else []}
         if alive:
             out["devices"] = devices_at_snapshot(live.get("workers") or [], out["running"])
-            waiting = live.get("held_in_inbox") or []
             why = live.get("held_in_inbox_reasons") or {}
-            for rel in waiting:  # no valid manifest, or the service may not take them
+            # no valid manifest, or the service may not take them; not those the journal
+            # snapshot shows taken since the file was written (counted there, once)
+            for rel in (r for r in held_in_inbox if r not in taken):
                 reason = why.get(rel, "manifest_invalid")
                 out["held"]["total"] += 1
                 out["held"]["by_reason"][reason] = out["held"]["by_reason"].get(reason, 0) + 1

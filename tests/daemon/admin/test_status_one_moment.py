@@ -75,3 +75,38 @@ def test_status_text_says_queued_and_running_as_the_counts_do(tmp_path):
     text = render_text(info)
     assert "jobs: queued 3, running 1" in text
     assert "queue: 3 queued + 1 running" in text, text
+
+
+def test_a_photo_taken_since_the_daemon_last_wrote_its_status_is_counted_once(tmp_path):
+    """The daemon's status file (written each second) still lists a photo as waiting in
+    the inbox for a valid manifest; the journal, a moment later, has taken it and queued
+    its render. status counts it once, as the journal does: queued, not also held."""
+    import json
+    import os
+    import time
+
+    from deepart_batch.core.layout import StateLayout
+    from deepart_batch.journal import Journal
+    from support.boxes import write_config
+    from support.jobs import toy_spec
+    for d in ("in", "out", "state", "styles"):
+        (tmp_path / d).mkdir()
+    write_config(tmp_path / "config.yaml", {"inbox": "in", "outbox": "out",
+                                            "state_dir": "state", "styles_dir": "styles",
+                                            "manifest": "m.yaml"})
+    layout = StateLayout(tmp_path / "state")
+    written = time.time()
+    layout.status_file.write_text(json.dumps({
+        "pid": os.getpid(), "time": written, "mode": "watch", "workers": [],
+        "held_in_inbox": ["city/a.jpg", "city/b.jpg"],
+        "held_in_inbox_reasons": {"city/a.jpg": "manifest_invalid",
+                                  "city/b.jpg": "manifest_invalid"}}))
+    journal = Journal(layout.journal)
+    photo = journal.begin_claim("city/a.jpg", "city", "/w/a.jpg")   # taken since
+    journal.finish_claim(photo, "sha")
+    journal.add_job(photo, "k", "city", 0, "s", toy_spec(), "/o/a.jpg", "/o/a.json")
+    journal.close()
+    info = collect(load_config(tmp_path / "config.yaml"))
+    assert info["counts"]["queued"] == 1, info["counts"]
+    assert [p["input"] for p in info["held"]["photos"]] == ["city/b.jpg"], info["held"]
+    assert info["counts"]["held"] == info["held"]["total"] == 1, info
