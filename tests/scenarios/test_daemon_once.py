@@ -53,7 +53,7 @@ def test_three_photos_two_rules_then_corrupt_and_duplicate(tmp_path):
     assert (box.outbox / "city/tubingen.starry.jpg").stat().st_mtime_ns == before
     assert (box.state / "done/city/tubingen.jpg").exists()
     dup = [p.name for p in (box.state / "done/city").iterdir() if p.name.startswith("tubingen.")]
-    assert len(dup) == 2  # the re-drop is archived beside the first, not overwritten
+    assert dup == ["tubingen.jpg"]  # the same bytes again share the one archived copy
     error = json.loads((box.state / "failed/city/broken.jpg.error.json").read_text())
     assert error["input"] == "city/broken.jpg" and "truncated" in error["error"] + error["reason"] \
         or "damaged" in error["error"]
