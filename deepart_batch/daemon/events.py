@@ -107,6 +107,49 @@ class PhotoHeld(Fact):
 
 
 @dataclass(frozen=True)
+class PhotoReleased(Fact):
+    """A photo the team was told is held goes on: its hold's cause went away (a painting
+    arrived, the manifest was fixed, a device joined) and it is planned or rendering."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_RELEASED
+    photo: str
+    campaign: str
+    reason: FailureReason      # why it was held
+    jobs: tuple[int, ...] = ()
+    input: int | None = None   # its journal row: the notification's identity with holds
+    holds: int = 0
+    styles: tuple[str, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PrintReady(Fact):
+    """An approval's print (outbox/_approve/ -> its print-size render) is in the outbox."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PRINT_READY
+    photo: str                 # the approval's path, `<approve folder>/<name>`
+    campaign: str
+    outputs: tuple[str, ...] = ()
+    jobs: tuple[int, ...] = ()
+    input: int | None = None
+    holds: int = 0
+    styles: tuple[str, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CardReady(Fact):
+    """A painting's style card is rendered (outbox/_styles/, the styles page)."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.CARD_READY
+    photo: str                 # the card's input path, `_styles/<painting>`
+    campaign: str
+    outputs: tuple[str, ...] = ()
+    jobs: tuple[int, ...] = ()
+    input: int | None = None
+    holds: int = 0
+    styles: tuple[str, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class JobDone(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_DONE
     job: int
@@ -178,7 +221,8 @@ class FolderBack(Fact):
 
 
 FACTS: dict[DaemonEvent, type[Fact]] = {cls.kind: cls for cls in (
-    Started, Ready, Tick, PhotoTaken, PhotoDone, PhotoFailed, PhotoHeld, JobDone, JobFailed,
+    Started, Ready, Tick, PhotoTaken, PhotoDone, PhotoFailed, PhotoHeld, PhotoReleased,
+    PrintReady, CardReady, JobDone, JobFailed,
     JobRetried, PassFinished, Stopping, Stopped, FolderMissing, FolderBack)}
 
 Receiver = Callable[[Fact], None]   # receiver(fact)
