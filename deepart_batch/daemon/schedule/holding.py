@@ -3,8 +3,10 @@ full or unwritable) holds a photo instead of failing it, and it is tried again w
 by itself.
 
 What to do is decided by `policy.decide`; this module carries it out in the journal and
-announces it (a PHOTO_HELD event: the team desk writes the note and notifies). It also
-keeps the photos that wait in the inbox itself while no manifest is valid.
+announces it (a PHOTO_HELD event: the team desk writes the note and notifies), and
+announces a held photo that goes on (PHOTO_RELEASED: planned after its hold, or its held
+render starting). It also keeps the photos that wait in the inbox itself while no
+manifest is valid.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from loguru import logger
 
 from ...core.layout import campaign_of
-from ...core.states import FailureReason
-from ..events import EventBus, PhotoHeld
+from ...core.states import Category, FailureReason, InputState
+from ..events import EventBus, PhotoHeld, PhotoReleased
 from .policy import Outcome, PolicySettings, decide
 
 
@@ -28,6 +30,7 @@ class Holding:
         self.manifest_name = manifest_name
         self._in_inbox: dict[str, FailureReason] = {}   # inbox path -> why it waits there
         self._told: set[str] = set()      # held in the inbox and announced, until taken
+        self._released: set[int] = set()  # inputs announced released by this process
 
     # -- photos waiting in the inbox (no valid manifest, or not ours to take) -------------
     def hold_in_inbox(self, relpath: str, path: Path, detail: str,
@@ -48,8 +51,12 @@ class Holding:
         """A reloaded config: the hold timings and max_attempts as they are now."""
         self.policy = PolicySettings.from_config(config)
 
-    def release_from_inbox(self, relpath: str) -> None:
-        self._in_inbox.pop(relpath, None)
+    def release_from_inbox(self, relpath: str, inp=None) -> None:
+        """It no longer waits in the inbox: taken (`inp`, its new journal row: announced
+        released when its wait was announced), or gone from it."""
+        reason = self._in_inbox.pop(relpath, None)
+        if relpath in self._told and inp is not None and reason is not None:
+            self._announce_release(inp, reason)
         self._told.discard(relpath)
 
     def release_inbox(self) -> None:
@@ -107,6 +114,32 @@ class Holding:
                                    work_copy=Path(inp.work_path), first=first, jobs=(job.id,),
                                    input=inp.id, holds=inp.holds + before,
                                    styles=(job.slug,)))
+
+    def released_input(self, held_inp) -> None:
+        """`held_inp` (as it was when its hold ended) was planned again: unless it is held
+        again, it goes on and the team hears."""
+        inp = self.journal.input(held_inp.id)
+        if inp.state != InputState.HELD:
+            self._announce_release(inp, FailureReason.parse(held_inp.reason))
+
+    def released_job(self, job) -> None:
+        """A job starts: when it was last held for the setup, its photo goes on."""
+        reason = FailureReason.parse(job.reason)
+        if job.holds and job.reason and reason.category is Category.SETUP:
+            self._announce_release(self.journal.input(job.input_id), reason, (job.id,),
+                                   (job.slug,))
+
+    def _announce_release(self, inp, reason: FailureReason, jobs=(), styles=()) -> None:
+        """Once per photo in this process; its id (input, holds so far) is the same after a
+        restart, so a repeat of the same release is dropped by receivers."""
+        if inp.id in self._released:
+            return
+        self._released.add(inp.id)
+        holds = inp.holds + sum(j.holds for j in self.journal.jobs_for_input(inp.id))
+        logger.info("{}: no longer held ({}): it goes on", inp.relpath, reason.value)
+        self.events.emit(PhotoReleased(photo=inp.relpath, campaign=inp.campaign, reason=reason,
+                                       jobs=tuple(jobs), input=inp.id, holds=holds,
+                                       styles=tuple(styles)))
 
     def hold_job_for(self, job, reason: FailureReason, detail: str) -> None:
         """Hold a job for a setup reason found before it ran (a style file gone)."""

@@ -182,7 +182,7 @@ class InboxSource:
             return
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
-        self.holding.release_from_inbox(rel)
+        self.holding.release_from_inbox(rel, self.journal.input(input_id))
         self._released_folder(str(PurePosixPath(rel).parent))
         queued = self.context.plan(self, self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
