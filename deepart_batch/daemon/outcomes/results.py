@@ -226,6 +226,12 @@ class Outcomes:
             archive.discard(Path(inp.work_path))
         else:
             archive.archive(Path(inp.work_path), target)
+        # before the journal says done: a crash until then tells the team again at start
+        # (the same event: its id is the same, and receivers drop the repeat)
+        self.events.emit(self._ready_fact(inp)(
+            photo=inp.relpath, campaign=inp.campaign,
+            outputs=tuple(j.output_path for j in all_jobs), jobs=tuple(j.id for j in all_jobs),
+            input=input_id, holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))
         self.journal.archive_input(input_id, InputState.DONE, str(target))
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         if not is_card(inp.relpath):
@@ -233,10 +239,6 @@ class Outcomes:
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; {}", inp.relpath, len(all_jobs),
                     "its work copy removed" if is_card(inp.relpath) else f"archived to {target}")
-        self.events.emit(self._ready_fact(inp)(
-            photo=inp.relpath, campaign=inp.campaign,
-            outputs=tuple(j.output_path for j in all_jobs), jobs=tuple(j.id for j in all_jobs),
-            input=input_id, holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))
 
     def _ready_fact(self, inp) -> type[PhotoDone | PrintReady | CardReady]:
         """What a finished input is to the team: a style card, a print, or a photo."""

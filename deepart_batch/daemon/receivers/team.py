@@ -31,11 +31,13 @@ RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
 
 
 class TeamDesk:
-    def __init__(self, config, notifier: Notifier | None = None):
+    def __init__(self, config, notifier: Notifier | None = None, journal=None):
+        """`journal`: the daemon's own, where events wait until they are sent."""
         self.outbox = Path(config.outbox)
         self.folder = config.problems.folder
         self.subfolder = config.output.reports == "subfolder"
-        self.notifier = notifier or Notifier.for_box(config, backoff)
+        self.journal = journal
+        self.notifier = notifier or Notifier.for_box(config, backoff, journal)
         self._notify = self._notify_settings(config)   # what the notifier was built from
         self.retry_seconds = RETRY_SECONDS
         self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
@@ -43,12 +45,12 @@ class TeamDesk:
 
     def apply(self, config) -> None:
         """A reloaded config: a new notifier when the notify settings changed (the old
-        one is given two seconds to deliver what it holds)."""
+        one is given two seconds to deliver what it holds; the new one sends the rest)."""
         if self._notify_settings(config) == self._notify:
             return
-        old, self.notifier = self.notifier, Notifier.for_box(config, backoff)
+        self.notifier.close(wait=2)
+        self.notifier = Notifier.for_box(config, backoff, self.journal)
         self._notify = self._notify_settings(config)
-        old.close(wait=2)
 
     @staticmethod
     def _notify_settings(config):
