@@ -24,8 +24,8 @@ from ...report import JobInfo
 from ..sources import claim
 from . import archive, publish
 from ..schedule import planner
-from ..events import (CardReady, EventBus, JobDone, JobFailed, JobRetried, PhotoDone,
-                      PhotoFailed, PrintReady)
+from ..events import (CardReady, EventBus, Finished, JobDone, JobFailed, JobRetried,
+                      PhotoDone, PhotoFailed, PrintReady)
 from ..schedule.holding import Holding
 from ..logcontext import about_event, about_input, for_job, for_people
 from ..schedule.policy import Action, PolicySettings, decide
@@ -240,7 +240,7 @@ class Outcomes:
         logger.info("{}: all {} job(s) done; {}", inp.relpath, len(all_jobs),
                     "its work copy removed" if is_card(inp.relpath) else f"archived to {target}")
 
-    def _ready_fact(self, inp) -> type[PhotoDone | PrintReady | CardReady]:
+    def _ready_fact(self, inp) -> type[Finished]:
         """What a finished input is to the team: a style card, a print, or a photo."""
         if is_card(inp.relpath):
             return CardReady

@@ -22,8 +22,8 @@ from . import problems
 from .event_bodies import build_event, photo_key
 from ...notifications.notifier import Notifier
 from ...core.states import DaemonEvent, FailureReason, message, plain
-from ..events import (CardReady, FolderBack, FolderMissing, PassFinished, PhotoDone,
-                      PhotoFailed, PhotoHeld, PhotoReleased, PrintReady)
+from ..events import (FolderBack, FolderMissing, Finished, PassFinished, PhotoFailed,
+                      PhotoHeld, PhotoReleased)
 from ..outcomes.archive import ERROR_SUFFIX
 from ..schedule.policy import backoff
 
@@ -80,7 +80,7 @@ class TeamDesk:
         bus.connect(self.folder_back, DaemonEvent.FOLDER_BACK)
 
     # -- receivers --------------------------------------------------------------------------
-    def done(self, event: PhotoDone | PrintReady | CardReady) -> None:
+    def done(self, event: Finished) -> None:
         """All renders are in the outbox (a photo's, a print's or a style card's): any
         earlier problem entry and error report go."""
         photo = event.photo
