@@ -29,7 +29,8 @@ class Holding:
         self.events = events
         self.manifest_name = manifest_name
         self._in_inbox: dict[str, FailureReason] = {}   # inbox path -> why it waits there
-        self._told: set[str] = set()      # held in the inbox and announced, until taken
+        self._told: dict[str, FailureReason] = {}   # held in the inbox and announced (why),
+        # until taken or gone
         self._released: set[int] = set()  # inputs announced released by this process
 
     # -- photos waiting in the inbox (no valid manifest, or not ours to take) -------------
@@ -42,7 +43,7 @@ class Holding:
             logger.warning("{}: held in the inbox until the manifest is valid", relpath)
         self._in_inbox[relpath] = reason
         if relpath not in self._told:
-            self._told.add(relpath)
+            self._told[relpath] = reason
             self.events.emit(PhotoHeld(photo=relpath, campaign=campaign_of(relpath),
                                        reason=reason, detail=detail, work_copy=path,
                                        first=True))
@@ -51,13 +52,11 @@ class Holding:
         """A reloaded config: the hold timings and max_attempts as they are now."""
         self.policy = PolicySettings.from_config(config)
 
-    def release_from_inbox(self, relpath: str, inp=None) -> None:
-        """It no longer waits in the inbox: taken (`inp`, its new journal row: announced
-        released when its wait was announced), or gone from it."""
-        reason = self._in_inbox.pop(relpath, None)
-        if relpath in self._told and inp is not None and reason is not None:
-            self._announce_release(inp, reason)
-        self._told.discard(relpath)
+    def release_from_inbox(self, relpath: str) -> FailureReason | None:
+        """It no longer waits in the inbox (taken, or gone from it); why it waited, when the
+        team was told (for `released_input` once it is planned)."""
+        self._in_inbox.pop(relpath, None)
+        return self._told.pop(relpath, None)
 
     def release_inbox(self) -> None:
         """The manifest changed: every photo waiting for it is looked at again."""
@@ -115,12 +114,12 @@ class Holding:
                                    input=inp.id, holds=inp.holds + before,
                                    styles=(job.slug,)))
 
-    def released_input(self, held_inp) -> None:
+    def released_input(self, held_inp, reason: FailureReason | None = None) -> None:
         """`held_inp` (as it was when its hold ended) was planned again: unless it is held
-        again, it goes on and the team hears."""
+        again, it goes on and the team hears. `reason`: why it waited in the inbox."""
         inp = self.journal.input(held_inp.id)
         if inp.state != InputState.HELD:
-            self._announce_release(inp, FailureReason.parse(held_inp.reason))
+            self._announce_release(inp, reason or FailureReason.parse(held_inp.reason))
 
     def released_job(self, job) -> None:
         """A job starts: when it was last held for the setup, its photo goes on."""
