@@ -1,14 +1,15 @@
 """The team's notifications across a kill -9: a real `watch` daemon (canned executor)
 announces a photo done, one failed, one held and then released when its painting arrives,
-a print of an approved preview (a real render) and style cards. The local receiver is hung while the
-second half of those events is queued, so they are pending or in flight when the daemon
-is killed with SIGKILL; a restarted daemon sends them.
+a print of an approved preview (a real render) and style cards. The local receiver is
+hung while the second half of those events is queued, so they are pending or in flight
+when the daemon is killed with SIGKILL; a restarted daemon sends them.
 
 The receiver verifies EVERY request with the independent `standardwebhooks` library, and
 "no duplicate" means: each event (its kind and photo) arrived under exactly one webhook-id,
 and each webhook-id carried exactly one event, byte for byte the same body on every try.
-A try that was in flight at the kill may arrive again after the restart (a retry, same id:
-receivers drop it); an event under a second id, or an event missing, fails the test."""
+The one try in flight at the kill (the receiver hung) is sent again after the restart, with
+its id and bytes (receivers drop the repeat); no other request repeats. An event under a
+second id, an id carrying two events, or an event missing fails the test."""
 
 import json
 import os
@@ -93,6 +94,8 @@ def test_every_event_arrives_signed_under_one_id_across_a_kill_9(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         in_flight, kept = hook.blocked, _pending_kinds(box)
+        requests_before = len(hook.raw_requests)
+        in_flight_ids = {r.headers["webhook-id"] for r in hook.raw_requests[-in_flight:]}
         hook.hang.clear()
         hook.release.set()             # the hung tries end (their client is gone)
 
@@ -114,5 +117,9 @@ def test_every_event_arrives_signed_under_one_id_across_a_kill_9(tmp_path):
     assert set(ids_of) >= BEFORE_KILL | PENDING_AT_KILL            # none lost
     assert {k: v for k, v in ids_of.items() if len(v) != 1} == {}  # one id per event
     assert {k: len(v) for k, v in bodies_of.items() if len(v) != 1} == {}  # one event per id
+    sent = [msg_id for msg_id, _, _ in deliveries]
+    # only a try in flight at the kill comes twice (same id, same bytes), and it does come
+    assert {i for i in sent if sent.count(i) > 1} == in_flight_ids
+    assert in_flight_ids <= {msg_id for msg_id, _, _ in deliveries[requests_before:]}
     released = next(e for _, _, e in deliveries if e["event"] == "released")
     assert released["reason"] == "style_missing" and "painting" in released["message"]

@@ -3,7 +3,8 @@ when a photo is finished, archiving it to done/ or failed/.
 
 What to do after trouble is `policy.decide`'s; holds go through `Holding`. Every step that
 the team sees is announced on the event bus (PHOTO_DONE, PRINT_READY, CARD_READY,
-PHOTO_FAILED, JOB_DONE, JOB_FAILED, JOB_RETRIED); the counts for `run --once` are kept in `RunSummary`.
+PHOTO_FAILED, JOB_DONE, JOB_FAILED, JOB_RETRIED); the counts for `run --once` are kept in
+`RunSummary`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The body of each event the team's tools receive: a photo done, failed, held or released,
-a print or a style card ready, a bulk pass, a folder gone or back. Names as dropped, outputs relative to the outbox, the style
-names, a plain-language message; never a server path.
+a print or a style card ready, a bulk pass, a folder gone or back. Names as dropped,
+outputs relative to the outbox, the style names, a plain-language message; never a server
+path.
 
 `key` is the event's identity from the journal (the input, the kind, its holds so far), so
 its webhook-id (notifications/signing.py) is the same on every retry and after a restart,
