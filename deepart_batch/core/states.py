@@ -261,6 +261,9 @@ class DaemonEvent(str, Enum):
     PHOTO_DONE = "done"            # a photo's renders are all in the outbox
     PHOTO_FAILED = "failed"        # a photo went to failed/
     PHOTO_HELD = "held"            # a photo waits for the setup to be fixed
+    PHOTO_RELEASED = "released"    # a held photo goes on: the cause of its hold went away
+    PRINT_READY = "print_ready"    # an approval's print-size render is in the outbox
+    CARD_READY = "card_ready"      # a painting's style card is in outbox/_styles/
     JOB_DONE = "job_done"          # one render published
     JOB_FAILED = "job_failed"      # one render given up
     JOB_RETRIED = "job_retried"    # one render queued again after a crash or timeout
@@ -381,7 +384,9 @@ class RunMode(str, Enum):
 
 
 NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
-                     DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
+                     DaemonEvent.PHOTO_RELEASED, DaemonEvent.PRINT_READY,
+                     DaemonEvent.CARD_READY, DaemonEvent.PASS_FINISHED,
+                     DaemonEvent.FOLDER_MISSING,
                      DaemonEvent.FOLDER_BACK})   # what the team can be notified of
 
 

@@ -77,7 +77,7 @@ def compose(config: Config, once: bool = False, notifier: Notifier | None = None
     manifests = ManifestStore(config.manifest, config.styles_dir, config)
     pool = make_executor(config, parent_logger=logger)
     events = EventBus()
-    team = TeamDesk(config)
+    team = TeamDesk(config, journal=journal)
     team.connect(events)
     policy = PolicySettings.from_config(config)
     holding = Holding(journal, policy, events, config.manifest.name)

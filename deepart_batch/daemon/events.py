@@ -23,162 +23,172 @@ from loguru import logger
 from ..core.states import DaemonEvent, FailureReason
 
 
-@dataclass(frozen=True)
-class Fact:
-    kind: ClassVar[DaemonEvent]
-
-
 def _now() -> float:
     return time.time()
 
 
-@dataclass(frozen=True)
+fact = dataclass(frozen=True, kw_only=True)   # every fact: immutable, built by keyword
+
+
+@fact
+class Fact:
+    kind: ClassVar[DaemonEvent]
+    at: float = field(default_factory=_now)   # when it happened
+
+
+@fact
 class Started(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.STARTED
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class Ready(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.READY
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class Tick(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.TICK
     stopping: bool = False
     drain_left: float | None = None   # seconds of drain_seconds left, while draining
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class PhotoTaken(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_TAKEN
     photo: str
     input: int
     jobs: tuple[int, ...] = ()
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class PhotoDone(Fact):
-    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_DONE
+@fact
+class PhotoFact(Fact):
+    """What the team hears of one photo (or approval, or painting's card). `input` and
+    `holds` are its journal identity: its notification's webhook-id is built from them."""
     photo: str
     campaign: str
-    outputs: tuple[str, ...] = ()
     jobs: tuple[int, ...] = ()
-    input: int | None = None   # its journal row: the notification's identity with holds
+    input: int | None = None   # its journal row; None for a photo that has none yet
     holds: int = 0
     styles: tuple[str, ...] = ()
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class PhotoFailed(Fact):
+@fact
+class Finished(PhotoFact):
+    """All of its renders are in the outbox."""
+    outputs: tuple[str, ...] = ()
+
+
+@fact
+class PhotoDone(Finished):
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_DONE
+
+
+@fact
+class PrintReady(Finished):
+    """An approval's print (outbox/_approve/ -> its print-size render); `photo` is the
+    approval's path, `<approve folder>/<name>`."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PRINT_READY
+
+
+@fact
+class CardReady(Finished):
+    """A painting's style card (outbox/_styles/); `photo` is `_styles/<painting>`."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.CARD_READY
+
+
+@fact
+class PhotoFailed(PhotoFact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_FAILED
-    photo: str
-    campaign: str
     reason: str
     detail: str
     archived: Path | None = None
-    jobs: tuple[int, ...] = ()
     time: str = ""        # as its error report says it (ISO 8601)
-    input: int | None = None   # its journal row: the notification's identity with holds
-    holds: int = 0
-    styles: tuple[str, ...] = ()
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class PhotoHeld(Fact):
+@fact
+class PhotoHeld(PhotoFact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_HELD
-    photo: str
-    campaign: str
     reason: FailureReason
     detail: str
     work_copy: Path | None = None
     first: bool = True        # the first hold of this photo: the team is told
-    jobs: tuple[int, ...] = ()
-    input: int | None = None   # its journal row: the notification's identity with holds
-    holds: int = 0
-    styles: tuple[str, ...] = ()
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
+class PhotoReleased(PhotoFact):
+    """A held photo goes on: its hold's cause went away (a painting arrived, the manifest
+    was fixed, a device joined) and it is planned or rendering."""
+    kind: ClassVar[DaemonEvent] = DaemonEvent.PHOTO_RELEASED
+    reason: FailureReason      # why it was held
+
+
+@fact
 class JobDone(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_DONE
     job: int
     photo: str
     output: str
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class JobFailed(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_FAILED
     job: int
     reason: str
     detail: str
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class JobRetried(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.JOB_RETRIED
     job: int
     reason: str
     detail: str
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class PassFinished(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.PASS_FINISHED
     photos_done: int
     photos_failed: int
     photos_held: int
     renders: int
-    at: float = field(default_factory=_now)
 
     def counts(self) -> dict[str, int]:
         return {"photos_done": self.photos_done, "photos_failed": self.photos_failed,
                 "photos_held": self.photos_held, "renders": self.renders}
 
 
-@dataclass(frozen=True)
+@fact
 class Stopping(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.STOPPING
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class Stopped(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.STOPPED
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class FolderMissing(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.FOLDER_MISSING
     folder: str
     path: str
     detail: str
-    at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@fact
 class FolderBack(Fact):
     kind: ClassVar[DaemonEvent] = DaemonEvent.FOLDER_BACK
     folder: str
     path: str
     replaced: bool = False    # deleted and made again: a new folder
-    at: float = field(default_factory=_now)
 
 
 FACTS: dict[DaemonEvent, type[Fact]] = {cls.kind: cls for cls in (
-    Started, Ready, Tick, PhotoTaken, PhotoDone, PhotoFailed, PhotoHeld, JobDone, JobFailed,
+    Started, Ready, Tick, PhotoTaken, PhotoDone, PhotoFailed, PhotoHeld, PhotoReleased,
+    PrintReady, CardReady, JobDone, JobFailed,
     JobRetried, PassFinished, Stopping, Stopped, FolderMissing, FolderBack)}
 
 Receiver = Callable[[Fact], None]   # receiver(fact)

@@ -116,7 +116,9 @@ class Service:
                 continue  # fits a busy slot with more memory: it waits for that one
             slot = next((s for s in fits if cand.style_key in s.cached_styles), fits[0])
             idle.remove(slot)
-            self.journal.mark_running(job.id, slot.id, slot.device)
+            with self.journal.transaction():   # a release is kept for the team with it
+                self.journal.mark_running(job.id, slot.id, slot.device)
+                self.holding.released_job(job)
             self.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec, cand.style_key,
                                               job.campaign, job.priority))
             for_job(self.journal, job).info(
@@ -274,6 +276,7 @@ class Service:
         if self.manifests.current is not None and not self.stopping:
             for inp in self.holding.unhold_due_photos():
                 self.sources.plan_again(inp)
+                self.holding.released_input(inp)
         now = time.monotonic()
         inbox_there = not self.folders.is_missing("inbox")
         if not self.once and inbox_there and \

@@ -289,6 +289,15 @@ class JournalReader:
         return out
 
 
+    def pending_notices(self) -> list[tuple[str, str]]:
+        """(message_id, event JSON) of the notifications not yet sent, oldest first; none
+        in a journal no daemon has migrated."""
+        if not schema.table_columns(self.db, "notices"):
+            return []
+        return [(r[0], r[1]) for r in self._rows(
+            "SELECT message_id, body FROM notices ORDER BY queued_at, rowid")]
+
+
 def open_reader(path: str | Path, timeout: float = 10.0) -> JournalReader:
     """The journal opened read-only (mode=ro): status and the gallery look without ever
     taking a write lock or creating the file. FileNotFoundError when it does not exist."""

@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS deliveries (   -- the notification delivery log (noti
     last_at     REAL NOT NULL,
     UNIQUE (message_id, endpoint)
 );
+CREATE TABLE IF NOT EXISTS notices (      -- notifications emitted, not yet sent everywhere
+    message_id  TEXT PRIMARY KEY,         -- webhook-id: what a resend after a restart carries
+    body        TEXT NOT NULL,            -- the event's JSON as emitted: resent as it was
+    queued_at   REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority, id);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key, state);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs(input_id);

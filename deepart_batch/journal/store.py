@@ -118,6 +118,20 @@ class Journal(JournalReader):
         self.db.execute("DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries)"
                         " - ?", (DELIVERY_ROWS,))
 
+    # -- notifications not yet sent -------------------------------------------------------
+    @_write
+    def remember_notice(self, message_id: str, body: str) -> None:
+        """An event the notifier must send, kept until it is (a kill -9 loses none); the
+        same message twice is kept once. Inside the caller's transaction, it commits with
+        the state change it tells of."""
+        self.db.execute("INSERT OR IGNORE INTO notices (message_id, body, queued_at) "
+                        "VALUES (?, ?, ?)", (message_id, body, time.time()))
+
+    @_write
+    def forget_notice(self, message_id: str) -> None:
+        """Sent (or given up on after its retries, as the delivery log says)."""
+        self.db.execute("DELETE FROM notices WHERE message_id = ?", (message_id,))
+
     # -- inputs -------------------------------------------------------------------------
     @_write
     def begin_claim(self, relpath: str, campaign: str, work_path: str) -> int:

@@ -8,19 +8,27 @@ import urllib.parse
 from pathlib import PurePosixPath
 
 from ..core.outbox_names import PAGE_NAME
+from ..core.style_card_names import STYLES_FOLDER, STYLES_PAGE
 from ..core.states import DaemonEvent
 
 STATE_WORDS = {
     DaemonEvent.PHOTO_DONE.value: "done",
     DaemonEvent.PHOTO_FAILED.value: "failed",
     DaemonEvent.PHOTO_HELD.value: "waiting",
+    DaemonEvent.PHOTO_RELEASED.value: "released",
+    DaemonEvent.PRINT_READY.value: "print ready",
+    DaemonEvent.CARD_READY.value: "card ready",
     DaemonEvent.PASS_FINISHED.value: "bulk pass finished",
     DaemonEvent.FOLDER_MISSING.value: "folder missing",
     DaemonEvent.FOLDER_BACK.value: "folder back",
     DaemonEvent.NOTIFY_TEST.value: "test",
 }
 PHOTO_KINDS = (DaemonEvent.PHOTO_DONE.value, DaemonEvent.PHOTO_FAILED.value,
-               DaemonEvent.PHOTO_HELD.value)
+               DaemonEvent.PHOTO_HELD.value, DaemonEvent.PHOTO_RELEASED.value,
+               DaemonEvent.PRINT_READY.value, DaemonEvent.CARD_READY.value)
+# Events whose line counts the pictures they put in the outbox.
+READY_KINDS = (DaemonEvent.PHOTO_DONE.value, DaemonEvent.PRINT_READY.value,
+               DaemonEvent.CARD_READY.value)
 MAX_LINE = 280
 
 
@@ -39,7 +47,7 @@ def one_line(event: dict) -> str:
         if styles:
             parts.append(", ".join(map(str, styles)))
         text = " · ".join(parts) + f" · {state}"
-        if kind == DaemonEvent.PHOTO_DONE.value:
+        if kind in READY_KINDS:
             count = len(event.get("outputs") or [])
             text += f": {count} picture{'s' if count != 1 else ''} in the outbox"
         elif words:
@@ -51,11 +59,14 @@ def one_line(event: dict) -> str:
 
 
 def gallery_link(base_url: str | None, campaign: str | None) -> str | None:
-    """The campaign's page (outbox/<campaign>/index.html) under gallery.base_url, or the
-    index page for photos at the inbox's top level; None without a base_url."""
+    """The campaign's page (outbox/<campaign>/index.html) under gallery.base_url, the
+    styles page for style cards, or the index page for photos at the inbox's top level;
+    None without a base_url."""
     if not base_url:
         return None
     base = base_url if base_url.endswith("/") else base_url + "/"
+    if campaign == STYLES_FOLDER:
+        return base + STYLES_PAGE
     if not campaign:
         return base + PAGE_NAME
     return base + urllib.parse.quote(campaign.strip("/")) + "/" + PAGE_NAME

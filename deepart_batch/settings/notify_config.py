@@ -23,6 +23,7 @@ from .yamlcheck import (BadValue, choices, integer, nonempty, optional, abspath,
                         setting)
 
 NOTIFY_EVENTS = (DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEvent.PHOTO_HELD,
+                 DaemonEvent.PHOTO_RELEASED, DaemonEvent.PRINT_READY, DaemonEvent.CARD_READY,
                  DaemonEvent.PASS_FINISHED, DaemonEvent.FOLDER_MISSING,
                  DaemonEvent.FOLDER_BACK)   # core.states.NOTICES, in the order docs list them
 FORMATS = ("json", "slack", "teams")     # json: signed; slack, teams: their URL is the key

@@ -41,8 +41,9 @@ def test_emit_without_receivers_and_disconnect():
 
 
 def test_notices_are_the_photo_events_the_pass_and_the_folders():
-    assert {e.value for e in NOTICES} == {"done", "failed", "held", "pass_finished",
-                                          "folder_missing", "folder_back"}
+    assert {e.value for e in NOTICES} == {"done", "failed", "held", "released", "print_ready",
+                                          "card_ready", "pass_finished", "folder_missing",
+                                          "folder_back"}
 
 
 def test_one_retryability_rule_and_one_backoff():

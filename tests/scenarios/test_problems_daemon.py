@@ -60,12 +60,13 @@ def test_setup_trouble_holds_then_renders_by_itself(tmp_path, hook):
         box.manifest.write_text(ONE_RULE + '  - match: "**"\n    outputs: [{style: starry}]\n')
         wait_for(lambda: (box.outbox / "misc/b.starry.jpg").exists(), what="render after edit")
         wait_for(lambda: not (box.outbox / "_problems/misc").exists(), what="note removed")
-        wait_for(lambda: hook.kinds("misc/b.jpg") == ["held", "done"], what="webhook events")
+        wait_for(lambda: hook.kinds("misc/b.jpg") == ["held", "released", "done"],
+                 what="webhook events")
         assert box.status()["held"]["total"] == 0
     finally:
         assert stop(proc) == 0
     # each event once, although each photo was tried several times while it waited
-    assert hook.kinds("city/a.jpg") == ["held", "done"]
+    assert hook.kinds("city/a.jpg") == ["held", "released", "done"]
     done = [e for e in hook.events if e["event"] == "done" and e["photo"] == "city/a.jpg"][0]
     assert done["outputs"] == ["city/a.starry.jpg"] and done["campaign"] == "city"
     held = [e for e in hook.events if e["event"] == "held" and e["photo"] == "misc/b.jpg"][0]
@@ -204,7 +205,9 @@ def test_no_valid_manifest_holds_with_a_note_and_one_held_event(tmp_path, hook):
         box.manifest.write_text(ONE_RULE)
         wait_for(lambda: (box.outbox / "city/a.starry.jpg").exists(), what="render after fix")
         wait_for(lambda: not note.exists(), what="problem note removed")
-        wait_for(lambda: hook.kinds("city/a.jpg") == ["held", "done"], what="done event")
+        wait_for(lambda: hook.kinds("city/a.jpg") == ["held", "released", "done"],
+                 what="released and done events")
     finally:
         assert stop(proc) == 0
-    assert hook.kinds("city/a.jpg") == ["held", "done"]    # once, though seen every tick
+    # once each, though seen every tick
+    assert hook.kinds("city/a.jpg") == ["held", "released", "done"]

@@ -2,8 +2,9 @@
 when a photo is finished, archiving it to done/ or failed/.
 
 What to do after trouble is `policy.decide`'s; holds go through `Holding`. Every step that
-the team sees is announced on the event bus (PHOTO_DONE, PHOTO_FAILED, JOB_DONE,
-JOB_FAILED, JOB_RETRIED); the counts for `run --once` are kept in `RunSummary`.
+the team sees is announced on the event bus (PHOTO_DONE, PRINT_READY, CARD_READY,
+PHOTO_FAILED, JOB_DONE, JOB_FAILED, JOB_RETRIED); the counts for `run --once` are kept in
+`RunSummary`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ...report import JobInfo
 from ..sources import claim
 from . import archive, publish
 from ..schedule import planner
-from ..events import EventBus, JobDone, JobFailed, JobRetried, PhotoDone, PhotoFailed
+from ..events import (CardReady, EventBus, Finished, JobDone, JobFailed, JobRetried,
+                      PhotoDone, PhotoFailed, PrintReady)
 from ..schedule.holding import Holding
 from ..logcontext import about_event, about_input, for_job, for_people
 from ..schedule.policy import Action, PolicySettings, decide
@@ -236,6 +238,12 @@ class Outcomes:
             archive.discard(Path(inp.work_path))
         else:
             archive.archive(Path(inp.work_path), target)
+        # before the journal says done: a crash until then tells the team again at start
+        # (the same event: its id is the same, and receivers drop the repeat)
+        self.events.emit(self._ready_fact(inp)(
+            photo=inp.relpath, campaign=inp.campaign,
+            outputs=tuple(j.output_path for j in all_jobs), jobs=tuple(j.id for j in all_jobs),
+            input=input_id, holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))
         self.journal.archive_input(input_id, InputState.DONE, str(target))
         claim.remove_claim_note(self.layout.claims, inp.work_path)
         if not is_card(inp.relpath):
@@ -243,7 +251,11 @@ class Outcomes:
         self.summary.duplicates += sum(1 for j in all_jobs if j.reason == "duplicate")
         logger.info("{}: all {} job(s) done; {}", inp.relpath, len(all_jobs),
                     "its work copy removed" if is_card(inp.relpath) else f"archived to {target}")
-        self.events.emit(PhotoDone(photo=inp.relpath, campaign=inp.campaign,
-                                   outputs=tuple(j.output_path for j in all_jobs),
-                                   jobs=tuple(j.id for j in all_jobs), input=input_id,
-                                   holds=inp.holds, styles=tuple(j.slug for j in all_jobs)))
+
+    def _ready_fact(self, inp) -> type[Finished]:
+        """What a finished input is to the team: a style card, a print, or a photo."""
+        if is_card(inp.relpath):
+            return CardReady
+        if inp.relpath.startswith(self.config.approve.folder + "/"):
+            return PrintReady
+        return PhotoDone

@@ -1,6 +1,7 @@
-"""The body of each event the team's tools receive: a photo done, failed or held, a bulk
-pass, a folder gone or back. Names as dropped, outputs relative to the outbox, the style
-names, a plain-language message; never a server path.
+"""The body of each event the team's tools receive: a photo done, failed, held or released,
+a print or a style card ready, a bulk pass, a folder gone or back. Names as dropped,
+outputs relative to the outbox, the style names, a plain-language message; never a server
+path.
 
 `key` is the event's identity from the journal (the input, the kind, its holds so far), so
 its webhook-id (notifications/signing.py) is the same on every retry and after a restart,
@@ -18,6 +19,14 @@ from pathlib import PurePosixPath
 from ...core.states import NOTICES, DaemonEvent, FailureReason, message, plain
 
 SCHEMA_VERSION = 1
+# What a released photo was waiting for, in words (the hold's reason); others say the reason.
+_WAITED = {FailureReason.STYLE_MISSING: "its painting is there now",
+           FailureReason.NO_RULE: "the manifest has a rule for it now",
+           FailureReason.MANIFEST_INVALID: "the manifest is valid again",
+           FailureReason.NO_DEVICE: "a render device is there now",
+           FailureReason.FOLDER_MISSING: "the folder is back",
+           FailureReason.OUTBOX_UNWRITABLE: "the outbox takes files again",
+           FailureReason.DISK_FULL: "there is disk space again"}
 
 
 def photo_key(input_id: int | None, kind: DaemonEvent | str, holds: int = 0) -> str:
@@ -57,8 +66,19 @@ def build_event(kind: DaemonEvent | str, *, photo: str | None = None, campaign: 
                             "nothing is published until it is back." if missing else
                             f"The folder is back ({plain(detail)}): work goes on by itself.")
         event["todo"] = message(FailureReason.FOLDER_MISSING, "", detail)[1] if missing else ""
+    elif kind is DaemonEvent.PHOTO_RELEASED:
+        reason = FailureReason.parse(reason)
+        event["reason"], event["category"] = reason.value, reason.category.value
+        event["message"] = (f'"{name}" no longer waits ({_WAITED.get(reason, reason.value)}): '
+                            "it is rendered now.")
     elif kind is DaemonEvent.PHOTO_DONE:
         event["message"] = f'"{name}" is ready: {len(event["outputs"])} picture(s) in the outbox.'
+    elif kind is DaemonEvent.PRINT_READY:
+        event["message"] = (f'The print of "{name}" is ready: {len(event["outputs"])} '
+                            "picture(s) at print size in the outbox.")
+    elif kind is DaemonEvent.CARD_READY:
+        event["message"] = (f'The style card of "{name}" is ready: {len(event["outputs"])} '
+                            "picture(s) on the styles page.")
     else:
         counts = dict(counts or {})
         event["counts"] = counts

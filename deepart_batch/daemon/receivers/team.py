@@ -1,5 +1,6 @@
-"""What the team sees when a photo finishes, fails or waits: the problems folder, the
-outbox `.error.json` and notifications, kept consistent in one place.
+"""What the team sees when a photo finishes, fails, waits or goes on (prints and style
+cards too): the problems folder, the outbox `.error.json` and notifications, kept
+consistent in one place.
 
 It receives the service's photo events (daemon/events.py); none of its receivers raises for
 an outbox or an endpoint in trouble, so telling the team can never stop the daemon.
@@ -21,8 +22,8 @@ from . import problems
 from .event_bodies import build_event, photo_key
 from ...notifications.notifier import Notifier
 from ...core.states import DaemonEvent, FailureReason, message, plain
-from ..events import (FolderBack, FolderMissing, PassFinished, PhotoDone, PhotoFailed,
-                      PhotoHeld)
+from ..events import (FolderBack, FolderMissing, Finished, PassFinished, PhotoFailed,
+                      PhotoHeld, PhotoReleased)
 from ..outcomes.archive import ERROR_SUFFIX
 from ..schedule.policy import backoff
 
@@ -30,11 +31,13 @@ RETRY_SECONDS = 5.0   # how often what the outbox refused is tried again
 
 
 class TeamDesk:
-    def __init__(self, config, notifier: Notifier | None = None):
+    def __init__(self, config, notifier: Notifier | None = None, journal=None):
+        """`journal`: the daemon's own, where events wait until they are sent."""
         self.outbox = Path(config.outbox)
         self.folder = config.problems.folder
         self.subfolder = config.output.reports == "subfolder"
-        self.notifier = notifier or Notifier.for_box(config, backoff)
+        self.journal = journal
+        self.notifier = notifier or Notifier.for_box(config, backoff, journal)
         self._notify = self._notify_settings(config)   # what the notifier was built from
         self.retry_seconds = RETRY_SECONDS
         self._unwritten: dict[str, Callable[[bool], bool]] = {}  # photo -> write it again
@@ -42,12 +45,12 @@ class TeamDesk:
 
     def apply(self, config) -> None:
         """A reloaded config: a new notifier when the notify settings changed (the old
-        one is given two seconds to deliver what it holds)."""
+        one is given two seconds to deliver what it holds; the new one sends the rest)."""
         if self._notify_settings(config) == self._notify:
             return
-        old, self.notifier = self.notifier, Notifier.for_box(config, backoff)
+        self.notifier.close(wait=2)
+        self.notifier = Notifier.for_box(config, backoff, self.journal)
         self._notify = self._notify_settings(config)
-        old.close(wait=2)
 
     @staticmethod
     def _notify_settings(config):
@@ -69,24 +72,33 @@ class TeamDesk:
         bus.connect(self.done, DaemonEvent.PHOTO_DONE)
         bus.connect(self.failed, DaemonEvent.PHOTO_FAILED)
         bus.connect(self.held, DaemonEvent.PHOTO_HELD)
+        bus.connect(self.released, DaemonEvent.PHOTO_RELEASED)
+        bus.connect(self.done, DaemonEvent.PRINT_READY, DaemonEvent.CARD_READY)
         bus.connect(self.pass_finished, DaemonEvent.PASS_FINISHED)
         bus.connect(self.write_unwritten, DaemonEvent.TICK)
         bus.connect(self.folder_missing, DaemonEvent.FOLDER_MISSING)
         bus.connect(self.folder_back, DaemonEvent.FOLDER_BACK)
 
     # -- receivers --------------------------------------------------------------------------
-    def done(self, event: PhotoDone) -> None:
-        """All renders are in the outbox: any earlier problem entry and error report go."""
-        photo, campaign, outputs, jobs = event.photo, event.campaign, event.outputs, \
-            list(event.jobs)
+    def done(self, event: Finished) -> None:
+        """All renders are in the outbox (a photo's, a print's or a style card's): any
+        earlier problem entry and error report go."""
+        photo = event.photo
         self._unwritten.pop(photo, None)
         if problems.clear_problem(self.outbox, self.folder, photo, self._error_json(photo)):
             logger.info("{}: rendered now; its problem note and error report are removed",
                         photo)
-        self.notifier.emit(build_event(DaemonEvent.PHOTO_DONE, photo=photo, campaign=campaign,
-                                       outputs=[self.outbox_relative(o) for o in outputs],
-                                       jobs=jobs, styles=event.styles,
-                                       key=photo_key(event.input, DaemonEvent.PHOTO_DONE,
+        self.notifier.emit(build_event(event.kind, photo=photo, campaign=event.campaign,
+                                       outputs=[self.outbox_relative(o) for o in event.outputs],
+                                       jobs=list(event.jobs), styles=event.styles,
+                                       key=photo_key(event.input, event.kind, event.holds)))
+
+    def released(self, event: PhotoReleased) -> None:
+        """A held photo goes on: the team hears (its note stays until it is done)."""
+        self.notifier.emit(build_event(DaemonEvent.PHOTO_RELEASED, photo=event.photo,
+                                       campaign=event.campaign, reason=event.reason,
+                                       jobs=list(event.jobs), styles=event.styles,
+                                       key=photo_key(event.input, DaemonEvent.PHOTO_RELEASED,
                                                      event.holds)))
 
     def failed(self, event: PhotoFailed) -> None:

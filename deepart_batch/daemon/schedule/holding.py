@@ -3,8 +3,10 @@ full or unwritable) holds a photo instead of failing it, and it is tried again w
 by itself.
 
 What to do is decided by `policy.decide`; this module carries it out in the journal and
-announces it (a PHOTO_HELD event: the team desk writes the note and notifies). It also
-keeps the photos that wait in the inbox itself while no manifest is valid.
+announces it (a PHOTO_HELD event: the team desk writes the note and notifies), and
+announces a held photo that goes on (PHOTO_RELEASED: planned after its hold, or its held
+render starting). It also keeps the photos that wait in the inbox itself while no
+manifest is valid.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from loguru import logger
 
 from ...core.layout import campaign_of
-from ...core.states import FailureReason
-from ..events import EventBus, PhotoHeld
+from ...core.states import Category, FailureReason, InputState
+from ..events import EventBus, PhotoHeld, PhotoReleased
 from .policy import Outcome, PolicySettings, decide
 
 
@@ -27,7 +29,9 @@ class Holding:
         self.events = events
         self.manifest_name = manifest_name
         self._in_inbox: dict[str, FailureReason] = {}   # inbox path -> why it waits there
-        self._told: set[str] = set()      # held in the inbox and announced, until taken
+        self._told: dict[str, FailureReason] = {}   # held in the inbox and announced (why),
+        # until taken or gone
+        self._released: set[int] = set()  # inputs announced released by this process
 
     # -- photos waiting in the inbox (no valid manifest, or not ours to take) -------------
     def hold_in_inbox(self, relpath: str, path: Path, detail: str,
@@ -39,7 +43,7 @@ class Holding:
             logger.warning("{}: held in the inbox until the manifest is valid", relpath)
         self._in_inbox[relpath] = reason
         if relpath not in self._told:
-            self._told.add(relpath)
+            self._told[relpath] = reason
             self.events.emit(PhotoHeld(photo=relpath, campaign=campaign_of(relpath),
                                        reason=reason, detail=detail, work_copy=path,
                                        first=True))
@@ -48,9 +52,11 @@ class Holding:
         """A reloaded config: the hold timings and max_attempts as they are now."""
         self.policy = PolicySettings.from_config(config)
 
-    def release_from_inbox(self, relpath: str) -> None:
+    def release_from_inbox(self, relpath: str) -> FailureReason | None:
+        """It no longer waits in the inbox (taken, or gone from it); why it waited, when the
+        team was told (for `released_input` once it is planned)."""
         self._in_inbox.pop(relpath, None)
-        self._told.discard(relpath)
+        return self._told.pop(relpath, None)
 
     def release_inbox(self) -> None:
         """The manifest changed: every photo waiting for it is looked at again."""
@@ -107,6 +113,32 @@ class Holding:
                                    work_copy=Path(inp.work_path), first=first, jobs=(job.id,),
                                    input=inp.id, holds=inp.holds + before,
                                    styles=(job.slug,)))
+
+    def released_input(self, held_inp, reason: FailureReason | None = None) -> None:
+        """`held_inp` (as it was when its hold ended) was planned again: unless it is held
+        again, it goes on and the team hears. `reason`: why it waited in the inbox."""
+        inp = self.journal.input(held_inp.id)
+        if inp.state != InputState.HELD:
+            self._announce_release(inp, reason or FailureReason.parse(held_inp.reason))
+
+    def released_job(self, job) -> None:
+        """A job starts: when it was last held for the setup, its photo goes on."""
+        reason = FailureReason.parse(job.reason)
+        if job.holds and job.reason and reason.category is Category.SETUP:
+            self._announce_release(self.journal.input(job.input_id), reason, (job.id,),
+                                   (job.slug,))
+
+    def _announce_release(self, inp, reason: FailureReason, jobs=(), styles=()) -> None:
+        """Once per photo in this process; its id (input, holds so far) is the same after a
+        restart, so a repeat of the same release is dropped by receivers."""
+        if inp.id in self._released:
+            return
+        self._released.add(inp.id)
+        holds = inp.holds + sum(j.holds for j in self.journal.jobs_for_input(inp.id))
+        logger.info("{}: no longer held ({}): it goes on", inp.relpath, reason.value)
+        self.events.emit(PhotoReleased(photo=inp.relpath, campaign=inp.campaign, reason=reason,
+                                       jobs=tuple(jobs), input=inp.id, holds=holds,
+                                       styles=tuple(styles)))
 
     def hold_job_for(self, job, reason: FailureReason, detail: str) -> None:
         """Hold a job for a setup reason found before it ran (a style file gone)."""

@@ -182,10 +182,12 @@ class InboxSource:
             return
         self.journal.finish_claim(input_id, sha256_file(work))
         crash_point("after_claim_move")
-        self.holding.release_from_inbox(rel)
+        waited = self.holding.release_from_inbox(rel)
         self._released_folder(str(PurePosixPath(rel).parent))
         queued = self.context.plan(self, self.journal.input(input_id))
         logger.info("took {} ({} job(s) queued)", rel, len(queued))
+        if waited is not None:     # the team heard it wait in the inbox: now it goes on
+            self.holding.released_input(self.journal.input(input_id), waited)
         self.events.emit(PhotoTaken(photo=rel, input=input_id, jobs=tuple(queued)))
         self.outcomes.maybe_archive(input_id)
 
