@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from support.approvals import approved_box  # noqa: E402
 from support.jobs import toy_spec  # noqa: E402
-from test_gallery import CHROMIUM_ARGS, browser, check_links, open_page, parse_page  # noqa: E402,F401
+from support.chromium import CHROMIUM_ARGS, browser, check_links, open_page, parse_page  # noqa: E402,F401
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from support.boxes import Box  # noqa: E402
 from support.manifests import DATA  # noqa: E402
-from test_gallery import browser, open_page, parse_page  # noqa: E402,F401
+from support.chromium import browser, open_page, parse_page  # noqa: E402,F401
 
 ONLY_CITY = """
 styles:

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.boxes import Box, wait_for, watch_in_process  # noqa: E402
 from support.canned import at_job_size, slow  # noqa: E402
-from test_gallery import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from support.tooling import need  # noqa: E402
 
 MANIFEST = """

@@ -109,3 +109,19 @@ def test_ray_tests_skip_without_ray_and_fail_in_ci(tmp_path, ci, codes, says):
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, timeout=120, cwd=tests.parent)
     assert res.returncode in codes and says in res.stdout, res.stdout[-2000:]
+
+
+def test_shared_test_helpers_live_in_support():
+    """A test module that imports another folder's test module runs only when pytest happened
+    to collect that folder first: shared fixtures and helpers belong in tests/support/."""
+    import ast
+    from pathlib import Path
+    tests = Path(__file__).resolve().parents[1]
+    test_modules = {p.stem: p.parent for p in tests.rglob("test_*.py")}
+    crossing = []
+    for path in tests.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in test_modules \
+                    and test_modules[node.module] != path.parent:
+                crossing.append(f"{path.relative_to(tests)} imports {node.module}")
+    assert crossing == []

@@ -13,7 +13,7 @@ from deepart_batch.daemon.faultpoints import CRASH_EXIT
 from deepart_batch.journal import open_reader
 from support.boxes import CRASH_AT, Box, stop, wait_for
 from support.manifests import DATA, ONE_STYLE
-from test_gallery import browser, check_links, open_page  # noqa: F401  (fixture)
+from support.chromium import browser, check_links, open_page  # noqa: F401  (fixture)
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 TINY = {"size": 48, "steps": 3, "log_every": 1}

@@ -137,10 +137,11 @@ def test_a_dead_endpoint_never_blocks_and_is_logged_once_per_period(tmp_path):
         silent.listen(100)
         n = Notifier([webhook(f"http://127.0.0.1:{silent.getsockname()[1]}/")],
                      policy=policy(1, 0.3, 0.05), log_every=3600)
-        start = time.monotonic()
         for i in range(20):
             n.emit(build_event("done", photo=f"p{i}.jpg", campaign=""))
-        assert time.monotonic() - start < 0.1       # emit only queues
+        # emit only queues: every call came back while the first try still waits on a
+        # listener that never answers, so at most one event has left the queue
+        assert len(n._queue) >= 19
         time.sleep(1.5)
         n.close(wait=0.2)
         silent.close()
