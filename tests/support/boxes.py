@@ -200,6 +200,57 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=90) -> int:
     return proc.wait(timeout=timeout)
 
 
+@contextmanager
+def composed(box: Box, once: bool = False):
+    """The daemon of a canned box built as `watch` (or `run --once`) builds it, with the
+    manifest loaded as at start-up, but not running: no loop, no observer, no receivers
+    but the team's. For unit tests of its parts (admission, outcomes, holding) against
+    the real journal and folders; the box's lock and journal are released afterwards."""
+    from deepart_batch.daemon.compose import compose
+    from deepart_batch.settings.config import load_config
+    assert box.canned, "composed() builds the canned executor only"
+    with like_a_process():
+        service = compose(load_config(box.config), once=once)
+        try:
+            service.manifests.reload_if_changed()
+            yield service
+        finally:
+            service.journal.close()
+            service.team.close(wait=1)
+
+
+def claimed(service, photo: str, relpath: str, source: str = "inbox"):
+    """A tests/data photo claimed into work/ as `relpath`, the way a job source claims
+    (journal first, then the file, then its sha256), not yet planned: its journal row."""
+    from deepart_batch.core.hashing import sha256_file
+    from deepart_batch.core.layout import campaign_of
+    from deepart_batch.daemon.sources.claim import work_name
+    work = service.layout.work / work_name(relpath, f"{time.time_ns():x}")
+    input_id = service.journal.begin_claim(relpath, campaign_of(relpath), str(work))
+    shutil.copy(DATA / photo, work)
+    service.journal.finish_claim(input_id, sha256_file(work))
+    return service.journal.input(input_id)
+
+
+def rendered(service, job_id: int) -> list:
+    """Job `job_id` run once on the composed service's canned executor (marked running as
+    the dispatcher marks it): the executor's events about it, not yet handled."""
+    from deepart_batch.pool.executor import PoolJob
+    job = service.journal.job(job_id)
+    slot = next(s for s in service.pool.slots() if s.idle)
+    service.journal.mark_running(job.id, slot.id, slot.device)
+    service.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec))
+    return [e for e in service.pool.poll(timeout=0) if e.job_id == job.id]
+
+
+def facts(service) -> list:
+    """Every fact the composed service announces from now on, in order."""
+    from deepart_batch.core.states import DaemonEvent
+    heard: list = []
+    service.events.connect(heard.append, *DaemonEvent)
+    return heard
+
+
 def watch_in_process(box: Box, until, timeout: float = 60) -> None:
     """`watch` on a canned box, in this process, until `until()` is true (checked from
     another thread: it must look at files or open its own journal reader), then stopped as
