@@ -15,7 +15,8 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
-from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, message
+from ...core.state_texts import message
+from ...core.states import DeliveryStatus, FailureReason, InputState, JobState
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
