@@ -13,7 +13,7 @@ from support.notify_socket import NotifyListener as NotifySocket
 
 
 def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # a watch process speaking sd_notify; no render worker
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"}
     proc = box.start_watch(env=env)
@@ -31,7 +31,7 @@ def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path):
 
 
 def test_dead_observer_stops_watchdog_pings_and_exits_nonzero(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # the observer and the pings: no render worker
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000",
            "DEEPART_TEST_STOP_OBSERVER_AFTER": "4"}
