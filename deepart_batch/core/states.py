@@ -3,14 +3,11 @@
 Strings from these enums are what the journal stores, what `status --json` and the
 Prometheus labels show and what webhooks carry, so their values are stable: add members,
 never rename them. Each FailureReason says whose trouble it is (the photo's, the setup's or
-the render's) and carries a plain-language message for the team: what went wrong and what
-to do, with no server paths.
+the render's); its plain-language message for the team is in core/state_texts.py.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from enum import Enum
 
 
@@ -84,13 +81,6 @@ class Category(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True)
-class _Text:
-    category: Category
-    what: str   # what went wrong; {photo} and {detail} are filled in
-    todo: str   # what the team can do
-
-
 class FailureReason(str, Enum):
     # the photo itself
     UNREADABLE = "unreadable"
@@ -131,7 +121,8 @@ class FailureReason(str, Enum):
 
     @property
     def category(self) -> Category:
-        return TEXTS[self].category
+        """Whose trouble it is: the photo's, the setup's or the render's."""
+        return CATEGORIES[self]
 
     @classmethod
     def parse(cls, value) -> "FailureReason":
@@ -145,103 +136,20 @@ class FailureReason(str, Enum):
         except ValueError:
             return LEGACY.get(text, cls.ERROR)
 
-
-R, C = FailureReason, Category
-TEXTS: dict[FailureReason, _Text] = {
-    R.UNREADABLE: _Text(C.PHOTO, "{photo} could not be opened as an image ({detail}).",
-                        "Copy the photo into the inbox again: the file is damaged or "
-                        "incomplete, as when a copy did not finish. If it does not open on your "
-                        "computer either, export it again as JPEG or PNG and drop the new "
-                        "file."),
-    R.EMPTY: _Text(C.PHOTO, "{photo} is an empty file (0 bytes).",
-                   "The copy probably did not finish. Copy the photo into the inbox again."),
-    R.TOO_BIG: _Text(C.PHOTO, "{photo} is too large a file ({detail}).",
-                     "Export a smaller version (for example a high-quality JPEG) and drop it "
-                     "into the inbox."),
-    R.TOO_MANY_PIXELS: _Text(C.PHOTO, "{photo} has too many pixels ({detail}).",
-                             "Scale the photo down and drop it into the inbox again."),
-    R.TOO_SMALL: _Text(C.PHOTO, "{photo} is too small to restyle ({detail}).",
-                       "Drop the original, larger photo into the inbox."),
-    R.FORMAT: _Text(C.PHOTO, "{photo} is in a format this box does not accept ({detail}).",
-                    "Save it as JPEG or PNG and drop it into the inbox again."),
-    R.SYMLINK: _Text(C.PHOTO, "{photo} is a shortcut (link) to a file, not the photo itself.",
-                     "Copy the photo itself into the inbox."),
-    R.HARDLINK: _Text(C.PHOTO, "{photo} is linked to another file rather than copied.",
-                      "Copy the photo into the inbox instead of linking it."),
-    R.NOT_REGULAR: _Text(C.PHOTO, "{photo} is not an ordinary file.",
-                         "Copy an ordinary image file into the inbox."),
-    R.BAD_NAME: _Text(C.PHOTO, "The name of {photo} cannot be used ({detail}).",
-                      "Rename the photo (shorter, ordinary letters) and drop it again."),
-    R.RESERVED_NAME: _Text(C.PHOTO, "{photo} is in a folder whose name the outbox uses for "
-                                    "itself ({detail}).",
-                           "Rename that folder in the inbox as the note says and drop the "
-                           "photo into the renamed folder."),
-    R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
-                   "Export the photo again and drop the new file into the inbox."),
-    R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "
-                                    "on the render box ({detail}).",
-                           "Put the painting back in the styles folder or change the manifest. "
-                           "The photo waits and renders by itself once the painting is there."),
-    R.NO_RULE: _Text(C.SETUP, "No rule in the manifest says which paintings to use for "
-                              "{photo}.",
-                     "Add a rule for this folder to the manifest (or move the photo into a "
-                     "folder that has one). The photo waits and renders by itself after the "
-                     "manifest is saved."),
-    R.MANIFEST_INVALID: _Text(C.SETUP, "The manifest has a mistake, so {photo} cannot be "
-                                       "planned ({detail}).",
-                              "Fix the manifest (its .error.json file says where). The photo "
-                              "waits and renders by itself once the manifest is valid."),
-    R.OUTBOX_UNWRITABLE: _Text(C.SETUP, "The result for {photo} could not be saved to the "
-                                        "outbox ({detail}).",
-                               "Ask the administrator to check that the outbox share is "
-                               "mounted and writable. The photo is retried by itself."),
-    R.DISK_FULL: _Text(C.SETUP, "The disk is full, so {photo} cannot be finished.",
-                       "Free some space (for example move old results out of the outbox). "
-                       "The photo is retried by itself."),
-    R.NO_DEVICE: _Text(C.SETUP, "No graphics card or processor is available to render "
-                                "{photo} ({detail}).",
-                       "Ask the administrator to check the render box. The photo waits and "
-                       "is retried by itself."),
-    R.INBOX_PERMISSIONS: _Text(C.SETUP, "The render box is not allowed to take {photo} out of "
-                                        "its inbox folder ({detail}).",
-                               "Ask the administrator to let the render box's group change "
-                               "that folder (see \"Permissions\" in the README), or copy the "
-                               "photos in again with a tool that keeps the inbox's "
-                               "permissions. The photo waits in the inbox and is taken by "
-                               "itself once the permissions are fixed."),
-    R.FOLDER_MISSING: _Text(C.SETUP, "{photo} waits: a folder of the render box cannot be "
-                                     "reached ({detail}).",
-                            "Ask the administrator to mount the share again (or put the folder "
-                            "back). Nothing is saved anywhere else meanwhile; the photo renders "
-                            "by itself once the folder is back."),
-    R.OOM: _Text(C.RENDER, "Rendering {photo} ran out of memory ({detail}).",
-                 "Use a smaller size for this folder in the manifest, then retry the photo."),
-    R.CRASHED: _Text(C.RENDER, "The renderer stopped unexpectedly while working on {photo}.",
-                     "Retry the photo; if it fails again, tell the administrator."),
-    R.TIMEOUT: _Text(C.RENDER, "Rendering {photo} took longer than allowed ({detail}).",
-                     "Use a smaller size or fewer steps in the manifest, then retry the photo."),
-    R.INTERRUPTED: _Text(C.RENDER, "Rendering {photo} was interrupted too many times.",
-                         "Retry the photo; if it fails again, tell the administrator."),
-    R.TOO_LARGE: _Text(C.RENDER, "{photo} is set to render larger than this box can ({detail}).",
-                       "Lower the size for this folder in the manifest, then retry the photo."),
-    R.UNSAFE_PATH: _Text(C.RENDER, "The result for {photo} would have been written outside "
-                                   "the outbox, through a linked folder ({detail}).",
-                         "Replace the linked folder in the outbox with a real folder, then "
-                         "retry the photo."),
-    R.INPUT_LOST: _Text(C.RENDER, "The copy of {photo} on the render box was lost.",
-                        "Drop the photo into the inbox again."),
-    R.APPROVAL_INVALID: _Text(C.PHOTO, "{photo} cannot be printed ({detail}).",
-                              "Copy the preview exactly as the box wrote it (its report "
-                              "beside it in the outbox) into the approve folder again."),
-    R.STYLE_UNREADABLE: _Text(C.PHOTO, "The painting {photo} cannot be used as a style "
-                                       "({detail}).",
-                              "Replace it in the styles folder with a JPEG or PNG that opens "
-                              "on your computer, or remove it. Its style card is made by "
-                              "itself once a readable file is there."),
-    R.ERROR: _Text(C.RENDER, "Something went wrong while rendering {photo} ({detail}).",
-                   "Retry the photo; if it fails again, tell the administrator."),
+R = FailureReason
+# Whose trouble each reason is (policy.decide reads it); every reason is in one group.
+CATEGORIES: dict[FailureReason, Category] = {
+    **dict.fromkeys((R.UNREADABLE, R.EMPTY, R.TOO_BIG, R.TOO_MANY_PIXELS, R.TOO_SMALL,
+                     R.FORMAT, R.SYMLINK, R.HARDLINK, R.NOT_REGULAR, R.BAD_NAME,
+                     R.RESERVED_NAME, R.IMAGE, R.APPROVAL_INVALID, R.STYLE_UNREADABLE),
+                    Category.PHOTO),
+    **dict.fromkeys((R.STYLE_MISSING, R.NO_RULE, R.MANIFEST_INVALID, R.OUTBOX_UNWRITABLE,
+                     R.DISK_FULL, R.NO_DEVICE, R.INBOX_PERMISSIONS, R.FOLDER_MISSING),
+                    Category.SETUP),
+    **dict.fromkeys((R.OOM, R.CRASHED, R.TIMEOUT, R.INTERRUPTED, R.TOO_LARGE,
+                     R.UNSAFE_PATH, R.INPUT_LOST, R.ERROR), Category.RENDER),
 }
-del R, C
+del R
 
 # Reasons written by earlier versions (journal rows, worker events) and their members.
 LEGACY = {"pixels": FailureReason.TOO_MANY_PIXELS, "input": FailureReason.IMAGE,
@@ -388,20 +296,3 @@ NOTICES = frozenset({DaemonEvent.PHOTO_DONE, DaemonEvent.PHOTO_FAILED, DaemonEve
                      DaemonEvent.CARD_READY, DaemonEvent.PASS_FINISHED,
                      DaemonEvent.FOLDER_MISSING,
                      DaemonEvent.FOLDER_BACK})   # what the team can be notified of
-
-
-_FIELD = re.compile(r"\{(photo|detail)\}")
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
-
-
-def plain(detail: str) -> str:
-    """A technical detail without server paths: '/srv/x/styles/starry.jpg' -> 'starry.jpg'."""
-    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), str(detail or "")).strip()
-
-
-def message(reason, photo: str, detail: str = "") -> tuple[str, str]:
-    """(what went wrong, what to do) in plain words for `photo` (a name as the team sees it)."""
-    text = TEXTS[FailureReason.parse(reason)]
-    detail = plain(detail) or "no details"
-    values = {"photo": f'"{photo}"', "detail": detail}
-    return _FIELD.sub(lambda m: values[m.group(1)], text.what), text.todo

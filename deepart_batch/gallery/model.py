@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from ..core.style_card_names import STYLES_FOLDER, is_card
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, InputState, JobState, PrintState, ShownState
-from ..core.states import message as team_message
+from ..core.state_texts import message as team_message
 from ..core.outbox_names import REPORTS_FOLDER
 from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader

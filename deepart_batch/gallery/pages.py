@@ -20,7 +20,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 
 from ..core.style_card_names import STYLES_PAGE
-from ..core.states import ShownState, plain
+from ..core.state_texts import plain
+from ..core.states import ShownState
 from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve

@@ -19,7 +19,8 @@ from ..core.style_card_names import (NAME_TEMPLATE, STYLES_FOLDER, card_photos, 
                                      card_slug, list_paintings)
 from ..core.layout import StateLayout
 from ..core.outbox_names import output_path, report_path
-from ..core.states import FailureReason, InputState, JobState, RunMode, ShownState, message
+from ..core.state_texts import message
+from ..core.states import FailureReason, InputState, JobState, RunMode, ShownState
 from ..errors import DeepartError
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from ..settings.manifest import peek_manifest

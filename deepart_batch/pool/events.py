@@ -151,27 +151,30 @@ class RenderFailed(JobTrouble):
 
 
 @dataclass(frozen=True)
-class WorkerDied(JobTrouble):
-    """The worker process or actor died mid-job."""
-    kind = EventKind.CRASHED
+class JobLost(JobTrouble):
+    """The executor gave the job up without an answer from its render; `node`: where it
+    ran (a Ray node), when known. Each kind below sets the reason the policy reads."""
     reason: FailureReason = FailureReason.CRASHED
     node: str = ""
 
 
 @dataclass(frozen=True)
-class JobTimedOut(JobTrouble):
+class WorkerDied(JobLost):
+    """The worker process or actor died mid-job."""
+    kind = EventKind.CRASHED
+
+
+@dataclass(frozen=True)
+class JobTimedOut(JobLost):
     """The job passed job_timeout; its worker was killed."""
     kind = EventKind.TIMEOUT
     reason: FailureReason = FailureReason.TIMEOUT
-    node: str = ""
 
 
 @dataclass(frozen=True)
-class NodeLost(JobTrouble):
+class NodeLost(JobLost):
     """The node running the job left the cluster: render it again elsewhere."""
     kind = EventKind.LOST
-    reason: FailureReason = FailureReason.CRASHED
-    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class OutboxFailed(JobTrouble):
 
 
 def job_lost(kind: EventKind, worker: str, job_id: int, error: str,
-             node: str = "") -> JobTrouble:
+             node: str = "") -> JobLost:
     """The event for a job its executor gave up on (CRASHED, TIMEOUT or LOST)."""
     event_type = {EventKind.CRASHED: WorkerDied, EventKind.TIMEOUT: JobTimedOut,
                   EventKind.LOST: NodeLost}[kind]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import ray
@@ -24,54 +24,17 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import testing
 from ..errors import ConfigError
-from .devices import WorkerSpec
-from .events import ExecutorEvent, JobTrouble, Progress, RenderDone, SlotUp, job_lost
-from .executor import Capacity, EventKind, PoolJob, SlotState, SlotView
+from .events import ExecutorEvent, JobTrouble, Progress, RenderDone, job_lost
+from .executor import Capacity, EventKind, PoolJob, SlotView
 from .ray_actor import RenderActor
-from .ray_capacity import NOTHING_CAN_RENDER, actors_on, cluster_problem
+from .ray_capacity import NOTHING_CAN_RENDER, cluster_problem
+from .ray_slots import RaySlot, is_draining, node_name, node_slots, read_drain_list
 
 _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
                ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                ray.exceptions.OwnerDiedError)
 PROGRESS_EVERY = 0.5   # seconds between progress questions to a busy actor
 _RemoteRenderActor = ray.remote(RenderActor)
-
-
-@dataclass
-class _Slot:
-    spec: WorkerSpec
-    node_id: str
-    actor: object = None
-    hello_ref: object = None
-    info: SlotUp | None = None      # the actor's hello
-    job: PoolJob | None = None
-    render_ref: object = None
-    progress_ref: object = None
-    asked_at: float = 0.0
-    assigned_at: float = 0.0
-    progress: Progress | None = None
-    cached_styles: set = field(default_factory=set)
-    busy_seconds: float = 0.0
-    draining: bool = False
-
-    def view(self) -> SlotView:
-        if self.job is not None:
-            state = SlotState.BUSY
-        elif not self.info:
-            state = SlotState.STARTING
-        else:
-            state = SlotState.DRAINING if self.draining else SlotState.IDLE
-        return SlotView(self.spec.id, self.device, self.spec.node,
-                        state, self.job.job_id if self.job else None,
-                        self.progress.values() if self.progress else None,
-                        frozenset(self.cached_styles),
-                        self.info.memory_bytes if self.info else 0,
-                        self.info.pid if self.info else None, self.busy_seconds)
-
-    @property
-    def device(self) -> str:
-        """The device the actor renders on, once it said hello (Ray picks the GPU)."""
-        return self.info.device if self.info else self.spec.device
 
 
 class RayExecutor:
@@ -88,7 +51,7 @@ class RayExecutor:
         self.discover_seconds, self.drain_file = discover_seconds, drain_file
         self.fault = testing.injected_fault_text()   # tests of the failure paths
         self.started_at = time.monotonic()
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, RaySlot] = {}
         self._nodes: dict[str, str] = {}        # alive node id -> its name in reports
         self._styles: dict[tuple, object] = {}  # (path, mtime, size) -> ObjectRef of its bytes
         self._discovered_at = 0.0
@@ -161,36 +124,25 @@ class RayExecutor:
         for node_id in list(self._nodes):
             if node_id not in nodes:
                 events += self._drop_node(node_id)
-        draining = self._drain_list()
+        drain = read_drain_list(self.drain_file)
         for node_id, node in nodes.items():
             if node_id not in self._nodes:
                 self._add_node(node_id, node)
-            name = self._nodes[node_id]
+            draining = is_draining(drain, node_id, node)
             for slot in self._slots.values():
                 if slot.node_id == node_id:
-                    slot.draining = bool(draining & {name, node_id, node_id[:8],
-                                                     node["NodeManagerAddress"]})
+                    slot.draining = draining
         return events
 
     def _add_node(self, node_id: str, node: dict) -> None:
-        name = f"{node['NodeManagerAddress']}/{node_id[:8]}"
-        self._nodes[node_id] = name
-        resources = node.get("Resources", {})
-        cpus = resources.get("CPU", 0)
-        gpus, cpu_actors = actors_on(resources, self.cpu_actors_per_node, self.cpus_per_actor)
-        if 0 < cpus and cpu_actors < self.cpu_actors_per_node:
-            logger.warning("ray: node {} has {} CPU(s): {} CPU actor(s) of {} CPU(s), not {}",
-                           name, cpus, cpu_actors, self.cpus_per_actor, self.cpu_actors_per_node)
-        threads = max(1, int(self.cpus_per_actor))
-        specs = [WorkerSpec(f"{node_id[:8]}/cuda#{i}", "cuda", "cuda:0", 1, {}, name, "ray")
-                 for i in range(gpus)]
-        specs += [WorkerSpec(f"{node_id[:8]}/cpu#{i}", "cpu", "cpu", threads, {}, name, "ray")
-                  for i in range(cpu_actors)]
-        for spec in specs:
-            self._slots[spec.id] = slot = _Slot(spec, node_id)
+        self._nodes[node_id] = name = node_name(node_id, node)
+        slots = node_slots(node_id, node, self.cpu_actors_per_node, self.cpus_per_actor)
+        for slot in slots:
+            self._slots[slot.spec.id] = slot
             self._spawn(slot)
+        gpus = sum(1 for slot in slots if slot.spec.device == "cuda")
         logger.info("ray: node {} joined: {} GPU actor(s), {} CPU actor(s)", name, gpus,
-                    cpu_actors)
+                    len(slots) - gpus)
 
     def _drop_node(self, node_id: str) -> list[ExecutorEvent]:
         name = self._nodes.pop(node_id)
@@ -205,7 +157,7 @@ class RayExecutor:
                        "job(s) go back to the queue", name, len(gone), len(events))
         return events
 
-    def _spawn(self, slot: _Slot) -> None:
+    def _spawn(self, slot: RaySlot) -> None:
         gpu = slot.spec.device == "cuda"
         options = dict(num_gpus=1 if gpu else 0, num_cpus=1 if gpu else self.cpus_per_actor,
                        max_concurrency=2, max_restarts=0, max_task_retries=0,
@@ -217,7 +169,7 @@ class RayExecutor:
         slot.info, slot.job, slot.render_ref, slot.progress_ref = None, None, None, None
         slot.progress, slot.cached_styles = None, set()
 
-    def _kill(self, slot: _Slot) -> None:
+    def _kill(self, slot: RaySlot) -> None:
         if slot.render_ref is not None:
             try:
                 ray.cancel(slot.render_ref)
@@ -229,14 +181,6 @@ class RayExecutor:
             except Exception:
                 pass
         slot.actor = slot.render_ref = slot.progress_ref = slot.hello_ref = None
-
-    def _drain_list(self) -> set[str]:
-        """Node names, ids (or their first 8 characters) or addresses, one a line."""
-        try:
-            text = Path(self.drain_file).read_text() if self.drain_file else ""
-        except OSError:
-            return set()
-        return {line.split("#")[0].strip() for line in text.splitlines()} - {""}
 
     # -- work ---------------------------------------------------------------------------
     def slots(self) -> list[SlotView]:
@@ -304,7 +248,7 @@ class RayExecutor:
                     now - slot.asked_at >= PROGRESS_EVERY:
                 slot.progress_ref, slot.asked_at = slot.actor.progress.remote(), now
 
-    def _on_hello(self, slot: _Slot) -> list[ExecutorEvent]:
+    def _on_hello(self, slot: RaySlot) -> list[ExecutorEvent]:
         ref, slot.hello_ref = slot.hello_ref, None
         try:
             slot.info = ExecutorEvent.from_dict(ray.get(ref))
@@ -317,7 +261,7 @@ class RayExecutor:
                     slot.info.memory_bytes / 2**30)
         return []
 
-    def _on_progress(self, slot: _Slot) -> list[ExecutorEvent]:
+    def _on_progress(self, slot: RaySlot) -> list[ExecutorEvent]:
         ref, slot.progress_ref = slot.progress_ref, None
         try:
             answer = ray.get(ref)
@@ -334,7 +278,7 @@ class RayExecutor:
             events.append(event)
         return events
 
-    def _on_result(self, slot: _Slot) -> list[ExecutorEvent]:
+    def _on_result(self, slot: RaySlot) -> list[ExecutorEvent]:
         job, ref = slot.job, slot.render_ref
         try:
             message = ExecutorEvent.from_dict(ray.get(ref))
@@ -366,7 +310,7 @@ class RayExecutor:
                 self._replace(slot)
         return events
 
-    def _lose_job(self, slot: _Slot, kind: EventKind, message: str) -> JobTrouble | None:
+    def _lose_job(self, slot: RaySlot, kind: EventKind, message: str) -> JobTrouble | None:
         """Forget the slot's job (a late result is never read) and say why."""
         job = slot.job
         if job is None:
@@ -375,7 +319,7 @@ class RayExecutor:
         slot.job, slot.progress = None, None
         return job_lost(kind, slot.spec.id, job.job_id, message, node=slot.spec.node)
 
-    def _replace(self, slot: _Slot) -> list[ExecutorEvent]:
+    def _replace(self, slot: RaySlot) -> list[ExecutorEvent]:
         """A new actor on the same node, if the node is still there."""
         self._kill(slot)
         if self._node_alive(slot.node_id):

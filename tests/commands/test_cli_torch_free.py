@@ -9,6 +9,7 @@ import pytest
 
 from conftest import DATA, run_cli
 from support.boxes import Box
+from support.processes import start_cli
 
 
 @pytest.fixture
@@ -119,9 +120,7 @@ def test_run_once_parent_has_no_libtorch_mapped_but_its_worker_does(tmp_path):
     box = Box(tmp_path, defaults={"size": 48, "steps": 3, "log_every": 1})
     box.drop("tubingen.jpg", "a.jpg")
     box.drop("golden_gate.jpg", "b.jpg")
-    proc = subprocess.Popen([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
-                             "--config", str(box.config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=box.env)
+    proc = start_cli(box, "run", "--once")
     parent_torch, worker_torch, samples = False, False, 0
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
@@ -132,7 +131,8 @@ def test_run_once_parent_has_no_libtorch_mapped_but_its_worker_does(tmp_path):
         for kid in _children(proc.pid):
             worker_torch |= bool(_has_libtorch(kid))
         time.sleep(0.05)
-    out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    proc.wait(timeout=60)
+    out = box.log.read_text(errors="replace")
     assert proc.returncode == 0, out[-3000:]
     assert samples > 10
     assert worker_torch, "no worker with libtorch was seen: the test watched nothing"

@@ -5,15 +5,12 @@ sees the flag."""
 
 from loguru import logger
 
-from deepart_batch.daemon.compose import compose
-from deepart_batch.settings.config import load_config
-from support.boxes import Box, like_a_process
+from support.boxes import Box, composed
 
 
 def test_a_stop_signal_in_the_middle_of_a_log_line_is_taken_quietly(tmp_path, capsys):
     box = Box(tmp_path, canned=True)
-    with like_a_process():
-        service = compose(load_config(box.config), once=True)
+    with composed(box, once=True) as service:
 
         def sink(message):            # SIGTERM, arriving while this thread writes a line
             service.request_stop()

@@ -20,7 +20,7 @@ def _inputs(box, *fields):
 
 
 def test_crash_between_archive_rename_and_journal_is_finished_at_restart(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # the crash is the daemon's: no worker needed
     box.drop("tubingen.jpg", "a/photo.jpg")
     res = box.run_once(env={CRASH: "after_archive_rename"})
     assert res.returncode == CRASH_EXIT, res.stderr[-2000:]
@@ -196,7 +196,7 @@ def _catches_sigterm(pid) -> bool:
 
 
 def test_sigterm_in_the_first_moments_of_start_up_exits_0(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # a watch process, stopped before any render
     box.drop("tubingen.jpg", "photo.jpg")
     proc = box.start_watch()
     try:

@@ -26,7 +26,7 @@ def test_render_refuses_a_1x1_png_with_the_bad_input_code_and_one_line(tmp_path)
 
 
 def test_the_daemon_refuses_a_1x1_png_as_a_photo_problem(tmp_path):
-    box = fault_box(tmp_path)
+    box = fault_box(tmp_path, canned=True)   # refused at intake: nothing renders
     Image.new("RGB", (1, 1)).save(box.inbox / "dot.png")
     res = box.run_once()
     assert "Traceback" not in res.stderr and "ValueError" not in res.stderr, res.stderr[-3000:]

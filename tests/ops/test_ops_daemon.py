@@ -13,7 +13,7 @@ from support.notify_socket import NotifyListener as NotifySocket
 
 
 def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # a watch process speaking sd_notify; no render worker
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"}
     proc = box.start_watch(env=env)
@@ -31,7 +31,7 @@ def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path):
 
 
 def test_dead_observer_stops_watchdog_pings_and_exits_nonzero(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # the observer and the pings: no render worker
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000",
            "DEEPART_TEST_STOP_OBSERVER_AFTER": "4"}
@@ -67,17 +67,14 @@ def test_metrics_textfile_matches_the_journal(tmp_path):
 
 
 def test_journald_stream_gets_priority_prefixes(tmp_path):
-    import subprocess
-    import sys
     box = Box(tmp_path)
     (box.inbox / "bad.jpg").write_text("nope")
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err:
         st = os.fstat(err.fileno())
         env = {**box.env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
-        code = subprocess.run([sys.executable, "-m", "deepart_batch.cli", "run", "--once",
-                               "--config", str(box.config)], stderr=err, env=env,
-                              timeout=120).returncode
+        code = box.cli("run", "--once", "--config", box.config, stderr=err, env=env,
+                       timeout=120).returncode
     assert code == 1
     lines = [l for l in err_path.read_text().splitlines() if l.startswith("<")]
     assert any(l.startswith("<4>") and "refused bad.jpg" in l for l in lines)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from support.boxes import Box
+from support.boxes import Box, composed
 from deepart_batch.settings.config import EXECUTORS, load_config
 from deepart_batch.errors import ConfigError
 from deepart_batch.pool import (BACKENDS, DevicePool, EventKind, Executor, PoolJob,
@@ -70,11 +70,8 @@ def _slot(id, memory, state=SlotState.IDLE):
 
 
 def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
-    from deepart_batch.daemon.compose import compose
     box = Box(tmp_path, defaults={"size": 512})
-    service = compose(load_config(box.config), once=True)
-    service.manifests.reload_if_changed()
-    try:
+    with composed(box, once=True) as service:
         service.take(box.drop("tubingen.jpg", "p.jpg"))
         (job,) = service.journal.jobs_in("queued")
         # 64 MiB is far too little for 512 px, 64 GiB is plenty
@@ -95,9 +92,6 @@ def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
         refused = service.journal.job(second.id)
         assert refused.state == "failed" and refused.reason == "too_large"
         assert "would fit" in refused.error
-    finally:
-        service.journal.close()
-        service._lock_fh.close()
 
 
 # -- typed events: one dataclass per kind, a wire form where they cross a process ----------

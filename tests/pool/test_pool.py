@@ -60,7 +60,9 @@ def test_killed_worker_job_completes_on_retry_without_duplicates(tmp_path):
 
 
 def test_hung_job_times_out_then_fails_after_max_attempts(tmp_path):
-    box = Box(tmp_path, job_timeout=20, max_attempts=2)   # room for ok.jpg on a busy box
+    # ok.jpg's render at 32 px / 2 steps takes a second; job_timeout leaves it ten times that
+    box = Box(tmp_path, job_timeout=10, max_attempts=2,
+              defaults={"size": 32, "steps": 2, "log_every": 1})
     box.drop("tubingen.jpg", "hang.jpg")
     box.drop("golden_gate.jpg", "ok.jpg")
     res = box.run_once(env={"DEEPART_INJECT_FAULT": "hang:hang"})

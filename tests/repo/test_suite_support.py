@@ -125,3 +125,34 @@ def test_shared_test_helpers_live_in_support():
                     and test_modules[node.module] != path.parent:
                 crossing.append(f"{path.relative_to(tests)} imports {node.module}")
     assert crossing == []
+
+
+def _daemon_starts_outside_support() -> list[str]:
+    """Places in test files (not tests/support/) that start a daemon their own way: build
+    it with compose(), or run `watch` / `run --once` with subprocess directly."""
+    import re
+    from pathlib import Path
+    tests = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        rel = path.relative_to(tests)
+        if rel.parts[0] == "support" or path == Path(__file__).resolve():
+            continue
+        text = path.read_text()
+        for match in re.finditer(r"\bcompose\((?!\))|subprocess\.(?:Popen|run)\(", text):
+            depth, end = 0, match.end() - 1
+            for end in range(match.end() - 1, len(text)):   # the call, to its ")"
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            call = text[match.start():end]
+            if call.startswith("compose(") or re.search(r'"watch"|"--once"', call):
+                found.append(f"{rel}:{text.count(chr(10), 0, match.start()) + 1}")
+    return found
+
+
+def test_tests_start_a_daemon_one_way_in_process_and_one_way_as_a_process():
+    """In this process: support.boxes.composed (its parts; watch_in_process and
+    run_in_process run it). As a process: support.processes.start_cli (Box.start_watch),
+    or Box.cli to run one to its end."""
+    assert _daemon_starts_outside_support() == []

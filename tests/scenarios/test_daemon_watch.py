@@ -11,7 +11,8 @@ from support.manifests import DATA
 
 
 def test_half_written_file_is_rendered_once_after_it_is_complete(tmp_path):
-    box = Box(tmp_path, watch={"settle_seconds": 2.0})
+    # a watch process with its observer; the render is canned (settling is the point)
+    box = Box(tmp_path, canned=True, watch={"settle_seconds": 2.0})
     proc = box.start_watch()
     try:
         data = (DATA / "golden_gate.jpg").read_bytes()
@@ -33,7 +34,7 @@ def test_half_written_file_is_rendered_once_after_it_is_complete(tmp_path):
 
 
 def test_manifest_edits_take_effect_and_bad_edits_keep_the_old_one(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # a watch process; which styles apply is the point
     proc = box.start_watch()
     error_file = box.root / "manifest.yaml.error.json"
     try:

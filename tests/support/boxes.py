@@ -97,10 +97,16 @@ class Box:
         os.replace(tmp, target)
         return target
 
-    def cli(self, *args, timeout=300, env=None):
-        return subprocess.run([sys.executable, "-m", "deepart_batch.cli", *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout,
-                              env={**self.env, **(env or {})})
+    def cli(self, *args, timeout=300, env=None, python=sys.executable, **run):
+        """`deepart-batch ARGS` run to its end as a real process (a command, or `run
+        --once`): its CompletedProcess, stdout and stderr captured unless `run` sends them
+        elsewhere. `python`: the interpreter (a service user's venv); `run`: more
+        subprocess arguments (user, group, stderr)."""
+        if not {"stdout", "stderr"} & run.keys():
+            run["capture_output"] = True
+        return subprocess.run([python, "-m", "deepart_batch.cli", *map(str, args)],
+                              text=True, timeout=timeout, env={**self.env, **(env or {})},
+                              **run)
 
     def run_once(self, timeout=300, env=None):
         """`run --once`: in this process for a canned box, else a real subprocess. Either
@@ -111,12 +117,10 @@ class Box:
             return run_in_process(["run", "--once", "--config", str(self.config)], env)
         return self.cli("run", "--once", "--config", self.config, timeout=timeout, env=env)
 
-    def start_watch(self, env=None, log_name="watch.log") -> subprocess.Popen:
-        self.log = self.root / log_name
-        fh = open(self.log, "w")
-        return subprocess.Popen([sys.executable, "-m", "deepart_batch.cli", "watch", "--config",
-                                 str(self.config)], stdout=fh, stderr=subprocess.STDOUT,
-                                env={**self.env, **(env or {})}, start_new_session=True)
+    def start_watch(self, env=None, log_name="watch.log", **popen) -> subprocess.Popen:
+        """`watch` as a real process (processes.start_cli); self.log is its output."""
+        from .processes import start_cli
+        return start_cli(self, "watch", env=env, log_name=log_name, **popen)
 
     def outputs(self, pattern="**/*.jpg"):
         """Renders in the outbox: not the gallery's thumbnails (hidden .gallery/ folders) nor
@@ -200,18 +204,67 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=90) -> int:
     return proc.wait(timeout=timeout)
 
 
+@contextmanager
+def composed(box: Box, once: bool = False):
+    """The daemon of a box in this process, built by compose() as `watch` (or, with
+    `once`, `run --once`) builds it, the manifest loaded as at start-up, not yet running:
+    tests of its parts (admission, outcomes, holding, recovery, dispatch) work on the
+    real journal and folders, and watch_in_process runs its loop. Its executor is never
+    started. Left as a process's exit leaves it: the journal closed, the box's lock
+    released."""
+    from deepart_batch.daemon.compose import compose
+    from deepart_batch.settings.config import load_config
+    with like_a_process():
+        service = compose(load_config(box.config), once=once)
+        try:
+            service.manifests.reload_if_changed()
+            yield service
+        finally:
+            service.journal.close()
+            service.team.close(wait=1)
+
+
+def claimed(service, photo: str, relpath: str, source: str = "inbox"):
+    """A tests/data photo claimed into work/ as `relpath`, the way a job source claims
+    (journal first, then the file, then its sha256), not yet planned: its journal row."""
+    from deepart_batch.core.hashing import sha256_file
+    from deepart_batch.core.layout import campaign_of
+    from deepart_batch.daemon.sources.claim import work_name
+    work = service.layout.work / work_name(relpath, f"{time.time_ns():x}")
+    input_id = service.journal.begin_claim(relpath, campaign_of(relpath), str(work))
+    shutil.copy(DATA / photo, work)
+    service.journal.finish_claim(input_id, sha256_file(work))
+    return service.journal.input(input_id)
+
+
+def rendered(service, job_id: int) -> list:
+    """Job `job_id` run once on the composed service's canned executor (marked running as
+    the dispatcher marks it): the executor's events about it, not yet handled."""
+    from deepart_batch.pool.executor import PoolJob
+    job = service.journal.job(job_id)
+    slot = next(s for s in service.pool.slots() if s.idle)
+    service.journal.mark_running(job.id, slot.id, slot.device)
+    service.pool.assign(slot.id, PoolJob(job.id, job.attempts + 1, job.spec))
+    return [e for e in service.pool.poll(timeout=0) if e.job_id == job.id]
+
+
+def facts(service) -> list:
+    """Every fact the composed service announces from now on, in order."""
+    from deepart_batch.core.states import DaemonEvent
+    heard: list = []
+    service.events.connect(heard.append, *DaemonEvent)
+    return heard
+
+
 def watch_in_process(box: Box, until, timeout: float = 60) -> None:
     """`watch` on a canned box, in this process, until `until()` is true (checked from
     another thread: it must look at files or open its own journal reader), then stopped as
     SIGTERM stops it. Raises if `until` never came true."""
     import threading
 
-    from deepart_batch.daemon.compose import compose
-    from deepart_batch.settings.config import load_config
     assert box.canned, "watch_in_process runs the canned executor only"
     failure: list[BaseException] = []
-    with like_a_process():
-        service = compose(load_config(box.config))
+    with composed(box) as service:
 
         def stop_when_done():
             try:

@@ -19,8 +19,8 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
-from ...core.states import (DeliveryStatus, FailureReason, InputState, JobState, SlotState,
-                            message)
+from ...core.state_texts import message
+from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, SlotState
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 

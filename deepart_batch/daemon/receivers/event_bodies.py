@@ -16,7 +16,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
 
-from ...core.states import NOTICES, DaemonEvent, FailureReason, message, plain
+from ...core.state_texts import message, plain
+from ...core.states import NOTICES, DaemonEvent, FailureReason
 
 SCHEMA_VERSION = 1
 # What a released photo was waiting for, in words (the hold's reason); others say the reason.

@@ -20,7 +20,8 @@ from loguru import logger
 
 from ...paths import (NAME_MAX, UnsafePathError, atomic_write_bytes, fit_name, fsync_dir,
                       make_parents, open_own_file, resolve_inside)
-from ...core.states import Category, FailureReason, message
+from ...core.state_texts import message
+from ...core.states import Category, FailureReason
 from ...core.terminal import escape_controls
 
 TEXT_SUFFIX = ".txt"

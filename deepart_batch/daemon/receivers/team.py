@@ -21,7 +21,8 @@ from ..outcomes import publish
 from . import problems
 from .event_bodies import build_event, photo_key
 from ...notifications.notifier import Notifier
-from ...core.states import DaemonEvent, FailureReason, message, plain
+from ...core.state_texts import message, plain
+from ...core.states import DaemonEvent, FailureReason
 from ..events import (FolderBack, FolderMissing, Finished, PassFinished, PhotoFailed,
                       PhotoHeld, PhotoReleased)
 from ..outcomes.archive import ERROR_SUFFIX

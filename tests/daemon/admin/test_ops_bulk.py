@@ -15,7 +15,7 @@ def _daemon_up(box):
 
 
 def test_bulk_pass_beside_a_running_daemon_exits_0(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # the box's lock between two runs: no worker needed
     proc = box.start_watch()
     try:
         wait_for(lambda: _daemon_up(box), timeout=120, what="daemon up")
@@ -41,7 +41,7 @@ def test_two_bulk_passes_at_once_the_second_exits_75(tmp_path):
 
 
 def test_daemon_waits_for_a_bulk_pass_then_starts(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # a watch process: the lock, not its workers
     box.state.mkdir()
     held = take_lock(box.state / "daemon.lock", BULK)
     proc = box.start_watch()
@@ -69,7 +69,7 @@ def test_missing_inbox_fails_the_bulk_pass_with_one_line(tmp_path):
 
 
 def test_daemon_waits_loudly_for_a_missing_outbox(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path, canned=True)   # a watch process: its folders, not its workers
     shutil.rmtree(box.outbox)
     proc = box.start_watch()
     try:

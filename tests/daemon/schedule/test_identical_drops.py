@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from support.boxes import Box
+from support.boxes import Box, composed
 from support.journal_files import OLD_WITHOUT_DUPLICATE_OF, build
 from support.journal_probe import JournalProbe
 from support.manifests import DATA
@@ -155,44 +155,30 @@ def test_metrics_know_every_journal_state():
 
 # -- the service's start-up recovery, in-process (no workers are started) -----------------
 
-def _service(box):
-    from deepart_batch.settings.config import load_config
-    from deepart_batch.daemon.compose import compose
-    service = compose(load_config(box.config), once=True)
-    service.manifests.reload_if_changed()
-    return service
-
-
-def _close(service):
-    service.journal.close()
-    service._lock_fh.close()
-
-
 def test_restart_settles_waiting_duplicates_and_keeps_the_rest_waiting(tmp_path):
     box = Box(tmp_path, manifest=MANIFEST)
     pairs = {"done": "tubingen.jpg", "failed": "golden_gate.jpg", "queued": "the_scream.jpg"}
-    service = _service(box)
-    for fate, src in pairs.items():
-        for campaign in ("a", "b"):
-            service.take(box.drop(src, f"{campaign}/{fate}.jpg"))
-    rows = JournalProbe(box).jobs_by_photo()
-    assert {rel: r["state"] for rel, r in rows.items()} == {
-        "a/done.jpg": "queued", "b/done.jpg": "waiting", "a/failed.jpg": "queued",
-        "b/failed.jpg": "waiting", "a/queued.jpg": "queued", "b/queued.jpg": "waiting"}
-    assert not (box.state / "done").exists() or not any((box.state / "done").rglob("*.jpg"))
-    # The daemon dies right after recording two results, before settling their duplicates.
-    done, failed = rows["a/done.jpg"]["id"], rows["a/failed.jpg"]["id"]
-    for job_id in (done, failed):
-        service.journal.mark_running(job_id, "cpu#0", "cpu")
-    publish.publish(box.outbox / "a/done.scream.jpg", (DATA / "tubingen.jpg").read_bytes(),
-                   {"job": {"id": done}, "output": {"path": "a/done.scream.jpg"}})
-    service.journal.mark_done(done, 1.0)
-    service.journal.mark_failed(failed, "crash", "worker died")
-    _close(service)
+    with composed(box, once=True) as service:
+        for fate, src in pairs.items():
+            for campaign in ("a", "b"):
+                service.take(box.drop(src, f"{campaign}/{fate}.jpg"))
+        rows = JournalProbe(box).jobs_by_photo()
+        assert {rel: r["state"] for rel, r in rows.items()} == {
+            "a/done.jpg": "queued", "b/done.jpg": "waiting", "a/failed.jpg": "queued",
+            "b/failed.jpg": "waiting", "a/queued.jpg": "queued", "b/queued.jpg": "waiting"}
+        done_dir = box.state / "done"
+        assert not done_dir.exists() or not any(done_dir.rglob("*.jpg"))
+        # The daemon dies right after recording two results, before settling their duplicates.
+        done, failed = rows["a/done.jpg"]["id"], rows["a/failed.jpg"]["id"]
+        for job_id in (done, failed):
+            service.journal.mark_running(job_id, "cpu#0", "cpu")
+        publish.publish(box.outbox / "a/done.scream.jpg", (DATA / "tubingen.jpg").read_bytes(),
+                        {"job": {"id": done}, "output": {"path": "a/done.scream.jpg"}})
+        service.journal.mark_done(done, 1.0)
+        service.journal.mark_failed(failed, "crash", "worker died")
 
-    service = _service(box)
-    service.recover()
-    try:
+    with composed(box, once=True) as service:   # the restart
+        service.recover()
         states = {rel: r["state"] for rel, r in JournalProbe(box).jobs_by_photo().items()}
         assert states["b/done.jpg"] == "done" and states["b/failed.jpg"] == "failed"
         assert states["b/queued.jpg"] == "waiting" and states["a/queued.jpg"] == "queued"
@@ -204,5 +190,3 @@ def test_restart_settles_waiting_duplicates_and_keeps_the_rest_waiting(tmp_path)
         waiting = service.journal.input(service.journal.waiting_on()[0].input_id)
         assert waiting.relpath == "b/queued.jpg" and waiting.state == "claimed"
         assert (box.state / "work").joinpath(waiting.work_path.split("/")[-1]).exists()
-    finally:
-        _close(service)

@@ -3,13 +3,14 @@
 import pytest
 
 from deepart_batch.daemon.schedule.policy import Action, PolicySettings, decide, hold_delay
-from deepart_batch.core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, TEXTS, Category,
-                                         FailureReason, InputState, InvalidTransition, JobState,
-                                         check_transition, message, plain)
+from deepart_batch.core.state_texts import TEXTS, message, plain
+from deepart_batch.core.states import (CATEGORIES, INPUT_TRANSITIONS, JOB_TRANSITIONS, Category,
+                                       FailureReason, InputState, InvalidTransition, JobState,
+                                       check_transition)
 
 
 def test_every_reason_has_a_category_and_a_plain_message():
-    assert set(TEXTS) == set(FailureReason)
+    assert set(TEXTS) == set(FailureReason) == set(CATEGORIES)
     for reason in FailureReason:
         assert reason.category in set(Category)
         what, todo = message(reason, "photo.jpg", "/srv/deepart/styles/starry.jpg: gone")

@@ -74,9 +74,8 @@ def test_a_folder_copied_with_umask_022_is_held_visible_and_released(root, svc, 
     st = os.stat(box.inbox / "shoot")
     assert st.st_gid == svc.team_gid and not st.st_mode & stat.S_IWGRP   # drwxr-sr-x
 
-    cmd = [python, "-m", "deepart_batch.cli"]
-    res = subprocess.run([*cmd, "run", "--once", "--config", str(box.config)], env=env,
-                         capture_output=True, text=True, timeout=300, **svc.popen_kwargs())
+    res = box.cli("run", "--once", "--config", box.config, env=env, python=python,
+                  **svc.popen_kwargs())
     assert res.returncode == EXIT_HELD_OR_LEFT, res.stderr[-3000:]
     assert "left untaken" in res.stderr.strip().splitlines()[-1]
     assert res.stderr.count(LOG_LINE) == 1, res.stderr[-3000:]           # one per folder
@@ -88,11 +87,8 @@ def test_a_folder_copied_with_umask_022_is_held_visible_and_released(root, svc, 
     assert sink.of("shoot/a.jpg")[0]["reason"] == "inbox_permissions"
     assert sorted(p.name for p in (box.inbox / "shoot").iterdir()) == ["a.jpg", "b.jpg"]
 
-    log = root / "watch.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([*cmd, "watch", "--config", str(box.config)], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                **svc.popen_kwargs())
+    proc = box.start_watch(env=env, python=python, **svc.popen_kwargs())
+    log = box.log
     try:
         def held():
             info = box.status()
@@ -134,9 +130,8 @@ def test_a_folder_the_service_cannot_read_is_held_not_silently_skipped(root, svc
                    check=True)
 
     def run_once():
-        return subprocess.run([python, "-m", "deepart_batch.cli", "run", "--once", "--config",
-                               str(box.config)], env=env, capture_output=True, text=True,
-                              timeout=300, **svc.popen_kwargs())
+        return box.cli("run", "--once", "--config", box.config, env=env, python=python,
+                       **svc.popen_kwargs())
 
     res = run_once()
     assert res.returncode == EXIT_HELD_OR_LEFT, res.stderr[-3000:]

@@ -13,7 +13,7 @@ from deepart_batch.core.style_card_names import (CARD_PRIORITY, STYLES_FOLDER, c
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.daemon.sources.style_cards import StyleCardSource
 from deepart_batch.journal import open_reader
-from support.boxes import Box, run_in_process, watch_in_process
+from support.boxes import Box, composed, run_in_process, watch_in_process
 from support.manifests import DATA
 
 PHOTOS = len(card_photos())
@@ -212,15 +212,9 @@ def test_run_once_renders_card_jobs_a_daemon_left_queued(tmp_path):
     """Cards queued by `watch` are rendered by the next bulk pass, behind its photos."""
     box = _box(tmp_path)
     (box.styles / "late.jpg").write_bytes((DATA / "starry_night.jpg").read_bytes())
-    from deepart_batch.daemon.compose import compose
-    from deepart_batch.settings.config import load_config
-    service = compose(load_config(box.config))   # plans the cards, renders nothing
-    try:
+    with composed(box) as service:   # plans the cards, renders nothing
         for rel, path in list_paintings(box.styles):
             service.sources.named("style cards").check(rel, path)
-    finally:
-        service.journal.close()
-        service._lock_fh.close()
     assert len([j for j in _jobs(box) if j.state == "queued"]) == 3 * PHOTOS
     box.drop("tubingen.jpg", "a.jpg")
     res = box.run_once()
