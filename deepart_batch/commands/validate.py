@@ -38,7 +38,7 @@ def _validate(args) -> int:
     from ..resolution import inbox_warnings
     from ..settings.config_check import (capped_settings, check_config,
                                          ignored_settings, manifest_problems)
-    from ..settings.folders import folder_problems, inbox_inheritance
+    from ..settings.folders import folder_problems, inbox_inheritance, masks_folder_problems
     from ..settings.manifest import check_manifest, load_manifest
     from ..settings.notify_config import unsigned_notes
     config, problems = check_config(args.config)
@@ -59,6 +59,12 @@ def _validate(args) -> int:
     if ignored := ignored_settings(config):
         _say(f"{PROG}: warning: {ignored}")
     manifest = load_manifest(config.manifest, config.styles_dir, config)
+    uses_masks = any(rule.mask != "none" for rule in manifest.rules)
+    masks_problems = masks_folder_problems(config, uses_masks)
+    for problem in masks_problems:
+        _say(f"{PROG}: error: {args.config}: {problem}")
+    if masks_problems:
+        return 2
     for warning in inbox_warnings(config, manifest):
         _say(f"{PROG}: warning: {warning}")
     for capped in capped_settings(config, manifest):   # what applies, where a limit caps

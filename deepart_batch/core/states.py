@@ -105,6 +105,7 @@ class FailureReason(str, Enum):
     BAD_NAME = "bad_name"
     RESERVED_NAME = "reserved_name"
     IMAGE = "image"
+    MASK_INVALID = "mask_invalid"       # its mask in masks/: not an image, framed unlike it
     # the setup
     STYLE_MISSING = "style_missing"
     NO_RULE = "no_rule"
@@ -114,6 +115,7 @@ class FailureReason(str, Enum):
     NO_DEVICE = "no_device"
     INBOX_PERMISSIONS = "inbox_permissions"
     FOLDER_MISSING = "folder_missing"   # the outbox, inbox or state_dir vanished or moved
+    MASK_MISSING = "mask_missing"       # its rule requires a mask: waits for it in masks/
     # the render
     OOM = "oom"
     CRASHED = "crashed"
@@ -178,6 +180,10 @@ TEXTS: dict[FailureReason, _Text] = {
                            "photo into the renamed folder."),
     R.IMAGE: _Text(C.PHOTO, "{photo} could not be read while rendering ({detail}).",
                    "Export the photo again and drop the new file into the inbox."),
+    R.MASK_INVALID: _Text(C.PHOTO, "The mask of {photo} cannot be used ({detail}).",
+                          "Fix the mask in the masks folder as the detail says (same frame as "
+                          "the photo, only the colours the manifest maps) and save it again "
+                          "under the same name: the photo renders again by itself."),
     R.STYLE_MISSING: _Text(C.SETUP, "A painting this photo should be restyled with is missing "
                                     "on the render box ({detail}).",
                            "Put the painting back in the styles folder or change the manifest. "
@@ -214,6 +220,12 @@ TEXTS: dict[FailureReason, _Text] = {
                             "Ask the administrator to mount the share again (or put the folder "
                             "back). Nothing is saved anywhere else meanwhile; the photo renders "
                             "by itself once the folder is back."),
+    R.MASK_MISSING: _Text(C.SETUP, "{photo} waits for its mask: its manifest rule requires one "
+                                   "({detail}).",
+                          "Save the mask in the masks folder under the photo's folder and "
+                          "name (any image type, e.g. masks/spring/shoe.png for "
+                          "spring/shoe.jpg). The photo renders by itself once the mask is "
+                          "there."),
     R.OOM: _Text(C.RENDER, "Rendering {photo} ran out of memory ({detail}).",
                  "Use a smaller size for this folder in the manifest, then retry the photo."),
     R.CRASHED: _Text(C.RENDER, "The renderer stopped unexpectedly while working on {photo}.",

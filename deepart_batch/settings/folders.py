@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .access import access_hint, kind_of
 
-__all__ = ["folder_problems", "inbox_inheritance"]
+__all__ = ["folder_problems", "inbox_inheritance", "masks_folder_problems"]
 
 _ACL_DEFAULT = "system.posix_acl_default"
 _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_WRITE = 0x04, 0x08, 0x02
@@ -43,6 +43,28 @@ def folder_problems(config) -> list[str]:
                             f"it; check its owner, group and mode (and ReadWritePaths= in the "
                             f"systemd unit): {access_hint(path, mode)}")
     return problems
+
+
+def masks_folder_problems(config, uses_masks: bool) -> list[str]:
+    """For `validate`: the masks folder (config.masks) must be a folder this user can read
+    and list, like the inbox's photos. Missing, it is a problem only when a manifest rule
+    uses masks: the daemon never creates it (a missing folder is usually an unmounted share),
+    and reads masks from it as soon as it is there."""
+    path = Path(config.masks)
+    kind = kind_of(path)
+    key = "masks_dir" if config.masks_dir is not None else "masks_dir (unset: masks beside the inbox)"
+    if kind == "missing":
+        return [f"{key}: {path} does not exist, and the manifest has rules with `mask:`; "
+                f"create it (the team saves masks there, mirroring the inbox's folders), or "
+                f"check that its share is mounted"] if uses_masks else []
+    if isinstance(kind, OSError):
+        return [f"{key}: {path} cannot be reached: {access_hint(path, os.R_OK | os.X_OK)}"]
+    if kind != "dir":
+        return [f"{key}: {path} is not a folder; point masks_dir at a folder"]
+    if not os.access(path, os.R_OK | os.X_OK):
+        return [f"{key}: {path} is there but this user ({_user()}) cannot read it; check its "
+                f"owner, group and mode: {access_hint(path, os.R_OK | os.X_OK)}"]
+    return []
 
 
 def _user() -> str:
