@@ -88,7 +88,8 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         spec = make_spec(config, inp.work_path, inp.relpath, styles, render_params,
                          (width, height), inp.sha256)
         if mask is not None:   # the claimed copy: the team may change the share's file
-            spec = replace(spec, mask=mask.copy, mask_sha256=mask.sha256, regions=regions)
+            spec = replace(spec, mask=mask.copy, mask_sha256=mask.sha256, regions=regions,
+                           mask_name=f"masks/{mask.relpath}")
         previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in (JobState.DONE, JobState.QUEUED,
                                                                 JobState.RUNNING)
