@@ -1,0 +1,61 @@
+"""End to end: a photo and its mask dropped into a real box are rendered for real by `run
+--once` (a pool worker, the bundled weights, 12 steps at 64 px); the kept half of the
+output is the photo there, and the report records the mask (as the masks folder names it,
+with its sha256) and each region."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from deepart_batch.core.hashing import sha256_file
+from support.boxes import Box
+from support.manifests import DATA
+
+MANIFEST = """
+styles:
+  starry: {image: starry_night.jpg}
+rules:
+  - match: "**"
+    mask: required
+    regions: {white: starry, black: keep}
+    outputs: [{style: starry}]
+"""
+
+
+def test_a_masked_photo_renders_through_the_daemon_with_its_kept_half_the_photo(tmp_path):
+    box = Box(tmp_path, manifest=MANIFEST, output={"format": "png"},
+              defaults={"size": 64, "steps": 12, "scales": [1.0], "log_every": 1})
+    photo = box.inbox / "shop/shoe.png"          # 64 px already: no resize to compare
+    photo.parent.mkdir(parents=True)
+    Image.open(DATA / "tubingen.jpg").convert("RGB").resize((64, 48)).save(photo)
+    expected = np.asarray(Image.open(photo), dtype=np.float64)
+    mask = tmp_path / "masks/shop/shoe.png"      # left half painted, right half kept
+    mask.parent.mkdir(parents=True)
+    labels = Image.new("L", (64, 48), 0)
+    labels.paste(255, (0, 0, 32, 48))
+    labels.save(mask)
+
+    res = box.run_once(timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    out = np.asarray(Image.open(box.outbox / "shop/shoe.starry.png").convert("RGB"),
+                     dtype=np.float64)
+    assert out.shape == expected.shape
+    kept_mae = np.abs(out[:, 32:] - expected[:, 32:]).mean()
+    painted_mae = np.abs(out[:, :28] - expected[:, :28]).mean()
+    assert kept_mae <= 1.0, f"kept region differs from the photo by {kept_mae:.2f}/255"
+    assert painted_mae > 2.0, f"the painted half was not painted ({painted_mae:.2f}/255)"
+
+    report = json.loads((box.outbox / "shop/shoe.starry.json").read_text())
+    regions = report["regions"]
+    assert regions["mask"]["sha256"] == sha256_file(mask)
+    assert regions["mask"]["path"] == "masks/shop/shoe.png"
+    by_name = {r["name"]: r for r in regions["regions"]}
+    assert set(by_name) == {"white", "black"}
+    assert by_name["black"]["keep"] and not by_name["white"]["keep"]
+    assert by_name["white"]["styles"] == {"starry": 1.0}
+    assert abs(by_name["white"]["area"] - 0.5) < 0.01
+    assert str(tmp_path) not in json.dumps(regions)    # no server path in the outbox
