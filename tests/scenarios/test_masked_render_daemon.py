@@ -1,11 +1,12 @@
 """End to end: a photo and its mask dropped into a real box are rendered for real by `run
 --once` (a pool worker, the bundled weights, 12 steps at 64 px); the kept half of the
-output is the photo there, and the report records the mask (as the masks folder names it,
-with its sha256) and each region."""
+output is the photo there, the report records the mask (as the masks folder names it,
+with its sha256) and each region, and the gallery outlines the regions over the output."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 from PIL import Image
@@ -59,3 +60,11 @@ def test_a_masked_photo_renders_through_the_daemon_with_its_kept_half_the_photo(
     assert by_name["white"]["styles"] == {"starry": 1.0}
     assert abs(by_name["white"]["area"] - 0.5) < 0.01
     assert str(tmp_path) not in json.dumps(regions)    # no server path in the outbox
+
+    # the gallery lays the mask's region edges over the output's thumbnail
+    page = (box.outbox / "shop/index.html").read_text()
+    [outline] = re.findall(r'<img class="outline" src="([^"]+)"', page)
+    edges = np.asarray(Image.open(box.outbox / "shop" / outline))[..., 3] > 0
+    columns = np.flatnonzero(edges.any(axis=0))
+    assert edges.shape[1] >= 64 and len(columns) <= 4   # one vertical edge, 2 px wide
+    assert abs(columns.mean() / edges.shape[1] - 0.5) < 0.05
