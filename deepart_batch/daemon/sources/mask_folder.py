@@ -142,9 +142,13 @@ class MaskSource:
         entry = self._claim(path, rel)
         if entry is None:
             return
-        before = self.index.put(entry)
+        before = self.index.entry(rel)
         if before == entry:
-            return                       # the same bytes again (a touch, a restart's scan)
+            return                       # a rescan found the same file
+        self.index.put(entry)
+        if before is not None and (before.sha256, before.problem) == (entry.sha256,
+                                                                      entry.problem):
+            return                       # the same bytes again (a touch, a copy over it)
         if entry.problem:
             logger.warning("mask {}: {}", rel, entry.problem)
         else:
@@ -158,13 +162,18 @@ class MaskSource:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
+        known = self.index.entry(rel)
+        if known is not None and known.same_file(st):
+            return known                 # a rescan: the same file, not read again
+        seen = (st.st_size, st.st_mtime_ns)
         limit = self.config.limits.max_file_bytes
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
             return MaskEntry(rel, problem=f"masks/{rel} is a link or not an ordinary file; "
-                                          f"save the mask itself there")
+                                          f"save the mask itself there", seen=seen)
         if st.st_size > limit:
             return MaskEntry(rel, problem=f"masks/{rel} is {st.st_size / 1e6:.1f} MB, over the "
-                                          f"{limit / 1e6:.0f} MB limit; {NOT_A_MASK}")
+                                          f"{limit / 1e6:.0f} MB limit; {NOT_A_MASK}",
+                             seen=seen)
         self.layout.masks.mkdir(parents=True, exist_ok=True)
         tmp = self.layout.masks / f".{time.time_ns():x}.part"
         try:
@@ -178,8 +187,8 @@ class MaskSource:
             images.probe(copy, self.config.limits.max_input_pixels)
         except ImageError as exc:
             detail = str(exc).replace(str(copy), f"masks/{rel}")
-            return MaskEntry(rel, problem=f"{detail}; {NOT_A_MASK}", sha256=sha)
-        return MaskEntry(rel, str(copy), sha)
+            return MaskEntry(rel, problem=f"{detail}; {NOT_A_MASK}", sha256=sha, seen=seen)
+        return MaskEntry(rel, str(copy), sha, seen=seen)
 
     def _forget_removed(self) -> None:
         """Masks removed from the folder: photos dropped from now on go without them."""

@@ -28,14 +28,20 @@ class MaskEntry:
     copy: str = ""        # the claimed copy in state_dir/masks/ ("" when refused)
     sha256: str = ""
     problem: str = ""     # why it cannot be used, in words for the team ("" when usable)
+    seen: tuple[int, int] = (0, 0)   # the share file's (size, mtime_ns) when it was taken
+
+    def same_file(self, st) -> bool:
+        """Whether the share's file is still the one taken (a rescan finds every mask)."""
+        return self.seen == (st.st_size, st.st_mtime_ns)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "seen": list(self.seen)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "MaskEntry":
+        seen = d.get("seen") or (0, 0)
         return cls(str(d["relpath"]), str(d.get("copy") or ""), str(d.get("sha256") or ""),
-                   str(d.get("problem") or ""))
+                   str(d.get("problem") or ""), (int(seen[0]), int(seen[1])))
 
 
 class MaskIndex:
@@ -63,6 +69,9 @@ class MaskIndex:
         if entry is not None:
             self._save()
         return entry
+
+    def entry(self, relpath: str) -> MaskEntry | None:
+        return self._by_stem.get(photo_stem(relpath), {}).get(relpath)
 
     def entries(self) -> list[MaskEntry]:
         return [e for entries in self._by_stem.values() for e in entries.values()]

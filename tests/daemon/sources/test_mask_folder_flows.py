@@ -181,3 +181,16 @@ def test_a_mask_saved_after_its_photo_rendered_whole_renders_it_again(tmp_path):
 
     watch_in_process(box, done_then_mask_saved)
     assert [s.mask_sha256 != "" for s in _specs(probe, "opt/i.jpg")] == [False, True]
+
+
+def test_a_restart_knows_the_masks_and_renders_nothing_again(tmp_path):
+    box = _box(tmp_path)
+    save_mask(box, "opt/j.png")
+    box.drop("tubingen.jpg", "opt/j.jpg")
+    probe = JournalProbe(box)
+    watch_in_process(box, lambda: probe.exists() and
+                     probe.photo_states().get("opt/j.jpg") == "done")
+    box.drop("golden_gate.jpg", "opt/k.jpg")     # the second run's sign that it has looked
+    watch_in_process(box, lambda: probe.photo_states().get("opt/k.jpg") == "done")
+    assert [r for r, _ in probe.inputs("relpath", "state")] == ["opt/j.jpg", "opt/k.jpg"]
+    assert box.outputs("opt/*.jpg") == ["opt/j.starry.jpg", "opt/k.starry.jpg"]
