@@ -206,8 +206,11 @@ class MaskSource:
         for inp in self.journal.history_of_stem(stem):
             latest[inp.relpath] = inp     # oldest first: the last one stays
         manifest = self.context.manifests.current
+        if manifest is None and latest:
+            self._later.add(stem)         # no valid manifest: which rule applies is unknown
+            return
         for inp in latest.values():
-            rule = manifest.match(inp.relpath) if manifest is not None else None
+            rule = manifest.match(inp.relpath)
             if rule is None or rule.mask == "none":
                 continue
             if inp.state is InputState.HELD:
