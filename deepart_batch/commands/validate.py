@@ -59,12 +59,15 @@ def _validate(args) -> int:
     if ignored := ignored_settings(config):
         _say(f"{PROG}: warning: {ignored}")
     manifest = load_manifest(config.manifest, config.styles_dir, config)
-    uses_masks = any(rule.mask != "none" for rule in manifest.rules)
-    masks_problems = masks_folder_problems(config, uses_masks)
-    for problem in masks_problems:
+    policies = {rule.mask for rule in manifest.rules}
+    uses_masks = next((p for p in ("required", "optional") if p in policies), "none")
+    masks_errors, masks_warnings = masks_folder_problems(config, uses_masks)
+    for problem in masks_errors:
         _say(f"{PROG}: error: {args.config}: {problem}")
-    if masks_problems:
+    if masks_errors:
         return 2
+    for warning in masks_warnings:
+        _say(f"{PROG}: warning: {args.config}: {warning}")
     for warning in inbox_warnings(config, manifest):
         _say(f"{PROG}: warning: {warning}")
     for capped in capped_settings(config, manifest):   # what applies, where a limit caps

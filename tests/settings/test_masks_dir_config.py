@@ -1,6 +1,7 @@
 """masks_dir: where the team saves region masks, mirroring the inbox. Unset, it is `masks`
 beside the inbox; it may not overlap the inbox (masks would be taken as photos); `validate`
-refuses a missing masks folder when a rule uses masks, and one this user cannot read."""
+refuses a missing masks folder when a rule requires masks (warns when rules use them if
+there), and one this user cannot read."""
 
 from __future__ import annotations
 
@@ -38,24 +39,31 @@ def test_a_masks_folder_inside_the_inbox_is_refused_naming_the_key(tmp_path):
         load_config(box.config)
 
 
-def test_validate_refuses_a_missing_masks_folder_only_when_a_rule_uses_masks(tmp_path):
+def test_validate_refuses_a_missing_masks_folder_when_a_rule_requires_masks(tmp_path):
     box = Box(tmp_path)
     res = run_in_process(["validate", "--config", str(box.config)])
     assert res.returncode == 0, res.stderr
-    box.manifest.write_text(MASKED)
+    assert "masks" not in res.stderr                  # no rule uses masks: not a word
+    box.manifest.write_text(MASKED)                   # optional: said, not refused
+    res = run_in_process(["validate", "--config", str(box.config)])
+    assert res.returncode == 0, res.stderr
+    assert f"warning: {box.config}: masks_dir (unset: masks beside the inbox): " \
+           f"{tmp_path / 'masks'} does not exist" in res.stderr
+    box.manifest.write_text(MASKED.replace("optional", "required"))
     res = run_in_process(["validate", "--config", str(box.config)])
     assert res.returncode == 2
-    assert f"{tmp_path / 'masks'} does not exist" in res.stderr and "mask:" in res.stderr
+    assert f"error: {box.config}: masks_dir" in res.stderr and "mask: required" in res.stderr
     (tmp_path / "masks").mkdir()
     res = run_in_process(["validate", "--config", str(box.config)])
     assert res.returncode == 0, res.stderr
+    assert "masks_dir" not in res.stderr
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
 def test_validate_refuses_a_masks_folder_this_user_cannot_read(tmp_path):
     box = Box(tmp_path)
     box.manifest.write_text(MASKED)
-    (tmp_path / "masks").mkdir(mode=0o300)
+    (tmp_path / "masks").mkdir(mode=0o300)   # no read: cannot list its masks
     try:
         res = run_in_process(["validate", "--config", str(box.config)])
     finally:
