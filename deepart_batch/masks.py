@@ -32,6 +32,10 @@ UNMAPPED_SHARE = 0.02
 # A mask's aspect ratio may differ from the photo's by this much (rounding, a 1 px crop).
 ASPECT_TOLERANCE = 0.02
 
+# A mask's colours are checked at most at this size before a render (a quick answer); the
+# render reads it again at the photo's size.
+CHECK_SIDE = 256
+
 _ORIENTATION = 0x0112
 _SWAPPING = (5, 6, 7, 8)     # EXIF orientations that turn the picture a quarter
 
@@ -89,6 +93,31 @@ def check_mask(path: str | os.PathLike, photo: str | os.PathLike,
             f"({pw}x{ph} px): its aspect ratio is {abs(off):.0%} off; export the mask at the "
             f"photo's size, or crop it to the photo's frame")
     return mw, mh
+
+
+def check_for_photo(path: str | os.PathLike, photo: str | os.PathLike,
+                    regions: tuple[RegionSpec, ...], max_pixels: int = images.DEFAULT_MAX_PIXELS,
+                    photo_name: str | None = None) -> RegionMap:
+    """Refuse a mask before its photo is rendered: not an image, too large, framed unlike
+    the photo, or a colour no region maps (read at CHECK_SIDE at most). `photo_name`: the
+    photo as people name it, in the message (default: `photo`)."""
+    photo_w, photo_h = upright_size(photo, max_pixels)
+    scale = min(1.0, CHECK_SIDE / max(photo_w, photo_h))
+    size = (max(1, round(photo_w * scale)), max(1, round(photo_h * scale)))
+    return read_mask(path, photo_name or photo, size, regions, photo_size=(photo_w, photo_h),
+                     max_pixels=max_pixels)
+
+
+def problem_for_photo(path: str | os.PathLike, shown: str, photo: str | os.PathLike,
+                      photo_name: str, regions: tuple[RegionSpec, ...],
+                      max_pixels: int = images.DEFAULT_MAX_PIXELS) -> str:
+    """Why the mask at `path` (named `shown` to people: its copy's name means nothing to
+    them) cannot be used for `photo`, or ""."""
+    try:
+        check_for_photo(path, photo, regions, max_pixels, photo_name)
+    except MaskError as exc:
+        return str(exc).replace(str(path), shown)
+    return ""
 
 
 def _require_regular(path) -> None:

@@ -106,16 +106,19 @@ class RenderReport:
         return cls(**d)
 
     def published(self, job: JobInfo, photo: str, output_path: str, timings: dict,
-                  outbox=None, styles_dir=None) -> None:
+                  outbox=None, styles_dir=None, mask: str = "") -> None:
         """The daemon's additions before the outbox: its job fields (kept where the worker
         set them), the photo's inbox name, the output's path and the queue's times. With
-        `outbox` and `styles_dir`, every path is then made relative to them (shared_paths)."""
+        `outbox` and `styles_dir`, every path is then made relative to them (shared_paths).
+        `mask`: the mask's name in the masks folder, for the copy the job read."""
         self.job = replace(self.job, **{k: v for k, v in asdict(job).items()
                                         if v is not None})
         if self.input is not None:
             self.input = replace(self.input, path=photo)
         self.output = {**(self.output or {}), "path": output_path}
         self.timings = {**self.timings, **timings}
+        if mask:
+            self.rename_mask(mask)
         if outbox is not None:
             self.shared_paths(outbox, styles_dir)
 
@@ -138,12 +141,21 @@ class RenderReport:
                            for ref in self.styles]
         if self.job.copied_from:
             self.job = replace(self.job, copied_from=shared_path(self.job.copied_from, outbox))
+        if isinstance(self.regions, dict) and isinstance(self.regions.get("mask"), dict) \
+                and self.regions["mask"].get("path"):
+            self.rename_mask(shared_path(self.regions["mask"]["path"], outbox))
 
     def rename_files(self, photo: str, styles: list[str]) -> None:
         """Name other files than the ones rendered (a Ray actor's copies -> the daemon's)."""
         if self.input is not None:
             self.input = replace(self.input, path=photo)
         self.styles = [replace(ref, path=path) for ref, path in zip(self.styles, styles)]
+
+    def rename_mask(self, path: str) -> None:
+        """Name another file as the mask than the one rendered (the daemon's copy -> the
+        masks folder's name; a Ray actor's copy -> the daemon's)."""
+        if isinstance(self.regions, dict) and isinstance(self.regions.get("mask"), dict):
+            self.regions = {**self.regions, "mask": {**self.regions["mask"], "path": path}}
 
     def copied(self, source: str, output_path: str, outbox=None) -> None:
         """This report now describes a copy of `source`'s render at `output_path`. Both are

@@ -14,11 +14,6 @@ from ..core.regions import (KEEP, REGION_PARAMS, RegionSpec, RegionValueError,
                             describe_regions, effective_regions, parse_value)
 from ..errors import ParamsError
 
-# The mask's colours are checked at most at this size before torch loads (a quick answer);
-# the render reads it again at the photo's size.
-CHECK_SIDE = 256
-
-
 def add_region_options(parser) -> None:
     parser.add_argument("--mask", metavar="MASK",
                         help="region mask (grayscale or palette image framed like the photo): "
@@ -91,10 +86,6 @@ def check_mask_early(args, regions: tuple[RegionSpec, ...], max_pixels: int) -> 
     """Refuse a bad mask before torch loads: not an image, too large, framed unlike the
     photo, or a colour no region maps. Returns the regions in words."""
     from .. import masks
-    photo_w, photo_h = masks.upright_size(args.content, max_pixels)
-    scale = min(1.0, CHECK_SIDE / max(photo_w, photo_h))
-    size = (max(1, round(photo_w * scale)), max(1, round(photo_h * scale)))
     specs = effective_regions(regions)
-    masks.read_mask(args.mask, args.content, size, specs, photo_size=(photo_w, photo_h),
-                    max_pixels=max_pixels)
+    masks.check_for_photo(args.mask, args.content, specs, max_pixels)
     return describe_regions(specs)

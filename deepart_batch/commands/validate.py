@@ -38,7 +38,7 @@ def _validate(args) -> int:
     from ..resolution import inbox_warnings
     from ..settings.config_check import (capped_settings, check_config,
                                          ignored_settings, manifest_problems)
-    from ..settings.folders import folder_problems, inbox_inheritance
+    from ..settings.folders import folder_problems, inbox_inheritance, masks_folder_problems
     from ..settings.manifest import check_manifest, load_manifest
     from ..settings.notify_config import unsigned_notes
     from ..settings.service_files import service_file_notes
@@ -60,6 +60,15 @@ def _validate(args) -> int:
     if ignored := ignored_settings(config):
         _say(f"{PROG}: warning: {ignored}")
     manifest = load_manifest(config.manifest, config.styles_dir, config)
+    policies = {rule.mask for rule in manifest.rules}
+    uses_masks = next((p for p in ("required", "optional") if p in policies), "none")
+    masks_errors, masks_warnings = masks_folder_problems(config, uses_masks)
+    for problem in masks_errors:
+        _say(f"{PROG}: error: {args.config}: {problem}")
+    if masks_errors:
+        return 2
+    for warning in masks_warnings:
+        _say(f"{PROG}: warning: {args.config}: {warning}")
     for warning in inbox_warnings(config, manifest):
         _say(f"{PROG}: warning: {warning}")
     for capped in capped_settings(config, manifest):   # what applies, where a limit caps

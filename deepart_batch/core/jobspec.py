@@ -60,6 +60,7 @@ class JobSpec:
     mask: str = ""
     mask_sha256: str = ""
     regions: tuple[RegionSpec, ...] = ()
+    mask_name: str = ""             # the mask as people name it (masks/spring/shoe.png)
     schema: int = SCHEMA
     extra: dict = field(default_factory=dict)    # keys of a newer schema, kept as they were
 
@@ -71,10 +72,13 @@ class JobSpec:
     def look_decided(self) -> bool:
         return self.look_size != UNDECIDED
 
-    def with_files(self, content: str, style_paths: list[str]) -> "JobSpec":
-        """The same job reading its photo and styles from other files (a Ray actor's copies)."""
+    def with_files(self, content: str, style_paths: list[str], mask: str | None = None
+                   ) -> "JobSpec":
+        """The same job reading its photo, styles (and mask) from other files (a Ray
+        actor's copies)."""
         styles = tuple(replace(s, path=p) for s, p in zip(self.styles, style_paths))
-        return replace(self, content=content, styles=styles)
+        return replace(self, content=content, styles=styles,
+                       mask=self.mask if mask is None else mask)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -105,6 +109,7 @@ class JobSpec:
             init_from=d.get("init_from", ""), init_sha256=d.get("init_sha256", ""),
             approved_from=d.get("approved_from"),
             mask=d.get("mask", ""), mask_sha256=d.get("mask_sha256", ""),
+            mask_name=d.get("mask_name", ""),
             regions=tuple(RegionSpec.from_dict(r) for r in d.get("regions") or ()),
             extra={k: v for k, v in d.items() if k not in known})
 

@@ -21,6 +21,13 @@ def campaign_of(relpath: str) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
+def photo_stem(relpath: str) -> str:
+    """A photo's or a mask's path without its extension: what pairs a mask in the masks
+    folder with its photo in the inbox (masks/spring/shoe.png <- inbox/spring/shoe.jpg)."""
+    path = PurePosixPath(relpath)
+    return (path.parent / path.stem).as_posix() if path.suffix else path.as_posix()
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """The daemon's own folders under `state_dir` (local disk, never the share)."""
@@ -50,6 +57,11 @@ class StateLayout:
     @property
     def failed(self) -> Path:
         return self.root / "failed"
+
+    @property
+    def masks(self) -> Path:
+        """The claimed copies of region masks (content-addressed) and their index."""
+        return self.root / "masks"
 
     @property
     def claims(self) -> Path:

@@ -49,6 +49,10 @@ TEXTS: dict[FailureReason, TeamText] = {
                      "photo into the renamed folder."),
     R.IMAGE: TeamText("{photo} could not be read while rendering ({detail}).",
              "Export the photo again and drop the new file into the inbox."),
+    R.MASK_INVALID: TeamText("The mask of {photo} cannot be used ({detail}).",
+                             "Fix the mask in the masks folder as the detail says (same frame "
+                             "as the photo, only the colours the manifest maps) and save it "
+                             "again under the same name: the photo renders again by itself."),
     R.STYLE_MISSING: TeamText("A painting this photo should be restyled with is missing "
                               "on the render box ({detail}).",
                      "Put the painting back in the styles folder or change the manifest. "
@@ -80,6 +84,12 @@ TEXTS: dict[FailureReason, TeamText] = {
                          "photos in again with a tool that keeps the inbox's "
                          "permissions. The photo waits in the inbox and is taken by "
                          "itself once the permissions are fixed."),
+    R.MASK_MISSING: TeamText("{photo} waits for its mask: its manifest rule requires one "
+                             "({detail}).",
+                             "Save the mask in the masks folder under the photo's folder and "
+                             "name (any image type, e.g. masks/spring/shoe.png for "
+                             "spring/shoe.jpg). The photo renders by itself once the mask is "
+                             "there."),
     R.FOLDER_MISSING: TeamText("{photo} waits: a folder of the render box cannot be "
                                "reached ({detail}).",
                       "Ask the administrator to mount the share again (or put the folder "

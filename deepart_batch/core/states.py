@@ -95,6 +95,7 @@ class FailureReason(str, Enum):
     BAD_NAME = "bad_name"
     RESERVED_NAME = "reserved_name"
     IMAGE = "image"
+    MASK_INVALID = "mask_invalid"       # its mask in masks/: not an image, framed unlike it
     # the setup
     STYLE_MISSING = "style_missing"
     NO_RULE = "no_rule"
@@ -104,6 +105,7 @@ class FailureReason(str, Enum):
     NO_DEVICE = "no_device"
     INBOX_PERMISSIONS = "inbox_permissions"
     FOLDER_MISSING = "folder_missing"   # the outbox, inbox or state_dir vanished or moved
+    MASK_MISSING = "mask_missing"       # its rule requires a mask: waits for it in masks/
     # the render
     OOM = "oom"
     CRASHED = "crashed"
@@ -141,10 +143,12 @@ R = FailureReason
 CATEGORIES: dict[FailureReason, Category] = {
     **dict.fromkeys((R.UNREADABLE, R.EMPTY, R.TOO_BIG, R.TOO_MANY_PIXELS, R.TOO_SMALL,
                      R.FORMAT, R.SYMLINK, R.HARDLINK, R.NOT_REGULAR, R.BAD_NAME,
-                     R.RESERVED_NAME, R.IMAGE, R.APPROVAL_INVALID, R.STYLE_UNREADABLE),
+                     R.RESERVED_NAME, R.IMAGE, R.MASK_INVALID, R.APPROVAL_INVALID,
+                     R.STYLE_UNREADABLE),
                     Category.PHOTO),
     **dict.fromkeys((R.STYLE_MISSING, R.NO_RULE, R.MANIFEST_INVALID, R.OUTBOX_UNWRITABLE,
-                     R.DISK_FULL, R.NO_DEVICE, R.INBOX_PERMISSIONS, R.FOLDER_MISSING),
+                     R.DISK_FULL, R.NO_DEVICE, R.INBOX_PERMISSIONS, R.FOLDER_MISSING,
+                     R.MASK_MISSING),
                     Category.SETUP),
     **dict.fromkeys((R.OOM, R.CRASHED, R.TIMEOUT, R.INTERRUPTED, R.TOO_LARGE,
                      R.UNSAFE_PATH, R.INPUT_LOST, R.ERROR), Category.RENDER),

@@ -37,12 +37,15 @@ from .service import Service
 from .settle.folder_presence import FolderWatch
 from .sources.approvals import ApprovalSource
 from .sources.inbox import InboxSource
+from .sources.mask_folder import MaskSource
+from .sources.mask_index import MaskIndex
 from .sources.protocol import SourceContext
 from .sources.registry import Sources, plan_guarded
 from .sources.style_cards import StyleCardSource
 
-# The job sources, in the order they take files each tick: photos first, cards behind them.
-SOURCES = (InboxSource, ApprovalSource, StyleCardSource)
+# The job sources, in the order they take files each tick: masks first (a photo dropped with
+# its mask is planned with it), then photos, cards behind them.
+SOURCES = (MaskSource, InboxSource, ApprovalSource, StyleCardSource)
 
 
 class LockWait:
@@ -86,7 +89,8 @@ def compose(config: Config, once: bool = False, notifier: Notifier | None = None
                             holding=holding, manifests=manifests, events=events,
                             weights_id=weights_identity(config.weights), once=once,
                             plan=partial(plan_guarded, outcomes=outcomes),
-                            make_cards=make_cards)
+                            make_cards=make_cards, masks=MaskIndex(layout.masks),
+                            plan_again=lambda inp: job_sources.plan_again(inp))
     job_sources = Sources(SOURCES if sources is None else sources, context)
     watcher = job_sources.named("inbox").watcher
     folders = FolderWatch({"inbox": config.inbox, "outbox": config.outbox,

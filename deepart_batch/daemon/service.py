@@ -218,14 +218,13 @@ class Service:
                 message = (f"{self.pool.capacity().why_none}; photos stay in the inbox")
                 self.bulk.note(message, "ERROR")
                 return EXIT_NO_DEVICE
-            if self.once:
-                self.watcher.scan()
-            else:
-                self.watcher.start()
+            self.sources.start_watching(self.once)   # each watching source its own
             while not self.stopping:
-                if not self.once and not self.watcher.alive() and \
-                        not self.folders.is_missing("inbox"):
-                    logger.critical("the inbox observer died; exiting so systemd restarts us")
+                dead = [] if self.once else self.sources.dead_observers(
+                    lambda key: not self.folders.is_missing(key))
+                if dead:
+                    logger.critical("the {} observer died; exiting so systemd restarts us",
+                                    " and ".join(dead))
                     return EXIT_OBSERVER_DIED
                 if not ready_sent and self.pool.all_ready():
                     self.events.emit(Ready())
@@ -241,7 +240,7 @@ class Service:
                     break
             return self._drain() if self.stopping else self.bulk.finish()
         finally:
-            self.watcher.stop()
+            self.sources.stop_watching()
             self.pool.shutdown(grace=5)
             self.events.emit(Stopped())
             if self.once:

@@ -68,6 +68,7 @@ class OutputItem:
     trouble: Trouble | None = None   # held or failed: the note's words and the note
     trace: list[dict] = field(default_factory=list)
     print: PrintItem | None = None   # its newest approval and the print it asked for
+    mask: Path | None = None         # the claimed copy of the mask it was rendered with
 
 
 @dataclass
@@ -192,10 +193,11 @@ def _image_of(report_file: Path, report: dict) -> Path | None:
     return folder / name
 
 
-def output_from_report(report: dict, image: Path, styles_dir: Path | None = None
-                       ) -> OutputItem:
+def output_from_report(report: dict, image: Path, styles_dir: Path | None = None,
+                       masks: Path | None = None) -> OutputItem:
     """A finished render from its report; its paintings' paths are relative to
-    `styles_dir` (report.shared_path) or, in an older report, absolute."""
+    `styles_dir` (report.shared_path) or, in an older report, absolute. `masks`: the
+    daemon's mask copies (state_dir/masks/), where the report's mask is found by sha256."""
     job = report.get("job") or {}
     styles = [ShownStyle(style_label({**s, "weight": None}),
                          _painting(s.get("path"), styles_dir), s.get("weight"))
@@ -208,7 +210,18 @@ def output_from_report(report: dict, image: Path, styles_dir: Path | None = None
                       summary=report.get("summary") or summarize(report),
                       seconds=(report.get("timings") or {}).get("render_seconds"),
                       device=f"{device} ({worker})" if worker and worker != device else device,
-                      trace=list(report.get("trace") or []))
+                      trace=list(report.get("trace") or []),
+                      mask=_mask_copy(report, masks))
+
+
+def _mask_copy(report: dict, masks: Path | None) -> Path | None:
+    """The claimed copy of the mask a report names (by its sha256), when it is kept."""
+    regions = report.get("regions")
+    mask = regions.get("mask") if isinstance(regions, dict) else None
+    sha = str(mask.get("sha256") or "") if isinstance(mask, dict) else ""
+    if masks is None or len(sha) != 64 or not sha.isalnum():
+        return None
+    return next(iter(sorted(Path(masks).glob(sha + ".*"))), None)
 
 
 def _painting(path, styles_dir: Path | None) -> Path | None:
@@ -275,6 +288,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
     photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
     inputs, jobs = _journal_rows(StateLayout(Path(state_dir)).journal) if state_dir \
         else ([], [])
+    masks = StateLayout(Path(state_dir)).masks if state_dir else None
     by_input, approvals, print_jobs = {}, {}, {}
     for inp in inputs:
         if is_card(inp.relpath):
@@ -303,7 +317,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         found = by_image.pop(os.path.realpath(job.output_path), None)
         if job.state == JobState.DONE and found is None:
             continue   # its files were removed from the outbox
-        entry.outputs.append(output_from_report(found[1], found[0], styles_dir) if found
+        entry.outputs.append(output_from_report(found[1], found[0], styles_dir, masks) if found
                              else _output_from_job(job, note_of(outbox, problems_folder,
                                                                 entry.relpath), entry.relpath))
     print_files = {real: by_image.pop(real) for real in printed if real in by_image}
@@ -319,7 +333,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
             campaign = campaign_of(relpath)
         entry = photos.setdefault((campaign, relpath), PhotoEntry(
             relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
-        entry.outputs.append(output_from_report(report, image, styles_dir))
+        entry.outputs.append(output_from_report(report, image, styles_dir, masks))
     for relpath, reason in (held or {}).items():   # waiting in the inbox: no valid manifest
         trouble = trouble_for(FailureReason.MANIFEST_INVALID, relpath, reason,
                               note_of(outbox, problems_folder, relpath))

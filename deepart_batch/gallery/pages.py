@@ -210,6 +210,8 @@ class GalleryBuild:
             small = thumbs.get(out.image)
             view["href"] = href(out.image, folder)
             view["thumb"] = href(small, folder) if small else None
+            outline = thumbs.outline(out.mask, small)   # the mask's edges over it
+            view["outline"] = href(outline, folder) if outline else None
         if out.progress:
             step, total = out.progress
             view["progress"] = {"step": step, "total": total,
@@ -274,3 +276,4 @@ def build_gallery(outbox: Path, state_dir: Path | None = None, max_pixels: int =
     GalleryBuild(Path(outbox), state_dir, max_pixels, problems_folder, manifest,
                  config).run(held, force=True)
     return Path(outbox) / PAGE
+

@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from ..paths import UnsafePathError, atomic_write_bytes, open_own_file, open_regular_file
@@ -53,6 +54,32 @@ class Thumbnails:
         atomic_write_bytes(target, data)
         return target
 
+    def outline(self, mask: Path | None, over: Path | None) -> Path | None:
+        """The region edges of `mask` (a claimed copy in state_dir/masks/) at the size of
+        the thumbnail `over`, on a transparent PNG laid over it; None if either cannot be
+        read."""
+        if mask is None or over is None:
+            return None
+        try:
+            st = os.stat(mask)
+            with Image.open(over) as im:
+                size = im.size
+        except OSError:
+            return None
+        key = f"{os.path.realpath(mask)}|{st.st_size}|{st.st_mtime_ns}|{size}|outline"
+        name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".png"
+        target = self.folder / name
+        self.used.add(name)
+        if target.exists():
+            return target
+        try:
+            data = _outline(mask, size, self.max_pixels)
+        except Exception:   # not ours to show: the render's report says what it used
+            self.used.discard(name)
+            return None
+        atomic_write_bytes(target, data)
+        return target
+
     def prune(self) -> int:
         """Remove thumbnails no page refers to any more (after a full page build)."""
         removed = 0
@@ -61,7 +88,7 @@ class Thumbnails:
         except OSError:
             return 0
         for name in names:
-            if name.endswith(".jpg") and name not in self.used:
+            if name.endswith((".jpg", ".png")) and name not in self.used:
                 try:
                     (self.folder / name).unlink()
                     removed += 1
@@ -86,3 +113,23 @@ def _shrink(source, side: int, max_pixels: int) -> bytes:
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=85, optimize=True)
         return buf.getvalue()
+
+
+def _outline(mask: Path, size: tuple[int, int], max_pixels: int) -> bytes:
+    """Where neighbouring pixels of the mask differ, 2 px wide, in yellow on transparent."""
+    with Image.open(mask) as im:
+        if im.width * im.height > max_pixels:
+            raise ValueError(f"{im.width}x{im.height} is over the pixel limit")
+        im = ImageOps.exif_transpose(im).convert("RGB").resize(size, Image.Resampling.NEAREST)
+    labels = np.asarray(im, dtype=np.int32)
+    labels = (labels[..., 0] << 16) | (labels[..., 1] << 8) | labels[..., 2]
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    edge[:, :-1] |= edge[:, 1:]
+    edge[:-1, :] |= edge[1:, :]
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    rgba[edge] = (255, 214, 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "PNG", optimize=True)
+    return buf.getvalue()

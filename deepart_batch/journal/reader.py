@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..core.layout import photo_stem
 from ..core.states import DeliveryStatus, FailureReason, InputState, JobState
 from . import schema
 from .records import Delivery, Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
@@ -117,6 +118,12 @@ class JournalReader:
     def history(self, relpath: str) -> list[Input]:
         """Every time this photo came in, oldest first (retried ones included)."""
         return self._inputs("relpath=?", (relpath,))
+
+    def history_of_stem(self, stem: str) -> list[Input]:
+        """Every input whose relpath is `stem` with any extension (the photos one mask
+        belongs to: spring/shoe -> spring/shoe.jpg, spring/shoe.png), oldest first."""
+        rows = self._inputs("substr(relpath, 1, ?) = ?", (len(stem) + 1, stem + "."))
+        return [i for i in rows if photo_stem(i.relpath) == stem]
 
     def archive_users(self, archived_to: str) -> set[int]:
         """Ids of the inputs whose archived copy is this file (done/ keeps one copy of the

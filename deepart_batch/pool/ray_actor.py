@@ -55,9 +55,9 @@ class RenderActor:
             latest = [self._progress] if self._progress else []
             return [e.to_dict() for e in notices + latest]
 
-    def render(self, job: PoolJob, photo: bytes, *styles: bytes) -> dict:
+    def render(self, job: PoolJob, photo: bytes, mask: bytes, *styles: bytes) -> dict:
         """One job; returns its RenderDone or RenderFailed event's wire form (the render's
-        own errors included)."""
+        own errors included). `mask`: the region mask's bytes (b"": none)."""
         folder = self.tmp / f"job-{job.job_id}-{job.attempt}"
         folder.mkdir()
         try:
@@ -65,7 +65,9 @@ class RenderActor:
             content = _write(folder / Path(spec.content).name, photo)
             paths = [_write(folder / f"style{i}{Path(s.path).suffix}", data)
                      for i, (s, data) in enumerate(zip(spec.styles, styles))]
-            local = dataclasses.replace(job, spec=spec.with_files(content, paths))
+            mask_path = _write(folder / f"mask{Path(spec.mask).suffix}", mask) \
+                if spec.mask else None
+            local = dataclasses.replace(job, spec=spec.with_files(content, paths, mask_path))
             result: list[ExecutorEvent] = []
             with self._lock:
                 self._progress, self._notices = None, []
@@ -74,6 +76,8 @@ class RenderActor:
             (message,) = result
             if isinstance(message, RenderDone):   # name the daemon's files, not our copies
                 message.report.rename_files(spec.content, [s.path for s in spec.styles])
+                if spec.mask:
+                    message.report.rename_mask(spec.mask)
             return message.to_dict()
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -200,8 +200,10 @@ class RayExecutor:
         if slot.job is not None or not slot.info or slot.draining:
             raise RuntimeError(f"slot {slot_id} is not idle; cannot take job {job.job_id}")
         photo = ray.put(Path(job.spec.content).read_bytes())
+        # the region mask's claimed copy travels as the photo does (b"": no mask)
+        mask = ray.put(Path(job.spec.mask).read_bytes() if job.spec.mask else b"")
         styles = [self._style_ref(s.path) for s in job.spec.styles]
-        slot.render_ref = slot.actor.render.remote(job, photo, *styles)
+        slot.render_ref = slot.actor.render.remote(job, photo, mask, *styles)
         slot.job, slot.assigned_at, slot.progress = job, time.monotonic(), None
         slot.asked_at = slot.assigned_at
 

@@ -261,6 +261,8 @@ class Config:
     state_dir: Path = setting(_path)
     styles_dir: Path = setting(_path)
     manifest: Path = setting(_path)
+    # region masks, mirroring the inbox (docs/regions.md); unset: `masks` beside the inbox
+    masks_dir: Path | None = setting(optional(_path), None)
     weights: str = setting(_weights, "bundled",   # or the absolute path of a state dict
                            help="bundled (offline Caffe VGG19), torchvision, or a state-dict "
                                 "path")
@@ -295,6 +297,13 @@ class Config:
             raise_problems([f"render parameter {k}: {m}" if k else m for k, m in problems])
         assert params is not None
         return params
+
+    @property
+    def masks(self) -> Path:
+        """The masks folder: masks_dir, or `masks` beside the inbox (a sibling, so the inbox
+        never admits a mask as a photo)."""
+        return Path(self.masks_dir) if self.masks_dir is not None else \
+            Path(self.inbox).parent / "masks"
 
     def card_params(self) -> RenderParams:
         """A style card's params: the defaults at min(defaults.size, CARD_MAX_SIZE)."""
@@ -338,6 +347,12 @@ def _check_overlaps(reader: Reader, top: dict) -> None:
         if real is not None and (real == inbox or inbox in real.parents):
             reader.error(key, f"{other} is inside the inbox {top['inbox']}; use a folder outside "
                               f"it, or the daemon would pick up its own files")
+    masks = top.get("masks_dir")
+    real = Path(os.path.realpath(masks)) if masks and "inbox" in top else None
+    if real is not None and (real == inbox or inbox in real.parents or real in inbox.parents):
+        reader.error("masks_dir", f"{masks} overlaps the inbox {top['inbox']}; use a folder "
+                                  f"beside it (the default: masks beside the inbox), or masks "
+                                  f"would be taken as photos")
 
 
 def read_config(path: Path) -> tuple[Config | None, list[str]]:

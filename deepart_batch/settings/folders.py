@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .access import access_hint, kind_of
 
-__all__ = ["folder_problems", "inbox_inheritance"]
+__all__ = ["folder_problems", "inbox_inheritance", "masks_folder_problems"]
 
 _ACL_DEFAULT = "system.posix_acl_default"
 _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_WRITE = 0x04, 0x08, 0x02
@@ -43,6 +43,34 @@ def folder_problems(config) -> list[str]:
                             f"it; check its owner, group and mode (and ReadWritePaths= in the "
                             f"systemd unit): {access_hint(path, mode)}")
     return problems
+
+
+def masks_folder_problems(config, uses_masks: str) -> tuple[list[str], list[str]]:
+    """For `validate`: (errors, warnings) about the masks folder (config.masks), which must
+    be a folder this user can read and list. `uses_masks`: the manifest's strictest `mask:`
+    (none, optional, required). Missing, it is an error when a rule requires masks (its
+    photos would wait for ever) and a warning when rules only use them if there: the daemon
+    never creates it (a missing folder is usually an unmounted share), and reads masks from
+    it as soon as it is there."""
+    path = Path(config.masks)
+    kind = kind_of(path)
+    key = "masks_dir" if config.masks_dir is not None else \
+        "masks_dir (unset: masks beside the inbox)"
+    if kind == "missing":
+        if uses_masks == "none":
+            return [], []
+        line = (f"{key}: {path} does not exist, and the manifest has rules with `mask: "
+                f"{uses_masks}`; create it (the team saves masks there, mirroring the inbox's "
+                f"folders), or check that its share is mounted")
+        return ([line], []) if uses_masks == "required" else ([], [line])
+    if isinstance(kind, OSError):
+        return [f"{key}: {path} cannot be reached: {access_hint(path, os.R_OK | os.X_OK)}"], []
+    if kind != "dir":
+        return [f"{key}: {path} is not a folder; point masks_dir at a folder"], []
+    if not os.access(path, os.R_OK | os.X_OK):
+        return [f"{key}: {path} is there but this user ({_user()}) cannot read it; check its "
+                f"owner, group and mode: {access_hint(path, os.R_OK | os.X_OK)}"], []
+    return [], []
 
 
 def _user() -> str:

@@ -138,7 +138,8 @@ class Outcomes:
                          timings={"queued": iso(job.queued_at, "milliseconds"),
                                   "started": iso(job.started_at, "milliseconds"),
                                   "finished": now_iso()},
-                         outbox=self.config.outbox, styles_dir=self.config.styles_dir)
+                         outbox=self.config.outbox, styles_dir=self.config.styles_dir,
+                         mask=job.spec.mask_name)
         publish.publish(Path(job.output_path), event.image, report.to_dict(),
                        Path(job.report_path), outbox=Path(self.config.outbox))
         self.journal.mark_done(job.id, event.render_seconds)

@@ -34,6 +34,8 @@ _APPROVAL = ("Approval", "Not printed. Fix what is said below, then copy the pre
 _PAINTING = ("Painting", "No style card. Fix or replace the painting in the styles folder "
                          "(see below); its card is made by itself.")
 _PHOTO = ("Photo", "Not rendered. Drop a good copy of the photo into the inbox (see below).")
+_MASKED = ("Photo", "Not rendered: its mask cannot be used. Fix the mask in the masks folder "
+                    "(see below); the photo renders again by itself.")
 
 
 def problem_text(relpath: str, reason, detail: str, held: bool, when: float | None = None,
@@ -43,7 +45,8 @@ def problem_text(relpath: str, reason, detail: str, held: bool, when: float | No
     reason = FailureReason.parse(reason)
     relpath, detail = escape_controls(relpath), escape_controls(detail)   # shown as ls does
     label, file_status = {FailureReason.APPROVAL_INVALID: _APPROVAL,
-                          FailureReason.STYLE_UNREADABLE: _PAINTING}.get(reason, _PHOTO)
+                          FailureReason.STYLE_UNREADABLE: _PAINTING,
+                          FailureReason.MASK_INVALID: _MASKED}.get(reason, _PHOTO)
     advice = ""
     if reason is FailureReason.APPROVAL_INVALID and "; " in detail:
         detail, advice = detail.rsplit("; ", 1)   # the approval's own advice: what to do

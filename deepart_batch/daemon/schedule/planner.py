@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from loguru import logger
@@ -24,11 +25,15 @@ from ..outcomes import publish
 from ...journal import Input, Journal
 
 
-def job_key(input_sha: str, styles, params: dict, weights_id: str) -> str:
-    """One job per (input, style set and hashes, effective params, weights)."""
-    blob = json.dumps({"input": input_sha, "weights": weights_id, "params": params,
-                       "styles": sorted((s.sha256, s.weight) for s in styles)},
-                      sort_keys=True)
+def job_key(input_sha: str, styles, params: dict, weights_id: str, mask_sha256: str = "",
+            regions=()) -> str:
+    """One job per (input, style set and hashes, effective params, weights, and the mask
+    and its regions when there is one: a changed mask is a new render)."""
+    fields = {"input": input_sha, "weights": weights_id, "params": params,
+              "styles": sorted((s.sha256, s.weight) for s in styles)}
+    if mask_sha256:    # no mask: the key of every render before masks, unchanged
+        fields.update(mask=mask_sha256, regions=[r.to_dict() for r in regions])
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -50,10 +55,12 @@ def make_spec(config: Config, content: str, relpath: str, styles: list[StyleRef]
 
 
 def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str,
-         style_shas: dict[str, str], photo_size: tuple[int, int] | None = None) -> list[int]:
+         style_shas: dict[str, str], photo_size: tuple[int, int] | None = None,
+         mask=None) -> list[int]:
     """Create the input's jobs; returns ids of jobs that need rendering. `photo_size`
     (width, height): the intake's probe, when it has one; else the photo is probed here,
-    once for all of its outputs."""
+    once for all of its outputs. `mask`: the photo's checked mask (a MaskEntry: its claimed
+    copy and sha256), rendered with the rule's regions."""
     rule = manifest.match(inp.relpath)
     fmt = config.output.format.lower()
     width, height = photo_size or images.probe(inp.work_path,
@@ -64,16 +71,25 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
         render_params = config.render_params(output.params)
         params = render_params.to_dict()
         styles = []
-        for name, weight in output.styles.items():
+        # a region's painting that the output does not blend rides along at weight 0
+        extra = [] if mask is None else [n for r in rule.regions for n in r.styles
+                                         if n not in output.styles]
+        weights = {**output.styles, **{name: 0.0 for name in extra}}
+        for name, weight in weights.items():
             image = Path(manifest.styles[name].image)
             if str(image) not in style_shas:
                 style_shas[str(image)] = sha256_file(image)
             styles.append(StyleRef(name, str(image), weight, style_shas[str(image)]))
-        key = job_key(inp.sha256, styles, params, weights_id)
+        regions = rule.regions if mask is not None else ()
+        key = job_key(inp.sha256, styles, params, weights_id,
+                      mask.sha256 if mask is not None else "", regions)
         out = publish.output_path(config.outbox, inp.relpath, output.slug, fmt,
                                  config.output.name_template)
         spec = make_spec(config, inp.work_path, inp.relpath, styles, render_params,
                          (width, height), inp.sha256)
+        if mask is not None:   # the claimed copy: the team may change the share's file
+            spec = replace(spec, mask=mask.copy, mask_sha256=mask.sha256, regions=regions,
+                           mask_name=f"masks/{mask.relpath}")
         previous = None if journal.take_forced(key) else journal.find_job(key)  # retry --force
         duplicate = previous is not None and previous.state in (JobState.DONE, JobState.QUEUED,
                                                                 JobState.RUNNING)

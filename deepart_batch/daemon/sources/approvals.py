@@ -172,10 +172,18 @@ class ApprovalSource:
                     f"{approval.long_side} px, though print_size asks {wanted} px; ask the "
                     f"box's administrator to raise limits.max_size in its config")) from None
             raise
+        if job.spec.mask and not Path(job.spec.mask).is_file():
+            raise ApprovalProblem("mask_gone", f"{PurePosixPath(inp.relpath).name}: the "
+                                  f"mask {job.spec.mask_name or 'of its photo'} it was "
+                                  f"rendered with is no longer kept on the box; drop the "
+                                  f"photo again and approve the new preview")
+        # the preview's mask and regions travel with it (its claimed copy, never the
+        # masks folder's file, which may have changed since): the print keeps its regions
         spec = replace(job.spec, content=photo, params=params, look_size=approval.long_side,
                        init_from=inp.work_path, init_sha256=inp.sha256,
                        approved_from=approval.source())
-        key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id)
+        key = planner.job_key(inp.sha256, spec.styles, params.to_dict(), self.weights_id,
+                              spec.mask_sha256, spec.regions)
         previous = self.journal.find_job(key)
         same = dict(duplicate_of=previous.id, reason="duplicate",
                     error=f"same as job {previous.id}") if previous is not None else {}

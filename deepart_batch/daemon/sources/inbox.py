@@ -14,7 +14,9 @@ from pathlib import Path, PurePosixPath
 from loguru import logger
 
 from ...core.hashing import sha256_file
-from ...core.layout import campaign_of
+from ... import masks
+from ...core.layout import campaign_of, photo_stem
+from ...core.regions import effective_regions
 from ...core.states import FailureReason
 from ...journal import JournalBusy
 from ...paths import UnsafePathError, is_disk_full, safe_text
@@ -61,6 +63,16 @@ class InboxSource:
 
     def pending(self) -> int:
         return self.watcher.pending()
+
+    def start_watching(self, once: bool) -> None:
+        """`run --once`: one scan; `watch`: the observer, then a scan."""
+        self.watcher.scan() if once else self.watcher.start()
+
+    def stop_watching(self) -> None:
+        self.watcher.stop()
+
+    def observing(self) -> bool:
+        return self.watcher.alive()
 
     def startable(self, ready: list, running: list) -> list:
         return ready
@@ -208,10 +220,13 @@ class InboxSource:
             self.holding.hold_input(inp, FailureReason.STYLE_MISSING,
                                     ", ".join(sorted(p.name for p in missing)))
             return []
+        mask = self._mask(inp, rule)
+        if mask is False:
+            return []
         try:
             with self.journal.transaction():  # all of its jobs or none
                 return planner.plan(self.journal, self.config, manifest, inp, self.weights_id,
-                                 self.style_shas)
+                                 self.style_shas, mask=mask or None)
         except UnsafePathError as exc:  # e.g. a symlinked folder inside the outbox
             message = (f"{inp.relpath}: its output would be written outside the outbox "
                        f"({exc}); replace that link with a real folder and drop it again")
@@ -223,3 +238,27 @@ class InboxSource:
                 FailureReason.MANIFEST_INVALID
             self.holding.hold_input(inp, reason, str(exc))
             return []
+
+    def _mask(self, inp, rule):
+        """The photo's mask for a rule with `mask:` (a MaskEntry), None to render it whole,
+        or False when it is held for its mask (`required`) or failed for a bad one."""
+        if rule.mask == "none":
+            return None
+        index = self.context.masks
+        mask = index.for_photo(inp.relpath) if index is not None else None
+        if mask is None:
+            if rule.mask == "required":
+                self.holding.hold_input(inp, FailureReason.MASK_MISSING,
+                                        f"no mask {photo_stem(inp.relpath)}.* in the masks "
+                                        f"folder yet")
+                return False
+            return None
+        problem = mask.problem or masks.problem_for_photo(
+            mask.copy, f"masks/{mask.relpath}", inp.work_path, inp.relpath,
+            effective_regions(rule.regions), self.config.limits.max_input_pixels)
+        if problem:
+            message = f"{inp.relpath}: its mask masks/{mask.relpath} cannot be used: {problem}"
+            logger.warning(message)
+            self.outcomes.fail_input(inp.id, FailureReason.MASK_INVALID, message)
+            return False
+        return mask

@@ -35,6 +35,11 @@ class SourceContext:
     once: bool
     plan: Callable          # plan(source, inp) -> job ids: a claimed input, guarded
     make_cards: bool = True  # False for `run --once --no-cards`
+    masks: object = None     # sources.mask_index.MaskIndex: the masks folder's masks
+    # plan_again(inp): an input whose plan is due again (a hold over, or a new input of a
+    # photo another source claimed), planned by its own source behind the guard, and
+    # archived if that finished it (registry.Sources.plan_again)
+    plan_again: Callable | None = None
 
 
 @runtime_checkable
@@ -60,3 +65,16 @@ class JobSource(Protocol):
 
     def startable(self, ready: list, running: list) -> list:
         """Which of the ready jobs may start now (the dispatcher asks every source in turn)."""
+
+
+@runtime_checkable
+class Watching(Protocol):
+    """A source that watches a folder (the inbox, the masks folder): the registry starts its
+    observer when the service starts (`once`: a scan only), stops it at the end, and asks
+    whether it is still alive (a dead observer ends `watch`, for systemd to restart it)."""
+
+    def start_watching(self, once: bool) -> None: ...
+
+    def stop_watching(self) -> None: ...
+
+    def observing(self) -> bool: ...

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 from loguru import logger
 
 from .guard import box_trouble, plan_one
-from .protocol import JobSource, SourceContext
+from .protocol import JobSource, SourceContext, Watching
 
 
 class Sources:
@@ -64,6 +64,26 @@ class Sources:
                     logger.opt(exception=exc).error("{}: taking files failed ({}); the "
                                                     "daemon goes on", source.name, text)
                 self._failing[source.name] = text
+
+    # -- the sources that watch a folder start and stop their own observers ---------------
+    def watching(self) -> list:
+        return [s for s in self.all if isinstance(s, Watching)]
+
+    def start_watching(self, once: bool) -> None:
+        """Each watching source scans its folder (`once`) or starts its observer."""
+        for source in self.watching():
+            source.start_watching(once)
+
+    def stop_watching(self) -> None:
+        for source in self.watching():
+            try:
+                source.stop_watching()
+            except Exception as exc:   # the others still stop
+                logger.warning("{}: stopping its observer failed: {}", source.name, exc)
+
+    def dead_observers(self, present: Callable[[str], bool]) -> list[str]:
+        """The sources whose observer died while their folder is there."""
+        return [s.name for s in self.watching() if present(s.needs) and not s.observing()]
 
     def pending(self) -> int:
         return sum(source.pending() for source in self.all)
