@@ -199,7 +199,8 @@ class ApprovalSource:
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))
         report = publish.report_path(out, self.config.output.reports == "subfolder")
         job_id = self.journal.add_job(inp.id, key, job.campaign, job.priority,
-                                      job.slug + "-print", spec, str(out), str(report))
+                                      job.slug + "-print", spec, str(out), str(report),
+                                      need_bytes=planner.memory_need(spec))
         logger.info("approval {}: print job {} queued ({} px, as {})", inp.relpath, job_id,
                     size, out.name)
         return job_id
