@@ -10,7 +10,6 @@ import pytest
 from deepart_batch.core.jobspec import JobSpec
 from deepart_batch.core.states import JobState
 from deepart_batch.journal import Journal
-from deepart_batch.journal import hot_path
 from support.jobs import toy_spec
 from support.journal_files import OLD_WITHOUT_DUPLICATE_OF, build
 
