@@ -216,6 +216,9 @@ class Service:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
+        # the claim renames a photo under a read lease, whose break is signalled (SIGIO,
+        # which would end the daemon): ignored, the lease is held for one rename only
+        signal.signal(signal.SIGIO, signal.SIG_IGN)
         if early_stop_requested():
             self.request_stop()
         if self.once:
