@@ -80,6 +80,11 @@ NEEDED_BY_DUPLICATE = Query(
     f"d.state NOT IN ('{JobState.DONE}', '{JobState.FAILED}') LIMIT 1", (1,))
 TAKE_FORCED = Query("DELETE FROM forced WHERE job_key=?", ("k" * 64,))
 
+# -- the gallery: photos changed since its last rebuild ----------------------------------
+CHANGED_INPUTS = Query("SELECT {inputs} FROM inputs WHERE changed>? ORDER BY changed LIMIT ?",
+                       (0, 5000))
+LAST_CHANGE = Query("SELECT MAX(changed) FROM inputs", ())
+
 # -- each tick: holds whose wait is over ------------------------------------------------
 JOBS_DUE = Query(f"SELECT id FROM jobs WHERE state='{JobState.HELD}' AND "
                  "COALESCE(retry_at, 0) <= ?", (0.0,))

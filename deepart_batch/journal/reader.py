@@ -149,6 +149,23 @@ class JournalReader:
         return {r[0] for r in self._rows(f"SELECT work_path FROM inputs WHERE state IN "
                                          f"({marks})", UNFINISHED_INPUTS)}
 
+    def changed_since(self, seen: int, limit: int = 5000) -> list[Input]:
+        """Inputs written (or whose jobs were) after change number `seen`, oldest change
+        first; [] in a journal without change numbers (the gallery then rebuilds all)."""
+        if not self.tracks_changes():
+            return []
+        return self._query_inputs(hot.CHANGED_INPUTS, (seen, limit))
+
+    def last_change(self) -> int:
+        """The newest change number (0: none, or a journal without them)."""
+        if not self.tracks_changes():
+            return 0
+        return self.run_query(hot.LAST_CHANGE)[0][0] or 0
+
+    def tracks_changes(self) -> bool:
+        """Whether this journal keeps change numbers (opened by a daemon of this version)."""
+        return "0 AS changed" not in self._cols("inputs")
+
     def finished_before(self, cutoff: float, after_id: int = 0, limit: int = 500
                         ) -> list[Input]:
         """Done and failed inputs finished before `cutoff`, by id, from after `after_id`."""

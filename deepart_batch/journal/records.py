@@ -93,6 +93,7 @@ class Input:
     reason: str | None = None
     retry_at: float | None = None
     holds: int = 0
+    changed: int = 0          # moves on every write to it or its jobs (the gallery's delta)
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Input":

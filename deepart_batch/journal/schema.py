@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS inputs (
     finished_at REAL,
     reason      TEXT,                     -- states.FailureReason while held or failed
     retry_at    REAL,                     -- held: when to try again
-    holds       INTEGER NOT NULL DEFAULT 0
+    holds       INTEGER NOT NULL DEFAULT 0,
+    changed     INTEGER NOT NULL DEFAULT 0    -- bumped by triggers (CHANGES): the gallery
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id          INTEGER PRIMARY KEY,
@@ -88,6 +89,7 @@ ADDED_COLUMNS = (
     ("inputs", "holds", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "interruptions", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "need_bytes", "INTEGER"),
+    ("inputs", "changed", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 # Indexes on columns a later version added (created after the columns, at every open: an
@@ -100,6 +102,8 @@ ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS jobs_need ON jobs(state, need_bytes)",
     "CREATE INDEX IF NOT EXISTS jobs_duplicate_of ON jobs(duplicate_of, state)",
     "CREATE INDEX IF NOT EXISTS inputs_relpath ON inputs(relpath)",
+    # the gallery: the photos changed since its last rebuild
+    "CREATE INDEX IF NOT EXISTS inputs_changed ON inputs(changed)",
     # status: the newest failures and recent render times
     "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished_at)",
 )
@@ -128,6 +132,28 @@ WHEN OLD.state IS NOT NEW.state OR OLD.campaign IS NOT NEW.campaign BEGIN
         ON CONFLICT (state, campaign) DO UPDATE SET n = n + 1;
 END;
 """
+# An input's `changed` moves past every other input's whenever it or one of its jobs is
+# written, so the gallery reads only the photos changed since its last rebuild (one index
+# range), whatever the backlog.
+_BUMP = "UPDATE inputs SET changed = (SELECT MAX(changed) FROM inputs) + 1 WHERE id = {}"
+CHANGES = f"""
+CREATE TRIGGER IF NOT EXISTS inputs_changed_insert AFTER INSERT ON inputs BEGIN
+    {_BUMP.format("NEW.id")};
+END;
+CREATE TRIGGER IF NOT EXISTS inputs_changed_update AFTER UPDATE OF relpath, campaign, sha256,
+    work_path, state, archived_to, error, finished_at, reason, retry_at, holds ON inputs BEGIN
+    {_BUMP.format("NEW.id")};
+END;
+CREATE TRIGGER IF NOT EXISTS inputs_changed_job_insert AFTER INSERT ON jobs BEGIN
+    {_BUMP.format("NEW.input_id")};
+END;
+CREATE TRIGGER IF NOT EXISTS inputs_changed_job_update AFTER UPDATE ON jobs BEGIN
+    {_BUMP.format("NEW.input_id")};
+END;
+CREATE TRIGGER IF NOT EXISTS inputs_changed_job_delete AFTER DELETE ON jobs BEGIN
+    {_BUMP.format("OLD.input_id")};
+END;
+"""
 FILL_TALLY = ("INSERT OR IGNORE INTO job_tally (state, campaign, n) "
               "SELECT state, campaign, COUNT(*) FROM jobs GROUP BY state, campaign")
 
@@ -136,7 +162,7 @@ COLUMNS = {
     "inputs": (("id", "NULL"), ("relpath", "''"), ("campaign", "''"), ("sha256", "NULL"),
                ("work_path", "''"), ("state", "NULL"), ("archived_to", "NULL"),
                ("error", "NULL"), ("received_at", "0"), ("finished_at", "NULL"),
-               ("reason", "NULL"), ("retry_at", "NULL"), ("holds", "0")),
+               ("reason", "NULL"), ("retry_at", "NULL"), ("holds", "0"), ("changed", "0")),
     "jobs": (("id", "NULL"), ("input_id", "NULL"), ("job_key", "''"), ("campaign", "''"),
              ("priority", "0"), ("slug", "''"), ("state", "NULL"), ("attempts", "0"),
              ("spec", "'{}'"), ("output_path", "''"), ("report_path", "''"),
@@ -164,6 +190,7 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     for index in ADDED_INDEXES:
         db.execute(index)
+    db.executescript(CHANGES)   # IF NOT EXISTS: only a journal that lacks them gets them
     if not table_columns(db, "job_tally"):   # first open by this version: count once,
         try:
             db.executescript(f"BEGIN IMMEDIATE; {TALLY} {FILL_TALLY}; COMMIT;")  # one unit
