@@ -9,7 +9,7 @@ floor    one evaluation's bare work: the engine's VGG19 trunk to relu5_1 (channe
          replayed as a CUDA graph; batch 1 (and 2, 4 per image at the largest size)
 render   seconds per evaluation inside a single-scale render (log_every 100: the time
          between the 100th and the last evaluation), old loop (eager steps, the two-loop
-         L-BFGS oracle from tests/lbfgs_oracle.py), new loop and the new loop with
+         L-BFGS oracle from tests/support/lbfgs_oracle.py), new loop and the new loop with
          the masked solver, alternating; host reads and launches counted
 profile  torch.profiler over 30 evaluations of the new loop at the largest size
 daemon   deepart-batch run --once on 8 distinct photos at the daemon size, default
@@ -48,7 +48,7 @@ from deepart_batch.engine.losses import gram
 from deepart_batch.engine.optimize import resize_long_side
 from deepart_batch.engine.precision import backend_flags, forward_autocast
 from deepart_batch.weights import load_weights
-from tests.lbfgs_oracle import oracle_in_engine
+from tests.support.lbfgs_oracle import oracle_in_engine
 
 PHOTO = ROOT / "examples" / "photos" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
@@ -420,7 +420,8 @@ def main() -> int:
     t_all = time.perf_counter()
     floor_rows: list = []
     tests = (args.tests.split(",") if args.tests else
-             ["tests/test_cuda_loop.py", "tests/test_render_loop.py", "tests/test_solver.py"])
+             ["tests/engine/test_cuda_loop.py", "tests/engine/test_render_loop.py",
+              "tests/engine/test_solver.py"])
     daemon_device = args.device if args.device != "cuda" else "cuda:0"
     steps_of = {
         "floor": lambda: floor_rows.extend(section_floor(res, engine, photo, sizes, device,

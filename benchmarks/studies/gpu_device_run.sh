@@ -37,7 +37,7 @@ if [ $DRY = 1 ]; then
   R=${RESULTS:-/tmp/gpu-device-run-dry}
   DEV=cpu; TORCH_DEV=cpu; COLD_JOBS=3; STEADY_JOBS=4; SIZE=32; STEPS="--steps 4"
   PREVIEW=64; LARGE="96 128"; PSTEPS="--steps 4 --eval-size 64"; EVALJ=1
-  CHECK="--device cpu --dry --tests tests/test_cuda_loop.py"
+  CHECK="--device cpu --dry --tests tests/engine/test_cuda_loop.py"
   CAPX=4   # a shared, loaded CPU is slow even at tiny sizes
 else
   R=${RESULTS:-benchmarks/studies/results/gpu-device-run}

@@ -1,4 +1,4 @@
-"""CPU cost of the L-BFGS loop, per evaluation: the two-loop oracle (tests/lbfgs_oracle.py,
+"""CPU cost of the L-BFGS loop, per evaluation: the two-loop oracle (tests/support/lbfgs_oracle.py,
 the old production loop), the engine's compact solver (solver.lbfgs) and issue 24's
 fixed-shape one (solver.lbfgs_masked), run alternating.
 
@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 from deepart_batch.engine import solver
 from deepart_batch.engine.loopcount import LoopCounter
-from tests.lbfgs_oracle import lbfgs_two_loop
+from tests.support.lbfgs_oracle import lbfgs_two_loop
 
 SOLVERS = {"two_loop": lbfgs_two_loop, "compact": solver.lbfgs, "masked": solver.lbfgs_masked}
 

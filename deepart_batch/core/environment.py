@@ -7,7 +7,7 @@ DEEPART_CACHE_DIR
 DEEPART_RENDER_LOOP
     how the render loop runs (engine/graphs.LoopOptions.from_env): fast (default: CUDA
     graphs where the device replays them) or benchmark (also cudnn.benchmark). The loop
-    before the CUDA-graph loop is the oracle in tests/lbfgs_oracle.py, not a switch.
+    before the CUDA-graph loop is the oracle in tests/support/lbfgs_oracle.py, not a switch.
 OMP_NUM_THREADS
     OpenMP's own variable: where set, the most threads one CPU render worker uses. Unset,
     the CPU workers split the cores this process may run on (its CPU affinity, which a

@@ -30,7 +30,7 @@ def _blocks(encoder: VGGEncoder) -> list[list[tuple[str, torch.nn.Module]]]:
 class CheckpointedEncoder:
     """Runs a VGGEncoder block by block under torch.utils.checkpoint (non-reentrant, so
     autocast and the inputs' requires_grad behave as in the plain encoder). Same call and
-    same outputs as the encoder; gradients equal the plain ones (tests/test_printsize.py)."""
+    same outputs as the encoder; gradients equal the plain ones (tests/engine/test_printsize.py)."""
 
     def __init__(self, encoder: VGGEncoder):
         self.encoder = encoder

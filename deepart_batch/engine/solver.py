@@ -6,7 +6,7 @@ call is one evaluation, the unit `steps` counts in.
 `lbfgs` is the engine's one L-BFGS: torch.optim.LBFGS's iterates in the compact
 representation (two matrix products over the stored pairs and a few small triangular
 solves per iteration, one host read-back per evaluation). The two-loop reference it is
-checked against, with torch's own line search, lives in tests/lbfgs_oracle.py.
+checked against, with torch's own line search, lives in tests/support/lbfgs_oracle.py.
 `lbfgs_masked` takes the same iterates with fixed tensor shapes and one read
 per evaluation, so that it can be captured with the evaluation; the engine runs it only
 when LoopOptions(solver="masked") asks, until a GPU measures it.
@@ -127,7 +127,7 @@ def _check(line_search) -> None:
 def lbfgs(x: torch.Tensor, evaluate: Evaluate, steps: int, lr: float = 1.0,
           history: int = 100, line_search: str | None = "strong_wolfe") -> None:
     """L-BFGS with torch.optim.LBFGS's iterates (its direction, first step and strong Wolfe
-    line search, to rounding; tests/lbfgs_oracle.py is the reference), with the host
+    line search, to rounding; tests/support/lbfgs_oracle.py is the reference), with the host
     reading the device once per evaluation (loss and g . d together) plus once per
     iteration (g . d and max|d| of the new direction), and a constant number of kernel
     launches per iteration instead of four per stored pair. The curvature test uses

@@ -2,7 +2,7 @@
 
 The templates (`unit_templates/*.in`, string.Template: `$$` is a literal `$`) are the
 shipped units with the config's paths left open; `systemd/` in the checkout is their output
-for config.example.yaml installed as README.md says, and tests/test_systemd_units.py keeps
+for config.example.yaml installed as README.md says, and tests/ops/test_systemd_units.py keeps
 the two equal byte for byte. What comes from the config:
 
 - ``ExecStart=``: the entry point of the venv this command runs from (or ``venv``) and

@@ -56,7 +56,7 @@ def base_config(**overrides) -> dict:
                    "defaults": {"size": 64, "steps": 4, "log_every": 1},
                    "watch": {"settle_seconds": 0.5, "rescan_seconds": 2, "poll_interval": 0.5},
                    "drain_seconds": 60,
-                   "cards": False},   # style cards: on in tests/test_style_cards*.py only
+                   "cards": False},   # style cards: on in test_style_cards*.py only
                   overrides)
 
 

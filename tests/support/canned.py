@@ -142,7 +142,7 @@ def _unreadable(spec) -> str | None:
 
 class CannedExecutor:
     """Implements pool.executor.Executor in this process, with `slots` idle slots (checked
-    against the protocol by tests/test_suite_support.py)."""
+    against the protocol by tests/repo/test_suite_support.py)."""
     kind = "canned"
 
     def __init__(self, slots: int = 1, on_oom: str = "smaller", job_timeout: float = 3600):

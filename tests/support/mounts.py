@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tooling import need
+from .tooling import need
 
 
 def mount_tmpfs(folder: Path, options: str = "size=512k") -> bool:

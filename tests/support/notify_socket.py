@@ -1,5 +1,5 @@
 """One listener for the datagrams the daemon sends systemd: sd_notify's NOTIFY_SOCKET, or
-journald's native socket (tests/test_journald_fields.py reads `sock` itself)."""
+journald's native socket (tests/ops/test_journald_fields.py reads `sock` itself)."""
 
 from __future__ import annotations
 

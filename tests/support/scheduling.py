@@ -38,7 +38,7 @@ LONG_FIRST = ("ray-clusters", "test_pool.py", "system-users", "test_daemon_watch
               "test_engine_speed.py", "test_problems_daemon.py", "test_engine.py",
               "test_render_loop.py", "test_worker_startup.py", "test_ops_bulk.py",
               "test_gallery.py", "test_cli_render.py", "test_daemon_once.py",
-              "test_ops_daemon.py", "test_style_cards.py", "test_ops_bulk_truth.py")
+              "test_ops_daemon.py", "test_style_cards.py", "test_bulk_pass_progress.py")
 
 
 def unit_of(nodeid: str) -> str:

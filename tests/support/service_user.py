@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling import need
+from .tooling import need
 
 ROOT = Path(__file__).resolve().parents[2]
 
