@@ -72,11 +72,13 @@ class Run:
 
 
 def tiny_photo(n: int) -> bytes:
-    """A 32 px photo with its own bytes (no two are duplicates)."""
+    """A 32 px photo with its own pixels (no two are duplicates)."""
     im = Image.new("RGB", (32, 24), ((n * 7) % 256, (n * 13) % 256, (n * 29) % 256))
-    im.putpixel((n % 32, (n // 32) % 24), (255 - (n % 256), n % 251, 7))
+    for k in range(3):   # n's bytes, large enough to survive JPEG: a block per byte
+        level = (n >> (8 * k)) & 0xFF
+        im.paste((level, 255 - level, level), (8 * k, 16, 8 * k + 8, 24))
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
+    im.save(buf, "PNG")   # lossless: n in the pixels makes the bytes unique
     return buf.getvalue()
 
 
@@ -139,11 +141,11 @@ def one_run(mode: str, photos: int, root: Path, timeout: float) -> Run:
     staging = root / "staging" / CAMPAIGN
     staging.mkdir(parents=True)
     for n in range(photos):
-        (staging / f"p{n:06d}.jpg").write_bytes(tiny_photo(n))
+        (staging / f"p{n:06d}.png").write_bytes(tiny_photo(n))
     (box.inbox / "warmup").mkdir()
     proc = box.start_watch(log_name=f"watch-{mode}-{photos}.log")
     try:
-        (box.inbox / "warmup" / "w.jpg").write_bytes(tiny_photo(photos + 1))
+        (box.inbox / "warmup" / "w.png").write_bytes(tiny_photo(photos + 1))
         wait_until(lambda: progress(box)[1] >= 1, 600, "the warm-up photo", proc)
         time.sleep(2)                                  # its gallery rebuild
         cpu0, started = cpu_seconds(proc.pid), time.monotonic()

@@ -164,6 +164,8 @@ class GalleryBuild:
                 self.seen = max(self.seen, inp.changed)
         written = []
         for name, numbers in dirty.items():
+            for number in numbers:
+                self.model[name].count_page(number)
             written += self._write_pages(self.model[name], sorted(numbers), live, banner,
                                          False)
         return written + self._write_index(live, banner, False)

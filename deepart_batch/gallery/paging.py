@@ -105,7 +105,8 @@ class CampaignPages:
         return any(self.moving.get(n) for n in range(self.page_count()))
 
     def put(self, entry: PhotoEntry, view: dict) -> set[int]:
-        """Place a changed or new photo; returns the pages to write again."""
+        """Place a changed or new photo; returns the pages to count (count_page) and write
+        again, once for all the photos of one update."""
         place = self.positions.get(entry.input_id)
         if place is None:
             before = self.page_count()
@@ -119,8 +120,6 @@ class CampaignPages:
             self.campaign.photos[place] = entry
             self.views[place] = view
             dirty = {0, place // PAGE_PHOTOS}
-        for number in dirty:
-            self.count_page(number)
         return dirty
 
     def entry(self, input_id: int) -> PhotoEntry | None:
