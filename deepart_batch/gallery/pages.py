@@ -111,6 +111,7 @@ class GalleryBuild:
             pages = self.model[campaign.name] = CampaignPages(campaign, views, unmatched,
                                                                thumbs)
             written += self._write_pages(pages, range(pages.page_count()), live, banner, force)
+            pages.freeze_settled()
             self._remove_later_pages(pages)
         written += self._write_index(live, banner, force)
         if self.config is not None:
@@ -143,11 +144,11 @@ class GalleryBuild:
             for inp in changed:
                 if is_card(inp.relpath) or prints.is_approval(inp.relpath, self.approve_folder):
                     return None   # styles.html and prints: the full build's
-                entry = photo_entry(inp, journal.jobs_for_input(inp.id), self.outbox,
-                                    self.problems_folder,
-                                    self.config.styles_dir if self.config is not None
-                                    else None)
+                entry = self._entry(journal, inp)
                 pages = self.model.get(inp.campaign)
+                frozen = pages.frozen_page_of(inp.id) if pages is not None else None
+                if frozen is not None and not self._thaw(journal, pages, frozen):
+                    return None
                 old = pages.entry(inp.id) if pages is not None else None
                 if not shown(entry):
                     if old is not None:
@@ -168,7 +169,29 @@ class GalleryBuild:
                 self.model[name].count_page(number)
             written += self._write_pages(self.model[name], sorted(numbers), live, banner,
                                          False)
+            self.model[name].freeze_settled()
         return written + self._write_index(live, banner, False)
+
+    def _entry(self, journal, inp) -> PhotoEntry:
+        return photo_entry(inp, journal.jobs_for_input(inp.id), self.outbox,
+                           self.problems_folder,
+                           self.config.styles_dir if self.config is not None else None)
+
+    def _thaw(self, journal, pages: CampaignPages, number: int) -> bool:
+        """Read a frozen page's photos again; False when one is gone or no longer shown
+        (only a full build can place the others then)."""
+        entries = []
+        for input_id in pages.page_ids(number):
+            try:
+                entry = self._entry(journal, journal.input(input_id))
+            except LookupError:
+                return False
+            if not shown(entry):
+                return False
+            entries.append(entry)
+        pages.thaw(number, entries, [self._photo(e, pages.folder, pages.thumbs)
+                                     for e in entries])
+        return True
 
     def _last_change(self) -> int | None:
         """The journal's newest change number, None without a journal to ask."""

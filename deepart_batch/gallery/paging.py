@@ -2,7 +2,10 @@
 backlog: page 1 is the campaign's index.html (its tally and links to every page), the
 others page-2.html, page-3.html, ... each linking to the first, previous and next page.
 Each page keeps its own tally and rendered photo views, so a change to one photo rewrites
-its page and the first one, never the whole campaign."""
+its page and the first one, never the whole campaign. A page that is full and settled
+(nothing on it queued or rendering, no prints) is frozen: only its tally and its photos'
+journal ids stay in memory, so the daemon's memory does not grow with the backlog; a
+change to one of its photos reads that page again from the journal (`thaw`)."""
 
 from __future__ import annotations
 
@@ -76,10 +79,11 @@ class CampaignPages:
     positions: dict[int, int] = field(default_factory=dict)   # input id -> place
     tallies: dict[int, dict] = field(default_factory=dict)
     moving: dict[int, bool] = field(default_factory=dict)
+    frozen: set[int] = field(default_factory=set)
 
     def __post_init__(self):
-        self.positions = {p.input_id: n for n, p in enumerate(self.campaign.photos)
-                          if p.input_id is not None}
+        self.ids = [p.input_id for p in self.campaign.photos]   # place -> input id
+        self.positions = {i: n for n, i in enumerate(self.ids) if i is not None}
         for number in range(self.page_count()):
             self.count_page(number)
 
@@ -113,6 +117,7 @@ class CampaignPages:
             place = len(self.campaign.photos)
             self.campaign.photos.append(entry)
             self.views.append(view)
+            self.ids.append(entry.input_id)
             self.positions[entry.input_id] = place
             number = place // PAGE_PHOTOS
             dirty = {0, number} | ({number - 1} if self.page_count() > before else set())
@@ -125,6 +130,34 @@ class CampaignPages:
     def entry(self, input_id: int) -> PhotoEntry | None:
         place = self.positions.get(input_id)
         return None if place is None else self.campaign.photos[place]
+
+    def frozen_page_of(self, input_id: int) -> int | None:
+        """The frozen page this photo is on, if it is on one."""
+        place = self.positions.get(input_id)
+        number = None if place is None else place // PAGE_PHOTOS
+        return number if number in self.frozen else None
+
+    def page_ids(self, number: int) -> list[int]:
+        return list(self.ids[self.page_slice(number)])
+
+    def freeze_settled(self) -> None:
+        """Let go of the photos of every full, settled page but the first and the last."""
+        for number in range(1, self.page_count() - 1):
+            part = self.page_slice(number)
+            if number in self.frozen or self.moving.get(number) or \
+                    self.tallies[number]["prints"] or None in self.ids[part]:
+                continue
+            self.campaign.photos[part] = [None] * PAGE_PHOTOS
+            self.views[part] = [None] * PAGE_PHOTOS
+            self.frozen.add(number)
+
+    def thaw(self, number: int, photos: list[PhotoEntry], views: list[dict]) -> None:
+        """A frozen page's photos and views, read again."""
+        part = self.page_slice(number)
+        assert len(photos) == len(views) == len(self.ids[part])
+        self.campaign.photos[part] = photos
+        self.views[part] = views
+        self.frozen.discard(number)
 
     def pager(self, number: int, href) -> dict | None:
         """Links between the pages (None: one page). Only the first lists them all, so a

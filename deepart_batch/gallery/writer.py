@@ -7,7 +7,8 @@ BUSY_SHARE times the last rebuild's own time when that is longer, and each reads
 state, so a busy queue costs a bounded share of a core and rendering never waits for it.
 A rebuild writes only the pages of the photos that changed (GalleryBuild.update); the whole
 gallery is built at start, when the held set, the banner or an approval changes, and every
-FULL_EVERY seconds (what the journal cannot say: files removed from the outbox, retention).
+FULL_EVERY seconds or FULL_SHARE times its own time, whichever is longer (for what the
+journal cannot say: files removed from the outbox, retention).
 A failed rebuild is logged, never raised.
 """
 
@@ -26,7 +27,8 @@ from .pages import PAGE, GalleryBuild
 
 MIN_INTERVAL = 1.0
 BUSY_SHARE = 4          # wait at least this many times the last rebuild's own time
-FULL_EVERY = 600.0      # seconds between whole builds while the daemon runs
+FULL_EVERY = 600.0      # seconds between whole builds while the daemon runs, at least,
+FULL_SHARE = 100        # and at least this many times the last whole build's own time
 
 
 class GalleryWriter:
@@ -48,6 +50,7 @@ class GalleryWriter:
         self._last_error = ""
         self._seen = None
         self._last_full = float("-inf")
+        self._full_seconds = 0.0
         self.last_seconds = 0.0   # how long the last rebuild took
 
     def start(self) -> None:
@@ -73,11 +76,13 @@ class GalleryWriter:
         try:
             held = self._held()
             written = None
-            if journal is not None and started - self._last_full < FULL_EVERY:
+            if journal is not None and started - self._last_full < \
+                    max(FULL_EVERY, FULL_SHARE * self._full_seconds):
                 written = self.build.update(journal, held, live=live)
             if written is None:
                 self.build.run(held, live=live)
                 self._last_full = started
+                self._full_seconds = time.monotonic() - started
             self.rebuilds += 1
             self._last_error = ""
             return True

@@ -109,3 +109,32 @@ def test_a_thumbnail_follows_its_photo_when_it_is_moved(tmp_path):
     os.rename(photo, archived)                            # work/ -> done/: same file
     again = Thumbnails(tmp_path / ".gallery")
     assert made is not None and again.get(archived) == made
+
+
+def test_settled_pages_let_go_of_their_photos_and_are_read_again_when_one_changes(tmp_path):
+    outbox, state, journal = _box(tmp_path)
+    jobs = _drop(journal, "spring", 0, PHOTOS)
+    with journal.transaction():
+        for job_id in jobs:
+            journal.hold(job_id, "style_missing", "scream.jpg is gone", retry_at=1e12)
+    build = GalleryBuild(outbox, state)
+    build.run(live=True)
+    pages = build.model["spring"]
+    assert pages.frozen == {1}                      # not the first, not the last
+    assert pages.campaign.photos[PAGE_PHOTOS] is None
+    folder = outbox / "spring"
+    reader = open_reader(StateLayout(state).journal)
+    try:
+        changed = jobs[PAGE_PHOTOS + 5]              # photo0205, on the frozen page
+        journal.mark_failed(changed, "crash", "the worker died")
+        written = build.update(reader, live=True)
+        assert sorted(p.name for p in written if p.parent == folder) == \
+            ["index.html", "page-2.html"]
+        page = (folder / "page-2.html").read_text()
+        assert "the worker died" in page and len(set(_names(page))) == PAGE_PHOTOS
+        assert "the worker died" not in \
+            (folder / "page-3.html").read_text()
+        assert "1 failed" in (folder / "index.html").read_text()
+        assert pages.frozen == {1}                  # settled again: let go again
+    finally:
+        reader.close()
