@@ -43,6 +43,7 @@ STATE_LABELS = {s: s.value for s in (ShownState.DONE, ShownState.RENDERING, Show
                                      ShownState.WAITING, ShownState.HELD, ShownState.FAILED)}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
 GENERATOR = "deepart-batch gallery"   # in every page: how a stale page is known to be ours
+UPDATE_PHOTOS = 2000   # changed photos read per update at most (the rest: the next one)
 
 
 def environment() -> Environment:
@@ -111,7 +112,7 @@ class GalleryBuild:
             pages = self.model[campaign.name] = CampaignPages(campaign, views, unmatched,
                                                                thumbs)
             written += self._write_pages(pages, range(pages.page_count()), live, banner, force)
-            pages.freeze_settled()
+            pages.freeze_idle()
             self._remove_later_pages(pages)
         written += self._write_index(live, banner, force)
         if self.config is not None:
@@ -136,7 +137,7 @@ class GalleryBuild:
         if self.model is None or self.seen is None or \
                 self._shape != (live, banner, dict(held or {})):
             return None
-        changed = journal.changed_since(self.seen)
+        changed = journal.changed_since(self.seen, limit=UPDATE_PHOTOS)
         if not changed:
             return []
         dirty: dict[str, set[int]] = {}
@@ -169,7 +170,7 @@ class GalleryBuild:
                 self.model[name].count_page(number)
             written += self._write_pages(self.model[name], sorted(numbers), live, banner,
                                          False)
-            self.model[name].freeze_settled()
+            self.model[name].freeze_idle()
         return written + self._write_index(live, banner, False)
 
     def _entry(self, journal, inp) -> PhotoEntry:

@@ -2,13 +2,16 @@
 backlog: page 1 is the campaign's index.html (its tally and links to every page), the
 others page-2.html, page-3.html, ... each linking to the first, previous and next page.
 Each page keeps its own tally and rendered photo views, so a change to one photo rewrites
-its page and the first one, never the whole campaign. A page that is full and settled
-(nothing on it queued or rendering, no prints) is frozen: only its tally and its photos'
-journal ids stay in memory, so the daemon's memory does not grow with the backlog; a
-change to one of its photos reads that page again from the journal (`thaw`)."""
+its page and the first one, never the whole campaign. Only the first page, the last and
+the KEEP_THAWED pages changed most recently keep their photos in memory; every other full
+page (with no prints on it) is frozen: its tally and its photos' journal ids stay, so the
+daemon's memory does not grow with the backlog, and a change to one of its photos reads
+that page again from the journal (`thaw`). The render front and the intake front move
+through a campaign page by page, so a page is thawed about once as they pass."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from .prints import PRINT_STATES
 from .thumbs import Thumbnails
 
 PAGE_PHOTOS = 200     # a few hundred photos a page: well under 1 MB of HTML
+KEEP_THAWED = 8       # pages besides the first and the last whose photos stay in memory
 FIRST_PAGE = "index.html"
 LATER_PAGE = re.compile(r"page-(\d+)\.html")
 
@@ -80,8 +84,10 @@ class CampaignPages:
     tallies: dict[int, dict] = field(default_factory=dict)
     moving: dict[int, bool] = field(default_factory=dict)
     frozen: set[int] = field(default_factory=set)
+    touched: dict[int, int] = field(default_factory=dict)   # page -> when it last changed
 
     def __post_init__(self):
+        self._clock = itertools.count(1)
         self.ids = [p.input_id for p in self.campaign.photos]   # place -> input id
         self.positions = {i: n for n, i in enumerate(self.ids) if i is not None}
         for number in range(self.page_count()):
@@ -125,6 +131,7 @@ class CampaignPages:
             self.campaign.photos[place] = entry
             self.views[place] = view
             dirty = {0, place // PAGE_PHOTOS}
+        self.touched[place // PAGE_PHOTOS] = next(self._clock)
         return dirty
 
     def entry(self, input_id: int) -> PhotoEntry | None:
@@ -140,13 +147,15 @@ class CampaignPages:
     def page_ids(self, number: int) -> list[int]:
         return list(self.ids[self.page_slice(number)])
 
-    def freeze_settled(self) -> None:
-        """Let go of the photos of every full, settled page but the first and the last."""
-        for number in range(1, self.page_count() - 1):
+    def freeze_idle(self) -> None:
+        """Let go of the photos of every full page but the first, the last and the
+        KEEP_THAWED changed most recently (pages with prints, or with photos known from
+        reports alone, cannot be read again from the journal and stay)."""
+        idle = [n for n in range(1, self.page_count() - 1) if n not in self.frozen
+                and not self.tallies[n]["prints"] and None not in self.ids[self.page_slice(n)]]
+        idle.sort(key=lambda n: self.touched.get(n, -1), reverse=True)
+        for number in idle[KEEP_THAWED:]:
             part = self.page_slice(number)
-            if number in self.frozen or self.moving.get(number) or \
-                    self.tallies[number]["prints"] or None in self.ids[part]:
-                continue
             self.campaign.photos[part] = [None] * PAGE_PHOTOS
             self.views[part] = [None] * PAGE_PHOTOS
             self.frozen.add(number)

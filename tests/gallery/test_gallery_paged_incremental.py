@@ -8,6 +8,7 @@ import re
 
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.gallery.pages import GalleryBuild
+from deepart_batch.gallery import paging
 from deepart_batch.gallery.paging import PAGE_PHOTOS
 from deepart_batch.gallery.thumbs import Thumbnails
 from deepart_batch.journal import Journal, open_reader
@@ -111,7 +112,9 @@ def test_a_thumbnail_follows_its_photo_when_it_is_moved(tmp_path):
     assert made is not None and again.get(archived) == made
 
 
-def test_settled_pages_let_go_of_their_photos_and_are_read_again_when_one_changes(tmp_path):
+def test_idle_pages_let_go_of_their_photos_and_are_read_again_when_one_changes(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(paging, "KEEP_THAWED", 0)     # else 8 idle pages stay in memory
     outbox, state, journal = _box(tmp_path)
     jobs = _drop(journal, "spring", 0, PHOTOS)
     with journal.transaction():
@@ -135,6 +138,6 @@ def test_settled_pages_let_go_of_their_photos_and_are_read_again_when_one_change
         assert "the worker died" not in \
             (folder / "page-3.html").read_text()
         assert "1 failed" in (folder / "index.html").read_text()
-        assert pages.frozen == {1}                  # settled again: let go again
+        assert pages.frozen == {1}                  # idle again: let go again
     finally:
         reader.close()
