@@ -128,8 +128,10 @@ class Service:
                                         for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
             gone = [Path(s.path).name for s in job.spec.styles if not Path(s.path).is_file()]
-            fits = [s for s in idle if not planner.too_large(job.spec, s.memory_bytes)]
-            if not gone and not fits and self._refusal(job, largest) is None:
+            refusal = self._refusal(job, largest)   # guarded: a spec that no longer checks
+            fits = [] if refusal else [s for s in idle
+                                       if not planner.too_large(job.spec, s.memory_bytes)]
+            if not gone and not refusal and not fits:
                 skipped.add(job.id)
                 continue  # fits a busy slot with more memory: it waits for that one
             moved = True   # from here the job leaves the queue
@@ -138,7 +140,6 @@ class Service:
                                             if not Path(s.path).is_file())
                 self.holding.hold_job_for(job, FailureReason.STYLE_MISSING, ", ".join(gone))
                 continue
-            refusal = self._refusal(job, largest)
             if refusal:
                 self.outcomes.refuse(job, *refusal)
                 continue

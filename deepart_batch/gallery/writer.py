@@ -27,7 +27,7 @@ from .pages import PAGE, GalleryBuild
 
 MIN_INTERVAL = 1.0
 BUSY_SHARE = 4          # wait at least this many times the last rebuild's own time
-FULL_EVERY = 600.0      # seconds between whole builds while the daemon runs, at least,
+FULL_EVERY = 3600.0     # seconds between whole builds while the daemon runs, at least,
 FULL_SHARE = 100        # and at least this many times the last whole build's own time
 
 
