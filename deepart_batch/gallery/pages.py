@@ -100,10 +100,8 @@ class GalleryBuild:
         banner = self._manifest_banner()
         written, folders = [], []
         self.model = {}
-        root = os.path.realpath(self.outbox)
         for campaign in campaigns:
-            real = os.path.realpath(campaign.folder)
-            if real != root and not real.startswith(root + os.sep):
+            if not self._inside_outbox(campaign.folder):
                 continue   # a link inside the outbox leads elsewhere: never write through it
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
@@ -157,6 +155,8 @@ class GalleryBuild:
                     continue
                 if pages is None:
                     folder = self.outbox / inp.campaign if inp.campaign else self.outbox
+                    if not self._inside_outbox(folder):
+                        continue   # never write through a link that leads elsewhere
                     pages = self.model[inp.campaign] = CampaignPages(
                         Campaign(inp.campaign, folder), [], [],
                         Thumbnails(folder / GALLERY_FOLDER, self.max_pixels))
@@ -193,6 +193,11 @@ class GalleryBuild:
         pages.thaw(number, entries, [self._photo(e, pages.folder, pages.thumbs)
                                      for e in entries])
         return True
+
+    def _inside_outbox(self, folder: Path) -> bool:
+        root = os.path.realpath(self.outbox)
+        real = os.path.realpath(folder)
+        return real == root or real.startswith(root + os.sep)
 
     def _last_change(self) -> int | None:
         """The journal's newest change number, None without a journal to ask."""
