@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 
 # Everything: engine renders, daemon processes, Ray, Chromium, systemd (CI calls this).
 # Five workers on two cores: most of the suite waits on processes, signals and deadlines
-# (tests/support/scheduling.py groups and orders the modules).
+# (tests/support/scheduling.py groups and orders the modules). The slowest tests are listed
+# at the end, so a CI log shows where the time goes.
 TEST_WORKERS ?= 5
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 # The tests that compare floats from two code paths, again at 2 torch threads: another
 # summation order than the suite's one thread per worker (tests/support/numeric.py). CI runs

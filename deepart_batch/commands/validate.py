@@ -41,6 +41,7 @@ def _validate(args) -> int:
     from ..settings.folders import folder_problems, inbox_inheritance
     from ..settings.manifest import check_manifest, load_manifest
     from ..settings.notify_config import unsigned_notes
+    from ..settings.service_files import service_file_notes
     config, problems = check_config(args.config)
     if config is not None:
         notes: list[str] = []
@@ -64,7 +65,7 @@ def _validate(args) -> int:
     for capped in capped_settings(config, manifest):   # what applies, where a limit caps
         _say(f"{PROG}: note: {capped}")
     warnings, notes = inbox_inheritance(config)
-    notes += unsigned_notes(config.notify)
+    notes += unsigned_notes(config.notify) + service_file_notes(config)
     for note in notes:
         _say(f"{PROG}: note: {note}")
     for warning in warnings:

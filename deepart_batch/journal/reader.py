@@ -139,6 +139,12 @@ class JournalReader:
         """Every time this photo came in, oldest first (retried ones included)."""
         return self._query_inputs(hot.HISTORY, (relpath,))
 
+    def archive_users(self, archived_to: str) -> set[int]:
+        """Ids of the inputs whose archived copy is this file (done/ keeps one copy of the
+        same name and bytes for every input that brought it)."""
+        return {r[0] for r in self._rows("SELECT id FROM inputs WHERE archived_to=?",
+                                         (archived_to,))}
+
     def input_ids(self, *states: str) -> set[int]:
         """Ids of the inputs in these states (all inputs when none are given)."""
         where = f"state IN ({','.join('?' * len(states))})" if states else "1"

@@ -73,6 +73,28 @@ def slow(match: str, seconds: float):
         _SLOW.remove(entry)
 
 
+_AT_JOB_SIZE: list[bool] = []
+
+
+@contextmanager
+def at_job_size():
+    """Meanwhile, each answer is the canned render resized to the job's size (its long
+    side), with its report's output size to match: a preview big enough to be approved,
+    and a print bigger than its preview (still no engine run)."""
+    _AT_JOB_SIZE.append(True)
+    try:
+        yield
+    finally:
+        _AT_JOB_SIZE.pop()
+
+
+def _sized(image, size: int):
+    if not _AT_JOB_SIZE:
+        return image
+    scale = size / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+
+
 def _render_seconds(photo: str) -> float:
     return max((s for match, s in _SLOW if match in photo), default=0.0)
 
@@ -255,6 +277,8 @@ class CannedExecutor:
         report.params = {**report.params, **spec.params.to_dict()}
         report.timings = {**report.timings, "started": now_iso(), "finished": now_iso()}
         report.device, report.events = "cpu", events
+        image = _sized(image, spec.params.size)
+        report.output = {**(report.output or {}), "width": image.width, "height": image.height}
         report.job = JobInfo(id=job.job_id, attempt=job.attempt, worker=slot_id,
                              worker_device="cpu", node=self.node, executor=self.kind,
                              pid=os.getpid())

@@ -28,7 +28,7 @@ SHARED = {
     "ray-clusters": ("test_ray_executor.py", "test_no_device.py",
                      "test_ray_ignored_settings.py"),
     "system-users": ("test_systemd_service.py", "test_inbox_permissions.py",
-                     "test_validate_access.py"),
+                     "test_validate_access.py", "test_install_steps_validate.py"),
 }
 # Units by measured wall time, longest first; the rest keep their collection order.
 # (four workers, load 3: ray 207 s, pool 114, system users 109, daemon_watch 67, ...)

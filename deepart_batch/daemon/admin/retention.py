@@ -5,7 +5,9 @@ every row, so a busy box fills its disk. `prune` removes, for each input that fi
 (done or failed) before the cutoff, its archived file (and failed/'s .error.json next to
 it) and its journal rows. Anything not finished - claiming, claimed, files in work/, queued
 or running jobs - is never touched, and nothing outside state_dir/done and state_dir/failed
-is ever deleted. The outbox belongs to the team and is never pruned.
+is ever deleted. A copy in done/ that a newer input shares (the same name and bytes, taken
+again) stays until the last input using it is pruned. The outbox belongs to the team and
+is never pruned.
 
 Run by `deepart-batch prune --older-than 30d`, or by the daemon every
 retention.interval_seconds when `retention.older_than` is set.
@@ -52,6 +54,7 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
     roots = [Path(os.path.realpath(folder)) for folder in (layout.done, layout.failed)]
     result = PruneResult()
     last_id = 0
+    pruned: set[int] = set()   # a copy in done/ shared with a kept input stays (archive.py)
     while True:
         batch = journal.finished_before(cutoff, after_id=last_id, limit=BATCH)
         if not batch:
@@ -65,8 +68,9 @@ def prune(journal: Journal, state_dir: Path, older_than: float, now: float | Non
             inputs, jobs = journal.delete_inputs(ids)
             result.inputs += inputs
             result.jobs += jobs
+        pruned.update(ids)
         for inp in keep:
-            if inp.archived_to:
+            if inp.archived_to and not journal.archive_users(inp.archived_to) - pruned:
                 _remove_archived(Path(inp.archived_to), roots, result, dry_run)
     for root in roots:
         if not dry_run:

@@ -4,7 +4,11 @@
 `schema` changes if one ever has to change meaning. Times are ISO 8601 UTC strings.
 Reads the journal read-only, in one read transaction (a busy daemon's commits between
 its reads do not make the counts and the queue disagree), and imports no torch, so it is
-quick while renders run.
+quick while renders run. What a device is doing (busy, its job and progress) is read in
+that same transaction, from the running jobs (the journal records the slot each one was
+given); the daemon's status file, written once a second, only names the slots and says
+what a slot without a job is doing (idle, starting), so a device never names a job that
+ended a moment ago.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
-from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, message
+from ...core.states import (DeliveryStatus, FailureReason, InputState, JobState, SlotState,
+                            message)
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
@@ -77,7 +82,8 @@ def _queue(journal: JournalReader, counts: dict, running: list[dict]) -> dict:
     if mean is not None:
         work = counts.get(JobState.QUEUED.value, 0) * mean + sum(
             r["eta_seconds"] if r["eta_seconds"] is not None else mean for r in running)
-    return {"jobs": counts.get(JobState.QUEUED.value, 0) + len(running),
+    queued = counts.get(JobState.QUEUED.value, 0)
+    return {"jobs": queued + len(running), "queued": queued, "running": len(running),
             "work_seconds": work, "eta_seconds": None if work is None else round(work, 1),
             "from_renders": len(recent), "slots": 1}
 
@@ -133,6 +139,24 @@ def _manifest(config) -> dict:
     return out
 
 
+def _live(status_file: Path) -> dict | None:
+    """What the daemon wrote about itself (status.json, each second), or None."""
+    try:
+        live = json.loads(status_file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return live if isinstance(live, dict) else {}
+
+
+def _taken_since(journal: JournalReader, relpaths: list[str], since: float) -> set[str]:
+    """Of the photos the status file says wait in the inbox, those the journal shows
+    taken after it was written: the journal's moment wins, and counts them once."""
+    return {rel for rel in relpaths
+            if any(i.received_at >= since for i in journal.history(rel))}
+
+
 def collect(config) -> dict:
     layout = StateLayout(Path(config.state_dir))
     state, db_path = layout.root, layout.journal
@@ -140,15 +164,20 @@ def collect(config) -> dict:
     out: dict = {"schema": SCHEMA_VERSION, "time": iso(now), "state_dir": str(state),
                  "counts": {}, "running": [], "held": {"total": 0, "by_reason": {},
                                                        "photos": []},
-                 "queue": {"jobs": 0, "eta_seconds": None, "from_renders": 0, "slots": 1},
+                 "queue": {"jobs": 0, "queued": 0, "running": 0, "eta_seconds": None,
+                           "from_renders": 0, "slots": 1},
                  "failures": [], "refused": [], "manifest": _manifest(config),
                  "daemon": None, "devices": [],
                  "notifications": {"counts": {}, "failing": []}}
+    live = _live(layout.status_file)
+    held_in_inbox = (live or {}).get("held_in_inbox") or []
+    taken: set[str] = set()
     if db_path.exists():
         journal = open_reader(db_path)
         try:
             with journal.snapshot():   # one moment: counts, running, queue and held agree
                 out.update(_journal(journal, now))
+                taken = _taken_since(journal, held_in_inbox, (live or {}).get("time", 0))
         except JournalUnavailable as exc:  # created a moment ago, not yet set up
             out["journal_error"] = str(exc)
         except JournalDamaged as exc:      # damaged: the daemon rebuilds it at start
@@ -156,12 +185,7 @@ def collect(config) -> dict:
                                     f"rebuilds it")
         finally:
             journal.close()
-    status_file = layout.status_file
-    if status_file.exists():
-        try:
-            live = json.loads(status_file.read_text())
-        except ValueError:
-            live = {}
+    if live is not None:
         alive = _daemon_alive(live.get("pid"))
         out["daemon"] = {"pid": live.get("pid"), "mode": live.get("mode"), "alive": alive,
                          "state": ("draining" if live.get("stopping") else "running")
@@ -169,10 +193,11 @@ def collect(config) -> dict:
                          "updated_seconds_ago": round(now - live.get("time", 0), 1),
                          "waiting": (live.get("waiting") or []) if alive else []}
         if alive:
-            out["devices"] = live.get("workers", [])
-            waiting = live.get("held_in_inbox") or []
+            out["devices"] = devices_at_snapshot(live.get("workers") or [], out["running"])
             why = live.get("held_in_inbox_reasons") or {}
-            for rel in waiting:  # no valid manifest, or the service may not take them
+            # no valid manifest, or the service may not take them; not those the journal
+            # snapshot shows taken since the file was written (counted there, once)
+            for rel in (r for r in held_in_inbox if r not in taken):
                 reason = why.get(rel, "manifest_invalid")
                 out["held"]["total"] += 1
                 out["held"]["by_reason"][reason] = out["held"]["by_reason"].get(reason, 0) + 1
@@ -190,6 +215,31 @@ def collect(config) -> dict:
     if out["counts"] or out["held"]["total"]:   # one held count, the same everywhere
         out["counts"][JobState.HELD] = out["held"]["total"]
     return out
+
+
+def devices_at_snapshot(slots: list[dict], running: list[dict]) -> list[dict]:
+    """The daemon's slots (status file) doing what the journal snapshot says: a slot the
+    snapshot has a job running on is busy with that job and its progress; a slot it has
+    none on is not busy, whatever the slot said up to a second earlier (it is idle
+    unless it said something else: starting, dead); a slot the file does not know yet
+    but a running job names is listed too."""
+    on = {r["worker"]: r for r in running if r.get("worker")}
+    devices = []
+    for slot in slots:
+        slot = dict(slot)
+        job = on.pop(slot.get("worker"), None)
+        if job is not None:
+            slot.update(state=SlotState.BUSY.value, job=job["job"], progress=job["progress"])
+        else:
+            if slot.get("state") == SlotState.BUSY.value:
+                slot["state"] = SlotState.IDLE.value
+            slot.update(job=None, progress=None)
+        devices.append(slot)
+    for worker, job in on.items():
+        devices.append({"worker": worker, "device": job["device"], "node": None, "pid": None,
+                        "state": SlotState.BUSY.value, "job": job["job"],
+                        "progress": job["progress"], "memory_bytes": 0, "busy_seconds": 0.0})
+    return devices
 
 
 def render_text(info: dict) -> str:
@@ -233,7 +283,7 @@ def render_text(info: dict) -> str:
         eta = (f", about {human_duration(q['eta_seconds'])} left (from the last "
                f"{q['from_renders']} render(s), {q['slots']} slot(s))"
                if q.get("eta_seconds") is not None else ", no render time known yet")
-        lines.append(f"queue: {q['jobs']} render(s){eta}")
+        lines.append(f"queue: {q['queued']} queued + {q['running']} running{eta}")
     held = info["held"]
     if held["total"]:
         lines.append(f"held: {held['total']} (" + ", ".join(

@@ -215,10 +215,21 @@ class Outcomes:
         self.summary.failures.append(message if message.startswith(inp.relpath) else
                                      f"{inp.relpath}: {message}")   # name the photo
 
+    def _kept_copy(self, inp) -> Path | None:
+        """The copy in done/ of an earlier input with this name and these bytes (a preview
+        approved again, a photo dropped again): shared, not archived once more."""
+        if is_card(inp.relpath):
+            return None
+        earlier = [i.archived_to for i in reversed(self.journal.history(inp.relpath))
+                   if i.id != inp.id and i.state == InputState.DONE and i.archived_to
+                   and i.sha256 == inp.sha256
+                   and self.layout.done in Path(i.archived_to).parents]
+        return archive.kept_copy(earlier, inp.sha256)
+
     def archive_done(self, input_id: int) -> None:
         inp = self.journal.input(input_id)
         all_jobs = self.journal.jobs_for_input(input_id)
-        target = Path(inp.archived_to) if inp.archived_to else \
+        target = Path(inp.archived_to) if inp.archived_to else self._kept_copy(inp) or \
             archive.archive_target(self.layout.done, inp.relpath, str(input_id))
         self.journal.archive_intent(input_id, str(target), None)
         if is_card(inp.relpath):   # the painting stays in styles_dir: no copy in done/

@@ -103,4 +103,4 @@ def test_status_gives_an_eta_for_the_whole_queue(tmp_path):
     journal.close()
     queue = info["queue"]
     assert queue["jobs"] == 4 and queue["eta_seconds"] == 240.0, queue
-    assert "queue: 4 render(s), about 4 min 0 s left" in render_text(info)
+    assert "queue: 4 queued + 0 running, about 4 min 0 s left" in render_text(info)

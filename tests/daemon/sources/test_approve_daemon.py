@@ -95,4 +95,5 @@ def test_kill_9_while_taking_or_publishing_a_print_loses_and_duplicates_nothing(
         for rel in prints:
             report = json.loads((box.outbox / rel).with_suffix(".json").read_text())
             assert report["output"]["approved_from"]["sha256"] == _sha(preview)
-    assert len(list((box.state / "done" / "_approve").iterdir())) == 2
+    # the same file approved twice: one archived copy (archive.kept_copy)
+    assert len(list((box.state / "done" / "_approve").iterdir())) == 1
