@@ -20,7 +20,7 @@ from loguru import logger
 
 from ..core.layout import StateLayout
 from ..core.states import FailureReason, JobState
-from ..core.style_card_names import photo_jobs
+from ..core.style_card_names import STYLES_FOLDER
 from ..journal import JournalBusy
 from ..ops.sdnotify import Notifier
 from ..pool import Executor, FairScheduler, PoolJob
@@ -46,6 +46,8 @@ from .sources.registry import Sources
 # (a bad config or option), 130 an interrupt before the loop started.
 EXIT_OK, EXIT_FAILURES, EXIT_OBSERVER_DIED, EXIT_LOCKED = 0, 1, 3, 75
 EXIT_NO_DEVICE = 69   # run --once: this setup can render nothing (sysexits EX_UNAVAILABLE)
+SCAN_AHEAD = 4        # queued jobs read per campaign beyond the idle slots: the scheduler's
+                      # style affinity looks this far into a campaign's queue
 
 
 class Service:
@@ -90,30 +92,57 @@ class Service:
         if not idle or self.stopping:
             return
         largest = max((s.memory_bytes for s in slots), default=0)
-        by_id = {j.id: j for j in self.sources.startable(self.journal.jobs_ready(),
-                                                         self.journal.jobs_in(JobState.RUNNING))}
+        if largest > 0:   # what no device of the pool can hold is refused, never chosen
+            for job in self.journal.ready_too_large(largest):
+                self.outcomes.refuse(job, *(self._refusal(job, largest) or (
+                    FailureReason.TOO_LARGE, f"needs about {job.need_bytes / 2**30:.1f} GiB "
+                    f"but the largest device has {largest / 2**30:.1f} GiB - lower the size "
+                    "in the manifest")))
+        skipped: set[int] = set()   # fit only a busy slot: they wait for it
+        below = None                # the priority levels above this are used up
+        while idle:
+            fits = None if any(s.memory_bytes <= 0 for s in idle) else \
+                max(s.memory_bytes for s in idle)
+            priority, heads = self.journal.ready_heads(len(idle) + SCAN_AHEAD + len(skipped),
+                                                       fits, below)
+            if priority is None:
+                return
+            if not self._start_some([j for j in self.sources.startable(
+                    heads, self.journal.running()) if j.id not in skipped],
+                    idle, largest, skipped):
+                below = priority   # none of these could start: the next priority down
+
+    def _start_some(self, ready: list, idle: list, largest: int, skipped: set[int]) -> bool:
+        """Start ready jobs on idle slots, the scheduler choosing; returns whether any job
+        left the queue (started, held or refused), so the caller reads the heads again."""
+        by_id = {j.id: j for j in ready}
+        moved = False
         for job in [j for j in by_id.values() if j.spec is None]:   # undecodable row
             del by_id[job.id]
             problem = job.spec_problem or "no render settings were stored"
             self.outcomes.refuse(job, *unrenderable(job, ValueError(problem)))
+            moved = True
         while idle and by_id:
             cand = self.scheduler.pick([Candidate(j.id, j.campaign, j.priority,
                                                   j.spec.style_key)
                                         for j in by_id.values()], idle[0].cached_styles)
             job = by_id.pop(cand.job_id)
             gone = [Path(s.path).name for s in job.spec.styles if not Path(s.path).is_file()]
+            refusal = self._refusal(job, largest)   # guarded: a spec that no longer checks
+            fits = [] if refusal else [s for s in idle
+                                       if not planner.too_large(job.spec, s.memory_bytes)]
+            if not gone and not refusal and not fits:
+                skipped.add(job.id)
+                continue  # fits a busy slot with more memory: it waits for that one
+            moved = True   # from here the job leaves the queue
             if gone:
                 self.manifests.note_missing(s.path for s in job.spec.styles
                                             if not Path(s.path).is_file())
                 self.holding.hold_job_for(job, FailureReason.STYLE_MISSING, ", ".join(gone))
                 continue
-            refusal = self._refusal(job, largest)
             if refusal:
                 self.outcomes.refuse(job, *refusal)
                 continue
-            fits = [s for s in idle if not planner.too_large(job.spec, s.memory_bytes)]
-            if not fits:
-                continue  # fits a busy slot with more memory: it waits for that one
             slot = next((s for s in fits if cand.style_key in s.cached_styles), fits[0])
             idle.remove(slot)
             with self.journal.transaction():   # a release is kept for the team with it
@@ -125,6 +154,7 @@ class Service:
                 "job {} ({} [{}]) -> {} on {} (attempt {})", job.id,
                 self.journal.input(job.input_id).relpath, job.slug, slot.id, slot.node,
                 job.attempts + 1)
+        return moved
 
     def _hold_ready(self, reason: FailureReason, detail: str) -> None:
         for job in self.journal.jobs_ready():
@@ -189,6 +219,9 @@ class Service:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
+        # the claim renames a photo under a read lease, whose break is signalled (SIGIO,
+        # which would end the daemon): ignored, the lease is held for one rename only
+        signal.signal(signal.SIGIO, signal.SIG_IGN)
         if early_stop_requested():
             self.request_stop()
         if self.once:
@@ -299,9 +332,9 @@ class Service:
         counts = self.journal.counts()
         held = self.manifests.current is None and \
             self.holding.in_inbox(FailureReason.MANIFEST_INVALID)
-        ready = self.journal.jobs_ready()
-        return (self.sources.pending() == 0
-                and not (ready if self.make_cards else photo_jobs(ready))
+        ready = counts[JobState.QUEUED] > 0 if self.make_cards else \
+            self.journal.ready_outside(STYLES_FOLDER)
+        return (self.sources.pending() == 0 and not ready
                 and counts[JobState.RUNNING] == 0 and not held)
 
     def _drain(self) -> int:

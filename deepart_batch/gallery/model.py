@@ -7,23 +7,20 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..core.style_card_names import STYLES_FOLDER, is_card
+from ..core.style_card_names import is_card
 from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, InputState, JobState, PrintState, ShownState
 from ..core.state_texts import message as team_message
-from ..core.outbox_names import REPORTS_FOLDER
-from ..core.shared_report import ReportFieldError, SharedReport
 from ..journal import Input, Job, open_reader
 from ..report import plain_settings, resolve_shared, style_label, summarize
 from . import prints
+from .reports import ReportCache, image_of, report_files
 from .prints import PrintItem
 
-REPORT_SCHEMA_PREFIX = "deepart-batch/report/"
 GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
 
 
@@ -78,6 +75,7 @@ class PhotoEntry:
     trouble: Trouble | None = None   # the photo is held, or was refused / failed
     held: bool = False
     outputs: list[OutputItem] = field(default_factory=list)
+    input_id: int | None = None      # its journal row (None: known from reports alone)
 
     @property
     def name(self) -> str:
@@ -130,67 +128,6 @@ def photo_state(photo: "PhotoEntry") -> ShownState:
     if states & {ShownState.QUEUED, ShownState.WAITING}:
         return ShownState.WAITING
     return ShownState.RENDERED
-
-
-class ReportCache:
-    """Parsed reports keyed by (path, mtime, size): a rebuild only parses what changed."""
-
-    def __init__(self):
-        self._cache: dict[str, tuple[tuple, dict | None]] = {}
-
-    def load(self, path: Path) -> dict | None:
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        key = (st.st_mtime_ns, st.st_size)
-        hit = self._cache.get(str(path))
-        if hit and hit[0] == key:
-            return hit[1]
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            data = None
-        if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(
-                REPORT_SCHEMA_PREFIX) and data.get("status") == JobState.DONE and _readable(data)):
-            data = None
-        self._cache[str(path)] = (key, data)
-        return data
-
-
-def _readable(report: dict) -> bool:
-    """A report on the share can be edited by anyone: the gallery shows only one whose every
-    field is of the kind the box writes (core/shared_report) and whose `job` block holds
-    plain values; another is passed over like a missing report (the image still shows)."""
-    try:
-        SharedReport.from_dict(report)
-    except ReportFieldError:
-        return False
-    plain = (str, int, float, bool, type(None))
-    return all(isinstance(v, plain) for v in (report.get("job") or {}).values())
-
-
-def _report_files(outbox: Path):
-    """Report files of the outbox's renders; not the style cards' (on styles.html)."""
-    for root, dirs, files in os.walk(outbox):
-        dirs[:] = [d for d in dirs if not d.startswith(".")
-                   and not (d == STYLES_FOLDER and Path(root) == Path(outbox))]
-        for name in files:
-            if name.endswith(".json") and not name.endswith(".error.json") \
-                    and not name.startswith("."):
-                yield Path(root) / name
-
-
-def _image_of(report_file: Path, report: dict) -> Path | None:
-    """The image a report describes, found by name in the report's own folder (so a moved
-    or re-mounted outbox still works), or in the folder above `_reports/`."""
-    name = PurePosixPath(str((report.get("output") or {}).get("path") or "")).name
-    if not name:
-        return None
-    folder = report_file.parent
-    if folder.name == REPORTS_FOLDER:
-        folder = folder.parent
-    return folder / name
 
 
 def output_from_report(report: dict, image: Path, styles_dir: Path | None = None,
@@ -280,9 +217,9 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
     (outbox/<approve_folder>/) are not photos: each goes on its preview's output."""
     outbox, reports = Path(outbox), reports or ReportCache()
     by_image: dict[str, tuple[Path, dict]] = {}
-    for path in _report_files(outbox):
+    for path in report_files(outbox):
         report = reports.load(path)
-        image = _image_of(path, report) if report else None
+        image = image_of(path, report) if report else None
         if image is not None and image.exists():
             by_image[os.path.realpath(image)] = (image, report)
     photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
@@ -296,13 +233,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if prints.is_approval(inp.relpath, approve_folder):
             approvals[inp.id] = inp
             continue
-        entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path))
-        if inp.state in (InputState.FAILED, InputState.HELD):   # refused, failed or held
-            entry.held = inp.state == InputState.HELD
-            entry.trouble = trouble_for(inp.reason or ("error" if inp.state == InputState.FAILED
-                                                       else "manifest_invalid"),
-                                        inp.relpath, inp.error,
-                                        note_of(outbox, problems_folder, inp.relpath))
+        entry = _bare_entry(inp, outbox, problems_folder)
         by_input[inp.id] = (inp.campaign, entry)
         photos[(inp.campaign, inp.id)] = entry
     printed: set[str] = set()   # print images a journal job accounts for
@@ -315,11 +246,7 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
         if entry is None:
             continue
         found = by_image.pop(os.path.realpath(job.output_path), None)
-        if job.state == JobState.DONE and found is None:
-            continue   # its files were removed from the outbox
-        entry.outputs.append(output_from_report(found[1], found[0], styles_dir, masks) if found
-                             else _output_from_job(job, note_of(outbox, problems_folder,
-                                                                entry.relpath), entry.relpath))
+        _add_output(entry, job, found, outbox, problems_folder, styles_dir, masks)
     print_files = {real: by_image.pop(real) for real in printed if real in by_image}
     loose_prints = []
     for real, (image, report) in list(by_image.items()):   # reports the journal does not know
@@ -341,13 +268,66 @@ def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = 
                                                              held=True)
     campaigns: dict[str, Campaign] = {}
     for (name, _), entry in photos.items():
-        if not entry.outputs and not entry.trouble:
+        if not shown(entry):
             continue   # claimed, jobs not planned yet
         campaigns.setdefault(name, Campaign(name, outbox / name if name else outbox)
                              ).photos.append(entry)
     _attach_prints(campaigns, outbox, approvals, print_jobs, print_files, loose_prints,
                    problems_folder)
     return sorted(campaigns.values(), key=lambda c: (c.name != "", c.name.lower()))
+
+
+def _bare_entry(inp: Input, outbox: Path, problems_folder: str) -> PhotoEntry:
+    """A photo from its journal row, before its outputs."""
+    entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path),
+                       input_id=inp.id)
+    if inp.state in (InputState.FAILED, InputState.HELD):   # refused, failed or held
+        entry.held = inp.state == InputState.HELD
+        entry.trouble = trouble_for(inp.reason or ("error" if inp.state == InputState.FAILED
+                                                   else "manifest_invalid"),
+                                    inp.relpath, inp.error,
+                                    note_of(outbox, problems_folder, inp.relpath))
+    return entry
+
+
+def _add_output(entry: PhotoEntry, job: Job, found: tuple[Path, dict] | None, outbox: Path,
+                problems_folder: str, styles_dir: Path | None, masks: Path | None) -> None:
+    """The job's output on the photo: from its report when the render is there."""
+    if job.state == JobState.DONE and found is None:
+        return   # its files were removed from the outbox
+    entry.outputs.append(output_from_report(found[1], found[0], styles_dir, masks) if found
+                         else _output_from_job(job, note_of(outbox, problems_folder,
+                                                            entry.relpath), entry.relpath))
+
+
+def photo_entry(inp: Input, jobs: list[Job], outbox: Path, problems_folder: str = "_problems",
+                styles_dir: Path | None = None, masks: Path | None = None
+                ) -> PhotoEntry | None:
+    """One photo as `collect` shows it, from its row and its jobs alone: each finished
+    render's report is read where its job wrote it, so nothing walks the outbox. None for
+    what is not on a campaign page (a style card, an approval: the caller rebuilds all)."""
+    entry = _bare_entry(inp, Path(outbox), problems_folder)
+    for job in jobs:
+        _add_output(entry, job, _report_of(job), Path(outbox), problems_folder, styles_dir,
+                    masks)
+    return entry
+
+
+def _report_of(job: Job) -> tuple[Path, dict] | None:
+    """(image, report) of a finished render, read afresh from its report file."""
+    if job.state != JobState.DONE or not job.report_path:
+        return None
+    report_file = Path(job.report_path)
+    report = ReportCache().load(report_file)
+    image = image_of(report_file, report) if report else None
+    if image is None or image.name != Path(job.output_path).name or not image.exists():
+        return None
+    return image, report
+
+
+def shown(entry: PhotoEntry) -> bool:
+    """Whether a photo is on a page yet (claimed photos without jobs are not)."""
+    return bool(entry.outputs or entry.trouble)
 
 
 def _attach_prints(campaigns: dict[str, Campaign], outbox: Path, approvals: dict,

@@ -26,9 +26,15 @@ from ..paths import atomic_write_bytes
 from ..report import duration
 from .curve import loss_curve
 from .liveness import holder_alive, run_mode
-from .model import (GALLERY_FOLDER, PHOTO_STATES, Campaign, OutputItem, PhotoEntry,
-                    ReportCache, Trouble, collect, photo_state)
-from .prints import PRINT_STATE_WORDS, PRINT_STATES, PrintItem
+from ..core.layout import StateLayout
+from ..core.style_card_names import is_card
+from ..journal import JournalDamaged, JournalUnavailable, open_reader
+from . import prints
+from .model import (GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, Trouble, collect,
+                    photo_entry, photo_state, shown)
+from .paging import LATER_PAGE, CampaignPages, keep_prints, page_name
+from .reports import ReportCache
+from .prints import PRINT_STATE_WORDS, PrintItem
 from .styles import card_folder, collect_styles, no_card_words, page_context
 from .thumbs import PREVIEW_SIDE, Thumbnails
 
@@ -38,6 +44,7 @@ STATE_LABELS = {s: s.value for s in (ShownState.DONE, ShownState.RENDERING, Show
                                      ShownState.WAITING, ShownState.HELD, ShownState.FAILED)}
 _STAMP = "\x00updated\x00"   # replaced after hashing, so an unchanged page is not rewritten
 GENERATOR = "deepart-batch gallery"   # in every page: how a stale page is known to be ours
+UPDATE_PHOTOS = 2000   # changed photos read per update at most (the rest: the next one)
 
 
 def environment() -> Environment:
@@ -69,8 +76,11 @@ class GalleryBuild:
     #                                   (None: as the lock file's run mode says)
     reports: ReportCache = field(default_factory=ReportCache)
     written: dict[str, str] = field(default_factory=dict)   # page -> hash of its content
+    model: dict[str, CampaignPages] | None = None   # what the last full build showed
+    seen: int | None = None           # the journal's change number it showed
 
     def __post_init__(self):
+        self._shape = None
         self.outbox = Path(self.outbox)
         self.env = environment()
         self.approve_folder = self.config.approve.folder if self.config is not None \
@@ -80,40 +90,30 @@ class GalleryBuild:
             live: bool | None = None) -> list[Path]:
         """Rebuild every page; returns the pages written (unchanged ones are skipped).
         `live`: a daemon or bulk pass is running (None: ask the state_dir's lock file);
-        only then do pages with queued or rendering photos refresh themselves."""
+        only then do pages with queued or rendering photos refresh themselves. Keeps what
+        it built, for `update` to change only what the journal says changed."""
+        seen = self._last_change()   # before reading: a change meanwhile is read again
         campaigns = collect(self.outbox, self.state_dir, self.reports, held,
                             self.problems_folder, self.approve_folder,
                             self.config.styles_dir if self.config is not None else None)
+        self.reports = ReportCache()   # read once; later changes are read one by one
         live = holder_alive(self.state_dir) if live is None else live
         banner = self._manifest_banner()
-        written, rows, top_photos, top_unmatched, folders = [], [], [], [], []
-        root = os.path.realpath(self.outbox)
+        written, folders = [], []
+        self.model = {}
         for campaign in campaigns:
-            real = os.path.realpath(campaign.folder)
-            if real != root and not real.startswith(root + os.sep):
+            if not self._inside_outbox(campaign.folder):
                 continue   # a link inside the outbox leads elsewhere: never write through it
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
-            photos = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
+            views = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
             unmatched = [self._print(i, campaign.folder, thumbs) for i in campaign.unmatched]
-            if not campaign.name:   # dropped at the top of the inbox: shown on the index
-                top_photos, top_unmatched = photos, unmatched
-                continue
-            page = campaign.folder / PAGE
-            if self._write(page, "campaign.html", force, campaign=campaign, photos=photos,
-                           unmatched=unmatched,
-                           pending=live and campaign.active, banner=banner,
-                           tally=self._tally(campaign), styles_href=self._styles_href(
-                               campaign.folder),
-                           home=href(self.outbox / PAGE, campaign.folder)):
-                written.append(page)
-            rows.append(self._index_row(campaign, photos))
-        index = self.outbox / PAGE
-        if self._write(index, "index.html", force, campaigns=rows, photos=top_photos,
-                       unmatched=top_unmatched, banner=banner,
-                       pending=live and any(c.active for c in campaigns),
-                       styles_href=self._styles_href(self.outbox)):
-            written.append(index)
+            pages = self.model[campaign.name] = CampaignPages(campaign, views, unmatched,
+                                                               thumbs)
+            written += self._write_pages(pages, range(pages.page_count()), live, banner, force)
+            pages.freeze_idle()
+            self._remove_later_pages(pages)
+        written += self._write_index(live, banner, force)
         if self.config is not None:
             thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
@@ -122,7 +122,154 @@ class GalleryBuild:
         self._remove_stale({c.name for c in campaigns if c.name})
         for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
             thumbs.prune()
+        self.seen, self._shape = seen, (live, banner, dict(held or {}))
         return written
+
+    def update(self, journal, held: dict[str, str] | None = None,
+               live: bool | None = None) -> list[Path] | None:
+        """Write again only the pages of the photos the journal changed since the last
+        build, the first page of their campaigns and the index (from each campaign's
+        tallies); None when only a full `run` can say it (nothing built yet, the held
+        set, the banner or liveness changed, an approval or card changed, a photo left)."""
+        live = holder_alive(self.state_dir) if live is None else live
+        banner = self._manifest_banner()
+        if self.model is None or self.seen is None or \
+                self._shape != (live, banner, dict(held or {})):
+            return None
+        changed = journal.changed_since(self.seen, limit=UPDATE_PHOTOS)
+        if not changed:
+            return []
+        dirty: dict[str, set[int]] = {}
+        with journal.snapshot():
+            for inp in changed:
+                if is_card(inp.relpath) or prints.is_approval(inp.relpath, self.approve_folder):
+                    return None   # styles.html and prints: the full build's
+                entry = self._entry(journal, inp)
+                pages = self.model.get(inp.campaign)
+                frozen = pages.frozen_page_of(inp.id) if pages is not None else None
+                if frozen is not None and not self._thaw(journal, pages, frozen):
+                    return None
+                old = pages.entry(inp.id) if pages is not None else None
+                if not shown(entry):
+                    if old is not None:
+                        return None   # a photo leaves its page: every later one moves
+                    continue
+                if pages is None:
+                    folder = self.outbox / inp.campaign if inp.campaign else self.outbox
+                    if not self._inside_outbox(folder):
+                        continue   # never write through a link that leads elsewhere
+                    pages = self.model[inp.campaign] = CampaignPages(
+                        Campaign(inp.campaign, folder), [], [],
+                        Thumbnails(folder / GALLERY_FOLDER, self.max_pixels))
+                keep_prints(old, entry)
+                view = self._photo(entry, pages.folder, pages.thumbs)
+                dirty.setdefault(inp.campaign, set()).update(pages.put(entry, view))
+                self.seen = max(self.seen, inp.changed)
+        written = []
+        for name, numbers in dirty.items():
+            for number in numbers:
+                self.model[name].count_page(number)
+            written += self._write_pages(self.model[name], sorted(numbers), live, banner,
+                                         False)
+            self.model[name].freeze_idle()
+        return written + self._write_index(live, banner, False)
+
+    def _entry(self, journal, inp) -> PhotoEntry:
+        return photo_entry(inp, journal.jobs_for_input(inp.id), self.outbox,
+                           self.problems_folder,
+                           self.config.styles_dir if self.config is not None else None,
+                           StateLayout(Path(self.state_dir)).masks if self.state_dir else None)
+
+    def _thaw(self, journal, pages: CampaignPages, number: int) -> bool:
+        """Read a frozen page's photos again; False when one is gone or no longer shown
+        (only a full build can place the others then)."""
+        entries = []
+        for input_id in pages.page_ids(number):
+            try:
+                entry = self._entry(journal, journal.input(input_id))
+            except LookupError:
+                return False
+            if not shown(entry):
+                return False
+            entries.append(entry)
+        pages.thaw(number, entries, [self._photo(e, pages.folder, pages.thumbs)
+                                     for e in entries])
+        return True
+
+    def _inside_outbox(self, folder: Path) -> bool:
+        root = os.path.realpath(self.outbox)
+        real = os.path.realpath(folder)
+        return real == root or real.startswith(root + os.sep)
+
+    def _last_change(self) -> int | None:
+        """The journal's newest change number, None without a journal to ask."""
+        if self.state_dir is None:
+            return None
+        try:
+            journal = open_reader(StateLayout(Path(self.state_dir)).journal, timeout=5)
+        except (FileNotFoundError, JournalUnavailable, JournalDamaged):
+            return None
+        try:
+            return journal.last_change() if journal.tracks_changes() else None
+        except (JournalUnavailable, JournalDamaged):
+            return None
+        finally:
+            journal.close()
+
+    def _write_pages(self, pages: CampaignPages, numbers, live: bool, banner,
+                     force: bool) -> list[Path]:
+        """The campaign's pages `numbers` (0 is its index.html; the top of the inbox's
+        first page is the gallery's own index, written by _write_index)."""
+        written = []
+        campaign = pages.campaign
+        for number in numbers:
+            if number >= pages.page_count() or (not campaign.name and number == 0):
+                continue
+            page = pages.folder / page_name(number)
+            first = number == 0
+            if self._write(page, "campaign.html", force, campaign=campaign,
+                           photos=pages.views[pages.page_slice(number)],
+                           unmatched=pages.unmatched if first else [],
+                           pending=live and pages.moving[number], banner=banner,
+                           tally=pages.tally() if first else None,
+                           pager=pages.pager(number, href),
+                           styles_href=self._styles_href(pages.folder),
+                           home=href(self.outbox / PAGE, pages.folder)):
+                written.append(page)
+        return written
+
+    def _write_index(self, live: bool, banner, force: bool) -> list[Path]:
+        """outbox/index.html: a row per campaign from its tallies, and the first page of
+        the photos dropped at the top of the inbox."""
+        named = sorted((p for name, p in self.model.items() if name),
+                       key=lambda p: p.campaign.name.lower())
+        top = self.model.get("")
+        index = self.outbox / PAGE
+        if self._write(index, "index.html", force,
+                       campaigns=[self._index_row(p) for p in named],
+                       photos=top.views[top.page_slice(0)] if top else [],
+                       unmatched=top.unmatched if top else [], banner=banner,
+                       pager=top.pager(0, href) if top else None,
+                       pending=live and any(p.active() for p in self.model.values()),
+                       styles_href=self._styles_href(self.outbox)):
+            return [index]
+        return []
+
+    def _remove_later_pages(self, pages: CampaignPages) -> None:
+        """Pages past the campaign's last (it has fewer photos now) go."""
+        try:
+            names = os.listdir(pages.folder)
+        except OSError:
+            return
+        for name in names:
+            match = LATER_PAGE.fullmatch(name)
+            if match and int(match.group(1)) > pages.page_count() and \
+                    _ours(pages.folder / name):
+                try:
+                    (pages.folder / name).unlink()
+                    self.written.pop(str(pages.folder / name), None)
+                except OSError:
+                    pass
 
     def _styles_href(self, folder: Path) -> str | None:
         return href(self.outbox / STYLES_PAGE, folder) if self.config is not None else None
@@ -140,22 +287,13 @@ class GalleryBuild:
                            steps=params.steps, cards_on=self.config.cards, no_card=no_card,
                            **context)
 
-    @staticmethod
-    def _tally(campaign: Campaign) -> dict:
-        """Photos and images counted apart: '30 photos · 7 rendered · 2 failed · 5 waiting'
-        and '14 of 60 images done'; a print is part of its preview's image, never one
-        more photo or image: '1 print ready · 1 print rendering'."""
-        outputs = [o for p in campaign.photos for o in p.outputs]
-        return {"photos": len(campaign.photos),
-                "states": {s: n for s in PHOTO_STATES if (n := campaign.photo_count(s))},
-                "images": len(outputs), "images_done": campaign.count(ShownState.DONE),
-                "prints": {s: n for s in PRINT_STATES if (n := campaign.print_count(s))}}
-
-    def _index_row(self, campaign: Campaign, photos: list[dict]) -> dict:
-        cover = next((o["thumb"] for p in photos for o in p["outputs"] if o.get("thumb")), None)
-        return {"name": campaign.name, "href": href(campaign.folder / PAGE, self.outbox),
-                "cover": cover and f"{quote(campaign.name, safe='')}/{cover}",
-                "tally": self._tally(campaign)}
+    def _index_row(self, pages: CampaignPages) -> dict:
+        first = pages.views[pages.page_slice(0)]
+        cover = next((o["thumb"] for p in first for o in p["outputs"] if o.get("thumb")), None)
+        name = pages.campaign.name
+        return {"name": name, "href": href(pages.folder / PAGE, self.outbox),
+                "cover": cover and f"{quote(name, safe='')}/{cover}",
+                "tally": pages.tally()}
 
     def _manifest_banner(self) -> dict | None:
         """The manifest is broken (its .error.json is there): what the team should know."""

@@ -24,7 +24,7 @@ from ..core.states import FailureReason, InputState, JobState, RunMode, ShownSta
 from ..errors import DeepartError
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from ..settings.manifest import peek_manifest
-from .model import ReportCache
+from .reports import ReportCache
 
 JOB_STATES = {JobState.RUNNING: ShownState.RENDERING, JobState.QUEUED: ShownState.QUEUED,
               JobState.WAITING: ShownState.QUEUED, JobState.HELD: ShownState.HELD,

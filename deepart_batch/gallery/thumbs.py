@@ -1,7 +1,10 @@
 """Thumbnails in a campaign's hidden `.gallery/` folder, made once per source version.
 
-The name hashes the source path, size and mtime, so a rebuild finds existing thumbnails
-without opening any image, and a replaced source gets a fresh one.
+The name hashes the source's identity as the open file says it (device, inode, size,
+mtime): a rebuild finds existing thumbnails without decoding any image or resolving any
+path, a photo archived from work/ to done/ (renamed, the same inode) keeps its thumbnail,
+and a replaced source gets a fresh one. A painting, shown on every photo it styles, is
+looked up once per build.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Thumbnails:
         self.folder = Path(folder)
         self.max_pixels = max_pixels
         self.used: set[str] = set()
+        self._paintings: dict[tuple[str, int], Path | None] = {}
 
     def get(self, source: Path | None, side: int = THUMB_SIDE,
             checked_links: bool = False) -> Path | None:
@@ -33,6 +37,14 @@ class Thumbnails:
         styles, whose links the manifest has already confined to styles_dir."""
         if source is None:
             return None
+        if checked_links:
+            key = (str(source), side)
+            if key not in self._paintings:
+                self._paintings[key] = self._make(source, side, checked_links)
+            return self._paintings[key]
+        return self._make(source, side, checked_links)
+
+    def _make(self, source: Path, side: int, checked_links: bool) -> Path | None:
         try:
             fh = open_regular_file(os.path.realpath(source)) if checked_links \
                 else open_own_file(source)
@@ -40,7 +52,7 @@ class Thumbnails:
             return None
         with fh:
             st = os.fstat(fh.fileno())
-            key = f"{os.path.realpath(source)}|{st.st_size}|{st.st_mtime_ns}|{side}"
+            key = f"{st.st_dev}:{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{side}"
             name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".jpg"
             target = self.folder / name
             self.used.add(name)

@@ -2,13 +2,20 @@
 
 The service starts it once and closes it once. The thread polls SQLite's `data_version`
 (it moves whenever the daemon commits: a publish, a failure, a state change, progress) and
-the held set, and rebuilds at most once per `min_interval`, so a busy queue costs one
-rebuild a second and rendering never waits for it. A failed rebuild is logged, never raised.
+the held set. Changes are coalesced: at most one rebuild per `min_interval`, or per
+BUSY_SHARE times the last rebuild's own time when that is longer, and each reads the newest
+state, so a busy queue costs a bounded share of a core and rendering never waits for it.
+A rebuild writes only the pages of the photos that changed (GalleryBuild.update); the whole
+gallery is built at start, when the held set, the banner or an approval changes, and every
+FULL_EVERY seconds or FULL_SHARE times its own time, whichever is longer (for what the
+journal cannot say: files removed from the outbox, retention).
+A failed rebuild is logged, never raised.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +26,9 @@ from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from .pages import PAGE, GalleryBuild
 
 MIN_INTERVAL = 1.0
+BUSY_SHARE = 4          # wait at least this many times the last rebuild's own time
+FULL_EVERY = 3600.0     # seconds between whole builds while the daemon runs, at least,
+FULL_SHARE = 100        # and at least this many times the last whole build's own time
 
 
 class GalleryWriter:
@@ -39,6 +49,9 @@ class GalleryWriter:
         self._thread: threading.Thread | None = None
         self._last_error = ""
         self._seen = None
+        self._last_full = float("-inf")
+        self._full_seconds = 0.0
+        self.last_seconds = 0.0   # how long the last rebuild took
 
     def start(self) -> None:
         """Write the pages now (start-up) and keep them current from a background thread."""
@@ -56,9 +69,20 @@ class GalleryWriter:
         self._thread = None
         self.rebuild(live=False)   # this process is ending: its pages stop refreshing
 
-    def rebuild(self, live: bool | None = None) -> bool:
+    def rebuild(self, live: bool | None = None, journal=None) -> bool:
+        """Bring the pages up to date: only what changed when `journal` (the writer's
+        reader) can say what did, else everything."""
+        started = time.monotonic()
         try:
-            self.build.run(self._held(), live=live)
+            held = self._held()
+            written = None
+            if journal is not None and started - self._last_full < \
+                    max(FULL_EVERY, FULL_SHARE * self._full_seconds):
+                written = self.build.update(journal, held, live=live)
+            if written is None:
+                self.build.run(held, live=live)
+                self._last_full = started
+                self._full_seconds = time.monotonic() - started
             self.rebuilds += 1
             self._last_error = ""
             return True
@@ -70,6 +94,8 @@ class GalleryWriter:
                             "is rewritten at the next change)", self.index, message)
                 self._last_error = message
             return False
+        finally:
+            self.last_seconds = time.monotonic() - started
 
     def _held(self) -> dict[str, str]:
         try:
@@ -102,9 +128,9 @@ class GalleryWriter:
                     journal.close()
                 journal, seen = None, None
             if seen is None or seen != self._seen:
-                if self.rebuild() and seen is not None:
+                if self.rebuild(journal=journal) and seen is not None:
                     self._seen = seen
-            if self._stop.wait(self.min_interval):
+            if self._stop.wait(max(self.min_interval, BUSY_SHARE * self.last_seconds)):
                 break
         if journal is not None:
             journal.close()

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.layout import photo_stem
-from ..core.states import DeliveryStatus, FailureReason, InputState, JobState
+from ..core.states import ACTIVE_JOB_STATES, DeliveryStatus, FailureReason, InputState, JobState
+from . import hot_path as hot
 from . import schema
+from .hot_path import Query
 from .records import Delivery, Input, Job, JournalDamaged, JournalUnavailable, NotInJournal
 
 JOB_STATES = tuple(s.value for s in JobState)
@@ -29,6 +31,7 @@ class JournalReader:
     def __init__(self, db: sqlite3.Connection, path: Path, readonly: bool):
         self.db, self.path, self.readonly = db, Path(path), readonly
         self._columns: dict[tuple[str, str], str] = {}
+        self._tally: bool | None = None   # whether this journal keeps job_tally yet
 
     def close(self) -> None:
         self.db.close()
@@ -74,6 +77,17 @@ class JournalReader:
                           f"ORDER BY {order}", args)
         return [Job.from_row(r) for r in rows]
 
+    def run_query(self, query: Query, args=()) -> list[sqlite3.Row]:
+        """A hot-path query (hot_path.py), its select lists filled in."""
+        return self._rows(query.text(jobs=self._cols("jobs"), jobs_j=self._cols("jobs", "j"),
+                                     inputs=self._cols("inputs")), args)
+
+    def _query_jobs(self, query: Query, args=()) -> list[Job]:
+        return [Job.from_row(r) for r in self.run_query(query, args)]
+
+    def _query_inputs(self, query: Query, args=()) -> list[Input]:
+        return [Input.from_row(r) for r in self.run_query(query, args)]
+
     @contextmanager
     def snapshot(self):
         """Every read inside sees the journal as of one moment (one read transaction; WAL
@@ -89,6 +103,14 @@ class JournalReader:
             if self.db.in_transaction:
                 self.db.execute("COMMIT")   # a read transaction: nothing to write
 
+    def index_names(self) -> set[str]:
+        """The indexes this journal has (a migration adds the ones a version declares)."""
+        return {r[0] for r in self._rows("SELECT name FROM sqlite_master WHERE type='index'")}
+
+    def query_plans(self) -> dict[str, list[str]]:
+        """The plan of every hot-path query (hot_path.plans)."""
+        return hot.plans(self)
+
     def data_version(self) -> int:
         """Moves whenever another connection commits (the gallery polls it)."""
         return self._rows("PRAGMA data_version")[0][0]
@@ -96,7 +118,7 @@ class JournalReader:
     # -- inputs (photos) ----------------------------------------------------------------
     def input(self, input_id: int) -> Input:
         """The input; NotInJournal (a LookupError) when there is none."""
-        found = self._inputs("id=?", (input_id,))
+        found = self._query_inputs(hot.INPUT, (input_id,))
         if not found:
             raise NotInJournal(f"there is no input {input_id}")
         return found[0]
@@ -112,17 +134,16 @@ class JournalReader:
     def inputs_due(self, now: float | None = None) -> list[Input]:
         """Held inputs whose wait is over."""
         now = time.time() if now is None else now
-        return self._inputs(f"state='{InputState.HELD}' AND COALESCE(retry_at, 0) <= ?",
-                            (now,))
+        return self._query_inputs(hot.INPUTS_DUE, (now,))
 
     def history(self, relpath: str) -> list[Input]:
         """Every time this photo came in, oldest first (retried ones included)."""
-        return self._inputs("relpath=?", (relpath,))
+        return self._query_inputs(hot.HISTORY, (relpath,))
 
     def history_of_stem(self, stem: str) -> list[Input]:
         """Every input whose relpath is `stem` with any extension (the photos one mask
         belongs to: spring/shoe -> spring/shoe.jpg, spring/shoe.png), oldest first."""
-        rows = self._inputs("substr(relpath, 1, ?) = ?", (len(stem) + 1, stem + "."))
+        rows = self._query_inputs(hot.HISTORY_OF_STEM, (stem + ".", stem + "/"))
         return [i for i in rows if photo_stem(i.relpath) == stem]
 
     def archive_users(self, archived_to: str) -> set[int]:
@@ -141,6 +162,23 @@ class JournalReader:
         return {r[0] for r in self._rows(f"SELECT work_path FROM inputs WHERE state IN "
                                          f"({marks})", UNFINISHED_INPUTS)}
 
+    def changed_since(self, seen: int, limit: int = 5000) -> list[Input]:
+        """Inputs written (or whose jobs were) after change number `seen`, oldest change
+        first; [] in a journal without change numbers (the gallery then rebuilds all)."""
+        if not self.tracks_changes():
+            return []
+        return self._query_inputs(hot.CHANGED_INPUTS, (seen, limit))
+
+    def last_change(self) -> int:
+        """The newest change number (0: none, or a journal without them)."""
+        if not self.tracks_changes():
+            return 0
+        return self.run_query(hot.LAST_CHANGE)[0][0] or 0
+
+    def tracks_changes(self) -> bool:
+        """Whether this journal keeps change numbers (opened by a daemon of this version)."""
+        return "0 AS changed" not in self._cols("inputs")
+
     def finished_before(self, cutoff: float, after_id: int = 0, limit: int = 500
                         ) -> list[Input]:
         """Done and failed inputs finished before `cutoff`, by id, from after `after_id`."""
@@ -151,9 +189,7 @@ class JournalReader:
 
     def needed_by_duplicate(self, input_id: int) -> bool:
         """A waiting or queued duplicate still points at one of this input's jobs."""
-        return bool(self._rows("SELECT 1 FROM jobs d JOIN jobs j ON d.duplicate_of = j.id "
-                               f"WHERE j.input_id = ? AND d.state NOT IN ('{JobState.DONE}', "
-                               f"'{JobState.FAILED}') LIMIT 1", (input_id,)))
+        return bool(self.run_query(hot.NEEDED_BY_DUPLICATE, (input_id,)))
 
     def refused(self, limit: int = 10) -> list[Input]:
         """Failed photos that never got a job (refused at intake), newest first."""
@@ -164,13 +200,13 @@ class JournalReader:
     # -- jobs (renders) -----------------------------------------------------------------
     def job(self, job_id: int) -> Job:
         """The job; NotInJournal (a LookupError) when there is none."""
-        found = self._jobs("id=?", (job_id,))
+        found = self._query_jobs(hot.JOB, (job_id,))
         if not found:
             raise NotInJournal(f"there is no job {job_id}")
         return found[0]
 
     def jobs_for_input(self, input_id: int) -> list[Job]:
-        return self._jobs("input_id=?", (input_id,))
+        return self._query_jobs(hot.JOBS_FOR_INPUT, (input_id,))
 
     def jobs_in(self, *states: str) -> list[Job]:
         """Jobs in these states, highest priority first (all jobs when none are given)."""
@@ -182,8 +218,42 @@ class JournalReader:
         return self._jobs("1", order="input_id, id")
 
     def jobs_ready(self) -> list[Job]:
-        """Queued jobs, which may start now (held ones are in state held until release_due)."""
+        """Every queued job (start-up and one-off holds; dispatch reads `ready_heads`)."""
         return self.jobs_in(JobState.QUEUED.value)
+
+    def running(self) -> list[Job]:
+        """The running jobs (as many as render slots)."""
+        return self._query_jobs(hot.JOBS_IN_STATE, (JobState.RUNNING.value,))
+
+    def ready_heads(self, per_campaign: int, fits_bytes: int | None = None,
+                    below_priority: int | None = None) -> tuple[int | None, list[Job]]:
+        """The highest priority (below `below_priority`) with queued jobs that fit a device
+        of `fits_bytes` (None: any), and the oldest `per_campaign` of those of each campaign
+        at it, oldest first: all a fair pick needs, found by index seeks whatever the
+        backlog. (None, []) when nothing is queued below that priority."""
+        bound = 2 ** 63 - 1 if below_priority is None else below_priority
+        while True:
+            row = self.run_query(hot.READY_PRIORITY, (JobState.QUEUED.value, bound))
+            priority = row[0][0] if row else None
+            if priority is None:
+                return None, []
+            campaigns = [r[0] for r in self.run_query(hot.READY_CAMPAIGNS,
+                                                   (JobState.QUEUED.value, priority))]
+            heads = [job for campaign in campaigns for job in self._query_jobs(
+                hot.READY_HEAD, (JobState.QUEUED.value, priority, campaign, fits_bytes,
+                                 per_campaign))]
+            if heads:
+                return priority, sorted(heads, key=lambda j: j.id)
+            bound = priority   # none at this priority fits: the next one down
+
+    def ready_too_large(self, capacity_bytes: int, limit: int = 8) -> list[Job]:
+        """Queued jobs whose estimated need exceeds `capacity_bytes` (the largest device)."""
+        return self._query_jobs(hot.READY_TOO_LARGE,
+                                (JobState.QUEUED.value, capacity_bytes, limit))
+
+    def ready_outside(self, campaign: str) -> bool:
+        """Whether a job of any other campaign is queued."""
+        return bool(self.run_query(hot.READY_OUTSIDE, (JobState.QUEUED.value, campaign)))
 
     def job_ids(self, *states: str) -> set[int]:
         where = f"state IN ({','.join('?' * len(states))})" if states else "1"
@@ -196,31 +266,25 @@ class JournalReader:
         """Duplicates still waiting for `original_id`'s render (for any job when None)."""
         if original_id is None:
             return self._jobs(f"state='{JobState.WAITING}'")
-        return self._jobs(f"state='{JobState.WAITING}' AND duplicate_of=?", (original_id,))
+        return self._query_jobs(hot.WAITING_ON, (original_id,))
 
     def find_job(self, job_key: str) -> Job | None:
         """The job whose render an identical new job can reuse; never a waiting duplicate."""
-        found = self._jobs(f"job_key=? AND state!='{JobState.WAITING}'", (job_key,),
-                           order=f"CASE state WHEN '{JobState.DONE}' THEN 0 "
-                                 f"WHEN '{JobState.RUNNING}' THEN 1 WHEN '{JobState.QUEUED}' "
-                                 "THEN 2 ELSE 3 END, id DESC LIMIT 1")
+        found = self._query_jobs(hot.FIND_JOB, (job_key,))
         return found[0] if found else None
 
     def output_claimed(self, output_path: str) -> bool:
         """Whether a job that is not failed (or retried) writes, or has written, this path."""
-        return bool(self._rows("SELECT 1 FROM jobs WHERE output_path=? AND state NOT IN "
-                               f"('{JobState.FAILED}', '{JobState.RETRIED}') LIMIT 1",
-                               (output_path,)))
+        return bool(self.run_query(hot.OUTPUT_CLAIMED, (output_path,)))
 
     def jobs_with_relpath(self, state: str, newest_first: bool = False,
                           limit: int | None = None) -> list[tuple[Job, str]]:
         """Jobs in `state` with their photo's inbox path: by id, or by finish time."""
-        order = "j.finished_at DESC" if newest_first else "j.id"
-        if limit is not None:
-            order += f" LIMIT {int(limit)}"
-        rows = self._rows(f"SELECT {self._cols('jobs', 'j')}, i.relpath AS relpath FROM jobs "
-                          f"j JOIN inputs i ON i.id=j.input_id WHERE j.state=? ORDER BY "
-                          f"{order}", (state,))
+        if newest_first:
+            rows = self.run_query(hot.NEWEST_WITH_RELPATH, (state, -1 if limit is None
+                                                         else int(limit)))
+        else:
+            rows = self.run_query(hot.WITH_RELPATH, (state,))[:limit]
         out = []
         for r in rows:
             d = dict(r)
@@ -230,15 +294,37 @@ class JournalReader:
 
     # -- totals -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Jobs per state, every state present."""
+        """Jobs per state, every state present: from the tally (a few rows), or counted
+        in a journal no daemon of this version has opened yet."""
         out = dict.fromkeys(JOB_STATES, 0)
-        out.update(dict(self._rows("SELECT state, COUNT(*) FROM jobs GROUP BY state")))
+        if self._has_tally():
+            out.update({state: int(n) for state, n in self.run_query(hot.COUNTS)})
+        else:
+            out.update(dict(self._rows("SELECT state, COUNT(*) FROM jobs GROUP BY state")))
         return out
+
+    def count_unfinished_outside(self, campaign: str) -> int:
+        """Queued, running, waiting and held jobs of every other campaign (a pass's
+        progress)."""
+        states = tuple(s.value for s in ACTIVE_JOB_STATES)
+        if self._has_tally():
+            return int(self.run_query(hot.COUNT_OUTSIDE, (*states, campaign))[0][0])
+        return self._rows("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?, ?, ?) AND "
+                          "campaign!=?", (*states, campaign))[0][0]
+
+    def _has_tally(self) -> bool:
+        if self._tally is None:
+            self._tally = bool(self._rows("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                          "AND name='job_tally'"))
+        return self._tally
 
     def input_counts(self) -> dict[str, int]:
         return dict(self._rows("SELECT state, COUNT(*) FROM inputs GROUP BY state"))
 
     def queue_depth_by_campaign(self) -> dict[str, int]:
+        if self._has_tally():
+            return {c: int(n) for c, n in self.run_query(hot.QUEUED_BY_CAMPAIGN,
+                                                      (JobState.QUEUED.value,))}
         return dict(self._rows("SELECT campaign, COUNT(*) FROM jobs "
                                f"WHERE state='{JobState.QUEUED}' GROUP BY campaign"))
 
@@ -267,8 +353,7 @@ class JournalReader:
     def render_seconds(self, limit: int = 10000) -> list[float]:
         if "NULL AS render_seconds" in self._cols("jobs"):   # a journal not migrated yet
             return []
-        rows = self._rows(f"SELECT render_seconds FROM jobs WHERE state='{JobState.DONE}' AND "
-                          "render_seconds IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self.run_query(hot.RENDER_SECONDS, (limit,))
         return [r[0] for r in rows]
 
     def recent_failures(self, limit: int = 10) -> list[dict]:

@@ -60,6 +60,7 @@ class Job:
     retry_at: float | None = None
     holds: int = 0
     interruptions: int = 0    # daemon stops during its render (attempts given back)
+    need_bytes: int | None = None     # estimated device memory (dispatch chooses by it)
     spec_problem: str | None = None   # why a stored spec did not decode (spec is None then)
 
     @classmethod
@@ -92,6 +93,7 @@ class Input:
     reason: str | None = None
     retry_at: float | None = None
     holds: int = 0
+    changed: int = 0          # moves on every write to it or its jobs (the gallery's delta)
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Input":

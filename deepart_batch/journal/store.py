@@ -26,6 +26,7 @@ from pathlib import Path
 from ..core.states import (INPUT_TRANSITIONS, JOB_TRANSITIONS, FailureReason, InputState,
                             InvalidTransition, JobState, check_transition)
 from ..core.jobspec import JobSpec
+from . import hot_path as hot
 from . import schema
 from .busy import BUDGET_SECONDS, WAIT_SECONDS, BusyPolicy, patiently
 from .reader import JournalReader
@@ -211,24 +212,27 @@ class Journal(JournalReader):
 
     @_write
     def take_forced(self, job_key: str) -> bool:
-        return self.db.execute("DELETE FROM forced WHERE job_key=?", (job_key,)).rowcount > 0
+        return self.db.execute(hot.TAKE_FORCED.sql, (job_key,)).rowcount > 0
 
     # -- jobs ---------------------------------------------------------------------------
     @_write
     def add_job(self, input_id: int, job_key: str, campaign: str, priority: int, slug: str,
                 spec: JobSpec, output_path: str, report_path: str, state: str = "queued",
                 reason: str | None = None, error: str | None = None,
-                duplicate_of: int | None = None) -> int:
+                duplicate_of: int | None = None, need_bytes: int | None = None) -> int:
+        """need_bytes: the device memory it is estimated to need (dispatch chooses by it
+        in SQL); None when unknown (dispatch then checks the decoded spec)."""
         check_transition(JOB_TRANSITIONS, "job", job_key[:12], None, JobState(state))
         assert state != JobState.WAITING or duplicate_of is not None
         now = time.time()
         cur = self.db.execute(
             "INSERT INTO jobs (input_id, job_key, campaign, priority, slug, state, spec, "
             "output_path, report_path, reason, error, created_at, queued_at, finished_at, "
-            "duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "duplicate_of, need_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (input_id, job_key, campaign, priority, slug, state, json.dumps(spec.to_dict()),
              output_path, report_path, reason, error, now, now,
-             now if state in (JobState.DONE, JobState.FAILED) else None, duplicate_of))
+             now if state in (JobState.DONE, JobState.FAILED) else None, duplicate_of,
+             need_bytes))
         return cur.lastrowid
 
     @_write
@@ -271,9 +275,7 @@ class Journal(JournalReader):
     def release_due(self, now: float | None = None) -> list[int]:
         """Held jobs whose wait is over go back to the queue; returns their ids."""
         now = time.time() if now is None else now
-        ids = [r[0] for r in self.db.execute(
-            f"SELECT id FROM jobs WHERE state='{JobState.HELD}' AND COALESCE(retry_at, 0) <= ?",
-            (now,)).fetchall()]
+        ids = [r[0] for r in self.db.execute(hot.JOBS_DUE.sql, (now,)).fetchall()]
         for job_id in ids:
             self._transition(job_id, JobState.HELD, JobState.QUEUED, queued_at=now,
                              retry_at=None)

@@ -3,6 +3,7 @@
 import pytest
 
 from support.boxes import Box, composed
+from support.scripted_slots import ScriptedExecutor, slot
 from deepart_batch.settings.config import EXECUTORS, load_config
 from deepart_batch.errors import ConfigError
 from deepart_batch.pool import (BACKENDS, DevicePool, EventKind, Executor, PoolJob,
@@ -45,38 +46,14 @@ def test_retryable_kinds_are_the_ones_that_are_not_the_jobs_fault():
         EventKind.CRASHED, EventKind.TIMEOUT, EventKind.LOST, EventKind.OUTBOX}
 
 
-class ScriptedExecutor:
-    """Slots with set memory sizes, recording what the daemon assigns (no renders)."""
-    kind = "scripted"
-    started_at = 0.0
-
-    def __init__(self, slots):
-        self._slots = slots
-        self.assigned = []
-
-    def slots(self):
-        return list(self._slots)
-
-    def assign(self, slot_id, job: PoolJob):
-        self.assigned.append((slot_id, job.job_id))
-
-    def capacity(self):
-        from deepart_batch.pool import Capacity
-        return Capacity(len(self._slots))
-
-
-def _slot(id, memory, state=SlotState.IDLE):
-    return SlotView(id, "cuda:0", f"node-{id}", state, memory_bytes=memory)
-
-
 def test_dispatch_holds_each_job_to_the_memory_of_the_slot_it_runs_on(tmp_path):
     box = Box(tmp_path, defaults={"size": 512})
     with composed(box, once=True) as service:
         service.take(box.drop("tubingen.jpg", "p.jpg"))
         (job,) = service.journal.jobs_in("queued")
         # 64 MiB is far too little for 512 px, 64 GiB is plenty
-        small, large = _slot("small", 64 << 20), _slot("large", 64 << 30)
-        service.pool = ScriptedExecutor([small, _slot("large", 64 << 30, SlotState.BUSY)])
+        small, large = slot("small", 64 << 20), slot("large", 64 << 30)
+        service.pool = ScriptedExecutor([small, slot("large", 64 << 30, SlotState.BUSY)])
         service.dispatch()   # fits only the busy slot: it waits, it is not refused
         assert service.pool.assigned == []
         assert service.journal.job(job.id).state == "queued"

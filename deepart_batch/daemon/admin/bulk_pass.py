@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from loguru import logger
 
-from ...core.style_card_names import photo_jobs
+from ...core.style_card_names import STYLES_FOLDER, photo_jobs
 from ...core.states import DaemonEvent, FailureReason, InputState, JobState, PassOutcome
 
 EXIT_DONE, EXIT_SOME_FAILED, EXIT_HELD_OR_LEFT, EXIT_STOPPED = 0, 1, 20, 21
 EXIT_CODES = {PassOutcome.DONE: EXIT_DONE, PassOutcome.SOME_FAILED: EXIT_SOME_FAILED,
               PassOutcome.HELD_OR_LEFT: EXIT_HELD_OR_LEFT, PassOutcome.STOPPED: EXIT_STOPPED}
-ACTIVE = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.WAITING.value,
-          JobState.HELD.value)
 
 
 def outcome(summary) -> PassOutcome:
@@ -66,7 +64,7 @@ class PassProgress:
     def finished(self, _event) -> None:
         s = self.summary
         n = s.jobs_done + s.jobs_failed
-        total = n + len(photo_jobs(self.journal.jobs_in(*ACTIVE)))   # cards: apart
+        total = n + self.journal.count_unfinished_outside(STYLES_FOLDER)   # cards: apart
         failed = f" ({s.jobs_failed} failed)" if s.jobs_failed else ""
         logger.info("progress: {} of {} renders finished{}", n, total, failed)
 

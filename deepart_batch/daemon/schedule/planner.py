@@ -112,7 +112,7 @@ def plan(journal: Journal, config: Config, manifest, inp: Input, weights_id: str
             logger.info("{} [{}]: identical to job {} (done): not rendered again", inp.relpath,
                         output.slug, previous.id)
             continue
-        queued.append(journal.add_job(*args))
+        queued.append(journal.add_job(*args, need_bytes=memory_need(spec)))
     return queued
 
 
@@ -178,6 +178,23 @@ def _copy_outputs(src: Path, src_report: Path, dst: Path, dst_report: Path) -> b
         return False
 
 
+def _need_args(spec: JobSpec) -> dict:
+    p = spec.params
+    return dict(layers=list(p.content_layers) + list(p.style_layers), precision="fp32",
+                optimizer=p.optimizer, history=p.lbfgs_history, style_layers=p.style_layers)
+
+
+def memory_need(spec: JobSpec | dict) -> int | None:
+    """Device memory a job needs at least (fp32, whole, checkpointed or tiled: see
+    engine/budget.py), stored with the job so dispatch chooses by it; None: unknown."""
+    spec = JobSpec.of(spec)
+    if spec.content_size is None:
+        return None
+    width, height = spec.content_size
+    h, w = long_side_shape(height, width, spec.params.size)
+    return minimum_need(h, w, **_need_args(spec))
+
+
 def too_large(spec: JobSpec | dict, capacity_bytes: int) -> str | None:
     """Why a job cannot fit on any device of this pool, or None (estimated at fp32, high)."""
     spec = JobSpec.of(spec)
@@ -185,10 +202,8 @@ def too_large(spec: JobSpec | dict, capacity_bytes: int) -> str | None:
         return None
     p = spec.params
     width, height = spec.content_size
-    h, w = long_side_shape(height, width, p.size)
-    kw = dict(layers=list(p.content_layers) + list(p.style_layers), precision="fp32",
-              optimizer=p.optimizer, history=p.lbfgs_history, style_layers=p.style_layers)
-    need = minimum_need(h, w, **kw)  # whole, checkpointed or tiled (engine/budget.py)
+    kw = _need_args(spec)
+    need = memory_need(spec)
     if need <= capacity_bytes:
         return None
     fit = largest_fitting_size(height, width, capacity_bytes, **kw)

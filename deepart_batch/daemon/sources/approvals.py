@@ -11,7 +11,6 @@ the one its report describes (sha256), becomes a problem photo (APPROVAL_INVALID
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -93,18 +92,12 @@ class ApprovalSource:
         limits = self.config.limits
         refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats)
-        work = self.layout.work / claim.work_name(rel, f"{time.time_ns():x}")
         # the preview's campaign: the gallery shows the print on the preview's page
-        input_id = self.journal.begin_claim(rel, self._campaign(path.name), str(work))
-        try:
-            claim.write_claim_note(self.layout.claims, work, rel)
-            claim.move_file(path, work)
-        except BaseException as exc:
-            self.journal.drop_input(input_id)
-            claim.remove_claim_note(self.layout.claims, work)
-            if isinstance(exc, FileNotFoundError):
-                return
-            raise
+        claimed = claim.claim_into_work(self.journal, self.layout, path, rel,
+                                        self._campaign(path.name), mover=claim.move_file)
+        if claimed is None:   # gone meanwhile
+            return
+        input_id, work = claimed
         if refusal is not None:
             self.journal.finish_claim(input_id, "")
             self.outcomes.fail_input(input_id, refusal.reason, refusal.message)
@@ -207,7 +200,8 @@ class ApprovalSource:
             self.journal, preview.with_name(preview.stem + PRINT_SUFFIX + preview.suffix))
         report = publish.report_path(out, self.config.output.reports == "subfolder")
         job_id = self.journal.add_job(inp.id, key, job.campaign, job.priority,
-                                      job.slug + "-print", spec, str(out), str(report))
+                                      job.slug + "-print", spec, str(out), str(report),
+                                      need_bytes=planner.memory_need(spec))
         logger.info("approval {}: print job {} queued ({} px, as {})", inp.relpath, job_id,
                     size, out.name)
         return job_id

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from pathlib import Path, PurePosixPath
 
 from loguru import logger
@@ -176,17 +175,10 @@ class InboxSource:
         refusal = claim.inspect(path, rel, limits.max_file_bytes, limits.max_input_pixels,
                                  limits.formats) or \
             claim.reserved_name(rel, self.config.problems.folder, self.config.approve.folder)
-        work = self.layout.work / claim.work_name(rel, f"{time.time_ns():x}")
-        input_id = self.journal.begin_claim(rel, campaign_of(rel), str(work))
-        try:
-            claim.write_claim_note(self.layout.claims, work, rel)
-            claim.claim_file(path, work)
-        except BaseException as exc:  # it stays in the inbox: no row, no note
-            self.journal.drop_input(input_id)
-            claim.remove_claim_note(self.layout.claims, work)
-            if isinstance(exc, FileNotFoundError):
-                return
-            raise
+        claimed = claim.claim_into_work(self.journal, self.layout, path, rel, campaign_of(rel))
+        if claimed is None:   # gone meanwhile
+            return
+        input_id, work = claimed
         if refusal is not None:
             logger.warning("refused {}", refusal.message)
             self.journal.finish_claim(input_id, "")

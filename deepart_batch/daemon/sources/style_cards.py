@@ -253,5 +253,6 @@ class StyleCardSource:
                 report = publish.report_path(out, self.config.output.reports == "subfolder")
                 queued.append(self.journal.add_job(inp.id, key, STYLES_FOLDER,
                                                    CARD_PRIORITY, card_slug(photo), spec,
-                                                   str(out), str(report)))
+                                                   str(out), str(report),
+                                                   need_bytes=planner.memory_need(spec)))
         return queued
