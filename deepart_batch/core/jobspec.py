@@ -72,13 +72,14 @@ class JobSpec:
     def look_decided(self) -> bool:
         return self.look_size != UNDECIDED
 
-    def with_files(self, content: str, style_paths: list[str], mask: str | None = None
-                   ) -> "JobSpec":
-        """The same job reading its photo, styles (and mask) from other files (a Ray
-        actor's copies)."""
+    def with_files(self, content: str, style_paths: list[str], mask: str | None = None,
+                   init_from: str | None = None) -> "JobSpec":
+        """The same job reading its photo, styles (mask, approved preview) from other files
+        (a Ray actor's copies)."""
         styles = tuple(replace(s, path=p) for s, p in zip(self.styles, style_paths))
         return replace(self, content=content, styles=styles,
-                       mask=self.mask if mask is None else mask)
+                       mask=self.mask if mask is None else mask,
+                       init_from=self.init_from if init_from is None else init_from)
 
     def to_dict(self) -> dict:
         d = asdict(self)

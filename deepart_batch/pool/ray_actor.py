@@ -55,9 +55,11 @@ class RenderActor:
             latest = [self._progress] if self._progress else []
             return [e.to_dict() for e in notices + latest]
 
-    def render(self, job: PoolJob, photo: bytes, mask: bytes, *styles: bytes) -> dict:
+    def render(self, job: PoolJob, photo: bytes, mask: bytes, init: bytes, *styles: bytes
+               ) -> dict:
         """One job; returns its RenderDone or RenderFailed event's wire form (the render's
-        own errors included). `mask`: the region mask's bytes (b"": none)."""
+        own errors included). `mask`: the region mask's bytes, `init`: a print's approved
+        preview (b"": none); this node shares no folder with the daemon."""
         folder = self.tmp / f"job-{job.job_id}-{job.attempt}"
         folder.mkdir()
         try:
@@ -67,7 +69,10 @@ class RenderActor:
                      for i, (s, data) in enumerate(zip(spec.styles, styles))]
             mask_path = _write(folder / f"mask{Path(spec.mask).suffix}", mask) \
                 if spec.mask else None
-            local = dataclasses.replace(job, spec=spec.with_files(content, paths, mask_path))
+            init_path = _write(folder / f"approved{Path(spec.init_from).suffix}", init) \
+                if spec.init_from else None
+            local = dataclasses.replace(job, spec=spec.with_files(content, paths, mask_path,
+                                                                  init_path))
             result: list[ExecutorEvent] = []
             with self._lock:
                 self._progress, self._notices = None, []

@@ -202,8 +202,10 @@ class RayExecutor:
         photo = ray.put(Path(job.spec.content).read_bytes())
         # the region mask's claimed copy travels as the photo does (b"": no mask)
         mask = ray.put(Path(job.spec.mask).read_bytes() if job.spec.mask else b"")
+        # and so does a print's approved preview, which it starts from (b"": not a print)
+        init = ray.put(Path(job.spec.init_from).read_bytes() if job.spec.init_from else b"")
         styles = [self._style_ref(s.path) for s in job.spec.styles]
-        slot.render_ref = slot.actor.render.remote(job, photo, mask, *styles)
+        slot.render_ref = slot.actor.render.remote(job, photo, mask, init, *styles)
         slot.job, slot.assigned_at, slot.progress = job, time.monotonic(), None
         slot.asked_at = slot.assigned_at
 
