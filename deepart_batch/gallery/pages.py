@@ -24,19 +24,18 @@ from ..core.state_texts import plain
 from ..core.states import ShownState
 from ..paths import atomic_write_bytes
 from ..report import duration
-from .curve import loss_curve
 from .liveness import holder_alive, run_mode
 from ..core.layout import StateLayout
 from ..core.style_card_names import is_card
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from . import prints
-from .model import (GALLERY_FOLDER, Campaign, OutputItem, PhotoEntry, Trouble, collect,
-                    photo_entry, photo_state, shown)
+from .model import GALLERY_FOLDER, Campaign, PhotoEntry, collect, photo_entry, shown
 from .paging import LATER_PAGE, CampaignPages, keep_prints, page_name
 from .reports import ReportCache
-from .prints import PRINT_STATE_WORDS, PrintItem
+from .prints import PRINT_STATE_WORDS
 from .styles import card_folder, collect_styles, no_card_words, page_context
-from .thumbs import PREVIEW_SIDE, Thumbnails
+from .thumbs import Thumbnails
+from .views import href, photo_view, print_view
 
 PAGE = "index.html"
 DEFAULT_APPROVE_FOLDER = "_approve"   # without a config (as config.ApproveConfig's default)
@@ -56,11 +55,6 @@ def environment() -> Environment:
     env.globals["generator"] = GENERATOR
     env.globals["print_state_words"] = PRINT_STATE_WORDS
     return env
-
-
-def href(target: Path, page_dir: Path) -> str:
-    """A relative, percent-encoded link: works on file://, shares and any web server."""
-    return quote(Path(os.path.relpath(target, page_dir)).as_posix(), safe="/")
 
 
 @dataclass
@@ -106,8 +100,8 @@ class GalleryBuild:
                 continue   # a link inside the outbox leads elsewhere: never write through it
             thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
-            views = [self._photo(p, campaign.folder, thumbs) for p in campaign.photos]
-            unmatched = [self._print(i, campaign.folder, thumbs) for i in campaign.unmatched]
+            views = [photo_view(p, campaign.folder, thumbs) for p in campaign.photos]
+            unmatched = [print_view(i, campaign.folder, thumbs) for i in campaign.unmatched]
             pages = self.model[campaign.name] = CampaignPages(campaign, views, unmatched,
                                                                thumbs)
             written += self._write_pages(pages, range(pages.page_count()), live, banner, force)
@@ -162,7 +156,7 @@ class GalleryBuild:
                         Campaign(inp.campaign, folder), [], [],
                         Thumbnails(folder / GALLERY_FOLDER, self.max_pixels))
                 keep_prints(old, entry)
-                view = self._photo(entry, pages.folder, pages.thumbs)
+                view = photo_view(entry, pages.folder, pages.thumbs)
                 dirty.setdefault(inp.campaign, set()).update(pages.put(entry, view))
                 self.seen = max(self.seen, inp.changed)
         written = []
@@ -192,7 +186,7 @@ class GalleryBuild:
             if not shown(entry):
                 return False
             entries.append(entry)
-        pages.thaw(number, entries, [self._photo(e, pages.folder, pages.thumbs)
+        pages.thaw(number, entries, [photo_view(e, pages.folder, pages.thumbs)
                                      for e in entries])
         return True
 
@@ -326,59 +320,6 @@ class GalleryBuild:
             except OSError:
                 pass
 
-    def _photo(self, photo: PhotoEntry, folder: Path, thumbs: Thumbnails) -> dict:
-        original = None
-        small = thumbs.get(photo.original)
-        if small is not None:
-            big = thumbs.get(photo.original, PREVIEW_SIDE)
-            original = {"thumb": href(small, folder), "href": href(big or small, folder)}
-        return {"name": photo.name, "relpath": photo.relpath, "original": original,
-                "trouble": None if any(o.trouble for o in photo.outputs)   # said on the card
-                else _trouble(photo.trouble, folder), "held": photo.held,
-                "state": photo_state(photo),
-                "outputs": [self._output(o, folder, thumbs) for o in photo.outputs]}
-
-    def _output(self, out: OutputItem, folder: Path, thumbs: Thumbnails) -> dict:
-        view = {"slug": out.slug, "state": out.state, "settings": out.settings,
-                "summary": out.summary, "message": out.message, "device": out.device,
-                "trouble": _trouble(out.trouble, folder),
-                "seconds": out.seconds, "curve": loss_curve(out.trace), "thumb": None,
-                "href": None, "progress": None, "file": out.image.name if out.image else None}
-        if out.image is not None:
-            small = thumbs.get(out.image)
-            view["href"] = href(out.image, folder)
-            view["thumb"] = href(small, folder) if small else None
-            outline = thumbs.outline(out.mask, small)   # the mask's edges over it
-            view["outline"] = href(outline, folder) if outline else None
-        if out.progress:
-            step, total = out.progress
-            view["progress"] = {"step": step, "total": total,
-                                "percent": round(100 * step / total) if total else 0}
-        view["print"] = self._print(out.print, folder, thumbs) if out.print else None
-        view["styles"] = []
-        for style in out.styles:
-            small = thumbs.get(style.path, checked_links=True)
-            view["styles"].append({"label": style.label,
-                                   "weight": None if style.weight is None or len(out.styles) < 2
-                                   else round(style.weight * 100),
-                                   "thumb": href(small, folder) if small else None})
-        return view
-
-    def _print(self, item: PrintItem, folder: Path, thumbs: Thumbnails) -> dict:
-        """A preview's approval in words, and its print (a print says it is one)."""
-        view = {"state": item.state, "words": item.words(), "settings": item.settings(),
-                "preview": item.preview, "href": None, "thumb": None, "seconds": item.seconds,
-                "device": item.device, "note": href(item.note, folder) if item.note else None,
-                "file": item.image.name if item.image else None, "progress": None}
-        if item.image is not None:
-            small = thumbs.get(item.image)
-            view["href"] = href(item.image, folder)
-            view["thumb"] = href(small, folder) if small else None
-        if item.progress:
-            step, total = item.progress
-            view["progress"] = {"step": step, "total": total}
-        return view
-
     def _write(self, page: Path, template: str, force: bool, **context) -> bool:
         html = self.env.get_template(template).render(updated=_STAMP, **context)
         digest = hashlib.sha256(html.encode()).hexdigest()
@@ -388,13 +329,6 @@ class GalleryBuild:
         atomic_write_bytes(page, html.encode("utf-8"))
         self.written[str(page)] = digest
         return True
-
-
-def _trouble(trouble: Trouble | None, folder: Path) -> dict | None:
-    if trouble is None:
-        return None
-    return {"what": trouble.what, "todo": trouble.todo, "detail": plain(trouble.detail),
-            "note": href(trouble.note, folder) if trouble.note else None}
 
 
 def _ours(page: Path) -> bool:

@@ -9,7 +9,8 @@ busy.py     writes wait out another program's lock, then raise JournalBusy
 
 from ..core.states import InvalidTransition
 from .busy import BUDGET_SECONDS, WAIT_SECONDS, is_busy
-from .reader import JOB_STATES, JournalReader, open_reader
+from .reader import JournalReader, open_reader
+from .totals import JOB_STATES
 from .records import (Delivery, Input, Job, JournalBusy, JournalDamaged, JournalUnavailable,
                       NotInJournal)
 from .schema import SCHEMA
