@@ -1,11 +1,10 @@
 """masks_dir: where the team saves region masks, mirroring the inbox. Unset, it is `masks`
 beside the inbox; it may not overlap the inbox (masks would be taken as photos); `validate`
 refuses a missing masks folder when a rule requires masks (warns when rules use them if
-there), and one this user cannot read."""
+there); one the service user cannot read: tests/settings/test_validate_access.py."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -57,16 +56,3 @@ def test_validate_refuses_a_missing_masks_folder_when_a_rule_requires_masks(tmp_
     res = run_in_process(["validate", "--config", str(box.config)])
     assert res.returncode == 0, res.stderr
     assert "masks_dir" not in res.stderr
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
-def test_validate_refuses_a_masks_folder_this_user_cannot_read(tmp_path):
-    box = Box(tmp_path)
-    box.manifest.write_text(MASKED)
-    (tmp_path / "masks").mkdir(mode=0o300)   # no read: cannot list its masks
-    try:
-        res = run_in_process(["validate", "--config", str(box.config)])
-    finally:
-        (tmp_path / "masks").chmod(0o755)
-    assert res.returncode == 2
-    assert "cannot read it" in res.stderr and "masks" in res.stderr

@@ -100,3 +100,23 @@ def test_a_log_folder_this_user_cannot_create_names_the_folder_that_blocks_it(si
         res = validate_as(user, config)
         assert res.returncode == 0, res.stdout + res.stderr
         assert not (locked / "logs").exists()
+
+
+def test_a_masks_folder_this_user_cannot_read_is_refused(site):
+    """Rules that use masks need the masks folder listed by the service user (root reads
+    any folder, so this runs as a throwaway user)."""
+    config = make_box(site, "styles")
+    (site / "manifest.yaml").write_text('styles:\n  starry: {image: starry_night.jpg}\n'
+                                        'rules:\n  - match: "**"\n    mask: optional\n'
+                                        '    outputs: [{style: starry}]\n')
+    masks = site / "masks"            # masks_dir unset: `masks` beside the inbox
+    masks.mkdir(mode=0o700)           # root's and closed: the user cannot list its masks
+    masks.chmod(0o700)
+    with throwaway_user() as (user, group):
+        res = validate_as(user, config)
+        out = res.stdout + res.stderr
+        assert res.returncode == 2 and "Traceback" not in out, out
+        assert "cannot read it" in res.stderr and str(masks) in res.stderr, out
+        masks.chmod(0o755)
+        res = validate_as(user, config)
+        assert res.returncode == 0, res.stdout + res.stderr
