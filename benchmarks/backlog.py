@@ -29,7 +29,6 @@ import os
 import platform
 import resource
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +67,8 @@ class Run:
     largest_page_kb: float
     pages: int
     failed: int
+    life_peak_rss_mb: float = 0.0   # VmHWM up to its exit: the stop's whole rebuild too
+    stop_seconds: float = 0.0       # SIGTERM to exit (the last whole rebuild in it)
     load: str = ""            # load averages (1, 5, 15 min) at its start / end
 
 
@@ -174,6 +175,7 @@ def one_run(mode: str, photos: int, root: Path, timeout: float) -> Run:
         worst, worst_cpu, polls = max(worst, wall), max(worst_cpu, cpu_status), polls + 1
         time.sleep(3)                                  # the gallery's last rebuild
         rss = peak_rss_mb(proc.pid)
+        life_rss, stop_took = stopped_peak_rss_mb(proc)
     finally:
         stop(proc, signal.SIGTERM, timeout=300)
     pages = [p for p in box.outbox.rglob("*.html")]
@@ -181,7 +183,21 @@ def one_run(mode: str, photos: int, root: Path, timeout: float) -> Run:
                round(photos / seconds, 2), round(cpu, 2), round(1000 * cpu / photos, 3),
                round(rss, 1), round(worst, 3), round(worst_cpu, 3), polls,
                round(max((p.stat().st_size for p in pages), default=0) / 1024, 1),
-               len(pages), failed)
+               len(pages), failed, round(life_rss, 1), round(stop_took, 2))
+
+
+def stopped_peak_rss_mb(proc, timeout: float = 300) -> tuple[float, float]:
+    """SIGTERM, then the daemon's VmHWM read until it exits (its stop rebuilds the whole
+    gallery once more): its peak over its whole life, and how long it took to stop."""
+    proc.send_signal(signal.SIGTERM)
+    started, peak = time.monotonic(), 0.0
+    while proc.poll() is None and time.monotonic() - started < timeout:
+        try:
+            peak = max(peak, peak_rss_mb(proc.pid))
+        except (OSError, ValueError):
+            break   # gone between poll and read
+        time.sleep(0.05)
+    return peak, time.monotonic() - started
 
 
 def power_fit(runs: list[Run]) -> tuple[float, float] | None:
@@ -209,16 +225,16 @@ def table(runs: list[Run], fits: dict, notes: list[str]) -> str:
              "the box is shared, and wall-clock figures (photos/s, status) move with it; "
              "CPU seconds of the daemon move much less.", "",
              "| executor | photos | all claimed (s) | all done (s) | photos/s | daemon CPU s | "
-             "CPU ms/photo | peak RSS MB | worst status s wall / CPU (polls) | largest page KB "
-             "(pages) | failed | load start / end |",
+             "CPU ms/photo | peak RSS MB (run / with the stop) | worst status s wall / CPU "
+             "(polls) | largest page KB (pages) | failed | stop s | load start / end |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| --- |"]
+             "| ---: | --- |"]
     for r in runs:
         lines.append(f"| {r.mode} | {r.photos:,} | {r.claimed_seconds} | {r.seconds} | "
                      f"{r.photos_per_second} | {r.cpu_seconds} | {r.cpu_per_photo_ms} | "
-                     f"{r.peak_rss_mb} | {r.worst_status_s} / {r.worst_status_cpu_s} "
-                     f"({r.status_polls}) | "
-                     f"{r.largest_page_kb} ({r.pages}) | {r.failed} | "
+                     f"{r.peak_rss_mb} / {r.life_peak_rss_mb} | {r.worst_status_s} / "
+                     f"{r.worst_status_cpu_s} ({r.status_polls}) | "
+                     f"{r.largest_page_kb} ({r.pages}) | {r.failed} | {r.stop_seconds} | "
                      f"{r.load} |")
     lines.append("")
     for mode, fit in fits.items():

@@ -17,7 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 from ..core.states import ShownState
 from ..paths import atomic_write_bytes
 from ..report import style_label
-from .model import collect
+from .gather import collect
 
 BACKGROUND, INK, MUTED, EMPTY = (255, 255, 255), (29, 35, 48), (92, 101, 119), (238, 240, 243)
 

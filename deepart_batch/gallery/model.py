@@ -7,18 +7,15 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..core.style_card_names import is_card
-from ..core.layout import StateLayout, campaign_of
 from ..core.states import FailureReason, InputState, JobState, PrintState, ShownState
 from ..core.state_texts import message as team_message
-from ..journal import Input, Job, open_reader
+from ..journal import Input, Job
 from ..report import plain_settings, resolve_shared, style_label, summarize
 from . import prints
-from .reports import ReportCache, image_of, report_files
+from .reports import ReportCache, image_of
 from .prints import PrintItem
 
 GALLERY_FOLDER = ".gallery"   # thumbnails: one hidden folder per campaign
@@ -192,94 +189,14 @@ def _output_from_job(job: Job, note: Path | None = None, relpath: str = "") -> O
                       device=job.device, progress=progress, message=message, trouble=trouble)
 
 
-def _journal_rows(db_path: Path) -> tuple[list[Input], list[Job]]:
-    """Inputs past claiming and every job, read-only; nothing while there is no journal."""
-    try:
-        journal = open_reader(db_path, timeout=5)
-    except FileNotFoundError:
-        return [], []
-    try:
-        return journal.inputs_except(InputState.CLAIMING), journal.all_jobs()
-    finally:
-        journal.close()
-
-
 def note_of(outbox: Path, problems_folder: str, relpath: str) -> Path:
     """Where the daemon puts the photo's problem note (daemon/problems.entry_paths)."""
     return Path(outbox) / problems_folder / (relpath + ".txt")
 
 
-def collect(outbox: Path, state_dir: Path | None, reports: ReportCache | None = None,
-            held: dict[str, str] | None = None, problems_folder: str = "_problems",
-            approve_folder: str = "_approve", styles_dir: Path | None = None
-            ) -> list[Campaign]:
-    """Every campaign with its photos and outputs, in the order photos arrived. Approvals
-    (outbox/<approve_folder>/) are not photos: each goes on its preview's output."""
-    outbox, reports = Path(outbox), reports or ReportCache()
-    by_image: dict[str, tuple[Path, dict]] = {}
-    for path in report_files(outbox):
-        report = reports.load(path)
-        image = image_of(path, report) if report else None
-        if image is not None and image.exists():
-            by_image[os.path.realpath(image)] = (image, report)
-    photos: dict[tuple[str, object], PhotoEntry] = {}   # (campaign, input id or relpath)
-    inputs, jobs = _journal_rows(StateLayout(Path(state_dir)).journal) if state_dir \
-        else ([], [])
-    masks = StateLayout(Path(state_dir)).masks if state_dir else None
-    by_input, approvals, print_jobs = {}, {}, {}
-    for inp in inputs:
-        if is_card(inp.relpath):
-            continue   # a style card: outbox/styles.html shows it (gallery/styles.py)
-        if prints.is_approval(inp.relpath, approve_folder):
-            approvals[inp.id] = inp
-            continue
-        entry = _bare_entry(inp, outbox, problems_folder)
-        by_input[inp.id] = (inp.campaign, entry)
-        photos[(inp.campaign, inp.id)] = entry
-    printed: set[str] = set()   # print images a journal job accounts for
-    for job in jobs:
-        if job.input_id in approvals:
-            print_jobs.setdefault(job.input_id, []).append(job)
-            printed.add(os.path.realpath(job.output_path))
-            continue
-        campaign, entry = by_input.get(job.input_id, (job.campaign, None))
-        if entry is None:
-            continue
-        found = by_image.pop(os.path.realpath(job.output_path), None)
-        _add_output(entry, job, found, outbox, problems_folder, styles_dir, masks)
-    print_files = {real: by_image.pop(real) for real in printed if real in by_image}
-    loose_prints = []
-    for real, (image, report) in list(by_image.items()):   # reports the journal does not know
-        if (report.get("output") or {}).get("approved_from"):
-            loose_prints.append((image, report))   # a print: goes on its preview below
-            continue
-        job = report.get("job") or {}
-        relpath = str(job.get("input") or (report.get("input") or {}).get("path") or image.name)
-        campaign = job.get("campaign")
-        if campaign is None:
-            campaign = campaign_of(relpath)
-        entry = photos.setdefault((campaign, relpath), PhotoEntry(
-            relpath, _existing(state_dir and Path(state_dir) / "done" / relpath)))
-        entry.outputs.append(output_from_report(report, image, styles_dir, masks))
-    for relpath, reason in (held or {}).items():   # waiting in the inbox: no valid manifest
-        trouble = trouble_for(FailureReason.MANIFEST_INVALID, relpath, reason,
-                              note_of(outbox, problems_folder, relpath))
-        photos[(campaign_of(relpath), relpath)] = PhotoEntry(relpath, trouble=trouble,
-                                                             held=True)
-    campaigns: dict[str, Campaign] = {}
-    for (name, _), entry in photos.items():
-        if not shown(entry):
-            continue   # claimed, jobs not planned yet
-        campaigns.setdefault(name, Campaign(name, outbox / name if name else outbox)
-                             ).photos.append(entry)
-    _attach_prints(campaigns, outbox, approvals, print_jobs, print_files, loose_prints,
-                   problems_folder)
-    return sorted(campaigns.values(), key=lambda c: (c.name != "", c.name.lower()))
-
-
 def _bare_entry(inp: Input, outbox: Path, problems_folder: str) -> PhotoEntry:
     """A photo from its journal row, before its outputs."""
-    entry = PhotoEntry(inp.relpath, _existing(inp.archived_to or inp.work_path),
+    entry = PhotoEntry(inp.relpath, existing_file(inp.archived_to or inp.work_path),
                        input_id=inp.id)
     if inp.state in (InputState.FAILED, InputState.HELD):   # refused, failed or held
         entry.held = inp.state == InputState.HELD
@@ -308,13 +225,14 @@ def photo_entry(inp: Input, jobs: list[Job], outbox: Path, problems_folder: str 
     what is not on a campaign page (a style card, an approval: the caller rebuilds all)."""
     entry = _bare_entry(inp, Path(outbox), problems_folder)
     for job in jobs:
-        _add_output(entry, job, _report_of(job), Path(outbox), problems_folder, styles_dir,
+        _add_output(entry, job, finished_render(job), Path(outbox), problems_folder, styles_dir,
                     masks)
     return entry
 
 
-def _report_of(job: Job) -> tuple[Path, dict] | None:
-    """(image, report) of a finished render, read afresh from its report file."""
+def finished_render(job: Job) -> tuple[Path, dict] | None:
+    """(image, report) of a finished render (a print too), read afresh from the report
+    file its job wrote; None until it is there with its image."""
     if job.state != JobState.DONE or not job.report_path:
         return None
     report_file = Path(job.report_path)
@@ -330,43 +248,6 @@ def shown(entry: PhotoEntry) -> bool:
     return bool(entry.outputs or entry.trouble)
 
 
-def _attach_prints(campaigns: dict[str, Campaign], outbox: Path, approvals: dict,
-                   print_jobs: dict, print_files: dict, loose_prints: list,
-                   problems_folder: str) -> None:
-    """Each preview's newest approval (journal) or print (reports alone) on its output;
-    an approval of no preview on the page is listed apart in its campaign."""
-    previews: dict[tuple[str, str], OutputItem] = {}
-    for campaign in campaigns.values():
-        for photo in campaign.photos:
-            for out in photo.outputs:
-                if out.image is not None:
-                    previews[(campaign.name, out.image.name)] = out
-    for image, report in loose_prints:
-        source = PurePosixPath(str(report["output"]["approved_from"].get("preview") or ""))
-        name = str((report.get("job") or {}).get("campaign") or "")
-        out = previews.get((name, source.name)) or next(
-            (o for (_, n), o in previews.items() if n == source.name
-             and o.image.parent == image.parent), None)
-        if out is not None:
-            out.print = prints.from_report(report, image)
-    for inp in sorted(approvals.values(), key=lambda i: i.id):   # newest last: it stands
-        jobs = print_jobs.get(inp.id, [])
-        job = jobs[-1] if jobs else None
-        found = print_files.get(os.path.realpath(job.output_path)) if job else None
-        note = note_of(outbox, problems_folder, inp.relpath)
-        detail = (job.error if job is not None else inp.error) or ""
-        why = detail.split(": ", 1)[-1] if job is None else \
-            (trouble_for(job.reason, inp.relpath, job.error, note).what if job.reason
-             else detail)
-        item = prints.from_journal(inp, job, found, why, note if note.is_file() else None)
-        out = previews.get((inp.campaign, prints.approved_name(inp.relpath)))
-        if out is not None:
-            out.print = item
-        else:
-            campaigns.setdefault(inp.campaign, Campaign(
-                inp.campaign, outbox / inp.campaign if inp.campaign else outbox)
-            ).unmatched.append(item)
-
-
-def _existing(path) -> Path | None:
+def existing_file(path) -> Path | None:
+    """The path when a file is there (a photo moved on since: None)."""
     return Path(path) if path and Path(path).is_file() else None

@@ -29,7 +29,8 @@ from ..core.layout import StateLayout
 from ..core.style_card_names import is_card
 from ..journal import JournalDamaged, JournalUnavailable, open_reader
 from . import prints
-from .model import GALLERY_FOLDER, Campaign, PhotoEntry, collect, photo_entry, shown
+from .gather import GalleryRead
+from .model import GALLERY_FOLDER, Campaign, PhotoEntry, photo_entry, shown
 from .paging import LATER_PAGE, CampaignPages, keep_prints, page_name
 from .reports import ReportCache
 from .prints import PRINT_STATE_WORDS
@@ -87,37 +88,59 @@ class GalleryBuild:
         only then do pages with queued or rendering photos refresh themselves. Keeps what
         it built, for `update` to change only what the journal says changed."""
         seen = self._last_change()   # before reading: a change meanwhile is read again
-        campaigns = collect(self.outbox, self.state_dir, self.reports, held,
-                            self.problems_folder, self.approve_folder,
-                            self.config.styles_dir if self.config is not None else None)
-        self.reports = ReportCache()   # read once; later changes are read one by one
+        read = GalleryRead(self.outbox, self.state_dir, self.reports, held,
+                           self.problems_folder, self.approve_folder,
+                           self.config.styles_dir if self.config is not None else None)
         live = holder_alive(self.state_dir) if live is None else live
         banner = self._manifest_banner()
-        written, folders = [], []
-        self.model = {}
-        for campaign in campaigns:
-            if not self._inside_outbox(campaign.folder):
+        written: list[Path] = []
+        self.model, outside = {}, set()
+        for name, entry in read.photos():
+            pages = self._campaign_pages(name, outside)
+            if pages is None:
                 continue   # a link inside the outbox leads elsewhere: never write through it
-            thumbs = Thumbnails(campaign.folder / GALLERY_FOLDER, self.max_pixels)
-            folders.append(thumbs)
-            views = [photo_view(p, campaign.folder, thumbs) for p in campaign.photos]
-            unmatched = [print_view(i, campaign.folder, thumbs) for i in campaign.unmatched]
-            pages = self.model[campaign.name] = CampaignPages(campaign, views, unmatched,
-                                                               thumbs)
-            written += self._write_pages(pages, range(pages.page_count()), live, banner, force)
+            done = pages.append(entry, photo_view(entry, pages.folder, pages.thumbs))
+            if done:   # full, and the next page begun: written now, its photos let go
+                written += self._write_pages(pages, [done], live, banner, force)
+                pages.freeze(done)
+        self.reports = ReportCache()   # read once; later changes are read one by one
+        for name, items in read.unmatched.items():
+            pages = self._campaign_pages(name, outside)
+            if pages is not None:
+                pages.campaign.unmatched = items
+                pages.unmatched = [print_view(i, pages.folder, pages.thumbs) for i in items]
+        for pages in self.model.values():
+            last = pages.page_count() - 1
+            pages.count_page(last)
+            written += self._write_pages(pages, sorted({0, last}), live, banner, force)
             pages.freeze_idle()
             self._remove_later_pages(pages)
         written += self._write_index(live, banner, force)
+        folders = [p.thumbs for p in self.model.values()]
         if self.config is not None:
             thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
             folders.append(thumbs)
             if self._styles_page(thumbs, banner, live, force):
                 written.append(self.outbox / STYLES_PAGE)
-        self._remove_stale({c.name for c in campaigns if c.name})
+        self._remove_stale({name for name in self.model if name} | outside)
         for thumbs in folders:   # after the pages: a page on disk never lacks its thumbnails
             thumbs.prune()
         self.seen, self._shape = seen, (live, banner, dict(held or {}))
         return written
+
+    def _campaign_pages(self, name: str, outside: set[str]) -> CampaignPages | None:
+        """The campaign's pages in this build, begun on its first photo; None when its
+        folder leads out of the outbox."""
+        pages = self.model.get(name)
+        if pages is None and name not in outside:
+            folder = self.outbox / name if name else self.outbox
+            if not self._inside_outbox(folder):
+                outside.add(name)
+                return None
+            pages = self.model[name] = CampaignPages(
+                Campaign(name, folder), [], [], Thumbnails(folder / GALLERY_FOLDER,
+                                                           self.max_pixels))
+        return pages
 
     def update(self, journal, held: dict[str, str] | None = None,
                live: bool | None = None) -> list[Path] | None:

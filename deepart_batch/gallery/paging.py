@@ -114,6 +114,21 @@ class CampaignPages:
     def active(self) -> bool:
         return any(self.moving.get(n) for n in range(self.page_count()))
 
+    def append(self, entry: PhotoEntry, view: dict) -> int | None:
+        """Add the next photo of a whole build; returns the page it completes by starting
+        the next (then full and followed: ready to write and freeze), else None."""
+        place = len(self.campaign.photos)
+        self.campaign.photos.append(entry)
+        self.views.append(view)
+        self.ids.append(entry.input_id)
+        if entry.input_id is not None:
+            self.positions[entry.input_id] = place
+        if place and place % PAGE_PHOTOS == 0:
+            number = place // PAGE_PHOTOS - 1
+            self.count_page(number)
+            return number
+        return None
+
     def put(self, entry: PhotoEntry, view: dict) -> set[int]:
         """Place a changed or new photo; returns the pages to count (count_page) and write
         again, once for all the photos of one update."""
@@ -155,10 +170,19 @@ class CampaignPages:
                 and not self.tallies[n]["prints"] and None not in self.ids[self.page_slice(n)]]
         idle.sort(key=lambda n: self.touched.get(n, -1), reverse=True)
         for number in idle[KEEP_THAWED:]:
-            part = self.page_slice(number)
-            self.campaign.photos[part] = [None] * PAGE_PHOTOS
-            self.views[part] = [None] * PAGE_PHOTOS
-            self.frozen.add(number)
+            self.freeze(number)
+
+    def freeze(self, number: int) -> bool:
+        """Let go of one full page's photos, unless it is the first or cannot be read
+        again from the journal (prints on it, or photos known from reports alone)."""
+        part = self.page_slice(number)
+        if number == 0 or number in self.frozen or len(self.ids[part]) < PAGE_PHOTOS or \
+                self.tallies[number]["prints"] or None in self.ids[part]:
+            return False
+        self.campaign.photos[part] = [None] * PAGE_PHOTOS
+        self.views[part] = [None] * PAGE_PHOTOS
+        self.frozen.add(number)
+        return True
 
     def thaw(self, number: int, photos: list[PhotoEntry], views: list[dict]) -> None:
         """A frozen page's photos and views, read again."""

@@ -88,6 +88,16 @@ TAKE_FORCED = Query("DELETE FROM forced WHERE job_key=?", ("k" * 64,))
 CHANGED_INPUTS = Query("SELECT {inputs} FROM inputs WHERE changed>? ORDER BY changed LIMIT ?",
                        (0, 5000))
 LAST_CHANGE = Query("SELECT MAX(changed) FROM inputs", ())
+# A whole rebuild reads the photos a chunk at a time, by id, with their jobs: its memory
+# is one chunk's, however many photos there are.
+INPUTS_AFTER = Query("SELECT {inputs} FROM inputs WHERE id>? AND state!=? ORDER BY id LIMIT ?",
+                     (0, InputState.CLAIMING.value, 500))
+JOBS_OF_INPUTS = Query("SELECT {jobs} FROM jobs WHERE input_id BETWEEN ? AND ? "
+                       "ORDER BY input_id, id", (1, 500))
+# The inputs under one inbox folder (approvals: `_approve/...`), by the relpath index:
+# [folder + "/", folder + "0") holds every path below it ("0" sorts just after "/").
+INPUTS_UNDER = Query("SELECT {inputs} FROM inputs WHERE relpath >= ? AND relpath < ? "
+                     "ORDER BY id", ("_approve/", "_approve0"))
 
 # -- each tick: holds whose wait is over ------------------------------------------------
 JOBS_DUE = Query(f"SELECT id FROM jobs WHERE state='{JobState.HELD}' AND "
@@ -96,9 +106,15 @@ INPUTS_DUE = Query(f"SELECT {{inputs}} FROM inputs WHERE state='{InputState.HELD
                    "COALESCE(retry_at, 0) <= ? ORDER BY id", (0.0,))
 
 # -- status (polled while a backlog runs) -------------------------------------------------
+HELD_JOB_REASONS = Query(f"SELECT reason, COUNT(*) FROM jobs WHERE state='{JobState.HELD}' "
+                         "GROUP BY reason", ())
+HELD_INPUT_REASONS = Query(f"SELECT reason, COUNT(*) FROM inputs WHERE "
+                           f"state='{InputState.HELD}' GROUP BY reason", ())
+HELD_INPUTS = Query(f"SELECT {{inputs}} FROM inputs WHERE state='{InputState.HELD}' "
+                    "ORDER BY id LIMIT ?", (50,))
 WITH_RELPATH = Query("SELECT {jobs_j}, i.relpath AS relpath FROM jobs j JOIN inputs i ON "
-                     "i.id=j.input_id WHERE j.state=? ORDER BY j.id",
-                     (JobState.RUNNING.value,))
+                     "i.id=j.input_id WHERE j.state=? ORDER BY j.id LIMIT ?",
+                     (JobState.RUNNING.value, -1))
 NEWEST_WITH_RELPATH = Query("SELECT {jobs_j}, i.relpath AS relpath FROM jobs j JOIN inputs i "
                             "ON i.id=j.input_id WHERE j.state=? ORDER BY j.finished_at DESC "
                             "LIMIT ?", (JobState.FAILED.value, 10))

@@ -169,6 +169,45 @@ class JournalReader(JournalTotals):
             return []
         return self._query_inputs(hot.CHANGED_INPUTS, (seen, limit))
 
+    def inputs_after(self, after_id: int, limit: int = 500) -> list[Input]:
+        """The next `limit` inputs past claiming by id, after `after_id`: a whole gallery
+        rebuild reads them a chunk at a time."""
+        return self._query_inputs(hot.INPUTS_AFTER, (after_id, InputState.CLAIMING.value,
+                                                     limit))
+
+    def jobs_of_inputs(self, first_id: int, last_id: int) -> dict[int, list[Job]]:
+        """The jobs of inputs `first_id`..`last_id`, by input id, each input's by job id."""
+        out: dict[int, list[Job]] = {}
+        for job in self._query_jobs(hot.JOBS_OF_INPUTS, (first_id, last_id)):
+            out.setdefault(job.input_id, []).append(job)
+        return out
+
+    def inputs_under(self, folder: str) -> list[Input]:
+        """Every input below the inbox folder `folder` (e.g. the approvals), by id."""
+        return self._query_inputs(hot.INPUTS_UNDER, (folder + "/", folder + "0"))
+
+    def finished_reports(self) -> set[str]:
+        """The report file of every finished render (a whole gallery rebuild passes over
+        these on disk and parses only the reports the journal does not know)."""
+        return {r[0] for r in self._rows(
+            f"SELECT report_path FROM jobs WHERE state='{JobState.DONE}'")}
+
+    def output_paths(self) -> set[str]:
+        """Every job's output path (to tell a report no job knows by its image)."""
+        return {r[0] for r in self._rows("SELECT output_path FROM jobs")}
+
+    def held_reasons(self) -> dict[str | None, int]:
+        """Held photos and held renders per reason (as recorded): counted, not read."""
+        out: dict[str | None, int] = {}
+        for query in (hot.HELD_INPUT_REASONS, hot.HELD_JOB_REASONS):
+            for reason, n in self.run_query(query):
+                out[reason] = out.get(reason, 0) + n
+        return out
+
+    def held_inputs(self, limit: int = 50) -> list[Input]:
+        """The oldest `limit` held photos."""
+        return self._query_inputs(hot.HELD_INPUTS, (limit,))
+
     def last_change(self) -> int:
         """The newest change number (0: none, or a journal without them)."""
         if not self.tracks_changes():
@@ -284,7 +323,8 @@ class JournalReader(JournalTotals):
             rows = self.run_query(hot.NEWEST_WITH_RELPATH, (state, -1 if limit is None
                                                          else int(limit)))
         else:
-            rows = self.run_query(hot.WITH_RELPATH, (state,))[:limit]
+            rows = self.run_query(hot.WITH_RELPATH, (state, -1 if limit is None
+                                                         else int(limit)))
         out = []
         for r in rows:
             d = dict(r)

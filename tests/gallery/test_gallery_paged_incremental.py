@@ -7,6 +7,7 @@ import os
 import re
 
 from deepart_batch.core.layout import StateLayout
+from deepart_batch.gallery.gather import GalleryRead
 from deepart_batch.gallery.pages import GalleryBuild
 from deepart_batch.gallery import paging
 from deepart_batch.gallery.paging import PAGE_PHOTOS
@@ -141,3 +142,30 @@ def test_idle_pages_let_go_of_their_photos_and_are_read_again_when_one_changes(
         assert pages.frozen == {1}                  # idle again: let go again
     finally:
         reader.close()
+
+
+def test_a_whole_build_holds_a_few_pages_of_photos_at_once(tmp_path, monkeypatch):
+    """A whole rebuild (at start, at stop, hourly) writes each page as it fills and lets
+    its photos go: its memory is two pages', not the backlog's."""
+    monkeypatch.setattr(paging, "KEEP_THAWED", 0)
+    outbox, state, journal = _box(tmp_path)
+    _drop(journal, "spring", 0, 5 * PAGE_PHOTOS)
+    build = GalleryBuild(outbox, state)
+    live_photos = []
+    whole_read = GalleryRead.photos
+
+    def counted(read):
+        for item in whole_read(read):
+            live_photos.append(sum(p is not None for pages in (build.model or {}).values()
+                                   for p in pages.campaign.photos))
+            yield item
+    monkeypatch.setattr(GalleryRead, "photos", counted)
+    build.run(live=True)
+    assert len(live_photos) == 5 * PAGE_PHOTOS
+    assert max(live_photos) <= 2 * PAGE_PHOTOS       # the first page and the one filling
+    assert build.model["spring"].frozen == {1, 2, 3}
+    folder = outbox / "spring"
+    seen = [n for page in folder.glob("*.html") for n in set(_names(page.read_text()))]
+    assert len(seen) == len(set(seen)) == 5 * PAGE_PHOTOS
+    assert 'rel="next" href="page-5.html"' in (folder / "page-4.html").read_text()
+    assert "1000 photos" in (folder / "index.html").read_text()

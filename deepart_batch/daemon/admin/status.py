@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from ...core.layout import StateLayout
 from ...core.state_texts import message
-from ...core.states import DeliveryStatus, FailureReason, InputState, JobState, SlotState
+from ...core.states import DeliveryStatus, FailureReason, JobState, SlotState
 from ...core.timefmt import human_duration, iso
 from ...journal import Job, JournalDamaged, JournalReader, JournalUnavailable, open_reader
 
@@ -54,20 +55,27 @@ def _eta(job: Job, now: float) -> tuple[float | None, float | None]:
     return round(elapsed, 1), None if eta is None else round(eta, 1)
 
 
+HELD_LISTED = 50   # held photos listed by name; all of them are counted
+
+
 def _held(journal: JournalReader) -> dict:
+    """Held photos and renders counted per reason by the journal, the oldest few listed:
+    a backlog held at once (a painting gone) costs `status` no more than a few."""
     photos = [{"input": i.relpath, "job": None, "reason": FailureReason.parse(i.reason).value,
                "message": _plain(i.reason, i.relpath, i.error), "error": i.error,
                "retry_at": iso(i.retry_at), "holds": i.holds}
-              for i in journal.inputs_in(InputState.HELD.value)]
+              for i in journal.held_inputs(limit=HELD_LISTED)]
     photos += [{"input": rel, "job": j.id, "style": j.slug,
                 "reason": FailureReason.parse(j.reason).value,
                 "message": _plain(j.reason, rel, j.error), "error": j.error,
                 "retry_at": iso(j.retry_at), "holds": j.holds}
-               for j, rel in journal.jobs_with_relpath(JobState.HELD.value)]
+               for j, rel in journal.jobs_with_relpath(JobState.HELD.value,
+                                                       limit=HELD_LISTED - len(photos))]
     by_reason: dict[str, int] = {}
-    for p in photos:
-        by_reason[p["reason"]] = by_reason.get(p["reason"], 0) + 1
-    return {"total": len(photos), "by_reason": by_reason, "photos": photos[:50]}
+    for reason, n in journal.held_reasons().items():
+        key = FailureReason.parse(reason).value
+        by_reason[key] = by_reason.get(key, 0) + n
+    return {"total": sum(by_reason.values()), "by_reason": by_reason, "photos": photos}
 
 
 RECENT_RENDERS = 20   # the queue's ETA is the mean of this many recent render times
@@ -196,11 +204,22 @@ def collect(config) -> dict:
             out["devices"] = devices_at_snapshot(live.get("workers") or [], out["running"])
             why = live.get("held_in_inbox_reasons") or {}
             # no valid manifest, or the service may not take them; not those the journal
-            # snapshot shows taken since the file was written (counted there, once)
+            # snapshot shows taken since the file was written (counted there, once). The
+            # file names the first few and counts them all by reason.
+            by_reason = live.get("held_in_inbox_by_reason")
+            if not isinstance(by_reason, dict):   # a daemon that listed them all
+                by_reason = dict(Counter(why.get(r, "manifest_invalid")
+                                         for r in held_in_inbox))
+            for rel in taken:
+                reason = why.get(rel, "manifest_invalid")
+                by_reason[reason] = max(0, by_reason.get(reason, 0) - 1)
+            for reason, n in by_reason.items():
+                if isinstance(n, int) and n > 0:
+                    out["held"]["total"] += n
+                    out["held"]["by_reason"][reason] = \
+                        out["held"]["by_reason"].get(reason, 0) + n
             for rel in (r for r in held_in_inbox if r not in taken):
                 reason = why.get(rel, "manifest_invalid")
-                out["held"]["total"] += 1
-                out["held"]["by_reason"][reason] = out["held"]["by_reason"].get(reason, 0) + 1
                 if len(out["held"]["photos"]) < 60:
                     out["held"]["photos"].append(
                         {"input": rel, "job": None, "reason": reason,

@@ -4,8 +4,10 @@ sees the service only through the public collaborators it is given."""
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
+from collections import Counter
 from typing import Callable
 
 from loguru import logger
@@ -17,6 +19,9 @@ from ...paths import FolderMissing, atomic_write_json
 from ...core.states import DaemonEvent
 from ..admin.retention import RetentionTimer
 from ..events import Tick
+
+
+HELD_IN_INBOX_LISTED = 60   # held inbox photos the status file names; all are counted
 
 
 class OpsHooks:
@@ -101,13 +106,16 @@ class OpsHooks:
             self._last["status"] = now
             counts = self.journal.counts()
             waiting = self.waiting()
+            held = self.held_in_inbox()
+            listed = heapq.nsmallest(HELD_IN_INBOX_LISTED, held)
             try:
                 atomic_write_json(self.status_file, {
                     "pid": os.getpid(), "time": time.time(),
                     "mode": "once" if self.once else "watch", "counts": counts,
                     "workers": self.pool.status(), "stopping": stopping,
-                    "held_in_inbox": sorted(held := self.held_in_inbox()),
-                    "held_in_inbox_reasons": held,
+                    "held_in_inbox": listed,
+                    "held_in_inbox_reasons": {rel: held[rel] for rel in listed},
+                    "held_in_inbox_by_reason": dict(Counter(held.values())),
                     "manifest_errors": self.manifests.errors[:20], "waiting": waiting})
             except FolderMissing:
                 pass   # the state_dir is gone: said once by the folder watch

@@ -88,3 +88,68 @@ def test_status_is_one_snapshot_while_the_daemon_starts_jobs(tmp_path, monkeypat
     queued, running = info["counts"].get("queued", 0), len(info["running"])
     assert info["counts"]["running"] == running, info
     assert info["queue"]["jobs"] == queued + running == 4, info
+
+
+def test_a_large_held_backlog_is_counted_by_the_journal_and_the_oldest_listed(
+        tmp_path, monkeypatch):
+    """A painting gone holds every photo of a drop: `status` counts them in SQL and
+    decodes only the few it lists, so it stays quick whatever the backlog."""
+    from deepart_batch.journal import records
+    for d in ("in", "out", "state", "styles"):
+        (tmp_path / d).mkdir()
+    write_config(tmp_path / "config.yaml", (
+        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+         "manifest": "m.yaml"}))
+    journal = Journal(StateLayout(tmp_path / "state").journal)
+    with journal.transaction():
+        for n in range(300):
+            photo = journal.begin_claim(f"city/{n}.jpg", "city", f"/w/{n}.jpg")
+            journal.finish_claim(photo, "sha")
+            job = journal.add_job(photo, f"k{n}", "city", 0, "oil", toy_spec(),
+                                  f"/o/{n}.jpg", f"/o/{n}.json")
+            journal.hold(job, "style_missing" if n % 3 else "disk_full", "gone",
+                         retry_at=time.time() + 60)
+        waiting = journal.begin_claim("b.jpg", "", "/w/b.jpg")
+        journal.finish_claim(waiting, "sha")
+        journal.hold_input(waiting, "no_rule", "no rule matches", retry_at=0)
+    journal.close()
+    decoded = []
+    from_row = records.Job.from_row.__func__
+    monkeypatch.setattr(records.Job, "from_row",
+                        classmethod(lambda cls, row: decoded.append(1) or from_row(cls, row)))
+    info = collect(load_config(tmp_path / "config.yaml"))
+    assert info["held"]["total"] == info["counts"]["held"] == 301
+    assert info["held"]["by_reason"] == {"style_missing": 200, "disk_full": 100, "no_rule": 1}
+    assert len(info["held"]["photos"]) == 50
+    assert info["held"]["photos"][0]["input"] == "b.jpg"
+    assert info["held"]["photos"][1]["input"] == "city/0.jpg"
+    assert len(decoded) <= 50                 # the listed ones, not the 300
+
+
+def test_photos_held_in_the_inbox_are_counted_from_the_status_file(tmp_path):
+    """The daemon names the first few photos it holds in the inbox and counts them all;
+    `status` shows the count, less those the journal shows taken since."""
+    import json
+    import os
+
+    from deepart_batch.daemon.receivers.ops_hooks import HELD_IN_INBOX_LISTED
+    for d in ("in", "out", "state", "styles"):
+        (tmp_path / d).mkdir()
+    write_config(tmp_path / "config.yaml", (
+        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
+         "manifest": "m.yaml"}))
+    layout = StateLayout(tmp_path / "state")
+    listed = [f"city/{n:05d}.jpg" for n in range(HELD_IN_INBOX_LISTED)]
+    layout.status_file.write_text(json.dumps({
+        "pid": os.getpid(), "time": time.time(), "mode": "watch", "workers": [],
+        "held_in_inbox": listed,
+        "held_in_inbox_reasons": {rel: "manifest_invalid" for rel in listed},
+        "held_in_inbox_by_reason": {"manifest_invalid": 5000}}))
+    journal = Journal(layout.journal)
+    photo = journal.begin_claim(listed[0], "city", "/w/a.jpg")   # taken since
+    journal.finish_claim(photo, "sha")
+    journal.close()
+    info = collect(load_config(tmp_path / "config.yaml"))
+    assert info["held"]["total"] == 4999
+    assert info["held"]["by_reason"] == {"manifest_invalid": 4999}
+    assert [p["input"] for p in info["held"]["photos"]] == listed[1:]
