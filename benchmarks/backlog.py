@@ -257,14 +257,20 @@ def plot(runs: list[Run], path: Path) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed in this environment: no plot was made."
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for mode in sorted({r.mode for r in runs}):
         mine = sorted((r for r in runs if r.mode == mode), key=lambda r: r.photos)
         axes[0].plot([r.photos for r in mine], [r.cpu_per_photo_ms for r in mine], "o-",
                      label=mode)
         axes[1].plot([r.photos for r in mine], [r.photos_per_second for r in mine], "o-",
                      label=mode)
-    for ax, label in zip(axes, ("daemon CPU ms per photo", "photos per second")):
+        axes[2].plot([r.photos for r in mine],
+                     [max(r.peak_rss_mb, r.life_peak_rss_mb) for r in mine], "o-",
+                     label=mode)
+    axes[0].set_ylim(bottom=0)
+    axes[2].axhline(256, color="grey", linestyle=":", label="256 MB")
+    for ax, label in zip(axes, ("daemon CPU ms per photo", "photos per second",
+                                "daemon peak RSS MB (the stop included)")):
         ax.set_xscale("log")
         ax.set_xlabel("photos dropped at once")
         ax.set_ylabel(label)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import MISSING, dataclass, field, fields
+from functools import lru_cache
 from typing import Mapping
 
 
@@ -37,12 +38,9 @@ def _shown(value) -> str:
 def _fits(value, kind: str) -> bool:
     """Whether a JSON value fits a field annotation as written (a string, e.g.
     "int", "float | None", "tuple[str, ...]", "dict[str, float]")."""
-    kind = kind.strip()
-    parts = _split(kind, "|")
+    parts, outer, item = _shape(kind)
     if len(parts) > 1:
         return any(_fits(value, p) for p in parts)
-    outer, _, inner = kind.partition("[")
-    inner = inner[:-1] if inner.endswith("]") else inner
     if outer in ("None", "NoneType"):
         return value is None
     if outer == "bool":
@@ -54,16 +52,26 @@ def _fits(value, kind: str) -> bool:
     if outer == "str":
         return isinstance(value, str)
     if outer in ("tuple", "list"):
-        if not isinstance(value, list):
-            return False
-        item = _split(inner, ",")[0] if inner else "object"
-        return all(_fits(v, item) for v in value)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
     if outer == "dict":
-        if not isinstance(value, dict):
-            return False
-        item = _split(inner, ",")[-1] if inner else "object"
-        return all(isinstance(k, str) and _fits(v, item) for k, v in value.items())
+        return isinstance(value, dict) and all(isinstance(k, str) and _fits(v, item)
+                                               for k, v in value.items())
     return True   # "object", or a type this checker does not know: anything JSON holds
+
+
+@lru_cache(maxsize=None)
+def _shape(kind: str) -> tuple[tuple[str, ...], str, str]:
+    """An annotation taken apart once (a report's trace checks it thousands of times):
+    its alternatives, its outer type and the kind of its items (a list's first argument,
+    a dict's last; "object" when it names none)."""
+    kind = kind.strip()
+    outer, _, inner = kind.partition("[")
+    inner = inner[:-1] if inner.endswith("]") else inner
+    item = "object"
+    if inner:
+        args = _split(inner, ",")
+        item = args[-1] if outer == "dict" else args[0]
+    return tuple(_split(kind, "|")), outer, item
 
 
 def _split(text: str, sep: str) -> list[str]:

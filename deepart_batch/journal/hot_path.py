@@ -106,6 +106,11 @@ INPUTS_DUE = Query(f"SELECT {{inputs}} FROM inputs WHERE state='{InputState.HELD
                    "COALESCE(retry_at, 0) <= ? ORDER BY id", (0.0,))
 
 # -- status (polled while a backlog runs) -------------------------------------------------
+# Failed photos that never got a job (refused at intake), newest first: each failed photo
+# asks the jobs index whether it has one, never a list of every job's photo.
+REFUSED = Query(f"SELECT {{inputs}} FROM inputs WHERE state='{InputState.FAILED}' AND NOT "
+                "EXISTS (SELECT 1 FROM jobs WHERE jobs.input_id=inputs.id) "
+                "ORDER BY finished_at DESC LIMIT ?", (10,))
 HELD_JOB_REASONS = Query(f"SELECT reason, COUNT(*) FROM jobs WHERE state='{JobState.HELD}' "
                          "GROUP BY reason", ())
 HELD_INPUT_REASONS = Query(f"SELECT reason, COUNT(*) FROM inputs WHERE "

@@ -199,7 +199,10 @@ class JournalReader(JournalTotals):
     def held_reasons(self) -> dict[str | None, int]:
         """Held photos and held renders per reason (as recorded): counted, not read."""
         out: dict[str | None, int] = {}
-        for query in (hot.HELD_INPUT_REASONS, hot.HELD_JOB_REASONS):
+        for table, query in (("inputs", hot.HELD_INPUT_REASONS),
+                             ("jobs", hot.HELD_JOB_REASONS)):
+            if "reason" not in schema.table_columns(self.db, table):
+                continue   # a journal older than holds (no daemon has migrated it)
             for reason, n in self.run_query(query):
                 out[reason] = out.get(reason, 0) + n
         return out
@@ -232,9 +235,7 @@ class JournalReader(JournalTotals):
 
     def refused(self, limit: int = 10) -> list[Input]:
         """Failed photos that never got a job (refused at intake), newest first."""
-        return self._inputs(f"state='{InputState.FAILED}' AND "
-                            "id NOT IN (SELECT input_id FROM jobs)",
-                            order=f"finished_at DESC LIMIT {int(limit)}")
+        return self._query_inputs(hot.REFUSED, (int(limit),))
 
     # -- jobs (renders) -----------------------------------------------------------------
     def job(self, job_id: int) -> Job:
