@@ -105,10 +105,11 @@ class GalleryRead:
 
     def _unknown_reports(self, journal: JournalReader | None) -> "LooseReports":
         """Reports no journal job wrote: parsed (only these are), by what they are."""
-        known = journal.finished_reports() if journal is not None else set()
+        known = {os.path.normpath(p) for p in journal.finished_reports()} \
+            if journal is not None else set()
         found = []
         for path in report_files(self.outbox):
-            if str(path) in known:
+            if os.path.normpath(path) in known:
                 continue
             report = self.reports.load(path)
             image = image_of(path, report) if report else None

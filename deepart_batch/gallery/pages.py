@@ -147,17 +147,25 @@ class GalleryBuild:
         """Write again only the pages of the photos the journal changed since the last
         build, the first page of their campaigns and the index (from each campaign's
         tallies); None when only a full `run` can say it (nothing built yet, the held
-        set, the banner or liveness changed, an approval or card changed, a photo left)."""
+        set or the banner changed, an approval or card changed, a photo left). When only
+        liveness changed (the daemon stops), the pages still moving are written again."""
         live = holder_alive(self.state_dir) if live is None else live
         banner = self._manifest_banner()
-        if self.model is None or self.seen is None or \
-                self._shape != (live, banner, dict(held or {})):
+        shape = (live, banner, dict(held or {}))
+        if self.model is None or self.seen is None or self._shape is None or \
+                self._shape[1:] != shape[1:]:
             return None
         changed = journal.changed_since(self.seen, limit=UPDATE_PHOTOS)
-        if not changed:
+        if not changed and self._shape == shape:
             return []
         dirty: dict[str, set[int]] = {}
         with journal.snapshot():
+            if self._shape[0] != live:   # the daemon starts or stops: the pages that
+                for name, pages in self.model.items():   # refresh themselves say it
+                    for number in [n for n in range(pages.page_count()) if pages.moving[n]]:
+                        if number in pages.frozen and not self._thaw(journal, pages, number):
+                            return None
+                        dirty.setdefault(name, set()).add(number)
             for inp in changed:
                 if is_card(inp.relpath) or prints.is_approval(inp.relpath, self.approve_folder):
                     return None   # styles.html and prints: the full build's
@@ -189,6 +197,11 @@ class GalleryBuild:
             written += self._write_pages(self.model[name], sorted(numbers), live, banner,
                                          False)
             self.model[name].freeze_idle()
+        if self._shape[0] != live and self.config is not None:
+            thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
+            if self._styles_page(thumbs, banner, live, False):
+                written.append(self.outbox / STYLES_PAGE)
+        self._shape = shape
         return written + self._write_index(live, banner, False)
 
     def _entry(self, journal, inp) -> PhotoEntry:

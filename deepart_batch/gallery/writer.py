@@ -67,7 +67,15 @@ class GalleryWriter:
         self._stop.set()
         self._thread.join(timeout=30)
         self._thread = None
-        self.rebuild(live=False)   # this process is ending: its pages stop refreshing
+        try:
+            journal = open_reader(self.db_path, timeout=5)
+        except (OSError, JournalUnavailable, JournalDamaged):
+            journal = None
+        try:   # this process is ending: its pages stop refreshing (those still moving)
+            self.rebuild(live=False, journal=journal)
+        finally:
+            if journal is not None:
+                journal.close()
 
     def rebuild(self, live: bool | None = None, journal=None) -> bool:
         """Bring the pages up to date: only what changed when `journal` (the writer's

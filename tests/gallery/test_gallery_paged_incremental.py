@@ -169,3 +169,30 @@ def test_a_whole_build_holds_a_few_pages_of_photos_at_once(tmp_path, monkeypatch
     assert len(seen) == len(set(seen)) == 5 * PAGE_PHOTOS
     assert 'rel="next" href="page-5.html"' in (folder / "page-4.html").read_text()
     assert "1000 photos" in (folder / "index.html").read_text()
+
+
+def test_a_stop_rewrites_only_the_pages_still_refreshing(tmp_path, monkeypatch):
+    """When the daemon stops, the pages of photos still on their way stop refreshing; the
+    pages of finished photos are not written again, nor read from the journal."""
+    monkeypatch.setattr(paging, "KEEP_THAWED", 0)
+    outbox, state, journal = _box(tmp_path)
+    jobs = _drop(journal, "spring", 0, PHOTOS)
+    with journal.transaction():
+        for job_id in jobs[:2 * PAGE_PHOTOS]:     # the first two pages end: failed
+            journal.mark_failed(job_id, "crash", "the worker died")
+    build = GalleryBuild(outbox, state)
+    build.run(live=True)
+    folder = outbox / "spring"
+    refresh = 'http-equiv="refresh"'
+    assert refresh in (folder / "page-3.html").read_text()
+    assert refresh not in (folder / "page-2.html").read_text()
+    assert build.model["spring"].frozen == {1}
+    reader = open_reader(StateLayout(state).journal)
+    try:
+        written = build.update(reader, live=False)
+    finally:
+        reader.close()
+    assert written is not None                   # no whole rebuild
+    assert [p.name for p in written if p.parent == folder] == ["page-3.html"]
+    assert refresh not in (folder / "page-3.html").read_text()
+    assert refresh not in (outbox / "index.html").read_text()
