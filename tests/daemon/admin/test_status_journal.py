@@ -10,12 +10,17 @@ from support.boxes import write_config
 from support.jobs import toy_spec
 
 
-def test_status_shows_running_held_failed_and_refused(tmp_path):
+def _box_config(tmp_path):
+    """A box's folders and its config.yaml (no daemon)."""
     for d in ("in", "out", "state", "styles"):
         (tmp_path / d).mkdir()
     write_config(tmp_path / "config.yaml", (
         {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
          "manifest": "m.yaml"}))
+
+
+def test_status_shows_running_held_failed_and_refused(tmp_path):
+    _box_config(tmp_path)
     config = load_config(tmp_path / "config.yaml")
     journal = Journal(StateLayout(tmp_path / "state").journal)
     photo = journal.begin_claim("city/a.jpg", "city", "/w/a.jpg")
@@ -63,11 +68,7 @@ def test_status_is_one_snapshot_while_the_daemon_starts_jobs(tmp_path, monkeypat
     """A busy daemon commits between status's reads (here: a job starts right after the
     counts were read): the queue, the running list and the counts still agree."""
     from deepart_batch.journal import JournalReader
-    for d in ("in", "out", "state", "styles"):
-        (tmp_path / d).mkdir()
-    write_config(tmp_path / "config.yaml", (
-        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
-         "manifest": "m.yaml"}))
+    _box_config(tmp_path)
     config = load_config(tmp_path / "config.yaml")
     daemon = Journal(StateLayout(tmp_path / "state").journal)
     photo = daemon.begin_claim("city/a.jpg", "city", "/w/a.jpg")
@@ -95,11 +96,7 @@ def test_a_large_held_backlog_is_counted_by_the_journal_and_the_oldest_listed(
     """A painting gone holds every photo of a drop: `status` counts them in SQL and
     decodes only the few it lists, so it stays quick whatever the backlog."""
     from deepart_batch.journal import records
-    for d in ("in", "out", "state", "styles"):
-        (tmp_path / d).mkdir()
-    write_config(tmp_path / "config.yaml", (
-        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
-         "manifest": "m.yaml"}))
+    _box_config(tmp_path)
     journal = Journal(StateLayout(tmp_path / "state").journal)
     with journal.transaction():
         for n in range(300):
@@ -133,11 +130,7 @@ def test_photos_held_in_the_inbox_are_counted_from_the_status_file(tmp_path):
     import os
 
     from deepart_batch.daemon.receivers.ops_hooks import HELD_IN_INBOX_LISTED
-    for d in ("in", "out", "state", "styles"):
-        (tmp_path / d).mkdir()
-    write_config(tmp_path / "config.yaml", (
-        {"inbox": "in", "outbox": "out", "state_dir": "state", "styles_dir": "styles",
-         "manifest": "m.yaml"}))
+    _box_config(tmp_path)
     layout = StateLayout(tmp_path / "state")
     listed = [f"city/{n:05d}.jpg" for n in range(HELD_IN_INBOX_LISTED)]
     layout.status_file.write_text(json.dumps({
