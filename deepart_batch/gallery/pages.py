@@ -155,13 +155,38 @@ class GalleryBuild:
         if self.model is None or self.seen is None or self._shape is None or \
                 self._shape[1:] != shape[1:]:
             return None
-        changed = journal.changed_since(self.seen, limit=UPDATE_PHOTOS)
-        if not changed and self._shape == shape:
-            return []
+        relive = self._shape[0] != live   # the daemon starts or stops
+        written: list[Path] = []
+        first = True
+        while True:   # until caught up: a quiet journal asks for no later update
+            changed = journal.changed_since(self.seen, limit=UPDATE_PHOTOS)
+            if not changed and not (first and relive):
+                if first:
+                    return []
+                break
+            before = self.seen
+            part = self._apply(journal, changed, live, banner, relive=first and relive)
+            if part is None:
+                return None
+            written += part
+            first = False
+            if len(changed) < UPDATE_PHOTOS or self.seen == before:
+                break   # caught up, or only photos not shown yet (read when they change)
+        if self._shape[0] != live and self.config is not None:
+            thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
+            if self._styles_page(thumbs, banner, live, False):
+                written.append(self.outbox / STYLES_PAGE)
+        self._shape = shape
+        return written + self._write_index(live, banner, False)
+
+    def _apply(self, journal, changed: list, live: bool, banner, relive: bool
+               ) -> list[Path] | None:
+        """One batch of changed photos placed and their pages written; with `relive`, the
+        pages that refresh themselves too. None when only a full `run` can place them."""
         dirty: dict[str, set[int]] = {}
         with journal.snapshot():
-            if self._shape[0] != live:   # the daemon starts or stops: the pages that
-                for name, pages in self.model.items():   # refresh themselves say it
+            if relive:   # the pages that refresh themselves say it
+                for name, pages in self.model.items():
                     for number in [n for n in range(pages.page_count()) if pages.moving[n]]:
                         if number in pages.frozen and not self._thaw(journal, pages, number):
                             return None
@@ -197,12 +222,7 @@ class GalleryBuild:
             written += self._write_pages(self.model[name], sorted(numbers), live, banner,
                                          False)
             self.model[name].freeze_idle()
-        if self._shape[0] != live and self.config is not None:
-            thumbs = Thumbnails(card_folder(self.outbox) / GALLERY_FOLDER, self.max_pixels)
-            if self._styles_page(thumbs, banner, live, False):
-                written.append(self.outbox / STYLES_PAGE)
-        self._shape = shape
-        return written + self._write_index(live, banner, False)
+        return written
 
     def _entry(self, journal, inp) -> PhotoEntry:
         return photo_entry(inp, journal.jobs_for_input(inp.id), self.outbox,

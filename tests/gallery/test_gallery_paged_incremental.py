@@ -8,6 +8,7 @@ import re
 
 from deepart_batch.core.layout import StateLayout
 from deepart_batch.gallery.gather import GalleryRead
+from deepart_batch.gallery import pages as pages_module
 from deepart_batch.gallery.pages import GalleryBuild
 from deepart_batch.gallery import paging
 from deepart_batch.gallery.paging import PAGE_PHOTOS
@@ -196,3 +197,27 @@ def test_a_stop_rewrites_only_the_pages_still_refreshing(tmp_path, monkeypatch):
     assert [p.name for p in written if p.parent == folder] == ["page-3.html"]
     assert refresh not in (folder / "page-3.html").read_text()
     assert refresh not in (outbox / "index.html").read_text()
+
+
+def test_an_update_catches_up_with_more_changes_than_one_batch(tmp_path, monkeypatch):
+    """A burst of changes larger than one batch is all shown by one update: once the
+    journal is quiet no later update comes to show the rest."""
+    monkeypatch.setattr(pages_module, "UPDATE_PHOTOS", 50)
+    outbox, state, journal = _box(tmp_path)
+    jobs = _drop(journal, "spring", 0, PHOTOS)
+    build = GalleryBuild(outbox, state)
+    build.run(live=True)
+    reader = open_reader(StateLayout(state).journal)
+    try:
+        with journal.transaction():
+            for job_id in jobs:
+                journal.mark_failed(job_id, "crash", "the worker died")
+        written = build.update(reader, live=True)
+        assert written is not None
+        assert build.update(reader, live=True) == []          # nothing left behind
+    finally:
+        reader.close()
+    folder = outbox / "spring"
+    assert f"{PHOTOS} failed" in (folder / "index.html").read_text()
+    assert all("the worker died" in (folder / n).read_text()
+               for n in ("index.html", "page-2.html", "page-3.html"))
