@@ -179,6 +179,14 @@ class GalleryBuild:
         self._shape = shape
         return written + self._write_index(live, banner, False)
 
+    def behind(self, journal) -> bool:
+        """Whether the photos changed since the last build are so many that a whole build
+        costs less than reading each again (more than half of those shown)."""
+        if self.model is None or self.seen is None:
+            return True
+        shown = sum(len(pages.ids) for pages in self.model.values())
+        return journal.count_changed_since(self.seen) > max(UPDATE_PHOTOS, shown // 2)
+
     def _apply(self, journal, changed: list, live: bool, banner, relive: bool
                ) -> list[Path] | None:
         """One batch of changed photos placed and their pages written; with `relive`, the

@@ -67,11 +67,17 @@ class GalleryWriter:
         self._stop.set()
         self._thread.join(timeout=30)
         self._thread = None
-        try:
+        journal = None   # this process is ending: its pages stop refreshing, those still
+        try:             # moving, or all of them when catching up costs more
             journal = open_reader(self.db_path, timeout=5)
+            if self.build.behind(journal):
+                journal.close()
+                journal = None
         except (OSError, JournalUnavailable, JournalDamaged):
+            if journal is not None:
+                journal.close()
             journal = None
-        try:   # this process is ending: its pages stop refreshing (those still moving)
+        try:
             self.rebuild(live=False, journal=journal)
         finally:
             if journal is not None:

@@ -88,6 +88,7 @@ TAKE_FORCED = Query("DELETE FROM forced WHERE job_key=?", ("k" * 64,))
 CHANGED_INPUTS = Query("SELECT {inputs} FROM inputs WHERE changed>? ORDER BY changed LIMIT ?",
                        (0, 5000))
 LAST_CHANGE = Query("SELECT MAX(changed) FROM inputs", ())
+COUNT_CHANGED = Query("SELECT COUNT(*) FROM inputs WHERE changed>?", (0,))
 # A whole rebuild reads the photos a chunk at a time, by id, with their jobs: its memory
 # is one chunk's, however many photos there are.
 INPUTS_AFTER = Query("SELECT {inputs} FROM inputs WHERE id>? AND state!=? ORDER BY id LIMIT ?",

@@ -211,6 +211,12 @@ class JournalReader(JournalTotals):
         """The oldest `limit` held photos."""
         return self._query_inputs(hot.HELD_INPUTS, (limit,))
 
+    def count_changed_since(self, seen: int) -> int:
+        """How many inputs changed after change number `seen` (0 without change numbers)."""
+        if not self.tracks_changes():
+            return 0
+        return self.run_query(hot.COUNT_CHANGED, (seen,))[0][0] or 0
+
     def last_change(self) -> int:
         """The newest change number (0: none, or a journal without them)."""
         if not self.tracks_changes():

@@ -221,3 +221,21 @@ def test_an_update_catches_up_with_more_changes_than_one_batch(tmp_path, monkeyp
     assert f"{PHOTOS} failed" in (folder / "index.html").read_text()
     assert all("the worker died" in (folder / n).read_text()
                for n in ("index.html", "page-2.html", "page-3.html"))
+
+
+def test_a_build_far_behind_the_journal_says_a_whole_build_costs_less(tmp_path):
+    outbox, state, journal = _box(tmp_path)
+    jobs = _drop(journal, "spring", 0, PHOTOS)
+    build = GalleryBuild(outbox, state)
+    build.run(live=True)
+    reader = open_reader(StateLayout(state).journal)
+    try:
+        assert not build.behind(reader)
+        with journal.transaction():
+            for job_id in jobs[:100]:                 # a sixth changed: caught up by reading
+                journal.mark_failed(job_id, "crash", "the worker died")
+        assert not build.behind(reader)
+        _drop(journal, "spring", PHOTOS, 2500)        # more than half anew: a whole build
+        assert build.behind(reader)
+    finally:
+        reader.close()
